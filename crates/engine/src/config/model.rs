@@ -1,0 +1,402 @@
+//! The shape of `fraiseql.toml`: every section and key we accept, with its default. Serde
+//! rejects anything else (`deny_unknown_fields`); `load` turns that into an error naming the
+//! key, its position and the closest valid key. Seed spellings are accepted as aliases.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+/// A loaded, env-expanded `fraiseql.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default, alias = "schema")]
+    pub project: ProjectConfig,
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// `[database]`: shorthand for `[databases.primary]`; folded into `databases` by `load`.
+    #[serde(default, skip_serializing)]
+    pub database: Option<DatabaseConfig>,
+    /// `[databases.<name>]`: every named database.
+    #[serde(default)]
+    pub databases: IndexMap<String, DatabaseConfig>,
+    #[serde(default)]
+    pub fraiseql: FraiseqlConfig,
+    #[serde(default)]
+    pub validation: ValidationConfig,
+    #[serde(default)]
+    pub query_defaults: QueryDefaults,
+}
+
+/// `[project]`: descriptive metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectConfig {
+    #[serde(default = "default_project_name")]
+    pub name: String,
+    #[serde(default = "default_project_version")]
+    pub version: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Informational: the database kind the schema targets.
+    #[serde(default)]
+    pub database_target: Option<String>,
+}
+
+impl Default for ProjectConfig {
+    fn default() -> Self {
+        Self {
+            name: default_project_name(),
+            version: default_project_version(),
+            description: None,
+            database_target: None,
+        }
+    }
+}
+
+fn default_project_name() -> String {
+    "my-fraiseql-app".into()
+}
+fn default_project_version() -> String {
+    "1.0.0".into()
+}
+
+/// `[server]`: the HTTP listener.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_host")]
+    pub host: String,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// Whole-request deadline.
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    #[serde(default = "default_keep_alive_secs")]
+    pub keep_alive_secs: u64,
+    /// Reject every mutation.
+    #[serde(default)]
+    pub read_only: bool,
+    /// How long graceful shutdown waits for in-flight requests.
+    #[serde(default = "default_shutdown_timeout_secs")]
+    pub shutdown_timeout_secs: u64,
+    /// Serve `__schema`/`__type` (GraphiQL, codegen). On by default.
+    #[serde(default = "yes")]
+    pub introspection: bool,
+    /// Serve GraphiQL at `GET /graphql` for browsers and `/playground`.
+    #[serde(default = "yes")]
+    pub playground: bool,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            host: default_host(),
+            port: default_port(),
+            request_timeout_ms: default_request_timeout_ms(),
+            keep_alive_secs: default_keep_alive_secs(),
+            read_only: false,
+            shutdown_timeout_secs: default_shutdown_timeout_secs(),
+            introspection: true,
+            playground: true,
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+fn default_host() -> String {
+    "0.0.0.0".into()
+}
+fn default_port() -> u16 {
+    8080
+}
+fn default_request_timeout_ms() -> u64 {
+    30_000
+}
+fn default_keep_alive_secs() -> u64 {
+    75
+}
+fn default_shutdown_timeout_secs() -> u64 {
+    30
+}
+fn yes() -> bool {
+    true
+}
+
+/// `[server.limits]`: bounds checked before any work is done.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest accepted request body, e.g. `"10MB"`, `"512KB"` or a byte count.
+    #[serde(default = "default_max_request_size")]
+    pub max_request_size: ByteSize,
+    /// Requests executing at once; more wait in a queue.
+    #[serde(default = "default_max_concurrent_requests")]
+    pub max_concurrent_requests: usize,
+    /// Requests waiting for a slot; beyond this the server answers 503.
+    #[serde(default = "default_max_queue_depth")]
+    pub max_queue_depth: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_request_size: default_max_request_size(),
+            max_concurrent_requests: default_max_concurrent_requests(),
+            max_queue_depth: default_max_queue_depth(),
+        }
+    }
+}
+
+fn default_max_request_size() -> ByteSize {
+    ByteSize(10 * 1024 * 1024)
+}
+fn default_max_concurrent_requests() -> usize {
+    1000
+}
+fn default_max_queue_depth() -> usize {
+    5000
+}
+
+/// A size in bytes, written as an integer or a string with a unit (`B`, `KB`, `MB`, `GB`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ByteSize(pub u64);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Int(n) => Ok(ByteSize(n)),
+            Raw::Text(s) => parse_byte_size(&s).map(ByteSize).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "invalid size `{s}`: expected a number with an optional unit B, KB, MB or GB"
+                ))
+            }),
+        }
+    }
+}
+
+fn parse_byte_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "KB" | "K" | "KIB" => 1024,
+        "MB" | "M" | "MIB" => 1024 * 1024,
+        "GB" | "G" | "GIB" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+/// The kinds of database the engine speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatabaseKind {
+    #[serde(alias = "postgres", alias = "pg")]
+    Postgresql,
+    #[serde(alias = "sqlite3")]
+    Sqlite,
+}
+
+impl DatabaseKind {
+    /// Infers the kind from a connection URL's scheme.
+    pub fn from_url(url: &str) -> Option<Self> {
+        let scheme = url.split(':').next()?.to_ascii_lowercase();
+        match scheme.as_str() {
+            "postgres" | "postgresql" => Some(Self::Postgresql),
+            "sqlite" | "file" => Some(Self::Sqlite),
+            _ if url.ends_with(".db") || url.ends_with(".sqlite") || url.ends_with(".sqlite3") => {
+                Some(Self::Sqlite)
+            }
+            _ => None,
+        }
+    }
+
+    /// Human name used in messages and the banner.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Postgresql => "PostgreSQL",
+            Self::Sqlite => "SQLite",
+        }
+    }
+}
+
+/// `[databases.<name>]` (or `[database]`): one named database and its pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Connection URL: `postgresql://…`, `sqlite://./app.db`, `sqlite::memory:`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Driver; inferred from the URL scheme when absent (`load` fills it in).
+    #[serde(default, rename = "type", alias = "driver")]
+    pub kind: Option<DatabaseKind>,
+    #[serde(default = "default_pool_min")]
+    pub pool_min: usize,
+    #[serde(default = "default_pool_max", alias = "pool_size")]
+    pub pool_max: usize,
+    /// How long to wait for a pooled connection (and to connect).
+    #[serde(default = "default_connect_timeout_ms", alias = "pool_timeout")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+    /// Per-statement deadline; 0 disables.
+    #[serde(default)]
+    pub statement_timeout_ms: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            kind: None,
+            pool_min: default_pool_min(),
+            pool_max: default_pool_max(),
+            connect_timeout_ms: default_connect_timeout_ms(),
+            idle_timeout_ms: default_idle_timeout_ms(),
+            statement_timeout_ms: 0,
+        }
+    }
+}
+
+fn default_pool_min() -> usize {
+    2
+}
+fn default_pool_max() -> usize {
+    20
+}
+fn default_connect_timeout_ms() -> u64 {
+    5000
+}
+fn default_idle_timeout_ms() -> u64 {
+    600_000
+}
+
+/// `[fraiseql]`: where the schema lives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FraiseqlConfig {
+    /// Authoring input: `schema.json`, `schema.graphql` or a compiled schema.
+    #[serde(default = "default_schema_file", alias = "schema")]
+    pub schema_file: String,
+    /// Where `fraiseql compile` writes.
+    #[serde(default = "default_output_file")]
+    pub output_file: String,
+}
+
+impl Default for FraiseqlConfig {
+    fn default() -> Self {
+        Self { schema_file: default_schema_file(), output_file: default_output_file() }
+    }
+}
+
+fn default_schema_file() -> String {
+    "schema.json".into()
+}
+fn default_output_file() -> String {
+    "schema.compiled.json".into()
+}
+
+/// `[validation]`: query shape limits, checked before any database call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationConfig {
+    #[serde(default = "default_max_query_depth")]
+    pub max_query_depth: usize,
+    /// Largest number of aliased fields in one operation.
+    #[serde(default = "default_max_aliases")]
+    pub max_aliases: usize,
+    /// Largest number of field selections in one operation (after fragment expansion).
+    #[serde(default = "default_max_fields", alias = "max_query_complexity")]
+    pub max_fields: usize,
+}
+
+impl Default for ValidationConfig {
+    fn default() -> Self {
+        Self {
+            max_query_depth: default_max_query_depth(),
+            max_aliases: default_max_aliases(),
+            max_fields: default_max_fields(),
+        }
+    }
+}
+
+fn default_max_query_depth() -> usize {
+    10
+}
+fn default_max_aliases() -> usize {
+    30
+}
+fn default_max_fields() -> usize {
+    500
+}
+
+/// `[query_defaults]`: automatic list arguments and page sizes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryDefaults {
+    #[serde(default = "yes", rename = "where")]
+    pub where_: bool,
+    #[serde(default = "yes")]
+    pub order_by: bool,
+    #[serde(default = "yes")]
+    pub limit: bool,
+    #[serde(default = "yes")]
+    pub offset: bool,
+    /// Rows returned when a list query gives no `limit`/`first` and declares no default.
+    #[serde(default = "default_page_size")]
+    pub default_page_size: u64,
+    /// Largest `limit`/`first`/`last` accepted.
+    #[serde(default = "default_max_page_size")]
+    pub max_page_size: u64,
+}
+
+impl Default for QueryDefaults {
+    fn default() -> Self {
+        Self {
+            where_: true,
+            order_by: true,
+            limit: true,
+            offset: true,
+            default_page_size: default_page_size(),
+            max_page_size: default_max_page_size(),
+        }
+    }
+}
+
+fn default_page_size() -> u64 {
+    20
+}
+fn default_max_page_size() -> u64 {
+    1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_sizes_parse() {
+        assert_eq!(parse_byte_size("10MB"), Some(10 * 1024 * 1024));
+        assert_eq!(parse_byte_size("512 KB"), Some(512 * 1024));
+        assert_eq!(parse_byte_size("77"), Some(77));
+        assert_eq!(parse_byte_size("ten"), None);
+    }
+
+    #[test]
+    fn kind_from_url() {
+        assert_eq!(DatabaseKind::from_url("postgresql://x/y"), Some(DatabaseKind::Postgresql));
+        assert_eq!(DatabaseKind::from_url("sqlite://./a.db"), Some(DatabaseKind::Sqlite));
+        assert_eq!(DatabaseKind::from_url("sqlite::memory:"), Some(DatabaseKind::Sqlite));
+        assert_eq!(DatabaseKind::from_url("mysql://x"), None);
+    }
+}

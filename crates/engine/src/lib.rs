@@ -1,0 +1,6 @@
+//! FraiseQL engine: the pure half of the system. Config model, schema compile, GraphQL
+//! prepare/plan, SQL rendering per dialect and response assembly. No sockets, no clock, no
+//! async runtime; the server crate runs what this crate decides.
+
+pub mod config;
+pub mod schema;
