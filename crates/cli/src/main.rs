@@ -1,0 +1,2 @@
+//! The `fraiseql` binary.
+fn main() {}

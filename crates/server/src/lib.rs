@@ -1,0 +1,1 @@
+//! FraiseQL server: the I/O half (HTTP, pools, execution).
