@@ -1,0 +1,542 @@
+//! `compile`: authored input -> [`CompiledSchema`]. Resolves defaults (view names, databases,
+//! key fields, camelCase names) and checks every reference, collecting all errors at once,
+//! each with the path of the offending item (`types.Order.fields.total`).
+
+use super::input::*;
+use super::model::*;
+use super::naming::{camel_case, is_graphql_name, is_sql_identifier, type_snake_case};
+use super::type_ref::TypeRef;
+use indexmap::IndexMap;
+use std::fmt;
+
+/// The database a type or root field uses when none is named.
+pub const DEFAULT_DATABASE: &str = "primary";
+
+/// One compile problem and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompileError {
+    /// Dotted path: `queries.orders.arguments.limit`.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for CompileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// All problems found in one schema.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct CompileErrors(pub Vec<CompileError>);
+
+impl fmt::Display for CompileErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "schema compilation failed with {} error(s):", self.0.len())?;
+        for e in &self.0 {
+            writeln!(f, "  {e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Compiles an authored schema.
+pub fn compile(input: &SchemaInput) -> Result<CompiledSchema, CompileErrors> {
+    let mut c = Compiler { errors: Vec::new() };
+    let schema = c.run(input);
+    if c.errors.is_empty() {
+        Ok(schema)
+    } else {
+        Err(CompileErrors(c.errors))
+    }
+}
+
+struct Compiler {
+    errors: Vec<CompileError>,
+}
+
+/// What kind of named type a reference points to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Scalar,
+    Enum,
+    Object,
+    Input,
+}
+
+impl Compiler {
+    fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(CompileError { path: path.into(), message: message.into() });
+    }
+
+    fn run(&mut self, input: &SchemaInput) -> CompiledSchema {
+        if input.version != 1 {
+            self.err("version", format!("unsupported schema version {}", input.version));
+        }
+        let kinds = self.collect_names(input);
+        let mut out = CompiledSchema::default();
+        for e in &input.enums {
+            if let Some(t) = self.enum_type(e) {
+                out.enums.insert(t.name.clone(), t);
+            }
+        }
+        for t in &input.types {
+            if let Some(t) = self.object_type(t, &kinds) {
+                out.types.insert(t.name.clone(), t);
+            }
+        }
+        for t in &input.input_types {
+            let path = format!("input_types.{}", t.name);
+            let fields = self.arguments(&t.fields, &path, "fields", &kinds);
+            out.inputs.insert(
+                t.name.clone(),
+                InputType { name: t.name.clone(), description: t.description.clone(), fields },
+            );
+        }
+        self.check_relations(&out);
+        for q in &input.queries {
+            if let Some(f) = self.query(q, &out, &kinds) {
+                if out.queries.contains_key(&f.name) {
+                    self.err(format!("queries.{}", q.name), "duplicate query name");
+                }
+                out.queries.insert(f.name.clone(), f);
+            }
+        }
+        for m in &input.mutations {
+            if let Some(f) = self.mutation(m, &out, &kinds) {
+                if out.mutations.contains_key(&f.name) {
+                    self.err(format!("mutations.{}", m.name), "duplicate mutation name");
+                }
+                out.mutations.insert(f.name.clone(), f);
+            }
+        }
+        for s in &input.subscriptions {
+            if let Some(f) = self.subscription(s, &out, &kinds) {
+                if out.subscriptions.contains_key(&f.name) {
+                    self.err(format!("subscriptions.{}", s.name), "duplicate subscription name");
+                }
+                out.subscriptions.insert(f.name.clone(), f);
+            }
+        }
+        if input.queries.is_empty() {
+            self.err("queries", "a schema needs at least one query");
+        }
+        out
+    }
+
+    /// Registers every named type, reporting invalid and duplicate names.
+    fn collect_names(&mut self, input: &SchemaInput) -> IndexMap<String, Kind> {
+        let mut kinds: IndexMap<String, Kind> =
+            SCALARS.iter().map(|s| (s.to_string(), Kind::Scalar)).collect();
+        let named = input
+            .types
+            .iter()
+            .map(|t| ("types", &t.name, Kind::Object))
+            .chain(input.input_types.iter().map(|t| ("input_types", &t.name, Kind::Input)))
+            .chain(input.enums.iter().map(|t| ("enums", &t.name, Kind::Enum)));
+        for (section, name, kind) in named {
+            let path = format!("{section}.{name}");
+            if !is_graphql_name(name) {
+                self.err(path, format!("`{name}` is not a valid GraphQL name"));
+            } else if name.starts_with("__") {
+                self.err(path, "names starting with `__` are reserved");
+            } else if kinds.contains_key(name.as_str()) {
+                self.err(path, format!("duplicate type name `{name}`"));
+            } else if ["Query", "Mutation", "Subscription", "PageInfo", "OrderDirection"]
+                .contains(&name.as_str())
+            {
+                self.err(path, format!("`{name}` is a reserved type name"));
+            } else {
+                kinds.insert(name.clone(), kind);
+            }
+        }
+        kinds
+    }
+
+    fn type_ref(
+        &mut self,
+        raw: &str,
+        path: &str,
+        kinds: &IndexMap<String, Kind>,
+        allowed: &[Kind],
+        role: &str,
+    ) -> Option<TypeRef> {
+        let t = match TypeRef::parse(raw) {
+            Ok(t) => t,
+            Err(e) => {
+                self.err(path, e);
+                return None;
+            }
+        };
+        match kinds.get(&t.name) {
+            None => self.err(path, format!("unknown type `{}`", t.name)),
+            Some(k) if !allowed.contains(k) => {
+                self.err(path, format!("type `{}` cannot be used as {role}", t.name))
+            }
+            Some(_) => return Some(t),
+        }
+        None
+    }
+
+    fn enum_type(&mut self, e: &EnumInput) -> Option<EnumType> {
+        let path = format!("enums.{}", e.name);
+        if e.values.is_empty() {
+            self.err(&path, "an enum needs at least one value");
+        }
+        let mut values = Vec::new();
+        for v in &e.values {
+            let vpath = format!("{path}.values.{}", v.name);
+            if !is_graphql_name(&v.name) || ["true", "false", "null"].contains(&v.name.as_str()) {
+                self.err(&vpath, format!("`{}` is not a valid enum value name", v.name));
+            }
+            if values.iter().any(|x: &EnumValue| x.name == v.name) {
+                self.err(&vpath, "duplicate enum value");
+            }
+            values.push(EnumValue {
+                name: v.name.clone(),
+                stored: v.value.clone().unwrap_or_else(|| v.name.clone()),
+                description: v.description.clone(),
+                deprecated: v.deprecated.clone(),
+            });
+        }
+        Some(EnumType { name: e.name.clone(), description: e.description.clone(), values })
+    }
+
+    fn object_type(
+        &mut self,
+        t: &ObjectTypeInput,
+        kinds: &IndexMap<String, Kind>,
+    ) -> Option<ObjectType> {
+        let path = format!("types.{}", t.name);
+        let sql_source =
+            t.sql_source.clone().unwrap_or_else(|| format!("v_{}", type_snake_case(&t.name)));
+        if !is_sql_identifier(&sql_source) {
+            self.err(format!("{path}.sql_source"), format!("`{sql_source}` is not a valid view name"));
+        }
+        let database = self.database_name(t.database.as_deref(), &path);
+        if t.fields.is_empty() {
+            self.err(format!("{path}.fields"), "a type needs at least one field");
+        }
+        let mut fields = IndexMap::new();
+        for f in &t.fields {
+            let fpath = format!("{path}.fields.{}", f.name);
+            if !is_graphql_name(&f.name) || f.name.starts_with("__") {
+                self.err(&fpath, format!("`{}` is not a valid field name", f.name));
+                continue;
+            }
+            let name = f.graphql_name.clone().unwrap_or_else(|| camel_case(&f.name));
+            if !is_graphql_name(&name) {
+                self.err(&fpath, format!("`{name}` is not a valid GraphQL name"));
+                continue;
+            }
+            let allowed = [Kind::Scalar, Kind::Enum, Kind::Object];
+            let Some(ty) = self.type_ref(&f.type_ref, &fpath, kinds, &allowed, "an output field")
+            else {
+                continue;
+            };
+            let relation = match &f.relation {
+                None => None,
+                Some(r) => {
+                    let remote_key = r.remote_key.clone().unwrap_or_else(|| "id".into());
+                    if kinds.get(&ty.name) != Some(&Kind::Object) {
+                        self.err(&fpath, "a relation field must have an object type");
+                    }
+                    for k in [&r.local_key, &remote_key] {
+                        if !is_graphql_name(k) {
+                            self.err(format!("{fpath}.relation"), format!("`{k}` is not a valid key"));
+                        }
+                    }
+                    Some(Relation { local_key: r.local_key.clone(), remote_key })
+                }
+            };
+            if fields.contains_key(&name) {
+                self.err(&fpath, format!("duplicate field `{name}`"));
+                continue;
+            }
+            fields.insert(
+                name.clone(),
+                Field {
+                    name,
+                    key: f.name.clone(),
+                    ty,
+                    description: f.description.clone(),
+                    deprecated: f.deprecated.clone(),
+                    relation,
+                },
+            );
+        }
+        let key_fields = t.key_fields.clone().unwrap_or_else(|| vec!["id".into()]);
+        for k in &key_fields {
+            let declared = fields.values().any(|f: &Field| &f.key == k || &f.name == k);
+            if !declared {
+                self.err(format!("{path}.key_fields"), format!("key field `{k}` is not a field of `{}`", t.name));
+            }
+        }
+        let key_fields = key_fields
+            .iter()
+            .map(|k| fields.values().find(|f| &f.name == k).map_or(k.clone(), |f| f.key.clone()))
+            .collect();
+        Some(ObjectType {
+            name: t.name.clone(),
+            description: t.description.clone(),
+            sql_source,
+            database,
+            key_fields,
+            fields,
+        })
+    }
+
+    /// Relation targets must be types with their own view; embedded objects need nothing.
+    fn check_relations(&mut self, schema: &CompiledSchema) {
+        for t in schema.types.values() {
+            for f in t.fields.values() {
+                if f.relation.is_some() && !schema.types.contains_key(&f.ty.name) {
+                    self.err(
+                        format!("types.{}.fields.{}", t.name, f.key),
+                        format!("relation target `{}` is not an object type", f.ty.name),
+                    );
+                }
+            }
+        }
+    }
+
+    fn database_name(&mut self, name: Option<&str>, path: &str) -> String {
+        let db = name.unwrap_or(DEFAULT_DATABASE).to_string();
+        if !is_graphql_name(&db) {
+            self.err(format!("{path}.database"), format!("`{db}` is not a valid database name"));
+        }
+        db
+    }
+
+    fn arguments(
+        &mut self,
+        args: &[ArgumentInput],
+        path: &str,
+        section: &str,
+        kinds: &IndexMap<String, Kind>,
+    ) -> IndexMap<String, Argument> {
+        let mut out = IndexMap::new();
+        for a in args {
+            let apath = format!("{path}.{section}.{}", a.name);
+            if !is_graphql_name(&a.name) || a.name.starts_with("__") {
+                self.err(&apath, format!("`{}` is not a valid argument name", a.name));
+                continue;
+            }
+            let allowed = [Kind::Scalar, Kind::Enum, Kind::Input];
+            let Some(ty) = self.type_ref(&a.type_ref, &apath, kinds, &allowed, "an input")
+            else {
+                continue;
+            };
+            let name = camel_case(&a.name);
+            if out.contains_key(&name) {
+                self.err(&apath, format!("duplicate argument `{name}`"));
+                continue;
+            }
+            out.insert(
+                name.clone(),
+                Argument {
+                    name,
+                    key: a.name.clone(),
+                    ty,
+                    default: a.default.clone(),
+                    description: a.description.clone(),
+                    deprecated: a.deprecated.clone(),
+                },
+            );
+        }
+        out
+    }
+
+    /// Checks a root field's name and return type; returns the type and its object type.
+    fn root<'s>(
+        &mut self,
+        path: &str,
+        name: &str,
+        return_type: &str,
+        schema: &'s CompiledSchema,
+        kinds: &IndexMap<String, Kind>,
+    ) -> Option<(String, TypeRef, &'s ObjectType)> {
+        if !is_graphql_name(name) || name.starts_with("__") {
+            self.err(path, format!("`{name}` is not a valid name"));
+            return None;
+        }
+        let rpath = format!("{path}.return_type");
+        let ty = self.type_ref(return_type, &rpath, kinds, &[Kind::Object], "a return type")?;
+        let obj = schema.types.get(&ty.name)?;
+        Some((camel_case(name), ty, obj))
+    }
+
+    fn query(
+        &mut self,
+        q: &QueryInput,
+        schema: &CompiledSchema,
+        kinds: &IndexMap<String, Kind>,
+    ) -> Option<QueryField> {
+        let path = format!("queries.{}", q.name);
+        let (name, ty, obj) = self.root(&path, &q.name, &q.return_type, schema, kinds)?;
+        let sql_source = q.sql_source.clone().unwrap_or_else(|| obj.sql_source.clone());
+        if !is_sql_identifier(&sql_source) {
+            self.err(format!("{path}.sql_source"), format!("`{sql_source}` is not a valid view name"));
+        }
+        let database = match &q.database {
+            Some(_) => self.database_name(q.database.as_deref(), &path),
+            None => obj.database.clone(),
+        };
+        let relay = q.relay.unwrap_or(false);
+        if relay && !ty.list {
+            self.err(&path, "a relay query must return a list");
+        }
+        let arguments: Vec<Argument> =
+            self.arguments(&q.arguments, &path, "arguments", kinds).into_values().collect();
+        let auto_params = q.auto_params.as_ref().map(|a| match a {
+            AutoParamsInput::All(b) => AutoParams { where_: *b, order_by: *b, limit: *b, offset: *b },
+            AutoParamsInput::Some(d) => AutoParams {
+                where_: d.where_.unwrap_or(true),
+                order_by: d.order_by.unwrap_or(true),
+                limit: d.limit.unwrap_or(true),
+                offset: d.offset.unwrap_or(true),
+            },
+        });
+        for a in &arguments {
+            let reserved = if relay {
+                ["where", "orderBy", "first", "after", "last", "before"].as_slice()
+            } else {
+                ["where", "orderBy"].as_slice()
+            };
+            if reserved.contains(&a.name.as_str()) && ty.list {
+                self.err(format!("{path}.arguments.{}", a.key), format!("`{}` is generated automatically for list queries", a.name));
+            }
+        }
+        Some(QueryField {
+            name,
+            ty,
+            description: q.description.clone(),
+            deprecated: q.deprecated.clone(),
+            sql_source,
+            database,
+            arguments,
+            relay,
+            auto_params,
+            cache_ttl_seconds: q.cache_ttl_seconds.unwrap_or(0),
+        })
+    }
+
+    fn mutation(
+        &mut self,
+        m: &MutationInput,
+        schema: &CompiledSchema,
+        kinds: &IndexMap<String, Kind>,
+    ) -> Option<MutationField> {
+        let path = format!("mutations.{}", m.name);
+        let (name, ty, obj) = self.root(&path, &m.name, &m.return_type, schema, kinds)?;
+        if !is_sql_identifier(&m.sql_source) {
+            self.err(format!("{path}.sql_source"), format!("`{}` is not a valid function name", m.sql_source));
+        }
+        let database = match &m.database {
+            Some(_) => self.database_name(m.database.as_deref(), &path),
+            None => obj.database.clone(),
+        };
+        let operation = match m.operation.as_deref().map(str::to_ascii_uppercase).as_deref() {
+            None | Some("CUSTOM") => MutationOperation::Custom,
+            Some("CREATE") | Some("INSERT") => MutationOperation::Create,
+            Some("UPDATE") => MutationOperation::Update,
+            Some("DELETE") => MutationOperation::Delete,
+            Some(other) => {
+                self.err(format!("{path}.operation"), format!("unknown operation `{other}`: expected CREATE, UPDATE, DELETE or CUSTOM"));
+                MutationOperation::Custom
+            }
+        };
+        let arguments =
+            self.arguments(&m.arguments, &path, "arguments", kinds).into_values().collect();
+        Some(MutationField {
+            name,
+            ty,
+            description: m.description.clone(),
+            deprecated: m.deprecated.clone(),
+            function: m.sql_source.clone(),
+            database,
+            operation,
+            arguments,
+        })
+    }
+
+    fn subscription(
+        &mut self,
+        s: &SubscriptionInput,
+        schema: &CompiledSchema,
+        kinds: &IndexMap<String, Kind>,
+    ) -> Option<SubscriptionField> {
+        let path = format!("subscriptions.{}", s.name);
+        let (name, ty, obj) = self.root(&path, &s.name, &s.return_type, schema, kinds)?;
+        let entity_type = s.entity_type.clone().unwrap_or_else(|| obj.name.clone());
+        if !schema.types.contains_key(&entity_type) {
+            self.err(format!("{path}.entity_type"), format!("unknown type `{entity_type}`"));
+        }
+        let arguments =
+            self.arguments(&s.arguments, &path, "arguments", kinds).into_values().collect();
+        Some(SubscriptionField {
+            name,
+            ty,
+            description: s.description.clone(),
+            entity_type,
+            topic: s.topic.clone(),
+            operation: s.operation.clone(),
+            arguments,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order_schema() -> SchemaInput {
+        serde_json::from_value(serde_json::json!({
+            "types": [{"name": "Order", "fields": [
+                {"name": "id", "type": "ID!"},
+                {"name": "total_amount", "type": "Decimal!"}
+            ]}],
+            "queries": [
+                {"name": "orders", "return_type": "[Order!]!"},
+                {"name": "order", "return_type": "Order", "arguments": [{"name": "id", "type": "ID!"}]}
+            ]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn resolves_defaults() {
+        let s = compile(&order_schema()).unwrap();
+        let order = &s.types["Order"];
+        assert_eq!(order.sql_source, "v_order");
+        assert_eq!(order.database, "primary");
+        assert_eq!(order.fields["totalAmount"].key, "total_amount");
+        assert_eq!(s.queries["orders"].sql_source, "v_order");
+        assert_eq!(s.queries["order"].arguments[0].name, "id");
+    }
+
+    #[test]
+    fn reports_every_error_with_a_path() {
+        let input: SchemaInput = serde_json::from_value(serde_json::json!({
+            "types": [{"name": "Order", "sql_source": "v_order; drop", "fields": [
+                {"name": "total", "type": "Money!"},
+                {"name": "customer", "type": "Customr"}
+            ]}],
+            "queries": [{"name": "orders", "return_type": "[Ordr!]!"}],
+            "mutations": [{"name": "create_order", "return_type": "Order", "sql_source": "fn x",
+                           "operation": "UPSERT"}]
+        }))
+        .unwrap();
+        let errors = compile(&input).unwrap_err().to_string();
+        insta::assert_snapshot!(errors, @r"
+        schema compilation failed with 7 error(s):
+          types.Order.sql_source: `v_order; drop` is not a valid view name
+          types.Order.fields.total: unknown type `Money`
+          types.Order.fields.customer: unknown type `Customr`
+          types.Order.key_fields: key field `id` is not a field of `Order`
+          queries.orders.return_type: unknown type `Ordr`
+          mutations.create_order.sql_source: `fn x` is not a valid function name
+          mutations.create_order.operation: unknown operation `UPSERT`: expected CREATE, UPDATE, DELETE or CUSTOM
+        ");
+    }
+}

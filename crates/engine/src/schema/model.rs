@@ -1,0 +1,261 @@
+//! The compiled schema: every default resolved, every reference checked. This is what
+//! `schema.compiled.json` holds and what the planner reads; it never looks at raw input.
+
+use super::type_ref::TypeRef;
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+/// The built-in scalars.
+pub const SCALARS: &[&str] =
+    &["ID", "UUID", "String", "Int", "Float", "Boolean", "DateTime", "Date", "Decimal", "JSON"];
+
+/// How values of a scalar compare, which decides the SQL cast used in filters and ordering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ScalarKind {
+    Text,
+    Id,
+    Int,
+    Float,
+    Decimal,
+    Boolean,
+    DateTime,
+    Date,
+    Json,
+}
+
+impl ScalarKind {
+    /// The kind of a built-in scalar name; `None` for non-scalars.
+    pub fn of(name: &str) -> Option<Self> {
+        Some(match name {
+            "String" => Self::Text,
+            "ID" | "UUID" => Self::Id,
+            "Int" => Self::Int,
+            "Float" => Self::Float,
+            "Decimal" => Self::Decimal,
+            "Boolean" => Self::Boolean,
+            "DateTime" => Self::DateTime,
+            "Date" => Self::Date,
+            "JSON" => Self::Json,
+            _ => return None,
+        })
+    }
+
+    /// Numbers compare numerically.
+    pub fn is_numeric(self) -> bool {
+        matches!(self, Self::Int | Self::Float | Self::Decimal)
+    }
+}
+
+/// A compiled schema.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CompiledSchema {
+    /// Object types by GraphQL name.
+    pub types: IndexMap<String, ObjectType>,
+    pub inputs: IndexMap<String, InputType>,
+    pub enums: IndexMap<String, EnumType>,
+    /// Root fields by GraphQL name.
+    pub queries: IndexMap<String, QueryField>,
+    pub mutations: IndexMap<String, MutationField>,
+    pub subscriptions: IndexMap<String, SubscriptionField>,
+}
+
+/// An object type backed by a view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObjectType {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The view holding one row per entity with a JSON `data` column.
+    pub sql_source: String,
+    pub database: String,
+    /// Data keys identifying an entity.
+    pub key_fields: Vec<String>,
+    /// Fields by GraphQL name.
+    pub fields: IndexMap<String, Field>,
+}
+
+/// A field of an object type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Field {
+    /// GraphQL name.
+    pub name: String,
+    /// Key in the `data` JSON.
+    pub key: String,
+    #[serde(rename = "type")]
+    pub ty: TypeRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deprecated: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relation: Option<Relation>,
+}
+
+/// A field fetched from another type's view: `target.remote_key = parent.local_key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Relation {
+    pub local_key: String,
+    pub remote_key: String,
+}
+
+/// An input object type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputType {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Fields by GraphQL name.
+    pub fields: IndexMap<String, Argument>,
+}
+
+/// An argument, or an input object field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Argument {
+    /// GraphQL name.
+    pub name: String,
+    /// snake_case key: the data key it filters on, or the function parameter it binds.
+    pub key: String,
+    #[serde(rename = "type")]
+    pub ty: TypeRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deprecated: Option<String>,
+}
+
+/// An enum type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnumType {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub values: Vec<EnumValue>,
+}
+
+impl EnumType {
+    /// Whether any stored value differs from its GraphQL name (then SQL must map them).
+    pub fn needs_mapping(&self) -> bool {
+        self.values.iter().any(|v| v.name != v.stored)
+    }
+
+    /// The stored value for a GraphQL enum value name.
+    pub fn stored(&self, name: &str) -> Option<&str> {
+        self.values.iter().find(|v| v.name == name).map(|v| v.stored.as_str())
+    }
+}
+
+/// One enum value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnumValue {
+    pub name: String,
+    /// What the database stores.
+    pub stored: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deprecated: Option<String>,
+}
+
+/// Which automatic arguments a list query has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoParams {
+    #[serde(rename = "where")]
+    pub where_: bool,
+    pub order_by: bool,
+    pub limit: bool,
+    pub offset: bool,
+}
+
+/// A root query field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryField {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: TypeRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deprecated: Option<String>,
+    pub sql_source: String,
+    pub database: String,
+    /// Declared arguments; each one not handled automatically filters by equality on its key.
+    pub arguments: Vec<Argument>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub relay: bool,
+    /// Automatic list arguments; `None` means `[query_defaults]` decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_params: Option<AutoParams>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_ttl_seconds: u64,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// What a mutation does, as declared (informational; events use it later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum MutationOperation {
+    Create,
+    Update,
+    Delete,
+    Custom,
+}
+
+/// A root mutation field backed by a SQL function.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MutationField {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: TypeRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deprecated: Option<String>,
+    /// The SQL function.
+    pub function: String,
+    pub database: String,
+    pub operation: MutationOperation,
+    pub arguments: Vec<Argument>,
+}
+
+/// A root subscription field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubscriptionField {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: TypeRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub entity_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    pub arguments: Vec<Argument>,
+}
+
+impl CompiledSchema {
+    /// Every database name the schema refers to, in first-use order.
+    pub fn databases(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        let names = self
+            .types
+            .values()
+            .map(|t| t.database.as_str())
+            .chain(self.queries.values().map(|q| q.database.as_str()))
+            .chain(self.mutations.values().map(|m| m.database.as_str()));
+        for n in names {
+            if !out.contains(&n) {
+                out.push(n);
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,288 @@
+//! The SDL front end: `schema.graphql` with FraiseQL directives lowered into the same
+//! [`SchemaInput`] that `schema.json` deserializes to, so both compile identically.
+//! Directives: `@source(view:, database:)`, `@key(fields:)`, `@relation(localKey:, remoteKey:)`,
+//! `@data(key:)`, `@relay`, `@cache(ttl:)`, `@autoParams(...)`, `@function(name:, database:,
+//! operation:)`, `@topic(name:, entity:, operation:)`, `@value(stored:)` and `@deprecated`.
+
+use super::compile::{CompileError, CompileErrors};
+use super::input::*;
+use super::naming::{camel_case, snake_case};
+use apollo_compiler::ast::{self, Definition, DirectiveList, Value};
+use apollo_compiler::Node;
+
+/// Parses `schema.graphql` text into the authoring model.
+pub fn parse_sdl(text: &str, origin: &str) -> Result<SchemaInput, CompileErrors> {
+    let doc = ast::Document::parse(text, origin).map_err(|e| {
+        CompileErrors(
+            e.errors
+                .iter()
+                .map(|d| CompileError { path: origin.to_string(), message: d.to_string() })
+                .collect(),
+        )
+    })?;
+    let mut l = Lowering { out: SchemaInput { version: 1, ..Default::default() }, errors: vec![] };
+    for def in &doc.definitions {
+        l.definition(def);
+    }
+    if l.errors.is_empty() {
+        Ok(l.out)
+    } else {
+        Err(CompileErrors(l.errors))
+    }
+}
+
+struct Lowering {
+    out: SchemaInput,
+    errors: Vec<CompileError>,
+}
+
+fn text(d: &Option<Node<str>>) -> Option<String> {
+    d.as_ref().map(|s| s.to_string())
+}
+
+fn str_arg(dirs: &DirectiveList, directive: &str, arg: &str) -> Option<String> {
+    dirs.get(directive)?.specified_argument_by_name(arg)?.as_str().map(str::to_string)
+}
+
+fn bool_arg(dirs: &DirectiveList, directive: &str, arg: &str) -> Option<bool> {
+    match dirs.get(directive)?.specified_argument_by_name(arg)?.as_ref() {
+        Value::Boolean(b) => Some(*b),
+        _ => None,
+    }
+}
+
+fn deprecation(dirs: &DirectiveList) -> Option<String> {
+    let d = dirs.get("deprecated")?;
+    Some(
+        d.specified_argument_by_name("reason")
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| "No longer supported".to_string()),
+    )
+}
+
+/// A GraphQL literal as JSON (for argument defaults).
+fn json_value(v: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        Value::Null | Value::Variable(_) => J::Null,
+        Value::Enum(n) => J::String(n.to_string()),
+        Value::String(s) => J::String(s.clone()),
+        Value::Float(f) => f.try_to_f64().ok().map_or(J::Null, |f| serde_json::json!(f)),
+        Value::Int(i) => i
+            .as_str()
+            .parse::<i64>()
+            .map(|n| serde_json::json!(n))
+            .unwrap_or_else(|_| J::String(i.as_str().to_string())),
+        Value::Boolean(b) => J::Bool(*b),
+        Value::List(items) => J::Array(items.iter().map(|i| json_value(i)).collect()),
+        Value::Object(fields) => J::Object(
+            fields.iter().map(|(k, v)| (snake_case(k.as_str()), json_value(v))).collect(),
+        ),
+    }
+}
+
+impl Lowering {
+    fn err(&mut self, path: String, message: impl Into<String>) {
+        self.errors.push(CompileError { path, message: message.into() });
+    }
+
+    fn definition(&mut self, def: &Definition) {
+        match def {
+            Definition::ObjectTypeDefinition(t) => match t.name.as_str() {
+                "Query" => self.queries(t),
+                "Mutation" => self.mutations(t),
+                "Subscription" => self.subscriptions(t),
+                _ => self.object_type(t),
+            },
+            Definition::InputObjectTypeDefinition(t) => {
+                let fields = t.fields.iter().map(|f| self.argument(f)).collect();
+                self.out.input_types.push(InputTypeInput {
+                    name: t.name.to_string(),
+                    description: text(&t.description),
+                    fields,
+                });
+            }
+            Definition::EnumTypeDefinition(e) => {
+                let values = e
+                    .values
+                    .iter()
+                    .map(|v| EnumValueInput {
+                        name: v.value.to_string(),
+                        value: str_arg(&v.directives, "value", "stored"),
+                        description: text(&v.description),
+                        deprecated: deprecation(&v.directives),
+                    })
+                    .collect();
+                self.out.enums.push(EnumInput {
+                    name: e.name.to_string(),
+                    description: text(&e.description),
+                    values,
+                });
+            }
+            Definition::ScalarTypeDefinition(s) => {
+                if !super::model::SCALARS.contains(&s.name.as_str()) {
+                    self.err(format!("scalars.{}", s.name), "custom scalars are not supported; use one of the built-in scalars");
+                }
+            }
+            Definition::DirectiveDefinition(_) | Definition::SchemaDefinition(_) => {}
+            other => {
+                let what = other.name().map(|n| n.to_string()).unwrap_or_default();
+                self.err(format!("definitions.{what}"), "only object, input, enum and scalar definitions are supported");
+            }
+        }
+    }
+
+    fn object_type(&mut self, t: &ast::ObjectTypeDefinition) {
+        let fields = t
+            .fields
+            .iter()
+            .map(|f| {
+                let key = str_arg(&f.directives, "data", "key").unwrap_or_else(|| snake_case(&f.name));
+                let graphql_name = (camel_case(&key) != f.name.as_str()).then(|| f.name.to_string());
+                let relation = f.directives.get("relation").map(|_| RelationInput {
+                    local_key: str_arg(&f.directives, "relation", "localKey").unwrap_or_default(),
+                    remote_key: str_arg(&f.directives, "relation", "remoteKey"),
+                });
+                if !f.arguments.is_empty() {
+                    self.err(format!("types.{}.fields.{key}", t.name), "arguments on object fields are not supported");
+                }
+                FieldInput {
+                    name: key,
+                    type_ref: f.ty.to_string(),
+                    description: text(&f.description),
+                    deprecated: deprecation(&f.directives),
+                    graphql_name,
+                    relation,
+                }
+            })
+            .collect();
+        let key_fields = str_arg(&t.directives, "key", "fields")
+            .map(|k| k.split_whitespace().map(snake_case).collect());
+        self.out.types.push(ObjectTypeInput {
+            name: t.name.to_string(),
+            description: text(&t.description),
+            sql_source: str_arg(&t.directives, "source", "view"),
+            database: str_arg(&t.directives, "source", "database"),
+            key_fields,
+            fields,
+        });
+    }
+
+    fn argument(&mut self, a: &ast::InputValueDefinition) -> ArgumentInput {
+        ArgumentInput {
+            name: snake_case(&a.name),
+            type_ref: a.ty.to_string(),
+            default: a.default_value.as_ref().map(|v| json_value(v)),
+            description: text(&a.description),
+            deprecated: deprecation(&a.directives),
+        }
+    }
+
+    fn queries(&mut self, t: &ast::ObjectTypeDefinition) {
+        for f in &t.fields {
+            let d = &f.directives;
+            let auto_params = d.get("autoParams").map(|_| {
+                AutoParamsInput::Some(AutoParamsDetail {
+                    where_: bool_arg(d, "autoParams", "where"),
+                    order_by: bool_arg(d, "autoParams", "orderBy"),
+                    limit: bool_arg(d, "autoParams", "limit"),
+                    offset: bool_arg(d, "autoParams", "offset"),
+                })
+            });
+            let cache_ttl_seconds = d
+                .get("cache")
+                .and_then(|c| c.specified_argument_by_name("ttl"))
+                .and_then(|v| v.to_i32())
+                .map(|n| n.max(0) as u64);
+            let arguments = f.arguments.iter().map(|a| self.argument(a)).collect();
+            self.out.queries.push(QueryInput {
+                name: snake_case(&f.name),
+                return_type: f.ty.to_string(),
+                description: text(&f.description),
+                deprecated: deprecation(d),
+                sql_source: str_arg(d, "source", "view"),
+                database: str_arg(d, "source", "database"),
+                arguments,
+                relay: d.has("relay").then_some(true),
+                auto_params,
+                cache_ttl_seconds,
+            });
+        }
+    }
+
+    fn mutations(&mut self, t: &ast::ObjectTypeDefinition) {
+        for f in &t.fields {
+            let d = &f.directives;
+            let Some(function) = str_arg(d, "function", "name") else {
+                self.err(format!("mutations.{}", snake_case(&f.name)), "a mutation needs @function(name: \"fn_...\")");
+                continue;
+            };
+            let arguments = f.arguments.iter().map(|a| self.argument(a)).collect();
+            self.out.mutations.push(MutationInput {
+                name: snake_case(&f.name),
+                return_type: f.ty.to_string(),
+                sql_source: function,
+                database: str_arg(d, "function", "database"),
+                operation: str_arg(d, "function", "operation"),
+                arguments,
+                description: text(&f.description),
+                deprecated: deprecation(d),
+            });
+        }
+    }
+
+    fn subscriptions(&mut self, t: &ast::ObjectTypeDefinition) {
+        for f in &t.fields {
+            let d = &f.directives;
+            let arguments = f.arguments.iter().map(|a| self.argument(a)).collect();
+            self.out.subscriptions.push(SubscriptionInput {
+                name: snake_case(&f.name),
+                return_type: f.ty.to_string(),
+                entity_type: str_arg(d, "topic", "entity"),
+                topic: str_arg(d, "topic", "name"),
+                operation: str_arg(d, "topic", "operation"),
+                arguments,
+                description: text(&f.description),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::compile;
+
+    #[test]
+    fn sdl_and_json_compile_to_the_same_model() {
+        let sdl = r#"
+            "An order."
+            type Order @source(view: "v_order") @key(fields: "id") {
+              id: ID!
+              totalAmount: Decimal!
+              customer: Customer @relation(localKey: "customer_id")
+            }
+            type Customer { id: ID! name: String }
+            type Query {
+              orders(limit: Int = 20): [Order!]!
+              order(id: ID!): Order
+            }
+        "#;
+        let json: SchemaInput = serde_json::from_value(serde_json::json!({
+            "types": [
+                {"name": "Order", "description": "An order.", "sql_source": "v_order", "key_fields": ["id"],
+                 "fields": [{"name": "id", "type": "ID!"}, {"name": "total_amount", "type": "Decimal!"},
+                            {"name": "customer", "type": "Customer", "relation": {"local_key": "customer_id"}}]},
+                {"name": "Customer", "fields": [{"name": "id", "type": "ID!"}, {"name": "name", "type": "String"}]}
+            ],
+            "queries": [
+                {"name": "orders", "return_type": "[Order!]!", "arguments": [{"name": "limit", "type": "Int", "default": 20}]},
+                {"name": "order", "return_type": "Order", "arguments": [{"name": "id", "type": "ID!"}]}
+            ]
+        }))
+        .unwrap();
+        let a = compile(&parse_sdl(sdl, "schema.graphql").unwrap()).unwrap();
+        let b = compile(&json).unwrap();
+        assert_eq!(a, b);
+    }
+}
