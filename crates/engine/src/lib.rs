@@ -2,5 +2,10 @@
 //! prepare/plan, SQL rendering per dialect and response assembly. No sockets, no clock, no
 //! async runtime; the server crate runs what this crate decides.
 
+pub mod catalog;
 pub mod config;
+pub mod error;
+pub mod plan;
+pub mod request;
 pub mod schema;
+pub mod sql;

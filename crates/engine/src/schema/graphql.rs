@@ -23,7 +23,7 @@ const EQUALITY_OPS: &[&str] = &["eq", "neq", "in", "nin", "isNull"];
 const BOOL_OPS: &[&str] = &["eq", "neq", "isNull"];
 
 /// The operators a filter on a value of `kind` offers.
-pub(crate) fn operators(kind: ScalarKind) -> &'static [&'static str] {
+fn operators(kind: ScalarKind) -> &'static [&'static str] {
     match kind {
         ScalarKind::Text => TEXT_OPS,
         ScalarKind::Id => EQUALITY_OPS,

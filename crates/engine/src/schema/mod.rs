@@ -11,7 +11,6 @@ mod type_ref;
 
 pub use compile::{compile, CompileError, CompileErrors, DEFAULT_DATABASE};
 pub use graphql::{auto_params, executable_sdl};
-pub(crate) use graphql::operators;
 pub use input::*;
 pub use model::*;
 pub use naming::{camel_case, is_graphql_name, is_sql_identifier, snake_case};

@@ -1,0 +1,373 @@
+//! `plan`: a prepared operation plus variables -> [`Plan`]. Coerces variables (apollo's
+//! CoerceVariableValues), collects fields, and resolves every argument, filter, sort key and
+//! page against the compiled schema. Values stay values here; SQL text comes later.
+
+use super::collect::{arguments, collect, sub_sets, Grouped, Variables};
+use super::input::{filter_from_where, order_from_input, scalar_input};
+use super::model::*;
+use crate::error::{ErrorCode, GraphQLError, PathSegment};
+use crate::request::{ApiSchema, OperationKind, Prepared};
+use crate::schema::{auto_params, CompiledSchema, ObjectType, QueryField, ScalarKind};
+use apollo_compiler::executable::{ExecutableDocument, Field, SelectionSet};
+use apollo_compiler::Node;
+use serde_json::Value as Json;
+
+/// Plans an operation. Errors are request errors (bad variables or arguments).
+pub fn plan(
+    api: &ApiSchema,
+    prepared: &Prepared,
+    variables: &serde_json::Map<String, Json>,
+) -> Result<Plan, Vec<GraphQLError>> {
+    let operation = prepared.operation();
+    let vars = coerce_variables(api, operation, variables)?;
+    let doc: &ExecutableDocument = &prepared.document;
+    let grouped = collect(doc, &[&operation.selection_set], &vars);
+    let planner = Planner { api, schema: &api.compiled, doc, vars: &vars };
+    let mut roots = Vec::with_capacity(grouped.len());
+    let mut errors = Vec::new();
+    for (key, fields) in &grouped {
+        let field = fields[0];
+        let name = field.name.as_str();
+        let action = match (name, prepared.kind) {
+            ("__typename", kind) => Ok(RootAction::Typename(root_type_name(kind).into())),
+            ("__schema" | "__type", _) => Ok(RootAction::Introspection),
+            (_, OperationKind::Query) => planner.query(fields).map(RootAction::Fetch),
+            (_, OperationKind::Mutation) => planner.mutation(fields).map(RootAction::Mutate),
+            (_, OperationKind::Subscription) => Err(GraphQLError::new(
+                ErrorCode::BadRequest,
+                "subscriptions are served over WebSocket (graphql-transport-ws), not HTTP",
+            )),
+        };
+        match action {
+            Ok(action) => roots.push(Root { key: key.clone(), action }),
+            Err(e) => errors.push(e.at(vec![PathSegment::Key(key.clone())])),
+        }
+    }
+    if errors.is_empty() {
+        Ok(Plan { kind: prepared.kind, roots })
+    } else {
+        Err(errors)
+    }
+}
+
+fn root_type_name(kind: OperationKind) -> &'static str {
+    match kind {
+        OperationKind::Query => "Query",
+        OperationKind::Mutation => "Mutation",
+        OperationKind::Subscription => "Subscription",
+    }
+}
+
+/// Coerces raw request variables to the operation's declared types.
+pub fn coerce_variables(
+    api: &ApiSchema,
+    operation: &apollo_compiler::executable::Operation,
+    variables: &serde_json::Map<String, Json>,
+) -> Result<Variables, Vec<GraphQLError>> {
+    use apollo_compiler::response::JsonMap;
+    let raw: JsonMap = serde_json::from_value(Json::Object(variables.clone()))
+        .map_err(|e| vec![GraphQLError::new(ErrorCode::BadUserInput, e.to_string())])?;
+    let coerced = apollo_compiler::request::coerce_variable_values(&api.graphql, operation, &raw)
+        .map_err(|e| vec![GraphQLError::new(ErrorCode::BadUserInput, e.message().to_string())])?;
+    let map: JsonMap = coerced.into_inner();
+    match serde_json::to_value(&map) {
+        Ok(Json::Object(m)) => Ok(m),
+        _ => Ok(Variables::new()),
+    }
+}
+
+pub(super) fn user_error(message: impl Into<String>) -> GraphQLError {
+    GraphQLError::new(ErrorCode::BadUserInput, message)
+}
+
+struct Planner<'a> {
+    api: &'a ApiSchema,
+    schema: &'a CompiledSchema,
+    doc: &'a ExecutableDocument,
+    vars: &'a Variables,
+}
+
+impl Planner<'_> {
+    fn query(&self, fields: &[&Node<Field>]) -> Result<Fetch, GraphQLError> {
+        let field = fields[0];
+        let q = self.schema.queries.get(field.name.as_str()).ok_or_else(|| {
+            GraphQLError::new(ErrorCode::GraphqlValidationFailed, format!("unknown query `{}`", field.name))
+        })?;
+        let ty = self.object(&q.ty.name)?;
+        let args = arguments(field, self.vars);
+        let mut filters = self.declared_filters(q, ty, &args)?;
+        let auto = auto_params(q, &self.api.defaults);
+        if let Some(w) = args.get("where").filter(|w| !w.is_null()) {
+            if let Some(f) = filter_from_where(self.schema, ty, w, &[])? {
+                filters.push(f);
+            }
+        }
+        let mut order = match args.get("orderBy").filter(|o| !o.is_null()) {
+            Some(o) => order_from_input(self.schema, ty, o)?,
+            None => Vec::new(),
+        };
+        let filter = match filters.len() {
+            0 => None,
+            1 => filters.pop(),
+            _ => Some(Filter::And(filters)),
+        };
+        let shape = if q.relay {
+            // Keyset pagination needs a total order: the key fields break ties.
+            for k in &ty.key_fields {
+                if !order.iter().any(|o| o.target.path.len() == 1 && &o.target.path[0] == k) {
+                    let kind = key_kind(ty, k);
+                    order.push(OrderKey { target: Target { path: vec![k.clone()], kind }, descending: false, nulls_first: false });
+                }
+            }
+            Shape::Connection(self.connection(fields, ty, &args, order.len())?)
+        } else if q.ty.list {
+            let declared = |n: &str| q.arguments.iter().any(|a| a.name == n);
+            let limit = if auto.limit || declared("limit") {
+                Some(self.page_size(args.get("limit"), "limit")?)
+            } else {
+                None
+            };
+            let offset = if auto.offset || declared("offset") {
+                match args.get("offset").and_then(Json::as_i64) {
+                    Some(n) if n < 0 => return Err(user_error("offset must not be negative")),
+                    Some(n) => n as u64,
+                    None => 0,
+                }
+            } else {
+                0
+            };
+            let selection = self.selection(&sub_sets(fields), ty)?;
+            Shape::List { selection, limit, offset }
+        } else {
+            Shape::One(self.selection(&sub_sets(fields), ty)?)
+        };
+        Ok(Fetch {
+            field: q.name.clone(),
+            database: q.database.clone(),
+            view: q.sql_source.clone(),
+            shape,
+            filter,
+            order,
+        })
+    }
+
+    /// Declared arguments other than pagination filter by equality on their key.
+    fn declared_filters(
+        &self,
+        q: &QueryField,
+        ty: &ObjectType,
+        args: &serde_json::Map<String, Json>,
+    ) -> Result<Vec<Filter>, GraphQLError> {
+        let mut out = Vec::new();
+        for a in &q.arguments {
+            if q.ty.list && (a.name == "limit" || a.name == "offset") {
+                continue;
+            }
+            let Some(value) = args.get(&a.name).filter(|v| !v.is_null()) else { continue };
+            let field = ty.fields.values().find(|f| f.key == a.key && f.relation.is_none());
+            let (kind, enum_name) = match field {
+                Some(f) => (ScalarKind::of(&f.ty.name), self.schema.enums.get(&f.ty.name).map(|e| e.name.as_str())),
+                None => (ScalarKind::of(&a.ty.name), self.schema.enums.get(&a.ty.name).map(|e| e.name.as_str())),
+            };
+            let kind = match (kind, enum_name) {
+                (Some(k), _) => k,
+                (None, Some(_)) => ScalarKind::Text,
+                (None, None) => continue, // input objects do not filter
+            };
+            let target = Target { path: vec![a.key.clone()], kind };
+            let op = if a.ty.list { Op::In } else { Op::Eq };
+            let value = scalar_input(self.schema, enum_name, kind, value, &a.name)?;
+            out.push(Filter::Compare { target, op, value });
+        }
+        Ok(out)
+    }
+
+    fn page_size(&self, value: Option<&Json>, name: &str) -> Result<u64, GraphQLError> {
+        let d = &self.api.defaults;
+        match value.filter(|v| !v.is_null()) {
+            None => Ok(d.default_page_size),
+            Some(v) => match v.as_i64() {
+                Some(n) if n < 0 => Err(user_error(format!("{name} must not be negative"))),
+                Some(n) if n as u64 > d.max_page_size => Err(user_error(format!(
+                    "{name} {n} exceeds the maximum page size of {}",
+                    d.max_page_size
+                ))),
+                Some(n) => Ok(n as u64),
+                None => Err(user_error(format!("{name} must be an integer"))),
+            },
+        }
+    }
+
+    fn connection(
+        &self,
+        fields: &[&Node<Field>],
+        ty: &ObjectType,
+        args: &serde_json::Map<String, Json>,
+        order_len: usize,
+    ) -> Result<Connection, GraphQLError> {
+        let first = args.get("first").filter(|v| !v.is_null());
+        let last = args.get("last").filter(|v| !v.is_null());
+        if first.is_some() && last.is_some() {
+            return Err(user_error("pass either first or last, not both"));
+        }
+        let backwards = last.is_some();
+        let count = self.page_size(if backwards { last } else { first }, if backwards { "last" } else { "first" })?;
+        let cursor = |name: &str| -> Result<Option<Vec<Json>>, GraphQLError> {
+            match args.get(name).and_then(Json::as_str) {
+                None => Ok(None),
+                Some(c) => decode_cursor(c, order_len).map(Some).ok_or_else(|| user_error(format!("invalid {name} cursor"))),
+            }
+        };
+        let after = cursor("after")?;
+        let before = cursor("before")?;
+        let mut items = Vec::new();
+        let grouped = collect(self.doc, &sub_sets(fields), self.vars);
+        for (key, fs) in &grouped {
+            let key = key.clone();
+            items.push(match fs[0].name.as_str() {
+                "__typename" => ConnectionItem::Typename { key, type_name: format!("{}Connection", ty.name) },
+                "totalCount" => ConnectionItem::TotalCount { key },
+                "pageInfo" => ConnectionItem::PageInfo { key, items: self.page_info(fs) },
+                "edges" => ConnectionItem::Edges { key, items: self.edges(fs, ty)? },
+                other => return Err(user_error(format!("unknown connection field `{other}`"))),
+            });
+        }
+        Ok(Connection { count, backwards, after, before, items })
+    }
+
+    fn page_info(&self, fields: &[&Node<Field>]) -> Vec<PageInfoItem> {
+        collect(self.doc, &sub_sets(fields), self.vars)
+            .into_iter()
+            .filter_map(|(key, fs)| {
+                Some(match fs[0].name.as_str() {
+                    "__typename" => PageInfoItem::Typename { key },
+                    "hasNextPage" => PageInfoItem::HasNextPage { key },
+                    "hasPreviousPage" => PageInfoItem::HasPreviousPage { key },
+                    "startCursor" => PageInfoItem::StartCursor { key },
+                    "endCursor" => PageInfoItem::EndCursor { key },
+                    _ => return None,
+                })
+            })
+            .collect()
+    }
+
+    fn edges(&self, fields: &[&Node<Field>], ty: &ObjectType) -> Result<Vec<EdgeItem>, GraphQLError> {
+        let mut out = Vec::new();
+        for (key, fs) in collect(self.doc, &sub_sets(fields), self.vars) {
+            out.push(match fs[0].name.as_str() {
+                "__typename" => EdgeItem::Typename { key, type_name: format!("{}Edge", ty.name) },
+                "cursor" => EdgeItem::Cursor { key },
+                "node" => EdgeItem::Node { key, selection: self.selection(&sub_sets(&fs), ty)? },
+                other => return Err(user_error(format!("unknown edge field `{other}`"))),
+            });
+        }
+        Ok(out)
+    }
+
+    fn object(&self, name: &str) -> Result<&ObjectType, GraphQLError> {
+        self.schema.types.get(name).ok_or_else(|| {
+            GraphQLError::new(ErrorCode::InternalServerError, format!("type `{name}` is not in the schema"))
+        })
+    }
+
+    /// The projection of `ty` for the merged selection sets.
+    /// Item paths are relative to the object being projected (a row's `data`, or a nested
+    /// object or array element inside it).
+    fn selection(&self, sets: &[&SelectionSet], ty: &ObjectType) -> Result<Selection, GraphQLError> {
+        let grouped: Grouped = collect(self.doc, sets, self.vars);
+        let mut items = Vec::with_capacity(grouped.len());
+        for (key, fs) in &grouped {
+            let name = fs[0].name.as_str();
+            if name == "__typename" {
+                items.push(Item::Typename { key: key.clone() });
+                continue;
+            }
+            let f = ty.fields.get(name).ok_or_else(|| {
+                GraphQLError::new(ErrorCode::GraphqlValidationFailed, format!("unknown field `{}.{name}`", ty.name))
+            })?;
+            let path = vec![f.key.clone()];
+            let item = if let Some(rel) = &f.relation {
+                let target = self.object(&f.ty.name)?;
+                Item::Related {
+                    key: key.clone(),
+                    related: Related {
+                        view: target.sql_source.clone(),
+                        local_key: rel.local_key.clone(),
+                        remote_key: rel.remote_key.clone(),
+                        list: f.ty.list,
+                        selection: self.selection(&sub_sets(fs), target)?,
+                    },
+                }
+            } else if let Some(nested) = self.schema.types.get(&f.ty.name) {
+                let selection = self.selection(&sub_sets(fs), nested)?;
+                if f.ty.list {
+                    Item::ObjectList { key: key.clone(), path, selection }
+                } else {
+                    Item::Object { key: key.clone(), path, selection }
+                }
+            } else {
+                let enum_map = self.schema.enums.get(&f.ty.name).filter(|e| e.needs_mapping()).map(|e| {
+                    e.values.iter().map(|v| (v.stored.clone(), v.name.clone())).collect()
+                });
+                Item::Value { key: key.clone(), path, enum_map }
+            };
+            items.push(item);
+        }
+        Ok(Selection { type_name: ty.name.clone(), items })
+    }
+
+    fn mutation(&self, fields: &[&Node<Field>]) -> Result<Mutate, GraphQLError> {
+        let field = fields[0];
+        let m = self.schema.mutations.get(field.name.as_str()).ok_or_else(|| {
+            GraphQLError::new(ErrorCode::GraphqlValidationFailed, format!("unknown mutation `{}`", field.name))
+        })?;
+        let ty = self.object(&m.ty.name)?;
+        let given = arguments(field, self.vars);
+        let mut args = Vec::new();
+        let mut object = serde_json::Map::new();
+        for a in &m.arguments {
+            let Some(value) = given.get(&a.name) else { continue };
+            let value = super::input::input_value(self.schema, &a.ty, value, &a.name)?;
+            object.insert(a.key.clone(), value.clone());
+            args.push((a.key.clone(), value));
+        }
+        // A lone input object is flattened so its fields bind to the function's parameters.
+        if let [(_, Json::Object(fields))] = args.as_slice() {
+            let only_input = m.arguments.len() == 1 && self.schema.inputs.contains_key(&m.arguments[0].ty.name);
+            if only_input {
+                args = fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            }
+        }
+        Ok(Mutate {
+            field: m.name.clone(),
+            database: m.database.clone(),
+            function: m.function.clone(),
+            operation: m.operation,
+            args,
+            args_object: Json::Object(object),
+            view: ty.sql_source.clone(),
+            key_field: ty.key_fields.first().cloned().unwrap_or_else(|| "id".into()),
+            list: m.ty.list,
+            selection: self.selection(&sub_sets(fields), ty)?,
+        })
+    }
+}
+
+/// The comparison kind of a key field.
+fn key_kind(ty: &ObjectType, key: &str) -> ScalarKind {
+    ty.fields
+        .values()
+        .find(|f| f.key == key)
+        .and_then(|f| ScalarKind::of(&f.ty.name))
+        .unwrap_or(ScalarKind::Text)
+}
+
+/// Cursors are the hex of a JSON array of the row's sort key values: opaque to clients,
+/// computable in SQL on every dialect, and checked for shape when decoded.
+fn decode_cursor(cursor: &str, keys: usize) -> Option<Vec<Json>> {
+    let bytes = hex::decode(cursor).ok()?;
+    match serde_json::from_slice::<Json>(&bytes).ok()? {
+        Json::Array(values) if values.len() == keys => Some(values),
+        _ => None,
+    }
+}

@@ -1,0 +1,214 @@
+//! The plan: plain data saying what each root field needs, with every variable resolved and
+//! every name checked against the compiled schema. Rendering turns it into SQL per dialect;
+//! its `Debug` form is what plan tests assert.
+
+use crate::request::OperationKind;
+use crate::schema::{MutationOperation, ScalarKind};
+
+/// What one operation needs, root fields in response order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub kind: OperationKind,
+    pub roots: Vec<Root>,
+}
+
+/// One root field of the response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Root {
+    /// Response key (alias or field name).
+    pub key: String,
+    pub action: RootAction,
+}
+
+/// How a root field's value is produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RootAction {
+    /// `__typename` at the root: a constant.
+    Typename(String),
+    /// `__schema`/`__type`: answered from the schema, no database.
+    Introspection,
+    /// A read from a view.
+    Fetch(Fetch),
+    /// A call of a SQL function.
+    Mutate(Mutate),
+}
+
+/// A read of one view, returning one JSON text value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fetch {
+    /// GraphQL field name (for messages and metrics).
+    pub field: String,
+    pub database: String,
+    pub view: String,
+    pub shape: Shape,
+    pub filter: Option<Filter>,
+    pub order: Vec<OrderKey>,
+}
+
+/// Single row, list, or Relay connection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Shape {
+    /// At most one row (`LIMIT 1`); `null` when absent.
+    One(Selection),
+    List { selection: Selection, limit: Option<u64>, offset: u64 },
+    Connection(Connection),
+}
+
+/// A Relay connection read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connection {
+    /// Rows wanted (`first` or `last`).
+    pub count: u64,
+    /// Paginating backwards (`last`/`before`).
+    pub backwards: bool,
+    /// Decoded `after` cursor: the sort key values of the row to start after.
+    pub after: Option<Vec<serde_json::Value>>,
+    /// Decoded `before` cursor.
+    pub before: Option<Vec<serde_json::Value>>,
+    pub items: Vec<ConnectionItem>,
+}
+
+/// A selected field of a `<Type>Connection`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConnectionItem {
+    Typename { key: String, type_name: String },
+    TotalCount { key: String },
+    PageInfo { key: String, items: Vec<PageInfoItem> },
+    Edges { key: String, items: Vec<EdgeItem> },
+}
+
+/// A selected field of `PageInfo`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PageInfoItem {
+    Typename { key: String },
+    HasNextPage { key: String },
+    HasPreviousPage { key: String },
+    StartCursor { key: String },
+    EndCursor { key: String },
+}
+
+/// A selected field of a `<Type>Edge`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EdgeItem {
+    Typename { key: String, type_name: String },
+    Cursor { key: String },
+    Node { key: String, selection: Selection },
+}
+
+/// The projection of one object: which keys, in selection order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selection {
+    pub type_name: String,
+    pub items: Vec<Item>,
+}
+
+/// One key of a projected object.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    Typename { key: String },
+    /// A scalar, enum, or list of them, read from a JSON path of the current object.
+    Value { key: String, path: Vec<String>, enum_map: Option<Vec<(String, String)>> },
+    /// A nested JSON object.
+    Object { key: String, path: Vec<String>, selection: Selection },
+    /// A nested JSON array of objects.
+    ObjectList { key: String, path: Vec<String>, selection: Selection },
+    /// Rows of another view in the same database, matched by key.
+    Related { key: String, related: Related },
+}
+
+/// A relation read: rows of `view` whose `remote_key` equals the parent's `local_key`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Related {
+    pub view: String,
+    pub local_key: String,
+    pub remote_key: String,
+    pub list: bool,
+    pub selection: Selection,
+}
+
+/// Where a filter or sort key reads its value: a path in `data`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Target {
+    pub path: Vec<String>,
+    pub kind: ScalarKind,
+}
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    Eq,
+    Neq,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    In,
+    Nin,
+    Contains,
+    IContains,
+    StartsWith,
+    EndsWith,
+    Like,
+    ILike,
+}
+
+impl Op {
+    /// The operator named in a filter input.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "eq" => Self::Eq,
+            "neq" => Self::Neq,
+            "gt" => Self::Gt,
+            "gte" => Self::Gte,
+            "lt" => Self::Lt,
+            "lte" => Self::Lte,
+            "in" => Self::In,
+            "nin" => Self::Nin,
+            "contains" => Self::Contains,
+            "icontains" => Self::IContains,
+            "startsWith" => Self::StartsWith,
+            "endsWith" => Self::EndsWith,
+            "like" => Self::Like,
+            "ilike" => Self::ILike,
+            _ => return None,
+        })
+    }
+}
+
+/// A boolean condition on rows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    And(Vec<Filter>),
+    Or(Vec<Filter>),
+    Not(Box<Filter>),
+    IsNull { target: Target, is_null: bool },
+    /// `value` is a JSON scalar, or an array for `In`/`Nin`; enums already hold stored values.
+    Compare { target: Target, op: Op, value: serde_json::Value },
+}
+
+/// One sort key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderKey {
+    pub target: Target,
+    pub descending: bool,
+    pub nulls_first: bool,
+}
+
+/// A mutation: call `function`, then read the result through `view`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mutate {
+    pub field: String,
+    pub database: String,
+    pub function: String,
+    pub operation: MutationOperation,
+    /// Arguments by snake_case key, input objects flattened one level when they are the only
+    /// argument; values are JSON with enum values already mapped to stored values.
+    pub args: Vec<(String, serde_json::Value)>,
+    /// All arguments as one JSON object (for functions taking a single `jsonb`).
+    pub args_object: serde_json::Value,
+    pub view: String,
+    /// The key field matched against `mutation_response.entity_id` when reading back.
+    pub key_field: String,
+    pub list: bool,
+    pub selection: Selection,
+}

@@ -1,0 +1,195 @@
+//! `prepare`: query text -> a validated operation, first stop of the request path. Parses
+//! and validates with apollo-compiler against the executable schema, selects the operation,
+//! and enforces the depth/alias/field limits, all before any database is touched. The result
+//! depends only on (schema, query text, operation name), so the server caches it.
+
+use crate::config::{QueryDefaults, ValidationConfig};
+use crate::error::{ErrorCode, GraphQLError, Location};
+use crate::schema::{executable_sdl, CompiledSchema};
+use apollo_compiler::collections::HashMap;
+use apollo_compiler::executable::{ExecutableDocument, Selection, SelectionSet};
+use apollo_compiler::schema::Implementers;
+use apollo_compiler::validation::Valid;
+use apollo_compiler::{Name, Schema};
+use std::sync::Arc;
+
+/// The compiled schema together with its executable GraphQL form and the settings that
+/// shape requests. Built once at startup (and on reload), shared by every request.
+#[derive(Debug)]
+pub struct ApiSchema {
+    pub compiled: Arc<CompiledSchema>,
+    /// The printed executable SDL (what introspection shows).
+    pub sdl: String,
+    pub graphql: Valid<Schema>,
+    pub implementers: HashMap<Name, Implementers>,
+    pub defaults: QueryDefaults,
+    pub limits: ValidationConfig,
+    pub introspection: bool,
+}
+
+impl ApiSchema {
+    /// Builds the executable schema; fails only if generated names collide with authored ones.
+    pub fn new(
+        compiled: CompiledSchema,
+        defaults: QueryDefaults,
+        limits: ValidationConfig,
+        introspection: bool,
+    ) -> Result<Self, String> {
+        let sdl = executable_sdl(&compiled, &defaults);
+        let graphql = Schema::parse_and_validate(sdl.as_str(), "schema.graphql")
+            .map_err(|e| format!("generated GraphQL schema is invalid: {}", e.errors))?;
+        let implementers = graphql.implementers_map();
+        Ok(Self { compiled: Arc::new(compiled), sdl, graphql, implementers, defaults, limits, introspection })
+    }
+}
+
+/// Which root type an operation runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperationKind {
+    Query,
+    Mutation,
+    Subscription,
+}
+
+/// A parsed, validated operation, ready to plan with variables.
+#[derive(Debug)]
+pub struct Prepared {
+    pub document: Valid<ExecutableDocument>,
+    pub operation_name: Option<String>,
+    pub kind: OperationKind,
+    /// The operation selects `__schema` or `__type`.
+    pub introspection: bool,
+}
+
+impl Prepared {
+    /// The selected operation.
+    pub fn operation(&self) -> &apollo_compiler::executable::Operation {
+        // `prepare` checked that this operation exists.
+        match self.document.operations.get(self.operation_name.as_deref()) {
+            Ok(op) => op,
+            Err(_) => unreachable!("prepare verified the operation exists"),
+        }
+    }
+}
+
+fn bad(code: ErrorCode, message: impl Into<String>) -> Vec<GraphQLError> {
+    vec![GraphQLError::new(code, message)]
+}
+
+/// Parses, validates and checks limits.
+pub fn prepare(
+    api: &ApiSchema,
+    query: &str,
+    operation_name: Option<&str>,
+) -> Result<Prepared, Vec<GraphQLError>> {
+    let ast = apollo_compiler::ast::Document::parse(query, "query.graphql").map_err(|e| {
+        diagnostics(ErrorCode::GraphqlParseFailed, e.errors.iter().map(|d| d.to_json()))
+    })?;
+    let document = ast.to_executable_validate(&api.graphql).map_err(|e| {
+        diagnostics(ErrorCode::GraphqlValidationFailed, e.errors.iter().map(|d| d.to_json()))
+    })?;
+    let operation = document.operations.get(operation_name).map_err(|e| {
+        bad(ErrorCode::GraphqlValidationFailed, e.message().to_string())
+    })?;
+    let kind = match operation.operation_type {
+        apollo_compiler::executable::OperationType::Query => OperationKind::Query,
+        apollo_compiler::executable::OperationType::Mutation => OperationKind::Mutation,
+        apollo_compiler::executable::OperationType::Subscription => OperationKind::Subscription,
+    };
+    let introspection = operation
+        .root_fields(&document)
+        .any(|f| f.name == "__schema" || f.name == "__type");
+    if introspection {
+        if !api.introspection {
+            return Err(bad(
+                ErrorCode::GraphqlValidationFailed,
+                "introspection is disabled on this server",
+            ));
+        }
+        apollo_compiler::introspection::check_max_depth(&document, operation).map_err(|e| {
+            bad(ErrorCode::GraphqlValidationFailed, e.message().to_string())
+        })?;
+    }
+    let mut shape = Shape::default();
+    shape.walk(&document, &operation.selection_set, 1, introspection);
+    let limits = &api.limits;
+    if shape.max_depth > limits.max_query_depth {
+        return Err(bad(
+            ErrorCode::GraphqlValidationFailed,
+            format!(
+                "query depth {} exceeds the maximum of {}",
+                shape.max_depth, limits.max_query_depth
+            ),
+        ));
+    }
+    if shape.aliases > limits.max_aliases {
+        return Err(bad(
+            ErrorCode::GraphqlValidationFailed,
+            format!("query uses {} aliases; the maximum is {}", shape.aliases, limits.max_aliases),
+        ));
+    }
+    if shape.fields > limits.max_fields {
+        return Err(bad(
+            ErrorCode::GraphqlValidationFailed,
+            format!("query selects more than {} fields", limits.max_fields),
+        ));
+    }
+    let operation_name = operation.name.as_ref().map(|n| n.to_string());
+    Ok(Prepared { document, operation_name, kind, introspection })
+}
+
+fn diagnostics(
+    code: ErrorCode,
+    errors: impl Iterator<Item = apollo_compiler::response::GraphQLError>,
+) -> Vec<GraphQLError> {
+    errors
+        .map(|e| {
+            let locations =
+                e.locations.iter().map(|l| Location { line: l.line, column: l.column }).collect();
+            GraphQLError::new(code, e.message).located(locations)
+        })
+        .collect()
+}
+
+/// Size of an operation after fragment expansion.
+#[derive(Default)]
+struct Shape {
+    max_depth: usize,
+    aliases: usize,
+    fields: usize,
+}
+
+/// Counting stops here: anything larger is rejected anyway, and fragments can multiply work.
+const COUNT_CAP: usize = 100_000;
+
+impl Shape {
+    fn walk(&mut self, doc: &ExecutableDocument, set: &SelectionSet, depth: usize, skip_meta: bool) {
+        if self.fields > COUNT_CAP {
+            return;
+        }
+        for sel in &set.selections {
+            match sel {
+                Selection::Field(f) => {
+                    // Introspection trees are bounded by apollo's own depth check instead.
+                    if skip_meta && f.name.starts_with("__") {
+                        continue;
+                    }
+                    self.fields += 1;
+                    if f.alias.is_some() {
+                        self.aliases += 1;
+                    }
+                    if !f.selection_set.selections.is_empty() {
+                        self.max_depth = self.max_depth.max(depth);
+                        self.walk(doc, &f.selection_set, depth + 1, skip_meta);
+                    }
+                }
+                Selection::FragmentSpread(s) => {
+                    if let Some(frag) = doc.fragments.get(&s.fragment_name) {
+                        self.walk(doc, &frag.selection_set, depth, skip_meta);
+                    }
+                }
+                Selection::InlineFragment(i) => self.walk(doc, &i.selection_set, depth, skip_meta),
+            }
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! SQL rendering: plan -> statements with bind parameters, one dialect per file behind the
+//! [`Dialect`] trait. Identifiers come only from the compiled schema; every value is a
+//! parameter. Each read statement returns one row with one JSON text column per root field.
+
+mod dialect;
+mod mutation;
+mod postgres;
+mod read;
+mod sqlite;
+
+pub use dialect::Dialect;
+pub use mutation::{mutation_outcome, render_call, render_read_back, CallSql, MutationResult};
+pub use read::{render_reads, ReadStatement};
+
+use crate::config::DatabaseKind;
+
+/// A value bound to a placeholder.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+/// A statement and its parameters, in placeholder order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqlQuery {
+    pub text: String,
+    pub params: Vec<Param>,
+}
+
+/// The dialect for a database kind.
+pub fn dialect(kind: DatabaseKind) -> &'static dyn Dialect {
+    match kind {
+        DatabaseKind::Postgresql => &postgres::Postgres,
+        DatabaseKind::Sqlite => &sqlite::Sqlite,
+    }
+}

@@ -1,0 +1,238 @@
+//! Mutation SQL: the call of a `fn_*` function with arguments bound to its parameters by
+//! name, the read-back of the returned entity through its view (same projection code as
+//! queries), and the mapping of `mutation_response.status` to GraphQL errors.
+//!
+//! PostgreSQL functions return `mutation_response` (read as one JSON row, so the exact
+//! column set does not matter) or `SETOF v_*` rows. SQLite has no functions: a mutation is an
+//! `INSERT` into a view named like the function whose `INSTEAD OF INSERT` trigger does the
+//! work and writes one row into `fraiseql_mutation_response`, which the engine takes back.
+
+use super::postgres::json_text;
+use super::read::Renderer;
+use super::{dialect, Param, SqlQuery};
+use crate::catalog::{Catalog, FunctionReturn};
+use crate::config::DatabaseKind;
+use crate::error::{ErrorCode, GraphQLError};
+use crate::plan::{Filter, Mutate, Op, Target};
+use crate::schema::ScalarKind;
+use serde_json::Value as Json;
+
+/// The statements that perform a mutation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallSql {
+    /// One row, one column: the `mutation_response` as a JSON object.
+    Response(SqlQuery),
+    /// `call` performs the work; `take` returns one row, one column: the response JSON.
+    ResponseVia { call: SqlQuery, take: SqlQuery },
+    /// One row, one column: the JSON result read from the rows the function returned.
+    Rows(SqlQuery),
+}
+
+/// The fields of a `mutation_response` the engine uses.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MutationResult {
+    pub status: String,
+    pub message: Option<String>,
+    pub entity_id: Option<String>,
+    pub entity_type: Option<String>,
+    /// The entity as JSON text.
+    pub entity: Option<String>,
+    pub metadata: Option<Json>,
+}
+
+impl MutationResult {
+    /// Reads the JSON object of a `mutation_response` row (accepting `id`/`data` spellings).
+    pub fn from_json(text: &str) -> Option<Self> {
+        let v: Json = serde_json::from_str(text).ok()?;
+        let s = |k: &str| v.get(k).filter(|x| !x.is_null()).map(|x| json_text(x));
+        Some(Self {
+            status: s("status").unwrap_or_default(),
+            message: s("message"),
+            entity_id: s("entity_id").or_else(|| s("id")),
+            entity_type: s("entity_type"),
+            entity: v.get("entity").or_else(|| v.get("data")).filter(|x| !x.is_null()).map(|x| x.to_string()),
+            metadata: v.get("metadata").filter(|x| !x.is_null()).cloned(),
+        })
+    }
+}
+
+fn schema_error(message: String) -> GraphQLError {
+    GraphQLError::new(ErrorCode::DatabaseError, message)
+}
+
+/// Renders the call of a mutation's function.
+pub fn render_call(m: &Mutate, kind: DatabaseKind, catalog: Option<&Catalog>) -> Result<CallSql, GraphQLError> {
+    let catalog = catalog.ok_or_else(|| {
+        GraphQLError::new(ErrorCode::DatabaseUnavailable, format!("database '{}' unavailable", m.database))
+            .database(&m.database)
+    })?;
+    let f = catalog.functions.get(&m.function).ok_or_else(|| {
+        schema_error(format!("function `{}` does not exist in database '{}'", m.function, m.database))
+    })?;
+    // Bind each argument to the parameter of the same name (`p_` prefix optional).
+    let param_for = |key: &str| {
+        f.params.iter().position(|p| p.name == key || p.name.strip_prefix("p_") == Some(key) || p.name.strip_prefix("in_") == Some(key))
+    };
+    let single_json = f.params.len() == 1
+        && matches!(f.params[0].type_name.as_str(), "jsonb" | "json")
+        && m.args.iter().any(|(k, _)| param_for(k).is_none());
+    let mut bound: Vec<(usize, Json)> = Vec::new();
+    if single_json {
+        bound.push((0, m.args_object.clone()));
+    } else {
+        for (key, value) in &m.args {
+            let i = param_for(key).ok_or_else(|| {
+                schema_error(format!("function `{}` has no parameter for argument `{key}`", m.function))
+            })?;
+            bound.push((i, value.clone()));
+        }
+        for (i, p) in f.params.iter().enumerate() {
+            if !p.has_default && !bound.iter().any(|(b, _)| *b == i) {
+                return Err(GraphQLError::new(
+                    ErrorCode::BadUserInput,
+                    format!("function `{}` needs parameter `{}`, which no argument provides", m.function, p.name),
+                ));
+            }
+        }
+    }
+    let mut r = Renderer { d: dialect(kind), catalog: Some(catalog), params: Vec::new(), aliases: 0 };
+    match kind {
+        DatabaseKind::Postgresql => {
+            let args: Vec<String> = bound
+                .iter()
+                .map(|(i, v)| {
+                    let p = &f.params[*i];
+                    format!("{} => {}", r.d.ident(&p.name), pg_arg(&mut r, v, &p.type_name))
+                })
+                .collect();
+            let call = format!("{}({})", r.d.ident(&m.function), args.join(", "));
+            match &f.returns {
+                FunctionReturn::MutationResponse => {
+                    let text = format!("SELECT to_jsonb(m)::text FROM {call} m");
+                    Ok(CallSql::Response(SqlQuery { text, params: r.params }))
+                }
+                FunctionReturn::Rows { .. } => {
+                    let obj = r.selection(&m.selection, "m.data", "m");
+                    let text = if m.list {
+                        let agg = r.d.aggregate("q.r");
+                        format!("SELECT ({agg})::text FROM (SELECT {obj} AS r FROM {call} m) q")
+                    } else {
+                        format!("SELECT ({obj})::text FROM {call} m LIMIT 1")
+                    };
+                    Ok(CallSql::Rows(SqlQuery { text, params: r.params }))
+                }
+                FunctionReturn::Other(t) => Err(schema_error(format!(
+                    "function `{}` returns {t}; a mutation function must return mutation_response or SETOF a view",
+                    m.function
+                ))),
+            }
+        }
+        DatabaseKind::Sqlite => {
+            let mut cols = Vec::new();
+            let mut vals = Vec::new();
+            for (i, v) in &bound {
+                cols.push(r.d.ident(&f.params[*i].name));
+                let p = sqlite_value(v);
+                vals.push(r.bind(p));
+            }
+            let call = if cols.is_empty() {
+                format!("INSERT INTO {} DEFAULT VALUES", r.d.ident(&m.function))
+            } else {
+                format!("INSERT INTO {} ({}) VALUES ({})", r.d.ident(&m.function), cols.join(", "), vals.join(", "))
+            };
+            let take = "DELETE FROM fraiseql_mutation_response RETURNING json_object('status', status, 'message', message, 'entity_id', entity_id, 'entity_type', entity_type, 'entity', json(entity), 'metadata', json(metadata))".to_string();
+            Ok(CallSql::ResponseVia {
+                call: SqlQuery { text: call, params: r.params },
+                take: SqlQuery { text: take, params: Vec::new() },
+            })
+        }
+    }
+}
+
+/// A PostgreSQL argument expression cast to the parameter's type.
+fn pg_arg(r: &mut Renderer<'_>, v: &Json, type_name: &str) -> String {
+    if v.is_null() {
+        return format!("NULL::{type_name}");
+    }
+    let text = match v {
+        Json::String(s) => s.clone(),
+        Json::Object(_) | Json::Array(_) if !type_name.ends_with("[]") => v.to_string(),
+        other => other.to_string(),
+    };
+    if let Some(elem) = type_name.strip_suffix("[]") {
+        let p = r.bind(Param::Text(if v.is_array() { v.to_string() } else { format!("[{text}]") }));
+        return format!("ARRAY(SELECT jsonb_array_elements_text({p}::jsonb))::{elem}[]");
+    }
+    let p = r.bind(Param::Text(text));
+    if type_name == "text" {
+        p
+    } else {
+        format!("{p}::{type_name}")
+    }
+}
+
+fn sqlite_value(v: &Json) -> Param {
+    match v {
+        Json::Null => Param::Text(String::new()),
+        Json::Bool(b) => Param::Int(i64::from(*b)),
+        Json::Number(n) => n.as_i64().map(Param::Int).unwrap_or_else(|| Param::Float(n.as_f64().unwrap_or(0.0))),
+        Json::String(s) => Param::Text(s.clone()),
+        other => Param::Text(other.to_string()),
+    }
+}
+
+/// The read-back of a mutation's entity: through the view by `entity_id` when the function
+/// returned one, else projected from the returned `entity` JSON. `None` when neither exists.
+pub fn render_read_back(
+    m: &Mutate,
+    kind: DatabaseKind,
+    catalog: Option<&Catalog>,
+    result: &MutationResult,
+) -> Option<SqlQuery> {
+    let mut r = Renderer { d: dialect(kind), catalog, params: Vec::new(), aliases: 0 };
+    if let Some(id) = &result.entity_id {
+        let t = "t0";
+        let filter = Filter::Compare {
+            target: Target { path: vec![m.key_field.clone()], kind: ScalarKind::Id },
+            op: Op::Eq,
+            value: Json::String(id.clone()),
+        };
+        let cond = r.filter(&filter, t, &m.view);
+        let obj = r.selection(&m.selection, "t0.data", t);
+        let text = format!("SELECT {} FROM {} {t} WHERE {cond} LIMIT 1", r.d.to_text(&obj), r.d.ident(&m.view));
+        return Some(SqlQuery { text, params: r.params });
+    }
+    let entity = result.entity.clone()?;
+    let p = r.bind(Param::Text(entity));
+    let source = match kind {
+        DatabaseKind::Postgresql => format!("(SELECT {p}::jsonb AS data) d"),
+        DatabaseKind::Sqlite => format!("(SELECT json({p}) AS data) d"),
+    };
+    let obj = r.selection(&m.selection, "d.data", "d");
+    Some(SqlQuery { text: format!("SELECT {} FROM {source}", r.d.to_text(&obj)), params: r.params })
+}
+
+/// Maps a `mutation_response.status` to success or a GraphQL error with a stable code.
+pub fn mutation_outcome(result: &MutationResult) -> Result<(), GraphQLError> {
+    let status = result.status.as_str();
+    let lower = status.to_ascii_lowercase();
+    let code = if lower.starts_with("conflict") || lower == "failed:conflict" {
+        ErrorCode::Conflict
+    } else if lower.starts_with("not_found") || lower == "failed:not_found" {
+        ErrorCode::NotFound
+    } else if lower == "failed:authorization" || lower == "failed:forbidden" {
+        ErrorCode::Forbidden
+    } else if lower.starts_with("failed:validation") || lower.starts_with("failed:invalid") {
+        ErrorCode::BadUserInput
+    } else if lower.starts_with("failed") || lower == "error" {
+        ErrorCode::MutationFailed
+    } else {
+        return Ok(());
+    };
+    let message = result.message.clone().unwrap_or_else(|| format!("mutation failed with status `{status}`"));
+    let mut e = GraphQLError::new(code, message).with("status", status);
+    if let Some(meta) = &result.metadata {
+        e = e.with("metadata", meta.clone());
+    }
+    Err(e)
+}

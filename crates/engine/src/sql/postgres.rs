@@ -1,0 +1,197 @@
+//! PostgreSQL: `json_build_object` (keeps key order, unlike jsonb), `json_agg`, `->`/`->>`
+//! on the `jsonb` data column, typed casts for comparisons, `$n::type` placeholders.
+
+use super::dialect::Dialect;
+use super::Param;
+use crate::catalog::SqlType;
+use crate::config::DatabaseKind;
+use crate::schema::ScalarKind;
+use serde_json::Value as Json;
+
+/// The PostgreSQL dialect.
+pub(crate) struct Postgres;
+
+/// `'a'->'b'` path steps; keys are schema identifiers, quoted as literals anyway.
+fn steps(path: &[String], last_text: bool) -> String {
+    let mut out = String::new();
+    for (i, k) in path.iter().enumerate() {
+        let arrow = if last_text && i + 1 == path.len() { "->>" } else { "->" };
+        out.push_str(arrow);
+        out.push('\'');
+        out.push_str(&k.replace('\'', "''"));
+        out.push('\'');
+    }
+    out
+}
+
+fn cast_for(kind: ScalarKind) -> Option<&'static str> {
+    match kind {
+        ScalarKind::Int | ScalarKind::Float | ScalarKind::Decimal => Some("numeric"),
+        ScalarKind::Boolean => Some("boolean"),
+        ScalarKind::DateTime => Some("timestamptz"),
+        ScalarKind::Date => Some("date"),
+        ScalarKind::Text | ScalarKind::Id | ScalarKind::Json => None,
+    }
+}
+
+fn column_cast(column: SqlType) -> Option<&'static str> {
+    match column {
+        SqlType::Uuid => Some("uuid"),
+        SqlType::Integer => Some("int8"),
+        SqlType::Numeric => Some("numeric"),
+        SqlType::Boolean => Some("boolean"),
+        SqlType::Timestamp => Some("timestamptz"),
+        SqlType::Date => Some("date"),
+        SqlType::Text | SqlType::Json | SqlType::Jsonb | SqlType::Other => None,
+    }
+}
+
+/// A JSON scalar as the text PostgreSQL parses (`49.99`, `true`, `abc`).
+pub(crate) fn json_text(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl Dialect for Postgres {
+    fn kind(&self) -> DatabaseKind {
+        DatabaseKind::Postgresql
+    }
+
+    fn placeholder(&self, n: usize, param: &Param) -> String {
+        let ty = match param {
+            Param::Text(_) => "text",
+            Param::Int(_) => "int8",
+            Param::Float(_) => "float8",
+            Param::Bool(_) => "bool",
+        };
+        format!("${n}::{ty}")
+    }
+
+    fn json_at(&self, base: &str, path: &[String]) -> String {
+        format!("{base}{}", steps(path, false))
+    }
+
+    fn text_at(&self, base: &str, path: &[String]) -> String {
+        format!("({base}{})", steps(path, true))
+    }
+
+    fn typed_at(&self, base: &str, path: &[String], kind: ScalarKind) -> String {
+        if kind == ScalarKind::Json {
+            return self.json_at(base, path);
+        }
+        match cast_for(kind) {
+            Some(t) => format!("{}::{t}", self.text_at(base, path)),
+            None => self.text_at(base, path),
+        }
+    }
+
+    fn bind_value(&self, value: &Json, kind: ScalarKind) -> Param {
+        match (kind, value) {
+            (ScalarKind::Boolean, Json::Bool(b)) => Param::Bool(*b),
+            (ScalarKind::Json, v) => Param::Text(v.to_string()),
+            (_, v) => Param::Text(json_text(v)),
+        }
+    }
+
+    fn typed_param(&self, placeholder: &str, kind: ScalarKind) -> String {
+        match (kind, cast_for(kind)) {
+            (ScalarKind::Json, _) => format!("{placeholder}::jsonb"),
+            (ScalarKind::Boolean, _) => placeholder.to_string(),
+            (_, Some(t)) => format!("{placeholder}::{t}"),
+            (_, None) => placeholder.to_string(),
+        }
+    }
+
+    fn column_param(&self, placeholder: &str, column: SqlType) -> String {
+        match column_cast(column) {
+            Some("boolean") => placeholder.to_string(),
+            Some(t) => format!("{placeholder}::{t}"),
+            None => placeholder.to_string(),
+        }
+    }
+
+    fn in_list(&self, expr: &str, list: &str, kind: ScalarKind, column: Option<SqlType>) -> String {
+        let cast = match column {
+            Some(c) => column_cast(c),
+            None => cast_for(kind),
+        };
+        match cast {
+            Some(t) => format!("{expr} = ANY({list}::{t}[])"),
+            None => format!("{expr} = ANY({list})"),
+        }
+    }
+
+    fn bind_list(&self, values: &[Json]) -> Param {
+        // A text[] literal would need its own escaping; a JSON array is unambiguous.
+        Param::Text(Json::Array(values.iter().map(|v| Json::String(json_text(v))).collect()).to_string())
+    }
+
+    fn like(&self, expr: &str, pattern: &str, ilike: bool, _escaped: bool) -> String {
+        // Backslash is PostgreSQL's default LIKE escape character.
+        let op = if ilike { "ILIKE" } else { "LIKE" };
+        format!("{expr} {op} {pattern}")
+    }
+
+    fn object(&self, pairs: &[(String, String)]) -> String {
+        // json_build_object takes at most 100 arguments: build 50-pair chunks and join them
+        // as text, which keeps the key order.
+        let chunk = |pairs: &[(String, String)]| {
+            let args: Vec<String> =
+                pairs.iter().map(|(k, v)| format!("{}, {v}", self.literal(k))).collect();
+            format!("json_build_object({})", args.join(", "))
+        };
+        if pairs.len() <= 50 {
+            return chunk(pairs);
+        }
+        let parts: Vec<String> = pairs
+            .chunks(50)
+            .map(|c| format!("trim(both '{{}}' from {}::text)", chunk(c)))
+            .collect();
+        format!("('{{' || concat_ws(',', {}) || '}}')::json", parts.join(", "))
+    }
+
+    fn aggregate(&self, expr: &str) -> String {
+        format!("coalesce(json_agg({expr}), '[]'::json)")
+    }
+
+    fn if_object(&self, base: &str, path: &[String], then: &str) -> String {
+        format!("CASE WHEN jsonb_typeof({}) = 'object' THEN {then} END", self.json_at(base, path))
+    }
+
+    fn object_array(&self, base: &str, path: &[String], alias: &str, element: &str) -> String {
+        let arr = self.json_at(base, path);
+        format!(
+            "CASE WHEN jsonb_typeof({arr}) = 'array' THEN (SELECT coalesce(json_agg({element} ORDER BY {alias}.ord), '[]'::json) FROM jsonb_array_elements({arr}) WITH ORDINALITY AS {alias}(value, ord)) END"
+        )
+    }
+
+    fn element_base(&self, alias: &str) -> String {
+        format!("{alias}.value")
+    }
+
+    fn embed(&self, subquery: &str) -> String {
+        subquery.to_string()
+    }
+
+    fn to_text(&self, expr: &str) -> String {
+        format!("({expr})::text")
+    }
+
+    fn json_bool(&self, expr: &str) -> String {
+        format!("({expr})")
+    }
+
+    fn json_string(&self, expr: &str) -> String {
+        expr.to_string()
+    }
+
+    fn cursor(&self, values: &[String]) -> String {
+        format!("encode(convert_to(json_build_array({})::text, 'UTF8'), 'hex')", values.join(", "))
+    }
+
+    fn json_count(&self, subquery: &str) -> String {
+        format!("({subquery})")
+    }
+}

@@ -1,0 +1,445 @@
+//! `render_reads`: the read root fields of a plan -> one statement per database. Each root
+//! field becomes one scalar subquery returning JSON built in the database; the statement
+//! selects them side by side, so same-database roots share one round trip.
+
+use super::dialect::{escape_like, Dialect};
+use super::{dialect, Param, SqlQuery};
+use crate::catalog::{Catalog, SqlType};
+use crate::config::DatabaseKind;
+use crate::plan::*;
+use crate::schema::ScalarKind;
+use serde_json::Value as Json;
+
+/// One statement for one database: its text columns answer `roots` (indexes into
+/// `Plan::roots`), in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadStatement {
+    pub database: String,
+    pub sql: SqlQuery,
+    pub roots: Vec<usize>,
+}
+
+/// Renders every `Fetch` root of `plan`, grouped by database in first-use order. `target`
+/// gives each database's kind and, when loaded, its catalog.
+pub fn render_reads<'c>(
+    plan: &Plan,
+    target: &dyn Fn(&str) -> Option<(DatabaseKind, Option<&'c Catalog>)>,
+) -> Result<Vec<ReadStatement>, String> {
+    let mut out: Vec<(ReadStatement, Vec<String>)> = Vec::new();
+    for (i, root) in plan.roots.iter().enumerate() {
+        let RootAction::Fetch(fetch) = &root.action else { continue };
+        let (kind, catalog) = target(&fetch.database)
+            .ok_or_else(|| format!("database `{}` is not configured", fetch.database))?;
+        let pos = match out.iter().position(|(s, _)| s.database == fetch.database) {
+            Some(p) => p,
+            None => {
+                out.push((
+                    ReadStatement {
+                        database: fetch.database.clone(),
+                        sql: SqlQuery { text: String::new(), params: Vec::new() },
+                        roots: Vec::new(),
+                    },
+                    Vec::new(),
+                ));
+                out.len() - 1
+            }
+        };
+        let (stmt, columns) = &mut out[pos];
+        let mut r = Renderer { d: dialect(kind), catalog, params: std::mem::take(&mut stmt.sql.params), aliases: 0 };
+        let expr = r.fetch(fetch);
+        stmt.sql.params = r.params;
+        columns.push(r.d.to_text(&expr));
+        stmt.roots.push(i);
+    }
+    Ok(out
+        .into_iter()
+        .map(|(mut s, cols)| {
+            s.sql.text = format!("SELECT {}", cols.join(", "));
+            s
+        })
+        .collect())
+}
+
+/// Builds SQL text and collects parameters.
+pub(crate) struct Renderer<'a> {
+    pub(crate) d: &'static dyn Dialect,
+    pub(crate) catalog: Option<&'a Catalog>,
+    pub(crate) params: Vec<Param>,
+    /// Counter for unique table aliases.
+    pub(crate) aliases: usize,
+}
+
+impl Renderer<'_> {
+    pub(crate) fn bind(&mut self, p: Param) -> String {
+        self.params.push(p);
+        self.d.placeholder(self.params.len(), self.params.last().unwrap_or(&Param::Int(0)))
+    }
+
+    pub(crate) fn alias(&mut self) -> String {
+        self.aliases += 1;
+        format!("t{}", self.aliases)
+    }
+
+    /// The JSON expression of a root fetch.
+    fn fetch(&mut self, f: &Fetch) -> String {
+        let t = self.alias();
+        let data = format!("{t}.data");
+        let from = format!("{} {t}", self.d.ident(&f.view));
+        let where_sql = match &f.filter {
+            Some(filter) => format!(" WHERE {}", self.filter(filter, &t, &f.view)),
+            None => String::new(),
+        };
+        match &f.shape {
+            Shape::One(sel) => {
+                let obj = self.selection(sel, &data, &t);
+                format!("(SELECT {obj} FROM {from}{where_sql}{} LIMIT 1)", self.order_by(&f.order, &data, false))
+            }
+            Shape::List { selection, limit, offset } => {
+                let obj = self.selection(selection, &data, &t);
+                let mut page = String::new();
+                if let Some(l) = limit {
+                    let p = self.bind(Param::Int(*l as i64));
+                    page.push_str(&format!(" LIMIT {p}"));
+                }
+                if *offset > 0 {
+                    if limit.is_none() {
+                        // SQLite requires LIMIT before OFFSET; -1 means no limit there, and
+                        // PostgreSQL accepts LIMIT ALL.
+                        page.push_str(if self.d.kind() == DatabaseKind::Sqlite { " LIMIT -1" } else { " LIMIT ALL" });
+                    }
+                    let p = self.bind(Param::Int(*offset as i64));
+                    page.push_str(&format!(" OFFSET {p}"));
+                }
+                let order = self.order_by(&f.order, &data, false);
+                let agg = self.d.aggregate("q.r");
+                format!("(SELECT {agg} FROM (SELECT {obj} AS r FROM {from}{where_sql}{order}{page}) q)")
+            }
+            Shape::Connection(c) => self.connection(c, f, &t, &from, where_sql),
+        }
+    }
+
+    fn order_by(&mut self, order: &[OrderKey], data: &str, reverse: bool) -> String {
+        if order.is_empty() {
+            return String::new();
+        }
+        let keys: Vec<String> = order
+            .iter()
+            .map(|k| {
+                let desc = k.descending != reverse;
+                let nulls_first = k.nulls_first != reverse;
+                format!(
+                    "{} {} NULLS {}",
+                    self.d.typed_at(data, &k.target.path, k.target.kind),
+                    if desc { "DESC" } else { "ASC" },
+                    if nulls_first { "FIRST" } else { "LAST" }
+                )
+            })
+            .collect();
+        format!(" ORDER BY {}", keys.join(", "))
+    }
+
+    /// A column of the root view usable instead of the JSON path, when the catalog has one
+    /// of a compatible type (it can use the view's indexes).
+    fn column(&self, view: &str, target: &Target, op: Option<Op>) -> Option<SqlType> {
+        if target.path.len() != 1 {
+            return None;
+        }
+        let ty = self.catalog?.column(view, &target.path[0])?;
+        let like = matches!(op, Some(Op::Contains | Op::IContains | Op::StartsWith | Op::EndsWith | Op::Like | Op::ILike));
+        let fits = match target.kind {
+            ScalarKind::Id | ScalarKind::Text => {
+                matches!(ty, SqlType::Text) || (matches!(ty, SqlType::Uuid) && !like)
+            }
+            ScalarKind::Int | ScalarKind::Float | ScalarKind::Decimal => {
+                matches!(ty, SqlType::Integer | SqlType::Numeric) && !like
+            }
+            ScalarKind::Boolean => ty == SqlType::Boolean,
+            ScalarKind::DateTime => ty == SqlType::Timestamp && !like,
+            ScalarKind::Date => ty == SqlType::Date && !like,
+            ScalarKind::Json => false,
+        };
+        fits.then_some(ty)
+    }
+
+    /// A filter as a SQL condition on rows of `view` aliased `t`.
+    pub(crate) fn filter(&mut self, f: &Filter, t: &str, view: &str) -> String {
+        let data = format!("{t}.data");
+        match f {
+            Filter::And(parts) | Filter::Or(parts) => {
+                let joiner = if matches!(f, Filter::And(_)) { " AND " } else { " OR " };
+                let sql: Vec<String> = parts.iter().map(|p| self.filter(p, t, view)).collect();
+                format!("({})", sql.join(joiner))
+            }
+            Filter::Not(inner) => format!("NOT {}", self.filter(inner, t, view)),
+            Filter::IsNull { target, is_null } => {
+                let expr = match self.column(view, target, None) {
+                    Some(_) => format!("{t}.{}", self.d.ident(&target.path[0])),
+                    None => self.d.text_at(&data, &target.path),
+                };
+                format!("({expr} IS {}NULL)", if *is_null { "" } else { "NOT " })
+            }
+            Filter::Compare { target, op, value } => self.compare(target, *op, value, t, view),
+        }
+    }
+
+    fn compare(&mut self, target: &Target, op: Op, value: &Json, t: &str, view: &str) -> String {
+        let data = format!("{t}.data");
+        let column = self.column(view, target, Some(op));
+        let expr = match column {
+            Some(_) => format!("{t}.{}", self.d.ident(&target.path[0])),
+            None => self.d.typed_at(&data, &target.path, target.kind),
+        };
+        let text_expr = match column {
+            Some(SqlType::Text) => expr.clone(),
+            _ => self.d.text_at(&data, &target.path),
+        };
+        match op {
+            Op::In | Op::Nin => {
+                let items = value.as_array().cloned().unwrap_or_default();
+                let p = self.bind(self.d.bind_list(&items));
+                let cond = self.d.in_list(&expr, &p, target.kind, column);
+                if op == Op::In {
+                    format!("({cond})")
+                } else {
+                    format!("(NOT ({cond}))")
+                }
+            }
+            Op::Contains | Op::IContains | Op::StartsWith | Op::EndsWith => {
+                let needle = escape_like(value.as_str().unwrap_or_default());
+                let p = self.bind(Param::Text(needle));
+                let pattern = match op {
+                    Op::StartsWith => format!("{p} || '%'"),
+                    Op::EndsWith => format!("'%' || {p}"),
+                    _ => format!("'%' || {p} || '%'"),
+                };
+                format!("({})", self.d.like(&text_expr, &pattern, op == Op::IContains, true))
+            }
+            Op::Like | Op::ILike => {
+                let p = self.bind(Param::Text(value.as_str().unwrap_or_default().to_string()));
+                format!("({})", self.d.like(&text_expr, &p, op == Op::ILike, false))
+            }
+            _ => {
+                let param = self.d.bind_value(value, target.kind);
+                let p = self.bind(param);
+                let rhs = match column {
+                    Some(c) => self.d.column_param(&p, c),
+                    None => self.d.typed_param(&p, target.kind),
+                };
+                let sym = match op {
+                    Op::Eq => "=",
+                    Op::Neq => "<>",
+                    Op::Gt => ">",
+                    Op::Gte => ">=",
+                    Op::Lt => "<",
+                    _ => "<=",
+                };
+                if op == Op::Neq {
+                    // `neq` keeps rows where the value is absent, as users expect.
+                    format!("({expr} <> {rhs} OR {expr} IS NULL)")
+                } else {
+                    format!("({expr} {sym} {rhs})")
+                }
+            }
+        }
+    }
+
+    /// The JSON object of a selection over the JSON value `base`; `t` is the row alias
+    /// (relations join on it).
+    pub(crate) fn selection(&mut self, sel: &Selection, base: &str, t: &str) -> String {
+        let mut pairs = Vec::with_capacity(sel.items.len());
+        for item in &sel.items {
+            let (key, expr) = match item {
+                Item::Typename { key } => (key, self.d.literal(&sel.type_name)),
+                Item::Value { key, path, enum_map: None } => (key, self.d.json_at(base, path)),
+                Item::Value { key, path, enum_map: Some(map) } => {
+                    let text = self.d.text_at(base, path);
+                    let arms: Vec<String> = map
+                        .iter()
+                        .map(|(stored, name)| format!("WHEN {} THEN {}", self.d.literal(stored), self.d.literal(name)))
+                        .collect();
+                    (key, self.d.json_string(&format!("CASE {text} {} END", arms.join(" "))))
+                }
+                Item::Object { key, path, selection } => {
+                    let nested_base = self.d.json_at(base, path);
+                    let obj = self.selection(selection, &nested_base, t);
+                    (key, self.d.if_object(base, path, &obj))
+                }
+                Item::ObjectList { key, path, selection } => {
+                    let e = self.alias();
+                    let element_base = self.d.element_base(&e);
+                    let obj = self.selection(selection, &element_base, t);
+                    (key, self.d.object_array(base, path, &e, &obj))
+                }
+                Item::Related { key, related } => (key, self.related(related, base)),
+            };
+            pairs.push((key.clone(), expr));
+        }
+        self.d.object(&pairs)
+    }
+
+    /// Rows of another view matched on `remote_key = parent.local_key`.
+    fn related(&mut self, r: &Related, parent: &str) -> String {
+        let t = self.alias();
+        let data = format!("{t}.data");
+        let local = self.d.text_at(parent, std::slice::from_ref(&r.local_key));
+        let remote_target = Target { path: vec![r.remote_key.clone()], kind: ScalarKind::Text };
+        let cond = match self.column(&r.view, &remote_target, Some(Op::Eq)) {
+            Some(c) => format!("{t}.{} = {}", self.d.ident(&r.remote_key), self.d.column_param(&local, c)),
+            None => format!("{} = {local}", self.d.text_at(&data, std::slice::from_ref(&r.remote_key))),
+        };
+        let obj = self.selection(&r.selection, &data, &t);
+        let from = format!("{} {t}", self.d.ident(&r.view));
+        let sub = if r.list {
+            let agg = self.d.aggregate("q.r");
+            format!("(SELECT {agg} FROM (SELECT {obj} AS r FROM {from} WHERE {cond}) q)")
+        } else {
+            format!("(SELECT {obj} FROM {from} WHERE {cond} LIMIT 1)")
+        };
+        self.d.embed(&sub)
+    }
+
+    /// A Relay connection over `from`, with keyset conditions from the cursors.
+    fn connection(&mut self, c: &Connection, f: &Fetch, t: &str, from: &str, where_sql: String) -> String {
+        let data = format!("{t}.data");
+        let mut conds: Vec<String> = Vec::new();
+        if let Some(after) = &c.after {
+            conds.push(self.keyset(&f.order, after, &data, true));
+        }
+        if let Some(before) = &c.before {
+            conds.push(self.keyset(&f.order, before, &data, false));
+        }
+        let base_where = where_sql.trim_start_matches(" WHERE ").to_string();
+        let mut all = conds.clone();
+        if !base_where.is_empty() {
+            all.insert(0, base_where.clone());
+        }
+        let page_where = if all.is_empty() { String::new() } else { format!(" WHERE {}", all.join(" AND ")) };
+        let node = c
+            .items
+            .iter()
+            .find_map(|i| match i {
+                ConnectionItem::Edges { items, .. } => items.iter().find_map(|e| match e {
+                    EdgeItem::Node { selection, .. } => Some(selection.clone()),
+                    _ => None,
+                }),
+                _ => None,
+            })
+            .map(|sel| self.selection(&sel, &data, t))
+            .unwrap_or_else(|| "NULL".to_string());
+        let sort_values: Vec<String> = f.order.iter().map(|k| self.d.json_at(&data, &k.target.path)).collect();
+        let cursor = self.d.cursor(&sort_values);
+        let order = self.order_by(&f.order, &data, c.backwards);
+        let over = order.trim_start().to_string();
+        let fetch_n = self.bind(Param::Int(c.count as i64 + 1));
+        let page = format!(
+            "page AS (SELECT {node} AS node, {cursor} AS cursor, row_number() OVER ({over}) AS n FROM {from}{page_where}{order} LIMIT {fetch_n})"
+        );
+        let count = self.bind(Param::Int(c.count as i64));
+        // Output order: forward pages by n ascending; backward pages were read reversed.
+        let (first_dir, last_dir) = if c.backwards { ("DESC", "ASC") } else { ("ASC", "DESC") };
+        let edge_order = if c.backwards { "DESC" } else { "ASC" };
+        let more = format!("(SELECT count(*) FROM page) > {count}");
+        let mut pairs = Vec::new();
+        for item in &c.items {
+            match item {
+                ConnectionItem::Typename { key, type_name } => pairs.push((key.clone(), self.d.literal(type_name))),
+                ConnectionItem::TotalCount { key } => {
+                    let total = format!("SELECT count(*) FROM {from}{where_sql}");
+                    pairs.push((key.clone(), self.d.json_count(&total)));
+                }
+                ConnectionItem::Edges { key, items } => {
+                    let mut edge = Vec::new();
+                    for e in items {
+                        match e {
+                            EdgeItem::Typename { key, type_name } => edge.push((key.clone(), self.d.literal(type_name))),
+                            EdgeItem::Cursor { key } => edge.push((key.clone(), "p.cursor".to_string())),
+                            EdgeItem::Node { key, .. } => edge.push((key.clone(), self.d.embed("p.node"))),
+                        }
+                    }
+                    let obj = self.d.object(&edge);
+                    let agg = self.d.aggregate("e.r");
+                    let sub = format!(
+                        "(SELECT {agg} FROM (SELECT {obj} AS r FROM page p WHERE p.n <= {count} ORDER BY p.n {edge_order}) e)"
+                    );
+                    pairs.push((key.clone(), self.d.embed(&sub)));
+                }
+                ConnectionItem::PageInfo { key, items } => {
+                    let mut info = Vec::new();
+                    for i in items {
+                        match i {
+                            PageInfoItem::Typename { key } => info.push((key.clone(), self.d.literal("PageInfo"))),
+                            PageInfoItem::HasNextPage { key } => {
+                                let expr = if c.backwards {
+                                    self.beyond(&f.order, c.before.as_ref(), &data, from, &base_where, false)
+                                } else {
+                                    more.clone()
+                                };
+                                info.push((key.clone(), self.d.json_bool(&expr)));
+                            }
+                            PageInfoItem::HasPreviousPage { key } => {
+                                let expr = if c.backwards {
+                                    more.clone()
+                                } else {
+                                    self.beyond(&f.order, c.after.as_ref(), &data, from, &base_where, true)
+                                };
+                                info.push((key.clone(), self.d.json_bool(&expr)));
+                            }
+                            PageInfoItem::StartCursor { key } => info.push((
+                                key.clone(),
+                                format!("(SELECT p.cursor FROM page p WHERE p.n <= {count} ORDER BY p.n {first_dir} LIMIT 1)"),
+                            )),
+                            PageInfoItem::EndCursor { key } => info.push((
+                                key.clone(),
+                                format!("(SELECT p.cursor FROM page p WHERE p.n <= {count} ORDER BY p.n {last_dir} LIMIT 1)"),
+                            )),
+                        }
+                    }
+                    pairs.push((key.clone(), self.d.object(&info)));
+                }
+            }
+        }
+        let obj = self.d.object(&pairs);
+        format!("(WITH {page} SELECT {obj})")
+    }
+
+    /// Whether rows exist on the far side of a cursor (`before_side`: before the `after`
+    /// cursor; otherwise at or after the `before` cursor). False without a cursor.
+    fn beyond(&mut self, order: &[OrderKey], cursor: Option<&Vec<Json>>, data: &str, from: &str, base_where: &str, before_side: bool) -> String {
+        let Some(values) = cursor else { return "1 = 0".to_string() };
+        // Rows not strictly after `after` = rows at or before it; rows not strictly before
+        // `before` = rows at or after it.
+        let cond = self.keyset(order, values, data, before_side);
+        let filter = if base_where.is_empty() { String::new() } else { format!(" AND {base_where}") };
+        format!("EXISTS (SELECT 1 FROM {from} WHERE NOT {cond}{filter})")
+    }
+
+    /// Rows strictly after (`after = true`) or strictly before the cursor `values` in the
+    /// sort order: `k1 > v1 OR (k1 = v1 AND (k2 > v2 OR ...))`, nulls placed as sorted.
+    fn keyset(&mut self, order: &[OrderKey], values: &[Json], data: &str, after: bool) -> String {
+        let mut cond = String::from("1 = 0");
+        for (k, v) in order.iter().zip(values).rev() {
+            let expr = self.d.typed_at(data, &k.target.path, k.target.kind);
+            // `>` when the wanted side lies towards larger values: ascending and after, or
+            // descending and before. Nulls lie on the wanted side when sorted that way.
+            let greater = k.descending != after;
+            let nulls_later = k.nulls_first != after;
+            let (beyond, equal) = if v.is_null() {
+                let beyond = if nulls_later { "1 = 0".to_string() } else { format!("{expr} IS NOT NULL") };
+                (beyond, format!("{expr} IS NULL"))
+            } else {
+                let param = self.d.bind_value(v, k.target.kind);
+                let p = self.bind(param);
+                let p = self.d.typed_param(&p, k.target.kind);
+                let sym = if greater { ">" } else { "<" };
+                let beyond = if nulls_later {
+                    format!("({expr} {sym} {p} OR {expr} IS NULL)")
+                } else {
+                    format!("{expr} {sym} {p}")
+                };
+                (beyond, format!("{expr} = {p}"))
+            };
+            cond = format!("({beyond} OR ({equal} AND {cond}))");
+        }
+        cond
+    }
+}

@@ -1,0 +1,156 @@
+//! SQLite: `json_object`/`json_group_array`, `->`/`->>` paths (3.38+), numeric comparisons
+//! through `CAST(... AS NUMERIC)`, timestamps through `julianday`, `?n` placeholders. JSON
+//! subtypes do not survive subqueries, so subquery results are re-marked with `json(...)`.
+
+use super::dialect::Dialect;
+use super::Param;
+use crate::catalog::SqlType;
+use crate::config::DatabaseKind;
+use crate::schema::ScalarKind;
+use serde_json::Value as Json;
+
+/// The SQLite dialect.
+pub(crate) struct Sqlite;
+
+fn json_path(path: &[String]) -> String {
+    let mut p = String::from("'$");
+    for k in path {
+        p.push('.');
+        p.push_str(&k.replace('\'', "''"));
+    }
+    p.push('\'');
+    p
+}
+
+impl Dialect for Sqlite {
+    fn kind(&self) -> DatabaseKind {
+        DatabaseKind::Sqlite
+    }
+
+    fn placeholder(&self, n: usize, _param: &Param) -> String {
+        format!("?{n}")
+    }
+
+    fn json_at(&self, base: &str, path: &[String]) -> String {
+        format!("({base} -> {})", json_path(path))
+    }
+
+    fn text_at(&self, base: &str, path: &[String]) -> String {
+        format!("({base} ->> {})", json_path(path))
+    }
+
+    fn typed_at(&self, base: &str, path: &[String], kind: ScalarKind) -> String {
+        let v = self.text_at(base, path);
+        match kind {
+            ScalarKind::Int | ScalarKind::Float | ScalarKind::Decimal => format!("CAST({v} AS NUMERIC)"),
+            ScalarKind::DateTime => format!("julianday({v})"),
+            ScalarKind::Date => format!("date({v})"),
+            ScalarKind::Json => self.json_at(base, path),
+            ScalarKind::Text | ScalarKind::Id | ScalarKind::Boolean => v,
+        }
+    }
+
+    fn bind_value(&self, value: &Json, kind: ScalarKind) -> Param {
+        match (kind, value) {
+            (ScalarKind::Boolean, Json::Bool(b)) => Param::Int(i64::from(*b)),
+            (ScalarKind::Json, v) => Param::Text(v.to_string()),
+            (k, v) if k.is_numeric() => {
+                let text = match v {
+                    Json::String(s) => s.trim().to_string(),
+                    other => other.to_string(),
+                };
+                match text.parse::<i64>() {
+                    Ok(i) => Param::Int(i),
+                    Err(_) => Param::Float(text.parse().unwrap_or(f64::NAN)),
+                }
+            }
+            (_, Json::String(s)) => Param::Text(s.clone()),
+            (_, other) => Param::Text(other.to_string()),
+        }
+    }
+
+    fn typed_param(&self, placeholder: &str, kind: ScalarKind) -> String {
+        match kind {
+            ScalarKind::DateTime => format!("julianday({placeholder})"),
+            ScalarKind::Date => format!("date({placeholder})"),
+            ScalarKind::Json => format!("json({placeholder})"),
+            _ => placeholder.to_string(),
+        }
+    }
+
+    fn column_param(&self, placeholder: &str, _column: SqlType) -> String {
+        placeholder.to_string()
+    }
+
+    fn in_list(&self, expr: &str, list: &str, kind: ScalarKind, column: Option<SqlType>) -> String {
+        let value = match (kind, column) {
+            (_, Some(_)) => "value".to_string(),
+            (k, None) if k.is_numeric() => "CAST(value AS NUMERIC)".to_string(),
+            (ScalarKind::DateTime, None) => "julianday(value)".to_string(),
+            (ScalarKind::Date, None) => "date(value)".to_string(),
+            _ => "value".to_string(),
+        };
+        format!("{expr} IN (SELECT {value} FROM json_each({list}))")
+    }
+
+    fn bind_list(&self, values: &[Json]) -> Param {
+        Param::Text(Json::Array(values.to_vec()).to_string())
+    }
+
+    fn like(&self, expr: &str, pattern: &str, ilike: bool, escaped: bool) -> String {
+        let escape = if escaped { " ESCAPE '\\'" } else { "" };
+        if ilike {
+            format!("lower({expr}) LIKE lower({pattern}){escape}")
+        } else {
+            format!("{expr} LIKE {pattern}{escape}")
+        }
+    }
+
+    fn object(&self, pairs: &[(String, String)]) -> String {
+        let args: Vec<String> = pairs.iter().map(|(k, v)| format!("{}, {v}", self.literal(k))).collect();
+        format!("json_object({})", args.join(", "))
+    }
+
+    fn aggregate(&self, expr: &str) -> String {
+        format!("json_group_array(json({expr}))")
+    }
+
+    fn if_object(&self, base: &str, path: &[String], then: &str) -> String {
+        format!("CASE WHEN json_type({base}, {}) = 'object' THEN {then} END", json_path(path))
+    }
+
+    fn object_array(&self, base: &str, path: &[String], alias: &str, element: &str) -> String {
+        let p = json_path(path);
+        format!(
+            "CASE WHEN json_type({base}, {p}) = 'array' THEN (SELECT json_group_array(json({element})) FROM json_each({base}, {p}) AS {alias}) END"
+        )
+    }
+
+    fn element_base(&self, alias: &str) -> String {
+        format!("{alias}.value")
+    }
+
+    fn embed(&self, subquery: &str) -> String {
+        format!("json({subquery})")
+    }
+
+    fn to_text(&self, expr: &str) -> String {
+        expr.to_string()
+    }
+
+    fn json_bool(&self, expr: &str) -> String {
+        format!("json(CASE WHEN {expr} THEN 'true' ELSE 'false' END)")
+    }
+
+    fn json_string(&self, expr: &str) -> String {
+        expr.to_string()
+    }
+
+    fn cursor(&self, values: &[String]) -> String {
+        format!("lower(hex(json_array({})))", values.join(", "))
+    }
+
+    fn json_count(&self, subquery: &str) -> String {
+        format!("({subquery})")
+    }
+}
