@@ -36,12 +36,18 @@ impl SqlType {
                 Self::Numeric
             }
             "bool" | "boolean" => Self::Boolean,
-            "timestamptz" | "timestamp" | "timestamp with time zone"
-            | "timestamp without time zone" | "datetime" => Self::Timestamp,
+            "timestamptz"
+            | "timestamp"
+            | "timestamp with time zone"
+            | "timestamp without time zone"
+            | "datetime" => Self::Timestamp,
             "date" => Self::Date,
             "json" => Self::Json,
             "jsonb" => Self::Jsonb,
-            _ if n.starts_with("varchar") || n.starts_with("character") || n.starts_with("text") => {
+            _ if n.starts_with("varchar")
+                || n.starts_with("character")
+                || n.starts_with("text") =>
+            {
                 Self::Text
             }
             _ if n.starts_with("numeric") || n.starts_with("decimal") => Self::Numeric,

@@ -117,7 +117,11 @@ impl GraphQLError {
             message: message.into(),
             locations: Vec::new(),
             path: Vec::new(),
-            extensions: Extensions { code, database: None, extra: serde_json::Map::new() },
+            extensions: Extensions {
+                code,
+                database: None,
+                extra: serde_json::Map::new(),
+            },
         }
     }
 

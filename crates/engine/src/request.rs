@@ -39,7 +39,15 @@ impl ApiSchema {
         let graphql = Schema::parse_and_validate(sdl.as_str(), "schema.graphql")
             .map_err(|e| format!("generated GraphQL schema is invalid: {}", e.errors))?;
         let implementers = graphql.implementers_map();
-        Ok(Self { compiled: Arc::new(compiled), sdl, graphql, implementers, defaults, limits, introspection })
+        Ok(Self {
+            compiled: Arc::new(compiled),
+            sdl,
+            graphql,
+            implementers,
+            defaults,
+            limits,
+            introspection,
+        })
     }
 }
 
@@ -83,14 +91,21 @@ pub fn prepare(
     operation_name: Option<&str>,
 ) -> Result<Prepared, Vec<GraphQLError>> {
     let ast = apollo_compiler::ast::Document::parse(query, "query.graphql").map_err(|e| {
-        diagnostics(ErrorCode::GraphqlParseFailed, e.errors.iter().map(|d| d.to_json()))
+        diagnostics(
+            ErrorCode::GraphqlParseFailed,
+            e.errors.iter().map(|d| d.to_json()),
+        )
     })?;
     let document = ast.to_executable_validate(&api.graphql).map_err(|e| {
-        diagnostics(ErrorCode::GraphqlValidationFailed, e.errors.iter().map(|d| d.to_json()))
+        diagnostics(
+            ErrorCode::GraphqlValidationFailed,
+            e.errors.iter().map(|d| d.to_json()),
+        )
     })?;
-    let operation = document.operations.get(operation_name).map_err(|e| {
-        bad(ErrorCode::GraphqlValidationFailed, e.message().to_string())
-    })?;
+    let operation = document
+        .operations
+        .get(operation_name)
+        .map_err(|e| bad(ErrorCode::GraphqlValidationFailed, e.message().to_string()))?;
     let kind = match operation.operation_type {
         apollo_compiler::executable::OperationType::Query => OperationKind::Query,
         apollo_compiler::executable::OperationType::Mutation => OperationKind::Mutation,
@@ -106,9 +121,8 @@ pub fn prepare(
                 "introspection is disabled on this server",
             ));
         }
-        apollo_compiler::introspection::check_max_depth(&document, operation).map_err(|e| {
-            bad(ErrorCode::GraphqlValidationFailed, e.message().to_string())
-        })?;
+        apollo_compiler::introspection::check_max_depth(&document, operation)
+            .map_err(|e| bad(ErrorCode::GraphqlValidationFailed, e.message().to_string()))?;
     }
     let mut shape = Shape::default();
     shape.walk(&document, &operation.selection_set, 1, introspection);
@@ -125,7 +139,10 @@ pub fn prepare(
     if shape.aliases > limits.max_aliases {
         return Err(bad(
             ErrorCode::GraphqlValidationFailed,
-            format!("query uses {} aliases; the maximum is {}", shape.aliases, limits.max_aliases),
+            format!(
+                "query uses {} aliases; the maximum is {}",
+                shape.aliases, limits.max_aliases
+            ),
         ));
     }
     if shape.fields > limits.max_fields {
@@ -135,7 +152,12 @@ pub fn prepare(
         ));
     }
     let operation_name = operation.name.as_ref().map(|n| n.to_string());
-    Ok(Prepared { document, operation_name, kind, introspection })
+    Ok(Prepared {
+        document,
+        operation_name,
+        kind,
+        introspection,
+    })
 }
 
 fn diagnostics(
@@ -144,8 +166,14 @@ fn diagnostics(
 ) -> Vec<GraphQLError> {
     errors
         .map(|e| {
-            let locations =
-                e.locations.iter().map(|l| Location { line: l.line, column: l.column }).collect();
+            let locations = e
+                .locations
+                .iter()
+                .map(|l| Location {
+                    line: l.line,
+                    column: l.column,
+                })
+                .collect();
             GraphQLError::new(code, e.message).located(locations)
         })
         .collect()
@@ -163,7 +191,13 @@ struct Shape {
 const COUNT_CAP: usize = 100_000;
 
 impl Shape {
-    fn walk(&mut self, doc: &ExecutableDocument, set: &SelectionSet, depth: usize, skip_meta: bool) {
+    fn walk(
+        &mut self,
+        doc: &ExecutableDocument,
+        set: &SelectionSet,
+        depth: usize,
+        skip_meta: bool,
+    ) {
         if self.fields > COUNT_CAP {
             return;
         }
@@ -191,5 +225,33 @@ impl Shape {
                 Selection::InlineFragment(i) => self.walk(doc, &i.selection_set, depth, skip_meta),
             }
         }
+    }
+}
+
+/// Answers the introspection root fields (`__schema`, `__type`) of a query; the result maps
+/// each such response key to its value.
+pub fn introspect(
+    api: &ApiSchema,
+    prepared: &Prepared,
+    variables: &serde_json::Map<String, serde_json::Value>,
+) -> Result<serde_json::Map<String, serde_json::Value>, Vec<GraphQLError>> {
+    use apollo_compiler::response::JsonMap;
+    let operation = prepared.operation();
+    let raw: JsonMap = serde_json::from_value(serde_json::Value::Object(variables.clone()))
+        .map_err(|e| bad(ErrorCode::BadUserInput, e.to_string()))?;
+    let coerced = apollo_compiler::request::coerce_variable_values(&api.graphql, operation, &raw)
+        .map_err(|e| bad(ErrorCode::BadUserInput, e.message().to_string()))?;
+    let response = apollo_compiler::introspection::partial_execute(
+        &api.graphql,
+        &api.implementers,
+        &prepared.document,
+        operation,
+        &coerced,
+    )
+    .map_err(|e| bad(ErrorCode::GraphqlValidationFailed, e.message().to_string()))?;
+    let data = response.data.unwrap_or_default();
+    match serde_json::to_value(&data) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        _ => Ok(serde_json::Map::new()),
     }
 }

@@ -295,7 +295,10 @@ pub struct FraiseqlConfig {
 
 impl Default for FraiseqlConfig {
     fn default() -> Self {
-        Self { schema_file: default_schema_file(), output_file: default_output_file() }
+        Self {
+            schema_file: default_schema_file(),
+            output_file: default_output_file(),
+        }
     }
 }
 
@@ -394,9 +397,18 @@ mod tests {
 
     #[test]
     fn kind_from_url() {
-        assert_eq!(DatabaseKind::from_url("postgresql://x/y"), Some(DatabaseKind::Postgresql));
-        assert_eq!(DatabaseKind::from_url("sqlite://./a.db"), Some(DatabaseKind::Sqlite));
-        assert_eq!(DatabaseKind::from_url("sqlite::memory:"), Some(DatabaseKind::Sqlite));
+        assert_eq!(
+            DatabaseKind::from_url("postgresql://x/y"),
+            Some(DatabaseKind::Postgresql)
+        );
+        assert_eq!(
+            DatabaseKind::from_url("sqlite://./a.db"),
+            Some(DatabaseKind::Sqlite)
+        );
+        assert_eq!(
+            DatabaseKind::from_url("sqlite::memory:"),
+            Some(DatabaseKind::Sqlite)
+        );
         assert_eq!(DatabaseKind::from_url("mysql://x"), None);
     }
 }

@@ -22,7 +22,12 @@ pub fn plan(
     let vars = coerce_variables(api, operation, variables)?;
     let doc: &ExecutableDocument = &prepared.document;
     let grouped = collect(doc, &[&operation.selection_set], &vars);
-    let planner = Planner { api, schema: &api.compiled, doc, vars: &vars };
+    let planner = Planner {
+        api,
+        schema: &api.compiled,
+        doc,
+        vars: &vars,
+    };
     let mut roots = Vec::with_capacity(grouped.len());
     let mut errors = Vec::new();
     for (key, fields) in &grouped {
@@ -39,12 +44,18 @@ pub fn plan(
             )),
         };
         match action {
-            Ok(action) => roots.push(Root { key: key.clone(), action }),
+            Ok(action) => roots.push(Root {
+                key: key.clone(),
+                action,
+            }),
             Err(e) => errors.push(e.at(vec![PathSegment::Key(key.clone())])),
         }
     }
     if errors.is_empty() {
-        Ok(Plan { kind: prepared.kind, roots })
+        Ok(Plan {
+            kind: prepared.kind,
+            roots,
+        })
     } else {
         Err(errors)
     }
@@ -68,7 +79,12 @@ pub fn coerce_variables(
     let raw: JsonMap = serde_json::from_value(Json::Object(variables.clone()))
         .map_err(|e| vec![GraphQLError::new(ErrorCode::BadUserInput, e.to_string())])?;
     let coerced = apollo_compiler::request::coerce_variable_values(&api.graphql, operation, &raw)
-        .map_err(|e| vec![GraphQLError::new(ErrorCode::BadUserInput, e.message().to_string())])?;
+        .map_err(|e| {
+        vec![GraphQLError::new(
+            ErrorCode::BadUserInput,
+            e.message().to_string(),
+        )]
+    })?;
     let map: JsonMap = coerced.into_inner();
     match serde_json::to_value(&map) {
         Ok(Json::Object(m)) => Ok(m),
@@ -90,9 +106,16 @@ struct Planner<'a> {
 impl Planner<'_> {
     fn query(&self, fields: &[&Node<Field>]) -> Result<Fetch, GraphQLError> {
         let field = fields[0];
-        let q = self.schema.queries.get(field.name.as_str()).ok_or_else(|| {
-            GraphQLError::new(ErrorCode::GraphqlValidationFailed, format!("unknown query `{}`", field.name))
-        })?;
+        let q = self
+            .schema
+            .queries
+            .get(field.name.as_str())
+            .ok_or_else(|| {
+                GraphQLError::new(
+                    ErrorCode::GraphqlValidationFailed,
+                    format!("unknown query `{}`", field.name),
+                )
+            })?;
         let ty = self.object(&q.ty.name)?;
         let args = arguments(field, self.vars);
         let mut filters = self.declared_filters(q, ty, &args)?;
@@ -114,9 +137,19 @@ impl Planner<'_> {
         let shape = if q.relay {
             // Keyset pagination needs a total order: the key fields break ties.
             for k in &ty.key_fields {
-                if !order.iter().any(|o| o.target.path.len() == 1 && &o.target.path[0] == k) {
+                if !order
+                    .iter()
+                    .any(|o| o.target.path.len() == 1 && &o.target.path[0] == k)
+                {
                     let kind = key_kind(ty, k);
-                    order.push(OrderKey { target: Target { path: vec![k.clone()], kind }, descending: false, nulls_first: false });
+                    order.push(OrderKey {
+                        target: Target {
+                            path: vec![k.clone()],
+                            kind,
+                        },
+                        descending: false,
+                        nulls_first: false,
+                    });
                 }
             }
             Shape::Connection(self.connection(fields, ty, &args, order.len())?)
@@ -137,7 +170,11 @@ impl Planner<'_> {
                 0
             };
             let selection = self.selection(&sub_sets(fields), ty)?;
-            Shape::List { selection, limit, offset }
+            Shape::List {
+                selection,
+                limit,
+                offset,
+            }
         } else {
             Shape::One(self.selection(&sub_sets(fields), ty)?)
         };
@@ -163,18 +200,32 @@ impl Planner<'_> {
             if q.ty.list && (a.name == "limit" || a.name == "offset") {
                 continue;
             }
-            let Some(value) = args.get(&a.name).filter(|v| !v.is_null()) else { continue };
-            let field = ty.fields.values().find(|f| f.key == a.key && f.relation.is_none());
+            let Some(value) = args.get(&a.name).filter(|v| !v.is_null()) else {
+                continue;
+            };
+            let field = ty
+                .fields
+                .values()
+                .find(|f| f.key == a.key && f.relation.is_none());
             let (kind, enum_name) = match field {
-                Some(f) => (ScalarKind::of(&f.ty.name), self.schema.enums.get(&f.ty.name).map(|e| e.name.as_str())),
-                None => (ScalarKind::of(&a.ty.name), self.schema.enums.get(&a.ty.name).map(|e| e.name.as_str())),
+                Some(f) => (
+                    ScalarKind::of(&f.ty.name),
+                    self.schema.enums.get(&f.ty.name).map(|e| e.name.as_str()),
+                ),
+                None => (
+                    ScalarKind::of(&a.ty.name),
+                    self.schema.enums.get(&a.ty.name).map(|e| e.name.as_str()),
+                ),
             };
             let kind = match (kind, enum_name) {
                 (Some(k), _) => k,
                 (None, Some(_)) => ScalarKind::Text,
                 (None, None) => continue, // input objects do not filter
             };
-            let target = Target { path: vec![a.key.clone()], kind };
+            let target = Target {
+                path: vec![a.key.clone()],
+                kind,
+            };
             let op = if a.ty.list { Op::In } else { Op::Eq };
             let value = scalar_input(self.schema, enum_name, kind, value, &a.name)?;
             out.push(Filter::Compare { target, op, value });
@@ -211,11 +262,16 @@ impl Planner<'_> {
             return Err(user_error("pass either first or last, not both"));
         }
         let backwards = last.is_some();
-        let count = self.page_size(if backwards { last } else { first }, if backwards { "last" } else { "first" })?;
+        let count = self.page_size(
+            if backwards { last } else { first },
+            if backwards { "last" } else { "first" },
+        )?;
         let cursor = |name: &str| -> Result<Option<Vec<Json>>, GraphQLError> {
             match args.get(name).and_then(Json::as_str) {
                 None => Ok(None),
-                Some(c) => decode_cursor(c, order_len).map(Some).ok_or_else(|| user_error(format!("invalid {name} cursor"))),
+                Some(c) => decode_cursor(c, order_len)
+                    .map(Some)
+                    .ok_or_else(|| user_error(format!("invalid {name} cursor"))),
             }
         };
         let after = cursor("after")?;
@@ -225,14 +281,29 @@ impl Planner<'_> {
         for (key, fs) in &grouped {
             let key = key.clone();
             items.push(match fs[0].name.as_str() {
-                "__typename" => ConnectionItem::Typename { key, type_name: format!("{}Connection", ty.name) },
+                "__typename" => ConnectionItem::Typename {
+                    key,
+                    type_name: format!("{}Connection", ty.name),
+                },
                 "totalCount" => ConnectionItem::TotalCount { key },
-                "pageInfo" => ConnectionItem::PageInfo { key, items: self.page_info(fs) },
-                "edges" => ConnectionItem::Edges { key, items: self.edges(fs, ty)? },
+                "pageInfo" => ConnectionItem::PageInfo {
+                    key,
+                    items: self.page_info(fs),
+                },
+                "edges" => ConnectionItem::Edges {
+                    key,
+                    items: self.edges(fs, ty)?,
+                },
                 other => return Err(user_error(format!("unknown connection field `{other}`"))),
             });
         }
-        Ok(Connection { count, backwards, after, before, items })
+        Ok(Connection {
+            count,
+            backwards,
+            after,
+            before,
+            items,
+        })
     }
 
     fn page_info(&self, fields: &[&Node<Field>]) -> Vec<PageInfoItem> {
@@ -251,13 +322,23 @@ impl Planner<'_> {
             .collect()
     }
 
-    fn edges(&self, fields: &[&Node<Field>], ty: &ObjectType) -> Result<Vec<EdgeItem>, GraphQLError> {
+    fn edges(
+        &self,
+        fields: &[&Node<Field>],
+        ty: &ObjectType,
+    ) -> Result<Vec<EdgeItem>, GraphQLError> {
         let mut out = Vec::new();
         for (key, fs) in collect(self.doc, &sub_sets(fields), self.vars) {
             out.push(match fs[0].name.as_str() {
-                "__typename" => EdgeItem::Typename { key, type_name: format!("{}Edge", ty.name) },
+                "__typename" => EdgeItem::Typename {
+                    key,
+                    type_name: format!("{}Edge", ty.name),
+                },
                 "cursor" => EdgeItem::Cursor { key },
-                "node" => EdgeItem::Node { key, selection: self.selection(&sub_sets(&fs), ty)? },
+                "node" => EdgeItem::Node {
+                    key,
+                    selection: self.selection(&sub_sets(&fs), ty)?,
+                },
                 other => return Err(user_error(format!("unknown edge field `{other}`"))),
             });
         }
@@ -266,14 +347,21 @@ impl Planner<'_> {
 
     fn object(&self, name: &str) -> Result<&ObjectType, GraphQLError> {
         self.schema.types.get(name).ok_or_else(|| {
-            GraphQLError::new(ErrorCode::InternalServerError, format!("type `{name}` is not in the schema"))
+            GraphQLError::new(
+                ErrorCode::InternalServerError,
+                format!("type `{name}` is not in the schema"),
+            )
         })
     }
 
     /// The projection of `ty` for the merged selection sets.
     /// Item paths are relative to the object being projected (a row's `data`, or a nested
     /// object or array element inside it).
-    fn selection(&self, sets: &[&SelectionSet], ty: &ObjectType) -> Result<Selection, GraphQLError> {
+    fn selection(
+        &self,
+        sets: &[&SelectionSet],
+        ty: &ObjectType,
+    ) -> Result<Selection, GraphQLError> {
         let grouped: Grouped = collect(self.doc, sets, self.vars);
         let mut items = Vec::with_capacity(grouped.len());
         for (key, fs) in &grouped {
@@ -283,7 +371,10 @@ impl Planner<'_> {
                 continue;
             }
             let f = ty.fields.get(name).ok_or_else(|| {
-                GraphQLError::new(ErrorCode::GraphqlValidationFailed, format!("unknown field `{}.{name}`", ty.name))
+                GraphQLError::new(
+                    ErrorCode::GraphqlValidationFailed,
+                    format!("unknown field `{}.{name}`", ty.name),
+                )
             })?;
             let path = vec![f.key.clone()];
             let item = if let Some(rel) = &f.relation {
@@ -301,39 +392,72 @@ impl Planner<'_> {
             } else if let Some(nested) = self.schema.types.get(&f.ty.name) {
                 let selection = self.selection(&sub_sets(fs), nested)?;
                 if f.ty.list {
-                    Item::ObjectList { key: key.clone(), path, selection }
+                    Item::ObjectList {
+                        key: key.clone(),
+                        path,
+                        selection,
+                    }
                 } else {
-                    Item::Object { key: key.clone(), path, selection }
+                    Item::Object {
+                        key: key.clone(),
+                        path,
+                        selection,
+                    }
                 }
             } else {
-                let enum_map = self.schema.enums.get(&f.ty.name).filter(|e| e.needs_mapping()).map(|e| {
-                    e.values.iter().map(|v| (v.stored.clone(), v.name.clone())).collect()
-                });
-                Item::Value { key: key.clone(), path, enum_map }
+                let enum_map = self
+                    .schema
+                    .enums
+                    .get(&f.ty.name)
+                    .filter(|e| e.needs_mapping())
+                    .map(|e| {
+                        e.values
+                            .iter()
+                            .map(|v| (v.stored.clone(), v.name.clone()))
+                            .collect()
+                    });
+                Item::Value {
+                    key: key.clone(),
+                    path,
+                    enum_map,
+                }
             };
             items.push(item);
         }
-        Ok(Selection { type_name: ty.name.clone(), items })
+        Ok(Selection {
+            type_name: ty.name.clone(),
+            items,
+        })
     }
 
     fn mutation(&self, fields: &[&Node<Field>]) -> Result<Mutate, GraphQLError> {
         let field = fields[0];
-        let m = self.schema.mutations.get(field.name.as_str()).ok_or_else(|| {
-            GraphQLError::new(ErrorCode::GraphqlValidationFailed, format!("unknown mutation `{}`", field.name))
-        })?;
+        let m = self
+            .schema
+            .mutations
+            .get(field.name.as_str())
+            .ok_or_else(|| {
+                GraphQLError::new(
+                    ErrorCode::GraphqlValidationFailed,
+                    format!("unknown mutation `{}`", field.name),
+                )
+            })?;
         let ty = self.object(&m.ty.name)?;
         let given = arguments(field, self.vars);
         let mut args = Vec::new();
         let mut object = serde_json::Map::new();
         for a in &m.arguments {
-            let Some(value) = given.get(&a.name) else { continue };
+            let Some(value) = given.get(&a.name) else {
+                continue;
+            };
             let value = super::input::input_value(self.schema, &a.ty, value, &a.name)?;
             object.insert(a.key.clone(), value.clone());
             args.push((a.key.clone(), value));
         }
         // A lone input object is flattened so its fields bind to the function's parameters.
         if let [(_, Json::Object(fields))] = args.as_slice() {
-            let only_input = m.arguments.len() == 1 && self.schema.inputs.contains_key(&m.arguments[0].ty.name);
+            let only_input =
+                m.arguments.len() == 1 && self.schema.inputs.contains_key(&m.arguments[0].ty.name);
             if only_input {
                 args = fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
             }
@@ -346,7 +470,11 @@ impl Planner<'_> {
             args,
             args_object: Json::Object(object),
             view: ty.sql_source.clone(),
-            key_field: ty.key_fields.first().cloned().unwrap_or_else(|| "id".into()),
+            key_field: ty
+                .key_fields
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "id".into()),
             list: m.ty.list,
             selection: self.selection(&sub_sets(fields), ty)?,
         })

@@ -90,7 +90,10 @@ pub(crate) fn to_json(v: &Value, vars: &Variables) -> Option<Json> {
         Value::Float(f) => f.try_to_f64().ok().map_or(Json::Null, Json::from),
         Value::List(items) => Json::Array(items.iter().filter_map(|i| to_json(i, vars)).collect()),
         Value::Object(fields) => Json::Object(
-            fields.iter().filter_map(|(k, v)| Some((k.to_string(), to_json(v, vars)?))).collect(),
+            fields
+                .iter()
+                .filter_map(|(k, v)| Some((k.to_string(), to_json(v, vars)?)))
+                .collect(),
         ),
     })
 }

@@ -25,7 +25,9 @@ pub(crate) fn filter_from_where(
         }
         match name.as_str() {
             "_and" | "_or" => {
-                let items = v.as_array().ok_or_else(|| user_error(format!("{name} must be a list")))?;
+                let items = v
+                    .as_array()
+                    .ok_or_else(|| user_error(format!("{name} must be a list")))?;
                 let mut parts = Vec::new();
                 for item in items {
                     if let Some(f) = filter_from_where(schema, ty, item, prefix)? {
@@ -33,7 +35,11 @@ pub(crate) fn filter_from_where(
                     }
                 }
                 if !parts.is_empty() {
-                    all.push(if name == "_and" { Filter::And(parts) } else { Filter::Or(parts) });
+                    all.push(if name == "_and" {
+                        Filter::And(parts)
+                    } else {
+                        Filter::Or(parts)
+                    });
                 }
             }
             "_not" => {
@@ -46,7 +52,12 @@ pub(crate) fn filter_from_where(
                     .fields
                     .get(field_name)
                     .filter(|f| f.relation.is_none() && !f.ty.list)
-                    .ok_or_else(|| user_error(format!("`{field_name}` cannot be filtered on `{}`", ty.name)))?;
+                    .ok_or_else(|| {
+                        user_error(format!(
+                            "`{field_name}` cannot be filtered on `{}`",
+                            ty.name
+                        ))
+                    })?;
                 let mut path = prefix.to_vec();
                 path.push(field.key.clone());
                 if let Some(nested) = schema.types.get(&field.ty.name) {
@@ -57,7 +68,13 @@ pub(crate) fn filter_from_where(
                 }
                 let enum_name = schema.enums.get(&field.ty.name).map(|e| e.name.as_str());
                 let kind = ScalarKind::of(&field.ty.name).unwrap_or(ScalarKind::Text);
-                all.extend(operators(schema, Target { path, kind }, enum_name, v, field_name)?);
+                all.extend(operators(
+                    schema,
+                    Target { path, kind },
+                    enum_name,
+                    v,
+                    field_name,
+                )?);
             }
         }
     }
@@ -77,7 +94,9 @@ fn operators(
     field_name: &str,
 ) -> Result<Vec<Filter>, GraphQLError> {
     let Json::Object(ops) = value else {
-        return Err(user_error(format!("filter on `{field_name}` must be an object")));
+        return Err(user_error(format!(
+            "filter on `{field_name}` must be an object"
+        )));
     };
     let mut out = Vec::new();
     for (op_name, v) in ops {
@@ -85,30 +104,51 @@ fn operators(
             continue;
         }
         if op_name == "isNull" {
-            let is_null = v.as_bool().ok_or_else(|| user_error("isNull must be a boolean"))?;
-            out.push(Filter::IsNull { target: target.clone(), is_null });
+            let is_null = v
+                .as_bool()
+                .ok_or_else(|| user_error("isNull must be a boolean"))?;
+            out.push(Filter::IsNull {
+                target: target.clone(),
+                is_null,
+            });
             continue;
         }
         let op = Op::from_name(op_name)
             .ok_or_else(|| user_error(format!("unknown operator `{op_name}` on `{field_name}`")))?;
         let value = match op {
             Op::In | Op::Nin => {
-                let items = v.as_array().ok_or_else(|| user_error(format!("{op_name} takes a list")))?;
+                let items = v
+                    .as_array()
+                    .ok_or_else(|| user_error(format!("{op_name} takes a list")))?;
                 let mut checked = Vec::with_capacity(items.len());
                 for item in items {
-                    checked.push(scalar_input(schema, enum_name, target.kind, item, field_name)?);
+                    checked.push(scalar_input(
+                        schema,
+                        enum_name,
+                        target.kind,
+                        item,
+                        field_name,
+                    )?);
                 }
                 Json::Array(checked)
             }
             Op::Contains | Op::IContains | Op::StartsWith | Op::EndsWith | Op::Like | Op::ILike => {
                 match v {
                     Json::String(_) => v.clone(),
-                    _ => return Err(user_error(format!("{op_name} on `{field_name}` takes a string"))),
+                    _ => {
+                        return Err(user_error(format!(
+                            "{op_name} on `{field_name}` takes a string"
+                        )))
+                    }
                 }
             }
             _ => scalar_input(schema, enum_name, target.kind, v, field_name)?,
         };
-        out.push(Filter::Compare { target: target.clone(), op, value });
+        out.push(Filter::Compare {
+            target: target.clone(),
+            op,
+            value,
+        });
     }
     Ok(out)
 }
@@ -165,7 +205,11 @@ fn order_object(
             Some("DESC_NULLS_LAST") => (true, false),
             _ => return Err(user_error(format!("invalid sort direction for `{name}`"))),
         };
-        out.push(OrderKey { target: Target { path, kind }, descending, nulls_first });
+        out.push(OrderKey {
+            target: Target { path, kind },
+            descending,
+            nulls_first,
+        });
     }
     Ok(())
 }
@@ -189,7 +233,9 @@ pub(crate) fn scalar_input(
     match kind {
         ScalarKind::Decimal | ScalarKind::Float | ScalarKind::Int => match value {
             Json::Number(_) => Ok(value.clone()),
-            Json::String(s) if s.trim().parse::<f64>().is_ok_and(f64::is_finite) => Ok(value.clone()),
+            Json::String(s) if s.trim().parse::<f64>().is_ok_and(f64::is_finite) => {
+                Ok(value.clone())
+            }
             _ => Err(bad("a number")),
         },
         ScalarKind::Boolean => match value {
@@ -221,7 +267,11 @@ pub(crate) fn input_value(
         return Ok(Json::Null);
     }
     if ty.list {
-        let item_ty = TypeRef { list: false, non_null: ty.item_non_null, ..ty.clone() };
+        let item_ty = TypeRef {
+            list: false,
+            non_null: ty.item_non_null,
+            ..ty.clone()
+        };
         let items = match value {
             Json::Array(items) => items.clone(),
             other => vec![other.clone()],

@@ -50,7 +50,11 @@ pub struct Fetch {
 pub enum Shape {
     /// At most one row (`LIMIT 1`); `null` when absent.
     One(Selection),
-    List { selection: Selection, limit: Option<u64>, offset: u64 },
+    List {
+        selection: Selection,
+        limit: Option<u64>,
+        offset: u64,
+    },
     Connection(Connection),
 }
 
@@ -71,10 +75,21 @@ pub struct Connection {
 /// A selected field of a `<Type>Connection`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConnectionItem {
-    Typename { key: String, type_name: String },
-    TotalCount { key: String },
-    PageInfo { key: String, items: Vec<PageInfoItem> },
-    Edges { key: String, items: Vec<EdgeItem> },
+    Typename {
+        key: String,
+        type_name: String,
+    },
+    TotalCount {
+        key: String,
+    },
+    PageInfo {
+        key: String,
+        items: Vec<PageInfoItem>,
+    },
+    Edges {
+        key: String,
+        items: Vec<EdgeItem>,
+    },
 }
 
 /// A selected field of `PageInfo`.
@@ -105,15 +120,32 @@ pub struct Selection {
 /// One key of a projected object.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {
-    Typename { key: String },
+    Typename {
+        key: String,
+    },
     /// A scalar, enum, or list of them, read from a JSON path of the current object.
-    Value { key: String, path: Vec<String>, enum_map: Option<Vec<(String, String)>> },
+    Value {
+        key: String,
+        path: Vec<String>,
+        enum_map: Option<Vec<(String, String)>>,
+    },
     /// A nested JSON object.
-    Object { key: String, path: Vec<String>, selection: Selection },
+    Object {
+        key: String,
+        path: Vec<String>,
+        selection: Selection,
+    },
     /// A nested JSON array of objects.
-    ObjectList { key: String, path: Vec<String>, selection: Selection },
+    ObjectList {
+        key: String,
+        path: Vec<String>,
+        selection: Selection,
+    },
     /// Rows of another view in the same database, matched by key.
-    Related { key: String, related: Related },
+    Related {
+        key: String,
+        related: Related,
+    },
 }
 
 /// A relation read: rows of `view` whose `remote_key` equals the parent's `local_key`.
@@ -181,9 +213,16 @@ pub enum Filter {
     And(Vec<Filter>),
     Or(Vec<Filter>),
     Not(Box<Filter>),
-    IsNull { target: Target, is_null: bool },
+    IsNull {
+        target: Target,
+        is_null: bool,
+    },
     /// `value` is a JSON scalar, or an array for `In`/`Nin`; enums already hold stored values.
-    Compare { target: Target, op: Op, value: serde_json::Value },
+    Compare {
+        target: Target,
+        op: Op,
+        value: serde_json::Value,
+    },
 }
 
 /// One sort key.

@@ -32,7 +32,11 @@ pub struct CompileErrors(pub Vec<CompileError>);
 
 impl fmt::Display for CompileErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "schema compilation failed with {} error(s):", self.0.len())?;
+        writeln!(
+            f,
+            "schema compilation failed with {} error(s):",
+            self.0.len()
+        )?;
         for e in &self.0 {
             writeln!(f, "  {e}")?;
         }
@@ -66,12 +70,18 @@ enum Kind {
 
 impl Compiler {
     fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(CompileError { path: path.into(), message: message.into() });
+        self.errors.push(CompileError {
+            path: path.into(),
+            message: message.into(),
+        });
     }
 
     fn run(&mut self, input: &SchemaInput) -> CompiledSchema {
         if input.version != 1 {
-            self.err("version", format!("unsupported schema version {}", input.version));
+            self.err(
+                "version",
+                format!("unsupported schema version {}", input.version),
+            );
         }
         let kinds = self.collect_names(input);
         let mut out = CompiledSchema::default();
@@ -90,7 +100,11 @@ impl Compiler {
             let fields = self.arguments(&t.fields, &path, "fields", &kinds);
             out.inputs.insert(
                 t.name.clone(),
-                InputType { name: t.name.clone(), description: t.description.clone(), fields },
+                InputType {
+                    name: t.name.clone(),
+                    description: t.description.clone(),
+                    fields,
+                },
             );
         }
         self.check_relations(&out);
@@ -113,7 +127,10 @@ impl Compiler {
         for s in &input.subscriptions {
             if let Some(f) = self.subscription(s, &out, &kinds) {
                 if out.subscriptions.contains_key(&f.name) {
-                    self.err(format!("subscriptions.{}", s.name), "duplicate subscription name");
+                    self.err(
+                        format!("subscriptions.{}", s.name),
+                        "duplicate subscription name",
+                    );
                 }
                 out.subscriptions.insert(f.name.clone(), f);
             }
@@ -126,13 +143,20 @@ impl Compiler {
 
     /// Registers every named type, reporting invalid and duplicate names.
     fn collect_names(&mut self, input: &SchemaInput) -> IndexMap<String, Kind> {
-        let mut kinds: IndexMap<String, Kind> =
-            SCALARS.iter().map(|s| (s.to_string(), Kind::Scalar)).collect();
+        let mut kinds: IndexMap<String, Kind> = SCALARS
+            .iter()
+            .map(|s| (s.to_string(), Kind::Scalar))
+            .collect();
         let named = input
             .types
             .iter()
             .map(|t| ("types", &t.name, Kind::Object))
-            .chain(input.input_types.iter().map(|t| ("input_types", &t.name, Kind::Input)))
+            .chain(
+                input
+                    .input_types
+                    .iter()
+                    .map(|t| ("input_types", &t.name, Kind::Input)),
+            )
             .chain(input.enums.iter().map(|t| ("enums", &t.name, Kind::Enum)));
         for (section, name, kind) in named {
             let path = format!("{section}.{name}");
@@ -142,8 +166,14 @@ impl Compiler {
                 self.err(path, "names starting with `__` are reserved");
             } else if kinds.contains_key(name.as_str()) {
                 self.err(path, format!("duplicate type name `{name}`"));
-            } else if ["Query", "Mutation", "Subscription", "PageInfo", "OrderDirection"]
-                .contains(&name.as_str())
+            } else if [
+                "Query",
+                "Mutation",
+                "Subscription",
+                "PageInfo",
+                "OrderDirection",
+            ]
+            .contains(&name.as_str())
             {
                 self.err(path, format!("`{name}` is a reserved type name"));
             } else {
@@ -187,7 +217,10 @@ impl Compiler {
         for v in &e.values {
             let vpath = format!("{path}.values.{}", v.name);
             if !is_graphql_name(&v.name) || ["true", "false", "null"].contains(&v.name.as_str()) {
-                self.err(&vpath, format!("`{}` is not a valid enum value name", v.name));
+                self.err(
+                    &vpath,
+                    format!("`{}` is not a valid enum value name", v.name),
+                );
             }
             if values.iter().any(|x: &EnumValue| x.name == v.name) {
                 self.err(&vpath, "duplicate enum value");
@@ -199,7 +232,11 @@ impl Compiler {
                 deprecated: v.deprecated.clone(),
             });
         }
-        Some(EnumType { name: e.name.clone(), description: e.description.clone(), values })
+        Some(EnumType {
+            name: e.name.clone(),
+            description: e.description.clone(),
+            values,
+        })
     }
 
     fn object_type(
@@ -208,10 +245,15 @@ impl Compiler {
         kinds: &IndexMap<String, Kind>,
     ) -> Option<ObjectType> {
         let path = format!("types.{}", t.name);
-        let sql_source =
-            t.sql_source.clone().unwrap_or_else(|| format!("v_{}", type_snake_case(&t.name)));
+        let sql_source = t
+            .sql_source
+            .clone()
+            .unwrap_or_else(|| format!("v_{}", type_snake_case(&t.name)));
         if !is_sql_identifier(&sql_source) {
-            self.err(format!("{path}.sql_source"), format!("`{sql_source}` is not a valid view name"));
+            self.err(
+                format!("{path}.sql_source"),
+                format!("`{sql_source}` is not a valid view name"),
+            );
         }
         let database = self.database_name(t.database.as_deref(), &path);
         if t.fields.is_empty() {
@@ -224,7 +266,10 @@ impl Compiler {
                 self.err(&fpath, format!("`{}` is not a valid field name", f.name));
                 continue;
             }
-            let name = f.graphql_name.clone().unwrap_or_else(|| camel_case(&f.name));
+            let name = f
+                .graphql_name
+                .clone()
+                .unwrap_or_else(|| camel_case(&f.name));
             if !is_graphql_name(&name) {
                 self.err(&fpath, format!("`{name}` is not a valid GraphQL name"));
                 continue;
@@ -243,10 +288,16 @@ impl Compiler {
                     }
                     for k in [&r.local_key, &remote_key] {
                         if !is_graphql_name(k) {
-                            self.err(format!("{fpath}.relation"), format!("`{k}` is not a valid key"));
+                            self.err(
+                                format!("{fpath}.relation"),
+                                format!("`{k}` is not a valid key"),
+                            );
                         }
                     }
-                    Some(Relation { local_key: r.local_key.clone(), remote_key })
+                    Some(Relation {
+                        local_key: r.local_key.clone(),
+                        remote_key,
+                    })
                 }
             };
             if fields.contains_key(&name) {
@@ -265,16 +316,30 @@ impl Compiler {
                 },
             );
         }
-        let key_fields = t.key_fields.clone().unwrap_or_else(|| vec!["id".into()]);
+        // Embedded types (nested JSON) need no key: default to `id` only when there is one.
+        let has_id = fields.values().any(|f: &Field| f.key == "id");
+        let key_fields = match &t.key_fields {
+            Some(k) => k.clone(),
+            None if has_id => vec!["id".into()],
+            None => Vec::new(),
+        };
         for k in &key_fields {
             let declared = fields.values().any(|f: &Field| &f.key == k || &f.name == k);
             if !declared {
-                self.err(format!("{path}.key_fields"), format!("key field `{k}` is not a field of `{}`", t.name));
+                self.err(
+                    format!("{path}.key_fields"),
+                    format!("key field `{k}` is not a field of `{}`", t.name),
+                );
             }
         }
         let key_fields = key_fields
             .iter()
-            .map(|k| fields.values().find(|f| &f.name == k).map_or(k.clone(), |f| f.key.clone()))
+            .map(|k| {
+                fields
+                    .values()
+                    .find(|f| &f.name == k)
+                    .map_or(k.clone(), |f| f.key.clone())
+            })
             .collect();
         Some(ObjectType {
             name: t.name.clone(),
@@ -303,7 +368,10 @@ impl Compiler {
     fn database_name(&mut self, name: Option<&str>, path: &str) -> String {
         let db = name.unwrap_or(DEFAULT_DATABASE).to_string();
         if !is_graphql_name(&db) {
-            self.err(format!("{path}.database"), format!("`{db}` is not a valid database name"));
+            self.err(
+                format!("{path}.database"),
+                format!("`{db}` is not a valid database name"),
+            );
         }
         db
     }
@@ -323,8 +391,7 @@ impl Compiler {
                 continue;
             }
             let allowed = [Kind::Scalar, Kind::Enum, Kind::Input];
-            let Some(ty) = self.type_ref(&a.type_ref, &apath, kinds, &allowed, "an input")
-            else {
+            let Some(ty) = self.type_ref(&a.type_ref, &apath, kinds, &allowed, "an input") else {
                 continue;
             };
             let name = camel_case(&a.name);
@@ -374,9 +441,15 @@ impl Compiler {
     ) -> Option<QueryField> {
         let path = format!("queries.{}", q.name);
         let (name, ty, obj) = self.root(&path, &q.name, &q.return_type, schema, kinds)?;
-        let sql_source = q.sql_source.clone().unwrap_or_else(|| obj.sql_source.clone());
+        let sql_source = q
+            .sql_source
+            .clone()
+            .unwrap_or_else(|| obj.sql_source.clone());
         if !is_sql_identifier(&sql_source) {
-            self.err(format!("{path}.sql_source"), format!("`{sql_source}` is not a valid view name"));
+            self.err(
+                format!("{path}.sql_source"),
+                format!("`{sql_source}` is not a valid view name"),
+            );
         }
         let database = match &q.database {
             Some(_) => self.database_name(q.database.as_deref(), &path),
@@ -386,10 +459,17 @@ impl Compiler {
         if relay && !ty.list {
             self.err(&path, "a relay query must return a list");
         }
-        let arguments: Vec<Argument> =
-            self.arguments(&q.arguments, &path, "arguments", kinds).into_values().collect();
+        let arguments: Vec<Argument> = self
+            .arguments(&q.arguments, &path, "arguments", kinds)
+            .into_values()
+            .collect();
         let auto_params = q.auto_params.as_ref().map(|a| match a {
-            AutoParamsInput::All(b) => AutoParams { where_: *b, order_by: *b, limit: *b, offset: *b },
+            AutoParamsInput::All(b) => AutoParams {
+                where_: *b,
+                order_by: *b,
+                limit: *b,
+                offset: *b,
+            },
             AutoParamsInput::Some(d) => AutoParams {
                 where_: d.where_.unwrap_or(true),
                 order_by: d.order_by.unwrap_or(true),
@@ -404,7 +484,10 @@ impl Compiler {
                 ["where", "orderBy"].as_slice()
             };
             if reserved.contains(&a.name.as_str()) && ty.list {
-                self.err(format!("{path}.arguments.{}", a.key), format!("`{}` is generated automatically for list queries", a.name));
+                self.err(
+                    format!("{path}.arguments.{}", a.key),
+                    format!("`{}` is generated automatically for list queries", a.name),
+                );
             }
         }
         Some(QueryField {
@@ -430,24 +513,39 @@ impl Compiler {
         let path = format!("mutations.{}", m.name);
         let (name, ty, obj) = self.root(&path, &m.name, &m.return_type, schema, kinds)?;
         if !is_sql_identifier(&m.sql_source) {
-            self.err(format!("{path}.sql_source"), format!("`{}` is not a valid function name", m.sql_source));
+            self.err(
+                format!("{path}.sql_source"),
+                format!("`{}` is not a valid function name", m.sql_source),
+            );
         }
         let database = match &m.database {
             Some(_) => self.database_name(m.database.as_deref(), &path),
             None => obj.database.clone(),
         };
-        let operation = match m.operation.as_deref().map(str::to_ascii_uppercase).as_deref() {
+        let operation = match m
+            .operation
+            .as_deref()
+            .map(str::to_ascii_uppercase)
+            .as_deref()
+        {
             None | Some("CUSTOM") => MutationOperation::Custom,
             Some("CREATE") | Some("INSERT") => MutationOperation::Create,
             Some("UPDATE") => MutationOperation::Update,
             Some("DELETE") => MutationOperation::Delete,
             Some(other) => {
-                self.err(format!("{path}.operation"), format!("unknown operation `{other}`: expected CREATE, UPDATE, DELETE or CUSTOM"));
+                self.err(
+                    format!("{path}.operation"),
+                    format!(
+                        "unknown operation `{other}`: expected CREATE, UPDATE, DELETE or CUSTOM"
+                    ),
+                );
                 MutationOperation::Custom
             }
         };
-        let arguments =
-            self.arguments(&m.arguments, &path, "arguments", kinds).into_values().collect();
+        let arguments = self
+            .arguments(&m.arguments, &path, "arguments", kinds)
+            .into_values()
+            .collect();
         Some(MutationField {
             name,
             ty,
@@ -470,10 +568,15 @@ impl Compiler {
         let (name, ty, obj) = self.root(&path, &s.name, &s.return_type, schema, kinds)?;
         let entity_type = s.entity_type.clone().unwrap_or_else(|| obj.name.clone());
         if !schema.types.contains_key(&entity_type) {
-            self.err(format!("{path}.entity_type"), format!("unknown type `{entity_type}`"));
+            self.err(
+                format!("{path}.entity_type"),
+                format!("unknown type `{entity_type}`"),
+            );
         }
-        let arguments =
-            self.arguments(&s.arguments, &path, "arguments", kinds).into_values().collect();
+        let arguments = self
+            .arguments(&s.arguments, &path, "arguments", kinds)
+            .into_values()
+            .collect();
         Some(SubscriptionField {
             name,
             ty,
@@ -529,11 +632,10 @@ mod tests {
         .unwrap();
         let errors = compile(&input).unwrap_err().to_string();
         insta::assert_snapshot!(errors, @r"
-        schema compilation failed with 7 error(s):
+        schema compilation failed with 6 error(s):
           types.Order.sql_source: `v_order; drop` is not a valid view name
           types.Order.fields.total: unknown type `Money`
           types.Order.fields.customer: unknown type `Customr`
-          types.Order.key_fields: key field `id` is not a field of `Order`
           queries.orders.return_type: unknown type `Ordr`
           mutations.create_order.sql_source: `fn x` is not a valid function name
           mutations.create_order.operation: unknown operation `UPSERT`: expected CREATE, UPDATE, DELETE or CUSTOM

@@ -15,8 +15,21 @@ use std::fmt::Write;
 
 /// Operators of each filter family, in the order they are printed.
 pub(crate) const TEXT_OPS: &[&str] = &[
-    "eq", "neq", "gt", "gte", "lt", "lte", "in", "nin", "isNull", "contains", "icontains",
-    "startsWith", "endsWith", "like", "ilike",
+    "eq",
+    "neq",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "in",
+    "nin",
+    "isNull",
+    "contains",
+    "icontains",
+    "startsWith",
+    "endsWith",
+    "like",
+    "ilike",
 ];
 const ORDERED_OPS: &[&str] = &["eq", "neq", "gt", "gte", "lt", "lte", "in", "nin", "isNull"];
 const EQUALITY_OPS: &[&str] = &["eq", "neq", "in", "nin", "isNull"];
@@ -48,7 +61,11 @@ pub fn auto_params(q: &QueryField, defaults: &QueryDefaults) -> AutoParams {
 
 /// Prints the executable SDL.
 pub fn executable_sdl(schema: &CompiledSchema, defaults: &QueryDefaults) -> String {
-    let mut p = Printer { out: String::new(), schema, filters: IndexSet::new() };
+    let mut p = Printer {
+        out: String::new(),
+        schema,
+        filters: IndexSet::new(),
+    };
     p.print(defaults);
     p.out
 }
@@ -69,13 +86,18 @@ fn description(out: &mut String, indent: &str, d: &Option<String>) {
 
 fn deprecated(out: &mut String, d: &Option<String>) {
     if let Some(reason) = d {
-        let _ = write!(out, " @deprecated(reason: {})", serde_json::Value::String(reason.clone()));
+        let _ = write!(
+            out,
+            " @deprecated(reason: {})",
+            serde_json::Value::String(reason.clone())
+        );
     }
 }
 
 impl Printer<'_> {
     fn print(&mut self, defaults: &QueryDefaults) {
-        self.out.push_str("scalar UUID\nscalar DateTime\nscalar Date\nscalar Decimal\nscalar JSON\n\n");
+        self.out
+            .push_str("scalar UUID\nscalar DateTime\nscalar Date\nscalar Decimal\nscalar JSON\n\n");
         self.out.push_str("\"Sort direction, with the position of nulls.\"\nenum OrderDirection {\n  ASC\n  DESC\n  ASC_NULLS_FIRST\n  ASC_NULLS_LAST\n  DESC_NULLS_FIRST\n  DESC_NULLS_LAST\n}\n\n");
         for e in self.schema.enums.values() {
             description(&mut self.out, "", &e.description);
@@ -185,7 +207,8 @@ impl Printer<'_> {
         }
         if let Some(t) = self.schema.types.get(name) {
             for f in t.fields.values() {
-                if f.relation.is_none() && !f.ty.list && self.schema.types.contains_key(&f.ty.name) {
+                if f.relation.is_none() && !f.ty.list && self.schema.types.contains_key(&f.ty.name)
+                {
                     self.collect_embedded(&f.ty.name, into);
                 }
             }
@@ -240,7 +263,10 @@ impl Printer<'_> {
                     args.push(format!("orderBy: [{t}OrderByInput!]"));
                 }
                 if q.relay {
-                    args.extend(["first: Int", "after: String", "last: Int", "before: String"].map(String::from));
+                    args.extend(
+                        ["first: Int", "after: String", "last: Int", "before: String"]
+                            .map(String::from),
+                    );
                 } else {
                     if auto.limit && !declared("limit") {
                         args.push("limit: Int".into());
@@ -255,7 +281,11 @@ impl Printer<'_> {
             } else {
                 nullable(&q.ty)
             };
-            let args = if args.is_empty() { String::new() } else { format!("({})", args.join(", ")) };
+            let args = if args.is_empty() {
+                String::new()
+            } else {
+                format!("({})", args.join(", "))
+            };
             let _ = write!(self.out, "  {}{args}: {ty}", q.name);
             deprecated(&mut self.out, &q.deprecated);
             self.out.push('\n');
@@ -302,7 +332,11 @@ impl Printer<'_> {
 
 /// Root fields are printed nullable (see the module doc).
 fn nullable(t: &TypeRef) -> String {
-    TypeRef { non_null: false, ..t.clone() }.to_string()
+    TypeRef {
+        non_null: false,
+        ..t.clone()
+    }
+    .to_string()
 }
 
 /// A JSON default value as a GraphQL literal of type `ty` (enum values unquoted).
@@ -312,8 +346,14 @@ fn graphql_value(v: &serde_json::Value, ty: &TypeRef, schema: &CompiledSchema) -
     match v {
         J::String(s) if is_enum => s.clone(),
         J::Array(items) => {
-            let item_ty = TypeRef { list: false, ..ty.clone() };
-            let parts: Vec<String> = items.iter().map(|i| graphql_value(i, &item_ty, schema)).collect();
+            let item_ty = TypeRef {
+                list: false,
+                ..ty.clone()
+            };
+            let parts: Vec<String> = items
+                .iter()
+                .map(|i| graphql_value(i, &item_ty, schema))
+                .collect();
             format!("[{}]", parts.join(", "))
         }
         J::Object(map) => {
@@ -326,7 +366,10 @@ fn graphql_value(v: &serde_json::Value, ty: &TypeRef, schema: &CompiledSchema) -
                         .map(|f| (f.name.clone(), f.ty.clone()));
                     match fty {
                         Some((name, fty)) => format!("{name}: {}", graphql_value(v, &fty, schema)),
-                        None => format!("{k}: {}", graphql_value(v, &TypeRef::named("JSON", false), schema)),
+                        None => format!(
+                            "{k}: {}",
+                            graphql_value(v, &TypeRef::named("JSON", false), schema)
+                        ),
                     }
                 })
                 .collect();

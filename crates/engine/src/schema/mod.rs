@@ -30,7 +30,12 @@ pub struct CompiledDocument {
 /// Compiles schema text of any accepted kind: SDL (`.graphql`/`.gql`), authored
 /// `schema.json`, or an already compiled document (recognised by `compiled_version`).
 pub fn load_schema(text: &str, origin: &str) -> Result<CompiledSchema, CompileErrors> {
-    let one = |message: String| CompileErrors(vec![CompileError { path: origin.into(), message }]);
+    let one = |message: String| {
+        CompileErrors(vec![CompileError {
+            path: origin.into(),
+            message,
+        }])
+    };
     if origin.ends_with(".graphql") || origin.ends_with(".gql") || origin.ends_with(".graphqls") {
         return compile(&parse_sdl(text, origin)?);
     }
@@ -40,7 +45,10 @@ pub fn load_schema(text: &str, origin: &str) -> Result<CompiledSchema, CompileEr
         let doc: CompiledDocument = serde_json::from_value(value)
             .map_err(|e| one(format!("invalid compiled schema: {e}")))?;
         if doc.compiled_version != 1 {
-            return Err(one(format!("unsupported compiled_version {}", doc.compiled_version)));
+            return Err(one(format!(
+                "unsupported compiled_version {}",
+                doc.compiled_version
+            )));
         }
         return Ok(doc.schema);
     }

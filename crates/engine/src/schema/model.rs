@@ -6,8 +6,9 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 /// The built-in scalars.
-pub const SCALARS: &[&str] =
-    &["ID", "UUID", "String", "Int", "Float", "Boolean", "DateTime", "Date", "Decimal", "JSON"];
+pub const SCALARS: &[&str] = &[
+    "ID", "UUID", "String", "Int", "Float", "Boolean", "DateTime", "Date", "Decimal", "JSON",
+];
 
 /// How values of a scalar compare, which decides the SQL cast used in filters and ordering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -142,7 +143,10 @@ impl EnumType {
 
     /// The stored value for a GraphQL enum value name.
     pub fn stored(&self, name: &str) -> Option<&str> {
-        self.values.iter().find(|v| v.name == name).map(|v| v.stored.as_str())
+        self.values
+            .iter()
+            .find(|v| v.name == name)
+            .map(|v| v.stored.as_str())
     }
 }
 

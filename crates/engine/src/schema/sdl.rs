@@ -16,11 +16,20 @@ pub fn parse_sdl(text: &str, origin: &str) -> Result<SchemaInput, CompileErrors>
         CompileErrors(
             e.errors
                 .iter()
-                .map(|d| CompileError { path: origin.to_string(), message: d.to_string() })
+                .map(|d| CompileError {
+                    path: origin.to_string(),
+                    message: d.to_string(),
+                })
                 .collect(),
         )
     })?;
-    let mut l = Lowering { out: SchemaInput { version: 1, ..Default::default() }, errors: vec![] };
+    let mut l = Lowering {
+        out: SchemaInput {
+            version: 1,
+            ..Default::default()
+        },
+        errors: vec![],
+    };
     for def in &doc.definitions {
         l.definition(def);
     }
@@ -41,11 +50,18 @@ fn text(d: &Option<Node<str>>) -> Option<String> {
 }
 
 fn str_arg(dirs: &DirectiveList, directive: &str, arg: &str) -> Option<String> {
-    dirs.get(directive)?.specified_argument_by_name(arg)?.as_str().map(str::to_string)
+    dirs.get(directive)?
+        .specified_argument_by_name(arg)?
+        .as_str()
+        .map(str::to_string)
 }
 
 fn bool_arg(dirs: &DirectiveList, directive: &str, arg: &str) -> Option<bool> {
-    match dirs.get(directive)?.specified_argument_by_name(arg)?.as_ref() {
+    match dirs
+        .get(directive)?
+        .specified_argument_by_name(arg)?
+        .as_ref()
+    {
         Value::Boolean(b) => Some(*b),
         _ => None,
     }
@@ -67,7 +83,10 @@ fn json_value(v: &Value) -> serde_json::Value {
         Value::Null | Value::Variable(_) => J::Null,
         Value::Enum(n) => J::String(n.to_string()),
         Value::String(s) => J::String(s.clone()),
-        Value::Float(f) => f.try_to_f64().ok().map_or(J::Null, |f| serde_json::json!(f)),
+        Value::Float(f) => f
+            .try_to_f64()
+            .ok()
+            .map_or(J::Null, |f| serde_json::json!(f)),
         Value::Int(i) => i
             .as_str()
             .parse::<i64>()
@@ -76,14 +95,20 @@ fn json_value(v: &Value) -> serde_json::Value {
         Value::Boolean(b) => J::Bool(*b),
         Value::List(items) => J::Array(items.iter().map(|i| json_value(i)).collect()),
         Value::Object(fields) => J::Object(
-            fields.iter().map(|(k, v)| (snake_case(k.as_str()), json_value(v))).collect(),
+            fields
+                .iter()
+                .map(|(k, v)| (snake_case(k.as_str()), json_value(v)))
+                .collect(),
         ),
     }
 }
 
 impl Lowering {
     fn err(&mut self, path: String, message: impl Into<String>) {
-        self.errors.push(CompileError { path, message: message.into() });
+        self.errors.push(CompileError {
+            path,
+            message: message.into(),
+        });
     }
 
     fn definition(&mut self, def: &Definition) {
@@ -121,13 +146,19 @@ impl Lowering {
             }
             Definition::ScalarTypeDefinition(s) => {
                 if !super::model::SCALARS.contains(&s.name.as_str()) {
-                    self.err(format!("scalars.{}", s.name), "custom scalars are not supported; use one of the built-in scalars");
+                    self.err(
+                        format!("scalars.{}", s.name),
+                        "custom scalars are not supported; use one of the built-in scalars",
+                    );
                 }
             }
             Definition::DirectiveDefinition(_) | Definition::SchemaDefinition(_) => {}
             other => {
                 let what = other.name().map(|n| n.to_string()).unwrap_or_default();
-                self.err(format!("definitions.{what}"), "only object, input, enum and scalar definitions are supported");
+                self.err(
+                    format!("definitions.{what}"),
+                    "only object, input, enum and scalar definitions are supported",
+                );
             }
         }
     }
@@ -137,14 +168,19 @@ impl Lowering {
             .fields
             .iter()
             .map(|f| {
-                let key = str_arg(&f.directives, "data", "key").unwrap_or_else(|| snake_case(&f.name));
-                let graphql_name = (camel_case(&key) != f.name.as_str()).then(|| f.name.to_string());
+                let key =
+                    str_arg(&f.directives, "data", "key").unwrap_or_else(|| snake_case(&f.name));
+                let graphql_name =
+                    (camel_case(&key) != f.name.as_str()).then(|| f.name.to_string());
                 let relation = f.directives.get("relation").map(|_| RelationInput {
                     local_key: str_arg(&f.directives, "relation", "localKey").unwrap_or_default(),
                     remote_key: str_arg(&f.directives, "relation", "remoteKey"),
                 });
                 if !f.arguments.is_empty() {
-                    self.err(format!("types.{}.fields.{key}", t.name), "arguments on object fields are not supported");
+                    self.err(
+                        format!("types.{}.fields.{key}", t.name),
+                        "arguments on object fields are not supported",
+                    );
                 }
                 FieldInput {
                     name: key,
@@ -214,7 +250,10 @@ impl Lowering {
         for f in &t.fields {
             let d = &f.directives;
             let Some(function) = str_arg(d, "function", "name") else {
-                self.err(format!("mutations.{}", snake_case(&f.name)), "a mutation needs @function(name: \"fn_...\")");
+                self.err(
+                    format!("mutations.{}", snake_case(&f.name)),
+                    "a mutation needs @function(name: \"fn_...\")",
+                );
                 continue;
             };
             let arguments = f.arguments.iter().map(|a| self.argument(a)).collect();

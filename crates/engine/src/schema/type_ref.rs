@@ -44,16 +44,31 @@ impl TypeRef {
                 return Err(format!("nested list type `{s}` is not supported"));
             }
             check_name(name, s)?;
-            Ok(Self { name: name.to_string(), list: true, non_null, item_non_null })
+            Ok(Self {
+                name: name.to_string(),
+                list: true,
+                non_null,
+                item_non_null,
+            })
         } else {
             check_name(body, s)?;
-            Ok(Self { name: body.to_string(), list: false, non_null, item_non_null: false })
+            Ok(Self {
+                name: body.to_string(),
+                list: false,
+                non_null,
+                item_non_null: false,
+            })
         }
     }
 
     /// A non-list reference to `name`.
     pub fn named(name: &str, non_null: bool) -> Self {
-        Self { name: name.to_string(), list: false, non_null, item_non_null: false }
+        Self {
+            name: name.to_string(),
+            list: false,
+            non_null,
+            item_non_null: false,
+        }
     }
 }
 
@@ -68,7 +83,12 @@ fn check_name(name: &str, whole: &str) -> Result<(), String> {
 impl fmt::Display for TypeRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.list {
-            write!(f, "[{}{}]", self.name, if self.item_non_null { "!" } else { "" })?;
+            write!(
+                f,
+                "[{}{}]",
+                self.name,
+                if self.item_non_null { "!" } else { "" }
+            )?;
         } else {
             f.write_str(&self.name)?;
         }
@@ -85,7 +105,14 @@ mod tests {
 
     #[test]
     fn parse_and_print() {
-        for s in ["String", "String!", "[Order]", "[Order!]", "[Order!]!", "[Order]!"] {
+        for s in [
+            "String",
+            "String!",
+            "[Order]",
+            "[Order!]",
+            "[Order!]!",
+            "[Order]!",
+        ] {
             assert_eq!(TypeRef::parse(s).unwrap().to_string(), s);
         }
         assert!(TypeRef::parse("[[Int]]").is_err());

@@ -18,7 +18,10 @@ pub trait Dialect: Sync {
 
     /// A quoted identifier, schema-qualified names quoted per part.
     fn ident(&self, name: &str) -> String {
-        name.split('.').map(|p| format!("\"{p}\"")).collect::<Vec<_>>().join(".")
+        name.split('.')
+            .map(|p| format!("\"{p}\""))
+            .collect::<Vec<_>>()
+            .join(".")
     }
 
     /// The JSON value at `path` below `base`, for projection.
@@ -40,7 +43,13 @@ pub trait Dialect: Sync {
     fn column_param(&self, placeholder: &str, column: SqlType) -> String;
 
     /// `expr IN (list)`: the list is bound as one parameter (see [`Dialect::bind_list`]).
-    fn in_list(&self, expr: &str, list_placeholder: &str, kind: ScalarKind, column: Option<SqlType>) -> String;
+    fn in_list(
+        &self,
+        expr: &str,
+        list_placeholder: &str,
+        kind: ScalarKind,
+        column: Option<SqlType>,
+    ) -> String;
 
     /// How a list of values is bound for [`Dialect::in_list`].
     fn bind_list(&self, values: &[serde_json::Value]) -> Param;

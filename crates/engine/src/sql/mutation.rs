@@ -50,7 +50,11 @@ impl MutationResult {
             message: s("message"),
             entity_id: s("entity_id").or_else(|| s("id")),
             entity_type: s("entity_type"),
-            entity: v.get("entity").or_else(|| v.get("data")).filter(|x| !x.is_null()).map(|x| x.to_string()),
+            entity: v
+                .get("entity")
+                .or_else(|| v.get("data"))
+                .filter(|x| !x.is_null())
+                .map(|x| x.to_string()),
             metadata: v.get("metadata").filter(|x| !x.is_null()).cloned(),
         })
     }
@@ -61,17 +65,31 @@ fn schema_error(message: String) -> GraphQLError {
 }
 
 /// Renders the call of a mutation's function.
-pub fn render_call(m: &Mutate, kind: DatabaseKind, catalog: Option<&Catalog>) -> Result<CallSql, GraphQLError> {
+pub fn render_call(
+    m: &Mutate,
+    kind: DatabaseKind,
+    catalog: Option<&Catalog>,
+) -> Result<CallSql, GraphQLError> {
     let catalog = catalog.ok_or_else(|| {
-        GraphQLError::new(ErrorCode::DatabaseUnavailable, format!("database '{}' unavailable", m.database))
-            .database(&m.database)
+        GraphQLError::new(
+            ErrorCode::DatabaseUnavailable,
+            format!("database '{}' unavailable", m.database),
+        )
+        .database(&m.database)
     })?;
     let f = catalog.functions.get(&m.function).ok_or_else(|| {
-        schema_error(format!("function `{}` does not exist in database '{}'", m.function, m.database))
+        schema_error(format!(
+            "function `{}` does not exist in database '{}'",
+            m.function, m.database
+        ))
     })?;
     // Bind each argument to the parameter of the same name (`p_` prefix optional).
     let param_for = |key: &str| {
-        f.params.iter().position(|p| p.name == key || p.name.strip_prefix("p_") == Some(key) || p.name.strip_prefix("in_") == Some(key))
+        f.params.iter().position(|p| {
+            p.name == key
+                || p.name.strip_prefix("p_") == Some(key)
+                || p.name.strip_prefix("in_") == Some(key)
+        })
     };
     let single_json = f.params.len() == 1
         && matches!(f.params[0].type_name.as_str(), "jsonb" | "json")
@@ -82,7 +100,10 @@ pub fn render_call(m: &Mutate, kind: DatabaseKind, catalog: Option<&Catalog>) ->
     } else {
         for (key, value) in &m.args {
             let i = param_for(key).ok_or_else(|| {
-                schema_error(format!("function `{}` has no parameter for argument `{key}`", m.function))
+                schema_error(format!(
+                    "function `{}` has no parameter for argument `{key}`",
+                    m.function
+                ))
             })?;
             bound.push((i, value.clone()));
         }
@@ -90,19 +111,31 @@ pub fn render_call(m: &Mutate, kind: DatabaseKind, catalog: Option<&Catalog>) ->
             if !p.has_default && !bound.iter().any(|(b, _)| *b == i) {
                 return Err(GraphQLError::new(
                     ErrorCode::BadUserInput,
-                    format!("function `{}` needs parameter `{}`, which no argument provides", m.function, p.name),
+                    format!(
+                        "function `{}` needs parameter `{}`, which no argument provides",
+                        m.function, p.name
+                    ),
                 ));
             }
         }
     }
-    let mut r = Renderer { d: dialect(kind), catalog: Some(catalog), params: Vec::new(), aliases: 0 };
+    let mut r = Renderer {
+        d: dialect(kind),
+        catalog: Some(catalog),
+        params: Vec::new(),
+        aliases: 0,
+    };
     match kind {
         DatabaseKind::Postgresql => {
             let args: Vec<String> = bound
                 .iter()
                 .map(|(i, v)| {
                     let p = &f.params[*i];
-                    format!("{} => {}", r.d.ident(&p.name), pg_arg(&mut r, v, &p.type_name))
+                    format!(
+                        "{} => {}",
+                        r.d.ident(&p.name),
+                        pg_arg(&mut r, v, &p.type_name)
+                    )
                 })
                 .collect();
             let call = format!("{}({})", r.d.ident(&m.function), args.join(", "));
@@ -138,12 +171,23 @@ pub fn render_call(m: &Mutate, kind: DatabaseKind, catalog: Option<&Catalog>) ->
             let call = if cols.is_empty() {
                 format!("INSERT INTO {} DEFAULT VALUES", r.d.ident(&m.function))
             } else {
-                format!("INSERT INTO {} ({}) VALUES ({})", r.d.ident(&m.function), cols.join(", "), vals.join(", "))
+                format!(
+                    "INSERT INTO {} ({}) VALUES ({})",
+                    r.d.ident(&m.function),
+                    cols.join(", "),
+                    vals.join(", ")
+                )
             };
             let take = "DELETE FROM fraiseql_mutation_response RETURNING json_object('status', status, 'message', message, 'entity_id', entity_id, 'entity_type', entity_type, 'entity', json(entity), 'metadata', json(metadata))".to_string();
             Ok(CallSql::ResponseVia {
-                call: SqlQuery { text: call, params: r.params },
-                take: SqlQuery { text: take, params: Vec::new() },
+                call: SqlQuery {
+                    text: call,
+                    params: r.params,
+                },
+                take: SqlQuery {
+                    text: take,
+                    params: Vec::new(),
+                },
             })
         }
     }
@@ -160,7 +204,11 @@ fn pg_arg(r: &mut Renderer<'_>, v: &Json, type_name: &str) -> String {
         other => other.to_string(),
     };
     if let Some(elem) = type_name.strip_suffix("[]") {
-        let p = r.bind(Param::Text(if v.is_array() { v.to_string() } else { format!("[{text}]") }));
+        let p = r.bind(Param::Text(if v.is_array() {
+            v.to_string()
+        } else {
+            format!("[{text}]")
+        }));
         return format!("ARRAY(SELECT jsonb_array_elements_text({p}::jsonb))::{elem}[]");
     }
     let p = r.bind(Param::Text(text));
@@ -175,7 +223,10 @@ fn sqlite_value(v: &Json) -> Param {
     match v {
         Json::Null => Param::Text(String::new()),
         Json::Bool(b) => Param::Int(i64::from(*b)),
-        Json::Number(n) => n.as_i64().map(Param::Int).unwrap_or_else(|| Param::Float(n.as_f64().unwrap_or(0.0))),
+        Json::Number(n) => n
+            .as_i64()
+            .map(Param::Int)
+            .unwrap_or_else(|| Param::Float(n.as_f64().unwrap_or(0.0))),
         Json::String(s) => Param::Text(s.clone()),
         other => Param::Text(other.to_string()),
     }
@@ -189,18 +240,33 @@ pub fn render_read_back(
     catalog: Option<&Catalog>,
     result: &MutationResult,
 ) -> Option<SqlQuery> {
-    let mut r = Renderer { d: dialect(kind), catalog, params: Vec::new(), aliases: 0 };
+    let mut r = Renderer {
+        d: dialect(kind),
+        catalog,
+        params: Vec::new(),
+        aliases: 0,
+    };
     if let Some(id) = &result.entity_id {
         let t = "t0";
         let filter = Filter::Compare {
-            target: Target { path: vec![m.key_field.clone()], kind: ScalarKind::Id },
+            target: Target {
+                path: vec![m.key_field.clone()],
+                kind: ScalarKind::Id,
+            },
             op: Op::Eq,
             value: Json::String(id.clone()),
         };
         let cond = r.filter(&filter, t, &m.view);
         let obj = r.selection(&m.selection, "t0.data", t);
-        let text = format!("SELECT {} FROM {} {t} WHERE {cond} LIMIT 1", r.d.to_text(&obj), r.d.ident(&m.view));
-        return Some(SqlQuery { text, params: r.params });
+        let text = format!(
+            "SELECT {} FROM {} {t} WHERE {cond} LIMIT 1",
+            r.d.to_text(&obj),
+            r.d.ident(&m.view)
+        );
+        return Some(SqlQuery {
+            text,
+            params: r.params,
+        });
     }
     let entity = result.entity.clone()?;
     let p = r.bind(Param::Text(entity));
@@ -209,7 +275,10 @@ pub fn render_read_back(
         DatabaseKind::Sqlite => format!("(SELECT json({p}) AS data) d"),
     };
     let obj = r.selection(&m.selection, "d.data", "d");
-    Some(SqlQuery { text: format!("SELECT {} FROM {source}", r.d.to_text(&obj)), params: r.params })
+    Some(SqlQuery {
+        text: format!("SELECT {} FROM {source}", r.d.to_text(&obj)),
+        params: r.params,
+    })
 }
 
 /// Maps a `mutation_response.status` to success or a GraphQL error with a stable code.
@@ -229,7 +298,10 @@ pub fn mutation_outcome(result: &MutationResult) -> Result<(), GraphQLError> {
     } else {
         return Ok(());
     };
-    let message = result.message.clone().unwrap_or_else(|| format!("mutation failed with status `{status}`"));
+    let message = result
+        .message
+        .clone()
+        .unwrap_or_else(|| format!("mutation failed with status `{status}`"));
     let mut e = GraphQLError::new(code, message).with("status", status);
     if let Some(meta) = &result.metadata {
         e = e.with("metadata", meta.clone());

@@ -15,7 +15,11 @@ pub(crate) struct Postgres;
 fn steps(path: &[String], last_text: bool) -> String {
     let mut out = String::new();
     for (i, k) in path.iter().enumerate() {
-        let arrow = if last_text && i + 1 == path.len() { "->>" } else { "->" };
+        let arrow = if last_text && i + 1 == path.len() {
+            "->>"
+        } else {
+            "->"
+        };
         out.push_str(arrow);
         out.push('\'');
         out.push_str(&k.replace('\'', "''"));
@@ -117,15 +121,18 @@ impl Dialect for Postgres {
             Some(c) => column_cast(c),
             None => cast_for(kind),
         };
+        let array = format!("ARRAY(SELECT jsonb_array_elements_text({list}::jsonb))");
         match cast {
-            Some(t) => format!("{expr} = ANY({list}::{t}[])"),
-            None => format!("{expr} = ANY({list})"),
+            Some(t) => format!("{expr} = ANY({array}::{t}[])"),
+            None => format!("{expr} = ANY({array})"),
         }
     }
 
     fn bind_list(&self, values: &[Json]) -> Param {
         // A text[] literal would need its own escaping; a JSON array is unambiguous.
-        Param::Text(Json::Array(values.iter().map(|v| Json::String(json_text(v))).collect()).to_string())
+        Param::Text(
+            Json::Array(values.iter().map(|v| Json::String(json_text(v))).collect()).to_string(),
+        )
     }
 
     fn like(&self, expr: &str, pattern: &str, ilike: bool, _escaped: bool) -> String {
@@ -138,8 +145,10 @@ impl Dialect for Postgres {
         // json_build_object takes at most 100 arguments: build 50-pair chunks and join them
         // as text, which keeps the key order.
         let chunk = |pairs: &[(String, String)]| {
-            let args: Vec<String> =
-                pairs.iter().map(|(k, v)| format!("{}, {v}", self.literal(k))).collect();
+            let args: Vec<String> = pairs
+                .iter()
+                .map(|(k, v)| format!("{}, {v}", self.literal(k)))
+                .collect();
             format!("json_build_object({})", args.join(", "))
         };
         if pairs.len() <= 50 {
@@ -149,7 +158,10 @@ impl Dialect for Postgres {
             .chunks(50)
             .map(|c| format!("trim(both '{{}}' from {}::text)", chunk(c)))
             .collect();
-        format!("('{{' || concat_ws(',', {}) || '}}')::json", parts.join(", "))
+        format!(
+            "('{{' || concat_ws(',', {}) || '}}')::json",
+            parts.join(", ")
+        )
     }
 
     fn aggregate(&self, expr: &str) -> String {
@@ -157,7 +169,10 @@ impl Dialect for Postgres {
     }
 
     fn if_object(&self, base: &str, path: &[String], then: &str) -> String {
-        format!("CASE WHEN jsonb_typeof({}) = 'object' THEN {then} END", self.json_at(base, path))
+        format!(
+            "CASE WHEN jsonb_typeof({}) = 'object' THEN {then} END",
+            self.json_at(base, path)
+        )
     }
 
     fn object_array(&self, base: &str, path: &[String], alias: &str, element: &str) -> String {
@@ -188,7 +203,10 @@ impl Dialect for Postgres {
     }
 
     fn cursor(&self, values: &[String]) -> String {
-        format!("encode(convert_to(json_build_array({})::text, 'UTF8'), 'hex')", values.join(", "))
+        format!(
+            "encode(convert_to(json_build_array({})::text, 'UTF8'), 'hex')",
+            values.join(", ")
+        )
     }
 
     fn json_count(&self, subquery: &str) -> String {

@@ -27,7 +27,9 @@ pub fn render_reads<'c>(
 ) -> Result<Vec<ReadStatement>, String> {
     let mut out: Vec<(ReadStatement, Vec<String>)> = Vec::new();
     for (i, root) in plan.roots.iter().enumerate() {
-        let RootAction::Fetch(fetch) = &root.action else { continue };
+        let RootAction::Fetch(fetch) = &root.action else {
+            continue;
+        };
         let (kind, catalog) = target(&fetch.database)
             .ok_or_else(|| format!("database `{}` is not configured", fetch.database))?;
         let pos = match out.iter().position(|(s, _)| s.database == fetch.database) {
@@ -36,7 +38,10 @@ pub fn render_reads<'c>(
                 out.push((
                     ReadStatement {
                         database: fetch.database.clone(),
-                        sql: SqlQuery { text: String::new(), params: Vec::new() },
+                        sql: SqlQuery {
+                            text: String::new(),
+                            params: Vec::new(),
+                        },
                         roots: Vec::new(),
                     },
                     Vec::new(),
@@ -45,7 +50,12 @@ pub fn render_reads<'c>(
             }
         };
         let (stmt, columns) = &mut out[pos];
-        let mut r = Renderer { d: dialect(kind), catalog, params: std::mem::take(&mut stmt.sql.params), aliases: 0 };
+        let mut r = Renderer {
+            d: dialect(kind),
+            catalog,
+            params: std::mem::take(&mut stmt.sql.params),
+            aliases: 0,
+        };
         let expr = r.fetch(fetch);
         stmt.sql.params = r.params;
         columns.push(r.d.to_text(&expr));
@@ -72,7 +82,10 @@ pub(crate) struct Renderer<'a> {
 impl Renderer<'_> {
     pub(crate) fn bind(&mut self, p: Param) -> String {
         self.params.push(p);
-        self.d.placeholder(self.params.len(), self.params.last().unwrap_or(&Param::Int(0)))
+        self.d.placeholder(
+            self.params.len(),
+            self.params.last().unwrap_or(&Param::Int(0)),
+        )
     }
 
     pub(crate) fn alias(&mut self) -> String {
@@ -92,9 +105,16 @@ impl Renderer<'_> {
         match &f.shape {
             Shape::One(sel) => {
                 let obj = self.selection(sel, &data, &t);
-                format!("(SELECT {obj} FROM {from}{where_sql}{} LIMIT 1)", self.order_by(&f.order, &data, false))
+                format!(
+                    "(SELECT {obj} FROM {from}{where_sql}{} LIMIT 1)",
+                    self.order_by(&f.order, &data, false)
+                )
             }
-            Shape::List { selection, limit, offset } => {
+            Shape::List {
+                selection,
+                limit,
+                offset,
+            } => {
                 let obj = self.selection(selection, &data, &t);
                 let mut page = String::new();
                 if let Some(l) = limit {
@@ -105,14 +125,20 @@ impl Renderer<'_> {
                     if limit.is_none() {
                         // SQLite requires LIMIT before OFFSET; -1 means no limit there, and
                         // PostgreSQL accepts LIMIT ALL.
-                        page.push_str(if self.d.kind() == DatabaseKind::Sqlite { " LIMIT -1" } else { " LIMIT ALL" });
+                        page.push_str(if self.d.kind() == DatabaseKind::Sqlite {
+                            " LIMIT -1"
+                        } else {
+                            " LIMIT ALL"
+                        });
                     }
                     let p = self.bind(Param::Int(*offset as i64));
                     page.push_str(&format!(" OFFSET {p}"));
                 }
                 let order = self.order_by(&f.order, &data, false);
                 let agg = self.d.aggregate("q.r");
-                format!("(SELECT {agg} FROM (SELECT {obj} AS r FROM {from}{where_sql}{order}{page}) q)")
+                format!(
+                    "(SELECT {agg} FROM (SELECT {obj} AS r FROM {from}{where_sql}{order}{page}) q)"
+                )
             }
             Shape::Connection(c) => self.connection(c, f, &t, &from, where_sql),
         }
@@ -145,7 +171,12 @@ impl Renderer<'_> {
             return None;
         }
         let ty = self.catalog?.column(view, &target.path[0])?;
-        let like = matches!(op, Some(Op::Contains | Op::IContains | Op::StartsWith | Op::EndsWith | Op::Like | Op::ILike));
+        let like = matches!(
+            op,
+            Some(
+                Op::Contains | Op::IContains | Op::StartsWith | Op::EndsWith | Op::Like | Op::ILike
+            )
+        );
         let fits = match target.kind {
             ScalarKind::Id | ScalarKind::Text => {
                 matches!(ty, SqlType::Text) || (matches!(ty, SqlType::Uuid) && !like)
@@ -166,7 +197,11 @@ impl Renderer<'_> {
         let data = format!("{t}.data");
         match f {
             Filter::And(parts) | Filter::Or(parts) => {
-                let joiner = if matches!(f, Filter::And(_)) { " AND " } else { " OR " };
+                let joiner = if matches!(f, Filter::And(_)) {
+                    " AND "
+                } else {
+                    " OR "
+                };
                 let sql: Vec<String> = parts.iter().map(|p| self.filter(p, t, view)).collect();
                 format!("({})", sql.join(joiner))
             }
@@ -212,7 +247,10 @@ impl Renderer<'_> {
                     Op::EndsWith => format!("'%' || {p}"),
                     _ => format!("'%' || {p} || '%'"),
                 };
-                format!("({})", self.d.like(&text_expr, &pattern, op == Op::IContains, true))
+                format!(
+                    "({})",
+                    self.d.like(&text_expr, &pattern, op == Op::IContains, true)
+                )
             }
             Op::Like | Op::ILike => {
                 let p = self.bind(Param::Text(value.as_str().unwrap_or_default().to_string()));
@@ -250,21 +288,47 @@ impl Renderer<'_> {
         for item in &sel.items {
             let (key, expr) = match item {
                 Item::Typename { key } => (key, self.d.literal(&sel.type_name)),
-                Item::Value { key, path, enum_map: None } => (key, self.d.json_at(base, path)),
-                Item::Value { key, path, enum_map: Some(map) } => {
+                Item::Value {
+                    key,
+                    path,
+                    enum_map: None,
+                } => (key, self.d.json_at(base, path)),
+                Item::Value {
+                    key,
+                    path,
+                    enum_map: Some(map),
+                } => {
                     let text = self.d.text_at(base, path);
                     let arms: Vec<String> = map
                         .iter()
-                        .map(|(stored, name)| format!("WHEN {} THEN {}", self.d.literal(stored), self.d.literal(name)))
+                        .map(|(stored, name)| {
+                            format!(
+                                "WHEN {} THEN {}",
+                                self.d.literal(stored),
+                                self.d.literal(name)
+                            )
+                        })
                         .collect();
-                    (key, self.d.json_string(&format!("CASE {text} {} END", arms.join(" "))))
+                    (
+                        key,
+                        self.d
+                            .json_string(&format!("CASE {text} {} END", arms.join(" "))),
+                    )
                 }
-                Item::Object { key, path, selection } => {
+                Item::Object {
+                    key,
+                    path,
+                    selection,
+                } => {
                     let nested_base = self.d.json_at(base, path);
                     let obj = self.selection(selection, &nested_base, t);
                     (key, self.d.if_object(base, path, &obj))
                 }
-                Item::ObjectList { key, path, selection } => {
+                Item::ObjectList {
+                    key,
+                    path,
+                    selection,
+                } => {
                     let e = self.alias();
                     let element_base = self.d.element_base(&e);
                     let obj = self.selection(selection, &element_base, t);
@@ -282,10 +346,20 @@ impl Renderer<'_> {
         let t = self.alias();
         let data = format!("{t}.data");
         let local = self.d.text_at(parent, std::slice::from_ref(&r.local_key));
-        let remote_target = Target { path: vec![r.remote_key.clone()], kind: ScalarKind::Text };
+        let remote_target = Target {
+            path: vec![r.remote_key.clone()],
+            kind: ScalarKind::Text,
+        };
         let cond = match self.column(&r.view, &remote_target, Some(Op::Eq)) {
-            Some(c) => format!("{t}.{} = {}", self.d.ident(&r.remote_key), self.d.column_param(&local, c)),
-            None => format!("{} = {local}", self.d.text_at(&data, std::slice::from_ref(&r.remote_key))),
+            Some(c) => format!(
+                "{t}.{} = {}",
+                self.d.ident(&r.remote_key),
+                self.d.column_param(&local, c)
+            ),
+            None => format!(
+                "{} = {local}",
+                self.d.text_at(&data, std::slice::from_ref(&r.remote_key))
+            ),
         };
         let obj = self.selection(&r.selection, &data, &t);
         let from = format!("{} {t}", self.d.ident(&r.view));
@@ -299,7 +373,14 @@ impl Renderer<'_> {
     }
 
     /// A Relay connection over `from`, with keyset conditions from the cursors.
-    fn connection(&mut self, c: &Connection, f: &Fetch, t: &str, from: &str, where_sql: String) -> String {
+    fn connection(
+        &mut self,
+        c: &Connection,
+        f: &Fetch,
+        t: &str,
+        from: &str,
+        where_sql: String,
+    ) -> String {
         let data = format!("{t}.data");
         let mut conds: Vec<String> = Vec::new();
         if let Some(after) = &c.after {
@@ -313,7 +394,11 @@ impl Renderer<'_> {
         if !base_where.is_empty() {
             all.insert(0, base_where.clone());
         }
-        let page_where = if all.is_empty() { String::new() } else { format!(" WHERE {}", all.join(" AND ")) };
+        let page_where = if all.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", all.join(" AND "))
+        };
         let node = c
             .items
             .iter()
@@ -326,7 +411,11 @@ impl Renderer<'_> {
             })
             .map(|sel| self.selection(&sel, &data, t))
             .unwrap_or_else(|| "NULL".to_string());
-        let sort_values: Vec<String> = f.order.iter().map(|k| self.d.json_at(&data, &k.target.path)).collect();
+        let sort_values: Vec<String> = f
+            .order
+            .iter()
+            .map(|k| self.d.json_at(&data, &k.target.path))
+            .collect();
         let cursor = self.d.cursor(&sort_values);
         let order = self.order_by(&f.order, &data, c.backwards);
         let over = order.trim_start().to_string();
@@ -336,13 +425,19 @@ impl Renderer<'_> {
         );
         let count = self.bind(Param::Int(c.count as i64));
         // Output order: forward pages by n ascending; backward pages were read reversed.
-        let (first_dir, last_dir) = if c.backwards { ("DESC", "ASC") } else { ("ASC", "DESC") };
+        let (first_dir, last_dir) = if c.backwards {
+            ("DESC", "ASC")
+        } else {
+            ("ASC", "DESC")
+        };
         let edge_order = if c.backwards { "DESC" } else { "ASC" };
         let more = format!("(SELECT count(*) FROM page) > {count}");
         let mut pairs = Vec::new();
         for item in &c.items {
             match item {
-                ConnectionItem::Typename { key, type_name } => pairs.push((key.clone(), self.d.literal(type_name))),
+                ConnectionItem::Typename { key, type_name } => {
+                    pairs.push((key.clone(), self.d.literal(type_name)))
+                }
                 ConnectionItem::TotalCount { key } => {
                     let total = format!("SELECT count(*) FROM {from}{where_sql}");
                     pairs.push((key.clone(), self.d.json_count(&total)));
@@ -351,9 +446,15 @@ impl Renderer<'_> {
                     let mut edge = Vec::new();
                     for e in items {
                         match e {
-                            EdgeItem::Typename { key, type_name } => edge.push((key.clone(), self.d.literal(type_name))),
-                            EdgeItem::Cursor { key } => edge.push((key.clone(), "p.cursor".to_string())),
-                            EdgeItem::Node { key, .. } => edge.push((key.clone(), self.d.embed("p.node"))),
+                            EdgeItem::Typename { key, type_name } => {
+                                edge.push((key.clone(), self.d.literal(type_name)))
+                            }
+                            EdgeItem::Cursor { key } => {
+                                edge.push((key.clone(), "p.cursor".to_string()))
+                            }
+                            EdgeItem::Node { key, .. } => {
+                                edge.push((key.clone(), self.d.embed("p.node")))
+                            }
                         }
                     }
                     let obj = self.d.object(&edge);
@@ -404,12 +505,26 @@ impl Renderer<'_> {
 
     /// Whether rows exist on the far side of a cursor (`before_side`: before the `after`
     /// cursor; otherwise at or after the `before` cursor). False without a cursor.
-    fn beyond(&mut self, order: &[OrderKey], cursor: Option<&Vec<Json>>, data: &str, from: &str, base_where: &str, before_side: bool) -> String {
-        let Some(values) = cursor else { return "1 = 0".to_string() };
+    fn beyond(
+        &mut self,
+        order: &[OrderKey],
+        cursor: Option<&Vec<Json>>,
+        data: &str,
+        from: &str,
+        base_where: &str,
+        before_side: bool,
+    ) -> String {
+        let Some(values) = cursor else {
+            return "1 = 0".to_string();
+        };
         // Rows not strictly after `after` = rows at or before it; rows not strictly before
         // `before` = rows at or after it.
         let cond = self.keyset(order, values, data, before_side);
-        let filter = if base_where.is_empty() { String::new() } else { format!(" AND {base_where}") };
+        let filter = if base_where.is_empty() {
+            String::new()
+        } else {
+            format!(" AND {base_where}")
+        };
         format!("EXISTS (SELECT 1 FROM {from} WHERE NOT {cond}{filter})")
     }
 
@@ -424,7 +539,11 @@ impl Renderer<'_> {
             let greater = k.descending != after;
             let nulls_later = k.nulls_first != after;
             let (beyond, equal) = if v.is_null() {
-                let beyond = if nulls_later { "1 = 0".to_string() } else { format!("{expr} IS NOT NULL") };
+                let beyond = if nulls_later {
+                    "1 = 0".to_string()
+                } else {
+                    format!("{expr} IS NOT NULL")
+                };
                 (beyond, format!("{expr} IS NULL"))
             } else {
                 let param = self.d.bind_value(v, k.target.kind);

@@ -42,7 +42,9 @@ impl Dialect for Sqlite {
     fn typed_at(&self, base: &str, path: &[String], kind: ScalarKind) -> String {
         let v = self.text_at(base, path);
         match kind {
-            ScalarKind::Int | ScalarKind::Float | ScalarKind::Decimal => format!("CAST({v} AS NUMERIC)"),
+            ScalarKind::Int | ScalarKind::Float | ScalarKind::Decimal => {
+                format!("CAST({v} AS NUMERIC)")
+            }
             ScalarKind::DateTime => format!("julianday({v})"),
             ScalarKind::Date => format!("date({v})"),
             ScalarKind::Json => self.json_at(base, path),
@@ -107,7 +109,10 @@ impl Dialect for Sqlite {
     }
 
     fn object(&self, pairs: &[(String, String)]) -> String {
-        let args: Vec<String> = pairs.iter().map(|(k, v)| format!("{}, {v}", self.literal(k))).collect();
+        let args: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| format!("{}, {v}", self.literal(k)))
+            .collect();
         format!("json_object({})", args.join(", "))
     }
 
@@ -116,7 +121,10 @@ impl Dialect for Sqlite {
     }
 
     fn if_object(&self, base: &str, path: &[String], then: &str) -> String {
-        format!("CASE WHEN json_type({base}, {}) = 'object' THEN {then} END", json_path(path))
+        format!(
+            "CASE WHEN json_type({base}, {}) = 'object' THEN {then} END",
+            json_path(path)
+        )
     }
 
     fn object_array(&self, base: &str, path: &[String], alias: &str, element: &str) -> String {

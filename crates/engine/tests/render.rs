@@ -1,0 +1,105 @@
+//! Snapshot tests of the SQL each dialect renders for representative operations. The spec
+//! suite (crates/cli/tests/spec.rs) proves the SQL right against real databases; these pin
+//! its text so changes are reviewed.
+
+use fraiseql_engine::config::{DatabaseKind, QueryDefaults, ValidationConfig};
+use fraiseql_engine::plan::plan;
+use fraiseql_engine::request::{prepare, ApiSchema};
+use fraiseql_engine::schema::{compile, parse_sdl};
+use fraiseql_engine::sql::render_reads;
+
+const SCHEMA: &str = r#"
+type Order @source(view: "v_order") {
+  id: ID!
+  identifier: String!
+  status: OrderStatus!
+  total: Decimal!
+  paid: Boolean!
+  createdAt: DateTime!
+  note: String
+  customer: CustomerSummary!
+  items: [OrderItem!]!
+  buyer: Customer @relation(localKey: "customer_id")
+}
+type Customer @source(view: "v_customer") { id: ID! name: String! }
+type CustomerSummary { id: ID! name: String! }
+type OrderItem { sku: String! quantity: Int! }
+enum OrderStatus { PENDING @value(stored: "pending") SHIPPED @value(stored: "shipped") }
+type Query {
+  order(id: ID!): Order
+  orders: [Order!]!
+  ordersPage: [Order!]! @relay
+}
+"#;
+
+fn api() -> ApiSchema {
+    let schema = compile(&parse_sdl(SCHEMA, "schema.graphql").unwrap()).unwrap();
+    ApiSchema::new(
+        schema,
+        QueryDefaults::default(),
+        ValidationConfig::default(),
+        true,
+    )
+    .unwrap()
+}
+
+fn sql(kind: DatabaseKind, query: &str, vars: serde_json::Value) -> String {
+    let api = api();
+    let prepared = prepare(&api, query, None).unwrap_or_else(|e| panic!("{e:?}"));
+    let vars = vars.as_object().cloned().unwrap_or_default();
+    let plan = plan(&api, &prepared, &vars).unwrap_or_else(|e| panic!("{e:?}"));
+    let stmts = render_reads(&plan, &|_| Some((kind, None))).unwrap();
+    stmts
+        .iter()
+        .map(|s| format!("{}\n-- params: {:?}", s.sql.text, s.sql.params))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn both(name: &str, query: &str, vars: serde_json::Value) {
+    insta::assert_snapshot!(
+        format!("{name}_postgres"),
+        sql(DatabaseKind::Postgresql, query, vars.clone())
+    );
+    insta::assert_snapshot!(
+        format!("{name}_sqlite"),
+        sql(DatabaseKind::Sqlite, query, vars)
+    );
+}
+
+#[test]
+fn single_by_id() {
+    both(
+        "single_by_id",
+        r#"{ order(id: "o1") { id total customer { name } __typename } }"#,
+        serde_json::json!({}),
+    );
+}
+
+#[test]
+fn list_with_filter_order_and_page() {
+    both(
+        "list_filter_order",
+        r#"query($w: OrderWhereInput) { orders(where: $w, orderBy: [{total: DESC}, {note: ASC_NULLS_FIRST}], limit: 5, offset: 10) { id status items { sku } buyer { name } } }"#,
+        serde_json::json!({"w": {"total": {"gt": "10"}, "_or": [{"status": {"in": ["SHIPPED"]}}, {"identifier": {"contains": "50%"}}], "paid": {"eq": true}, "customer": {"name": {"startsWith": "A"}}}}),
+    );
+}
+
+#[test]
+fn relay_connection() {
+    both(
+        "relay",
+        r#"{ ordersPage(first: 2, orderBy: {createdAt: DESC}) { totalCount edges { cursor node { id } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }"#,
+        serde_json::json!({}),
+    );
+}
+
+#[test]
+fn roots_on_one_database_share_a_statement() {
+    let s = sql(
+        DatabaseKind::Postgresql,
+        r#"{ a: order(id: "1") { id } b: orders(limit: 1) { id } }"#,
+        serde_json::json!({}),
+    );
+    assert_eq!(s.matches("\n-- params").count(), 1, "{s}");
+}
