@@ -4,8 +4,11 @@
 
 #[allow(dead_code)] // used by the loader, added in the next commits
 mod document;
+#[allow(dead_code)] // used by the loader, added in the next commit
+mod env;
 mod error;
 mod model;
 
+pub use env::process_env;
 pub use error::{ConfigError, Location, Problem};
 pub use model::*;
