@@ -2,13 +2,15 @@
 //! `load`/`parse` are the entry points; every problem in a file comes back at once in a
 //! [`ConfigError`], each with its position and key path.
 
-#[allow(dead_code)] // used by the loader, added in the next commits
+mod check;
+mod decode;
 mod document;
-#[allow(dead_code)] // used by the loader, added in the next commit
 mod env;
 mod error;
+mod load;
 mod model;
 
 pub use env::process_env;
 pub use error::{ConfigError, Location, Problem};
+pub use load::{load, parse};
 pub use model::*;
