@@ -1,5 +1,16 @@
 //! Configuration: `fraiseql.toml` read, `${ENV}`-expanded and checked into [`Config`].
+//! `load`/`parse` are the entry points; every problem in a file comes back at once in a
+//! [`ConfigError`], each with its position and key path.
 
+mod check;
+mod decode;
+mod document;
+mod env;
+mod error;
+mod load;
 mod model;
 
+pub use env::process_env;
+pub use error::{ConfigError, Location, Problem};
+pub use load::{load, parse};
 pub use model::*;

@@ -1,0 +1,251 @@
+//! The rules serde cannot express, run on the decoded [`Config`]: fold `[database]` into
+//! `databases.primary`, infer each database's type from its URL, and the cross-key checks
+//! (at least one database, pool bounds, page sizes). Each problem points at the key in the
+//! file when it was written there, else at its table.
+
+use toml::de::DeTable;
+
+use super::decode::ALIASES;
+use super::document::{dotted, get, key_span, table_label, KeyPath};
+use super::env::PRIMARY;
+use super::error::Problem;
+use super::model::{Config, DatabaseConfig, DatabaseKind};
+
+/// Every database kind this build speaks. `spellings` below is an exhaustive match, so a new
+/// [`DatabaseKind`] fails to compile until it is listed there; add it here at the same time.
+const KINDS: [DatabaseKind; 2] = [DatabaseKind::Postgresql, DatabaseKind::Sqlite];
+
+/// The values `type` accepts for a kind, canonical first (mirrors the serde attributes).
+fn spellings(kind: DatabaseKind) -> &'static [&'static str] {
+    match kind {
+        DatabaseKind::Postgresql => &["postgresql", "postgres", "pg"],
+        DatabaseKind::Sqlite => &["sqlite", "sqlite3"],
+    }
+}
+
+/// The supported `type` values for messages: `` `postgresql` (alias `postgres`, `pg`), … ``.
+pub(crate) fn supported_types() -> String {
+    let described: Vec<String> = KINDS
+        .iter()
+        .map(|kind| match spellings(*kind) {
+            [name] => format!("`{name}`"),
+            [name, aliases @ ..] => {
+                let aliases: Vec<String> = aliases.iter().map(|a| format!("`{a}`")).collect();
+                format!("`{name}` (alias {})", aliases.join(", "))
+            }
+            [] => String::new(),
+        })
+        .collect();
+    described.join(", ")
+}
+
+/// Runs the checks against the expanded document (for positions), skipping tables where an
+/// entry was already dropped with its own problem: what is left there is defaults, and a
+/// second message about them would only mislead.
+pub(crate) struct Checker<'a, 'i> {
+    doc: &'a DeTable<'i>,
+    text: &'a str,
+    dropped: &'a [KeyPath],
+    /// What the checks found.
+    pub(crate) problems: Vec<Problem>,
+}
+
+impl<'a, 'i> Checker<'a, 'i> {
+    pub(crate) fn new(doc: &'a DeTable<'i>, text: &'a str, dropped: &'a [KeyPath]) -> Self {
+        Self {
+            doc,
+            text,
+            dropped,
+            problems: Vec::new(),
+        }
+    }
+
+    /// Moves `[database]` to `databases.primary` (first in the map) and treats an empty
+    /// `url` (e.g. `"${DATABASE_URL:-}"`) as absent. Returns whether the shorthand was used,
+    /// so later messages name the table the user wrote.
+    pub(crate) fn fold(&mut self, config: &mut Config) -> bool {
+        let mut shorthand = false;
+        if let Some(db) = config.database.take() {
+            if config.databases.contains_key(PRIMARY) {
+                let message = "`[database]` and `[databases.primary]` both configure the primary \
+                               database (`[database]` is shorthand for `[databases.primary]`); keep one";
+                self.push(&["database".to_owned()], None, message.to_owned());
+            } else {
+                config.databases.shift_insert(0, PRIMARY.to_owned(), db);
+                shorthand = true;
+            }
+        }
+        for db in config.databases.values_mut() {
+            if db.url.as_deref().is_some_and(|u| u.trim().is_empty()) {
+                db.url = None;
+            }
+        }
+        shorthand
+    }
+
+    /// Infers database types and checks the cross-key rules. Runs after the environment
+    /// overrides, so `DATABASE_URL` counts as a configured database.
+    pub(crate) fn check(&mut self, config: &mut Config, shorthand: bool) {
+        if config.databases.is_empty() {
+            self.push(
+                &[],
+                None,
+                "no database configured: add a `[database]` section with a `url`, or set DATABASE_URL"
+                    .to_owned(),
+            );
+        }
+        for (name, db) in config.databases.iter_mut() {
+            let table: KeyPath = if shorthand && name == PRIMARY {
+                vec!["database".to_owned()]
+            } else {
+                vec!["databases".to_owned(), name.clone()]
+            };
+            self.infer_kind(db, &table);
+            self.check_pool(db, &table);
+        }
+        let q = &config.query_defaults;
+        if q.default_page_size > q.max_page_size {
+            let message = format!(
+                "`default_page_size` ({}) in [query_defaults] is larger than `max_page_size` ({})",
+                q.default_page_size, q.max_page_size
+            );
+            self.report(&["query_defaults".to_owned()], "default_page_size", message);
+        }
+    }
+
+    fn infer_kind(&mut self, db: &mut DatabaseConfig, table: &KeyPath) {
+        let label = table_label(table);
+        let from_url = db
+            .url
+            .as_deref()
+            .map(|url| (DatabaseKind::from_url(url), scheme(url)));
+        match (db.kind, from_url) {
+            (Some(kind), Some((Some(url_kind), _))) if kind != url_kind => {
+                let message = format!(
+                    "`type` in {label} is `{}` but its url is a `{}` url",
+                    spellings(kind)[0],
+                    spellings(url_kind)[0]
+                );
+                self.report(table, "type", message);
+            }
+            (Some(_), _) => {}
+            (None, Some((Some(kind), _))) => db.kind = Some(kind),
+            // The URL itself is never echoed: it may hold a password.
+            (None, Some((None, Some(scheme)))) => {
+                let message = format!(
+                    "url scheme `{scheme}` in {label} is not supported by this build; supported: {}",
+                    supported_types()
+                );
+                self.report(table, "url", message);
+            }
+            (None, Some((None, None))) => {
+                let message = format!(
+                    "cannot tell the database type from the url in {label}: set `type` to one \
+                     of {}",
+                    supported_types()
+                );
+                self.report(table, "url", message);
+            }
+            (None, None) => {
+                let message = format!(
+                    "{label} has neither `url` nor `type`: set `url` (the type is inferred from it) \
+                     or `type`"
+                );
+                self.report(table, "url", message);
+            }
+        }
+    }
+
+    fn check_pool(&mut self, db: &DatabaseConfig, table: &KeyPath) {
+        let label = table_label(table);
+        if db.pool_max == 0 {
+            self.report(
+                table,
+                "pool_max",
+                format!("`pool_max` in {label} must be at least 1"),
+            );
+        } else if db.pool_min > db.pool_max {
+            let message = format!(
+                "`pool_min` ({}) in {label} is larger than `pool_max` ({})",
+                db.pool_min, db.pool_max
+            );
+            self.report(table, "pool_min", message);
+        }
+    }
+
+    /// Reports a problem about `key` in `table`, unless that table lost an entry earlier.
+    fn report(&mut self, table: &[String], key: &str, message: String) {
+        if self.dropped.iter().any(|d| d.starts_with(table)) {
+            return;
+        }
+        self.push(table, Some(key), message);
+    }
+
+    fn push(&mut self, table: &[String], key: Option<&str>, message: String) {
+        let mut path = table.to_vec();
+        if let Some(key) = key {
+            // Point at the key as written, through its alias if that is how it was written.
+            let written = std::iter::once(key)
+                .chain(
+                    ALIASES
+                        .iter()
+                        .filter(|(_, _, k)| *k == key)
+                        .map(|(_, alias, _)| *alias),
+                )
+                .find(|name| {
+                    let mut p = table.to_vec();
+                    p.push((*name).to_owned());
+                    get(self.doc, &p).is_some()
+                });
+            path.push(written.unwrap_or(key).to_owned());
+        }
+        let span = key_span(self.doc, &path);
+        let problem = Problem::new(message).at_span(self.text, span);
+        self.problems.push(if path.is_empty() {
+            problem
+        } else {
+            problem.at_path(dotted(&path))
+        });
+    }
+}
+
+/// The scheme of a URL-looking string (`mysql` in `mysql://…`), if it has one.
+fn scheme(url: &str) -> Option<&str> {
+    let (scheme, _) = url.split_once(':')?;
+    let valid = scheme.len() > 1
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    valid.then_some(scheme)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spellings_are_what_serde_accepts() {
+        for kind in KINDS {
+            for spelling in spellings(kind) {
+                let parsed: DatabaseKind =
+                    serde::Deserialize::deserialize(serde::de::value::StrDeserializer::<
+                        serde::de::value::Error,
+                    >::new(spelling))
+                    .unwrap();
+                assert_eq!(parsed, kind);
+            }
+        }
+        assert_eq!(
+            supported_types(),
+            "`postgresql` (alias `postgres`, `pg`), `sqlite` (alias `sqlite3`)"
+        );
+    }
+
+    #[test]
+    fn schemes() {
+        assert_eq!(scheme("mysql://u:p@h/db"), Some("mysql"));
+        assert_eq!(scheme("sqlite::memory:"), Some("sqlite"));
+        assert_eq!(scheme("./app"), None);
+        assert_eq!(scheme("C:\\data\\app"), None);
+    }
+}
