@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh Debian machine: makes sure PostgreSQL, MariaDB and NATS
+# (JetStream) are installed and answering, builds once, runs the Rust tests, then the Python
+# SDK tests against the built binary. Tests never skip a missing service: they fail.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+section() { printf '\n==== %s ====\n' "$*"; }
+
+need_install=()
+command -v pg_ctlcluster >/dev/null 2>&1 || need_install+=(postgresql)
+command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need_install+=(mariadb-server)
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need_install+=(nats-server)
+if [ ${#need_install[@]} -gt 0 ]; then
+  section "installing ${need_install[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q "${need_install[@]}"
+fi
+
+wait_for() { # name, check command
+  local name=$1; shift
+  for _ in $(seq 1 60); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 1
+  done
+  echo "ERROR: $name did not come up within 60 s" >&2
+  exit 1
+}
+pg_up() { pg_isready -h 127.0.0.1 -p 5432; }
+mariadb_up() { mariadb -uroot -e 'select 1'; }
+nats_up() { (exec 3<>/dev/tcp/127.0.0.1/4222) ; }
+
+section "services"
+if ! pg_up >/dev/null 2>&1; then
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+fi
+wait_for PostgreSQL pg_up
+if ! psql -h 127.0.0.1 -U postgres -d postgres -c 'select 1' >/dev/null 2>&1; then
+  # A fresh install uses peer/scram auth; the tests use trust on loopback.
+  hba=$(ls /etc/postgresql/*/main/pg_hba.conf | head -n1)
+  sed -i -E 's/^(local|host)(\s+all\s+all\s+.*)\s(peer|scram-sha-256|md5)$/\1\2 trust/' "$hba"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main reload
+  wait_for "PostgreSQL trust auth" psql -h 127.0.0.1 -U postgres -d postgres -c 'select 1'
+fi
+if ! mariadb_up >/dev/null 2>&1; then
+  mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
+fi
+wait_for MariaDB mariadb_up
+if ! nats_up 2>/dev/null; then
+  mkdir -p /var/lib/nats-server
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
+    -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log || true
+fi
+wait_for NATS nats_up
+echo "PostgreSQL, MariaDB and NATS are up"
+
+export FRAISEQL_TEST_PG_URL=${FRAISEQL_TEST_PG_URL:-postgresql://postgres@127.0.0.1:5432/postgres}
+export FRAISEQL_TEST_MYSQL_URL=${FRAISEQL_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306}
+export FRAISEQL_TEST_NATS_URL=${FRAISEQL_TEST_NATS_URL:-nats://127.0.0.1:4222}
+
+section "build"
+cargo build --workspace --all-targets
+
+section "rust tests"
+if command -v cargo-nextest >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+  cargo test --workspace --doc
+else
+  cargo test --workspace
+fi
+
+if [ -d sdk/python ]; then
+  section "python sdk tests"
+  python3 -m venv target/venv
+  target/venv/bin/pip install -q -e "sdk/python[test]"
+  FRAISEQL_BIN="$PWD/target/debug/fraiseql" target/venv/bin/python -m pytest -q sdk/python/tests
+fi
