@@ -65,8 +65,8 @@ cargo build --workspace --all-targets
 
 section "rust tests"
 if command -v cargo-nextest >/dev/null 2>&1; then
+  cargo test --workspace --doc --quiet
   cargo nextest run --workspace --no-fail-fast
-  cargo test --workspace --doc
 else
   cargo test --workspace
 fi

@@ -2,6 +2,9 @@
 //! prepare/plan, SQL rendering per dialect and response assembly. No sockets, no clock, no
 //! async runtime; the server crate runs what this crate decides.
 
+// GraphQLError is large but only travels on the error path, once per request.
+#![allow(clippy::result_large_err)]
+
 pub mod catalog;
 pub mod config;
 pub mod error;

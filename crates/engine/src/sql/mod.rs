@@ -10,7 +10,7 @@ mod sqlite;
 
 pub use dialect::Dialect;
 pub use mutation::{mutation_outcome, render_call, render_read_back, CallSql, MutationResult};
-pub use read::{render_reads, ReadStatement};
+pub use read::{render_reads, DatabaseTarget, ReadStatement};
 
 use crate::config::DatabaseKind;
 

@@ -44,7 +44,7 @@ impl MutationResult {
     /// Reads the JSON object of a `mutation_response` row (accepting `id`/`data` spellings).
     pub fn from_json(text: &str) -> Option<Self> {
         let v: Json = serde_json::from_str(text).ok()?;
-        let s = |k: &str| v.get(k).filter(|x| !x.is_null()).map(|x| json_text(x));
+        let s = |k: &str| v.get(k).filter(|x| !x.is_null()).map(json_text);
         Some(Self {
             status: s("status").unwrap_or_default(),
             message: s("message"),
@@ -145,7 +145,7 @@ pub fn render_call(
                     Ok(CallSql::Response(SqlQuery { text, params: r.params }))
                 }
                 FunctionReturn::Rows { .. } => {
-                    let obj = r.selection(&m.selection, "m.data", "m");
+                    let obj = r.selection(&m.selection, "m.data");
                     let text = if m.list {
                         let agg = r.d.aggregate("q.r");
                         format!("SELECT ({agg})::text FROM (SELECT {obj} AS r FROM {call} m) q")
@@ -257,7 +257,7 @@ pub fn render_read_back(
             value: Json::String(id.clone()),
         };
         let cond = r.filter(&filter, t, &m.view);
-        let obj = r.selection(&m.selection, "t0.data", t);
+        let obj = r.selection(&m.selection, "t0.data");
         let text = format!(
             "SELECT {} FROM {} {t} WHERE {cond} LIMIT 1",
             r.d.to_text(&obj),
@@ -274,7 +274,7 @@ pub fn render_read_back(
         DatabaseKind::Postgresql => format!("(SELECT {p}::jsonb AS data) d"),
         DatabaseKind::Sqlite => format!("(SELECT json({p}) AS data) d"),
     };
-    let obj = r.selection(&m.selection, "d.data", "d");
+    let obj = r.selection(&m.selection, "d.data");
     Some(SqlQuery {
         text: format!("SELECT {} FROM {source}", r.d.to_text(&obj)),
         params: r.params,

@@ -19,11 +19,14 @@ pub struct ReadStatement {
     pub roots: Vec<usize>,
 }
 
+/// A database's kind and, when loaded, its catalog.
+pub type DatabaseTarget<'c> = Option<(DatabaseKind, Option<&'c Catalog>)>;
+
 /// Renders every `Fetch` root of `plan`, grouped by database in first-use order. `target`
 /// gives each database's kind and, when loaded, its catalog.
 pub fn render_reads<'c>(
     plan: &Plan,
-    target: &dyn Fn(&str) -> Option<(DatabaseKind, Option<&'c Catalog>)>,
+    target: &dyn Fn(&str) -> DatabaseTarget<'c>,
 ) -> Result<Vec<ReadStatement>, String> {
     let mut out: Vec<(ReadStatement, Vec<String>)> = Vec::new();
     for (i, root) in plan.roots.iter().enumerate() {
@@ -104,7 +107,7 @@ impl Renderer<'_> {
         };
         match &f.shape {
             Shape::One(sel) => {
-                let obj = self.selection(sel, &data, &t);
+                let obj = self.selection(sel, &data);
                 format!(
                     "(SELECT {obj} FROM {from}{where_sql}{} LIMIT 1)",
                     self.order_by(&f.order, &data, false)
@@ -115,7 +118,7 @@ impl Renderer<'_> {
                 limit,
                 offset,
             } => {
-                let obj = self.selection(selection, &data, &t);
+                let obj = self.selection(selection, &data);
                 let mut page = String::new();
                 if let Some(l) = limit {
                     let p = self.bind(Param::Int(*l as i64));
@@ -281,9 +284,8 @@ impl Renderer<'_> {
         }
     }
 
-    /// The JSON object of a selection over the JSON value `base`; `t` is the row alias
-    /// (relations join on it).
-    pub(crate) fn selection(&mut self, sel: &Selection, base: &str, t: &str) -> String {
+    /// The JSON object of a selection over the JSON value `base`.
+    pub(crate) fn selection(&mut self, sel: &Selection, base: &str) -> String {
         let mut pairs = Vec::with_capacity(sel.items.len());
         for item in &sel.items {
             let (key, expr) = match item {
@@ -321,7 +323,7 @@ impl Renderer<'_> {
                     selection,
                 } => {
                     let nested_base = self.d.json_at(base, path);
-                    let obj = self.selection(selection, &nested_base, t);
+                    let obj = self.selection(selection, &nested_base);
                     (key, self.d.if_object(base, path, &obj))
                 }
                 Item::ObjectList {
@@ -331,7 +333,7 @@ impl Renderer<'_> {
                 } => {
                     let e = self.alias();
                     let element_base = self.d.element_base(&e);
-                    let obj = self.selection(selection, &element_base, t);
+                    let obj = self.selection(selection, &element_base);
                     (key, self.d.object_array(base, path, &e, &obj))
                 }
                 Item::Related { key, related } => (key, self.related(related, base)),
@@ -361,7 +363,7 @@ impl Renderer<'_> {
                 self.d.text_at(&data, std::slice::from_ref(&r.remote_key))
             ),
         };
-        let obj = self.selection(&r.selection, &data, &t);
+        let obj = self.selection(&r.selection, &data);
         let from = format!("{} {t}", self.d.ident(&r.view));
         let sub = if r.list {
             let agg = self.d.aggregate("q.r");
@@ -409,7 +411,7 @@ impl Renderer<'_> {
                 }),
                 _ => None,
             })
-            .map(|sel| self.selection(&sel, &data, t))
+            .map(|sel| self.selection(&sel, &data))
             .unwrap_or_else(|| "NULL".to_string());
         let sort_values: Vec<String> = f
             .order
