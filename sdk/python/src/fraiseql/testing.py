@@ -48,14 +48,14 @@ def find_binary() -> str:
             return found
         raise FraiseQLTestClientError(
             f"{BINARY_ENV}={configured!r} is not an executable file. Point {BINARY_ENV} at the "
-            "fraiseql binary (e.g. target/debug/fraiseql after `cargo build -p fraiseql-cli`)."
+            "fraiseql binary (e.g. target/debug/fraiseql after `cargo build -p fraiseql`)."
         )
     found = shutil.which("fraiseql")
     if found:
         return found
     raise FraiseQLTestClientError(
         f"fraiseql binary not found: {BINARY_ENV} is not set and there is no `fraiseql` on "
-        f"PATH. Build it (`cargo build -p fraiseql-cli`) and set {BINARY_ENV}=<path to "
+        f"PATH. Build it (`cargo build -p fraiseql`) and set {BINARY_ENV}=<path to "
         "target/debug/fraiseql>, or put `fraiseql` on PATH."
     )
 

@@ -216,6 +216,6 @@ def _scalar(annotation: Any) -> str | None:
 
 
 def _show(annotation: Any) -> str:
-    if isinstance(annotation, builtins.type):
+    if typing.get_origin(annotation) is None and isinstance(annotation, builtins.type):
         return annotation.__qualname__
     return repr(annotation).replace("typing.", "")
