@@ -28,7 +28,7 @@ def test_all_problems_are_reported_together():
         total: set[int]
 
     @fraiseql.query
-    def orders() -> list["Nope"]: ...
+    def orders() -> list["Nope"]: ...  # noqa: F821 - the mistake under test
 
     @fraiseql.mutation(operation="CREATE")
     def create_order(id: ID) -> Order: ...
@@ -157,7 +157,10 @@ def test_federated_database_must_match_the_target_type():
         "type Order.payment: fraiseql.federated() says database='inventory' but Payment is read from 'payments'"
     )
     assert found[1] == "type Order.other: federated() needs lookup= (the key in this view's data to match)"
-    assert found[2] == "type Order.scalar: fraiseql.relation() needs a @fraiseql.type field, but the type is String!"
+    assert (
+        found[2]
+        == "type Order.scalar: fraiseql.relation() needs a @fraiseql.type field, but the type is String!"
+    )
 
 
 def test_field_resolver_is_explained():

@@ -30,7 +30,9 @@ def test_json_schema_rejects_unknown_keys_and_bad_values():
     good = {"version": 1, "types": [{"name": "A", "fields": [{"name": "id", "type": "ID!"}]}]}
     assert check.is_valid(good)
     assert not check.is_valid({**good, "federation": {}})
-    assert not check.is_valid({"types": [{"name": "A", "fields": [{"name": "id", "type": "ID!", "nullable": True}]}]})
+    assert not check.is_valid(
+        {"types": [{"name": "A", "fields": [{"name": "id", "type": "ID!", "nullable": True}]}]}
+    )
     assert not check.is_valid({"mutations": [{"name": "m", "return_type": "A"}]})  # no sql_source
     assert not check.is_valid({"queries": [{"name": "q", "return_type": "[A!"}], "version": 2})
 
@@ -122,7 +124,10 @@ def test_ecommerce_types_live_in_their_databases_and_relate_across_them():
         {"name": "limit", "type": "Int", "default": 20},
     ]
     inventory = by_name(doc["queries"], "inventory_status")
-    assert (inventory["return_type"], inventory["sql_source"]) == ("[InventoryStatus!]!", "v_inventory_status")
+    assert (inventory["return_type"], inventory["sql_source"]) == (
+        "[InventoryStatus!]!",
+        "v_inventory_status",
+    )
     (create,) = doc["mutations"]
     assert [a["name"] for a in create["arguments"]] == [
         "customer_id", "shipping_address", "shipping_city", "shipping_postal",

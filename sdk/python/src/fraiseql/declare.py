@@ -48,9 +48,7 @@ def type(  # noqa: A001 - the public name is fraiseql.type, as in the seeds
     defaults to ``v_<snake_case name>``, ``database`` to ``primary``, ``key_fields`` to
     ``["id"]`` (all resolved by the engine), ``description`` to the class docstring.
     """
-    options = _given(
-        database=database, sql_source=sql_source, key_fields=key_fields, description=description
-    )
+    options = _given(database=database, sql_source=sql_source, key_fields=key_fields, description=description)
     return _class_decorator("type", cls, options, unsupported)
 
 

@@ -160,8 +160,7 @@ class _Exporter:
             graphql = field.get("graphql_name", camel_case(name))
             if graphql in graphql_names:
                 self.problem(
-                    f"{where}: GraphQL name {graphql!r} is also the name of field "
-                    f"{graphql_names[graphql]!r}"
+                    f"{where}: GraphQL name {graphql!r} is also the name of field {graphql_names[graphql]!r}"
                 )
             graphql_names[graphql] = name
             fields.append(field)
@@ -172,8 +171,10 @@ class _Exporter:
         if key_fields is not None:
             if isinstance(key_fields, str):
                 key_fields = key_fields.replace(",", " ").split()
-            if not isinstance(key_fields, (list, tuple)) or not key_fields or not all(
-                isinstance(k, str) for k in key_fields
+            if (
+                not isinstance(key_fields, (list, tuple))
+                or not key_fields
+                or not all(isinstance(k, str) for k in key_fields)
             ):
                 self.problem(f"{decl.label}: key_fields must be a non-empty list of field names")
             else:
@@ -279,9 +280,7 @@ class _Exporter:
                 # schema.json stores values as strings; the engine compares them as text.
                 value["value"] = str(stored)
             else:
-                self.problem(
-                    f"{where}: value {stored!r} is not a string (the value the database stores)"
-                )
+                self.problem(f"{where}: value {stored!r} is not a string (the value the database stores)")
             self.put_text(value, "description", descriptions.get(member.name), where)
             self.put_deprecated(value, deprecated.get(member.name), where)
             values.append(value)
@@ -335,7 +334,7 @@ class _Exporter:
         if source is None:
             self.problem(
                 f"{decl.label}: missing sql_source (the SQL function to call, e.g. "
-                f"@fraiseql.mutation(sql_source=\"fn_{decl.name}\"))"
+                f'@fraiseql.mutation(sql_source="fn_{decl.name}"))'
             )
         else:
             self.put_sql_name(out, "sql_source", source, decl.label)
@@ -461,8 +460,10 @@ class _Exporter:
             annotation = self.resolver._evaluate(p.annotation, namespace)
         except AnnotationError:
             return False
-        return isinstance(annotation, type) and typing.get_origin(annotation) is None and issubclass(
-            annotation, Context
+        return (
+            isinstance(annotation, type)
+            and typing.get_origin(annotation) is None
+            and issubclass(annotation, Context)
         )
 
     def argument(

@@ -120,7 +120,5 @@ def _literal_config(call: ast.Call, failure: Exception | None) -> StubConfig:
             options[keyword.arg] = ast.literal_eval(keyword.value)
         except ValueError:
             reason = f"calling the stub failed ({failure!r})" if failure else "the call returned no config"
-            raise StubError(
-                f"fraiseql.config({keyword.arg}=…) is not a literal and {reason}"
-            ) from None
+            raise StubError(f"fraiseql.config({keyword.arg}=…) is not a literal and {reason}") from None
     return config(**options)

@@ -124,7 +124,9 @@ class FraiseQLTestClient:
     # -- lifecycle ------------------------------------------------------------------------
 
     @classmethod
-    async def create(cls, config: str | os.PathLike[str] = "fraiseql.test.toml", **options: Any) -> FraiseQLTestClient:
+    async def create(
+        cls, config: str | os.PathLike[str] = "fraiseql.test.toml", **options: Any
+    ) -> FraiseQLTestClient:
         """Start a server for ``config`` and return a client connected to it."""
         client = cls(config, **options)
         await client.start()
@@ -264,9 +266,7 @@ class FraiseQLTestClient:
         """
         if self._process is None:
             raise FraiseQLTestClientError("the client is not started (await create()/start() first)")
-        body = json.dumps(
-            {"query": query, "variables": variables, "operationName": operation_name}
-        ).encode()
+        body = json.dumps({"query": query, "variables": variables, "operationName": operation_name}).encode()
         request_headers = {
             "Content-Type": "application/json",
             "Accept": "application/json",

@@ -47,8 +47,18 @@ _LIST_ORIGINS = (list, collections.abc.Sequence, collections.abc.Iterable, tuple
 _UNION_ORIGINS = (typing.Union, types.UnionType)
 _NONE = (None, type(None))
 _LIBRARY_MODULES = frozenset(
-    {"builtins", "typing", "typing_extensions", "collections", "collections.abc", "datetime",
-     "decimal", "uuid", "enum", "types"}
+    {
+        "builtins",
+        "typing",
+        "typing_extensions",
+        "collections",
+        "collections.abc",
+        "datetime",
+        "decimal",
+        "uuid",
+        "enum",
+        "types",
+    }
 )
 
 
@@ -88,9 +98,7 @@ class Resolver:
     ``names`` maps declared names to their classes, for string annotations.
     """
 
-    def __init__(
-        self, lookup: Callable[[Any], tuple[str, str] | None], names: dict[str, Any]
-    ) -> None:
+    def __init__(self, lookup: Callable[[Any], tuple[str, str] | None], names: dict[str, Any]) -> None:
         self._lookup = lookup
         self._names = names
 
@@ -142,13 +150,9 @@ class Resolver:
             args = typing.get_args(annotation)
             present = [a for a in args if a not in _NONE]
             if len(present) == len(args):
-                raise AnnotationError(
-                    f"union {_show(annotation)} is not supported; only `T | None` is"
-                )
+                raise AnnotationError(f"union {_show(annotation)} is not supported; only `T | None` is")
             if len(present) != 1:
-                raise AnnotationError(
-                    f"union {_show(annotation)} is not supported; only `T | None` is"
-                )
+                raise AnnotationError(f"union {_show(annotation)} is not supported; only `T | None` is")
             text, named, _ = self._render(present[0], namespace)
             return text.removesuffix("!"), named, True
 

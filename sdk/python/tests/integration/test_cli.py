@@ -1,8 +1,8 @@
 """`fraiseql compile` and `fraiseql sdl` on SDK output (the CLI contract the engine implements).
 
-  fraiseql compile <schema.json|schema.graphql> -o <out.json>   exit 0, writes the compiled schema
-                                                                exit 1, errors on stderr, if invalid
-  fraiseql sdl <schema input>                                   GraphQL SDL on stdout
+fraiseql compile <schema.json|schema.graphql> -o <out.json>   exit 0, writes the compiled schema
+                                                              exit 1, errors on stderr, if invalid
+fraiseql sdl <schema input>                                   GraphQL SDL on stdout
 """
 
 import json
@@ -98,7 +98,9 @@ def test_json_and_graphql_inputs_compile_to_the_same_schema(cli, tmp_path):
         right = json.dumps(from_sdl, indent=2, sort_keys=True).splitlines()
         import difflib
 
-        diff = "\n".join(difflib.unified_diff(left, right, "from schema.json", "from schema.graphql", lineterm=""))
+        diff = "\n".join(
+            difflib.unified_diff(left, right, "from schema.json", "from schema.graphql", lineterm="")
+        )
         pytest.fail(f"compiled schemas differ:\n{diff}", pytrace=False)
 
     sdl_from_json = cli("sdl", tmp_path / "order_service.schema.json")

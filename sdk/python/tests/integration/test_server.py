@@ -20,6 +20,12 @@ ORDERS = [
 ]
 
 
+def data(result, field):
+    """``result["data"][field]``, failing with the whole response when it is not there."""
+    assert "errors" not in result and field in (result.get("data") or {}), f"unexpected response: {result}"
+    return result["data"][field]
+
+
 def make_database(path):
     with sqlite3.connect(path) as db:
         db.executescript(
@@ -85,8 +91,7 @@ def app_dir(tmp_path, fraiseql_bin):
 async def test_queries_against_a_real_server(app_dir, fraiseql_bin):
     async with FraiseQLTestClient(config=app_dir / "fraiseql.test.toml", binary=fraiseql_bin) as client:
         result = await client.execute("{ orders(limit: 10) { id totalAmount: total status } }")
-        assert "errors" not in result, result
-        rows = sorted(result["data"]["orders"], key=lambda row: row["id"])
+        rows = sorted(data(result, "orders"), key=lambda row: row["id"])
         assert rows == [
             {"id": "ord-1", "totalAmount": 49.99, "status": "pending"},
             {"id": "ord-2", "totalAmount": 10.5, "status": "shipped"},
@@ -107,7 +112,7 @@ async def test_queries_against_a_real_server(app_dir, fraiseql_bin):
         assert result == {"data": {"order": None}}
 
         result = await client.execute("{ orders(limit: 2) { id } }")
-        assert len(result["data"]["orders"]) == 2
+        assert len(data(result, "orders")) == 2
 
 
 @pytest.mark.asyncio
@@ -117,6 +122,7 @@ async def test_create_with_default_config_name(app_dir, fraiseql_bin, monkeypatc
     client = await FraiseQLTestClient.create(config="fraiseql.test.toml")
     try:
         result = await client.execute("{ orders { identifier } }")
-        assert sorted(row["identifier"] for row in result["data"]["orders"]) == ["ORD-001", "ORD-002", "ORD-003"]
+        identifiers = sorted(row["identifier"] for row in data(result, "orders"))
+        assert identifiers == ["ORD-001", "ORD-002", "ORD-003"]
     finally:
         await client.close()
