@@ -1,0 +1,118 @@
+"""Per-field options: ``fraiseql.field``, ``fraiseql.relation`` and ``fraiseql.federated``.
+
+Each returns a :class:`FieldSpec`, used either as the class attribute's default
+(``total: Decimal = fraiseql.field(description="…")``) or as ``typing.Annotated`` metadata
+(``total: Annotated[Decimal, fraiseql.field(description="…")]``). The exporter reads it; the
+value itself means nothing at run time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field as dc_field
+from typing import Any
+
+__all__ = ["FieldSpec", "MISSING", "field", "relation", "federated"]
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+"""Marks "no default" (``None`` is a real default)."""
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """Options of one field, argument or input field, as written by the author."""
+
+    description: str | None = None
+    deprecated: str | bool | None = None
+    graphql_name: str | None = None
+    default: Any = MISSING
+    #: ``(local_key, remote_key)`` for a field fetched from the target type's own view.
+    relation: tuple[str, str | None] | None = None
+    #: Where ``federated(database=…)`` says the target lives; checked against the target type.
+    database: str | None = None
+    #: Which helper made it (``field``, ``relation``, ``federated``), for messages.
+    helper: str = "field"
+    unsupported: dict[str, Any] = dc_field(default_factory=dict)
+    #: Mistakes found when the helper was called, reported by ``export_schema``.
+    problems: tuple[str, ...] = ()
+
+
+def field(
+    *,
+    description: str | None = None,
+    deprecated: str | bool | None = None,
+    graphql_name: str | None = None,
+    default: Any = MISSING,
+    **unsupported: Any,
+) -> Any:
+    """Options of a field: ``description``, ``deprecated`` (reason, or ``True``),
+    ``graphql_name`` (object fields only) and ``default`` (input fields and arguments only)."""
+    return FieldSpec(
+        description=description,
+        deprecated=deprecated,
+        graphql_name=graphql_name,
+        default=default,
+        helper="field",
+        unsupported=dict(unsupported),
+    )
+
+
+def relation(
+    local_key: str,
+    remote_key: str | None = None,
+    *,
+    description: str | None = None,
+    deprecated: str | bool | None = None,
+    graphql_name: str | None = None,
+) -> Any:
+    """A field fetched from the target type's view: rows whose ``remote_key`` (default ``id``)
+    equals this row's ``local_key`` (a key of this view's ``data``)."""
+    return FieldSpec(
+        description=description,
+        deprecated=deprecated,
+        graphql_name=graphql_name,
+        relation=(local_key, remote_key),
+        helper="relation",
+    )
+
+
+def federated(
+    *,
+    database: str | None = None,
+    lookup: str | None = None,
+    local_key: str | None = None,
+    remote_key: str | None = None,
+    description: str | None = None,
+    deprecated: str | bool | None = None,
+    graphql_name: str | None = None,
+    **unsupported: Any,
+) -> Any:
+    """A relation to a type that may live in another database (the seed spelling).
+
+    ``lookup`` (or ``local_key``) is the key in this row's ``data`` holding the reference;
+    ``remote_key`` the target's key it matches (default ``id``). The target type's own
+    ``database=`` decides where it is read; ``database`` here is checked against it.
+    Runtime tuning options of the seed (``batch_size``, ``timeout``, …) have no place in
+    ``schema.json`` and are reported by ``export_schema``.
+    """
+    problems: list[str] = []
+    if lookup is not None and local_key is not None and lookup != local_key:
+        problems.append(f"federated() got lookup={lookup!r} and local_key={local_key!r}; give one")
+    key = lookup if lookup is not None else local_key
+    if key is None:
+        problems.append("federated() needs lookup= (the key in this view's data to match)")
+    return FieldSpec(
+        description=description,
+        deprecated=deprecated,
+        graphql_name=graphql_name,
+        relation=(key or "", remote_key),
+        database=database,
+        helper="federated",
+        unsupported=dict(unsupported),
+        problems=tuple(problems),
+    )
