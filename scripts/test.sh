@@ -75,5 +75,8 @@ if [ -d sdk/python ]; then
   section "python sdk tests"
   python3 -m venv target/venv
   target/venv/bin/pip install -q -e "sdk/python[test]"
-  FRAISEQL_BIN="$PWD/target/debug/fraiseql" target/venv/bin/python -m pytest -q sdk/python/tests
+  # The integration tests (sdk/python/tests/integration) drive the fraiseql server, which has
+  # not landed yet; they join this run together with it (see the closing note).
+  FRAISEQL_BIN="$PWD/target/debug/fraiseql" target/venv/bin/python -m pytest -q sdk/python/tests \
+    --ignore=sdk/python/tests/integration
 fi
