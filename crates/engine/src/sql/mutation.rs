@@ -165,8 +165,12 @@ pub fn render_call(
             let mut vals = Vec::new();
             for (i, v) in &bound {
                 cols.push(r.d.ident(&f.params[*i].name));
-                let p = sqlite_value(v);
-                vals.push(r.bind(p));
+                // An explicit null is stored as SQL NULL, not bound as a value.
+                if v.is_null() {
+                    vals.push("NULL".to_string());
+                } else {
+                    vals.push(r.bind(sqlite_value(v)));
+                }
             }
             let call = if cols.is_empty() {
                 format!("INSERT INTO {} DEFAULT VALUES", r.d.ident(&m.function))
@@ -221,7 +225,7 @@ fn pg_arg(r: &mut Renderer<'_>, v: &Json, type_name: &str) -> String {
 
 fn sqlite_value(v: &Json) -> Param {
     match v {
-        Json::Null => Param::Text(String::new()),
+        Json::Null => Param::Text(String::new()), // unreachable: nulls render as NULL
         Json::Bool(b) => Param::Int(i64::from(*b)),
         Json::Number(n) => n
             .as_i64()

@@ -169,11 +169,22 @@ impl Renderer<'_> {
 
     /// A column of the root view usable instead of the JSON path, when the catalog has one
     /// of a compatible type (it can use the view's indexes).
-    fn column(&self, view: &str, target: &Target, op: Option<Op>) -> Option<SqlType> {
+    fn column(
+        &self,
+        view: &str,
+        target: &Target,
+        op: Option<Op>,
+        value: Option<&Json>,
+    ) -> Option<SqlType> {
         if target.path.len() != 1 {
             return None;
         }
         let ty = self.catalog?.column(view, &target.path[0])?;
+        // A value that is not a UUID cannot match a uuid column; comparing the JSON text
+        // instead gives the right (empty) answer rather than a cast error.
+        if ty == SqlType::Uuid && value.is_some_and(|v| !is_uuid_value(v)) {
+            return None;
+        }
         let like = matches!(
             op,
             Some(
@@ -210,7 +221,7 @@ impl Renderer<'_> {
             }
             Filter::Not(inner) => format!("NOT {}", self.filter(inner, t, view)),
             Filter::IsNull { target, is_null } => {
-                let expr = match self.column(view, target, None) {
+                let expr = match self.column(view, target, None, None) {
                     Some(_) => format!("{t}.{}", self.d.ident(&target.path[0])),
                     None => self.d.text_at(&data, &target.path),
                 };
@@ -222,7 +233,7 @@ impl Renderer<'_> {
 
     fn compare(&mut self, target: &Target, op: Op, value: &Json, t: &str, view: &str) -> String {
         let data = format!("{t}.data");
-        let column = self.column(view, target, Some(op));
+        let column = self.column(view, target, Some(op), Some(value));
         let expr = match column {
             Some(_) => format!("{t}.{}", self.d.ident(&target.path[0])),
             None => self.d.typed_at(&data, &target.path, target.kind),
@@ -352,7 +363,7 @@ impl Renderer<'_> {
             path: vec![r.remote_key.clone()],
             kind: ScalarKind::Text,
         };
-        let cond = match self.column(&r.view, &remote_target, Some(Op::Eq)) {
+        let cond = match self.column(&r.view, &remote_target, Some(Op::Eq), None) {
             Some(c) => format!(
                 "{t}.{} = {}",
                 self.d.ident(&r.remote_key),
@@ -392,6 +403,32 @@ impl Renderer<'_> {
             conds.push(self.keyset(&f.order, before, &data, false));
         }
         let base_where = where_sql.trim_start_matches(" WHERE ").to_string();
+        // Without edges or pageInfo no page is read: bind nothing it would use.
+        let needs_page = c.items.iter().any(|i| {
+            matches!(
+                i,
+                ConnectionItem::Edges { .. } | ConnectionItem::PageInfo { .. }
+            )
+        });
+        if !needs_page {
+            let pairs: Vec<(String, String)> =
+                c.items
+                    .iter()
+                    .map(|i| match i {
+                        ConnectionItem::Typename { key, type_name } => {
+                            (key.clone(), self.d.literal(type_name))
+                        }
+                        ConnectionItem::TotalCount { key } => (
+                            key.clone(),
+                            self.d
+                                .json_count(&format!("SELECT count(*) FROM {from}{where_sql}")),
+                        ),
+                        ConnectionItem::Edges { key, .. }
+                        | ConnectionItem::PageInfo { key, .. } => (key.clone(), "NULL".into()),
+                    })
+                    .collect();
+            return format!("(SELECT {})", self.d.object(&pairs));
+        }
         let mut all = conds.clone();
         if !base_where.is_empty() {
             all.insert(0, base_where.clone());
@@ -562,5 +599,19 @@ impl Renderer<'_> {
             cond = format!("({beyond} OR ({equal} AND {cond}))");
         }
         cond
+    }
+}
+
+/// Whether a filter value (or every item of a list) is shaped like a UUID.
+fn is_uuid_value(v: &Json) -> bool {
+    match v {
+        Json::Array(items) => items.iter().all(is_uuid_value),
+        Json::String(s) => {
+            let hex: String = s.chars().filter(|c| *c != '-').collect();
+            hex.len() == 32
+                && hex.chars().all(|c| c.is_ascii_hexdigit())
+                && (s.len() == 32 || s.len() == 36)
+        }
+        _ => false,
     }
 }
