@@ -1,1 +1,79 @@
-//! FraiseQL server: the I/O half (HTTP, pools, execution).
+//! FraiseQL server: the I/O half. HTTP (GraphQL over HTTP, health, metrics), database
+//! pools and drivers, execution of the engine's plans, startup and graceful shutdown.
+//!
+//! The public surface is what the `fraiseql` binary needs: [`serve()`], [`check()`] and the
+//! `explain` helpers. Everything else is crate-private.
+
+mod check;
+mod db;
+mod execute;
+mod explain;
+mod http;
+mod metrics;
+mod serve;
+mod state;
+
+pub use check::{check, CheckReport, Problem, ProblemKind};
+pub use explain::{explain_sql, introspect, DatabaseError};
+pub use serve::{ServeError, ServeOptions};
+
+use fraiseql_engine::config::Config;
+use fraiseql_engine::schema::CompiledSchema;
+use std::net::SocketAddr;
+
+/// Runs the server until Ctrl-C or SIGTERM, then drains in-flight requests and returns.
+/// Databases that are down at start do not stop it; it prints the startup banner to stdout
+/// once the port is bound.
+pub async fn serve(
+    config: Config,
+    schema: CompiledSchema,
+    opts: ServeOptions,
+) -> Result<(), ServeError> {
+    serve::log_databases(&config);
+    let started = serve::start(config, schema, &opts).await?;
+    print!("{}", serve::banner(&started.state, started.addr));
+    serve::run(started, serve::shutdown_signal()).await
+}
+
+/// A server running in the background, for tests: started by [`spawn`], stopped (with the
+/// same graceful drain as a signal) by [`Running::stop`].
+#[doc(hidden)]
+pub struct Running {
+    /// Where it listens (use port 0 in [`ServeOptions`] for a free one).
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), ServeError>>,
+}
+
+impl Running {
+    /// Signals shutdown and waits for the drain to finish.
+    pub async fn stop(mut self) -> Result<(), ServeError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match (&mut self.task).await {
+            Ok(result) => result,
+            Err(e) => Err(ServeError::Io(std::io::Error::other(e))),
+        }
+    }
+}
+
+/// Test hook: starts the server in a background task without printing the banner.
+#[doc(hidden)]
+pub async fn spawn(
+    config: Config,
+    schema: CompiledSchema,
+    opts: ServeOptions,
+) -> Result<Running, ServeError> {
+    let started = serve::start(config, schema, &opts).await?;
+    let addr = started.addr;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve::run(started, async move {
+        let _ = stopped.await;
+    }));
+    Ok(Running {
+        addr,
+        stop: Some(stop),
+        task,
+    })
+}

@@ -1,0 +1,167 @@
+//! `check` against real databases: a PostgreSQL schema of its own, a SQLite temp file.
+
+use super::*;
+use crate::db::PgScratch;
+use fraiseql_engine::config::DatabaseConfig;
+use fraiseql_engine::schema::load_schema;
+
+fn schema(sdl: &str) -> CompiledSchema {
+    load_schema(sdl, "schema.graphql").unwrap_or_else(|e| panic!("schema compiles: {e:?}"))
+}
+
+fn messages(report: &CheckReport) -> Vec<&str> {
+    report.problems.iter().map(|p| p.message.as_str()).collect()
+}
+
+const SDL: &str = r#"
+type Order @source(view: "v_chk_order") {
+  id: ID!
+  customer: Customer @relation(localKey: "customer_id", remoteKey: "id")
+  ghost: Ghost @relation(localKey: "id")
+  bare: [Bare!]! @relation(localKey: "id", remoteKey: "order_id")
+  "Embedded in the order's data: its own (missing) view is never read."
+  embedded: Embedded
+}
+type Embedded { id: ID! }
+type Customer @source(view: "v_chk_customer") { id: ID! }
+type Ghost @source(view: "v_chk_ghost") { id: ID! }
+type Bare @source(view: "v_chk_bare") { id: ID! }
+type Remote @source(view: "v_remote", database: "elsewhere") { id: ID! }
+type Query {
+  orders: [Order!]!
+  ghosts: [Ghost!]! @source(view: "v_chk_ghost")
+}
+type Mutation {
+  createOrder(identifier: String!): Order! @function(name: "fn_chk_create_order")
+  listOrders(status: String): [Order!]! @function(name: "fn_chk_list_orders")
+  countOrders: Order! @function(name: "fn_chk_count")
+  missing: Order! @function(name: "fn_chk_missing")
+}
+"#;
+
+#[tokio::test]
+async fn postgres_mismatches_are_reported() {
+    let scratch = PgScratch::new(
+        "CREATE TABLE tb (id int8, identifier text);
+         CREATE VIEW v_chk_order AS SELECT id, jsonb_build_object('id', id) AS data FROM tb;
+         CREATE VIEW v_chk_customer AS SELECT id, 'x'::text AS data FROM tb;
+         CREATE VIEW v_chk_bare AS SELECT id FROM tb;
+         CREATE TYPE mutation_response AS (status text, message text, entity_id text, entity_type text,
+             entity jsonb, updated_fields text[], cascade jsonb, metadata jsonb);
+         CREATE FUNCTION fn_chk_create_order(p_identifier text) RETURNS mutation_response
+             LANGUAGE sql AS $$ SELECT NULL::mutation_response $$;
+         CREATE FUNCTION fn_chk_list_orders(status text) RETURNS SETOF v_chk_order
+             LANGUAGE sql AS $$ SELECT * FROM v_chk_order $$;
+         CREATE FUNCTION fn_chk_count() RETURNS int8 LANGUAGE sql AS $$ SELECT 1::int8 $$;",
+    )
+    .await;
+    let mut config = Config::default();
+    config.databases.insert("primary".into(), scratch.config());
+    let report = check(&config, &schema(SDL)).await;
+    assert!(!report.unreachable());
+    let mut problems = messages(&report);
+    problems.sort();
+    assert_eq!(
+        problems,
+        [
+            "database 'elsewhere' is used by the schema (type 'Remote') but not configured",
+            "mutation 'countOrders': function 'fn_chk_count' returns bigint; expected mutation_response or SETOF <view>",
+            "mutation 'missing': function 'fn_chk_missing' does not exist in database 'primary'",
+            "query 'ghosts': view 'v_chk_ghost' does not exist in database 'primary'",
+            "type 'Bare': view 'v_chk_bare' has no 'data' column",
+            "type 'Customer': view 'v_chk_customer': column 'data' is of type text, expected json or jsonb",
+            "type 'Ghost': view 'v_chk_ghost' does not exist in database 'primary'",
+        ]
+    );
+    assert!(
+        report
+            .ok
+            .iter()
+            .any(|l| l.starts_with("database 'primary' (PostgreSQL")),
+        "{:?}",
+        report.ok
+    );
+    assert!(report
+        .ok
+        .contains(&"type 'Order': view 'v_chk_order' has a 'data' column".to_string()));
+    assert!(report
+        .ok
+        .contains(&"query 'orders': view 'v_chk_order' has a 'data' column".to_string()));
+    assert!(report.ok.contains(
+        &"mutation 'createOrder': function 'fn_chk_create_order' returns mutation_response"
+            .to_string()
+    ));
+    assert!(report.ok.contains(
+        &"mutation 'listOrders': function 'fn_chk_list_orders' returns SETOF v_chk_order"
+            .to_string()
+    ));
+}
+
+#[tokio::test]
+async fn sqlite_mutations_are_fn_views() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("app.db");
+    rusqlite::Connection::open(&path)
+        .and_then(|c| {
+            c.execute_batch(
+                "CREATE TABLE tb_post (id TEXT, title TEXT);
+                 CREATE VIEW v_post AS SELECT id, json_object('id', id, 'title', title) AS data FROM tb_post;
+                 CREATE VIEW fn_create_post AS SELECT NULL AS title;",
+            )
+        })
+        .expect("setup");
+    let sdl = r#"
+        type Post @source(view: "v_post") { id: ID! title: String }
+        type Query { posts: [Post!]! }
+        type Mutation {
+          createPost(title: String!): Post! @function(name: "fn_create_post")
+          deletePost(id: ID!): Post! @function(name: "fn_delete_post")
+        }
+    "#;
+    let mut config = Config::default();
+    config.databases.insert(
+        "primary".into(),
+        DatabaseConfig {
+            url: Some(format!("sqlite://{}", path.display())),
+            ..Default::default()
+        },
+    );
+    let report = check(&config, &schema(sdl)).await;
+    assert_eq!(
+        messages(&report),
+        [
+            "mutation 'deletePost': view 'fn_delete_post' does not exist in database 'primary' \
+          (on SQLite a mutation is a view with an INSTEAD OF INSERT trigger, named fn_*)"
+        ]
+    );
+    assert!(report
+        .ok
+        .contains(&"type 'Post': view 'v_post' has a 'data' column".to_string()));
+}
+
+#[tokio::test]
+async fn unreachable_databases_are_flagged() {
+    let mut config = Config::default();
+    config.databases.insert(
+        "primary".into(),
+        DatabaseConfig {
+            url: Some("postgresql://postgres:secret@127.0.0.1:1/postgres".into()),
+            connect_timeout_ms: 1000,
+            ..Default::default()
+        },
+    );
+    let report = check(
+        &config,
+        &schema("type Post { id: ID! } type Query { posts: [Post!]! }"),
+    )
+    .await;
+    assert!(report.unreachable());
+    assert_eq!(report.problems.len(), 1);
+    let message = &report.problems[0].message;
+    assert!(
+        message.starts_with(
+            "database 'primary' (postgresql://postgres:***@127.0.0.1:1/postgres) is unreachable"
+        ),
+        "{message}"
+    );
+}

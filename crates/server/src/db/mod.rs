@@ -1,0 +1,315 @@
+//! The database layer: one [`Database`] per configured name, each a pool of one of the
+//! drivers we speak (a closed set, so an enum). Execution hands it rendered [`SqlQuery`]s
+//! and gets text back: every statement the renderer writes returns JSON as text, so rows are
+//! read as `Option<String>` columns and never decoded into typed values here.
+//!
+//! Pools are built without connecting: a database that is down at startup must not stop the
+//! server; its requests fail with `Unavailable` until it answers.
+
+mod postgres;
+mod postgres_catalog;
+mod sqlite;
+mod sqlite_catalog;
+
+use fraiseql_engine::catalog::Catalog;
+use fraiseql_engine::config::{DatabaseConfig, DatabaseKind};
+use fraiseql_engine::sql::SqlQuery;
+use std::fmt;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// What went wrong, as far as the caller decides what to tell the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DbErrorKind {
+    /// No connection could be made (refused, DNS, authentication, pool closed).
+    Unavailable,
+    /// Waiting for a pooled connection took longer than `connect_timeout_ms`, or the
+    /// statement hit `statement_timeout`.
+    Timeout,
+    /// The database rejected the statement.
+    Query,
+}
+
+/// A database failure with the driver's details. `sqlstate` is PostgreSQL's code; SQLite
+/// constraint failures are mapped onto the same codes (`23505` unique, `23503` foreign key,
+/// `23502` not null, `23514` check) so callers handle both alike.
+#[derive(Debug, Clone)]
+pub(crate) struct DbError {
+    pub(crate) kind: DbErrorKind,
+    pub(crate) sqlstate: Option<String>,
+    pub(crate) message: String,
+    pub(crate) detail: Option<String>,
+    pub(crate) hint: Option<String>,
+}
+
+impl DbError {
+    pub(crate) fn new(kind: DbErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            sqlstate: None,
+            message: message.into(),
+            detail: None,
+            hint: None,
+        }
+    }
+
+    pub(crate) fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(DbErrorKind::Unavailable, message)
+    }
+
+    pub(crate) fn query(message: impl Into<String>) -> Self {
+        Self::new(DbErrorKind::Query, message)
+    }
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(code) = &self.sqlstate {
+            write!(f, " (SQLSTATE {code})")?;
+        }
+        if let Some(detail) = &self.detail {
+            write!(f, "; detail: {detail}")?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "; hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for DbError {}
+
+/// A snapshot of a pool, for `/health` and the pool gauges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PoolStatus {
+    /// Connections open now.
+    pub(crate) size: usize,
+    /// Open connections not checked out.
+    pub(crate) idle: usize,
+    pub(crate) max: usize,
+}
+
+/// The pools of the drivers we speak.
+enum Pool {
+    Postgres(deadpool_postgres::Pool),
+    Sqlite(deadpool_sqlite::Pool),
+}
+
+/// One named database: its pool and, once read, its catalog.
+pub(crate) struct Database {
+    pub(crate) name: String,
+    pub(crate) kind: DatabaseKind,
+    pool: Pool,
+    catalog: RwLock<Option<Arc<Catalog>>>,
+    connect_timeout: Duration,
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Database")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .finish()
+    }
+}
+
+impl Database {
+    /// Builds the pool without connecting: a database that is down at start must not stop
+    /// the server. A missing or malformed URL is an error here.
+    pub(crate) fn new(name: &str, cfg: &DatabaseConfig) -> Result<Self, DbError> {
+        let url = cfg
+            .url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+            .ok_or_else(|| DbError::unavailable(format!("database '{name}' has no url")))?;
+        let kind = match cfg.kind.or_else(|| DatabaseKind::from_url(url)) {
+            Some(kind) => kind,
+            None => {
+                return Err(DbError::unavailable(format!(
+                    "database '{name}': cannot tell the database type from url '{}'; set `type`",
+                    redact(url)
+                )))
+            }
+        };
+        let pool = match kind {
+            DatabaseKind::Postgresql => Pool::Postgres(postgres::pool(url, cfg)?),
+            DatabaseKind::Sqlite => Pool::Sqlite(sqlite::pool(url, cfg)?),
+        };
+        Ok(Self {
+            name: name.to_string(),
+            kind,
+            pool,
+            catalog: RwLock::new(None),
+            connect_timeout: Duration::from_millis(cfg.connect_timeout_ms.max(1)),
+        })
+    }
+
+    /// Runs a statement that returns exactly one row; returns its columns as text (SQL NULL
+    /// is `None`).
+    pub(crate) async fn fetch_texts(&self, q: &SqlQuery) -> Result<Vec<Option<String>>, DbError> {
+        let mut rows = match &self.pool {
+            Pool::Postgres(p) => postgres::fetch_rows(&postgres::client(p).await?, q).await?,
+            Pool::Sqlite(p) => sqlite::fetch_rows(&sqlite::conn(p).await?, q.clone()).await?,
+        };
+        match rows.len() {
+            1 => Ok(rows.pop().unwrap_or_default()),
+            n => Err(DbError::query(format!(
+                "statement returned {n} rows where one was expected"
+            ))),
+        }
+    }
+
+    /// Starts a transaction (PostgreSQL `BEGIN`, SQLite `BEGIN IMMEDIATE` so a writer takes
+    /// its lock up front instead of failing with `SQLITE_BUSY` at its first write).
+    pub(crate) async fn begin(&self) -> Result<Tx, DbError> {
+        let inner = match &self.pool {
+            Pool::Postgres(p) => TxInner::Postgres(postgres::begin(p).await?),
+            Pool::Sqlite(p) => TxInner::Sqlite(sqlite::begin(p).await?),
+        };
+        Ok(Tx { inner: Some(inner) })
+    }
+
+    /// `SELECT 1`, bounded by the connect timeout.
+    pub(crate) async fn ping(&self) -> Result<(), DbError> {
+        let q = SqlQuery {
+            text: "SELECT 1".into(),
+            params: Vec::new(),
+        };
+        match tokio::time::timeout(self.connect_timeout, self.fetch_texts(&q)).await {
+            Ok(r) => r.map(drop),
+            Err(_) => Err(DbError::new(
+                DbErrorKind::Timeout,
+                format!("no answer within {} ms", self.connect_timeout.as_millis()),
+            )),
+        }
+    }
+
+    /// The catalog, once [`Database::load_catalog`] has succeeded.
+    pub(crate) fn catalog(&self) -> Option<Arc<Catalog>> {
+        // A poisoned lock only means a writer panicked between two whole assignments.
+        self.catalog
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Reads the columns of every view and table and the signatures of functions, and keeps
+    /// them for [`Database::catalog`].
+    pub(crate) async fn load_catalog(&self) -> Result<Arc<Catalog>, DbError> {
+        let catalog = Arc::new(match &self.pool {
+            Pool::Postgres(p) => postgres_catalog::load(&postgres::client(p).await?).await?,
+            Pool::Sqlite(p) => sqlite_catalog::load(&sqlite::conn(p).await?).await?,
+        });
+        *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = Some(catalog.clone());
+        Ok(catalog)
+    }
+
+    /// Size, idle connections and maximum of the pool.
+    pub(crate) fn pool_status(&self) -> PoolStatus {
+        let s = match &self.pool {
+            Pool::Postgres(p) => p.status(),
+            Pool::Sqlite(p) => p.status(),
+        };
+        PoolStatus {
+            size: s.size,
+            idle: s.available,
+            max: s.max_size,
+        }
+    }
+}
+
+/// An open transaction. Dropping it without [`Tx::commit`] rolls back.
+pub(crate) struct Tx {
+    /// `None` only after commit.
+    inner: Option<TxInner>,
+}
+
+enum TxInner {
+    Postgres(deadpool_postgres::Object),
+    Sqlite(deadpool_sqlite::Object),
+}
+
+impl Tx {
+    /// Runs a statement and returns all rows, columns as text.
+    pub(crate) async fn fetch_rows(
+        &mut self,
+        q: &SqlQuery,
+    ) -> Result<Vec<Vec<Option<String>>>, DbError> {
+        match &self.inner {
+            Some(TxInner::Postgres(c)) => postgres::fetch_rows(c, q).await,
+            Some(TxInner::Sqlite(c)) => sqlite::fetch_rows(c, q.clone()).await,
+            None => Err(DbError::query("transaction already finished")),
+        }
+    }
+
+    /// Runs a statement and returns the number of rows it affected.
+    pub(crate) async fn execute(&mut self, q: &SqlQuery) -> Result<u64, DbError> {
+        match &self.inner {
+            Some(TxInner::Postgres(c)) => postgres::execute(c, q).await,
+            Some(TxInner::Sqlite(c)) => sqlite::execute(c, q.clone()).await,
+            None => Err(DbError::query("transaction already finished")),
+        }
+    }
+
+    /// Commits. On failure the transaction is rolled back (by the drop).
+    pub(crate) async fn commit(mut self) -> Result<(), DbError> {
+        match &self.inner {
+            Some(TxInner::Postgres(c)) => postgres::commit(c).await?,
+            Some(TxInner::Sqlite(c)) => sqlite::commit(c).await?,
+            None => return Ok(()),
+        }
+        self.inner = None;
+        Ok(())
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        match self.inner.take() {
+            None => {}
+            Some(TxInner::Postgres(c)) => postgres::rollback_detached(c),
+            Some(TxInner::Sqlite(c)) => sqlite::rollback_detached(c),
+        }
+    }
+}
+
+/// The PostgreSQL server tests use (`FRAISEQL_TEST_PG_URL`).
+#[cfg(test)]
+pub(crate) fn postgres_test_url() -> String {
+    std::env::var("FRAISEQL_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".into())
+}
+
+#[cfg(test)]
+pub(crate) use postgres::tests::Scratch as PgScratch;
+
+/// A URL with any password replaced, for messages.
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (auth, host) = match rest.rsplit_once('@') {
+        Some(parts) => parts,
+        None => return url.to_string(),
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgresql://u:secret@h:5432/d"),
+            "postgresql://u:***@h:5432/d"
+        );
+        assert_eq!(redact("postgresql://u@h/d"), "postgresql://u@h/d");
+        assert_eq!(redact("sqlite://./a.db"), "sqlite://./a.db");
+    }
+}

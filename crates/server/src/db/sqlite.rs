@@ -1,0 +1,240 @@
+//! SQLite through rusqlite and a deadpool pool. rusqlite is blocking, so every statement
+//! runs in `interact` on a blocking thread. Each new connection gets WAL, a 5 s busy
+//! timeout, foreign keys and case-sensitive LIKE (the renderer relies on LIKE matching case
+//! as it does on PostgreSQL). Placeholders are `?N`, bound by position.
+
+use super::{DbError, DbErrorKind};
+use deadpool_sqlite::{Hook, HookError, InteractError, Object, Pool, PoolError, Runtime};
+use fraiseql_engine::config::DatabaseConfig;
+use fraiseql_engine::sql::{Param, SqlQuery};
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::{ffi, params_from_iter};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Applied to every new connection.
+const CONNECTION_SETUP: &str = "\
+PRAGMA journal_mode = WAL;
+PRAGMA foreign_keys = ON;
+PRAGMA case_sensitive_like = ON;";
+
+/// Where a SQLite URL points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Location {
+    Memory,
+    File(PathBuf),
+}
+
+/// Accepts `sqlite::memory:`, `sqlite://./rel.db`, `sqlite:///abs.db`, `sqlite://rel.db`,
+/// `sqlite:rel.db`, `file:…` and plain paths. A `?query` suffix is ignored.
+pub(super) fn location(url: &str) -> Result<Location, DbError> {
+    let url = url.trim();
+    let rest = ["sqlite:", "sqlite3:", "file:"]
+        .iter()
+        .find_map(|scheme| {
+            url.get(..scheme.len())
+                .filter(|p| p.eq_ignore_ascii_case(scheme))
+                .map(|_| &url[scheme.len()..])
+        })
+        .unwrap_or(url);
+    let rest = rest.split('?').next().unwrap_or(rest);
+    if rest == ":memory:" || rest == "//:memory:" {
+        return Ok(Location::Memory);
+    }
+    // `sqlite:///abs` -> `/abs`; `sqlite://rel` -> `rel`.
+    let path = rest.strip_prefix("//").unwrap_or(rest);
+    if path.is_empty() {
+        return Err(DbError::unavailable(format!(
+            "SQLite url '{url}' names no file"
+        )));
+    }
+    Ok(Location::File(PathBuf::from(path)))
+}
+
+/// Builds the pool; the file is opened (and created if missing) at the first checkout.
+pub(super) fn pool(url: &str, cfg: &DatabaseConfig) -> Result<Pool, DbError> {
+    let (path, max) = match location(url)? {
+        // Each connection to `:memory:` would be its own empty database: keep one.
+        Location::Memory => (PathBuf::from(":memory:"), 1),
+        Location::File(path) => (path, cfg.pool_max.max(1)),
+    };
+    let timeout = Duration::from_millis(cfg.connect_timeout_ms.max(1));
+    deadpool_sqlite::Config::new(path)
+        .builder(Runtime::Tokio1)
+        .map_err(|e| DbError::unavailable(e.to_string()))?
+        .max_size(max)
+        .wait_timeout(Some(timeout))
+        .create_timeout(Some(timeout))
+        .recycle_timeout(Some(timeout))
+        .post_create(Hook::async_fn(|conn, _| {
+            Box::pin(async move {
+                conn.interact(|c| {
+                    c.busy_timeout(Duration::from_millis(5000))?;
+                    c.execute_batch(CONNECTION_SETUP)
+                })
+                .await
+                .map_err(|e| HookError::message(e.to_string()))?
+                .map_err(HookError::Backend)
+            })
+        }))
+        .build()
+        .map_err(|e| DbError::unavailable(format!("cannot build the connection pool: {e}")))
+}
+
+/// Checks out a connection.
+pub(super) async fn conn(pool: &Pool) -> Result<Object, DbError> {
+    pool.get().await.map_err(pool_error)
+}
+
+/// Checks out a connection and opens a write transaction on it.
+pub(super) async fn begin(pool: &Pool) -> Result<Object, DbError> {
+    let conn = conn(pool).await?;
+    batch(&conn, "BEGIN IMMEDIATE").await?;
+    Ok(conn)
+}
+
+pub(super) async fn commit(conn: &Object) -> Result<(), DbError> {
+    batch(conn, "COMMIT").await
+}
+
+/// Rolls back a transaction nobody committed, off the dropping task; without a runtime the
+/// connection is closed instead, which discards the transaction.
+pub(super) fn rollback_detached(conn: Object) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => {
+            rt.spawn(async move {
+                if batch(&conn, "ROLLBACK").await.is_err() {
+                    drop(Object::take(conn));
+                }
+            });
+        }
+        Err(_) => drop(Object::take(conn)),
+    }
+}
+
+async fn batch(conn: &Object, sql: &'static str) -> Result<(), DbError> {
+    conn.interact(move |c| c.execute_batch(sql))
+        .await
+        .map_err(interact_error)?
+        .map_err(sqlite_error)
+}
+
+/// Runs `q`; every row, every column as text.
+pub(super) async fn fetch_rows(
+    conn: &Object,
+    q: SqlQuery,
+) -> Result<Vec<Vec<Option<String>>>, DbError> {
+    conn.interact(move |c| {
+        let mut statement = c.prepare_cached(&q.text)?;
+        let width = statement.column_count();
+        let mut rows = statement.query(params_from_iter(q.params.iter().map(value)))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut columns = Vec::with_capacity(width);
+            for i in 0..width {
+                columns.push(text(row.get_ref(i)?));
+            }
+            out.push(columns);
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(interact_error)?
+    .map_err(sqlite_error)
+}
+
+/// Runs `q`; the number of rows it changed (or returned, for a statement with results).
+pub(super) async fn execute(conn: &Object, q: SqlQuery) -> Result<u64, DbError> {
+    conn.interact(move |c| {
+        let mut statement = c.prepare_cached(&q.text)?;
+        let params = params_from_iter(q.params.iter().map(value));
+        if statement.column_count() == 0 {
+            return statement.execute(params).map(|n| n as u64);
+        }
+        let mut rows = statement.query(params)?;
+        let mut n = 0;
+        while rows.next()?.is_some() {
+            n += 1;
+        }
+        Ok(n)
+    })
+    .await
+    .map_err(interact_error)?
+    .map_err(sqlite_error)
+}
+
+fn value(p: &Param) -> Value {
+    match p {
+        Param::Text(s) => Value::Text(s.clone()),
+        Param::Int(i) => Value::Integer(*i),
+        Param::Float(f) => Value::Real(*f),
+        Param::Bool(b) => Value::Integer(i64::from(*b)),
+    }
+}
+
+fn text(v: ValueRef<'_>) -> Option<String> {
+    match v {
+        ValueRef::Null => None,
+        ValueRef::Integer(i) => Some(i.to_string()),
+        ValueRef::Real(f) => Some(f.to_string()),
+        ValueRef::Text(b) | ValueRef::Blob(b) => Some(String::from_utf8_lossy(b).into_owned()),
+    }
+}
+
+fn pool_error(e: PoolError) -> DbError {
+    match e {
+        PoolError::Timeout(deadpool_sqlite::TimeoutType::Wait) => DbError::new(
+            DbErrorKind::Timeout,
+            "timed out waiting for a free database connection",
+        ),
+        PoolError::Timeout(_) => DbError::unavailable("timed out opening the database"),
+        PoolError::Backend(e) => DbError::unavailable(e.to_string()),
+        PoolError::Closed => DbError::unavailable("the connection pool is closed"),
+        PoolError::NoRuntimeSpecified => DbError::unavailable("the pool has no runtime"),
+        PoolError::PostCreateHook(e) => {
+            DbError::unavailable(format!("cannot set up the connection: {e}"))
+        }
+    }
+}
+
+fn interact_error(e: InteractError) -> DbError {
+    DbError::unavailable(format!("database worker failed: {e}"))
+}
+
+/// SQLite result codes, with constraint failures given PostgreSQL's SQLSTATE so callers
+/// treat both databases alike.
+pub(super) fn sqlite_error(e: rusqlite::Error) -> DbError {
+    let rusqlite::Error::SqliteFailure(failure, message) = &e else {
+        return DbError::query(e.to_string());
+    };
+    let sqlstate = match failure.extended_code {
+        ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => Some("23505"),
+        ffi::SQLITE_CONSTRAINT_FOREIGNKEY => Some("23503"),
+        ffi::SQLITE_CONSTRAINT_NOTNULL => Some("23502"),
+        ffi::SQLITE_CONSTRAINT_CHECK => Some("23514"),
+        // RAISE(ABORT, '...') in a trigger: the author's own error, like plpgsql's RAISE.
+        ffi::SQLITE_CONSTRAINT_TRIGGER => Some("P0001"),
+        _ => None,
+    };
+    let kind = match failure.code {
+        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked => {
+            DbErrorKind::Timeout
+        }
+        rusqlite::ErrorCode::CannotOpen
+        | rusqlite::ErrorCode::NotADatabase
+        | rusqlite::ErrorCode::PermissionDenied
+        | rusqlite::ErrorCode::SystemIoFailure => DbErrorKind::Unavailable,
+        _ => DbErrorKind::Query,
+    };
+    DbError {
+        kind,
+        sqlstate: sqlstate.map(str::to_string),
+        message: message.clone().unwrap_or_else(|| failure.to_string()),
+        detail: None,
+        hint: None,
+    }
+}
+
+#[cfg(test)]
+#[path = "sqlite_tests.rs"]
+mod tests;

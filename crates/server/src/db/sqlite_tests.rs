@@ -1,0 +1,265 @@
+//! Tests of the SQLite driver on temporary files.
+
+use super::{location, Location};
+use crate::db::{Database, DbErrorKind};
+use fraiseql_engine::catalog::{FunctionReturn, SqlType};
+use fraiseql_engine::config::DatabaseConfig;
+use fraiseql_engine::sql::{Param, SqlQuery};
+use std::path::PathBuf;
+
+fn sql(text: &str, params: Vec<Param>) -> SqlQuery {
+    SqlQuery {
+        text: text.into(),
+        params,
+    }
+}
+
+/// A database on a fresh file in its own temporary directory, after running `setup`.
+async fn database(setup: &str) -> (Database, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("test.db");
+    if !setup.is_empty() {
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        conn.execute_batch(setup).expect("setup");
+    }
+    let cfg = DatabaseConfig {
+        url: Some(format!("sqlite://{}", path.display())),
+        ..DatabaseConfig::default()
+    };
+    (Database::new("primary", &cfg).expect("pool"), dir)
+}
+
+#[test]
+fn url_forms() {
+    let file = |p: &str| Ok(Location::File(PathBuf::from(p)));
+    assert_eq!(
+        location("sqlite::memory:").map_err(|e| e.message),
+        Ok(Location::Memory)
+    );
+    assert_eq!(
+        location(":memory:").map_err(|e| e.message),
+        Ok(Location::Memory)
+    );
+    assert_eq!(
+        location("sqlite://./app.db").map_err(|e| e.message),
+        file("./app.db")
+    );
+    assert_eq!(
+        location("sqlite:///var/lib/app.db").map_err(|e| e.message),
+        file("/var/lib/app.db")
+    );
+    assert_eq!(
+        location("sqlite://app.db").map_err(|e| e.message),
+        file("app.db")
+    );
+    assert_eq!(
+        location("sqlite:app.db").map_err(|e| e.message),
+        file("app.db")
+    );
+    assert_eq!(
+        location("sqlite://app.db?mode=rwc").map_err(|e| e.message),
+        file("app.db")
+    );
+    assert_eq!(
+        location("data/app.sqlite").map_err(|e| e.message),
+        file("data/app.sqlite")
+    );
+    assert!(location("sqlite://").is_err());
+}
+
+#[tokio::test]
+async fn fetch_texts_binds_every_param_kind() {
+    let (db, _dir) = database("").await;
+    let row = db
+        .fetch_texts(&sql(
+            "SELECT ?1, ?2 + 1, ?3 * 2, NOT ?4, NULL, json_object('a', 1)",
+            vec![
+                Param::Text("héllo".into()),
+                Param::Int(41),
+                Param::Float(1.25),
+                Param::Bool(true),
+            ],
+        ))
+        .await
+        .expect("statement runs");
+    assert_eq!(
+        row,
+        vec![
+            Some("héllo".into()),
+            Some("42".into()),
+            Some("2.5".into()),
+            Some("0".into()),
+            None,
+            Some("{\"a\":1}".into())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn connections_are_set_up() {
+    let (db, dir) = database("").await;
+    let row = db
+        .fetch_texts(&sql(
+            "SELECT 'ABC' LIKE 'abc', 'abc' LIKE 'a%', (SELECT foreign_keys FROM pragma_foreign_keys), \
+             (SELECT journal_mode FROM pragma_journal_mode), (SELECT timeout FROM pragma_busy_timeout)",
+            vec![],
+        ))
+        .await
+        .expect("pragmas");
+    let texts: Vec<&str> = row.iter().map(|c| c.as_deref().unwrap_or("NULL")).collect();
+    assert_eq!(texts, ["0", "1", "1", "wal", "5000"]);
+    // The file did not exist before the first connection.
+    assert!(dir.path().join("test.db").exists());
+}
+
+#[tokio::test]
+async fn memory_database_keeps_one_connection() {
+    let cfg = DatabaseConfig {
+        url: Some("sqlite::memory:".into()),
+        ..DatabaseConfig::default()
+    };
+    let db = Database::new("mem", &cfg).expect("pool");
+    assert_eq!(db.pool_status().max, 1);
+    let mut tx = db.begin().await.expect("begin");
+    tx.execute(&sql("CREATE TABLE t (v text)", vec![]))
+        .await
+        .expect("create");
+    tx.execute(&sql(
+        "INSERT INTO t VALUES (?1)",
+        vec![Param::Text("kept".into())],
+    ))
+    .await
+    .expect("insert");
+    tx.commit().await.expect("commit");
+    assert_eq!(
+        db.fetch_texts(&sql("SELECT v FROM t", vec![]))
+            .await
+            .expect("read"),
+        vec![Some("kept".into())]
+    );
+}
+
+#[tokio::test]
+async fn transactions_commit_and_roll_back() {
+    let (db, _dir) = database("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);").await;
+    let insert = |id: i64| {
+        sql(
+            "INSERT INTO t (id, v) VALUES (?1, ?2)",
+            vec![Param::Int(id), Param::Text("x".into())],
+        )
+    };
+    let count = sql("SELECT count(*) FROM t", vec![]);
+
+    let mut tx = db.begin().await.expect("begin");
+    assert_eq!(tx.execute(&insert(1)).await.expect("insert"), 1);
+    assert_eq!(
+        tx.fetch_rows(&count).await.expect("count"),
+        vec![vec![Some("1".into())]]
+    );
+    tx.commit().await.expect("commit");
+
+    let mut tx = db.begin().await.expect("begin");
+    tx.execute(&insert(2)).await.expect("insert");
+    drop(tx);
+    // The rollback runs detached; a new transaction waits for the write lock (busy_timeout).
+    let mut tx = db.begin().await.expect("begin");
+    assert_eq!(
+        tx.fetch_rows(&count).await.expect("count"),
+        vec![vec![Some("1".into())]]
+    );
+    // `execute` also accepts statements that return rows.
+    assert_eq!(
+        tx.execute(&sql("SELECT id FROM t", vec![]))
+            .await
+            .expect("select"),
+        1
+    );
+    tx.commit().await.expect("commit");
+}
+
+#[tokio::test]
+async fn constraint_failures_map_to_sqlstate() {
+    let (db, _dir) = database(
+        "CREATE TABLE a (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+         CREATE TABLE b (id INTEGER PRIMARY KEY, a_id INTEGER REFERENCES a(id));
+         INSERT INTO a VALUES (1, 'one');",
+    )
+    .await;
+    let mut tx = db.begin().await.expect("begin");
+    let unique = tx
+        .execute(&sql(
+            "INSERT INTO a VALUES (2, ?1)",
+            vec![Param::Text("one".into())],
+        ))
+        .await
+        .expect_err("duplicate");
+    assert_eq!(
+        (unique.kind, unique.sqlstate.as_deref()),
+        (DbErrorKind::Query, Some("23505"))
+    );
+    assert!(unique.message.contains("UNIQUE"), "{}", unique.message);
+    let fk = tx
+        .execute(&sql("INSERT INTO b VALUES (1, 99)", vec![]))
+        .await
+        .expect_err("fk");
+    assert_eq!(fk.sqlstate.as_deref(), Some("23503"));
+    let not_null = tx
+        .execute(&sql("INSERT INTO a VALUES (3, NULL)", vec![]))
+        .await
+        .expect_err("nn");
+    assert_eq!(not_null.sqlstate.as_deref(), Some("23502"));
+    let syntax = tx
+        .execute(&sql("SELEC 1", vec![]))
+        .await
+        .expect_err("syntax");
+    assert_eq!((syntax.kind, syntax.sqlstate), (DbErrorKind::Query, None));
+}
+
+#[tokio::test]
+async fn unopenable_file_is_unavailable() {
+    let cfg = DatabaseConfig {
+        url: Some("sqlite:///nonexistent-dir/for/sure/app.db".into()),
+        ..DatabaseConfig::default()
+    };
+    let db = Database::new("gone", &cfg).expect("pool builds without opening");
+    let err = db.ping().await.expect_err("cannot open");
+    assert_eq!(err.kind, DbErrorKind::Unavailable, "{err}");
+}
+
+#[tokio::test]
+async fn catalog_lists_relations_and_fn_views() {
+    let (db, _dir) = database(
+        "CREATE TABLE tb_post (pk_post INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, title TEXT, created_at TIMESTAMP);
+         CREATE VIEW v_post AS SELECT id, json_object('id', id, 'title', title) AS data FROM tb_post;
+         CREATE TABLE fraiseql_mutation_response (status TEXT, message TEXT, entity_id TEXT,
+             entity_type TEXT, entity TEXT, metadata TEXT);
+         CREATE VIEW fn_create_post AS SELECT NULL AS title, CAST(NULL AS INTEGER) AS author_id;
+         CREATE TRIGGER fn_create_post_insert INSTEAD OF INSERT ON fn_create_post BEGIN
+             INSERT INTO tb_post (id, title) VALUES (lower(hex(randomblob(16))), NEW.title);
+         END;",
+    )
+    .await;
+    let catalog = db.load_catalog().await.expect("catalog");
+    assert_eq!(catalog.column("tb_post", "title"), Some(SqlType::Text));
+    assert_eq!(
+        catalog.column("tb_post", "created_at"),
+        Some(SqlType::Timestamp)
+    );
+    assert_eq!(catalog.column("v_post", "data"), Some(SqlType::Other));
+    assert_eq!(catalog.column("main.v_post", "id"), Some(SqlType::Text));
+    assert!(catalog.relations.contains_key("fn_create_post"));
+    assert!(!catalog.functions.contains_key("v_post"));
+
+    let function = &catalog.functions["fn_create_post"];
+    assert_eq!(function.returns, FunctionReturn::MutationResponse);
+    let params: Vec<(&str, &str, bool)> = function
+        .params
+        .iter()
+        .map(|p| (p.name.as_str(), p.type_name.as_str(), p.has_default))
+        .collect();
+    assert_eq!(
+        params,
+        [("title", "text", true), ("author_id", "INT", true)]
+    );
+    assert_eq!(db.catalog().as_deref(), Some(&*catalog));
+}

@@ -1,0 +1,408 @@
+//! `execute`: one GraphQL request through prepare (cached by query hash), plan, render, the
+//! database round trips, and assembly. Reads run one statement per database, databases in
+//! parallel; a database that fails nulls only its own fields (a partial result). Mutations
+//! run one after another, each in its own transaction.
+
+use crate::db::{Database, DbError, DbErrorKind};
+use crate::state::AppState;
+use fraiseql_engine::catalog::Catalog;
+use fraiseql_engine::error::{ErrorCode, GraphQLError, PathSegment};
+use fraiseql_engine::plan::{plan, Mutate, Plan, RootAction};
+use fraiseql_engine::request::{introspect, prepare, OperationKind, Prepared};
+use fraiseql_engine::response::{assemble, request_error, RootValue};
+use fraiseql_engine::sql::{
+    mutation_outcome, render_call, render_read_back, render_reads, CallSql, MutationResult,
+};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// One GraphQL request, as the HTTP layer decoded it.
+pub(crate) struct GraphQLRequest {
+    pub(crate) query: String,
+    pub(crate) operation_name: Option<String>,
+    pub(crate) variables: serde_json::Map<String, serde_json::Value>,
+}
+
+/// How the request arrived (mutations are refused over GET).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transport {
+    Post,
+    Get,
+}
+
+/// How the HTTP layer should answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutcomeStatus {
+    /// The response has `data` (possibly with field errors).
+    Ok,
+    /// Parse, validation or variable errors: no `data` key.
+    RequestError,
+    /// A mutation over GET.
+    MethodNotAllowed,
+}
+
+/// A serialized GraphQL response and how to send it.
+pub(crate) struct Outcome {
+    pub(crate) body: Vec<u8>,
+    pub(crate) status: OutcomeStatus,
+    /// `"query"` or `"mutation"` once known.
+    pub(crate) operation: Option<&'static str>,
+}
+
+fn label(kind: OperationKind) -> &'static str {
+    match kind {
+        OperationKind::Query => "query",
+        OperationKind::Mutation => "mutation",
+        OperationKind::Subscription => "subscription",
+    }
+}
+
+/// Executes one GraphQL request.
+pub(crate) async fn execute(
+    state: &AppState,
+    req: GraphQLRequest,
+    transport: Transport,
+) -> Outcome {
+    let prepared = match prepared(state, &req) {
+        Ok(p) => p,
+        Err(errors) => return failed(state, &errors, OutcomeStatus::RequestError, None),
+    };
+    let kind = prepared.kind;
+    let op = Some(label(kind));
+    if transport == Transport::Get && kind != OperationKind::Query {
+        let e = GraphQLError::new(
+            ErrorCode::MutationNotAllowed,
+            "only queries may be sent with GET; use POST",
+        );
+        return failed(state, &[e], OutcomeStatus::MethodNotAllowed, op);
+    }
+    if kind == OperationKind::Mutation && state.config.server.read_only {
+        let e = GraphQLError::new(
+            ErrorCode::MutationNotAllowed,
+            "this server is read-only: mutations are disabled",
+        );
+        return failed(state, &[e], OutcomeStatus::RequestError, op);
+    }
+    let plan = match plan(&state.api, &prepared, &req.variables) {
+        Ok(p) => p,
+        Err(errors) => return failed(state, &errors, OutcomeStatus::RequestError, op),
+    };
+    let (values, errors) = match kind {
+        OperationKind::Mutation => run_mutations(state, &plan).await,
+        _ => match run_reads(state, &prepared, &plan, &req.variables).await {
+            Ok(r) => r,
+            Err(errors) => return failed(state, &errors, OutcomeStatus::RequestError, op),
+        },
+    };
+    let roots: Vec<(&str, RootValue<'_>)> = plan
+        .roots
+        .iter()
+        .zip(&values)
+        .map(|(r, v)| {
+            (
+                r.key.as_str(),
+                v.as_deref().map_or(RootValue::Null, RootValue::Raw),
+            )
+        })
+        .collect();
+    let mut body = Vec::with_capacity(values.iter().flatten().map(String::len).sum::<usize>() + 64);
+    assemble(&mut body, &roots, &errors);
+    for e in &errors {
+        state.metrics.count_error(e.code().as_str());
+    }
+    state
+        .metrics
+        .count_operation(label(kind), errors.is_empty());
+    Outcome {
+        body,
+        status: OutcomeStatus::Ok,
+        operation: op,
+    }
+}
+
+fn failed(
+    state: &AppState,
+    errors: &[GraphQLError],
+    status: OutcomeStatus,
+    op: Option<&'static str>,
+) -> Outcome {
+    for e in errors {
+        state.metrics.count_error(e.code().as_str());
+    }
+    if let Some(kind) = op {
+        state.metrics.count_operation(kind, false);
+    }
+    let mut body = Vec::new();
+    request_error(&mut body, errors);
+    Outcome {
+        body,
+        status,
+        operation: op,
+    }
+}
+
+/// Parse + validate, cached by (query text, operation name).
+fn prepared(state: &AppState, req: &GraphQLRequest) -> Result<Arc<Prepared>, Vec<GraphQLError>> {
+    let key = state.prepared_key(&req.query, req.operation_name.as_deref());
+    if let Some(p) = state.prepared.get(&key) {
+        return Ok(p);
+    }
+    let p = Arc::new(prepare(
+        &state.api,
+        &req.query,
+        req.operation_name.as_deref(),
+    )?);
+    state.prepared.insert(key, p.clone());
+    Ok(p)
+}
+
+type Values = Vec<Option<String>>;
+
+/// Reads: introspection and `__typename` answered here, every database's statement in
+/// parallel.
+async fn run_reads(
+    state: &AppState,
+    prepared: &Prepared,
+    plan: &Plan,
+    variables: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(Values, Vec<GraphQLError>), Vec<GraphQLError>> {
+    let mut values: Values = vec![None; plan.roots.len()];
+    let mut errors = Vec::new();
+    if prepared.introspection {
+        let map = introspect(&state.api, prepared, variables)?;
+        for (i, root) in plan.roots.iter().enumerate() {
+            if root.action == RootAction::Introspection {
+                values[i] = map.get(&root.key).map(|v| v.to_string());
+            }
+        }
+    }
+    for (i, root) in plan.roots.iter().enumerate() {
+        if let RootAction::Typename(name) = &root.action {
+            values[i] = Some(format!("\"{name}\""));
+        }
+    }
+    let catalogs: HashMap<&str, Option<Arc<Catalog>>> = state
+        .databases
+        .iter()
+        .map(|(name, db)| (name.as_str(), db.catalog()))
+        .collect();
+    let statements = render_reads(plan, &|name| {
+        let db = state.databases.get(name)?;
+        Some((db.kind, catalogs.get(name).and_then(|c| c.as_deref())))
+    })
+    .map_err(|m| vec![GraphQLError::new(ErrorCode::InternalServerError, m)])?;
+    let runs = statements.iter().map(|s| async move {
+        let db = &state.databases[&s.database];
+        timed(state, db, db.fetch_texts(&s.sql)).await
+    });
+    let results = futures::future::join_all(runs).await;
+    for (stmt, result) in statements.iter().zip(results) {
+        match result {
+            Ok(columns) => {
+                for (root, text) in stmt.roots.iter().zip(columns) {
+                    values[*root] = text;
+                }
+            }
+            Err(e) => {
+                let base = db_error(&stmt.database, &e);
+                for root in &stmt.roots {
+                    let key = plan.roots[*root].key.clone();
+                    errors.push(base.clone().at(vec![PathSegment::Key(key)]));
+                }
+            }
+        }
+    }
+    Ok((values, errors))
+}
+
+async fn timed<T>(
+    state: &AppState,
+    db: &Database,
+    fut: impl std::future::Future<Output = Result<T, DbError>>,
+) -> Result<T, DbError> {
+    let start = Instant::now();
+    let r = fut.await;
+    state
+        .metrics
+        .observe_db(&db.name, r.is_ok(), start.elapsed().as_secs_f64());
+    r
+}
+
+/// Mutations, serially (GraphQL requires it), each in its own transaction.
+async fn run_mutations(state: &AppState, plan: &Plan) -> (Values, Vec<GraphQLError>) {
+    let mut values: Values = vec![None; plan.roots.len()];
+    let mut errors = Vec::new();
+    for (i, root) in plan.roots.iter().enumerate() {
+        match &root.action {
+            RootAction::Typename(name) => values[i] = Some(format!("\"{name}\"")),
+            RootAction::Mutate(m) => match mutate(state, m).await {
+                Ok(v) => values[i] = v,
+                Err(e) => errors.push(e.at(vec![PathSegment::Key(root.key.clone())])),
+            },
+            RootAction::Fetch(_) | RootAction::Introspection => {}
+        }
+    }
+    (values, errors)
+}
+
+async fn mutate(state: &AppState, m: &Mutate) -> Result<Option<String>, GraphQLError> {
+    let db = state.databases.get(&m.database).ok_or_else(|| {
+        GraphQLError::new(
+            ErrorCode::InternalServerError,
+            format!("database '{}' is not configured", m.database),
+        )
+    })?;
+    let catalog = match db.catalog() {
+        Some(c) => c,
+        None => db
+            .load_catalog()
+            .await
+            .map_err(|e| db_error(&m.database, &e))?,
+    };
+    let call = render_call(m, db.kind, Some(&catalog))?;
+    let start = Instant::now();
+    let result = run_call(db, m, &catalog, call).await;
+    let ok = !matches!(&result, Err(MutateError::Db(_)));
+    state
+        .metrics
+        .observe_db(&db.name, ok, start.elapsed().as_secs_f64());
+    match result {
+        Ok(v) => Ok(v),
+        Err(MutateError::Db(e)) => Err(db_error(&m.database, &e)),
+        Err(MutateError::Status(e)) => Err(e),
+    }
+}
+
+enum MutateError {
+    Db(DbError),
+    Status(GraphQLError),
+}
+
+impl From<DbError> for MutateError {
+    fn from(e: DbError) -> Self {
+        Self::Db(e)
+    }
+}
+
+fn first_text(rows: Vec<Vec<Option<String>>>) -> Option<String> {
+    rows.into_iter()
+        .next()
+        .and_then(|r| r.into_iter().next().flatten())
+}
+
+/// Performs the call and the read-back in one transaction; a failure status rolls back.
+async fn run_call(
+    db: &Database,
+    m: &Mutate,
+    catalog: &Catalog,
+    call: CallSql,
+) -> Result<Option<String>, MutateError> {
+    let mut tx = db.begin().await?;
+    let response = match call {
+        CallSql::Rows(q) => {
+            let rows = tx.fetch_rows(&q).await?;
+            tx.commit().await?;
+            return Ok(first_text(rows));
+        }
+        CallSql::Response(q) => tx.fetch_rows(&q).await?,
+        CallSql::ResponseVia { call, take } => {
+            tx.execute(&call).await?;
+            tx.fetch_rows(&take).await?
+        }
+    };
+    let result = first_text(response)
+        .as_deref()
+        .and_then(MutationResult::from_json)
+        .ok_or_else(|| {
+            MutateError::Status(GraphQLError::new(
+                ErrorCode::DatabaseError,
+                format!("function `{}` returned no mutation_response", m.function),
+            ))
+        })?;
+    mutation_outcome(&result).map_err(MutateError::Status)?;
+    let value = match render_read_back(m, db.kind, Some(catalog), &result) {
+        Some(q) => first_text(tx.fetch_rows(&q).await?),
+        None => None,
+    };
+    tx.commit().await?;
+    Ok(value)
+}
+
+/// A database failure as a safe GraphQL error; the details go to the log.
+fn db_error(database: &str, e: &DbError) -> GraphQLError {
+    tracing::warn!(database, sqlstate = ?e.sqlstate, detail = ?e.detail, "database error: {}", e.message);
+    let err = |code, msg: String| GraphQLError::new(code, msg).database(database);
+    match e.kind {
+        DbErrorKind::Unavailable => err(
+            ErrorCode::DatabaseUnavailable,
+            format!("Database '{database}' unavailable"),
+        ),
+        DbErrorKind::Timeout => err(
+            ErrorCode::Timeout,
+            format!("Database '{database}' did not answer in time"),
+        ),
+        DbErrorKind::Query => query_error(database, e),
+    }
+}
+
+/// SQLSTATE -> code and a message safe to show (both drivers report PostgreSQL codes).
+fn query_error(database: &str, e: &DbError) -> GraphQLError {
+    let state = e.sqlstate.as_deref().unwrap_or("");
+    let (code, message) = match state {
+        "23505" => (
+            ErrorCode::Conflict,
+            "a record with the same unique value already exists".into(),
+        ),
+        "23503" => (
+            ErrorCode::BadUserInput,
+            "a referenced record does not exist".into(),
+        ),
+        "23502" => (
+            ErrorCode::BadUserInput,
+            "a required value is missing".into(),
+        ),
+        "23514" => (
+            ErrorCode::BadUserInput,
+            "a value breaks a check constraint".into(),
+        ),
+        "22P02" | "22007" | "22008" | "22003" | "22023" | "22001" => (
+            ErrorCode::BadUserInput,
+            format!("invalid input value: {}", e.message),
+        ),
+        "57014" => (
+            ErrorCode::Timeout,
+            "the statement took longer than its timeout".into(),
+        ),
+        // RAISE in plpgsql or a SQLite trigger: the schema author's own message.
+        "P0001" => (hint_code(e.hint.as_deref()), e.message.clone()),
+        s if s.starts_with("08") => (
+            ErrorCode::DatabaseUnavailable,
+            format!("Database '{database}' unavailable"),
+        ),
+        _ => (
+            ErrorCode::DatabaseError,
+            "the database rejected the statement".into(),
+        ),
+    };
+    let mut g = GraphQLError::new(code, message).database(database);
+    if !state.is_empty() {
+        g = g.with("sqlstate", state);
+    }
+    if let Some(h) = e.hint.as_deref().filter(|_| state == "P0001") {
+        g = g.with("hint", h);
+    }
+    g
+}
+
+/// `RAISE ... USING HINT = 'NOT_FOUND'` picks the error code.
+fn hint_code(hint: Option<&str>) -> ErrorCode {
+    match hint.unwrap_or("") {
+        "NOT_FOUND" => ErrorCode::NotFound,
+        "CONFLICT" => ErrorCode::Conflict,
+        "FORBIDDEN" => ErrorCode::Forbidden,
+        "UNAUTHENTICATED" => ErrorCode::Unauthenticated,
+        "BAD_USER_INPUT" | "INVALID_INPUT" | "VALIDATION_ERROR" => ErrorCode::BadUserInput,
+        _ => ErrorCode::MutationFailed,
+    }
+}

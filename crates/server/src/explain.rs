@@ -1,0 +1,196 @@
+//! `fraiseql explain` support: the database's own plan for a rendered statement
+//! (PostgreSQL `EXPLAIN`, SQLite `EXPLAIN QUERY PLAN`), and the catalog the renderer uses,
+//! read through the same pools and drivers as the server.
+
+use crate::db::{Database, DbError, DbErrorKind};
+use fraiseql_engine::catalog::Catalog;
+use fraiseql_engine::config::{Config, DatabaseKind};
+use fraiseql_engine::sql::SqlQuery;
+
+/// A failure of a one-off database task run for the CLI.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct DatabaseError {
+    /// The database could not be reached (as opposed to rejecting the statement).
+    pub unreachable: bool,
+    pub message: String,
+}
+
+impl DatabaseError {
+    fn from_db(name: &str, e: DbError) -> Self {
+        Self {
+            unreachable: matches!(e.kind, DbErrorKind::Unavailable | DbErrorKind::Timeout),
+            message: format!("database '{name}': {e}"),
+        }
+    }
+}
+
+fn open(config: &Config, database: &str) -> Result<Database, DatabaseError> {
+    let cfg = config
+        .databases
+        .get(database)
+        .ok_or_else(|| DatabaseError {
+            unreachable: false,
+            message: format!("database '{database}' is not configured"),
+        })?;
+    Database::new(database, cfg).map_err(|e| DatabaseError::from_db(database, e))
+}
+
+/// Reads the catalog of `database` (views' columns, functions).
+pub async fn introspect(config: &Config, database: &str) -> Result<Catalog, DatabaseError> {
+    let db = open(config, database)?;
+    let catalog = db
+        .load_catalog()
+        .await
+        .map_err(|e| DatabaseError::from_db(database, e))?;
+    Ok(Catalog::clone(&catalog))
+}
+
+/// The plan `database` chooses for `query`, as text. With `analyze` on PostgreSQL the
+/// statement really runs (inside a transaction that is rolled back); SQLite has no
+/// equivalent and shows the plan only.
+pub async fn explain_sql(
+    config: &Config,
+    database: &str,
+    query: &SqlQuery,
+    analyze: bool,
+) -> Result<String, DatabaseError> {
+    let db = open(config, database)?;
+    let fail = |e| DatabaseError::from_db(database, e);
+    match db.kind {
+        DatabaseKind::Postgresql => {
+            let options = if analyze {
+                "ANALYZE, BUFFERS, FORMAT TEXT"
+            } else {
+                "FORMAT TEXT"
+            };
+            let explain = SqlQuery {
+                text: format!("EXPLAIN ({options}) {}", query.text),
+                params: query.params.clone(),
+            };
+            let mut tx = db.begin().await.map_err(fail)?;
+            let rows = tx.fetch_rows(&explain).await.map_err(fail)?;
+            // Dropped without commit: whatever ANALYZE ran is rolled back.
+            drop(tx);
+            Ok(rows
+                .into_iter()
+                .filter_map(|r| r.into_iter().next().flatten())
+                .collect::<Vec<_>>()
+                .join("\n"))
+        }
+        DatabaseKind::Sqlite => {
+            let explain = SqlQuery {
+                text: format!("EXPLAIN QUERY PLAN {}", query.text),
+                params: query.params.clone(),
+            };
+            let rows = db
+                .begin()
+                .await
+                .map_err(fail)?
+                .fetch_rows(&explain)
+                .await
+                .map_err(fail)?;
+            Ok(sqlite_tree(&rows))
+        }
+    }
+}
+
+/// SQLite's plan rows are `(id, parent, notused, detail)`; nest each under its parent.
+fn sqlite_tree(rows: &[Vec<Option<String>>]) -> String {
+    let cell = |r: &Vec<Option<String>>, i: usize| r.get(i).cloned().flatten().unwrap_or_default();
+    let mut depth: Vec<(String, usize)> = Vec::new();
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, parent, detail) = (cell(row, 0), cell(row, 1), cell(row, 3));
+        let level = depth
+            .iter()
+            .find(|(i, _)| *i == parent)
+            .map(|(_, d)| d + 1)
+            .unwrap_or(0);
+        depth.push((id, level));
+        out.push(format!("{}{detail}", "  ".repeat(level)));
+    }
+    out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fraiseql_engine::config::DatabaseConfig;
+    use fraiseql_engine::sql::Param;
+
+    #[tokio::test]
+    async fn sqlite_plans_are_nested() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("x.db");
+        rusqlite::Connection::open(&path)
+            .and_then(|c| c.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);"))
+            .expect("setup");
+        let mut config = Config::default();
+        config.databases.insert(
+            "primary".into(),
+            DatabaseConfig {
+                url: Some(format!("sqlite://{}", path.display())),
+                ..Default::default()
+            },
+        );
+        let q = SqlQuery {
+            text: "SELECT (SELECT v FROM t WHERE id = ?1), (SELECT count(*) FROM t WHERE v = ?2)"
+                .into(),
+            params: vec![Param::Int(1), Param::Text("x".into())],
+        };
+        let plan = explain_sql(&config, "primary", &q, false)
+            .await
+            .expect("plan");
+        assert!(plan.contains("SCALAR SUBQUERY"), "{plan}");
+        assert!(
+            plan.contains("\n  SEARCH t USING INTEGER PRIMARY KEY"),
+            "{plan}"
+        );
+        let err = explain_sql(&config, "other", &q, false)
+            .await
+            .expect_err("unknown database");
+        assert!(!err.unreachable);
+        let catalog = introspect(&config, "primary").await.expect("catalog");
+        assert!(catalog.relations.contains_key("t"));
+    }
+
+    #[tokio::test]
+    async fn postgres_plans_bind_parameters() {
+        let mut config = Config::default();
+        let url = crate::db::postgres_test_url();
+        config.databases.insert(
+            "primary".into(),
+            DatabaseConfig {
+                url: Some(url),
+                ..Default::default()
+            },
+        );
+        let q = SqlQuery {
+            text: "SELECT relname::text FROM pg_class WHERE relname = $1::text LIMIT $2::int8"
+                .into(),
+            params: vec![Param::Text("pg_class".into()), Param::Int(1)],
+        };
+        let plan = explain_sql(&config, "primary", &q, false)
+            .await
+            .expect("plan");
+        assert!(plan.contains("Limit"), "{plan}");
+        let analyzed = explain_sql(&config, "primary", &q, true)
+            .await
+            .expect("analyze");
+        assert!(analyzed.contains("actual time"), "{analyzed}");
+
+        config.databases.insert(
+            "down".into(),
+            DatabaseConfig {
+                url: Some("postgresql://postgres@127.0.0.1:1/postgres".into()),
+                connect_timeout_ms: 1000,
+                ..Default::default()
+            },
+        );
+        let err = explain_sql(&config, "down", &q, false)
+            .await
+            .expect_err("unreachable");
+        assert!(err.unreachable, "{err}");
+    }
+}

@@ -1,0 +1,137 @@
+//! HTTP: the one port every client talks to. `/graphql` (GraphQL over HTTP, POST and GET,
+//! plus GraphiQL for browsers), health and readiness probes, and `/metrics`. Every request
+//! passes [`track`] first: it takes or makes the request id, opens the tracing span, and
+//! records the request in the log and in metrics.
+
+pub(crate) mod admission;
+mod graphiql;
+mod graphql;
+mod health;
+mod negotiate;
+
+use crate::state::AppState;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use fraiseql_engine::error::{ErrorCode, GraphQLError};
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::Instrument;
+
+/// The request id header, read from clients and echoed back.
+pub(crate) const REQUEST_ID: &str = "x-request-id";
+
+/// Every route of the server.
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    let limit =
+        usize::try_from(state.config.server.limits.max_request_size.0).unwrap_or(usize::MAX);
+    let mut router = Router::new()
+        .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/health", get(health::health))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .route("/ready", get(health::ready))
+        .route("/metrics", get(health::metrics));
+    if state.config.server.playground {
+        router = router
+            .route("/playground", get(graphiql::page))
+            .route("/graphiql", get(graphiql::page));
+    }
+    router
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .with_state(state)
+}
+
+/// Request id, span, access log line and HTTP metrics for every request.
+async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = request_id(req.headers());
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %method,
+        path = %path,
+        operation = tracing::field::Empty,
+        kind = tracing::field::Empty,
+    );
+    let _in_flight = state.metrics.in_flight();
+    let mut response = next.run(req).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    state
+        .metrics
+        .observe_http(method.as_str(), status, elapsed.as_secs_f64());
+    span.in_scope(|| {
+        tracing::info!(
+            status,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "request finished"
+        );
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}
+
+/// The client's request id when it is a safe token (at most 64 of `[A-Za-z0-9._-]`, other
+/// characters dropped), else a fresh UUID.
+fn request_id(headers: &HeaderMap) -> String {
+    let given: String = headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        .take(64)
+        .collect();
+    if given.is_empty() {
+        uuid::Uuid::new_v4().to_string()
+    } else {
+        given
+    }
+}
+
+/// A GraphQL-shaped error body (`{"errors":[…]}`) for failures before execution, counted
+/// in `fraiseql_graphql_errors_total`.
+pub(crate) fn error_response(
+    state: &AppState,
+    status: StatusCode,
+    code: ErrorCode,
+    message: impl Into<String>,
+) -> Response {
+    state.metrics.count_error(code.as_str());
+    let body = serde_json::json!({ "errors": [GraphQLError::new(code, message)] });
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_sanitized() {
+        let mut h = HeaderMap::new();
+        h.insert(REQUEST_ID, HeaderValue::from_static("abc-123_x.y"));
+        assert_eq!(request_id(&h), "abc-123_x.y");
+        h.insert(REQUEST_ID, HeaderValue::from_static("a b<script>"));
+        assert_eq!(request_id(&h), "abscript");
+        let long = "x".repeat(100);
+        h.insert(REQUEST_ID, HeaderValue::from_str(&long).expect("ascii"));
+        assert_eq!(request_id(&h).len(), 64);
+        h.insert(REQUEST_ID, HeaderValue::from_static("<>"));
+        assert_eq!(request_id(&h).len(), 36);
+        assert_eq!(request_id(&HeaderMap::new()).len(), 36);
+    }
+}

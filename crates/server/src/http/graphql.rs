@@ -1,0 +1,455 @@
+//! `/graphql` over HTTP, per the GraphQL-over-HTTP spec: decode a POST (JSON object, or an
+//! array for a batch) or a GET (query string), check media types, size and shape, pass
+//! each request through the admission gate and the request deadline to `execute`, and map
+//! its outcome to a status code for the negotiated media type.
+
+use super::negotiate::{prefers_html, response_media, Media};
+use super::{error_response, graphiql};
+use crate::execute::{execute, GraphQLRequest, Outcome, OutcomeStatus, Transport};
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use fraiseql_engine::error::ErrorCode;
+use serde_json::{Map, Value};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `POST /graphql`.
+pub(super) async fn post(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(media) = response_media(accept(&headers)) else {
+        return not_acceptable(&state);
+    };
+    if !is_json(headers.get(header::CONTENT_TYPE)) {
+        return error_response(
+            &state,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::BadRequest,
+            "requests must be sent as Content-Type: application/json",
+        );
+    }
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return error_response(
+                &state,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::RequestTooLarge,
+                format!(
+                    "request body exceeds the limit of {} bytes",
+                    state.config.server.limits.max_request_size.0
+                ),
+            )
+        }
+        Err(rejection) => {
+            return bad_request(&state, format!("cannot read the request body: {rejection}"))
+        }
+    };
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return bad_request(&state, format!("malformed JSON body: {e}")),
+    };
+    match value {
+        Value::Array(items) => {
+            if items.is_empty() {
+                return bad_request(&state, "a batch must contain at least one request");
+            }
+            let mut requests = Vec::with_capacity(items.len());
+            for (i, item) in items.into_iter().enumerate() {
+                match request_from_json(item) {
+                    Ok(r) => requests.push(r),
+                    Err(m) => return bad_request(&state, format!("batch item {i}: {m}")),
+                }
+            }
+            batch(state, media, requests).await
+        }
+        other => match request_from_json(other) {
+            Ok(request) => single(state, media, request, Transport::Post).await,
+            Err(message) => bad_request(&state, message),
+        },
+    }
+}
+
+/// `GET /graphql`: GraphiQL for browsers, else a query from the URL.
+pub(super) async fn get(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if state.config.server.playground && prefers_html(accept(&headers)) {
+        return graphiql::page().await.into_response();
+    }
+    let Some(media) = response_media(accept(&headers)) else {
+        return not_acceptable(&state);
+    };
+    match request_from_query(query.as_deref().unwrap_or_default()) {
+        Ok(request) => single(state, media, request, Transport::Get).await,
+        Err(message) => bad_request(&state, message),
+    }
+}
+
+fn accept(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())
+}
+
+/// `application/json`, any parameters (`charset=utf-8`) allowed.
+fn is_json(content_type: Option<&HeaderValue>) -> bool {
+    content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+fn bad_request(state: &AppState, message: impl Into<String>) -> Response {
+    error_response(
+        state,
+        StatusCode::BAD_REQUEST,
+        ErrorCode::BadRequest,
+        message,
+    )
+}
+
+fn not_acceptable(state: &AppState) -> Response {
+    error_response(
+        state,
+        StatusCode::NOT_ACCEPTABLE,
+        ErrorCode::BadRequest,
+        "Accept must allow application/graphql-response+json or application/json",
+    )
+}
+
+/// Decodes `{"query", "operationName", "variables", "extensions"}`.
+fn request_from_json(value: Value) -> Result<GraphQLRequest, String> {
+    let Value::Object(mut map) = value else {
+        return Err("the body must be a JSON object (or an array of them)".into());
+    };
+    let query = match map.remove("query") {
+        Some(Value::String(q)) => q,
+        Some(_) => return Err("`query` must be a string".into()),
+        None => return Err("missing `query`".into()),
+    };
+    let operation_name = match map.remove("operationName") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(_) => return Err("`operationName` must be a string or null".into()),
+    };
+    let variables = match map.remove("variables") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m,
+        Some(_) => return Err("`variables` must be an object or null".into()),
+    };
+    match map.get("extensions") {
+        None | Some(Value::Null) | Some(Value::Object(_)) => {}
+        Some(_) => return Err("`extensions` must be an object or null".into()),
+    }
+    Ok(GraphQLRequest {
+        query,
+        operation_name,
+        variables,
+    })
+}
+
+/// Decodes `?query=…&operationName=…&variables=<JSON>`.
+fn request_from_query(raw: &str) -> Result<GraphQLRequest, String> {
+    let mut query = None;
+    let mut operation_name = None;
+    let mut variables = Map::new();
+    for (key, value) in form_pairs(raw) {
+        match key.as_str() {
+            "query" => query = Some(value),
+            "operationName" if !value.is_empty() => operation_name = Some(value),
+            "variables" if !value.is_empty() => {
+                variables = match serde_json::from_str::<Value>(&value) {
+                    Ok(Value::Object(m)) => m,
+                    Ok(Value::Null) => Map::new(),
+                    Ok(_) => return Err("`variables` must be a JSON object".into()),
+                    Err(e) => return Err(format!("`variables` is not valid JSON: {e}")),
+                }
+            }
+            _ => {}
+        }
+    }
+    let query = query.ok_or("missing `query` parameter")?;
+    Ok(GraphQLRequest {
+        query,
+        operation_name,
+        variables,
+    })
+}
+
+/// `application/x-www-form-urlencoded` pairs (`+` is a space, `%XX` a byte).
+fn form_pairs(raw: &str) -> Vec<(String, String)> {
+    raw.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => match (
+                bytes.get(i + 1).and_then(|b| hex(*b)),
+                bytes.get(i + 2).and_then(|b| hex(*b)),
+            ) {
+                (Some(hi), Some(lo)) => {
+                    out.push((hi * 16 + lo) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// One request: gate, deadline, execute, map the outcome.
+async fn single(
+    state: Arc<AppState>,
+    media: Media,
+    request: GraphQLRequest,
+    transport: Transport,
+) -> Response {
+    record_operation_name(request.operation_name.as_deref());
+    let s = state.clone();
+    let outcome = guarded(&state, async move { execute(&s, request, transport).await }).await;
+    match outcome {
+        Ok(outcome) => respond(media, outcome),
+        Err(response) => response,
+    }
+}
+
+/// A batch: the requests run one after another under one slot and one deadline; the answer
+/// is the array of their responses, always 200.
+async fn batch(state: Arc<AppState>, media: Media, requests: Vec<GraphQLRequest>) -> Response {
+    let s = state.clone();
+    let outcomes = guarded(&state, async move {
+        let mut bodies = Vec::with_capacity(requests.len());
+        for request in requests {
+            bodies.push(execute(&s, request, Transport::Post).await.body);
+        }
+        bodies
+    })
+    .await;
+    match outcomes {
+        Ok(bodies) => {
+            let mut out = Vec::with_capacity(bodies.iter().map(|b| b.len() + 1).sum::<usize>() + 2);
+            out.push(b'[');
+            for (i, body) in bodies.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(body);
+            }
+            out.push(b']');
+            with_media(StatusCode::OK, media, out)
+        }
+        Err(response) => response,
+    }
+}
+
+/// Runs `work` once admitted, within the request deadline.
+async fn guarded<T>(state: &AppState, work: impl Future<Output = T>) -> Result<T, Response> {
+    let deadline = Duration::from_millis(state.config.server.request_timeout_ms.max(1));
+    let admitted = async {
+        let permit = state.admission.enter().await;
+        match permit {
+            Ok(_permit) => Ok(work.await),
+            Err(_) => {
+                let mut response = error_response(
+                    state,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::ServiceUnavailable,
+                    "the server is at capacity; retry shortly",
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                Err(response)
+            }
+        }
+    };
+    match tokio::time::timeout(deadline, admitted).await {
+        Ok(result) => result,
+        Err(_) => Err(error_response(
+            state,
+            StatusCode::GATEWAY_TIMEOUT,
+            ErrorCode::Timeout,
+            format!(
+                "the request did not finish within {} ms",
+                deadline.as_millis()
+            ),
+        )),
+    }
+}
+
+fn record_operation_name(name: Option<&str>) {
+    if let Some(name) = name {
+        tracing::Span::current().record("operation", name);
+    }
+}
+
+/// Status codes per the GraphQL-over-HTTP spec: with `application/json` every well-formed
+/// request gets 200; with `application/graphql-response+json` request errors get 400.
+fn respond(media: Media, outcome: Outcome) -> Response {
+    if let Some(kind) = outcome.operation {
+        tracing::Span::current().record("kind", kind);
+    }
+    let status = match (outcome.status, media) {
+        (OutcomeStatus::MethodNotAllowed, _) => StatusCode::METHOD_NOT_ALLOWED,
+        (OutcomeStatus::RequestError, Media::GraphqlResponse) => StatusCode::BAD_REQUEST,
+        (OutcomeStatus::RequestError, Media::Json) | (OutcomeStatus::Ok, _) => StatusCode::OK,
+    };
+    let mut response = with_media(status, media, outcome.body);
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    }
+    response
+}
+
+fn with_media(status: StatusCode, media: Media, body: Vec<u8>) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(media.as_str()),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_bodies_decode() {
+        let r = request_from_json(
+            json!({"query": "{ a }", "operationName": null, "variables": {"x": 1}}),
+        )
+        .expect("valid");
+        assert_eq!(
+            (r.query.as_str(), r.operation_name, r.variables.len()),
+            ("{ a }", None, 1)
+        );
+        assert!(request_from_json(json!({"query": 1})).is_err());
+        assert!(request_from_json(json!({})).is_err());
+        assert!(request_from_json(json!({"query": "{a}", "variables": "{}"})).is_err());
+        assert!(request_from_json(json!({"query": "{a}", "operationName": 3})).is_err());
+        assert!(request_from_json(json!("{a}")).is_err());
+    }
+
+    #[test]
+    fn query_strings_decode() {
+        let r = request_from_query("query=%7B+a+%7D&operationName=Op&variables=%7B%22x%22%3A1%7D")
+            .expect("valid");
+        assert_eq!(r.query, "{ a }");
+        assert_eq!(r.operation_name.as_deref(), Some("Op"));
+        assert_eq!(r.variables.get("x"), Some(&json!(1)));
+        assert!(request_from_query("operationName=Op").is_err());
+        assert!(request_from_query("query=%7Ba%7D&variables=%5B%5D").is_err());
+        assert!(request_from_query("query=%7Ba%7D&variables=nope").is_err());
+        assert_eq!(decode("100%"), "100%");
+        assert_eq!(decode("%zz%41"), "%zzA");
+    }
+
+    fn state(timeout_ms: u64, concurrent: usize, queue: usize) -> AppState {
+        let mut config = fraiseql_engine::config::Config::default();
+        config.server.request_timeout_ms = timeout_ms;
+        config.server.limits.max_concurrent_requests = concurrent;
+        config.server.limits.max_queue_depth = queue;
+        let schema = fraiseql_engine::schema::load_schema(
+            "type Post { id: ID! } type Query { posts: [Post!]! }",
+            "schema.graphql",
+        )
+        .expect("schema");
+        let api = fraiseql_engine::request::ApiSchema::new(
+            schema,
+            config.query_defaults.clone(),
+            config.validation.clone(),
+            true,
+        )
+        .expect("api");
+        let metrics = crate::metrics::Metrics::new().expect("metrics");
+        AppState::new(config, Arc::new(api), Default::default(), metrics)
+    }
+
+    async fn body_code(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        let v: Value = serde_json::from_slice(&bytes).expect("json");
+        v["errors"][0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn slow_requests_time_out_with_504() {
+        let state = state(50, 10, 10);
+        let slow = guarded(&state, tokio::time::sleep(Duration::from_secs(5)));
+        let response = slow.await.expect_err("deadline passed");
+        assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(body_code(response).await, "TIMEOUT");
+    }
+
+    #[tokio::test]
+    async fn overload_is_503_with_retry_after() {
+        let state = state(10_000, 1, 0);
+        let (release, wait) = tokio::sync::oneshot::channel::<()>();
+        let busy = guarded(&state, async move {
+            let _ = wait.await;
+        });
+        tokio::pin!(busy);
+        // Let the first request take the only slot.
+        assert!(tokio::time::timeout(Duration::from_millis(20), &mut busy)
+            .await
+            .is_err());
+        let response = guarded(&state, async {})
+            .await
+            .expect_err("no slot, no queue");
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .map(|v| v.as_bytes()),
+            Some(&b"1"[..])
+        );
+        assert_eq!(body_code(response).await, "SERVICE_UNAVAILABLE");
+        let _ = release.send(());
+        busy.await.expect("the first request finishes");
+        guarded(&state, async {})
+            .await
+            .expect("a slot is free again");
+    }
+
+    #[test]
+    fn content_types() {
+        let v = |s: &'static str| HeaderValue::from_static(s);
+        assert!(is_json(Some(&v("application/json"))));
+        assert!(is_json(Some(&v("Application/JSON; charset=utf-8"))));
+        assert!(!is_json(Some(&v("text/plain"))));
+        assert!(!is_json(Some(&v("application/graphql"))));
+        assert!(!is_json(None));
+    }
+}

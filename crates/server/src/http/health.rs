@@ -1,0 +1,107 @@
+//! Probes and metrics: `/health` (per-database status, 503 when any is down),
+//! `/health/live` (the process answers), `/health/ready` and `/ready` (serving, and every
+//! database answers), `/metrics` (Prometheus text).
+
+use crate::db::Database;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Json, Response};
+use serde_json::{json, Map, Value};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a probe waits for any one database.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Pings every database at once; `(name, error)` for each, `None` when it answered.
+async fn ping_all(state: &AppState) -> Vec<(&str, &Arc<Database>, Option<String>)> {
+    let pings = state.databases.iter().map(|(name, db)| async move {
+        let error = match tokio::time::timeout(PING_TIMEOUT, db.ping()).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.message),
+            Err(_) => Some(format!("no answer within {} s", PING_TIMEOUT.as_secs())),
+        };
+        (name.as_str(), db, error)
+    });
+    futures::future::join_all(pings).await
+}
+
+/// `GET /health`.
+pub(super) async fn health(State(state): State<Arc<AppState>>) -> Response {
+    let results = ping_all(&state).await;
+    let mut databases = Map::new();
+    for (name, db, error) in &results {
+        let pool = db.pool_status();
+        let mut entry = json!({
+            "status": if error.is_none() { "ok" } else { "error" },
+            "type": kind_name(db),
+            "pool_size": pool.size,
+            "pool_idle": pool.idle,
+            "pool_max": pool.max,
+        });
+        if let (Some(e), Value::Object(map)) = (error, &mut entry) {
+            map.insert("error".into(), Value::String(e.clone()));
+        }
+        databases.insert((*name).to_string(), entry);
+    }
+    let all_up = results.iter().all(|(_, _, e)| e.is_none());
+    let serving = state.ready.load(Ordering::SeqCst);
+    let (status, code) = match (serving, all_up) {
+        (false, _) => ("shutting_down", StatusCode::SERVICE_UNAVAILABLE),
+        (true, false) => ("degraded", StatusCode::SERVICE_UNAVAILABLE),
+        (true, true) => ("ok", StatusCode::OK),
+    };
+    let body = json!({
+        "status": status,
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": state.started.elapsed().as_secs(),
+        "databases": databases,
+    });
+    (code, Json(body)).into_response()
+}
+
+fn kind_name(db: &Database) -> &'static str {
+    match db.kind {
+        fraiseql_engine::config::DatabaseKind::Postgresql => "postgresql",
+        fraiseql_engine::config::DatabaseKind::Sqlite => "sqlite",
+    }
+}
+
+/// `GET /health/live`.
+pub(super) async fn live() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `GET /health/ready` and `GET /ready`.
+pub(super) async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    if !state.ready.load(Ordering::SeqCst) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "shutting_down" })),
+        )
+            .into_response();
+    }
+    let down: Map<String, Value> = ping_all(&state)
+        .await
+        .into_iter()
+        .filter_map(|(name, _, e)| e.map(|e| (name.to_string(), Value::String(e))))
+        .collect();
+    if down.is_empty() {
+        (StatusCode::OK, Json(json!({ "status": "ready" }))).into_response()
+    } else {
+        let body = json!({ "status": "not_ready", "databases": down });
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+    }
+}
+
+/// `GET /metrics`.
+pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let mut response = state.metrics.render(&state.databases).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}

@@ -1,0 +1,170 @@
+//! Prometheus metrics served at `/metrics`. Each server owns its registry (several servers
+//! can run in one test process). HTTP metrics are recorded by the request middleware,
+//! GraphQL and database ones by execution; pool gauges are refreshed when scraped.
+
+use crate::db::Database;
+use indexmap::IndexMap;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+use std::sync::Arc;
+
+/// Every metric the server exports.
+#[derive(Clone)]
+pub(crate) struct Metrics {
+    registry: Registry,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
+    operations: IntCounterVec,
+    errors: IntCounterVec,
+    db_queries: IntCounterVec,
+    db_duration: HistogramVec,
+    pool_size: IntGaugeVec,
+    pool_idle: IntGaugeVec,
+    in_flight: IntGauge,
+}
+
+impl Metrics {
+    /// Creates and registers the metrics; fails only on a duplicate or malformed name.
+    pub(crate) fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok::<_, prometheus::Error>(c)
+        };
+        let histogram = |name: &str, help: &str, labels: &[&str]| {
+            let h = HistogramVec::new(HistogramOpts::new(name, help), labels)?;
+            registry.register(Box::new(h.clone()))?;
+            Ok::<_, prometheus::Error>(h)
+        };
+        let gauge = |name: &str, help: &str, labels: &[&str]| {
+            let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok::<_, prometheus::Error>(g)
+        };
+        let in_flight = IntGauge::new(
+            "fraiseql_requests_in_flight",
+            "HTTP requests being handled now",
+        )?;
+        registry.register(Box::new(in_flight.clone()))?;
+        Ok(Self {
+            http_requests: counter(
+                "fraiseql_http_requests_total",
+                "HTTP requests by method and status",
+                &["method", "status"],
+            )?,
+            http_duration: histogram(
+                "fraiseql_http_request_duration_seconds",
+                "HTTP request latency",
+                &["method"],
+            )?,
+            operations: counter(
+                "fraiseql_graphql_operations_total",
+                "GraphQL operations by kind and outcome",
+                &["operation", "outcome"],
+            )?,
+            errors: counter(
+                "fraiseql_graphql_errors_total",
+                "GraphQL errors by extensions.code",
+                &["code"],
+            )?,
+            db_queries: counter(
+                "fraiseql_database_queries_total",
+                "Statements sent to each database by outcome",
+                &["database", "outcome"],
+            )?,
+            db_duration: histogram(
+                "fraiseql_database_query_duration_seconds",
+                "Statement latency per database",
+                &["database"],
+            )?,
+            pool_size: gauge(
+                "fraiseql_database_pool_size",
+                "Open connections per database",
+                &["database"],
+            )?,
+            pool_idle: gauge(
+                "fraiseql_database_pool_idle",
+                "Idle connections per database",
+                &["database"],
+            )?,
+            in_flight,
+            registry,
+        })
+    }
+
+    /// One finished HTTP request.
+    pub(crate) fn observe_http(&self, method: &str, status: u16, seconds: f64) {
+        self.http_requests
+            .with_label_values(&[method, &status.to_string()])
+            .inc();
+        self.http_duration
+            .with_label_values(&[method])
+            .observe(seconds);
+    }
+
+    /// One statement on `database`.
+    pub(crate) fn observe_db(&self, database: &str, ok: bool, seconds: f64) {
+        self.db_queries
+            .with_label_values(&[database, outcome(ok)])
+            .inc();
+        self.db_duration
+            .with_label_values(&[database])
+            .observe(seconds);
+    }
+
+    /// One error returned to a client, by its `extensions.code`.
+    pub(crate) fn count_error(&self, code: &str) {
+        self.errors.with_label_values(&[code]).inc();
+    }
+
+    /// One executed operation (`kind`: `query`, `mutation`).
+    pub(crate) fn count_operation(&self, kind: &str, ok: bool) {
+        self.operations
+            .with_label_values(&[kind, outcome(ok)])
+            .inc();
+    }
+
+    /// Tracks a request in flight until the guard drops.
+    pub(crate) fn in_flight(&self) -> InFlight {
+        self.in_flight.inc();
+        InFlight(self.in_flight.clone())
+    }
+
+    /// The text exposition, with pool gauges read now.
+    pub(crate) fn render(&self, databases: &IndexMap<String, Arc<Database>>) -> String {
+        for (name, db) in databases {
+            let status = db.pool_status();
+            self.pool_size
+                .with_label_values(&[name])
+                .set(status.size as i64);
+            self.pool_idle
+                .with_label_values(&[name])
+                .set(status.idle as i64);
+        }
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::warn!(error = %e, "encoding metrics failed");
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+fn outcome(ok: bool) -> &'static str {
+    if ok {
+        "ok"
+    } else {
+        "error"
+    }
+}
+
+/// Decrements the in-flight gauge when dropped (also when a request is cancelled).
+pub(crate) struct InFlight(IntGauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}

@@ -1,0 +1,309 @@
+//! Startup and shutdown. `start` checks that every database the schema names is
+//! configured, builds the executable schema and the pools (without connecting), reads each
+//! catalog once (retrying in the background for databases that are down), and binds the
+//! port. `run` serves until a shutdown signal, then stops accepting, reports not-ready and
+//! drains in-flight requests for up to `shutdown_timeout_secs`.
+
+use crate::db::{redact, Database};
+use crate::http;
+use crate::metrics::Metrics;
+use crate::state::AppState;
+use fraiseql_engine::config::Config;
+use fraiseql_engine::request::ApiSchema;
+use fraiseql_engine::schema::CompiledSchema;
+use indexmap::IndexMap;
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// How often a database whose catalog could not be read is tried again.
+const CATALOG_RETRY: Duration = Duration::from_secs(2);
+
+/// Overrides from the command line (they win over `[server]`).
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Listen on this port instead of `server.port` (0 picks a free one).
+    pub port: Option<u16>,
+    /// Listen on this address instead of `server.host`.
+    pub host: Option<String>,
+}
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The schema names a database the config does not define.
+    #[error(
+        "{used_by} uses database '{database}', which is not configured \
+         (add [databases.{database}] to the config)"
+    )]
+    UnknownDatabase { used_by: String, database: String },
+    /// A configured database cannot be set up (missing or malformed URL).
+    #[error("database '{name}': {message}")]
+    Database { name: String, message: String },
+    /// The executable GraphQL schema cannot be built.
+    #[error("schema: {0}")]
+    Schema(String),
+    /// The listening address cannot be bound.
+    #[error("cannot listen on {addr}: {message}")]
+    Bind { addr: String, message: String },
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A started server: its state and bound listener.
+pub(crate) struct Started {
+    pub(crate) state: Arc<AppState>,
+    pub(crate) listener: TcpListener,
+    pub(crate) addr: SocketAddr,
+}
+
+/// Everything up to and including binding the port.
+pub(crate) async fn start(
+    config: Config,
+    schema: CompiledSchema,
+    opts: &ServeOptions,
+) -> Result<Started, ServeError> {
+    check_databases(&config, &schema)?;
+    let api = ApiSchema::new(
+        schema,
+        config.query_defaults.clone(),
+        config.validation.clone(),
+        config.server.introspection,
+    )
+    .map_err(ServeError::Schema)?;
+    let mut databases = IndexMap::new();
+    for (name, cfg) in &config.databases {
+        let db = Database::new(name, cfg).map_err(|e| ServeError::Database {
+            name: name.clone(),
+            message: e.message,
+        })?;
+        databases.insert(name.clone(), Arc::new(db));
+    }
+    let metrics = Metrics::new().map_err(|e| ServeError::Schema(format!("metrics: {e}")))?;
+    load_catalogs(&databases).await;
+
+    let host = opts
+        .host
+        .clone()
+        .unwrap_or_else(|| config.server.host.clone());
+    let port = opts.port.unwrap_or(config.server.port);
+    let bind_to = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let listener = TcpListener::bind(&bind_to)
+        .await
+        .map_err(|e| ServeError::Bind {
+            addr: bind_to.clone(),
+            message: match e.kind() {
+                std::io::ErrorKind::AddrInUse => {
+                    format!("{e}; stop the other process or pick another port with --port")
+                }
+                _ => e.to_string(),
+            },
+        })?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(AppState::new(config, Arc::new(api), databases, metrics));
+    Ok(Started {
+        state,
+        listener,
+        addr,
+    })
+}
+
+/// Every database the schema uses must be configured.
+fn check_databases(config: &Config, schema: &CompiledSchema) -> Result<(), ServeError> {
+    let users = schema
+        .types
+        .iter()
+        .map(|(n, t)| (format!("type '{n}'"), &t.database))
+        .chain(
+            schema
+                .queries
+                .iter()
+                .map(|(n, q)| (format!("query '{n}'"), &q.database)),
+        )
+        .chain(
+            schema
+                .mutations
+                .iter()
+                .map(|(n, m)| (format!("mutation '{n}'"), &m.database)),
+        );
+    for (used_by, database) in users {
+        if !config.databases.contains_key(database) {
+            return Err(ServeError::UnknownDatabase {
+                used_by,
+                database: database.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Reads every catalog once, concurrently; a database that is down is retried in the
+/// background until it answers, so the server recovers without a restart.
+async fn load_catalogs(databases: &IndexMap<String, Arc<Database>>) {
+    let loads = databases.values().map(|db| async move {
+        if let Err(e) = db.load_catalog().await {
+            tracing::warn!(
+                database = %db.name,
+                error = %e,
+                "cannot read the database catalog; retrying every {} s",
+                CATALOG_RETRY.as_secs()
+            );
+            tokio::spawn(retry_catalog(Arc::downgrade(db)));
+        }
+    });
+    futures::future::join_all(loads).await;
+}
+
+async fn retry_catalog(db: Weak<Database>) {
+    loop {
+        tokio::time::sleep(CATALOG_RETRY).await;
+        // The server is gone once nothing else holds the database.
+        let Some(db) = db.upgrade() else { return };
+        if db.load_catalog().await.is_ok() {
+            tracing::info!(database = %db.name, "database catalog loaded");
+            return;
+        }
+    }
+}
+
+/// Serves until `shutdown` resolves, then drains.
+pub(crate) async fn run(
+    started: Started,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let Started {
+        state, listener, ..
+    } = started;
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, http::router(state.clone()))
+        .with_graceful_shutdown(async move {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        })
+        .into_future();
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => return result.map_err(ServeError::Io),
+        () = shutdown => {}
+    }
+    state.ready.store(false, Ordering::SeqCst);
+    let drain = Duration::from_secs(state.config.server.shutdown_timeout_secs);
+    tracing::info!(
+        "shutting down: draining in-flight requests for up to {} s",
+        drain.as_secs()
+    );
+    let _ = stop_tx.send(true);
+    match tokio::time::timeout(drain, &mut server).await {
+        Ok(result) => result.map_err(ServeError::Io),
+        Err(_) => {
+            tracing::warn!(
+                "requests still running after {} s; stopping anyway",
+                drain.as_secs()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// The startup banner.
+pub(crate) fn banner(state: &AppState, addr: SocketAddr) -> String {
+    let host = if addr.ip().is_unspecified() {
+        "localhost".to_string()
+    } else {
+        addr.ip().to_string()
+    };
+    let host = if addr.is_ipv6() && !addr.ip().is_unspecified() {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    let base = format!("http://{host}:{}", addr.port());
+    let schema = &state.api.compiled;
+    let mut out = format!(
+        "🍓 FraiseQL v{}\nGraphQL endpoint: {base}/graphql\nHealth check: {base}/health\n\
+         Schema: {} types, {} queries, {} mutations\n",
+        env!("CARGO_PKG_VERSION"),
+        schema.types.len(),
+        schema.queries.len(),
+        schema.mutations.len(),
+    );
+    for (name, db) in &state.databases {
+        out.push_str(&format!(
+            "Database {name}: {} (pool: max {})\n",
+            db.kind.label(),
+            db.pool_status().max
+        ));
+    }
+    out.push_str("Press Ctrl+C to stop\n");
+    out
+}
+
+/// Logged at startup so an operator sees which URLs were used, without passwords.
+pub(crate) fn log_databases(config: &Config) {
+    for (name, db) in &config.databases {
+        if let Some(url) = &db.url {
+            tracing::debug!(database = %name, url = %redact(url), "database configured");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fraiseql_engine::config::DatabaseConfig;
+
+    #[tokio::test]
+    async fn catalogs_load_once_the_database_appears() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path().join("later");
+        let cfg = DatabaseConfig {
+            url: Some(format!("sqlite://{}", dir.join("app.db").display())),
+            ..DatabaseConfig::default()
+        };
+        let db = Arc::new(Database::new("primary", &cfg).expect("pool"));
+        let databases: IndexMap<String, Arc<Database>> =
+            [("primary".to_string(), db.clone())].into();
+        // The directory is missing: the file cannot be opened, startup carries on.
+        load_catalogs(&databases).await;
+        assert!(db.catalog().is_none());
+        std::fs::create_dir(&dir).expect("create dir");
+        let deadline = tokio::time::Instant::now() + CATALOG_RETRY * 3;
+        while db.catalog().is_none() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            db.catalog().is_some(),
+            "the background retry loaded the catalog"
+        );
+    }
+}

@@ -1,0 +1,67 @@
+//! The state every request shares: configuration, the executable schema, the databases,
+//! the prepared-operation cache, metrics and the admission gate. Built once at startup.
+
+use crate::db::Database;
+use crate::http::admission::Admission;
+use crate::metrics::Metrics;
+use fraiseql_engine::config::Config;
+use fraiseql_engine::request::{ApiSchema, Prepared};
+use indexmap::IndexMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Prepared operations kept at most.
+pub(crate) const PREPARED_CAPACITY: u64 = 1000;
+
+/// Shared by every request.
+pub(crate) struct AppState {
+    pub(crate) config: Config,
+    pub(crate) api: Arc<ApiSchema>,
+    /// Every database the config names, in config order.
+    pub(crate) databases: IndexMap<String, Arc<Database>>,
+    /// Parsed and validated operations by [`AppState::prepared_key`].
+    pub(crate) prepared: moka::sync::Cache<u64, Arc<Prepared>>,
+    pub(crate) metrics: Metrics,
+    /// False once shutdown has begun: readiness answers 503.
+    pub(crate) ready: AtomicBool,
+    pub(crate) started: Instant,
+    /// Bounds the GraphQL requests executing and waiting.
+    pub(crate) admission: Admission,
+    /// Keyed per process so cache keys cannot be aimed at collisions from outside.
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl AppState {
+    pub(crate) fn new(
+        config: Config,
+        api: Arc<ApiSchema>,
+        databases: IndexMap<String, Arc<Database>>,
+        metrics: Metrics,
+    ) -> Self {
+        let admission = Admission::new(
+            config.server.limits.max_concurrent_requests,
+            config.server.limits.max_queue_depth,
+        );
+        Self {
+            config,
+            api,
+            databases,
+            prepared: moka::sync::Cache::new(PREPARED_CAPACITY),
+            metrics,
+            ready: AtomicBool::new(true),
+            started: Instant::now(),
+            admission,
+            hasher: Default::default(),
+        }
+    }
+
+    /// The cache key of an operation: its text and the operation name chosen from it.
+    pub(crate) fn prepared_key(&self, query: &str, operation_name: Option<&str>) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        query.hash(&mut h);
+        operation_name.hash(&mut h);
+        h.finish()
+    }
+}
