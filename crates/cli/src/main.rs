@@ -1,2 +1,151 @@
-//! The `fraiseql` binary.
-fn main() {}
+//! The `fraiseql` binary: parses the command line (clap), runs one command, and turns its
+//! failure into a documented exit code. Commands live one per module; `project` loads what
+//! they share (config file, schema file).
+
+mod check;
+mod compile;
+mod explain;
+mod init;
+mod project;
+mod run;
+
+use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  schema, validation or check failure (also any other error)
+  2  configuration error (config file, missing database, address in use)
+  3  database connection failure";
+
+/// FraiseQL: a GraphQL API served straight from SQL views.
+#[derive(Debug, Parser)]
+#[command(name = "fraiseql", version, about, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the GraphQL API.
+    #[command(visible_alias = "serve", after_help = EXIT_CODES)]
+    Run(run::RunArgs),
+    /// Compile a schema (schema.json or schema.graphql) into schema.compiled.json.
+    #[command(after_help = EXIT_CODES)]
+    Compile(compile::CompileArgs),
+    /// Print the executable GraphQL SDL the server exposes.
+    #[command(after_help = EXIT_CODES)]
+    Sdl(compile::SdlArgs),
+    /// Check the schema against the configured databases (views, data columns, functions).
+    #[command(after_help = EXIT_CODES)]
+    Check(check::CheckArgs),
+    /// Configuration commands.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Show the SQL a query runs and the database's plan for it.
+    #[command(after_help = EXIT_CODES)]
+    Explain(explain::ExplainArgs),
+    /// Create a new SQLite-backed project that runs as is.
+    #[command(after_help = EXIT_CODES)]
+    Init(init::InitArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate the config and verify every database is reachable and matches the schema
+    /// (same as `fraiseql check`).
+    #[command(after_help = EXIT_CODES)]
+    Validate(check::CheckArgs),
+}
+
+/// A command's failure and the exit code it maps to.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) code: u8,
+    pub(crate) error: anyhow::Error,
+}
+
+impl Failure {
+    /// Schema, validation or check failure (exit 1).
+    pub(crate) fn schema(error: impl Into<anyhow::Error>) -> Self {
+        Self {
+            code: 1,
+            error: error.into(),
+        }
+    }
+
+    /// Configuration error (exit 2).
+    pub(crate) fn config(error: impl Into<anyhow::Error>) -> Self {
+        Self {
+            code: 2,
+            error: error.into(),
+        }
+    }
+
+    /// Failure already reported on the terminal; only the exit code remains.
+    pub(crate) fn silent(code: u8) -> Self {
+        Self {
+            code,
+            error: anyhow::Error::msg(String::new()),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Self { code: 1, error }
+    }
+}
+
+pub(crate) type Outcome = Result<(), Failure>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run::run(args).await,
+            Command::Compile(args) => compile::compile(args),
+            Command::Sdl(args) => compile::sdl(args),
+            Command::Check(args) | Command::Config(ConfigCommand::Validate(args)) => {
+                check::check(args).await
+            }
+            Command::Explain(args) => explain::explain(args).await,
+            Command::Init(args) => init::init(args),
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            let message = format!("{:#}", failure.error);
+            if !message.is_empty() {
+                eprintln!("Error: {}", message.trim_end());
+            }
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+/// Logs to stderr; `RUST_LOG` filters (default: `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,187 @@
+//! `fraiseql explain`: prepares and plans a query exactly as the server would, renders its
+//! SQL per database, and shows each database's own plan for it when the database answers.
+
+use crate::project::{load_config, load_schema_file, schema_path, DEFAULT_CONFIG};
+use crate::{Failure, Outcome};
+use anyhow::anyhow;
+use clap::Args;
+use fraiseql_engine::catalog::Catalog;
+use fraiseql_engine::error::GraphQLError;
+use fraiseql_engine::plan::{plan, RootAction};
+use fraiseql_engine::request::{prepare, ApiSchema};
+use fraiseql_engine::sql::{render_reads, DatabaseTarget, Param};
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub(crate) struct ExplainArgs {
+    /// The GraphQL query text (`-` reads it from stdin).
+    query: String,
+    /// Variables as a JSON object.
+    #[arg(long)]
+    variables: Option<String>,
+    /// Which operation of the document to explain.
+    #[arg(long)]
+    operation: Option<String>,
+    /// Config file.
+    #[arg(long, default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+    /// Run the statement and show actual timings (PostgreSQL `EXPLAIN ANALYZE`, rolled back).
+    #[arg(long)]
+    analyze: bool,
+}
+
+fn request_errors(what: &str, errors: &[GraphQLError]) -> Failure {
+    let mut message = format!("{what}:");
+    for e in errors {
+        message.push_str(&format!("\n  [{}] {}", e.code(), e.message));
+    }
+    Failure::schema(anyhow!(message))
+}
+
+pub(crate) async fn explain(args: ExplainArgs) -> Outcome {
+    let config = load_config(&args.config)?;
+    let schema = load_schema_file(&schema_path(&args.config, &config))?;
+    let query = if args.query == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| Failure::schema(anyhow!("cannot read the query from stdin: {e}")))?;
+        text
+    } else {
+        args.query.clone()
+    };
+    let variables = match args.variables.as_deref() {
+        None => serde_json::Map::new(),
+        Some(text) => match serde_json::from_str(text) {
+            Ok(serde_json::Value::Object(map)) => map,
+            Ok(_) => {
+                return Err(Failure::schema(anyhow!(
+                    "--variables must be a JSON object"
+                )))
+            }
+            Err(e) => {
+                return Err(Failure::schema(anyhow!(
+                    "--variables is not valid JSON: {e}"
+                )))
+            }
+        },
+    };
+
+    let api = ApiSchema::new(
+        schema,
+        config.query_defaults.clone(),
+        config.validation.clone(),
+        config.server.introspection,
+    )
+    .map_err(|e| Failure::schema(anyhow!(e)))?;
+    let prepared = prepare(&api, &query, args.operation.as_deref())
+        .map_err(|e| request_errors("the query is invalid", &e))?;
+    let plan = plan(&api, &prepared, &variables)
+        .map_err(|e| request_errors("cannot plan the query", &e))?;
+
+    for root in &plan.roots {
+        match &root.action {
+            RootAction::Typename(name) => println!(
+                "-- {}: __typename, answered as \"{name}\" without a database",
+                root.key
+            ),
+            RootAction::Introspection => {
+                println!("-- {}: introspection, answered from the schema", root.key)
+            }
+            RootAction::Mutate(m) => println!(
+                "-- {}: mutation, calls {} on database '{}' in a transaction (not explained)",
+                root.key, m.function, m.database
+            ),
+            RootAction::Fetch(_) => {}
+        }
+    }
+
+    // Catalogs make the SQL match the server's (typed comparisons on real columns); a
+    // database that does not answer is explained from the schema alone.
+    let mut catalogs: HashMap<String, Catalog> = HashMap::new();
+    let mut unreachable: HashMap<String, String> = HashMap::new();
+    for root in &plan.roots {
+        let RootAction::Fetch(fetch) = &root.action else {
+            continue;
+        };
+        if catalogs.contains_key(&fetch.database) || unreachable.contains_key(&fetch.database) {
+            continue;
+        }
+        match fraiseql_server::introspect(&config, &fetch.database).await {
+            Ok(catalog) => {
+                catalogs.insert(fetch.database.clone(), catalog);
+            }
+            Err(e) => {
+                unreachable.insert(fetch.database.clone(), e.message);
+            }
+        }
+    }
+    let target = |name: &str| -> DatabaseTarget<'_> {
+        let cfg = config.databases.get(name)?;
+        let kind = cfg.kind.or_else(|| {
+            cfg.url
+                .as_deref()
+                .and_then(fraiseql_engine::config::DatabaseKind::from_url)
+        })?;
+        Some((kind, catalogs.get(name)))
+    };
+    let statements = render_reads(&plan, &target).map_err(|e| Failure::config(anyhow!(e)))?;
+
+    for statement in &statements {
+        let roots: Vec<&str> = statement
+            .roots
+            .iter()
+            .map(|i| plan.roots[*i].key.as_str())
+            .collect();
+        let kind = target(&statement.database)
+            .map(|(k, _)| k.label())
+            .unwrap_or("?");
+        println!(
+            "\n== database '{}' ({kind}): {}",
+            statement.database,
+            roots.join(", ")
+        );
+        println!("{}", statement.sql.text);
+        if !statement.sql.params.is_empty() {
+            println!("-- parameters:");
+            for (i, p) in statement.sql.params.iter().enumerate() {
+                println!("--   {}: {}", i + 1, describe(p));
+            }
+        }
+        if let Some(why) = unreachable.get(&statement.database) {
+            println!("-- (no plan: the database is not reachable: {why})");
+            continue;
+        }
+        match fraiseql_server::explain_sql(
+            &config,
+            &statement.database,
+            &statement.sql,
+            args.analyze,
+        )
+        .await
+        {
+            Ok(text) => {
+                println!("-- plan:");
+                for line in text.lines() {
+                    println!("{line}");
+                }
+            }
+            Err(e) => println!("-- (no plan: {e})"),
+        }
+    }
+    if statements.is_empty() {
+        println!("(no database statement: nothing in this operation reads a view)");
+    }
+    Ok(())
+}
+
+fn describe(p: &Param) -> String {
+    match p {
+        Param::Text(s) => format!("text {s:?}"),
+        Param::Int(i) => format!("int {i}"),
+        Param::Float(f) => format!("float {f}"),
+        Param::Bool(b) => format!("bool {b}"),
+    }
+}

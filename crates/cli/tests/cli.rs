@@ -1,0 +1,414 @@
+//! The `fraiseql` commands as a user runs them: the real binary in a temporary directory,
+//! checking output and exit codes (0 ok, 1 schema/check, 2 config, 3 database).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_fraiseql")
+}
+
+fn fraiseql(dir: &Path, args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("FRAISEQL_PORT")
+        .env_remove("FRAISEQL_HOST")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("fraiseql runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `fraiseql init app` in a fresh temporary directory; returns it and the project path.
+fn project() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let out = fraiseql(tmp.path(), &["init", "app"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let dir = tmp.path().join("app");
+    (tmp, dir)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// A `fraiseql run` child, killed (by its own handle) when dropped.
+struct Running {
+    /// `None` once `terminate` took it.
+    child: Option<Child>,
+    base: String,
+}
+
+impl Running {
+    fn start(dir: &Path, args: &[&str], port: u16) -> Self {
+        let child = Command::new(bin())
+            .args(args)
+            .current_dir(dir)
+            .env_remove("DATABASE_URL")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("fraiseql starts");
+        Self::wrap(child, port)
+    }
+
+    fn wrap(child: Child, port: u16) -> Self {
+        let mut running = Self {
+            child: Some(child),
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        running.wait_live();
+        running
+    }
+
+    fn wait_live(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!("server exited during startup: {status}");
+            }
+            if get(&format!("{}/health/live", self.base)).is_some_and(|(code, _)| code == 200) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("server did not answer /health/live within 20 s");
+    }
+
+    /// SIGTERM, then the process's output once it exits.
+    fn terminate(mut self) -> Output {
+        let child = self.child.take().expect("running");
+        // Our own child, by its process id.
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        child.wait_with_output().expect("server exits")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A minimal HTTP/1.0 GET: (status, body).
+fn get(url: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://")?;
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
+    let mut stream = std::net::TcpStream::connect(host).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+#[test]
+fn help_documents_exit_codes() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let out = fraiseql(tmp.path(), &["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = stdout(&out);
+    for needle in [
+        "run",
+        "compile",
+        "check",
+        "explain",
+        "sdl",
+        "init",
+        "config",
+        "3  database connection failure",
+    ] {
+        assert!(help.contains(needle), "{needle} missing from\n{help}");
+    }
+    let out = fraiseql(tmp.path(), &["--version"]);
+    assert!(stdout(&out).starts_with("fraiseql "), "{}", text(&out));
+}
+
+#[test]
+fn init_scaffolds_a_project_that_checks_clean() {
+    let (tmp, dir) = project();
+    for file in [
+        "fraiseql.toml",
+        "schema.graphql",
+        "db/schema.sql",
+        "README.md",
+        "app.db",
+    ] {
+        assert!(dir.join(file).is_file(), "{file} missing");
+    }
+    let config = std::fs::read_to_string(dir.join("fraiseql.toml")).expect("config");
+    assert!(config.contains("name = \"app\""), "{config}");
+    assert!(config.contains("url = \"sqlite://./app.db\""), "{config}");
+
+    let again = fraiseql(tmp.path(), &["init", "app"]);
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+    assert!(stderr(&again).contains("not empty"), "{}", text(&again));
+
+    let check = fraiseql(&dir, &["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    assert!(
+        stdout(&check).contains("All checks passed."),
+        "{}",
+        text(&check)
+    );
+    let validate = fraiseql(&dir, &["config", "validate"]);
+    assert_eq!(validate.status.code(), Some(0), "{}", text(&validate));
+}
+
+#[test]
+fn compile_writes_the_compiled_document() {
+    let (_tmp, dir) = project();
+    let out = fraiseql(&dir, &["compile"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        "Compiled 3 types, 4 queries, 1 mutations -> schema.compiled.json"
+    );
+    let doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("schema.compiled.json")).expect("written"),
+    )
+    .expect("json");
+    assert_eq!(doc["compiled_version"], 1);
+    assert!(doc["schema"]["types"]["Post"].is_object());
+
+    // The compiled file is itself an accepted input.
+    let out = fraiseql(
+        &dir,
+        &["compile", "schema.compiled.json", "-o", "again.json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = fraiseql(&dir, &["sdl", "schema.compiled.json"]);
+    assert!(stdout(&out).contains("type Post"), "{}", text(&out));
+}
+
+#[test]
+fn compile_errors_exit_1_with_every_problem() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        tmp.path().join("schema.json"),
+        r#"{"version": 1, "types": [{"name": "Order", "fields": [{"name": "id", "type": "Nope!"}]}],
+            "queries": [{"name": "orders", "return_type": "[Missing!]!"}]}"#,
+    )
+    .expect("write");
+    let out = fraiseql(tmp.path(), &["compile"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("Nope") && err.contains("Missing"),
+        "{}",
+        text(&out)
+    );
+    assert!(!tmp.path().join("schema.compiled.json").exists());
+}
+
+#[test]
+fn sdl_prints_the_executable_schema() {
+    let (_tmp, dir) = project();
+    let out = fraiseql(&dir, &["sdl"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let sdl = stdout(&out);
+    assert!(
+        sdl.contains("type Query") && sdl.contains("createPost("),
+        "{sdl}"
+    );
+}
+
+#[test]
+fn config_errors_exit_2() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let missing = fraiseql(tmp.path(), &["check"]);
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
+    std::fs::write(tmp.path().join("fraiseql.toml"), "[server]\nprot = 8080\n").expect("write");
+    let bad = fraiseql(tmp.path(), &["check"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(stderr(&bad).contains("prot"), "{}", text(&bad));
+    let run = fraiseql(tmp.path(), &["run"]);
+    assert_eq!(run.status.code(), Some(2), "{}", text(&run));
+    // A bare schema file and no database anywhere.
+    std::fs::write(
+        tmp.path().join("schema.graphql"),
+        "type Post { id: ID! } type Query { posts: [Post!]! }",
+    )
+    .expect("write");
+    let run = fraiseql(tmp.path(), &["run", "schema.graphql"]);
+    assert_eq!(run.status.code(), Some(2), "{}", text(&run));
+    assert!(stderr(&run).contains("--database"), "{}", text(&run));
+}
+
+#[test]
+fn check_reports_unreachable_databases_with_exit_3_and_mismatches_with_1() {
+    let (_tmp, dir) = project();
+    std::fs::write(
+        dir.join("down.toml"),
+        "[database]\nurl = \"postgresql://postgres@127.0.0.1:1/postgres\"\nconnect_timeout_ms = 1000\n\
+         [fraiseql]\nschema_file = \"schema.graphql\"\n",
+    )
+    .expect("write");
+    let out = fraiseql(&dir, &["check", "--config", "down.toml"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("FAIL  database 'primary'"),
+        "{}",
+        text(&out)
+    );
+
+    let conn = rusqlite::Connection::open(dir.join("app.db")).expect("open");
+    conn.execute_batch("DROP VIEW v_author").expect("drop");
+    let out = fraiseql(&dir, &["check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stdout(&out).contains(
+            "FAIL  query 'authors': view 'v_author' does not exist in database 'primary'"
+        ),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn explain_shows_sql_and_plan() {
+    let (_tmp, dir) = project();
+    let out = fraiseql(
+        &dir,
+        &[
+            "explain",
+            "query P($n: Int) { posts(limit: $n) { title } }",
+            "--variables",
+            r#"{"n": 2}"#,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let shown = stdout(&out);
+    assert!(
+        shown.contains("== database 'primary' (SQLite): posts"),
+        "{shown}"
+    );
+    assert!(shown.contains("FROM \"v_post\""), "{shown}");
+    assert!(shown.contains("int 2"), "{shown}");
+    assert!(shown.contains("-- plan:"), "{shown}");
+
+    let out = fraiseql(&dir, &["explain", "{ nope }"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("GRAPHQL_VALIDATION_FAILED"),
+        "{}",
+        text(&out)
+    );
+
+    std::fs::write(
+        dir.join("down.toml"),
+        "[database]\nurl = \"postgresql://postgres@127.0.0.1:1/postgres\"\nconnect_timeout_ms = 1000\n\
+         [fraiseql]\nschema_file = \"schema.graphql\"\n",
+    )
+    .expect("write");
+    let out = fraiseql(
+        &dir,
+        &["explain", "{ posts { title } }", "--config", "down.toml"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("(no plan: the database is not reachable"),
+        "{}",
+        text(&out)
+    );
+    assert!(stdout(&out).contains("json_agg"), "{}", text(&out));
+}
+
+#[test]
+fn run_serves_prints_the_banner_and_stops_on_sigterm() {
+    let (_tmp, dir) = project();
+    let port = free_port();
+    let server = Running::start(
+        &dir,
+        &["run", "--port", &port.to_string(), "--bind", "127.0.0.1"],
+        port,
+    );
+    let (status, body) = get(&format!("{}/health", server.base)).expect("health answers");
+    assert_eq!(status, 200, "{body}");
+    let out = server.terminate();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let banner = stdout(&out);
+    for line in [
+        "🍓 FraiseQL v",
+        &format!("GraphQL endpoint: http://127.0.0.1:{port}/graphql"),
+        &format!("Health check: http://127.0.0.1:{port}/health"),
+        "Schema: 3 types, 4 queries, 1 mutations",
+        "Database primary: SQLite (pool: max 20)",
+        "Press Ctrl+C to stop",
+    ] {
+        assert!(banner.contains(line), "{line} missing from\n{banner}");
+    }
+}
+
+#[test]
+fn run_takes_a_schema_file_and_env_overrides() {
+    let (_tmp, dir) = project();
+    let port = free_port();
+    let child = Command::new(bin())
+        .args(["run", "schema.graphql", "--database", "sqlite://./app.db"])
+        .current_dir(&dir)
+        .env("FRAISEQL_PORT", port.to_string())
+        .env("FRAISEQL_HOST", "127.0.0.1")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let server = Running::wrap(child, port);
+    let (status, _) = get(&format!("{}/ready", server.base)).expect("ready answers");
+    assert_eq!(status, 200);
+
+    // The port is taken now: a second server fails with a configuration exit code.
+    let out = fraiseql(
+        &dir,
+        &["run", "--port", &port.to_string(), "--bind", "127.0.0.1"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("Address already in use"),
+        "{}",
+        text(&out)
+    );
+    drop(server);
+}

@@ -1,0 +1,216 @@
+//! Fresh databases for the spec harness: one per spec file and dialect, loaded with the
+//! dialect's fixture SQL. PostgreSQL databases are created on the server named by
+//! `FRAISEQL_TEST_PG_URL` and dropped afterwards; SQLite databases are files in the case's
+//! temporary directory. Nothing is mocked and nothing is skipped: an unreachable PostgreSQL
+//! fails the run.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Where PostgreSQL tests connect when `FRAISEQL_TEST_PG_URL` is unset.
+pub(crate) const DEFAULT_PG_URL: &str = "postgresql://postgres@127.0.0.1:5432/postgres";
+
+/// The databases the suite runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// The fixture file under `tests/spec/fixtures/`.
+    pub(crate) fn fixture(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite.sql",
+            Self::Postgres => "postgres.sql",
+        }
+    }
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        })
+    }
+}
+
+/// A database created for one spec file.
+pub(crate) struct FreshDatabase {
+    /// The `[database] url` for `fraiseql.toml`.
+    pub(crate) url: String,
+    /// PostgreSQL: (admin URL, database name) to drop at the end.
+    pg: Option<(String, String)>,
+}
+
+impl FreshDatabase {
+    /// Creates a database named after `label` and loads `fixture_sql` into it. SQLite files go
+    /// into `dir`, which becomes the server's working directory.
+    pub(crate) async fn create(
+        dialect: Dialect,
+        label: &str,
+        fixture_sql: &str,
+        dir: &Path,
+    ) -> Result<Self, String> {
+        match dialect {
+            Dialect::Sqlite => {
+                let path = dir.join("spec.db");
+                let conn = rusqlite::Connection::open(&path)
+                    .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+                conn.execute_batch(fixture_sql)
+                    .map_err(|e| format!("loading {}: {e}", dialect.fixture()))?;
+                // Relative to the server's working directory (`dir`).
+                Ok(Self {
+                    url: "sqlite://./spec.db".into(),
+                    pg: None,
+                })
+            }
+            Dialect::Postgres => {
+                let admin = pg_admin_url();
+                let name = unique_name(label);
+                let client = pg_connect(&admin).await?;
+                // Binary collation, like SQLite's default: text sorts byte by byte whatever
+                // the server's locale, so one expected order holds on both.
+                client
+                    .batch_execute(&format!(
+                        "CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
+                    ))
+                    .await
+                    .map_err(|e| format!("CREATE DATABASE {name} on {admin}: {}", pg_error(&e)))?;
+                let db = Self {
+                    url: with_database(&admin, &name),
+                    pg: Some((admin, name)),
+                };
+                let loaded = async {
+                    let client = pg_connect(&db.url).await?;
+                    client
+                        .batch_execute(fixture_sql)
+                        .await
+                        .map_err(|e| format!("loading {}: {}", dialect.fixture(), pg_error(&e)))
+                }
+                .await;
+                match loaded {
+                    Ok(()) => Ok(db),
+                    Err(e) => {
+                        db.drop_database().await;
+                        Err(e)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drops a PostgreSQL database (the server must be stopped); SQLite files go with their
+    /// temporary directory. Failures are printed, not raised: the cases decide the verdict.
+    pub(crate) async fn drop_database(&self) {
+        let Some((admin, name)) = &self.pg else {
+            return;
+        };
+        let result = async {
+            let client = pg_connect(admin).await?;
+            client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await
+                .map_err(|e| pg_error(&e))
+        }
+        .await;
+        if let Err(e) = result {
+            eprintln!("warning: could not drop database {name}: {e}");
+        }
+    }
+}
+
+/// `FRAISEQL_TEST_PG_URL`, or the local default.
+pub(crate) fn pg_admin_url() -> String {
+    std::env::var("FRAISEQL_TEST_PG_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_PG_URL.into())
+}
+
+async fn pg_connect(url: &str) -> Result<tokio_postgres::Client, String> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(|e| {
+        format!(
+            "cannot connect to PostgreSQL at {url}: {}\n(the spec suite needs a running PostgreSQL; \
+             set FRAISEQL_TEST_PG_URL to point elsewhere)",
+            pg_error(&e)
+        )
+    })?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+fn pg_error(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let context = db.where_().map(|w| format!(" ({w})")).unwrap_or_default();
+        return format!("{}: {}{context}", db.code().code(), db.message());
+    }
+    // The driver's top-level message is generic ("error connecting to server"): add causes.
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+/// `fraiseql_spec_<label>_<pid>_<n>`: unique across parallel tests and concurrent runs.
+fn unique_name(label: &str) -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let label: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("fraiseql_spec_{label}_{}_{n}_{nanos}", std::process::id())
+}
+
+/// The URL with its database (path) replaced: `postgresql://u@h:5432/x?y` -> `…/name?y`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn replaces_the_database_of_a_url() {
+        assert_eq!(
+            with_database("postgresql://p@h:5432/postgres", "x"),
+            "postgresql://p@h:5432/x"
+        );
+        assert_eq!(with_database("postgresql://p@h", "x"), "postgresql://p@h/x");
+        assert_eq!(
+            with_database("postgres://p@h/db?sslmode=disable", "x"),
+            "postgres://p@h/x?sslmode=disable"
+        );
+    }
+}
