@@ -39,7 +39,9 @@ wait_for PostgreSQL pg_up
 if ! psql -h 127.0.0.1 -U postgres -d postgres -c 'select 1' >/dev/null 2>&1; then
   # A fresh install uses peer/scram auth; the tests use trust on loopback.
   hba=$(ls /etc/postgresql/*/main/pg_hba.conf | head -n1)
-  sed -i -E 's/^(local|host)(\s+all\s+all\s+.*)\s(peer|scram-sha-256|md5)$/\1\2 trust/' "$hba"
+  # Every local/host line (any database, any user: Debian's first line is `local all
+  # postgres peer`), keeping the columns and changing only the method.
+  sed -i -E 's/^(local|host)(\s.*\s)(peer|ident|scram-sha-256|md5|password)\s*$/\1\2trust/' "$hba"
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main reload
   wait_for "PostgreSQL trust auth" psql -h 127.0.0.1 -U postgres -d postgres -c 'select 1'
 fi
@@ -48,6 +50,14 @@ if ! mariadb_up >/dev/null 2>&1; then
   start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
 fi
 wait_for MariaDB mariadb_up
+if ! mariadb -uroot -h127.0.0.1 -P3306 -e 'select 1' >/dev/null 2>&1; then
+  # A fresh install lets root in through the unix socket only; the tests connect over TCP
+  # as root without a password (mysql://root@127.0.0.1:3306), like PostgreSQL's trust.
+  mariadb -uroot -e "ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('') OR unix_socket;
+    CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '';
+    GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION; FLUSH PRIVILEGES;"
+  wait_for "MariaDB root over TCP" mariadb -uroot -h127.0.0.1 -P3306 -e 'select 1'
+fi
 if ! nats_up 2>/dev/null; then
   mkdir -p /var/lib/nats-server
   start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
@@ -75,8 +85,7 @@ if [ -d sdk/python ]; then
   section "python sdk tests"
   python3 -m venv target/venv
   target/venv/bin/pip install -q -e "sdk/python[test]"
-  # The integration tests (sdk/python/tests/integration) drive the fraiseql server, which has
-  # not landed yet; they join this run together with it (see the closing note).
-  FRAISEQL_BIN="$PWD/target/debug/fraiseql" target/venv/bin/python -m pytest -q sdk/python/tests \
-    --ignore=sdk/python/tests/integration
+  # Unit tests and the integration tests that drive target/debug/fraiseql (compile, sdl, a
+  # real server over SQLite).
+  FRAISEQL_BIN="$PWD/target/debug/fraiseql" target/venv/bin/python -m pytest -q sdk/python/tests
 fi

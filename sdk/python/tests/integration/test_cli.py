@@ -78,7 +78,9 @@ def test_sdl_prints_the_graphql_schema(cli, tmp_path):
         r"\border\(\s*id: ID!\s*\): Order\b(?!!)",
         r"\borders\(",
         r"\btype Mutation\b",
-        r"\bcreateOrder\(\s*input: CreateOrderInput!\s*\): Order!",
+        # Root query and mutation fields are served nullable so a failure nulls only that
+        # field (docs/schema.md); subscriptions keep the declared type.
+        r"\bcreateOrder\(\s*input: CreateOrderInput!\s*\): Order\b(?!!)",
         r"\btype Subscription\b",
         r"\borderStatusUpdated\(\s*orderId: ID\s*\): Order!",
     ]
