@@ -23,8 +23,9 @@
 //!   quotes, JSON-escaped; any other value as JSON.
 //!
 //! Cases of a file run in order against one server, so a mutation's effect is visible to the
-//! cases after it. Each file gets a fresh database per dialect, loaded from
-//! `tests/spec/fixtures/<dialect>.sql`, and the schema `tests/spec/fixtures/schema.graphql`.
+//! cases after it. Each file gets a fresh database per dialect: on SQLite the quickstart's own
+//! `examples/quickstart/db/{schema,seed}.sql`, on PostgreSQL `tests/spec/fixtures/postgres.sql`
+//! (the same data); the schema is `examples/quickstart/schema.graphql`.
 //!
 //! # Running
 //!
@@ -64,13 +65,13 @@ fn spec_dir() -> PathBuf {
 async fn run(dialect: Dialect) {
     let dir = spec_dir();
     let files = spec_file::load_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-    let fixtures = dir.join("fixtures");
+    let root = dir.join("../..");
     let read = |name: &str| {
-        std::fs::read_to_string(fixtures.join(name))
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", fixtures.join(name).display()))
+        std::fs::read_to_string(root.join(name))
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", root.join(name).display()))
     };
-    let schema = read("schema.graphql");
-    let fixture_sql = read(dialect.fixture());
+    let schema = read("examples/quickstart/schema.graphql");
+    let fixture_sql: String = dialect.fixtures().iter().map(|f| read(f) + "\n").collect();
     let filter = std::env::var("FRAISEQL_SPEC_FILTER")
         .ok()
         .filter(|f| !f.is_empty());

@@ -19,11 +19,16 @@ pub(crate) enum Dialect {
 }
 
 impl Dialect {
-    /// The fixture file under `tests/spec/fixtures/`.
-    pub(crate) fn fixture(self) -> &'static str {
+    /// The fixture SQL files, relative to the repository root, loaded in order. SQLite uses
+    /// the quickstart's own files, so the spec suite also tests the quickstart end to end;
+    /// PostgreSQL has the same tables, views, functions and data in its own dialect.
+    pub(crate) fn fixtures(self) -> &'static [&'static str] {
         match self {
-            Self::Sqlite => "sqlite.sql",
-            Self::Postgres => "postgres.sql",
+            Self::Sqlite => &[
+                "examples/quickstart/db/schema.sql",
+                "examples/quickstart/db/seed.sql",
+            ],
+            Self::Postgres => &["tests/spec/fixtures/postgres.sql"],
         }
     }
 }
@@ -60,7 +65,7 @@ impl FreshDatabase {
                 let conn = rusqlite::Connection::open(&path)
                     .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
                 conn.execute_batch(fixture_sql)
-                    .map_err(|e| format!("loading {}: {e}", dialect.fixture()))?;
+                    .map_err(|e| format!("loading {}: {e}", dialect.fixtures().join(" + ")))?;
                 // Relative to the server's working directory (`dir`).
                 Ok(Self {
                     url: "sqlite://./spec.db".into(),
@@ -85,10 +90,13 @@ impl FreshDatabase {
                 };
                 let loaded = async {
                     let client = pg_connect(&db.url).await?;
-                    client
-                        .batch_execute(fixture_sql)
-                        .await
-                        .map_err(|e| format!("loading {}: {}", dialect.fixture(), pg_error(&e)))
+                    client.batch_execute(fixture_sql).await.map_err(|e| {
+                        format!(
+                            "loading {}: {}",
+                            dialect.fixtures().join(" + "),
+                            pg_error(&e)
+                        )
+                    })
                 }
                 .await;
                 match loaded {
