@@ -4,7 +4,7 @@
 
 use super::input::*;
 use super::model::*;
-use super::naming::{camel_case, is_graphql_name, is_sql_identifier, type_snake_case};
+use super::naming::{camel_case, is_graphql_name, is_sql_identifier, snake_case};
 use super::type_ref::TypeRef;
 use indexmap::IndexMap;
 use std::fmt;
@@ -248,7 +248,7 @@ impl Compiler {
         let sql_source = t
             .sql_source
             .clone()
-            .unwrap_or_else(|| format!("v_{}", type_snake_case(&t.name)));
+            .unwrap_or_else(|| format!("v_{}", snake_case(&t.name)));
         if !is_sql_identifier(&sql_source) {
             self.err(
                 format!("{path}.sql_source"),

@@ -139,12 +139,8 @@ impl Printer<'_> {
     }
 
     fn argument(&mut self, a: &Argument, indent: &str) {
-        description(&mut self.out, indent, &a.description);
-        let _ = write!(self.out, "{indent}{}: {}", a.name, a.ty);
-        if let Some(d) = &a.default {
-            let _ = write!(self.out, " = {}", graphql_value(d, &a.ty, self.schema));
-        }
-        deprecated(&mut self.out, &a.deprecated);
+        let text = argument_text(a, indent, self.schema);
+        self.out.push_str(&text);
     }
 
     /// Where/orderBy inputs for every type listed by a query, and for the types embedded in
@@ -244,14 +240,11 @@ impl Printer<'_> {
         self.out.push_str("type Query {\n");
         for q in self.schema.queries.values() {
             description(&mut self.out, "  ", &q.description);
-            let mut args: Vec<String> = Vec::new();
-            for a in &q.arguments {
-                let mut s = String::new();
-                std::mem::swap(&mut s, &mut self.out);
-                self.argument(a, "");
-                std::mem::swap(&mut s, &mut self.out);
-                args.push(s);
-            }
+            let mut args: Vec<String> = q
+                .arguments
+                .iter()
+                .map(|a| argument_text(a, "", self.schema))
+                .collect();
             let declared = |n: &str| q.arguments.iter().any(|a| a.name == n);
             let t = &q.ty.name;
             if q.ty.list {
@@ -314,20 +307,28 @@ impl Printer<'_> {
         self.out.push('\n');
     }
 
-    fn arg_list(&mut self, arguments: &[Argument]) -> String {
+    fn arg_list(&self, arguments: &[Argument]) -> String {
         if arguments.is_empty() {
             return String::new();
         }
-        let mut parts = Vec::new();
-        for a in arguments {
-            let mut s = String::new();
-            std::mem::swap(&mut s, &mut self.out);
-            self.argument(a, "");
-            std::mem::swap(&mut s, &mut self.out);
-            parts.push(s);
-        }
+        let parts: Vec<String> = arguments
+            .iter()
+            .map(|a| argument_text(a, "", self.schema))
+            .collect();
         format!("({})", parts.join(", "))
     }
+}
+
+/// One argument or input field: description, name, type, default, deprecation.
+fn argument_text(a: &Argument, indent: &str, schema: &CompiledSchema) -> String {
+    let mut out = String::new();
+    description(&mut out, indent, &a.description);
+    let _ = write!(out, "{indent}{}: {}", a.name, a.ty);
+    if let Some(d) = &a.default {
+        let _ = write!(out, " = {}", graphql_value(d, &a.ty, schema));
+    }
+    deprecated(&mut out, &a.deprecated);
+    out
 }
 
 /// Root fields are printed nullable (see the module doc).

@@ -42,11 +42,6 @@ pub fn snake_case(camel: &str) -> String {
     out
 }
 
-/// `OrderItem` → `order_item`, used for default view names (`v_order_item`).
-pub(crate) fn type_snake_case(name: &str) -> String {
-    snake_case(name)
-}
-
 /// Whether `s` is a GraphQL name (`/[_A-Za-z][_0-9A-Za-z]*/`).
 pub fn is_graphql_name(s: &str) -> bool {
     let mut chars = s.chars();

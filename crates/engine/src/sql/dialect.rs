@@ -85,14 +85,8 @@ pub trait Dialect: Sync {
     /// A SQL boolean as a JSON boolean.
     fn json_bool(&self, expr: &str) -> String;
 
-    /// A SQL string as a JSON string (for mapped enum values).
-    fn json_string(&self, expr: &str) -> String;
-
     /// The opaque cursor of a row: hex of the JSON array of `values` (JSON expressions).
     fn cursor(&self, values: &[String]) -> String;
-
-    /// A row count as a JSON number.
-    fn json_count(&self, subquery: &str) -> String;
 
     /// A SQL string literal.
     fn literal(&self, s: &str) -> String {

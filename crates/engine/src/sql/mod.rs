@@ -37,3 +37,11 @@ pub fn dialect(kind: DatabaseKind) -> &'static dyn Dialect {
         DatabaseKind::Sqlite => &sqlite::Sqlite,
     }
 }
+
+/// A JSON scalar as the text a database parses (`49.99`, `true`, `abc`: strings unquoted).
+pub(crate) fn json_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

@@ -7,9 +7,8 @@
 //! `INSERT` into a view named like the function whose `INSTEAD OF INSERT` trigger does the
 //! work and writes one row into `fraiseql_mutation_response`, which the engine takes back.
 
-use super::postgres::json_text;
 use super::read::Renderer;
-use super::{dialect, Param, SqlQuery};
+use super::{dialect, json_text, Param, SqlQuery};
 use crate::catalog::{Catalog, FunctionReturn};
 use crate::config::DatabaseKind;
 use crate::error::{ErrorCode, GraphQLError};

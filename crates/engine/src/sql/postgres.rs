@@ -2,7 +2,7 @@
 //! on the `jsonb` data column, typed casts for comparisons, `$n::type` placeholders.
 
 use super::dialect::Dialect;
-use super::Param;
+use super::{json_text, Param};
 use crate::catalog::SqlType;
 use crate::config::DatabaseKind;
 use crate::schema::ScalarKind;
@@ -47,14 +47,6 @@ fn column_cast(column: SqlType) -> Option<&'static str> {
         SqlType::Timestamp => Some("timestamptz"),
         SqlType::Date => Some("date"),
         SqlType::Text | SqlType::Json | SqlType::Jsonb | SqlType::Other => None,
-    }
-}
-
-/// A JSON scalar as the text PostgreSQL parses (`49.99`, `true`, `abc`).
-pub(crate) fn json_text(v: &Json) -> String {
-    match v {
-        Json::String(s) => s.clone(),
-        other => other.to_string(),
     }
 }
 
@@ -198,18 +190,10 @@ impl Dialect for Postgres {
         format!("({expr})")
     }
 
-    fn json_string(&self, expr: &str) -> String {
-        expr.to_string()
-    }
-
     fn cursor(&self, values: &[String]) -> String {
         format!(
             "encode(convert_to(json_build_array({})::text, 'UTF8'), 'hex')",
             values.join(", ")
         )
-    }
-
-    fn json_count(&self, subquery: &str) -> String {
-        format!("({subquery})")
     }
 }

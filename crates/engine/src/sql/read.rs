@@ -84,11 +84,9 @@ pub(crate) struct Renderer<'a> {
 
 impl Renderer<'_> {
     pub(crate) fn bind(&mut self, p: Param) -> String {
+        let placeholder = self.d.placeholder(self.params.len() + 1, &p);
         self.params.push(p);
-        self.d.placeholder(
-            self.params.len(),
-            self.params.last().unwrap_or(&Param::Int(0)),
-        )
+        placeholder
     }
 
     pub(crate) fn alias(&mut self) -> String {
@@ -322,11 +320,7 @@ impl Renderer<'_> {
                             )
                         })
                         .collect();
-                    (
-                        key,
-                        self.d
-                            .json_string(&format!("CASE {text} {} END", arms.join(" "))),
-                    )
+                    (key, format!("CASE {text} {} END", arms.join(" ")))
                 }
                 Item::Object {
                     key,
@@ -420,8 +414,7 @@ impl Renderer<'_> {
                         }
                         ConnectionItem::TotalCount { key } => (
                             key.clone(),
-                            self.d
-                                .json_count(&format!("SELECT count(*) FROM {from}{where_sql}")),
+                            format!("(SELECT count(*) FROM {from}{where_sql})"),
                         ),
                         ConnectionItem::Edges { key, .. }
                         | ConnectionItem::PageInfo { key, .. } => (key.clone(), "NULL".into()),
@@ -479,7 +472,7 @@ impl Renderer<'_> {
                 }
                 ConnectionItem::TotalCount { key } => {
                     let total = format!("SELECT count(*) FROM {from}{where_sql}");
-                    pairs.push((key.clone(), self.d.json_count(&total)));
+                    pairs.push((key.clone(), format!("({total})")));
                 }
                 ConnectionItem::Edges { key, items } => {
                     let mut edge = Vec::new();

@@ -150,15 +150,7 @@ impl Dialect for Sqlite {
         format!("json(CASE WHEN {expr} THEN 'true' ELSE 'false' END)")
     }
 
-    fn json_string(&self, expr: &str) -> String {
-        expr.to_string()
-    }
-
     fn cursor(&self, values: &[String]) -> String {
         format!("lower(hex(json_array({})))", values.join(", "))
-    }
-
-    fn json_count(&self, subquery: &str) -> String {
-        format!("({subquery})")
     }
 }
