@@ -40,7 +40,7 @@ pub fn plan(
             (_, OperationKind::Mutation) => planner.mutation(fields).map(RootAction::Mutate),
             (_, OperationKind::Subscription) => Err(GraphQLError::new(
                 ErrorCode::BadRequest,
-                "subscriptions are served over WebSocket (graphql-transport-ws), not HTTP",
+                "subscriptions are not served over HTTP; WebSocket delivery is not available yet",
             )),
         };
         match action {
