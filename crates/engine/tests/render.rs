@@ -21,7 +21,11 @@ type Order @source(view: "v_order") {
   items: [OrderItem!]!
   buyer: Customer @relation(localKey: "customer_id")
 }
-type Customer @source(view: "v_customer") { id: ID! name: String! }
+type Customer @source(view: "v_customer") {
+  id: ID!
+  name: String!
+  orders: [Order!]! @relation(localKey: "id", remoteKey: "customer_id")
+}
 type CustomerSummary { id: ID! name: String! }
 type OrderItem { sku: String! quantity: Int! }
 enum OrderStatus { PENDING @value(stored: "pending") SHIPPED @value(stored: "shipped") }
@@ -29,6 +33,7 @@ type Query {
   order(id: ID!): Order
   orders: [Order!]!
   ordersPage: [Order!]! @relay
+  customers: [Customer!]!
 }
 "#;
 
@@ -102,4 +107,13 @@ fn roots_on_one_database_share_a_statement() {
         serde_json::json!({}),
     );
     assert_eq!(s.matches("\n-- params").count(), 1, "{s}");
+}
+
+#[test]
+fn related_list_in_key_order() {
+    both(
+        "related_list",
+        "{ customers { name orders { id total } } }",
+        serde_json::json!({}),
+    );
 }

@@ -136,20 +136,9 @@ impl Planner<'_> {
         };
         let shape = if q.relay {
             // Keyset pagination needs a total order: the key fields break ties.
-            for k in &ty.key_fields {
-                if !order
-                    .iter()
-                    .any(|o| o.target.path.len() == 1 && &o.target.path[0] == k)
-                {
-                    let kind = key_kind(ty, k);
-                    order.push(OrderKey {
-                        target: Target {
-                            path: vec![k.clone()],
-                            kind,
-                        },
-                        descending: false,
-                        nulls_first: false,
-                    });
+            for k in key_order(ty) {
+                if !order.iter().any(|o| o.target == k.target) {
+                    order.push(k);
                 }
             }
             Shape::Connection(self.connection(fields, ty, &args, order.len())?)
@@ -386,6 +375,9 @@ impl Planner<'_> {
                         local_key: rel.local_key.clone(),
                         remote_key: rel.remote_key.clone(),
                         list: f.ty.list,
+                        // Related lists come in key order, not in whatever order the
+                        // database's plan happens to produce.
+                        order: if f.ty.list { key_order(target) } else { Vec::new() },
                         selection: self.selection(&sub_sets(fs), target)?,
                     },
                 }
@@ -482,12 +474,24 @@ impl Planner<'_> {
 }
 
 /// The comparison kind of a key field.
-fn key_kind(ty: &ObjectType, key: &str) -> ScalarKind {
-    ty.fields
-        .values()
-        .find(|f| f.key == key)
-        .and_then(|f| ScalarKind::of(&f.ty.name))
-        .unwrap_or(ScalarKind::Text)
+/// Ascending order on the type's key fields, each compared as its declared scalar.
+fn key_order(ty: &ObjectType) -> Vec<OrderKey> {
+    ty.key_fields
+        .iter()
+        .map(|k| OrderKey {
+            target: Target {
+                path: vec![k.clone()],
+                kind: ty
+                    .fields
+                    .values()
+                    .find(|f| &f.key == k)
+                    .and_then(|f| ScalarKind::of(&f.ty.name))
+                    .unwrap_or(ScalarKind::Text),
+            },
+            descending: false,
+            nulls_first: false,
+        })
+        .collect()
 }
 
 /// Cursors are the hex of a JSON array of the row's sort key values: opaque to clients,

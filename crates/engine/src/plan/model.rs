@@ -155,6 +155,8 @@ pub struct Related {
     pub local_key: String,
     pub remote_key: String,
     pub list: bool,
+    /// Sort keys of a list (the target's key fields); empty for a single object.
+    pub order: Vec<OrderKey>,
     pub selection: Selection,
 }
 

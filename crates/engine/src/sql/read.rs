@@ -372,7 +372,8 @@ impl Renderer<'_> {
         let from = format!("{} {t}", self.d.ident(&r.view));
         let sub = if r.list {
             let agg = self.d.aggregate("q.r");
-            format!("(SELECT {agg} FROM (SELECT {obj} AS r FROM {from} WHERE {cond}) q)")
+            let order = self.order_by(&r.order, &data, false);
+            format!("(SELECT {agg} FROM (SELECT {obj} AS r FROM {from} WHERE {cond}{order}) q)")
         } else {
             format!("(SELECT {obj} FROM {from} WHERE {cond} LIMIT 1)")
         };
