@@ -13,3 +13,4 @@ pub mod request;
 pub mod response;
 pub mod schema;
 pub mod sql;
+pub mod suggest;

@@ -1,13 +1,15 @@
 //! `fraiseql check`: compares the schema with what each database really holds. Every
 //! configured database is connected and its catalog read; each view the server reads (a
 //! query's, and a type's when a relation or a mutation reads it) must exist with a `data`
-//! column (JSON on PostgreSQL), and each mutation's function must exist and return
-//! `mutation_response` or `SETOF <view>` (on SQLite: the `fn_*` view).
+//! column (JSON on PostgreSQL) whose first row has a key for every non-null field and every
+//! relation key; each mutation's function must exist, return `mutation_response` or
+//! `SETOF <view>` (on SQLite: the `fn_*` view) and have a parameter for every argument.
 
 use crate::db::{redact, Database};
-use fraiseql_engine::catalog::{Catalog, FunctionReturn, SqlType};
+use fraiseql_engine::catalog::{Catalog, Function, FunctionReturn, SqlType};
 use fraiseql_engine::config::{Config, DatabaseKind};
-use fraiseql_engine::schema::CompiledSchema;
+use fraiseql_engine::schema::{CompiledSchema, ObjectType};
+use fraiseql_engine::sql::{bind_parameters, dialect, first_uncovered, Binding, SqlQuery};
 use std::fmt;
 
 /// What `check` found.
@@ -96,6 +98,7 @@ pub async fn check(config: &Config, schema: &CompiledSchema) -> CheckReport {
             db.kind.label()
         ));
         check_database(&mut report, schema, name, db.kind, &catalog);
+        check_data_keys(&mut report, schema, &db, &catalog).await;
     }
     report
 }
@@ -205,7 +208,156 @@ fn check_database(
                 "{user}: function '{function}' returns {ty}; expected mutation_response or SETOF <view>"
             )),
         }
+        if let Some(f) = found {
+            check_parameters(report, schema, name, m, f);
+        }
     }
+}
+
+/// Every argument binds to a parameter, and every parameter without a default has one.
+fn check_parameters(
+    report: &mut CheckReport,
+    schema: &CompiledSchema,
+    name: &str,
+    m: &fraiseql_engine::schema::MutationField,
+    f: &Function,
+) {
+    let user = format!("mutation '{name}'");
+    let keys: Vec<&str> = m
+        .parameter_arguments(schema)
+        .iter()
+        .map(|a| a.key.as_str())
+        .collect();
+    match bind_parameters(f, &m.function, &keys) {
+        Err(message) => report.mismatch(format!("{user}: {message}")),
+        Ok(Binding::Json) => report.ok.push(format!(
+            "{user}: its arguments go to '{}' as one JSON object",
+            m.function
+        )),
+        Ok(Binding::Params(indexes)) => match first_uncovered(f, &indexes) {
+            Some(p) => report.mismatch(format!(
+                "{user}: function '{}' needs parameter '{}' (no default), which no argument provides",
+                m.function, p.name
+            )),
+            None => report.ok.push(format!(
+                "{user}: every argument has a parameter in '{}'",
+                m.function
+            )),
+        },
+    }
+}
+
+/// Reads the first row of each type's view and reports keys the schema reads but the row's
+/// `data` lacks: non-null fields (they would be null) and relation keys (the relation would
+/// always be empty). A view without rows is not judged.
+async fn check_data_keys(
+    report: &mut CheckReport,
+    schema: &CompiledSchema,
+    db: &Database,
+    catalog: &Catalog,
+) {
+    let d = dialect(db.kind);
+    for ty in schema.types.values().filter(|t| t.database == db.name) {
+        let view = &ty.sql_source;
+        if check_view(catalog, db.kind, view, &db.name).is_err() {
+            continue; // reported already, when the view is read at all
+        }
+        let text = match db.kind {
+            DatabaseKind::Postgresql => {
+                format!("SELECT (SELECT data::text FROM {} LIMIT 1)", d.ident(view))
+            }
+            DatabaseKind::Sqlite => format!("SELECT (SELECT data FROM {} LIMIT 1)", d.ident(view)),
+        };
+        let sample = db
+            .fetch_texts(&SqlQuery {
+                text,
+                params: Vec::new(),
+            })
+            .await;
+        let data = match sample {
+            Ok(cols) => match cols.into_iter().next().flatten() {
+                Some(text) => text,
+                None => continue,
+            },
+            Err(e) => {
+                report.mismatch(format!(
+                    "type '{}': cannot read view '{view}': {e}",
+                    ty.name
+                ));
+                continue;
+            }
+        };
+        let Ok(serde_json::Value::Object(row)) = serde_json::from_str(&data) else {
+            report.mismatch(format!(
+                "type '{}': the 'data' column of view '{view}' does not hold JSON objects",
+                ty.name
+            ));
+            continue;
+        };
+        let missing = missing_keys(schema, ty, &row, catalog);
+        if missing.is_empty() {
+            report.ok.push(format!(
+                "type '{}': view '{view}' has every key the schema reads",
+                ty.name
+            ));
+        }
+        for message in missing {
+            report.mismatch(format!("type '{}': {message}", ty.name));
+        }
+    }
+}
+
+/// The keys of `ty` that the sampled `row` of its view lacks, as messages.
+fn missing_keys(
+    schema: &CompiledSchema,
+    ty: &ObjectType,
+    row: &serde_json::Map<String, serde_json::Value>,
+    catalog: &Catalog,
+) -> Vec<String> {
+    let view = &ty.sql_source;
+    let mut missing = Vec::new();
+    for f in ty.fields.values() {
+        match &f.relation {
+            None if f.ty.non_null && !row.contains_key(&f.key) => missing.push(format!(
+                "field '{}' reads key '{}', which the data of view '{view}' does not have{}",
+                f.name,
+                f.key,
+                closest(&f.key, row.keys())
+            )),
+            None => {}
+            Some(rel) => {
+                if !row.contains_key(&rel.local_key) {
+                    missing.push(format!(
+                        "relation '{}' joins on key '{}', which the data of view '{view}' does not have{}",
+                        f.name,
+                        rel.local_key,
+                        closest(&rel.local_key, row.keys())
+                    ));
+                }
+                let Some(target) = schema.types.get(&f.ty.name) else {
+                    continue;
+                };
+                let in_target = catalog
+                    .column(&target.sql_source, &rel.remote_key)
+                    .is_some()
+                    || target.fields.values().any(|t| t.key == rel.remote_key);
+                if !in_target {
+                    missing.push(format!(
+                        "relation '{}' matches '{}' of view '{}', which is neither a column of it nor a field of type '{}'",
+                        f.name, rel.remote_key, target.sql_source, target.name
+                    ));
+                }
+            }
+        }
+    }
+    missing
+}
+
+/// ` (did you mean 'x'?)` when a key of the row is close to `key`.
+fn closest<'k>(key: &str, keys: impl Iterator<Item = &'k String>) -> String {
+    fraiseql_engine::suggest::closest(key, keys.map(String::as_str))
+        .map(|k| format!(" (did you mean '{k}'?)"))
+        .unwrap_or_default()
 }
 
 fn check_view(

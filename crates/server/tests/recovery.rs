@@ -33,7 +33,11 @@ fn pg_addr() -> SocketAddr {
         other => panic!("the recovery test needs a TCP host, not {other:?}"),
     };
     let port = config.get_ports().first().copied().unwrap_or(5432);
-    let host = if host == "localhost" { "127.0.0.1".into() } else { host };
+    let host = if host == "localhost" {
+        "127.0.0.1".into()
+    } else {
+        host
+    };
     format!("{host}:{port}").parse().expect("host:port")
 }
 

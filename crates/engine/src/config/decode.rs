@@ -17,6 +17,7 @@ use super::check::supported_types;
 use super::document::{dotted, find, get, in_table, remove, Hit, KeyPath};
 use super::error::Problem;
 use super::model::Config;
+use crate::suggest::closest;
 
 /// Seed spellings accepted as aliases (mirrors the `alias` attributes in `model.rs`; a test
 /// checks each one is accepted): `(table, alias, canonical key)`. `database` stands for both
@@ -29,15 +30,6 @@ pub(crate) const ALIASES: [(&str, &str, &str); 6] = [
     ("fraiseql", "schema", "schema_file"),
     ("validation", "max_query_complexity", "max_fields"),
 ];
-
-/// How similar (Jaro-Winkler) an unknown key must be to a valid one to be suggested: this
-/// catches typos, doubled or swapped letters and `-` for `_`.
-const SUGGEST_THRESHOLD: f64 = 0.8;
-
-/// Jaro-Winkler alone rates a long shared tail highly (`observers` vs `server`: 0.89), so a
-/// candidate must also start with the same letter or be a few edits away (normalized
-/// Damerau-Levenshtein, where `observers`/`server` scores 0.67 and `sever`/`server` 0.83).
-const SUGGEST_MIN_EDIT_SIMILARITY: f64 = 0.7;
 
 /// The result of decoding: the config if serde accepted what was left of the document.
 pub(crate) struct Decoded {
@@ -128,7 +120,7 @@ fn unknown_key(
     };
     let (key, table) = path.split_last()?;
     let is_section = table.is_empty() && matches!(get(doc, &path), Some(DeValue::Table(_)));
-    let suggestion = closest(key, accepted).map(|name| canonical(table, name));
+    let suggestion = closest(key, accepted.iter().copied()).map(|name| canonical(table, name));
     let valid: Vec<&str> = accepted
         .iter()
         .copied()
@@ -273,21 +265,6 @@ fn backticked(list: &str) -> Vec<&str> {
     list.split('`').skip(1).step_by(2).collect()
 }
 
-fn closest<'a>(key: &str, accepted: &[&'a str]) -> Option<&'a str> {
-    let key = key.to_ascii_lowercase();
-    accepted
-        .iter()
-        .map(|name| (strsim::jaro_winkler(&key, name), *name))
-        .filter(|(score, name)| {
-            *score >= SUGGEST_THRESHOLD
-                && (key.chars().next() == name.chars().next()
-                    || strsim::normalized_damerau_levenshtein(&key, name)
-                        >= SUGGEST_MIN_EDIT_SIMILARITY)
-        })
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, name)| name)
-}
-
 /// Which alias table applies to a table path: database tables share one.
 fn table_kind(table: &[String]) -> String {
     match table {
@@ -422,28 +399,6 @@ backend = 'nats'
                 "11:2: unknown section `[observers]`; valid sections: `[project]`, `[server]`, \
                  `[database]`, `[databases.<name>]`, `[fraiseql]`, `[validation]`, `[query_defaults]`",
             ]
-        );
-    }
-
-    #[test]
-    fn suggestions_need_a_close_match() {
-        let root = [
-            "project",
-            "schema",
-            "server",
-            "database",
-            "databases",
-            "query_defaults",
-        ];
-        assert_eq!(closest("sever", &root), Some("server"));
-        assert_eq!(closest("erver", &root), Some("server"));
-        assert_eq!(closest("Databse", &root), Some("database"));
-        assert_eq!(closest("observers", &root), None);
-        assert_eq!(closest("queries", &root), None);
-        assert_eq!(closest("ur", &["url", "type"]), Some("url"));
-        assert_eq!(
-            closest("pool-max", &["pool_min", "pool_max"]),
-            Some("pool_max")
         );
     }
 

@@ -377,7 +377,11 @@ impl Planner<'_> {
                         list: f.ty.list,
                         // Related lists come in key order, not in whatever order the
                         // database's plan happens to produce.
-                        order: if f.ty.list { key_order(target) } else { Vec::new() },
+                        order: if f.ty.list {
+                            key_order(target)
+                        } else {
+                            Vec::new()
+                        },
                         selection: self.selection(&sub_sets(fs), target)?,
                     },
                 }

@@ -229,6 +229,19 @@ pub struct MutationField {
     pub arguments: Vec<Argument>,
 }
 
+impl MutationField {
+    /// The arguments as they bind to the function's parameters: a lone input-object
+    /// argument is flattened to its fields (the planner does the same with the values).
+    pub fn parameter_arguments<'s>(&'s self, schema: &'s CompiledSchema) -> Vec<&'s Argument> {
+        if let [only] = self.arguments.as_slice() {
+            if let Some(input) = schema.inputs.get(&only.ty.name) {
+                return input.fields.values().collect();
+            }
+        }
+        self.arguments.iter().collect()
+    }
+}
+
 /// A root subscription field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubscriptionField {

@@ -9,7 +9,10 @@ mod read;
 mod sqlite;
 
 pub use dialect::Dialect;
-pub use mutation::{mutation_outcome, render_call, render_read_back, CallSql, MutationResult};
+pub use mutation::{
+    bind_parameters, first_uncovered, mutation_outcome, render_call, render_read_back, Binding,
+    CallSql, MutationResult,
+};
 pub use read::{render_reads, DatabaseTarget, ReadStatement};
 
 use crate::config::DatabaseKind;

@@ -9,7 +9,7 @@
 
 use super::read::Renderer;
 use super::{dialect, json_text, Param, SqlQuery};
-use crate::catalog::{Catalog, FunctionReturn};
+use crate::catalog::{Catalog, Function, FunctionParam, FunctionReturn};
 use crate::config::DatabaseKind;
 use crate::error::{ErrorCode, GraphQLError};
 use crate::plan::{Filter, Mutate, Op, Target};
@@ -82,42 +82,26 @@ pub fn render_call(
             m.function, m.database
         ))
     })?;
-    // Bind each argument to the parameter of the same name (`p_` prefix optional).
-    let param_for = |key: &str| {
-        f.params.iter().position(|p| {
-            p.name == key
-                || p.name.strip_prefix("p_") == Some(key)
-                || p.name.strip_prefix("in_") == Some(key)
-        })
-    };
-    let single_json = f.params.len() == 1
-        && matches!(f.params[0].type_name.as_str(), "jsonb" | "json")
-        && m.args.iter().any(|(k, _)| param_for(k).is_none());
-    let mut bound: Vec<(usize, Json)> = Vec::new();
-    if single_json {
-        bound.push((0, m.args_object.clone()));
-    } else {
-        for (key, value) in &m.args {
-            let i = param_for(key).ok_or_else(|| {
-                schema_error(format!(
-                    "function `{}` has no parameter for argument `{key}`",
-                    m.function
-                ))
-            })?;
-            bound.push((i, value.clone()));
-        }
-        for (i, p) in f.params.iter().enumerate() {
-            if !p.has_default && !bound.iter().any(|(b, _)| *b == i) {
-                return Err(GraphQLError::new(
-                    ErrorCode::BadUserInput,
-                    format!(
-                        "function `{}` needs parameter `{}`, which no argument provides",
-                        m.function, p.name
-                    ),
-                ));
+    let keys: Vec<&str> = m.args.iter().map(|(k, _)| k.as_str()).collect();
+    let bound: Vec<(usize, Json)> =
+        match bind_parameters(f, &m.function, &keys).map_err(schema_error)? {
+            Binding::Json => vec![(0, m.args_object.clone())],
+            Binding::Params(indexes) => {
+                if let Some(p) = first_uncovered(f, &indexes) {
+                    return Err(GraphQLError::new(
+                        ErrorCode::BadUserInput,
+                        format!(
+                            "function `{}` needs parameter `{}`, which no argument provides",
+                            m.function, p.name
+                        ),
+                    ));
+                }
+                indexes
+                    .into_iter()
+                    .zip(m.args.iter().map(|(_, v)| v.clone()))
+                    .collect()
             }
-        }
-    }
+        };
     let mut r = Renderer {
         d: dialect(kind),
         catalog: Some(catalog),
@@ -194,6 +178,51 @@ pub fn render_call(
             })
         }
     }
+}
+
+/// How a mutation's arguments bind to its function's parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Binding {
+    /// All arguments as one JSON object, to the function's only (`json`/`jsonb`) parameter.
+    Json,
+    /// The parameter index of each argument key, in the keys' order.
+    Params(Vec<usize>),
+}
+
+/// Binds argument keys to the parameters of the same name (`p_` or `in_` prefix optional);
+/// a function whose only parameter is JSON and whose names do not match takes them all as
+/// one object. Used by the planner per request and by `fraiseql check` per mutation.
+pub fn bind_parameters(f: &Function, function: &str, keys: &[&str]) -> Result<Binding, String> {
+    let param_for = |key: &str| {
+        f.params.iter().position(|p| {
+            p.name == key
+                || p.name.strip_prefix("p_") == Some(key)
+                || p.name.strip_prefix("in_") == Some(key)
+        })
+    };
+    let single_json = f.params.len() == 1
+        && matches!(f.params[0].type_name.as_str(), "jsonb" | "json")
+        && keys.iter().any(|k| param_for(k).is_none());
+    if single_json {
+        return Ok(Binding::Json);
+    }
+    keys.iter()
+        .map(|key| {
+            param_for(key).ok_or_else(|| {
+                format!("function `{function}` has no parameter for argument `{key}`")
+            })
+        })
+        .collect::<Result<_, _>>()
+        .map(Binding::Params)
+}
+
+/// The first parameter without a default that none of `bound` (parameter indexes) covers.
+pub fn first_uncovered<'f>(f: &'f Function, bound: &[usize]) -> Option<&'f FunctionParam> {
+    f.params
+        .iter()
+        .enumerate()
+        .find(|(i, p)| !p.has_default && !bound.contains(i))
+        .map(|(_, p)| p)
 }
 
 /// A PostgreSQL argument expression cast to the parameter's type.

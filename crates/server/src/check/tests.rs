@@ -165,3 +165,62 @@ async fn unreachable_databases_are_flagged() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn wrong_columns_keys_and_parameters_are_reported() {
+    let scratch = PgScratch::new(
+        "CREATE TABLE tb_wc (id int, customer int, total numeric);
+         INSERT INTO tb_wc VALUES (1, 7, 9.5);
+         CREATE VIEW v_wc_order AS
+             SELECT id, jsonb_build_object('id', id, 'totl', total, 'customer', customer) AS data FROM tb_wc;
+         CREATE VIEW v_wc_customer AS SELECT id, jsonb_build_object('id', id) AS data FROM tb_wc;
+         CREATE TYPE mutation_response AS (status text, message text, entity_id text, entity_type text,
+             entity jsonb, updated_fields text[], cascade jsonb, metadata jsonb);
+         CREATE FUNCTION fn_wc_create(p_identifer text, p_total numeric) RETURNS mutation_response
+             LANGUAGE sql AS $$ SELECT NULL::mutation_response $$;
+         CREATE FUNCTION fn_wc_pay(p_id text, p_amount numeric) RETURNS mutation_response
+             LANGUAGE sql AS $$ SELECT NULL::mutation_response $$;
+         CREATE FUNCTION fn_wc_note(p_id text, p_note text DEFAULT NULL) RETURNS mutation_response
+             LANGUAGE sql AS $$ SELECT NULL::mutation_response $$;",
+    )
+    .await;
+    let sdl = r#"
+        type Order @source(view: "v_wc_order") {
+          id: ID!
+          total: Decimal!
+          "Nullable and absent from the data: null, not an error."
+          note: String
+          customer: Customer @relation(localKey: "customer_id", remoteKey: "id")
+          lines: [Customer!]! @relation(localKey: "id", remoteKey: "order_ref")
+        }
+        type Customer @source(view: "v_wc_customer") { id: ID! }
+        type Query { orders: [Order!]! }
+        input CreateOrderInput { identifier: String! total: Decimal! }
+        type Mutation {
+          createOrder(input: CreateOrderInput!): Order! @function(name: "fn_wc_create")
+          payOrder(id: ID!): Order! @function(name: "fn_wc_pay")
+          noteOrder(id: ID!): Order! @function(name: "fn_wc_note")
+        }
+    "#;
+    let mut config = Config::default();
+    config.databases.insert("primary".into(), scratch.config());
+    let report = check(&config, &schema(sdl)).await;
+    let mut problems = messages(&report);
+    problems.sort();
+    assert_eq!(
+        problems,
+        [
+            "mutation 'createOrder': function `fn_wc_create` has no parameter for argument `identifier`",
+            "mutation 'payOrder': function 'fn_wc_pay' needs parameter 'p_amount' (no default), which no argument provides",
+            "type 'Order': field 'total' reads key 'total', which the data of view 'v_wc_order' does not have (did you mean 'totl'?)",
+            "type 'Order': relation 'customer' joins on key 'customer_id', which the data of view 'v_wc_order' does not have (did you mean 'customer'?)",
+            "type 'Order': relation 'lines' matches 'order_ref' of view 'v_wc_customer', which is neither a column of it nor a field of type 'Customer'",
+        ]
+    );
+    assert!(report
+        .ok
+        .contains(&"mutation 'noteOrder': every argument has a parameter in 'fn_wc_note'".into()));
+    assert!(report
+        .ok
+        .contains(&"type 'Customer': view 'v_wc_customer' has every key the schema reads".into()));
+}
