@@ -89,3 +89,19 @@ if [ -d sdk/python ]; then
   # real server over SQLite).
   FRAISEQL_BIN="$PWD/target/debug/fraiseql" target/venv/bin/python -m pytest -q sdk/python/tests
 fi
+
+section "browser test (GraphiQL in headless Chromium)"
+# GraphiQL served by target/debug/fraiseql, driven by Playwright in Debian's Chromium; the
+# page's CDN files come from tests/browser/node_modules (see tests/browser/README.md).
+if [ ! -x /usr/bin/chromium ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q chromium
+fi
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1 \
+    || ! node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)'; then
+  echo "ERROR: the browser test needs Node.js 20 or newer with npm (playwright-core requires it)" >&2
+  exit 1
+fi
+npm ci --prefix tests/browser --no-audit --no-fund --quiet
+FRAISEQL_BIN=target/debug/fraiseql node tests/browser/graphiql.test.mjs
