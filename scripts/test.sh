@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine: makes sure PostgreSQL, MariaDB and NATS
 # (JetStream) are installed and answering, builds once, runs the Rust tests, then the Python
-# SDK tests against the built binary. Tests never skip a missing service: they fail.
+# SDK tests against the built binary, then GraphiQL in headless Chromium. Tests never skip a
+# missing service: they fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
