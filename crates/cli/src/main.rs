@@ -13,6 +13,12 @@ use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+/// mimalloc instead of the system allocator: building SQL and JSON allocates many small
+/// strings per request, and glibc's malloc/free were about a third of the engine's
+/// instructions per request (callgrind, see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success

@@ -111,7 +111,11 @@ fn stages(c: &mut Criterion) {
         let mut out = Vec::with_capacity(list.len() + 64);
         b.iter(|| {
             out.clear();
-            assemble(&mut out, &[("orders", RootValue::Raw(black_box(&list)))], &[]);
+            assemble(
+                &mut out,
+                &[("orders", RootValue::Raw(black_box(&list)))],
+                &[],
+            );
         })
     });
 }

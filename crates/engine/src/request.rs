@@ -235,12 +235,8 @@ pub fn introspect(
     prepared: &Prepared,
     variables: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<serde_json::Map<String, serde_json::Value>, Vec<GraphQLError>> {
-    use apollo_compiler::response::JsonMap;
     let operation = prepared.operation();
-    let raw: JsonMap = serde_json::from_value(serde_json::Value::Object(variables.clone()))
-        .map_err(|e| bad(ErrorCode::BadUserInput, e.to_string()))?;
-    let coerced = apollo_compiler::request::coerce_variable_values(&api.graphql, operation, &raw)
-        .map_err(|e| bad(ErrorCode::BadUserInput, e.message().to_string()))?;
+    let coerced = coerce(api, operation, variables).map_err(|e| vec![e])?;
     let response = apollo_compiler::introspection::partial_execute(
         &api.graphql,
         &api.implementers,
@@ -249,9 +245,59 @@ pub fn introspect(
         &coerced,
     )
     .map_err(|e| bad(ErrorCode::GraphqlValidationFailed, e.message().to_string()))?;
-    let data = response.data.unwrap_or_default();
-    match serde_json::to_value(&data) {
-        Ok(serde_json::Value::Object(map)) => Ok(map),
-        _ => Ok(serde_json::Map::new()),
+    Ok(response
+        .data
+        .unwrap_or_default()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), from_apollo(v)))
+        .collect())
+}
+
+/// Coerces request variables to the operation's declared types (GraphQL spec rules).
+pub(crate) fn coerce(
+    api: &ApiSchema,
+    operation: &apollo_compiler::executable::Operation,
+    variables: &serde_json::Map<String, serde_json::Value>,
+) -> Result<apollo_compiler::validation::Valid<apollo_compiler::response::JsonMap>, GraphQLError> {
+    let raw: apollo_compiler::response::JsonMap = variables
+        .iter()
+        .map(|(k, v)| (k.as_str().into(), to_apollo(v)))
+        .collect();
+    apollo_compiler::request::coerce_variable_values(&api.graphql, operation, &raw)
+        .map_err(|e| GraphQLError::new(ErrorCode::BadUserInput, e.message().to_string()))
+}
+
+/// serde_json -> apollo-compiler's JSON (a direct walk: a serde round trip costs several
+/// times more on every request with variables).
+pub(crate) fn to_apollo(v: &serde_json::Value) -> apollo_compiler::response::JsonValue {
+    use apollo_compiler::response::JsonValue as A;
+    match v {
+        serde_json::Value::Null => A::Null,
+        serde_json::Value::Bool(b) => A::Bool(*b),
+        serde_json::Value::Number(n) => A::Number(n.clone()),
+        serde_json::Value::String(s) => A::String(s.as_str().into()),
+        serde_json::Value::Array(items) => A::Array(items.iter().map(to_apollo).collect()),
+        serde_json::Value::Object(map) => A::Object(
+            map.iter()
+                .map(|(k, v)| (k.as_str().into(), to_apollo(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// apollo-compiler's JSON -> serde_json.
+pub(crate) fn from_apollo(v: &apollo_compiler::response::JsonValue) -> serde_json::Value {
+    use apollo_compiler::response::JsonValue as A;
+    match v {
+        A::Null => serde_json::Value::Null,
+        A::Bool(b) => serde_json::Value::Bool(*b),
+        A::Number(n) => serde_json::Value::Number(n.clone()),
+        A::String(s) => serde_json::Value::String(s.as_str().to_owned()),
+        A::Array(items) => serde_json::Value::Array(items.iter().map(from_apollo).collect()),
+        A::Object(map) => serde_json::Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.as_str().to_owned(), from_apollo(v)))
+                .collect(),
+        ),
     }
 }

@@ -75,21 +75,15 @@ pub fn coerce_variables(
     operation: &apollo_compiler::executable::Operation,
     variables: &serde_json::Map<String, Json>,
 ) -> Result<Variables, Vec<GraphQLError>> {
-    use apollo_compiler::response::JsonMap;
-    let raw: JsonMap = serde_json::from_value(Json::Object(variables.clone()))
-        .map_err(|e| vec![GraphQLError::new(ErrorCode::BadUserInput, e.to_string())])?;
-    let coerced = apollo_compiler::request::coerce_variable_values(&api.graphql, operation, &raw)
-        .map_err(|e| {
-        vec![GraphQLError::new(
-            ErrorCode::BadUserInput,
-            e.message().to_string(),
-        )]
-    })?;
-    let map: JsonMap = coerced.into_inner();
-    match serde_json::to_value(&map) {
-        Ok(Json::Object(m)) => Ok(m),
-        _ => Ok(Variables::new()),
+    if operation.variables.is_empty() && variables.is_empty() {
+        return Ok(Variables::new());
     }
+    let coerced = crate::request::coerce(api, operation, variables).map_err(|e| vec![e])?;
+    Ok(coerced
+        .into_inner()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), crate::request::from_apollo(v)))
+        .collect())
 }
 
 pub(super) fn user_error(message: impl Into<String>) -> GraphQLError {

@@ -18,10 +18,16 @@ pub trait Dialect: Sync {
 
     /// A quoted identifier, schema-qualified names quoted per part.
     fn ident(&self, name: &str) -> String {
-        name.split('.')
-            .map(|p| format!("\"{p}\""))
-            .collect::<Vec<_>>()
-            .join(".")
+        let mut out = String::with_capacity(name.len() + 2);
+        for (i, part) in name.split('.').enumerate() {
+            if i > 0 {
+                out.push('.');
+            }
+            out.push('"');
+            out.push_str(part);
+            out.push('"');
+        }
+        out
     }
 
     /// The JSON value at `path` below `base`, for projection.
@@ -60,7 +66,7 @@ pub trait Dialect: Sync {
     fn like(&self, expr: &str, pattern: &str, ilike: bool, escaped: bool) -> String;
 
     /// A JSON object built from `(key, json expression)` pairs, keys in this order.
-    fn object(&self, pairs: &[(String, String)]) -> String;
+    fn object(&self, pairs: &[(&str, String)]) -> String;
 
     /// JSON array of `expr` over the rows of the enclosing query (`[]` when none).
     fn aggregate(&self, expr: &str) -> String;
@@ -90,7 +96,33 @@ pub trait Dialect: Sync {
 
     /// A SQL string literal.
     fn literal(&self, s: &str) -> String {
-        format!("'{}'", s.replace('\'', "''"))
+        let mut out = String::with_capacity(s.len() + 2);
+        push_literal(&mut out, s);
+        out
+    }
+}
+
+/// Appends `s` as a SQL string literal (quotes doubled).
+pub(crate) fn push_literal(out: &mut String, s: &str) {
+    out.push('\'');
+    for (i, part) in s.split('\'').enumerate() {
+        if i > 0 {
+            out.push_str("''");
+        }
+        out.push_str(part);
+    }
+    out.push('\'');
+}
+
+/// `k1, v1, k2, v2, …` for a JSON object builder: keys as literals, values as given.
+pub(crate) fn push_pairs(out: &mut String, pairs: &[(&str, String)]) {
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        push_literal(out, k);
+        out.push_str(", ");
+        out.push_str(v);
     }
 }
 

@@ -1,7 +1,7 @@
 //! PostgreSQL: `json_build_object` (keeps key order, unlike jsonb), `json_agg`, `->`/`->>`
 //! on the `jsonb` data column, typed casts for comparisons, `$n::type` placeholders.
 
-use super::dialect::Dialect;
+use super::dialect::{push_literal, push_pairs, Dialect};
 use super::{json_text, Param};
 use crate::catalog::SqlType;
 use crate::config::DatabaseKind;
@@ -12,20 +12,15 @@ use serde_json::Value as Json;
 pub(crate) struct Postgres;
 
 /// `'a'->'b'` path steps; keys are schema identifiers, quoted as literals anyway.
-fn steps(path: &[String], last_text: bool) -> String {
-    let mut out = String::new();
+fn push_steps(out: &mut String, path: &[String], last_text: bool) {
     for (i, k) in path.iter().enumerate() {
-        let arrow = if last_text && i + 1 == path.len() {
+        out.push_str(if last_text && i + 1 == path.len() {
             "->>"
         } else {
             "->"
-        };
-        out.push_str(arrow);
-        out.push('\'');
-        out.push_str(&k.replace('\'', "''"));
-        out.push('\'');
+        });
+        push_literal(out, k);
     }
-    out
 }
 
 fn cast_for(kind: ScalarKind) -> Option<&'static str> {
@@ -66,11 +61,19 @@ impl Dialect for Postgres {
     }
 
     fn json_at(&self, base: &str, path: &[String]) -> String {
-        format!("{base}{}", steps(path, false))
+        let mut out = String::with_capacity(base.len() + 16 * path.len());
+        out.push_str(base);
+        push_steps(&mut out, path, false);
+        out
     }
 
     fn text_at(&self, base: &str, path: &[String]) -> String {
-        format!("({base}{})", steps(path, true))
+        let mut out = String::with_capacity(base.len() + 16 * path.len() + 2);
+        out.push('(');
+        out.push_str(base);
+        push_steps(&mut out, path, true);
+        out.push(')');
+        out
     }
 
     fn typed_at(&self, base: &str, path: &[String], kind: ScalarKind) -> String {
@@ -133,27 +136,31 @@ impl Dialect for Postgres {
         format!("{expr} {op} {pattern}")
     }
 
-    fn object(&self, pairs: &[(String, String)]) -> String {
+    fn object(&self, pairs: &[(&str, String)]) -> String {
         // json_build_object takes at most 100 arguments: build 50-pair chunks and join them
         // as text, which keeps the key order.
-        let chunk = |pairs: &[(String, String)]| {
-            let args: Vec<String> = pairs
-                .iter()
-                .map(|(k, v)| format!("{}, {v}", self.literal(k)))
-                .collect();
-            format!("json_build_object({})", args.join(", "))
+        let chunk = |out: &mut String, pairs: &[(&str, String)]| {
+            out.push_str("json_build_object(");
+            push_pairs(out, pairs);
+            out.push(')');
         };
+        let size: usize = pairs.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
+        let mut out = String::with_capacity(size + 32);
         if pairs.len() <= 50 {
-            return chunk(pairs);
+            chunk(&mut out, pairs);
+            return out;
         }
-        let parts: Vec<String> = pairs
-            .chunks(50)
-            .map(|c| format!("trim(both '{{}}' from {}::text)", chunk(c)))
-            .collect();
-        format!(
-            "('{{' || concat_ws(',', {}) || '}}')::json",
-            parts.join(", ")
-        )
+        out.push_str("('{' || concat_ws(',', ");
+        for (i, c) in pairs.chunks(50).enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str("trim(both '{}' from ");
+            chunk(&mut out, c);
+            out.push_str("::text)");
+        }
+        out.push_str(") || '}')::json");
+        out
     }
 
     fn aggregate(&self, expr: &str) -> String {

@@ -343,7 +343,7 @@ impl Renderer<'_> {
                 }
                 Item::Related { key, related } => (key, self.related(related, base)),
             };
-            pairs.push((key.clone(), expr));
+            pairs.push((key.as_str(), expr));
         }
         self.d.object(&pairs)
     }
@@ -406,19 +406,19 @@ impl Renderer<'_> {
             )
         });
         if !needs_page {
-            let pairs: Vec<(String, String)> =
+            let pairs: Vec<(&str, String)> =
                 c.items
                     .iter()
                     .map(|i| match i {
                         ConnectionItem::Typename { key, type_name } => {
-                            (key.clone(), self.d.literal(type_name))
+                            (key.as_str(), self.d.literal(type_name))
                         }
                         ConnectionItem::TotalCount { key } => (
-                            key.clone(),
+                            key.as_str(),
                             format!("(SELECT count(*) FROM {from}{where_sql})"),
                         ),
                         ConnectionItem::Edges { key, .. }
-                        | ConnectionItem::PageInfo { key, .. } => (key.clone(), "NULL".into()),
+                        | ConnectionItem::PageInfo { key, .. } => (key.as_str(), "NULL".into()),
                     })
                     .collect();
             return format!("(SELECT {})", self.d.object(&pairs));
@@ -469,24 +469,24 @@ impl Renderer<'_> {
         for item in &c.items {
             match item {
                 ConnectionItem::Typename { key, type_name } => {
-                    pairs.push((key.clone(), self.d.literal(type_name)))
+                    pairs.push((key.as_str(), self.d.literal(type_name)))
                 }
                 ConnectionItem::TotalCount { key } => {
                     let total = format!("SELECT count(*) FROM {from}{where_sql}");
-                    pairs.push((key.clone(), format!("({total})")));
+                    pairs.push((key.as_str(), format!("({total})")));
                 }
                 ConnectionItem::Edges { key, items } => {
                     let mut edge = Vec::new();
                     for e in items {
                         match e {
                             EdgeItem::Typename { key, type_name } => {
-                                edge.push((key.clone(), self.d.literal(type_name)))
+                                edge.push((key.as_str(), self.d.literal(type_name)))
                             }
                             EdgeItem::Cursor { key } => {
-                                edge.push((key.clone(), "p.cursor".to_string()))
+                                edge.push((key.as_str(), "p.cursor".to_string()))
                             }
                             EdgeItem::Node { key, .. } => {
-                                edge.push((key.clone(), self.d.embed("p.node")))
+                                edge.push((key.as_str(), self.d.embed("p.node")))
                             }
                         }
                     }
@@ -495,20 +495,20 @@ impl Renderer<'_> {
                     let sub = format!(
                         "(SELECT {agg} FROM (SELECT {obj} AS r FROM page p WHERE p.n <= {count} ORDER BY p.n {edge_order}) e)"
                     );
-                    pairs.push((key.clone(), self.d.embed(&sub)));
+                    pairs.push((key.as_str(), self.d.embed(&sub)));
                 }
                 ConnectionItem::PageInfo { key, items } => {
                     let mut info = Vec::new();
                     for i in items {
                         match i {
-                            PageInfoItem::Typename { key } => info.push((key.clone(), self.d.literal("PageInfo"))),
+                            PageInfoItem::Typename { key } => info.push((key.as_str(), self.d.literal("PageInfo"))),
                             PageInfoItem::HasNextPage { key } => {
                                 let expr = if c.backwards {
                                     self.beyond(&f.order, c.before.as_ref(), &data, from, &base_where, false)
                                 } else {
                                     more.clone()
                                 };
-                                info.push((key.clone(), self.d.json_bool(&expr)));
+                                info.push((key.as_str(), self.d.json_bool(&expr)));
                             }
                             PageInfoItem::HasPreviousPage { key } => {
                                 let expr = if c.backwards {
@@ -516,19 +516,19 @@ impl Renderer<'_> {
                                 } else {
                                     self.beyond(&f.order, c.after.as_ref(), &data, from, &base_where, true)
                                 };
-                                info.push((key.clone(), self.d.json_bool(&expr)));
+                                info.push((key.as_str(), self.d.json_bool(&expr)));
                             }
                             PageInfoItem::StartCursor { key } => info.push((
-                                key.clone(),
+                                key.as_str(),
                                 format!("(SELECT p.cursor FROM page p WHERE p.n <= {count} ORDER BY p.n {first_dir} LIMIT 1)"),
                             )),
                             PageInfoItem::EndCursor { key } => info.push((
-                                key.clone(),
+                                key.as_str(),
                                 format!("(SELECT p.cursor FROM page p WHERE p.n <= {count} ORDER BY p.n {last_dir} LIMIT 1)"),
                             )),
                         }
                     }
-                    pairs.push((key.clone(), self.d.object(&info)));
+                    pairs.push((key.as_str(), self.d.object(&info)));
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! through `CAST(... AS NUMERIC)`, timestamps through `julianday`, `?n` placeholders. JSON
 //! subtypes do not survive subqueries, so subquery results are re-marked with `json(...)`.
 
-use super::dialect::Dialect;
+use super::dialect::{push_pairs, Dialect};
 use super::Param;
 use crate::catalog::SqlType;
 use crate::config::DatabaseKind;
@@ -108,12 +108,13 @@ impl Dialect for Sqlite {
         }
     }
 
-    fn object(&self, pairs: &[(String, String)]) -> String {
-        let args: Vec<String> = pairs
-            .iter()
-            .map(|(k, v)| format!("{}, {v}", self.literal(k)))
-            .collect();
-        format!("json_object({})", args.join(", "))
+    fn object(&self, pairs: &[(&str, String)]) -> String {
+        let size: usize = pairs.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
+        let mut out = String::with_capacity(size + 16);
+        out.push_str("json_object(");
+        push_pairs(&mut out, pairs);
+        out.push(')');
+        out
     }
 
     fn aggregate(&self, expr: &str) -> String {
