@@ -1,0 +1,122 @@
+"""Command-line flags -> validated settings for one harness run."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from .workloads import ALL
+
+BENCH_DIR = Path(__file__).resolve().parent.parent
+ROOT = BENCH_DIR.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    scale: float
+    seed: int
+    duration: float
+    warmup: float
+    concurrency: list[int]
+    workloads: list[str]
+    peer: bool
+    sqlite: bool
+    quick: bool
+    reuse_data: bool
+    admin_url: str
+    database: str
+    fraiseql_bin: Path
+    node_dir: Path
+    work_dir: Path       # target/bench: generated SQL, scripts, logs (not committed)
+    results_dir: Path    # bench/results: latest.json and the chart (committed)
+    report_path: Path    # BENCHMARKS.md
+    port: int
+    peer_port: int
+    pool: int
+    peer_workers: int
+    threads: int         # wrk/pgbench threads
+    wait_quiet: float
+    command: str
+
+
+def _concurrency(text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of integers: {text!r}")
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError("connection counts must be positive integers")
+    return sorted(set(values))
+
+
+def _workloads(text: str) -> list[str]:
+    keys = [x.strip().upper() for x in text.split(",") if x.strip()]
+    unknown = [k for k in keys if k not in ALL]
+    if unknown or not keys:
+        raise argparse.ArgumentTypeError(f"unknown workload(s) {unknown}; known: {', '.join(ALL)}")
+    return [k for k in ALL if k in keys]
+
+
+def parse(argv: list[str]) -> Settings:
+    p = argparse.ArgumentParser(
+        prog="bench/run.sh",
+        description="FraiseQL load benchmark: dataset, workloads W1-W5 over HTTP (wrk), the "
+                    "pgbench ceiling, the PostGraphile peer, and the report in BENCHMARKS.md.")
+    p.add_argument("--scale", type=float, default=None,
+                   help="dataset scale: 1.0 = 10k customers, 100k orders, ~1M items (default 1.0; --quick: 0.05)")
+    p.add_argument("--seed", type=int, default=42, help="dataset seed (default 42)")
+    p.add_argument("--duration", type=float, default=None,
+                   help="seconds per measured point (default 10; --quick: 3)")
+    p.add_argument("--concurrency", type=_concurrency, default=None,
+                   help="connection counts, comma-separated (default 1,16,64)")
+    p.add_argument("--workloads", type=_workloads, default=list(ALL),
+                   help="workloads to run, comma-separated (default W1,W2,W3,W4,W5)")
+    p.add_argument("--skip-peer", action="store_true", help="do not run PostGraphile")
+    p.add_argument("--sqlite", action="store_true",
+                   help="also run the workloads against FraiseQL on SQLite (same data)")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test: scale 0.05, 3 s per point, 1 s warm-up; the report and the "
+                        "results go to target/bench/quick/, not BENCHMARKS.md and bench/results/")
+    p.add_argument("--reuse-data", action="store_true",
+                   help="keep the existing fraiseql_bench database when its seed and scale match")
+    p.add_argument("--wait-for-quiet", type=float, default=0.0, metavar="SECONDS",
+                   help="before each point, wait up to SECONDS while other compilers or test runners "
+                        "(rustc, cargo, cc, ld, pytest) are running on the machine (default 0: do not wait)")
+    p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+                   help="an admin connection to the PostgreSQL server (default postgres@127.0.0.1:5432)")
+    p.add_argument("--database", default="fraiseql_bench", help="benchmark database (dropped and recreated)")
+    p.add_argument("--fraiseql-bin", default=os.environ.get("FRAISEQL_BIN"),
+                   help="the fraiseql binary (default $FRAISEQL_BIN, else target/bench/release/fraiseql)")
+    p.add_argument("--port", type=int, default=18180, help="FraiseQL's port (default 18180)")
+    p.add_argument("--peer-port", type=int, default=18181, help="PostGraphile's port (default 18181)")
+    p.add_argument("--pool", type=int, default=16,
+                   help="database connections per server: FraiseQL's pool_max (replacing bench/fraiseql.toml's) "
+                        "and PostGraphile's total over its workers (default 16)")
+    a = p.parse_args(argv)
+
+    quick = a.quick
+    scale = a.scale if a.scale is not None else (0.05 if quick else 1.0)
+    if scale <= 0:
+        p.error("--scale must be positive")
+    duration = a.duration if a.duration is not None else (3.0 if quick else 10.0)
+    if duration < 1:
+        p.error("--duration must be at least 1 second")
+    cpus = os.cpu_count() or 1
+    binary = Path(a.fraiseql_bin) if a.fraiseql_bin else ROOT / "target" / "bench" / "release" / "fraiseql"
+    command = os.environ.get("BENCH_COMMAND") or "bash bench/run.sh " + " ".join(shlex.quote(x) for x in argv)
+    return Settings(
+        scale=scale, seed=a.seed, duration=duration, warmup=1.0 if quick else 2.0,
+        concurrency=a.concurrency or [1, 16, 64], workloads=a.workloads,
+        peer=not a.skip_peer, sqlite=a.sqlite, quick=quick, reuse_data=a.reuse_data,
+        admin_url=a.pg_url, database=a.database,
+        fraiseql_bin=binary.resolve(), node_dir=ROOT / "target" / "bench-tools" / "node",
+        work_dir=ROOT / "target" / "bench",
+        results_dir=(ROOT / "target" / "bench" / "quick") if quick else BENCH_DIR / "results",
+        report_path=(ROOT / "target" / "bench" / "quick" / "BENCHMARKS.md") if quick else ROOT / "BENCHMARKS.md",
+        port=a.port, peer_port=a.peer_port, pool=a.pool,
+        peer_workers=cpus, threads=min(2, cpus), wait_quiet=max(0.0, a.wait_for_quiet),
+        command=command,
+    )

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# The load benchmark in one command (see bench/README.md):
+#
+#   bash bench/run.sh            # full run: ~1M items, W1-W5 at 1/16/64 connections, 10 s each
+#   bash bench/run.sh --quick    # smoke test: small data, 3 s per point, report in target/bench/quick/
+#   bash bench/run.sh --help     # every flag
+#
+# On a fresh Debian machine it installs what it needs: PostgreSQL (started, trust auth on
+# loopback, as scripts/test.sh does), wrk, Node.js + PostGraphile (unless --skip-peer),
+# matplotlib in target/bench-venv (for the chart), and builds the release binary into its own
+# target dir (target/bench) so it never waits on the test build. FRAISEQL_BIN=/path/to/fraiseql
+# uses that binary instead of building. Then it runs bench/harness (Python 3 standard library).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+cd "$root"
+
+say() { printf '[bench] %s\n' "$*" >&2; }
+
+peer=1
+for arg in "$@"; do
+  case "$arg" in
+    --skip-peer) peer=0 ;;
+    -h|--help) cd "$here" && exec python3 -m harness --help ;;
+  esac
+done
+
+# --- system packages -------------------------------------------------------------------
+need=()
+command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
+command -v pgbench >/dev/null 2>&1 || need+=(postgresql-contrib)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v python3 >/dev/null 2>&1 || need+=(python3 python3-venv)
+if [ "$peer" = 1 ]; then
+  command -v node >/dev/null 2>&1 || need+=(nodejs)
+  command -v npm >/dev/null 2>&1 || need+=(npm)
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  say "installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q "${need[@]}"
+fi
+
+# --- PostgreSQL up, trust auth on loopback (the same steps as scripts/test.sh) ------------
+pg_up() { pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; }
+if ! pg_up; then
+  say "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  for _ in $(seq 1 60); do pg_up && break; sleep 1; done
+  pg_up || { say "PostgreSQL did not come up"; exit 1; }
+fi
+if ! psql -h 127.0.0.1 -U postgres -d postgres -Atc 'select 1' >/dev/null 2>&1; then
+  say "switching PostgreSQL to trust auth on loopback"
+  hba=$(ls /etc/postgresql/*/main/pg_hba.conf | head -n1)
+  sed -i -E 's/^(local|host)(\s.*\s)(peer|ident|scram-sha-256|md5|password)\s*$/\1\2trust/' "$hba"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main reload
+  sleep 1
+fi
+
+# --- PostGraphile (pinned), into target/bench-tools/node --------------------------------
+node_dir="$root/target/bench-tools/node"
+if [ "$peer" = 1 ] && [ ! -x "$node_dir/node_modules/.bin/postgraphile" ]; then
+  say "installing PostGraphile into $node_dir"
+  mkdir -p "$node_dir"
+  [ -f "$node_dir/package.json" ] || echo '{"private": true}' > "$node_dir/package.json"
+  (cd "$node_dir" && npm install --no-audit --no-fund --loglevel=error \
+      postgraphile@4.14.1 postgraphile-plugin-connection-filter@2.3.0)
+fi
+
+# --- Python with matplotlib (the chart; the harness itself needs only the stdlib) -------
+venv="$root/target/bench-venv"
+python=python3
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv" 2>/dev/null || say "cannot create $venv; running without matplotlib (no chart)"
+fi
+if [ -x "$venv/bin/python" ]; then
+  python="$venv/bin/python"
+  if ! "$python" -c 'import matplotlib' >/dev/null 2>&1; then
+    say "installing matplotlib into $venv"
+    "$venv/bin/pip" install -q matplotlib || say "matplotlib not installed: no chart"
+  fi
+fi
+
+# --- the binary under test --------------------------------------------------------------
+if [ -z "${FRAISEQL_BIN:-}" ]; then
+  say "building fraiseql (release, CARGO_TARGET_DIR=target/bench)"
+  CARGO_TARGET_DIR="$root/target/bench" cargo build --release -q -p fraiseql
+  export FRAISEQL_BIN="$root/target/bench/release/fraiseql"
+fi
+
+export BENCH_COMMAND="bash bench/run.sh${*:+ $*}"
+cd "$here"
+exec "$python" -m harness "$@"
