@@ -8,6 +8,7 @@ use crate::db::{redact, Database};
 use crate::http;
 use crate::metrics::Metrics;
 use crate::state::AppState;
+use axum::serve::ListenerExt as _;
 use fraiseql_engine::config::Config;
 use fraiseql_engine::request::ApiSchema;
 use fraiseql_engine::schema::CompiledSchema;
@@ -182,6 +183,13 @@ pub(crate) async fn run(
         state, listener, ..
     } = started;
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    // Without TCP_NODELAY a small response written after another small write waits for the
+    // client's delayed ACK (up to 40 ms): a latency cliff on keep-alive connections.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
+        }
+    });
     let server = axum::serve(listener, http::router(state.clone()))
         .with_graceful_shutdown(async move {
             let _ = stop_rx.wait_for(|stop| *stop).await;

@@ -290,11 +290,8 @@ pub fn render_read_back(
         };
         let cond = r.filter(&filter, t, &m.view);
         let obj = r.selection(&m.selection, "t0.data");
-        let text = format!(
-            "SELECT {} FROM {} {t} WHERE {cond} LIMIT 1",
-            r.d.to_text(&obj),
-            r.d.ident(&m.view)
-        );
+        let rows = r.rows(&m.view, t, &format!(" WHERE {cond} LIMIT 1"));
+        let text = format!("SELECT {} FROM {rows}", r.d.to_text(&obj));
         return Some(SqlQuery {
             text,
             params: r.params,

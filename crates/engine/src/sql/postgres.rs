@@ -50,6 +50,10 @@ impl Dialect for Postgres {
         DatabaseKind::Postgresql
     }
 
+    fn no_limit(&self) -> &'static str {
+        "LIMIT ALL"
+    }
+
     fn placeholder(&self, n: usize, param: &Param) -> String {
         let ty = match param {
             Param::Text(_) => "text",

@@ -27,6 +27,10 @@ impl Dialect for Sqlite {
         DatabaseKind::Sqlite
     }
 
+    fn no_limit(&self) -> &'static str {
+        "LIMIT -1"
+    }
+
     fn placeholder(&self, n: usize, _param: &Param) -> String {
         format!("?{n}")
     }
