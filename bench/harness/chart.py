@@ -1,12 +1,14 @@
-"""The chart: throughput by connection count, one panel per workload, FraiseQL next to the
-pgbench ceiling and PostGraphile. Needs matplotlib (bench/run.sh installs it in a venv);
-without it the report simply has no chart."""
+"""The chart: throughput by connection count, one panel per workload: FraiseQL over the
+views and over the tv_ projection tables, the pgbench ceiling and PostGraphile. Needs
+matplotlib (bench/run.sh installs it in a venv); without it the report has no chart."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-SERIES = [("fraiseql", "FraiseQL", "#d62a5c"), ("pgbench", "pgbench ceiling (same SQL)", "#7f7f7f"),
+SERIES = [("fraiseql", "FraiseQL (v_ views)", "#d62a5c"),
+          ("fraiseql_tv", "FraiseQL (tv_ tables)", "#f28e2b"),
+          ("pgbench", "pgbench ceiling (views' SQL)", "#7f7f7f"),
           ("postgraphile", "PostGraphile 4", "#1f77b4")]
 
 
@@ -42,7 +44,7 @@ def draw(results: dict, path: Path) -> bool:
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel("requests (transactions) / s")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=len(SERIES), fontsize=9, frameon=False)
+    fig.legend(handles, labels, loc="upper center", ncol=len(SERIES), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 0.9))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -173,6 +173,7 @@ def create_postgres(admin_url: str, database: str, seed: int, sizes: Sizes, log)
     pg.run_script(url, (DB_DIR / "postgres.sql").read_text())
     pg.run_script(url, postgres_generator(seed, sizes))
     pg.run_script(url, (DB_DIR / "postgres_indexes.sql").read_text())
+    pg.run_script(url, (DB_DIR / "postgres_projections.sql").read_text())
     counts = pg.rows(url, "SELECT (SELECT count(*) FROM tb_customer), (SELECT count(*) FROM tb_order), "
                           "(SELECT count(*) FROM tb_order_item)")[0]
     log(f"PostgreSQL database {database}: {counts[0]} customers, {counts[1]} orders, "

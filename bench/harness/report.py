@@ -16,6 +16,10 @@ section is rewritten by `bash bench/run.sh` (see bench/README.md), the rest by h
 """
 
 
+# FraiseQL's two runs: over the views (the bar's main figures) and over the tv_ tables.
+SYSTEMS = [("fraiseql", ""), ("fraiseql_tv", " on tv_ tables")]
+
+
 def _points(entry: dict, system: str) -> dict[int, dict]:
     value = entry.get(system)
     if isinstance(value, dict):
@@ -48,24 +52,25 @@ def _bars(results: dict) -> list[tuple[str, str, str, bool | None]]:
                      f"{_f(r, 2)}× ({_f(fq and fq['rps'])} req/s vs {_f(pb and pb['tps'])} tps)",
                      None if r is None else r >= 0.8))
     if results["settings"].get("peer"):
-        for key in ("W1", "W2", "W3", "W4"):
-            if key not in wl:
-                continue
-            fq, pgl = _points(wl[key], "fraiseql"), _points(wl[key], "postgraphile")
-            ratios = {c: _ratio(fq[c]["rps"], pgl[c]["rps"]) for c in conns if c in fq and c in pgl}
-            if not ratios or None in ratios.values():
-                rows.append((f"{key} throughput vs PostGraphile, every connection count", "≥ 3×",
-                             "not measured", None))
-                continue
-            low = min(ratios.values())
-            rows.append((f"{key} throughput vs PostGraphile, every connection count", "≥ 3×",
-                         ", ".join(f"{r:.2f}× at {c}" for c, r in sorted(ratios.items())), low >= 3))
-    for key, entry in wl.items():
-        half = entry.get("fraiseql", {}).get("half_load")
-        if half:
-            rows.append((f"{key} p99 at half of max throughput", "< 10 ms",
-                         f"{_f(half['p99_ms'], 2)} ms at {_f(half['rps'])} req/s "
-                         f"(max {_f(half['max_rps'])})", half["p99_ms"] < 10))
+        for system, where in SYSTEMS:
+            for key in ("W1", "W2", "W3", "W4"):
+                if key not in wl:
+                    continue
+                crit = f"{key} throughput{where} vs PostGraphile, every connection count"
+                fq, pgl = _points(wl[key], system), _points(wl[key], "postgraphile")
+                ratios = {c: _ratio(fq[c]["rps"], pgl[c]["rps"]) for c in conns if c in fq and c in pgl}
+                if not ratios or None in ratios.values():
+                    rows.append((crit, "≥ 3×", "not measured", None))
+                    continue
+                rows.append((crit, "≥ 3×", ", ".join(f"{r:.2f}× at {c}" for c, r in sorted(ratios.items())),
+                             min(ratios.values()) >= 3))
+    for system, where in SYSTEMS:
+        for key, entry in wl.items():
+            half = entry.get(system, {}).get("half_load")
+            if half:
+                rows.append((f"{key} p99 at half of max throughput{where}", "< 10 ms",
+                             f"{_f(half['p99_ms'], 2)} ms at {_f(half['rps'])} req/s "
+                             f"(max {_f(half['max_rps'])})", half["p99_ms"] < 10))
     st = results.get("startup", {})
     if st:
         rows.append(("idle RSS after startup", "< 20 MB", f"{_f(st['idle_rss_mb'])} MB",
@@ -99,6 +104,26 @@ def _table(results: dict) -> list[str]:
     return lines
 
 
+def _tv_table(results: dict) -> list[str]:
+    peer = results["settings"].get("peer")
+    head = ["workload", "conns", "req/s", "p50 ms", "p99 ms", "errors", "CPU s", "× views"]
+    if peer:
+        head.append("× PostGraphile")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key, entry in results["workloads"].items():
+        tv, fq, pgl = (_points(entry, s) for s in ("fraiseql_tv", "fraiseql", "postgraphile"))
+        for c in results["settings"]["concurrency"]:
+            t, f, p = tv.get(c), fq.get(c), pgl.get(c)
+            if not t:
+                continue
+            row = [key, str(c), _f(t["rps"]), _f(t["p50_ms"], 2), _f(t["p99_ms"], 2), str(t["errors"]),
+                   _f(t["cpu_seconds"], 1), _f(_ratio(t["rps"], f and f["rps"]), 2)]
+            if peer:
+                row.append(_f(_ratio(t["rps"], p and p["rps"]), 2))
+            lines.append("| " + " | ".join(row) + " |")
+    return lines if len(lines) > 2 else []
+
+
 def _failures(results: dict) -> list[str]:
     out = []
     for d in results.get("failures", []):
@@ -112,7 +137,7 @@ def _failures(results: dict) -> list[str]:
 def _load_errors(results: dict) -> list[str]:
     out = []
     systems = [(k, s, e) for k, e in results["workloads"].items()
-               for s in ("fraiseql", "postgraphile")]
+               for s in ("fraiseql", "fraiseql_tv", "postgraphile")]
     systems += [(k, "fraiseql (SQLite)", {"fraiseql (SQLite)": e})
                 for k, e in (results.get("sqlite") or {}).get("workloads", {}).items()]
     for key, system, entry in systems:
@@ -153,16 +178,23 @@ def section(results: dict, chart: Path | None, report_path: Path) -> str:
     if chart is not None:
         rel = os.path.relpath(chart, report_path.parent)
         L += ["", f"![throughput by connection count]({rel})"]
-    half = [(k, e["fraiseql"]["half_load"]) for k, e in results["workloads"].items()
-            if e.get("fraiseql", {}).get("half_load")]
+    tv = _tv_table(results)
+    if tv:
+        L += ["", "FraiseQL over the `tv_` projection tables (`bench/db/postgres_projections.sql`): "
+              "the same documents and schema with each type's source renamed from `v_x` to "
+              "`tv_x`, a table holding the view's rows, so the database extracts fields from "
+              "stored jsonb instead of building each entity's JSON per request. Reads only. "
+              "× views = these req/s ÷ FraiseQL's over the views.", ""] + tv
+    half = [(k, where or " on views", e[system]["half_load"]) for system, where in SYSTEMS
+            for k, e in results["workloads"].items() if e.get(system, {}).get("half_load")]
     if half:
         L += ["", "Latency at half of the maximum throughput (FraiseQL; "
               f"{max(st['concurrency'])} connections, each pausing between requests):", "",
-              "| workload | target req/s | achieved req/s | p50 ms | p99 ms | errors |",
-              "|---|---|---|---|---|---|"]
-        for k, h in half:
-            L.append(f"| {k} | {_f(h['target_rps'])} | {_f(h['rps'])} | {_f(h['p50_ms'], 2)} | "
-                     f"{_f(h['p99_ms'], 2)} | {h['errors']} |")
+              "| workload | source | target req/s | achieved req/s | p50 ms | p99 ms | errors |",
+              "|---|---|---|---|---|---|---|"]
+        for k, where, h in half:
+            L.append(f"| {k} | {where.replace(' on ', '')} | {_f(h['target_rps'])} | {_f(h['rps'])} | "
+                     f"{_f(h['p50_ms'], 2)} | {_f(h['p99_ms'], 2)} | {h['errors']} |")
     peer_starts = [(k, e["postgraphile"]) for k, e in results["workloads"].items()
                    if isinstance(e.get("postgraphile"), dict) and "ready_ms" in e["postgraphile"]]
     if peer_starts:
@@ -193,7 +225,8 @@ def section(results: dict, chart: Path | None, report_path: Path) -> str:
                  f"{m.get('postgraphile_plugin_connection_filter')}, node {m.get('node')}; "
                  f"{pc.get('workers')} cluster workers × {pc.get('pool_per_worker')} connections |")
     points = [p for e in results["workloads"].values()
-              for sys_ in ("fraiseql", "pgbench", "postgraphile") for p in _points(e, sys_).values()]
+              for sys_ in ("fraiseql", "fraiseql_tv", "pgbench", "postgraphile")
+              for p in _points(e, sys_).values()]
     busy = sum(1 for p in points if p.get("other_busy_processes", 0) > 0)
     sessions = max((p.get("other_pg_sessions", 0) for p in points), default=0)
     waited = sum(p.get("waited_for_quiet_s", 0) for p in points)
@@ -216,7 +249,10 @@ def section(results: dict, chart: Path | None, report_path: Path) -> str:
           "`bench/harness/dataset.py` into tables `tb_customer`, `tb_order`, `tb_order_item` "
           "with views `v_customer`, `v_order`, `v_order_item` (`bench/db/postgres.sql`): `data` "
           "is jsonb with snake_case keys and nested address objects. Order → customer and "
-          "order → items are `@relation`s (`bench/schema.graphql`)."]
+          "order → items are `@relation`s (`bench/schema.graphql`). After the load, "
+          "`bench/db/postgres_projections.sql` stores each view's rows in a `tv_` table "
+          "(`tv_customer`, `tv_order`, `tv_order_item`, with the same indexes) for the second "
+          "FraiseQL run."]
     L += ["", "### Workloads, ceiling and peer", ""]
     for key, e in results["workloads"].items():
         L += [f"**{key}** — {e['title']}.", "",

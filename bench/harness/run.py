@@ -5,7 +5,8 @@
 3. capture: the SQL FraiseQL sends per workload -> pgbench scripts (ceiling.py);
 4. per workload, one system after the other so that W5's writes never precede a read
    workload: FraiseQL (check, warm-up, one point per connection count, then the latency
-   point at half the maximum throughput), pgbench (the ceiling), PostGraphile (the peer);
+   point at half the maximum throughput), FraiseQL again over the `tv_` projection tables
+   (reads only), pgbench (the ceiling), PostGraphile (the peer);
 5. optionally FraiseQL on SQLite;
 6. report: bench/results/latest.json, the chart, the harness section of BENCHMARKS.md.
 
@@ -34,16 +35,23 @@ class CheckFailed(Exception):
                        "variables": variables, "http_status": status, "response": body}
 
 
-def _config(s: Settings) -> Path:
+def _config(s: Settings, projections: bool = False) -> Path:
     """bench/fraiseql.toml with `--pool` as pool_max, written to target/bench (the schema path
-    made absolute, since a config's schema_file is relative to the config's folder)."""
+    made absolute, since a config's schema_file is relative to the config's folder). With
+    `projections`, the schema's `v_` sources are renamed to the `tv_` projection tables
+    (bench/db/postgres_projections.sql): the same API over stored JSON."""
     src = ROOT / "bench" / "fraiseql.toml"
+    schema = src.parent / "schema.graphql"
+    suffix = "_tv" if projections else ""
+    if projections:
+        text = schema.read_text().replace('@source(view: "v_', '@source(view: "tv_')
+        schema = s.work_dir / "schema_tv.graphql"
+        schema.write_text(text)
     text = src.read_text()
     text = re.sub(r"(?m)^pool_max = \d+", f"pool_max = {s.pool}", text)
     text = re.sub(r"(?m)^pool_min = \d+", f"pool_min = {min(4, s.pool)}", text)
-    text = text.replace('schema_file = "schema.graphql"',
-                        f'schema_file = {json.dumps(str(src.parent / "schema.graphql"))}')
-    path = s.work_dir / "fraiseql.toml"
+    text = text.replace('schema_file = "schema.graphql"', f"schema_file = {json.dumps(str(schema))}")
+    path = s.work_dir / f"fraiseql{suffix}.toml"
     path.write_text(text)
     return path
 
@@ -193,13 +201,13 @@ def _sweep(name: str, server: servers.Server, w: Workload, query: str, variables
             points.append(p)
         out["points"] = points
         if half_load and points:
-            out["half_load"] = _half_load(server, w, query, variables, points, s, ids_file)
+            out["half_load"] = _half_load(name, server, w, query, variables, points, s, ids_file)
         return result
     finally:
         server.stop()
 
 
-def _half_load(server: servers.Server, w: Workload, query: str, variables: dict,
+def _half_load(name: str, server: servers.Server, w: Workload, query: str, variables: dict,
                points: list[dict], s: Settings, ids_file: Path) -> dict:
     """Latency at half of the best throughput: each of c connections pauses between
     requests (wrk `delay()`, exponential with mean d), so that c / (d + latency) is half the
@@ -209,19 +217,19 @@ def _half_load(server: servers.Server, w: Workload, query: str, variables: dict,
     target = best["rps"] / 2
     c = max(s.concurrency)
     body = {"query": query, "variables": variables}
-    path = s.work_dir / "lua" / f"fraiseql_{w.key}_half.lua"
+    path = s.work_dir / "lua" / f"{name}_{w.key}_half.lua"
     url = f"http://127.0.0.1:{server.port}/graphql"
     delay = max(1.0, 1000 * c / target - min(p["p50_ms"] for p in points))
-    load.write_script(path, f"fraiseql {w.key} at half load", body, ids_file, s.seed, delay)
+    load.write_script(path, f"{name} {w.key} at half load", body, ids_file, s.seed, delay)
     probe = load.run(url, path, c, max(2.0, s.duration / 3), s.threads)
     if probe.rps > 0:
         # Each connection's cycle is pause + latency: keep the observed latency part.
         latency_part = 1000 * c / probe.rps - delay
         delay = max(1.0, 1000 * c / target - latency_part)
-        load.write_script(path, f"fraiseql {w.key} at half load", body, ids_file, s.seed, delay)
+        load.write_script(path, f"{name} {w.key} at half load", body, ids_file, s.seed, delay)
     p = _point_wrk(server, path, c, s)
     p.update({"target_rps": round(target, 1), "mean_pause_ms": round(delay, 1), "max_rps": best["rps"]})
-    _log(f"  fraiseql     {w.key} half load: {p['rps']:.1f} req/s (target {target:.1f}) "
+    _log(f"  {name:12} {w.key} half load: {p['rps']:.1f} req/s (target {target:.1f}) "
          f"p50 {p['p50_ms']:.2f} ms p99 {p['p99_ms']:.2f} ms")
     return p
 
@@ -343,6 +351,7 @@ def main(argv: list[str]) -> int:
         "workloads": {}, "failures": [],
     }
     config = _config(s)
+    config_tv = _config(s, projections=True)
     results["startup"] = _startup(s, db_url, config)
     captured = _capture(s, db_url, samples, workloads, config)
     per_worker = max(1, -(-s.pool // s.peer_workers))
@@ -367,6 +376,24 @@ def main(argv: list[str]) -> int:
             _log(f"  CHECK FAILED: {e}\n{json.dumps(e.detail, indent=2)[:4000]}")
             entry["fraiseql"]["failed"] = e.detail
             results["failures"].append(e.detail)
+
+        if not w.mutation:
+            # The same API over the tv_ projection tables (reads only: W5 writes the base
+            # tables, and its read-back goes through the views).
+            tv: dict = {}
+            entry["fraiseql_tv"] = tv
+            try:
+                srv = servers.fraiseql(s.fraiseql_bin, config_tv, db_url, s.port,
+                                       s.work_dir / "logs" / "fraiseql_tv.log")
+                tv_summary = _sweep("fraiseql_tv", srv, w, w.query, w.variables, w.summary, s,
+                                    ids_file, samples, tv, half_load=True)
+                if summary is not None and tv_summary != summary:
+                    entry["ceiling_notes"].append(
+                        f"FraiseQL on tv_ tables answered differently: {tv_summary!r} vs {summary!r}")
+            except CheckFailed as e:
+                _log(f"  CHECK FAILED: {e}\n{json.dumps(e.detail, indent=2)[:4000]}")
+                tv["failed"] = e.detail
+                results["failures"].append(e.detail)
 
         cap = captured[w.key]["capture"]
         if cap is not None:
