@@ -291,7 +291,8 @@ fn first_text(rows: Vec<Vec<Option<String>>>) -> Option<String> {
         .and_then(|r| r.into_iter().next().flatten())
 }
 
-/// Performs the call and the read-back in one transaction; a failure status rolls back.
+/// Performs the call and the read-back in one transaction; a failure status rolls back. On
+/// PostgreSQL that is two round trips: `BEGIN` + call, then read-back + `COMMIT`.
 async fn run_call(
     db: &Database,
     m: &Mutate,
@@ -300,11 +301,7 @@ async fn run_call(
 ) -> Result<Option<String>, MutateError> {
     let mut tx = db.begin().await?;
     let response = match call {
-        CallSql::Rows(q) => {
-            let rows = tx.fetch_rows(&q).await?;
-            tx.commit().await?;
-            return Ok(first_text(rows));
-        }
+        CallSql::Rows(q) => return Ok(first_text(tx.fetch_rows_and_commit(&q).await?)),
         CallSql::Response(q) => tx.fetch_rows(&q).await?,
         CallSql::ResponseVia { call, take } => {
             tx.execute(&call).await?;
@@ -321,12 +318,13 @@ async fn run_call(
             ))
         })?;
     mutation_outcome(&result).map_err(MutateError::Status)?;
-    let value = match render_read_back(m, db.kind, Some(catalog), &result) {
-        Some(q) => first_text(tx.fetch_rows(&q).await?),
-        None => None,
-    };
-    tx.commit().await?;
-    Ok(value)
+    match render_read_back(m, db.kind, Some(catalog), &result) {
+        Some(q) => Ok(first_text(tx.fetch_rows_and_commit(&q).await?)),
+        None => {
+            tx.commit().await?;
+            Ok(None)
+        }
+    }
 }
 
 /// A database failure as a safe GraphQL error; the details go to the log.

@@ -160,11 +160,15 @@ impl Database {
         }
     }
 
-    /// Starts a transaction (PostgreSQL `BEGIN`, SQLite `BEGIN IMMEDIATE` so a writer takes
-    /// its lock up front instead of failing with `SQLITE_BUSY` at its first write).
+    /// Starts a transaction. SQLite runs `BEGIN IMMEDIATE` now, so a writer takes its lock up
+    /// front instead of failing with `SQLITE_BUSY` at its first write; PostgreSQL sends its
+    /// `BEGIN` together with the first statement.
     pub(crate) async fn begin(&self) -> Result<Tx, DbError> {
         let inner = match &self.pool {
-            Pool::Postgres(p) => TxInner::Postgres(postgres::begin(p).await?),
+            Pool::Postgres(p) => TxInner::Postgres {
+                client: postgres::client(p).await?,
+                begun: false,
+            },
             Pool::Sqlite(p) => TxInner::Sqlite(sqlite::begin(p).await?),
         };
         Ok(Tx { inner: Some(inner) })
@@ -226,7 +230,11 @@ pub(crate) struct Tx {
 }
 
 enum TxInner {
-    Postgres(deadpool_postgres::Object),
+    /// `begun`: whether `BEGIN` has been sent (with the first statement).
+    Postgres {
+        client: deadpool_postgres::Object,
+        begun: bool,
+    },
     Sqlite(deadpool_sqlite::Object),
 }
 
@@ -236,17 +244,61 @@ impl Tx {
         &mut self,
         q: &SqlQuery,
     ) -> Result<Vec<Vec<Option<String>>>, DbError> {
-        match &self.inner {
-            Some(TxInner::Postgres(c)) => postgres::fetch_rows(c, q).await,
+        match &mut self.inner {
+            Some(TxInner::Postgres { client, begun }) => {
+                let steps = postgres::TxSteps {
+                    begin: !*begun,
+                    commit: false,
+                };
+                *begun = true;
+                postgres::fetch_rows_in(client, q, steps).await
+            }
             Some(TxInner::Sqlite(c)) => sqlite::fetch_rows(c, q.clone()).await,
+            None => Err(DbError::query("transaction already finished")),
+        }
+    }
+
+    /// Runs a last statement and commits; on PostgreSQL the `COMMIT` travels with it. A
+    /// failed statement rolls the transaction back.
+    pub(crate) async fn fetch_rows_and_commit(
+        mut self,
+        q: &SqlQuery,
+    ) -> Result<Vec<Vec<Option<String>>>, DbError> {
+        match self.inner.take() {
+            Some(TxInner::Postgres { client, begun }) => {
+                let steps = postgres::TxSteps {
+                    begin: !begun,
+                    commit: true,
+                };
+                let rows = postgres::fetch_rows_in(&client, q, steps).await;
+                if rows.is_err() && !client.is_closed() {
+                    // The COMMIT was not sent when the statement failed to prepare: roll back
+                    // on drop (after a COMMIT that did run, a ROLLBACK only draws a warning).
+                    self.inner = Some(TxInner::Postgres {
+                        client,
+                        begun: true,
+                    });
+                }
+                rows
+            }
+            Some(TxInner::Sqlite(c)) => {
+                self.inner = Some(TxInner::Sqlite(c));
+                let rows = self.fetch_rows(q).await?;
+                self.commit().await?;
+                Ok(rows)
+            }
             None => Err(DbError::query("transaction already finished")),
         }
     }
 
     /// Runs a statement and returns the number of rows it affected.
     pub(crate) async fn execute(&mut self, q: &SqlQuery) -> Result<u64, DbError> {
-        match &self.inner {
-            Some(TxInner::Postgres(c)) => postgres::execute(c, q).await,
+        match &mut self.inner {
+            Some(TxInner::Postgres { client, begun }) => {
+                let begin = !*begun;
+                *begun = true;
+                postgres::execute_in(client, q, begin).await
+            }
             Some(TxInner::Sqlite(c)) => sqlite::execute(c, q.clone()).await,
             None => Err(DbError::query("transaction already finished")),
         }
@@ -255,7 +307,11 @@ impl Tx {
     /// Commits. On failure the transaction is rolled back (by the drop).
     pub(crate) async fn commit(mut self) -> Result<(), DbError> {
         match &self.inner {
-            Some(TxInner::Postgres(c)) => postgres::commit(c).await?,
+            Some(TxInner::Postgres { client, begun }) => {
+                if *begun {
+                    postgres::commit(client).await?
+                }
+            }
             Some(TxInner::Sqlite(c)) => sqlite::commit(c).await?,
             None => return Ok(()),
         }
@@ -267,8 +323,8 @@ impl Tx {
 impl Drop for Tx {
     fn drop(&mut self) {
         match self.inner.take() {
-            None => {}
-            Some(TxInner::Postgres(c)) => postgres::rollback_detached(c),
+            None | Some(TxInner::Postgres { begun: false, .. }) => {}
+            Some(TxInner::Postgres { client, .. }) => postgres::rollback_detached(client),
             Some(TxInner::Sqlite(c)) => sqlite::rollback_detached(c),
         }
     }

@@ -59,14 +59,48 @@ pub(super) async fn client(pool: &Pool) -> Result<Object, DbError> {
     pool.get().await.map_err(pool_error)
 }
 
-/// Checks out a connection and opens a transaction on it.
-pub(super) async fn begin(pool: &Pool) -> Result<Object, DbError> {
-    let client = client(pool).await?;
-    client
-        .batch_execute("BEGIN")
+/// Where a statement stands in its transaction: [`fetch_rows_in`] sends `BEGIN` before it
+/// and `COMMIT` after it in the same write when asked, so opening and closing a transaction
+/// costs no round trips of its own (tokio-postgres pipelines requests that are polled
+/// together, in first-poll order, which `futures::join!` keeps).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct TxSteps {
+    pub(super) begin: bool,
+    pub(super) commit: bool,
+}
+
+/// Runs `q` inside a transaction, with `BEGIN` and/or `COMMIT` pipelined around it. When the
+/// statement fails, a pipelined `COMMIT` ends the aborted transaction (PostgreSQL answers it
+/// with a rollback), so the connection is not left inside it.
+pub(super) async fn fetch_rows_in(
+    client: &Object,
+    q: &SqlQuery,
+    steps: TxSteps,
+) -> Result<Vec<Vec<Option<String>>>, DbError> {
+    // Prepared once per connection; afterwards this is a cache lookup, no round trip.
+    let statement = client
+        .prepare_cached(&q.text)
         .await
         .map_err(statement_error)?;
-    Ok(client)
+    let params = params(&q.params);
+    let (begun, rows, committed) = futures::join!(
+        batch_if(client, steps.begin, "BEGIN"),
+        client.query(&statement, &params),
+        batch_if(client, steps.commit, "COMMIT"),
+    );
+    begun.map_err(statement_error)?;
+    let rows = rows.map_err(statement_error)?;
+    committed.map_err(statement_error)?;
+    texts(&rows)
+}
+
+/// Runs `q` inside a transaction, `BEGIN` first when `begin` (its own round trip: rarely used,
+/// only by statements whose row count matters).
+pub(super) async fn execute_in(client: &Object, q: &SqlQuery, begin: bool) -> Result<u64, DbError> {
+    batch_if(client, begin, "BEGIN")
+        .await
+        .map_err(statement_error)?;
+    execute(client, q).await
 }
 
 pub(super) async fn commit(client: &Object) -> Result<(), DbError> {
@@ -74,6 +108,14 @@ pub(super) async fn commit(client: &Object) -> Result<(), DbError> {
         .batch_execute("COMMIT")
         .await
         .map_err(statement_error)
+}
+
+async fn batch_if(client: &Object, send: bool, sql: &str) -> Result<(), tokio_postgres::Error> {
+    if send {
+        client.batch_execute(sql).await
+    } else {
+        Ok(())
+    }
 }
 
 /// Rolls back a transaction nobody committed, off the dropping task; when no runtime is
@@ -104,6 +146,10 @@ pub(super) async fn fetch_rows(
         .query(&statement, &params(&q.params))
         .await
         .map_err(statement_error)?;
+    texts(&rows)
+}
+
+fn texts(rows: &[tokio_postgres::Row]) -> Result<Vec<Vec<Option<String>>>, DbError> {
     rows.iter()
         .map(|row| {
             (0..row.len())

@@ -181,6 +181,95 @@ async fn transactions_commit_and_roll_back() {
     assert_eq!(rows.expect("rows"), vec![vec![Some("1".into())]]);
 }
 
+/// BEGIN and COMMIT travel with the first and last statements; whatever fails, the one
+/// pooled connection comes back outside any transaction and nothing half-done is kept.
+#[tokio::test]
+async fn pipelined_transactions_commit_or_leave_nothing() {
+    let scratch = Scratch::new(
+        "CREATE TABLE t (id int8 PRIMARY KEY); \
+         CREATE FUNCTION add(p int8) RETURNS text LANGUAGE sql AS \
+         'INSERT INTO t VALUES (p) RETURNING id::text';",
+    )
+    .await;
+    let db = Database::new(
+        "primary",
+        &DatabaseConfig {
+            pool_max: 1,
+            ..scratch.config()
+        },
+    )
+    .expect("pool builds");
+    let add = |id: i64| sql("SELECT add($1::int8)", vec![Param::Int(id)]);
+    let ids = sql(
+        "SELECT coalesce(string_agg(id::text, ',' ORDER BY id), '') FROM t",
+        vec![],
+    );
+
+    // Call + read-back + commit: two round trips, both statements kept.
+    let mut tx = db.begin().await.expect("begin");
+    tx.fetch_rows(&add(1)).await.expect("first statement");
+    let rows = tx
+        .fetch_rows_and_commit(&ids)
+        .await
+        .expect("last statement");
+    assert_eq!(rows, vec![vec![Some("1".into())]]);
+
+    // A single statement with BEGIN and COMMIT around it.
+    let tx = db.begin().await.expect("begin");
+    tx.fetch_rows_and_commit(&add(2))
+        .await
+        .expect("one-statement transaction");
+
+    // The last statement fails at run time (duplicate key): the pipelined COMMIT rolls back.
+    let mut tx = db.begin().await.expect("begin");
+    tx.fetch_rows(&add(3)).await.expect("insert 3");
+    let err = tx
+        .fetch_rows_and_commit(&add(1))
+        .await
+        .expect_err("duplicate");
+    assert_eq!(err.sqlstate.as_deref(), Some("23505"));
+
+    // The last statement fails to prepare: no COMMIT was sent; the transaction's drop (in
+    // `fetch_rows_and_commit`) rolls back.
+    let mut tx = db.begin().await.expect("begin");
+    tx.fetch_rows(&add(4)).await.expect("insert 4");
+    let err = tx
+        .fetch_rows_and_commit(&sql("SELECT nope FROM t", vec![]))
+        .await
+        .expect_err("unknown column");
+    assert_eq!(err.sqlstate.as_deref(), Some("42703"));
+
+    // The first statement fails: BEGIN had gone with it, the drop rolls back.
+    let mut tx = db.begin().await.expect("begin");
+    tx.fetch_rows(&add(2)).await.expect_err("duplicate");
+    drop(tx);
+
+    // A transaction that ran nothing sends nothing.
+    db.begin()
+        .await
+        .expect("begin")
+        .commit()
+        .await
+        .expect("empty commit");
+
+    // The rollbacks above run off the dropping task, holding the one connection until done.
+    // Outside any transaction, an autocommitted statement is seen by another session at once.
+    db.fetch_texts(&add(5)).await.expect("autocommit");
+    let seen = admin()
+        .await
+        .query_one(
+            &format!(
+                "SELECT string_agg(id::text, ',' ORDER BY id) FROM {}.t",
+                scratch.schema
+            ),
+            &[],
+        )
+        .await
+        .expect("read from another session")
+        .get::<_, String>(0);
+    assert_eq!(seen, "1,2,5");
+}
+
 #[tokio::test]
 async fn unique_violation_keeps_sqlstate_detail() {
     let scratch =
