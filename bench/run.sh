@@ -19,14 +19,17 @@ cd "$root"
 say() { printf '[bench] %s\n' "$*" >&2; }
 
 peer=1
+report_only=0
 for arg in "$@"; do
   case "$arg" in
     --skip-peer) peer=0 ;;
+    --report-only) report_only=1 ;;
     -h|--help) cd "$here" && exec python3 -m harness --help ;;
   esac
 done
 
 # --- system packages -------------------------------------------------------------------
+# (--report-only measures nothing: it needs only Python, and matplotlib for the chart.)
 need=()
 command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
 command -v pgbench >/dev/null 2>&1 || need+=(postgresql-contrib)
@@ -35,6 +38,10 @@ command -v python3 >/dev/null 2>&1 || need+=(python3 python3-venv)
 if [ "$peer" = 1 ]; then
   command -v node >/dev/null 2>&1 || need+=(nodejs)
   command -v npm >/dev/null 2>&1 || need+=(npm)
+fi
+if [ "$report_only" = 1 ]; then
+  need=()
+  command -v python3 >/dev/null 2>&1 || need+=(python3 python3-venv)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   say "installing ${need[*]}"
@@ -45,13 +52,13 @@ fi
 
 # --- PostgreSQL up, trust auth on loopback (the same steps as scripts/test.sh) ------------
 pg_up() { pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; }
-if ! pg_up; then
+if [ "$report_only" = 0 ] && ! pg_up; then
   say "starting PostgreSQL"
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
   for _ in $(seq 1 60); do pg_up && break; sleep 1; done
   pg_up || { say "PostgreSQL did not come up"; exit 1; }
 fi
-if ! psql -h 127.0.0.1 -U postgres -d postgres -Atc 'select 1' >/dev/null 2>&1; then
+if [ "$report_only" = 0 ] && ! psql -h 127.0.0.1 -U postgres -d postgres -Atc 'select 1' >/dev/null 2>&1; then
   say "switching PostgreSQL to trust auth on loopback"
   hba=$(ls /etc/postgresql/*/main/pg_hba.conf | head -n1)
   sed -i -E 's/^(local|host)(\s.*\s)(peer|ident|scram-sha-256|md5|password)\s*$/\1\2trust/' "$hba"
@@ -61,7 +68,7 @@ fi
 
 # --- PostGraphile (pinned), into target/bench-tools/node --------------------------------
 node_dir="$root/target/bench-tools/node"
-if [ "$peer" = 1 ] && [ ! -x "$node_dir/node_modules/.bin/postgraphile" ]; then
+if [ "$report_only" = 0 ] && [ "$peer" = 1 ] && [ ! -x "$node_dir/node_modules/.bin/postgraphile" ]; then
   say "installing PostGraphile into $node_dir"
   mkdir -p "$node_dir"
   [ -f "$node_dir/package.json" ] || echo '{"private": true}' > "$node_dir/package.json"
@@ -84,7 +91,7 @@ if [ -x "$venv/bin/python" ]; then
 fi
 
 # --- the binary under test --------------------------------------------------------------
-if [ -z "${FRAISEQL_BIN:-}" ]; then
+if [ "$report_only" = 0 ] && [ -z "${FRAISEQL_BIN:-}" ]; then
   say "building fraiseql (release, CARGO_TARGET_DIR=target/bench)"
   CARGO_TARGET_DIR="$root/target/bench" cargo build --release -q -p fraiseql
   export FRAISEQL_BIN="$root/target/bench/release/fraiseql"

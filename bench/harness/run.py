@@ -324,6 +324,8 @@ def _capture(s: Settings, db_url: str, samples: dict[str, str], workloads: list[
 
 def main(argv: list[str]) -> int:
     s = parse(argv)
+    if s.report_only:
+        return _report(s, json.loads((s.results_dir / "latest.json").read_text()))
     _require_tools(s)
     s.work_dir.mkdir(parents=True, exist_ok=True)
     s.results_dir.mkdir(parents=True, exist_ok=True)
@@ -432,6 +434,11 @@ def main(argv: list[str]) -> int:
 
     results["elapsed_s"] = round(time.time() - started, 1)
     _save(s, results)
+    return _report(s, results)
+
+
+def _report(s: Settings, results: dict) -> int:
+    """The chart and the report from `results`; non-zero when a workload check failed."""
     png = s.results_dir / "throughput.png"
     made = chart.draw(results, png)
     report.write(s.report_path, results, png if made else None)

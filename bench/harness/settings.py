@@ -25,6 +25,7 @@ class Settings:
     peer: bool
     sqlite: bool
     quick: bool
+    report_only: bool
     reuse_data: bool
     admin_url: str
     database: str
@@ -77,6 +78,9 @@ def parse(argv: list[str]) -> Settings:
     p.add_argument("--skip-peer", action="store_true", help="do not run PostGraphile")
     p.add_argument("--sqlite", action="store_true",
                    help="also run the workloads against FraiseQL on SQLite (same data)")
+    p.add_argument("--report-only", action="store_true",
+                   help="rewrite the report and chart from the results file of the last run "
+                        "(bench/results/latest.json, or target/bench/quick/ with --quick); measures nothing")
     p.add_argument("--quick", action="store_true",
                    help="smoke test: scale 0.05, 3 s per point, 1 s warm-up; the report and the "
                         "results go to target/bench/quick/, not BENCHMARKS.md and bench/results/")
@@ -110,7 +114,7 @@ def parse(argv: list[str]) -> Settings:
     return Settings(
         scale=scale, seed=a.seed, duration=duration, warmup=1.0 if quick else 2.0,
         concurrency=a.concurrency or [1, 16, 64], workloads=a.workloads,
-        peer=not a.skip_peer, sqlite=a.sqlite, quick=quick, reuse_data=a.reuse_data,
+        peer=not a.skip_peer, sqlite=a.sqlite, quick=quick, report_only=a.report_only, reuse_data=a.reuse_data,
         admin_url=a.pg_url, database=a.database,
         fraiseql_bin=binary.resolve(), node_dir=ROOT / "target" / "bench-tools" / "node",
         work_dir=ROOT / "target" / "bench",
