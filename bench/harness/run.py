@@ -207,6 +207,22 @@ def _sweep(name: str, server: servers.Server, w: Workload, query: str, variables
         server.stop()
 
 
+def _measured(name: str, server: servers.Server, w: Workload, query: str, variables: dict, summary,
+              s: Settings, ids_file: Path, samples: dict[str, str], out: dict, results: dict,
+              half_load: bool, label: str | None = None) -> object:
+    """`_sweep`, with a failed check recorded (in `out` and in the run's failures, under
+    `label`) instead of raised: the other systems and workloads still run."""
+    try:
+        return _sweep(name, server, w, query, variables, summary, s, ids_file, samples, out, half_load)
+    except CheckFailed as e:
+        if label:
+            e.detail["system"] = label
+        _log(f"  CHECK FAILED: {e}\n{json.dumps(e.detail, indent=2)[:4000]}")
+        out["failed"] = e.detail
+        results["failures"].append(e.detail)
+        return None
+
+
 def _half_load(name: str, server: servers.Server, w: Workload, query: str, variables: dict,
                points: list[dict], s: Settings, ids_file: Path) -> dict:
     """Latency at half of the best throughput: each of c connections pauses between
@@ -368,34 +384,22 @@ def main(argv: list[str]) -> int:
         results["workloads"][w.key] = entry
         fq: dict = {}
         entry["fraiseql"] = fq
-        summary = None
-        try:
-            srv = servers.fraiseql(s.fraiseql_bin, config, db_url, s.port,
-                                   s.work_dir / "logs" / "fraiseql.log")
-            summary = _sweep("fraiseql", srv, w, w.query, w.variables, w.summary, s, ids_file,
-                             samples, fq, half_load=True)
-        except CheckFailed as e:
-            _log(f"  CHECK FAILED: {e}\n{json.dumps(e.detail, indent=2)[:4000]}")
-            entry["fraiseql"]["failed"] = e.detail
-            results["failures"].append(e.detail)
+        srv = servers.fraiseql(s.fraiseql_bin, config, db_url, s.port, s.work_dir / "logs" / "fraiseql.log")
+        summary = _measured("fraiseql", srv, w, w.query, w.variables, w.summary, s, ids_file, samples,
+                            fq, results, half_load=True)
 
         if not w.mutation:
             # The same API over the tv_ projection tables (reads only: W5 writes the base
             # tables, and its read-back goes through the views).
             tv: dict = {}
             entry["fraiseql_tv"] = tv
-            try:
-                srv = servers.fraiseql(s.fraiseql_bin, config_tv, db_url, s.port,
-                                       s.work_dir / "logs" / "fraiseql_tv.log")
-                tv_summary = _sweep("fraiseql_tv", srv, w, w.query, w.variables, w.summary, s,
-                                    ids_file, samples, tv, half_load=True)
-                if summary is not None and tv_summary != summary:
-                    entry["ceiling_notes"].append(
-                        f"FraiseQL on tv_ tables answered differently: {tv_summary!r} vs {summary!r}")
-            except CheckFailed as e:
-                _log(f"  CHECK FAILED: {e}\n{json.dumps(e.detail, indent=2)[:4000]}")
-                tv["failed"] = e.detail
-                results["failures"].append(e.detail)
+            srv = servers.fraiseql(s.fraiseql_bin, config_tv, db_url, s.port,
+                                   s.work_dir / "logs" / "fraiseql_tv.log")
+            tv_summary = _measured("fraiseql_tv", srv, w, w.query, w.variables, w.summary, s, ids_file,
+                                   samples, tv, results, half_load=True)
+            if None not in (summary, tv_summary) and tv_summary != summary:
+                entry["ceiling_notes"].append(
+                    f"FraiseQL on tv_ tables answered differently: {tv_summary!r} vs {summary!r}")
 
         cap = captured[w.key]["capture"]
         if cap is not None:
@@ -414,19 +418,15 @@ def main(argv: list[str]) -> int:
         if s.peer:
             peer: dict = {}
             entry["postgraphile"] = peer
-            try:
-                srv = servers.postgraphile(s.node_dir, db_url, s.peer_port, s.peer_workers, per_worker,
-                                           s.work_dir / "logs" / "postgraphile.log")
-                peer_summary = _sweep("postgraphile", srv, w, w.peer_query, w.peer_variables,
-                                      w.peer_summary, s, ids_file, samples, peer, half_load=False)
+            srv = servers.postgraphile(s.node_dir, db_url, s.peer_port, s.peer_workers, per_worker,
+                                       s.work_dir / "logs" / "postgraphile.log")
+            peer_summary = _measured("postgraphile", srv, w, w.peer_query, w.peer_variables,
+                                     w.peer_summary, s, ids_file, samples, peer, results, half_load=False)
+            if "failed" not in peer:
                 entry["same_answer"] = summary is None or peer_summary == summary
                 if not entry["same_answer"]:
                     entry["ceiling_notes"].append(
                         f"PostGraphile's answer differs from FraiseQL's: {peer_summary!r} vs {summary!r}")
-            except CheckFailed as e:
-                _log(f"  CHECK FAILED: {e}\n{json.dumps(e.detail, indent=2)[:4000]}")
-                peer["failed"] = e.detail
-                results["failures"].append(e.detail)
         _save(s, results)
 
     if s.sqlite:
@@ -460,16 +460,9 @@ def _sqlite(s: Settings, sizes: dataset.Sizes, ids_file: Path, samples: dict[str
         _log(f"{w.key} on SQLite")
         fq: dict = {}
         out["workloads"][w.key] = fq
-        try:
-            srv = servers.fraiseql(s.fraiseql_bin, config, url, s.port,
-                                   s.work_dir / "logs" / "fraiseql_sqlite.log")
-            _sweep("fraiseql", srv, w, w.query, w.variables, w.summary, s, ids_file, samples, fq,
-                   half_load=False)
-        except CheckFailed as e:
-            _log(f"  CHECK FAILED on SQLite: {e}")
-            e.detail["system"] = "fraiseql (SQLite)"
-            fq["failed"] = e.detail
-            results["failures"].append(e.detail)
+        srv = servers.fraiseql(s.fraiseql_bin, config, url, s.port, s.work_dir / "logs" / "fraiseql_sqlite.log")
+        _measured("fraiseql", srv, w, w.query, w.variables, w.summary, s, ids_file, samples, fq, results,
+                  half_load=False, label="fraiseql (SQLite)")
     return out
 
 

@@ -244,6 +244,13 @@ async fn pipelined_transactions_commit_or_leave_nothing() {
     tx.fetch_rows(&add(2)).await.expect_err("duplicate");
     drop(tx);
 
+    // A request cancelled mid-statement (the client went away): the drop rolls back.
+    let mut tx = db.begin().await.expect("begin");
+    let slow = sql("SELECT add(6) || pg_sleep(0.3)::text", vec![]);
+    let cancelled = tokio::time::timeout(Duration::from_millis(50), tx.fetch_rows(&slow)).await;
+    assert!(cancelled.is_err(), "the statement outlives the timeout");
+    drop(tx);
+
     // A transaction that ran nothing sends nothing.
     db.begin()
         .await

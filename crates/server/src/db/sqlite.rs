@@ -87,10 +87,24 @@ pub(super) async fn conn(pool: &Pool) -> Result<Object, DbError> {
 }
 
 /// Checks out a connection and opens a write transaction on it.
+///
+/// `BEGIN IMMEDIATE` can wait for the write lock (up to the busy timeout) on a blocking
+/// thread that a cancelled request cannot stop. It runs on a task of its own that owns the
+/// connection: when nobody is waiting for it any more (the client went away, the request
+/// deadline passed), the task rolls the transaction back instead of letting the connection
+/// return to the pool inside it, holding the database's write lock.
 pub(super) async fn begin(pool: &Pool) -> Result<Object, DbError> {
     let conn = conn(pool).await?;
-    batch(&conn, "BEGIN IMMEDIATE").await?;
-    Ok(conn)
+    let (reply, begun) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let result = batch(&conn, "BEGIN IMMEDIATE").await.map(|()| conn);
+        if let Err(Ok(conn)) = reply.send(result) {
+            rollback_detached(conn);
+        }
+    });
+    begun
+        .await
+        .map_err(|_| DbError::unavailable("the SQLite transaction task ended unexpectedly"))?
 }
 
 pub(super) async fn commit(conn: &Object) -> Result<(), DbError> {

@@ -6,6 +6,7 @@ use fraiseql_engine::catalog::{FunctionReturn, SqlType};
 use fraiseql_engine::config::DatabaseConfig;
 use fraiseql_engine::sql::{Param, SqlQuery};
 use std::path::PathBuf;
+use std::time::Duration;
 
 fn sql(text: &str, params: Vec<Param>) -> SqlQuery {
     SqlQuery {
@@ -175,6 +176,42 @@ async fn transactions_commit_and_roll_back() {
         1
     );
     tx.commit().await.expect("commit");
+}
+
+/// A request cancelled while its `BEGIN IMMEDIATE` waits for the write lock (the client went
+/// away) must not put a connection back in the pool inside a transaction: before the fix,
+/// every later write failed with "cannot start a transaction within a transaction", and the
+/// stray transaction held the write lock.
+#[tokio::test]
+async fn a_cancelled_begin_leaves_no_transaction_behind() {
+    let (db, _dir) = database("CREATE TABLE t (id INTEGER PRIMARY KEY);").await;
+    let insert = |id: i64| sql("INSERT INTO t (id) VALUES (?1)", vec![Param::Int(id)]);
+
+    let mut holder = db.begin().await.expect("begin");
+    holder.execute(&insert(1)).await.expect("insert 1");
+    // The second BEGIN IMMEDIATE waits on the busy timeout; give up on it (a cancelled request).
+    let waited = tokio::time::timeout(Duration::from_millis(200), db.begin()).await;
+    assert!(
+        waited.is_err(),
+        "the write lock is held, so BEGIN must wait"
+    );
+    holder.commit().await.expect("commit 1");
+
+    // Every connection of the pool can write again, one transaction after another.
+    for id in 2..12 {
+        let mut tx = tokio::time::timeout(Duration::from_secs(3), db.begin())
+            .await
+            .expect("the write lock is free again")
+            .expect("begin");
+        tx.execute(&insert(id)).await.expect("insert");
+        tx.commit().await.expect("commit");
+    }
+    assert_eq!(
+        db.fetch_texts(&sql("SELECT count(*) FROM t", vec![]))
+            .await
+            .expect("count"),
+        vec![Some("11".into())]
+    );
 }
 
 #[tokio::test]
