@@ -93,7 +93,10 @@ pub(crate) struct PoolStatus {
 /// The pools of the drivers we speak.
 enum Pool {
     Postgres(deadpool_postgres::Pool),
-    Sqlite(deadpool_sqlite::Pool),
+    Sqlite {
+        pool: deadpool_sqlite::Pool,
+        writer: sqlite::WriteTurn,
+    },
 }
 
 /// One named database: its pool and, once read, its catalog.
@@ -134,7 +137,10 @@ impl Database {
         };
         let pool = match kind {
             DatabaseKind::Postgresql => Pool::Postgres(postgres::pool(url, cfg)?),
-            DatabaseKind::Sqlite => Pool::Sqlite(sqlite::pool(url, cfg)?),
+            DatabaseKind::Sqlite => Pool::Sqlite {
+                pool: sqlite::pool(url, cfg)?,
+                writer: sqlite::WriteTurn::default(),
+            },
         };
         Ok(Self {
             name: name.to_string(),
@@ -150,7 +156,9 @@ impl Database {
     pub(crate) async fn fetch_texts(&self, q: &SqlQuery) -> Result<Vec<Option<String>>, DbError> {
         let mut rows = match &self.pool {
             Pool::Postgres(p) => postgres::fetch_rows(&postgres::client(p).await?, q).await?,
-            Pool::Sqlite(p) => sqlite::fetch_rows(&sqlite::conn(p).await?, q.clone()).await?,
+            Pool::Sqlite { pool, .. } => {
+                sqlite::fetch_rows(&sqlite::conn(pool).await?, q.clone()).await?
+            }
         };
         match rows.len() {
             1 => Ok(rows.pop().unwrap_or_default()),
@@ -169,7 +177,7 @@ impl Database {
                 client: postgres::client(p).await?,
                 begun: false,
             },
-            Pool::Sqlite(p) => TxInner::Sqlite(sqlite::begin(p).await?),
+            Pool::Sqlite { pool, writer } => TxInner::Sqlite(sqlite::begin(pool, writer).await?),
         };
         Ok(Tx { inner: Some(inner) })
     }
@@ -203,7 +211,7 @@ impl Database {
     pub(crate) async fn load_catalog(&self) -> Result<Arc<Catalog>, DbError> {
         let catalog = Arc::new(match &self.pool {
             Pool::Postgres(p) => postgres_catalog::load(&postgres::client(p).await?).await?,
-            Pool::Sqlite(p) => sqlite_catalog::load(&sqlite::conn(p).await?).await?,
+            Pool::Sqlite { pool, .. } => sqlite_catalog::load(&sqlite::conn(pool).await?).await?,
         });
         *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = Some(catalog.clone());
         Ok(catalog)
@@ -213,7 +221,7 @@ impl Database {
     pub(crate) fn pool_status(&self) -> PoolStatus {
         let s = match &self.pool {
             Pool::Postgres(p) => p.status(),
-            Pool::Sqlite(p) => p.status(),
+            Pool::Sqlite { pool, .. } => pool.status(),
         };
         PoolStatus {
             size: s.size,
@@ -235,7 +243,7 @@ enum TxInner {
         client: deadpool_postgres::Object,
         begun: bool,
     },
-    Sqlite(deadpool_sqlite::Object),
+    Sqlite(sqlite::WriteConn),
 }
 
 impl Tx {
@@ -253,7 +261,7 @@ impl Tx {
                 *begun = true;
                 postgres::fetch_rows_in(client, q, steps).await
             }
-            Some(TxInner::Sqlite(c)) => sqlite::fetch_rows(c, q.clone()).await,
+            Some(TxInner::Sqlite(w)) => sqlite::fetch_rows(&w.conn, q.clone()).await,
             None => Err(DbError::query("transaction already finished")),
         }
     }
@@ -299,7 +307,7 @@ impl Tx {
                 *begun = true;
                 postgres::execute_in(client, q, begin).await
             }
-            Some(TxInner::Sqlite(c)) => sqlite::execute(c, q.clone()).await,
+            Some(TxInner::Sqlite(w)) => sqlite::execute(&w.conn, q.clone()).await,
             None => Err(DbError::query("transaction already finished")),
         }
     }

@@ -10,6 +10,7 @@ use fraiseql_engine::sql::{Param, SqlQuery};
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{ffi, params_from_iter};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Applied to every new connection.
@@ -86,20 +87,38 @@ pub(super) async fn conn(pool: &Pool) -> Result<Object, DbError> {
     pool.get().await.map_err(pool_error)
 }
 
-/// Checks out a connection and opens a write transaction on it.
+/// Whose turn it is to write: one per database file. SQLite lets one writer in at a time
+/// and makes the others sleep in its busy handler, with growing pauses (hundreds of
+/// milliseconds under contention); queueing the writers of this process here instead hands
+/// the lock over as soon as it is free, in arrival order. The busy timeout still covers
+/// writers in other processes.
+pub(super) type WriteTurn = Arc<tokio::sync::Mutex<()>>;
+
+/// A connection inside a write transaction, holding this process's write turn until the
+/// transaction ends.
+pub(super) struct WriteConn {
+    pub(super) conn: Object,
+    turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+/// Waits for the write turn, checks out a connection and opens a write transaction on it.
 ///
-/// `BEGIN IMMEDIATE` can wait for the write lock (up to the busy timeout) on a blocking
+/// `BEGIN IMMEDIATE` can still wait for the file's lock (another process) on a blocking
 /// thread that a cancelled request cannot stop. It runs on a task of its own that owns the
 /// connection: when nobody is waiting for it any more (the client went away, the request
 /// deadline passed), the task rolls the transaction back instead of letting the connection
 /// return to the pool inside it, holding the database's write lock.
-pub(super) async fn begin(pool: &Pool) -> Result<Object, DbError> {
+pub(super) async fn begin(pool: &Pool, turn: &WriteTurn) -> Result<WriteConn, DbError> {
+    let turn = turn.clone().lock_owned().await;
     let conn = conn(pool).await?;
     let (reply, begun) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
-        let result = batch(&conn, "BEGIN IMMEDIATE").await.map(|()| conn);
-        if let Err(Ok(conn)) = reply.send(result) {
-            rollback_detached(conn);
+        let result = match batch(&conn, "BEGIN IMMEDIATE").await {
+            Ok(()) => Ok(WriteConn { conn, turn }),
+            Err(e) => Err(e),
+        };
+        if let Err(Ok(abandoned)) = reply.send(result) {
+            rollback_detached(abandoned);
         }
     });
     begun
@@ -107,19 +126,23 @@ pub(super) async fn begin(pool: &Pool) -> Result<Object, DbError> {
         .map_err(|_| DbError::unavailable("the SQLite transaction task ended unexpectedly"))?
 }
 
-pub(super) async fn commit(conn: &Object) -> Result<(), DbError> {
-    batch(conn, "COMMIT").await
+/// Commits; the write turn passes on when the transaction's value is dropped.
+pub(super) async fn commit(w: &WriteConn) -> Result<(), DbError> {
+    batch(&w.conn, "COMMIT").await
 }
 
-/// Rolls back a transaction nobody committed, off the dropping task; without a runtime the
-/// connection is closed instead, which discards the transaction.
-pub(super) fn rollback_detached(conn: Object) {
+/// Rolls back a transaction nobody committed, off the dropping task, keeping the write turn
+/// until it is done; without a runtime the connection is closed instead, which discards the
+/// transaction.
+pub(super) fn rollback_detached(w: WriteConn) {
+    let WriteConn { conn, turn } = w;
     match tokio::runtime::Handle::try_current() {
         Ok(rt) => {
             rt.spawn(async move {
                 if batch(&conn, "ROLLBACK").await.is_err() {
                     drop(Object::take(conn));
                 }
+                drop(turn);
             });
         }
         Err(_) => drop(Object::take(conn)),

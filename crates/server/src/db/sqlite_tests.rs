@@ -184,18 +184,26 @@ async fn transactions_commit_and_roll_back() {
 /// stray transaction held the write lock.
 #[tokio::test]
 async fn a_cancelled_begin_leaves_no_transaction_behind() {
-    let (db, _dir) = database("CREATE TABLE t (id INTEGER PRIMARY KEY);").await;
+    let (db, dir) = database("CREATE TABLE t (id INTEGER PRIMARY KEY);").await;
     let insert = |id: i64| sql("INSERT INTO t (id) VALUES (?1)", vec![Param::Int(id)]);
 
-    let mut holder = db.begin().await.expect("begin");
-    holder.execute(&insert(1)).await.expect("insert 1");
-    // The second BEGIN IMMEDIATE waits on the busy timeout; give up on it (a cancelled request).
+    // A first connection puts the file in WAL mode (its setup cannot while a lock is held).
+    db.fetch_texts(&sql("SELECT 1", vec![]))
+        .await
+        .expect("connect");
+    // Another process holds the file's write lock (this process's own writers take turns
+    // before ever reaching BEGIN, so the lock must come from outside).
+    let holder = rusqlite::Connection::open(dir.path().join("test.db")).expect("open");
+    holder
+        .execute_batch("BEGIN IMMEDIATE; INSERT INTO t (id) VALUES (1);")
+        .expect("hold the write lock");
+    // Our BEGIN IMMEDIATE waits in the busy handler; give up on it (a cancelled request).
     let waited = tokio::time::timeout(Duration::from_millis(200), db.begin()).await;
     assert!(
         waited.is_err(),
         "the write lock is held, so BEGIN must wait"
     );
-    holder.commit().await.expect("commit 1");
+    holder.execute_batch("COMMIT").expect("commit 1");
 
     // Every connection of the pool can write again, one transaction after another.
     for id in 2..12 {
@@ -211,6 +219,41 @@ async fn a_cancelled_begin_leaves_no_transaction_behind() {
             .await
             .expect("count"),
         vec![Some("11".into())]
+    );
+}
+
+/// Writers of one process take turns instead of sleeping in SQLite's busy handler; a
+/// transaction rolled back (dropped) hands its turn on like a committed one.
+#[tokio::test]
+async fn concurrent_writers_take_turns() {
+    let (db, _dir) = database("CREATE TABLE t (id INTEGER PRIMARY KEY);").await;
+    let db = std::sync::Arc::new(db);
+    let writers = (0..32i64).map(|id| {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let mut tx = db.begin().await.expect("begin");
+            tx.execute(&sql("INSERT INTO t (id) VALUES (?1)", vec![Param::Int(id)]))
+                .await
+                .expect("insert");
+            if id % 4 == 0 {
+                drop(tx);
+            } else {
+                tx.commit().await.expect("commit");
+            }
+        })
+    });
+    let all = futures::future::join_all(writers);
+    for done in tokio::time::timeout(Duration::from_secs(10), all)
+        .await
+        .expect("no writer waits forever")
+    {
+        done.expect("writer task");
+    }
+    assert_eq!(
+        db.fetch_texts(&sql("SELECT count(*) FROM t", vec![]))
+            .await
+            .expect("count"),
+        vec![Some("24".into())]
     );
 }
 
