@@ -9,6 +9,7 @@ mod db;
 mod execute;
 mod explain;
 mod http;
+mod listen;
 mod metrics;
 mod serve;
 mod state;

@@ -6,9 +6,9 @@
 
 use crate::db::{redact, Database};
 use crate::http;
+use crate::listen::ClientListener;
 use crate::metrics::Metrics;
 use crate::state::AppState;
-use axum::serve::ListenerExt as _;
 use fraiseql_engine::config::Config;
 use fraiseql_engine::request::ApiSchema;
 use fraiseql_engine::schema::CompiledSchema;
@@ -183,13 +183,10 @@ pub(crate) async fn run(
         state, listener, ..
     } = started;
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    // Without TCP_NODELAY a small response written after another small write waits for the
-    // client's delayed ACK (up to 40 ms): a latency cliff on keep-alive connections.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
-        }
-    });
+    let server_cfg = &state.config.server;
+    let idle = Duration::from_secs(server_cfg.keep_alive_secs)
+        .max(Duration::from_millis(server_cfg.request_timeout_ms));
+    let listener = ClientListener::new(listener, idle);
     let server = axum::serve(listener, http::router(state.clone()))
         .with_graceful_shutdown(async move {
             let _ = stop_rx.wait_for(|stop| *stop).await;

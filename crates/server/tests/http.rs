@@ -8,6 +8,7 @@ use fraiseql_server::{spawn, Running, ServeError, ServeOptions};
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use std::time::Duration;
 
 const SDL: &str = r#"
 type Post @source(view: "v_post") { id: ID! title: String }
@@ -519,4 +520,34 @@ async fn startup_errors_are_clear() {
             other.map(|r| r.addr)
         ),
     }
+}
+
+/// `server.keep_alive_secs`: a keep-alive connection serves request after request, and is
+/// closed by the server once idle for the limit (here the request deadline, its floor).
+#[tokio::test]
+async fn idle_keep_alive_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut config, dir) = config();
+    config.server.keep_alive_secs = 0;
+    config.server.request_timeout_ms = 400;
+    let server = Server::start(config, Some(dir)).await;
+    let mut conn = tokio::net::TcpStream::connect(server.running.addr)
+        .await
+        .expect("connect");
+    let request = b"GET /health/live HTTP/1.1\r\nHost: test\r\n\r\n";
+    let mut buf = vec![0u8; 4096];
+    for _ in 0..2 {
+        conn.write_all(request).await.expect("send");
+        let n = conn.read(&mut buf).await.expect("answer");
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+    }
+    let closed = tokio::time::timeout(Duration::from_secs(3), conn.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "idle connection left open: {closed:?}"
+    );
 }
