@@ -272,31 +272,24 @@ impl Tx {
         mut self,
         q: &SqlQuery,
     ) -> Result<Vec<Vec<Option<String>>>, DbError> {
-        match self.inner.take() {
-            Some(TxInner::Postgres { client, begun }) => {
-                let steps = postgres::TxSteps {
-                    begin: !begun,
-                    commit: true,
-                };
-                let rows = postgres::fetch_rows_in(&client, q, steps).await;
-                if rows.is_err() && !client.is_closed() {
-                    // The COMMIT was not sent when the statement failed to prepare: roll back
-                    // on drop (after a COMMIT that did run, a ROLLBACK only draws a warning).
-                    self.inner = Some(TxInner::Postgres {
-                        client,
-                        begun: true,
-                    });
-                }
-                rows
+        if let Some(TxInner::Postgres { client, begun }) = &mut self.inner {
+            let steps = postgres::TxSteps {
+                begin: !*begun,
+                commit: true,
+            };
+            *begun = true;
+            let rows = postgres::fetch_rows_in(client, q, steps).await;
+            // Committed. On an error, or if this future is dropped mid-way, the client stays
+            // here and the drop rolls back: the COMMIT may not have been sent (a statement
+            // that failed to prepare), and after one that ran a ROLLBACK only draws a warning.
+            if rows.is_ok() {
+                self.inner = None;
             }
-            Some(TxInner::Sqlite(c)) => {
-                self.inner = Some(TxInner::Sqlite(c));
-                let rows = self.fetch_rows(q).await?;
-                self.commit().await?;
-                Ok(rows)
-            }
-            None => Err(DbError::query("transaction already finished")),
+            return rows;
         }
+        let rows = self.fetch_rows(q).await?;
+        self.commit().await?;
+        Ok(rows)
     }
 
     /// Runs a statement and returns the number of rows it affected.
