@@ -33,15 +33,6 @@ pub trait Dialect: Sync {
     /// A LIMIT clause that limits nothing (SQLite accepts OFFSET only after a LIMIT).
     fn no_limit(&self) -> &'static str;
 
-    /// ` OFFSET p`, after a LIMIT that limits nothing unless `has_limit`.
-    fn offset(&self, placeholder: &str, has_limit: bool) -> String {
-        if has_limit {
-            format!(" OFFSET {placeholder}")
-        } else {
-            format!(" {} OFFSET {placeholder}", self.no_limit())
-        }
-    }
-
     /// The JSON value at `path` below `base`, for projection.
     fn json_at(&self, base: &str, path: &[String]) -> String;
 

@@ -290,7 +290,7 @@ pub fn render_read_back(
         };
         let cond = r.filter(&filter, t, &m.view);
         let obj = r.selection(&m.selection, "t0.data");
-        let rows = r.rows(&m.view, t, &format!(" WHERE {cond} LIMIT 1"));
+        let rows = r.rows(&m.view, t, &format!(" WHERE {cond}"), Some("1"), None);
         let text = format!("SELECT {} FROM {rows}", r.d.to_text(&obj));
         return Some(SqlQuery {
             text,

@@ -106,7 +106,7 @@ impl Renderer<'_> {
             Shape::One(sel) => {
                 let obj = self.selection(sel, &data);
                 let order = self.order_by(&f.order, &t, Some(&f.view), false);
-                let rows = self.rows(&f.view, &t, &format!("{where_sql}{order} LIMIT 1"));
+                let rows = self.rows(&f.view, &t, &format!("{where_sql}{order}"), Some("1"), None);
                 format!("(SELECT {obj} FROM {rows})")
             }
             Shape::List {
@@ -116,16 +116,10 @@ impl Renderer<'_> {
             } => {
                 let obj = self.selection(selection, &data);
                 let order = self.order_by(&f.order, &t, Some(&f.view), false);
-                let mut page = String::new();
-                if let Some(l) = limit {
-                    let p = self.bind(Param::Int(*l as i64));
-                    page.push_str(&format!(" LIMIT {p}"));
-                }
-                if *offset > 0 {
-                    let p = self.bind(Param::Int(*offset as i64));
-                    page.push_str(&self.d.offset(&p, limit.is_some()));
-                }
-                let rows = self.rows(&f.view, &t, &format!("{where_sql}{order}{page}"));
+                let limit = limit.map(|l| self.bind(Param::Int(l as i64)));
+                let offset = (*offset > 0).then(|| self.bind(Param::Int(*offset as i64)));
+                let clauses = format!("{where_sql}{order}");
+                let rows = self.rows(&f.view, &t, &clauses, limit.as_deref(), offset.as_deref());
                 let agg = self.d.aggregate("q.r");
                 format!("(SELECT {agg} FROM (SELECT {obj} AS r FROM {rows}) q)")
             }
@@ -136,8 +130,9 @@ impl Renderer<'_> {
         }
     }
 
-    /// The rows of `view` that `clauses` (` WHERE … ORDER BY … LIMIT …`) pick, as a derived
-    /// table aliased `t` whose `t.data` the projection reads.
+    /// The rows of `view` that `clauses` (` WHERE … ORDER BY …`), `limit` and `offset`
+    /// (placeholders or literals) pick, as a derived table aliased `t` whose `t.data` the
+    /// projection reads.
     ///
     /// Why a derived table: a projection reads `t.data` once per selected field, and over a
     /// plain view reference PostgreSQL and SQLite inline the view and evaluate its `data`
@@ -145,15 +140,23 @@ impl Renderer<'_> {
     /// slower on the benchmark's `v_order`). A derived table with an OFFSET is never pulled
     /// up into the outer query, so `data` is computed once per row; over a table it costs
     /// nothing measurable. Its row order is the order the outer aggregate sees.
-    pub(crate) fn rows(&self, view: &str, t: &str, clauses: &str) -> String {
-        let fence = if clauses.contains(" OFFSET ") {
-            String::new()
-        } else {
-            self.d.offset("0", clauses.contains(" LIMIT "))
+    pub(crate) fn rows(
+        &self,
+        view: &str,
+        t: &str,
+        clauses: &str,
+        limit: Option<&str>,
+        offset: Option<&str>,
+    ) -> String {
+        // OFFSET always (it is the fence), after a LIMIT always (SQLite requires one).
+        let limit = match limit {
+            Some(l) => format!("LIMIT {l}"),
+            None => self.d.no_limit().to_string(),
         };
         format!(
-            "(SELECT * FROM {} {t}{clauses}{fence}) {t}",
-            self.d.ident(view)
+            "(SELECT * FROM {} {t}{clauses} {limit} OFFSET {}) {t}",
+            self.d.ident(view),
+            offset.unwrap_or("0")
         )
     }
 
@@ -397,10 +400,10 @@ impl Renderer<'_> {
         let sub = if r.list {
             let agg = self.d.aggregate("q.r");
             let order = self.order_by(&r.order, &t, Some(&r.view), false);
-            let rows = self.rows(&r.view, &t, &format!(" WHERE {cond}{order}"));
+            let rows = self.rows(&r.view, &t, &format!(" WHERE {cond}{order}"), None, None);
             format!("(SELECT {agg} FROM (SELECT {obj} AS r FROM {rows}) q)")
         } else {
-            let rows = self.rows(&r.view, &t, &format!(" WHERE {cond} LIMIT 1"));
+            let rows = self.rows(&r.view, &t, &format!(" WHERE {cond}"), Some("1"), None);
             format!("(SELECT {obj} FROM {rows})")
         };
         self.d.embed(&sub)

@@ -138,15 +138,11 @@ pub(super) async fn fetch_rows(
     client: &Object,
     q: &SqlQuery,
 ) -> Result<Vec<Vec<Option<String>>>, DbError> {
-    let statement = client
-        .prepare_cached(&q.text)
-        .await
-        .map_err(statement_error)?;
-    let rows = client
-        .query(&statement, &params(&q.params))
-        .await
-        .map_err(statement_error)?;
-    texts(&rows)
+    let outside = TxSteps {
+        begin: false,
+        commit: false,
+    };
+    fetch_rows_in(client, q, outside).await
 }
 
 fn texts(rows: &[tokio_postgres::Row]) -> Result<Vec<Vec<Option<String>>>, DbError> {
