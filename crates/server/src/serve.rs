@@ -77,7 +77,8 @@ pub(crate) async fn start(
     .map_err(ServeError::Schema)?;
     let mut databases = IndexMap::new();
     for (name, cfg) in &config.databases {
-        let db = Database::new(name, cfg).map_err(|e| ServeError::Database {
+        let deadline = Duration::from_millis(config.server.request_timeout_ms.max(1));
+        let db = Database::serving(name, cfg, deadline).map_err(|e| ServeError::Database {
             name: name.clone(),
             message: e.message,
         })?;

@@ -255,6 +255,7 @@ pub struct DatabaseConfig {
     /// Driver; inferred from the URL scheme when absent (`load` fills it in).
     #[serde(default, rename = "type", alias = "driver")]
     pub kind: Option<DatabaseKind>,
+    /// Connections opened in the background once the database answers and kept open.
     #[serde(default = "default_pool_min")]
     pub pool_min: usize,
     #[serde(default = "default_pool_max", alias = "pool_size")]
@@ -262,11 +263,17 @@ pub struct DatabaseConfig {
     /// How long to wait for a pooled connection (and to connect).
     #[serde(default = "default_connect_timeout_ms", alias = "pool_timeout")]
     pub connect_timeout_ms: u64,
+    /// Connections idle for longer than this are closed (down to `pool_min`).
     #[serde(default = "default_idle_timeout_ms")]
     pub idle_timeout_ms: u64,
-    /// Per-statement deadline; 0 disables.
+    /// Per-statement deadline; 0 disables. `None`: the request deadline
+    /// (`server.request_timeout_ms`), resolved when the database is opened.
     #[serde(default)]
-    pub statement_timeout_ms: u64,
+    pub statement_timeout_ms: Option<u64>,
+    /// Prepared statements kept per PostgreSQL connection (least recently used evicted and
+    /// closed on the server); 0 prepares every statement afresh and closes it after use.
+    #[serde(default = "default_statement_cache_size")]
+    pub statement_cache_size: usize,
 }
 
 impl Default for DatabaseConfig {
@@ -278,7 +285,8 @@ impl Default for DatabaseConfig {
             pool_max: default_pool_max(),
             connect_timeout_ms: default_connect_timeout_ms(),
             idle_timeout_ms: default_idle_timeout_ms(),
-            statement_timeout_ms: 0,
+            statement_timeout_ms: None,
+            statement_cache_size: default_statement_cache_size(),
         }
     }
 }
@@ -294,6 +302,9 @@ fn default_connect_timeout_ms() -> u64 {
 }
 fn default_idle_timeout_ms() -> u64 {
     600_000
+}
+fn default_statement_cache_size() -> usize {
+    256
 }
 
 /// `[fraiseql]`: where the schema lives.

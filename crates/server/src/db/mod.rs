@@ -4,12 +4,18 @@
 //! read as `Option<String>` columns and never decoded into typed values here.
 //!
 //! Pools are built without connecting: a database that is down at startup must not stop the
-//! server; its requests fail with `Unavailable` until it answers.
+//! server; its requests fail with `Unavailable` until it answers. A background task
+//! ([`upkeep`]) opens `pool_min` connections once it does and closes idle ones.
+//!
+//! No statement outlives the request that asked for it: a statement whose future is dropped
+//! (deadline, client gone) is cancelled on the server, and statements are bounded by
+//! `statement_timeout_ms`, which defaults to the request deadline.
 
 mod postgres;
 mod postgres_catalog;
 mod sqlite;
 mod sqlite_catalog;
+mod upkeep;
 
 use fraiseql_engine::catalog::Catalog;
 use fraiseql_engine::config::{DatabaseConfig, DatabaseKind};
@@ -92,11 +98,8 @@ pub(crate) struct PoolStatus {
 
 /// The pools of the drivers we speak.
 enum Pool {
-    Postgres(deadpool_postgres::Pool),
-    Sqlite {
-        pool: deadpool_sqlite::Pool,
-        writer: sqlite::WriteTurn,
-    },
+    Postgres(postgres::Pool),
+    Sqlite(sqlite::Sqlite),
 }
 
 /// One named database: its pool and, once read, its catalog.
@@ -106,6 +109,16 @@ pub(crate) struct Database {
     pool: Pool,
     catalog: RwLock<Option<Arc<Catalog>>>,
     connect_timeout: Duration,
+    /// Ends the background upkeep with the database.
+    upkeep: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if let Some(upkeep) = &self.upkeep {
+            upkeep.abort();
+        }
+    }
 }
 
 impl fmt::Debug for Database {
@@ -118,9 +131,32 @@ impl fmt::Debug for Database {
 }
 
 impl Database {
-    /// Builds the pool without connecting: a database that is down at start must not stop
-    /// the server. A missing or malformed URL is an error here.
+    /// Builds the pool without connecting, for a one-off command (`explain`, `check`): no
+    /// request deadline, so statements are bounded only by an explicit
+    /// `statement_timeout_ms`.
     pub(crate) fn new(name: &str, cfg: &DatabaseConfig) -> Result<Self, DbError> {
+        Self::open(name, cfg, None)
+    }
+
+    /// Builds the pool for a server whose requests end after `request_deadline`: unless
+    /// `statement_timeout_ms` says otherwise, no statement runs longer than that, since
+    /// nobody waits for its result afterwards.
+    pub(crate) fn serving(
+        name: &str,
+        cfg: &DatabaseConfig,
+        request_deadline: Duration,
+    ) -> Result<Self, DbError> {
+        Self::open(name, cfg, Some(request_deadline))
+    }
+
+    /// Builds the pool without connecting: a database that is down at start must not stop
+    /// the server. A missing or malformed URL is an error here. When called inside a tokio
+    /// runtime, starts the pool's upkeep (`pool_min`, `idle_timeout_ms`).
+    fn open(
+        name: &str,
+        cfg: &DatabaseConfig,
+        request_deadline: Option<Duration>,
+    ) -> Result<Self, DbError> {
         let url = cfg
             .url
             .as_deref()
@@ -135,12 +171,44 @@ impl Database {
                 )))
             }
         };
-        let pool = match kind {
-            DatabaseKind::Postgresql => Pool::Postgres(postgres::pool(url, cfg)?),
-            DatabaseKind::Sqlite => Pool::Sqlite {
-                pool: sqlite::pool(url, cfg)?,
-                writer: sqlite::WriteTurn::default(),
-            },
+        // Resolved once here; 0 disables it.
+        let statement_timeout = match cfg.statement_timeout_ms {
+            Some(0) => None,
+            Some(ms) => Some(Duration::from_millis(ms)),
+            None => request_deadline,
+        };
+        let idle = (cfg.idle_timeout_ms > 0).then(|| Duration::from_millis(cfg.idle_timeout_ms));
+        let (pool, upkeep) = match kind {
+            DatabaseKind::Postgresql => {
+                let pool = postgres::pool(url, cfg, statement_timeout)?;
+                let plan = upkeep::Plan {
+                    min: cfg.pool_min.min(cfg.pool_max.max(1)),
+                    idle,
+                };
+                let task = upkeep::spawn(&pool, plan, postgres::PgConn::abandoned);
+                (Pool::Postgres(pool), task)
+            }
+            DatabaseKind::Sqlite => {
+                let memory = sqlite::location(url)? == sqlite::Location::Memory;
+                let pool = sqlite::pool(url, cfg)?;
+                // An in-memory database lives in its one connection: never closed for
+                // idleness, and kept open from the start so it is there for everyone.
+                let plan = if memory {
+                    upkeep::Plan { min: 1, idle: None }
+                } else {
+                    upkeep::Plan {
+                        min: cfg.pool_min.min(cfg.pool_max.max(1)),
+                        idle,
+                    }
+                };
+                let task = upkeep::spawn(&pool, plan, |_| false);
+                let sqlite = sqlite::Sqlite {
+                    pool,
+                    writer: sqlite::WriteTurn::default(),
+                    limit: statement_timeout,
+                };
+                (Pool::Sqlite(sqlite), task)
+            }
         };
         Ok(Self {
             name: name.to_string(),
@@ -148,6 +216,7 @@ impl Database {
             pool,
             catalog: RwLock::new(None),
             connect_timeout: Duration::from_millis(cfg.connect_timeout_ms.max(1)),
+            upkeep,
         })
     }
 
@@ -155,9 +224,9 @@ impl Database {
     /// is `None`).
     pub(crate) async fn fetch_texts(&self, q: &SqlQuery) -> Result<Vec<Option<String>>, DbError> {
         let mut rows = match &self.pool {
-            Pool::Postgres(p) => postgres::fetch_rows(&postgres::client(p).await?, q).await?,
-            Pool::Sqlite { pool, .. } => {
-                sqlite::fetch_rows(&sqlite::conn(pool).await?, q.clone()).await?
+            Pool::Postgres(p) => postgres::fetch_rows(&*postgres::client(p).await?, q).await?,
+            Pool::Sqlite(s) => {
+                sqlite::fetch_rows(&sqlite::conn(&s.pool).await?, q.clone(), s.limit).await?
             }
         };
         match rows.len() {
@@ -177,7 +246,7 @@ impl Database {
                 client: postgres::client(p).await?,
                 begun: false,
             },
-            Pool::Sqlite { pool, writer } => TxInner::Sqlite(sqlite::begin(pool, writer).await?),
+            Pool::Sqlite(s) => TxInner::Sqlite(sqlite::begin(&s.pool, &s.writer).await?, s.limit),
         };
         Ok(Tx { inner: Some(inner) })
     }
@@ -210,8 +279,11 @@ impl Database {
     /// them for [`Database::catalog`].
     pub(crate) async fn load_catalog(&self) -> Result<Arc<Catalog>, DbError> {
         let catalog = Arc::new(match &self.pool {
-            Pool::Postgres(p) => postgres_catalog::load(&postgres::client(p).await?).await?,
-            Pool::Sqlite { pool, .. } => sqlite_catalog::load(&sqlite::conn(pool).await?).await?,
+            Pool::Postgres(p) => {
+                let conn = postgres::client(p).await?;
+                postgres::guarded(&conn, postgres_catalog::load(conn.client())).await?
+            }
+            Pool::Sqlite(s) => sqlite_catalog::load(&sqlite::conn(&s.pool).await?, s.limit).await?,
         });
         *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = Some(catalog.clone());
         Ok(catalog)
@@ -221,7 +293,7 @@ impl Database {
     pub(crate) fn pool_status(&self) -> PoolStatus {
         let s = match &self.pool {
             Pool::Postgres(p) => p.status(),
-            Pool::Sqlite { pool, .. } => pool.status(),
+            Pool::Sqlite(s) => s.pool.status(),
         };
         PoolStatus {
             size: s.size,
@@ -240,10 +312,11 @@ pub(crate) struct Tx {
 enum TxInner {
     /// `begun`: whether `BEGIN` has been sent (with the first statement).
     Postgres {
-        client: deadpool_postgres::Object,
+        client: postgres::Object,
         begun: bool,
     },
-    Sqlite(sqlite::WriteConn),
+    /// With the statement timeout.
+    Sqlite(sqlite::WriteConn, Option<Duration>),
 }
 
 impl Tx {
@@ -261,7 +334,7 @@ impl Tx {
                 *begun = true;
                 postgres::fetch_rows_in(client, q, steps).await
             }
-            Some(TxInner::Sqlite(w)) => sqlite::fetch_rows(&w.conn, q.clone()).await,
+            Some(TxInner::Sqlite(w, limit)) => sqlite::fetch_rows(&w.conn, q.clone(), *limit).await,
             None => Err(DbError::query("transaction already finished")),
         }
     }
@@ -300,7 +373,7 @@ impl Tx {
                 *begun = true;
                 postgres::execute_in(client, q, begin).await
             }
-            Some(TxInner::Sqlite(w)) => sqlite::execute(&w.conn, q.clone()).await,
+            Some(TxInner::Sqlite(w, limit)) => sqlite::execute(&w.conn, q.clone(), *limit).await,
             None => Err(DbError::query("transaction already finished")),
         }
     }
@@ -313,7 +386,7 @@ impl Tx {
                     postgres::commit(client).await?
                 }
             }
-            Some(TxInner::Sqlite(c)) => sqlite::commit(c).await?,
+            Some(TxInner::Sqlite(c, limit)) => sqlite::commit(c, *limit).await?,
             None => return Ok(()),
         }
         self.inner = None;
@@ -326,7 +399,7 @@ impl Drop for Tx {
         match self.inner.take() {
             None | Some(TxInner::Postgres { begun: false, .. }) => {}
             Some(TxInner::Postgres { client, .. }) => postgres::rollback_detached(client),
-            Some(TxInner::Sqlite(c)) => sqlite::rollback_detached(c),
+            Some(TxInner::Sqlite(c, _)) => sqlite::rollback_detached(c),
         }
     }
 }

@@ -1,20 +1,133 @@
-//! PostgreSQL through tokio-postgres and a deadpool pool. Statements are prepared once per
-//! connection (`prepare_cached`); the renderer writes explicit casts on every placeholder
+//! PostgreSQL through tokio-postgres and a deadpool pool of our own [`Manager`]. Each
+//! pooled connection keeps its prepared statements in a bounded LRU
+//! (`statement_cache_size`); the renderer writes explicit casts on every placeholder
 //! (`$1::text`, `$2::int8`), so the inferred parameter types always match what we bind.
+//!
+//! Every statement runs inside [`guarded`]: when its future is dropped before it finished (the
+//! request deadline passed, the client went away) the statement is cancelled on the server
+//! and its connection is marked abandoned, so the pool never hands it out again.
 
 use super::{DbError, DbErrorKind};
-use deadpool_postgres::{
-    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime, TimeoutType,
-};
+use deadpool::managed::{self, Metrics, RecycleError, RecycleResult, TimeoutType};
+use deadpool::Runtime;
 use fraiseql_engine::config::DatabaseConfig;
 use fraiseql_engine::sql::{Param, SqlQuery};
+use hashlink::LruCache;
 use std::error::Error as _;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio_postgres::types::{FromSql, ToSql, Type};
-use tokio_postgres::NoTls;
+use tokio_postgres::{Client, NoTls, Statement};
 
-/// Builds the pool; nothing connects until the first checkout.
-pub(super) fn pool(url: &str, cfg: &DatabaseConfig) -> Result<Pool, DbError> {
+/// The pool of PostgreSQL connections.
+pub(super) type Pool = managed::Pool<Manager>;
+/// A checked-out connection; back to the pool when dropped.
+pub(super) type Object = managed::Object<Manager>;
+type PoolError = managed::PoolError<tokio_postgres::Error>;
+
+/// Opens connections for the pool. Our own rather than deadpool-postgres': its statement
+/// cache keeps every statement ever prepared on a connection (hundreds of megabytes in one
+/// backend after a few hundred query shapes) and cannot be bounded.
+pub(super) struct Manager {
+    config: tokio_postgres::Config,
+    statement_cache_size: usize,
+}
+
+/// One connection: the client, its prepared statements, and whether a statement was
+/// abandoned on it.
+pub(super) struct PgConn {
+    client: Client,
+    /// Keyed by SQL text; evicting a statement drops its last handle, which closes it on the
+    /// server. `None` when `statement_cache_size` is 0.
+    statements: Option<Mutex<LruCache<String, Statement>>>,
+    /// Set while a statement runs; still set after its future was dropped mid-way, which
+    /// tells recycling the connection may still be busy.
+    busy: AtomicBool,
+}
+
+impl PgConn {
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Whether a statement was abandoned on this connection (or one is running now).
+    pub(super) fn abandoned(&self) -> bool {
+        self.busy.load(Ordering::Acquire)
+    }
+
+    /// The statement for `sql`: from the LRU, else prepared (and kept, evicting the least
+    /// recently used one). Without a cache the statement is closed when its handle drops.
+    async fn statement(&self, sql: &str) -> Result<Statement, tokio_postgres::Error> {
+        let Some(cache) = &self.statements else {
+            return self.client.prepare(sql).await;
+        };
+        // A poisoned lock only means a panic between two whole cache operations.
+        let hit = cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(sql)
+            .cloned();
+        if let Some(statement) = hit {
+            return Ok(statement);
+        }
+        let statement = self.client.prepare(sql).await?;
+        cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sql.to_string(), statement.clone());
+        Ok(statement)
+    }
+}
+
+impl managed::Manager for Manager {
+    type Type = PgConn;
+    type Error = tokio_postgres::Error;
+
+    async fn create(&self) -> Result<PgConn, tokio_postgres::Error> {
+        let (client, connection) = self.config.connect(NoTls).await?;
+        // Ends by itself once the client is dropped (or the server goes away).
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %describe(&e), "PostgreSQL connection ended");
+            }
+        });
+        let statements = (self.statement_cache_size > 0)
+            .then(|| Mutex::new(LruCache::new(self.statement_cache_size)));
+        Ok(PgConn {
+            client,
+            statements,
+            busy: AtomicBool::new(false),
+        })
+    }
+
+    /// A closed connection is dropped, and so is one whose statement was abandoned: it may
+    /// still be running (the cancel request travels on a connection of its own and may not
+    /// have landed yet), and the next user would queue behind it. Dropping it closes the
+    /// socket, which also ends any transaction it was in.
+    async fn recycle(
+        &self,
+        conn: &mut PgConn,
+        _: &Metrics,
+    ) -> RecycleResult<tokio_postgres::Error> {
+        if conn.client.is_closed() {
+            return Err(RecycleError::message("connection closed"));
+        }
+        if conn.abandoned() {
+            return Err(RecycleError::message("a statement was abandoned on it"));
+        }
+        Ok(())
+    }
+}
+
+/// Builds the pool; nothing connects until the first checkout (or the background warm-up of
+/// `pool_min`). `statement_timeout` is already resolved (see `Database::serving`).
+pub(super) fn pool(
+    url: &str,
+    cfg: &DatabaseConfig,
+    statement_timeout: Option<Duration>,
+) -> Result<Pool, DbError> {
     let mut pg: tokio_postgres::Config = url
         .parse()
         .map_err(|e| DbError::unavailable(format!("invalid PostgreSQL url: {}", describe(&e))))?;
@@ -23,7 +136,7 @@ pub(super) fn pool(url: &str, cfg: &DatabaseConfig) -> Result<Pool, DbError> {
     if pg.get_application_name().is_none() {
         pg.application_name("fraiseql");
     }
-    if cfg.statement_timeout_ms > 0 {
+    if let Some(limit) = statement_timeout {
         // Startup options apply to every connection of the pool, before any statement.
         let mut options = pg
             .get_options()
@@ -31,19 +144,14 @@ pub(super) fn pool(url: &str, cfg: &DatabaseConfig) -> Result<Pool, DbError> {
             .unwrap_or_default();
         options.push_str(&format!(
             "-c statement_timeout={}",
-            cfg.statement_timeout_ms
+            limit.as_millis().max(1)
         ));
         pg.options(options);
     }
-    // `Fast` recycling trusts a connection that is not closed; a broken one fails its next
-    // statement with `Unavailable` and is dropped (`is_closed`) on the following recycle.
-    let manager = Manager::from_config(
-        pg,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
+    let manager = Manager {
+        config: pg,
+        statement_cache_size: cfg.statement_cache_size,
+    };
     Pool::builder(manager)
         .max_size(cfg.pool_max.max(1))
         .wait_timeout(Some(timeout))
@@ -52,6 +160,54 @@ pub(super) fn pool(url: &str, cfg: &DatabaseConfig) -> Result<Pool, DbError> {
         .runtime(Runtime::Tokio1)
         .build()
         .map_err(|e| DbError::unavailable(format!("cannot build the connection pool: {e}")))
+}
+
+/// Runs `work` (statements on `conn`) so that dropping it before it finished cancels what
+/// runs on the server and marks `conn` abandoned (see [`Manager::recycle`]).
+pub(super) async fn guarded<T>(conn: &PgConn, work: impl Future<Output = T>) -> T {
+    let running = Running::start(conn);
+    let out = work.await;
+    running.finish();
+    out
+}
+
+/// Marks a connection busy while a statement runs; see [`guarded`].
+struct Running<'a> {
+    conn: &'a PgConn,
+    finished: bool,
+}
+
+impl<'a> Running<'a> {
+    fn start(conn: &'a PgConn) -> Self {
+        conn.busy.store(true, Ordering::Release);
+        Self {
+            conn,
+            finished: false,
+        }
+    }
+
+    fn finish(mut self) {
+        self.finished = true;
+        self.conn.busy.store(false, Ordering::Release);
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        // Cancelling needs a round trip on a new connection: off the dropping task. Without
+        // a runtime (shutdown) the statement ends when the server notices the closed socket.
+        let token = self.conn.client.cancel_token();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Err(e) = token.cancel_query(NoTls).await {
+                    tracing::warn!(error = %describe(&e), "cannot cancel an abandoned statement");
+                }
+            });
+        }
+    }
 }
 
 /// Checks out a connection.
@@ -73,44 +229,47 @@ pub(super) struct TxSteps {
 /// statement fails, a pipelined `COMMIT` ends the aborted transaction (PostgreSQL answers it
 /// with a rollback), so the connection is not left inside it.
 pub(super) async fn fetch_rows_in(
-    client: &Object,
+    conn: &PgConn,
     q: &SqlQuery,
     steps: TxSteps,
 ) -> Result<Vec<Vec<Option<String>>>, DbError> {
-    // Prepared once per connection; afterwards this is a cache lookup, no round trip.
-    let statement = client
-        .prepare_cached(&q.text)
-        .await
-        .map_err(statement_error)?;
-    let params = params(&q.params);
-    let (begun, rows, committed) = futures::join!(
-        batch_if(client, steps.begin, "BEGIN"),
-        client.query(&statement, &params),
-        batch_if(client, steps.commit, "COMMIT"),
-    );
-    begun.map_err(statement_error)?;
-    let rows = rows.map_err(statement_error)?;
-    committed.map_err(statement_error)?;
-    texts(&rows)
+    guarded(conn, async {
+        // A hot shape is a cache lookup, no round trip.
+        let statement = conn.statement(&q.text).await.map_err(statement_error)?;
+        let params = params(&q.params);
+        let client = &conn.client;
+        let (begun, rows, committed) = futures::join!(
+            batch_if(client, steps.begin, "BEGIN"),
+            client.query(&statement, &params),
+            batch_if(client, steps.commit, "COMMIT"),
+        );
+        begun.map_err(statement_error)?;
+        let rows = rows.map_err(statement_error)?;
+        committed.map_err(statement_error)?;
+        texts(&rows)
+    })
+    .await
 }
 
 /// Runs `q` inside a transaction, `BEGIN` first when `begin` (its own round trip: rarely used,
 /// only by statements whose row count matters).
-pub(super) async fn execute_in(client: &Object, q: &SqlQuery, begin: bool) -> Result<u64, DbError> {
-    batch_if(client, begin, "BEGIN")
-        .await
-        .map_err(statement_error)?;
-    execute(client, q).await
+pub(super) async fn execute_in(conn: &PgConn, q: &SqlQuery, begin: bool) -> Result<u64, DbError> {
+    guarded(conn, async {
+        batch_if(&conn.client, begin, "BEGIN")
+            .await
+            .map_err(statement_error)?;
+        execute(conn, q).await
+    })
+    .await
 }
 
-pub(super) async fn commit(client: &Object) -> Result<(), DbError> {
-    client
-        .batch_execute("COMMIT")
+pub(super) async fn commit(conn: &PgConn) -> Result<(), DbError> {
+    guarded(conn, conn.client.batch_execute("COMMIT"))
         .await
         .map_err(statement_error)
 }
 
-async fn batch_if(client: &Object, send: bool, sql: &str) -> Result<(), tokio_postgres::Error> {
+async fn batch_if(client: &Client, send: bool, sql: &str) -> Result<(), tokio_postgres::Error> {
     if send {
         client.batch_execute(sql).await
     } else {
@@ -120,11 +279,16 @@ async fn batch_if(client: &Object, send: bool, sql: &str) -> Result<(), tokio_po
 
 /// Rolls back a transaction nobody committed, off the dropping task; when no runtime is
 /// left the connection is closed instead, which rolls back on the server just the same.
+/// A connection whose statement was abandoned mid-way is not sent a `ROLLBACK` (it would
+/// queue behind the cancelled statement): recycling drops it, and closing it rolls back.
 pub(super) fn rollback_detached(client: Object) {
+    if client.abandoned() {
+        return;
+    }
     match tokio::runtime::Handle::try_current() {
         Ok(rt) => {
             rt.spawn(async move {
-                if client.batch_execute("ROLLBACK").await.is_err() {
+                if client.client.batch_execute("ROLLBACK").await.is_err() {
                     drop(Object::take(client));
                 }
             });
@@ -135,7 +299,7 @@ pub(super) fn rollback_detached(client: Object) {
 
 /// Runs `q`; every row, every column as text.
 pub(super) async fn fetch_rows(
-    client: &Object,
+    client: &PgConn,
     q: &SqlQuery,
 ) -> Result<Vec<Vec<Option<String>>>, DbError> {
     let outside = TxSteps {
@@ -165,12 +329,9 @@ fn texts(rows: &[tokio_postgres::Row]) -> Result<Vec<Vec<Option<String>>>, DbErr
 }
 
 /// Runs `q`; the number of rows it affected.
-pub(super) async fn execute(client: &Object, q: &SqlQuery) -> Result<u64, DbError> {
-    let statement = client
-        .prepare_cached(&q.text)
-        .await
-        .map_err(statement_error)?;
-    client
+async fn execute(conn: &PgConn, q: &SqlQuery) -> Result<u64, DbError> {
+    let statement = conn.statement(&q.text).await.map_err(statement_error)?;
+    conn.client
         .execute(&statement, &params(&q.params))
         .await
         .map_err(statement_error)

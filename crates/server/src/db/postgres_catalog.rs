@@ -5,10 +5,9 @@
 
 use super::postgres::statement_error;
 use super::DbError;
-use deadpool_postgres::Object;
 use fraiseql_engine::catalog::{Catalog, Function, FunctionParam, FunctionReturn, SqlType};
 use tokio_postgres::types::FromSql;
-use tokio_postgres::Row;
+use tokio_postgres::{Client, Row};
 
 const RELATIONS: &str = "\
 SELECT n.nspname::text, c.relname::text, pg_catalog.pg_table_is_visible(c.oid), \
@@ -43,8 +42,9 @@ WHERE p.prokind = 'f' AND n.nspname NOT IN ('pg_catalog', 'information_schema') 
   AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%' \
 ORDER BY n.nspname, p.proname, p.oid";
 
-/// Reads the catalog through one pooled connection.
-pub(super) async fn load(client: &Object) -> Result<Catalog, DbError> {
+/// Reads the catalog through one pooled connection (the caller guards it, see
+/// `postgres::guarded`).
+pub(super) async fn load(client: &Client) -> Result<Catalog, DbError> {
     let mut catalog = Catalog::default();
 
     let rows = client

@@ -365,7 +365,7 @@ async fn malformed_url_is_rejected_at_build() {
 async fn statement_timeout_is_a_timeout() {
     let scratch = Scratch::new("").await;
     let cfg = DatabaseConfig {
-        statement_timeout_ms: 100,
+        statement_timeout_ms: Some(100),
         ..scratch.config()
     };
     let db = Database::new("primary", &cfg).expect("pool");

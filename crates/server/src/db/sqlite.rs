@@ -2,13 +2,18 @@
 //! runs in `interact` on a blocking thread. Each new connection gets WAL, a 5 s busy
 //! timeout, foreign keys and case-sensitive LIKE (the renderer relies on LIKE matching case
 //! as it does on PostgreSQL). Placeholders are `?N`, bound by position.
+//!
+//! Every statement runs through [`run`]: past the statement timeout it is interrupted
+//! (`sqlite3_interrupt`) and fails with `Timeout`; when its future is dropped before it
+//! finished (request deadline, client gone) it is interrupted too, since the blocking
+//! thread would otherwise run it to the end while holding the connection.
 
 use super::{DbError, DbErrorKind};
 use deadpool_sqlite::{Hook, HookError, InteractError, Object, Pool, PoolError, Runtime};
 use fraiseql_engine::config::DatabaseConfig;
 use fraiseql_engine::sql::{Param, SqlQuery};
 use rusqlite::types::{Value, ValueRef};
-use rusqlite::{ffi, params_from_iter};
+use rusqlite::{ffi, params_from_iter, Connection, InterruptHandle};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +59,9 @@ pub(super) fn location(url: &str) -> Result<Location, DbError> {
 
 /// Builds the pool; the file is opened (and created if missing) at the first checkout.
 pub(super) fn pool(url: &str, cfg: &DatabaseConfig) -> Result<Pool, DbError> {
+    // rusqlite's statement cache is bounded already (LRU); it takes the same size as
+    // PostgreSQL's, at least one so `prepare_cached` keeps working.
+    let statement_cache_size = cfg.statement_cache_size.max(1);
     let (path, max) = match location(url)? {
         // Each connection to `:memory:` would be its own empty database: keep one.
         Location::Memory => (PathBuf::from(":memory:"), 1),
@@ -67,9 +75,10 @@ pub(super) fn pool(url: &str, cfg: &DatabaseConfig) -> Result<Pool, DbError> {
         .wait_timeout(Some(timeout))
         .create_timeout(Some(timeout))
         .recycle_timeout(Some(timeout))
-        .post_create(Hook::async_fn(|conn, _| {
+        .post_create(Hook::async_fn(move |conn, _| {
             Box::pin(async move {
-                conn.interact(|c| {
+                conn.interact(move |c| {
+                    c.set_prepared_statement_cache_capacity(statement_cache_size);
                     c.busy_timeout(Duration::from_millis(5000))?;
                     c.execute_batch(CONNECTION_SETUP)
                 })
@@ -101,6 +110,84 @@ pub(super) struct WriteConn {
     turn: tokio::sync::OwnedMutexGuard<()>,
 }
 
+/// A pool and what its statements are allowed: one per SQLite database.
+pub(super) struct Sqlite {
+    pub(super) pool: Pool,
+    pub(super) writer: WriteTurn,
+    /// The resolved statement timeout (`None`: unbounded).
+    pub(super) limit: Option<Duration>,
+}
+
+/// Runs `work` on the connection's blocking thread, interrupting it past `limit` (an error
+/// of kind `Timeout`) or when this future is dropped before it finished.
+///
+/// A dropped statement's connection goes back to the pool at once, yet it is not handed out
+/// busy: checkout recycles it with a statement of its own, which waits for the interrupted
+/// one to return (promptly: SQLite checks the interrupt flag between steps) and replaces
+/// the connection if that takes longer than the recycle timeout. Detaching it instead
+/// would lose an in-memory database, whose only connection it is.
+pub(super) async fn run<T, F>(conn: &Object, limit: Option<Duration>, work: F) -> Result<T, DbError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+{
+    // Nothing runs on a connection just checked out (or kept by a transaction between
+    // statements), so the lock is free; if it is not, the statement runs unguarded.
+    let handle = conn.try_lock().ok().map(|c| c.get_interrupt_handle());
+    let guard = Interrupt(handle);
+    let interact = conn.interact(work);
+    let Some(limit) = limit else {
+        let outcome = interact.await;
+        guard.disarm();
+        return outcome.map_err(interact_error)?.map_err(sqlite_error);
+    };
+    tokio::pin!(interact);
+    let timed_out = match tokio::time::timeout(limit, &mut interact).await {
+        Ok(outcome) => {
+            guard.disarm();
+            return outcome.map_err(interact_error)?.map_err(sqlite_error);
+        }
+        Err(_) => limit,
+    };
+    // Wait for the interrupted statement, so the connection is free again when we return.
+    guard.interrupt();
+    let outcome = interact.await;
+    guard.disarm();
+    match outcome.map_err(interact_error)? {
+        Err(e) if !interrupted(&e) => Err(sqlite_error(e)),
+        // Interrupted, or it finished just as the limit passed: too late either way.
+        _ => Err(DbError::new(
+            DbErrorKind::Timeout,
+            format!("statement interrupted after {} ms", timed_out.as_millis()),
+        )),
+    }
+}
+
+fn interrupted(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::OperationInterrupted)
+}
+
+/// Interrupts the connection's statement when dropped armed.
+struct Interrupt(Option<InterruptHandle>);
+
+impl Interrupt {
+    fn interrupt(&self) {
+        if let Some(handle) = &self.0 {
+            handle.interrupt();
+        }
+    }
+
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Interrupt {
+    fn drop(&mut self) {
+        self.interrupt();
+    }
+}
+
 /// Waits for the write turn, checks out a connection and opens a write transaction on it.
 ///
 /// `BEGIN IMMEDIATE` can still wait for the file's lock (another process) on a blocking
@@ -113,7 +200,7 @@ pub(super) async fn begin(pool: &Pool, turn: &WriteTurn) -> Result<WriteConn, Db
     let conn = conn(pool).await?;
     let (reply, begun) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
-        let result = match batch(&conn, "BEGIN IMMEDIATE").await {
+        let result = match batch(&conn, "BEGIN IMMEDIATE", None).await {
             Ok(()) => Ok(WriteConn { conn, turn }),
             Err(e) => Err(e),
         };
@@ -127,8 +214,8 @@ pub(super) async fn begin(pool: &Pool, turn: &WriteTurn) -> Result<WriteConn, Db
 }
 
 /// Commits; the write turn passes on when the transaction's value is dropped.
-pub(super) async fn commit(w: &WriteConn) -> Result<(), DbError> {
-    batch(&w.conn, "COMMIT").await
+pub(super) async fn commit(w: &WriteConn, limit: Option<Duration>) -> Result<(), DbError> {
+    batch(&w.conn, "COMMIT", limit).await
 }
 
 /// Rolls back a transaction nobody committed, off the dropping task, keeping the write turn
@@ -139,7 +226,12 @@ pub(super) fn rollback_detached(w: WriteConn) {
     match tokio::runtime::Handle::try_current() {
         Ok(rt) => {
             rt.spawn(async move {
-                if batch(&conn, "ROLLBACK").await.is_err() {
+                // An interrupted write has rolled its transaction back already; the
+                // connection is fine if it is back in autocommit mode.
+                let clean = conn
+                    .interact(|c| c.execute_batch("ROLLBACK").is_ok() || c.is_autocommit())
+                    .await;
+                if !matches!(clean, Ok(true)) {
                     drop(Object::take(conn));
                 }
                 drop(turn);
@@ -149,19 +241,17 @@ pub(super) fn rollback_detached(w: WriteConn) {
     }
 }
 
-async fn batch(conn: &Object, sql: &'static str) -> Result<(), DbError> {
-    conn.interact(move |c| c.execute_batch(sql))
-        .await
-        .map_err(interact_error)?
-        .map_err(sqlite_error)
+async fn batch(conn: &Object, sql: &'static str, limit: Option<Duration>) -> Result<(), DbError> {
+    run(conn, limit, move |c| c.execute_batch(sql)).await
 }
 
 /// Runs `q`; every row, every column as text.
 pub(super) async fn fetch_rows(
     conn: &Object,
     q: SqlQuery,
+    limit: Option<Duration>,
 ) -> Result<Vec<Vec<Option<String>>>, DbError> {
-    conn.interact(move |c| {
+    run(conn, limit, move |c| {
         let mut statement = c.prepare_cached(&q.text)?;
         let width = statement.column_count();
         let mut rows = statement.query(params_from_iter(q.params.iter().map(value)))?;
@@ -176,13 +266,15 @@ pub(super) async fn fetch_rows(
         Ok(out)
     })
     .await
-    .map_err(interact_error)?
-    .map_err(sqlite_error)
 }
 
 /// Runs `q`; the number of rows it changed (or returned, for a statement with results).
-pub(super) async fn execute(conn: &Object, q: SqlQuery) -> Result<u64, DbError> {
-    conn.interact(move |c| {
+pub(super) async fn execute(
+    conn: &Object,
+    q: SqlQuery,
+    limit: Option<Duration>,
+) -> Result<u64, DbError> {
+    run(conn, limit, move |c| {
         let mut statement = c.prepare_cached(&q.text)?;
         let params = params_from_iter(q.params.iter().map(value));
         if statement.column_count() == 0 {
@@ -196,8 +288,6 @@ pub(super) async fn execute(conn: &Object, q: SqlQuery) -> Result<u64, DbError> 
         Ok(n)
     })
     .await
-    .map_err(interact_error)?
-    .map_err(sqlite_error)
 }
 
 fn value(p: &Param) -> Value {
@@ -254,6 +344,8 @@ pub(super) fn sqlite_error(e: rusqlite::Error) -> DbError {
         _ => None,
     };
     let kind = match failure.code {
+        // Only `run` interrupts, at the statement timeout.
+        rusqlite::ErrorCode::OperationInterrupted => DbErrorKind::Timeout,
         rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked => {
             DbErrorKind::Timeout
         }

@@ -3,44 +3,41 @@
 //! the function whose `INSTEAD OF INSERT` trigger does the work, so every `fn_*` view is
 //! also listed as a function taking its columns and returning a `mutation_response`.
 
-use super::sqlite::sqlite_error;
+use super::sqlite::run;
 use super::DbError;
 use deadpool_sqlite::Object;
 use fraiseql_engine::catalog::{
     Catalog, Function, FunctionParam, FunctionReturn, Relation, SqlType,
 };
+use std::time::Duration;
 
 /// `(relation, kind, columns as (name, declared type))`.
 type Listing = Vec<(String, String, Vec<(String, String)>)>;
 
-/// Reads the catalog through one pooled connection.
-pub(super) async fn load(conn: &Object) -> Result<Catalog, DbError> {
-    let listing: Listing = conn
-        .interact(|c| {
-            let mut relations = c.prepare(
-                "SELECT name, type FROM sqlite_master \
+/// Reads the catalog through one pooled connection, within the statement timeout.
+pub(super) async fn load(conn: &Object, limit: Option<Duration>) -> Result<Catalog, DbError> {
+    let listing: Listing = run(conn, limit, |c| {
+        let mut relations = c.prepare(
+            "SELECT name, type FROM sqlite_master \
                  WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
                  ORDER BY name",
-            )?;
-            let names = relations
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        )?;
+        let names = relations
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut columns = c.prepare("SELECT name, type FROM pragma_table_info(?1) ORDER BY cid")?;
+        let mut out = Vec::with_capacity(names.len());
+        for (name, kind) in names {
+            let cols = columns
+                .query_map([&name], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })?
                 .collect::<Result<Vec<_>, _>>()?;
-            let mut columns =
-                c.prepare("SELECT name, type FROM pragma_table_info(?1) ORDER BY cid")?;
-            let mut out = Vec::with_capacity(names.len());
-            for (name, kind) in names {
-                let cols = columns
-                    .query_map([&name], |r| {
-                        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-                    })?
-                    .collect::<Result<Vec<_>, _>>()?;
-                out.push((name, kind, cols));
-            }
-            Ok(out)
-        })
-        .await
-        .map_err(|e| DbError::unavailable(format!("database worker failed: {e}")))?
-        .map_err(sqlite_error)?;
+            out.push((name, kind, cols));
+        }
+        Ok(out)
+    })
+    .await?;
     Ok(catalog(listing))
 }
 
