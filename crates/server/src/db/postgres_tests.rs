@@ -473,3 +473,337 @@ async fn catalog_reads_views_and_functions() {
         .functions
         .contains_key(&format!("{}.fn_orders", scratch.schema)));
 }
+
+/// 200,000 posts behind a view whose `title` costs a little per row (as a wide JSON build
+/// or a slow function would): a lookup by id reads one row, a filter on the title reads
+/// them all and runs for a minute or more.
+pub(crate) const SLOW_POSTS: &str = "
+    CREATE TABLE tb_post (id uuid PRIMARY KEY, title text NOT NULL);
+    INSERT INTO tb_post SELECT md5(i::text)::uuid, 'post ' || i FROM generate_series(1, 200000) i;
+    CREATE FUNCTION slow_title(t text) RETURNS text LANGUAGE plpgsql STABLE AS
+        $$ BEGIN PERFORM pg_sleep(0.0002); RETURN t; END $$;
+    CREATE VIEW v_post AS SELECT id, jsonb_build_object('id', id, 'title', slow_title(title)) AS data
+        FROM tb_post;";
+
+const SLOW_FILTER: &str = "SELECT count(*)::text FROM v_post WHERE data->>'title' ILIKE $1::text";
+
+fn by_id(i: u32) -> SqlQuery {
+    sql(
+        "SELECT data->>'title' FROM v_post WHERE id = md5($1::text)::uuid",
+        vec![Param::Text(i.to_string())],
+    )
+}
+
+/// Statements of this test's connections that are running now, as `pg_stat_activity` sees
+/// them (the test's connections carry its schema as application name).
+async fn running(scratch: &Scratch, like: &str) -> i64 {
+    admin()
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 \
+             AND state = 'active' AND query LIKE $2",
+            &[&scratch.schema, &like],
+        )
+        .await
+        .expect("pg_stat_activity")
+        .get(0)
+}
+
+/// Polls `running` until it is 0, failing after `limit`.
+async fn until_gone(scratch: &Scratch, like: &str, limit: Duration) {
+    let start = std::time::Instant::now();
+    while running(scratch, like).await > 0 {
+        assert!(
+            start.elapsed() < limit,
+            "the abandoned statement still runs {limit:?} later"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Connections this test holds open to the server.
+async fn backends(scratch: &Scratch) -> i64 {
+    admin()
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+            &[&scratch.schema],
+        )
+        .await
+        .expect("pg_stat_activity")
+        .get(0)
+}
+
+/// Polls `backends` until it is `want`, failing after `limit`.
+async fn until_backends(scratch: &Scratch, want: i64, limit: Duration) {
+    let start = std::time::Instant::now();
+    loop {
+        let now = backends(scratch).await;
+        if now == want {
+            return;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{now} connections open after {limit:?}, expected {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Issue 9: a request that gives up on its statement (deadline passed, client gone) used to
+/// leave it running on the server and put its busy connection back in the pool, so the next
+/// request queued behind it. Now the statement is cancelled and the connection replaced.
+#[tokio::test]
+async fn an_abandoned_statement_is_cancelled_and_its_connection_not_reused() {
+    let scratch = Scratch::new(SLOW_POSTS).await;
+    let db = Database::new(
+        "primary",
+        &DatabaseConfig {
+            pool_max: 1,
+            // Disabled, so only the cancel on drop can end the statement.
+            statement_timeout_ms: Some(0),
+            ..scratch.config()
+        },
+    )
+    .expect("pool builds");
+    let slow = sql(SLOW_FILTER, vec![Param::Text("%zzz%".into())]);
+    let gave_up = tokio::time::timeout(Duration::from_secs(2), db.fetch_texts(&slow)).await;
+    assert!(gave_up.is_err(), "the filter outlives the deadline");
+
+    let lookup = tokio::time::timeout(Duration::from_secs(2), db.fetch_texts(&by_id(7)))
+        .await
+        .expect("the lookup is not queued behind the abandoned statement")
+        .expect("lookup");
+    assert_eq!(lookup, vec![Some("post 7".into())]);
+    until_gone(&scratch, "%ILIKE%", Duration::from_secs(2)).await;
+}
+
+/// The same for a transaction dropped in the middle of a statement: cancelled, rolled back,
+/// and the pool's one connection is free at once.
+#[tokio::test]
+async fn a_transaction_dropped_mid_statement_is_cancelled_and_rolled_back() {
+    let scratch = Scratch::new(&format!(
+        "{SLOW_POSTS} CREATE TABLE t (id int8 PRIMARY KEY);"
+    ))
+    .await;
+    let db = Database::new(
+        "primary",
+        &DatabaseConfig {
+            pool_max: 1,
+            statement_timeout_ms: Some(0),
+            ..scratch.config()
+        },
+    )
+    .expect("pool builds");
+    let mut tx = db.begin().await.expect("begin");
+    tx.execute(&sql("INSERT INTO t VALUES (1)", vec![]))
+        .await
+        .expect("insert");
+    let slow = sql(SLOW_FILTER, vec![Param::Text("%zzz%".into())]);
+    let gave_up = tokio::time::timeout(Duration::from_millis(500), tx.fetch_rows(&slow)).await;
+    assert!(gave_up.is_err(), "the filter outlives the deadline");
+    drop(tx);
+
+    let count = tokio::time::timeout(
+        Duration::from_secs(2),
+        db.fetch_texts(&sql("SELECT count(*)::text FROM t", vec![])),
+    )
+    .await
+    .expect("the pool's connection is free again")
+    .expect("count");
+    assert_eq!(count, vec![Some("0".into())], "the insert was rolled back");
+    until_gone(&scratch, "%ILIKE%", Duration::from_secs(2)).await;
+    db.begin()
+        .await
+        .expect("begin")
+        .fetch_rows_and_commit(&sql("INSERT INTO t VALUES (2) RETURNING id::text", vec![]))
+        .await
+        .expect("a new transaction runs");
+}
+
+/// A statement finished (or failed) normally keeps its connection: only abandoned ones are
+/// replaced.
+#[tokio::test]
+async fn a_finished_statement_keeps_its_connection() {
+    let scratch = Scratch::new("").await;
+    let db = Database::new(
+        "primary",
+        &DatabaseConfig {
+            pool_max: 1,
+            pool_min: 0,
+            ..scratch.config()
+        },
+    )
+    .expect("pool builds");
+    let pid = sql("SELECT pg_backend_pid()::text", vec![]);
+    let first = db.fetch_texts(&pid).await.expect("pid");
+    db.fetch_texts(&sql("SELECT nope", vec![]))
+        .await
+        .expect_err("fails");
+    assert_eq!(db.fetch_texts(&pid).await.expect("pid"), first);
+}
+
+/// Without `statement_timeout_ms`, a server's statements end at its request deadline; a
+/// one-off command (`Database::new`) has none; 0 disables it.
+#[tokio::test]
+async fn statement_timeout_defaults_to_the_request_deadline() {
+    let scratch = Scratch::new("").await;
+    let show = sql("SHOW statement_timeout", vec![]);
+    let serving = Database::serving("primary", &scratch.config(), Duration::from_millis(300))
+        .expect("pool builds");
+    assert_eq!(
+        serving.fetch_texts(&show).await.expect("show"),
+        vec![Some("300ms".into())]
+    );
+    let err = serving
+        .fetch_texts(&sql("SELECT pg_sleep(5)::text", vec![]))
+        .await
+        .expect_err("cancelled at the deadline");
+    assert_eq!(
+        (err.kind, err.sqlstate.as_deref()),
+        (DbErrorKind::Timeout, Some("57014"))
+    );
+    let explicit = DatabaseConfig {
+        statement_timeout_ms: Some(1500),
+        ..scratch.config()
+    };
+    let db = Database::serving("primary", &explicit, Duration::from_millis(300)).expect("pool");
+    assert_eq!(
+        db.fetch_texts(&show).await.expect("show"),
+        vec![Some("1500ms".into())]
+    );
+    let disabled = DatabaseConfig {
+        statement_timeout_ms: Some(0),
+        ..scratch.config()
+    };
+    let db = Database::serving("primary", &disabled, Duration::from_millis(300)).expect("pool");
+    assert_eq!(
+        db.fetch_texts(&show).await.expect("show"),
+        vec![Some("0".into())]
+    );
+    let db = Database::new("primary", &scratch.config()).expect("pool");
+    assert_eq!(
+        db.fetch_texts(&show).await.expect("show"),
+        vec![Some("0".into())]
+    );
+}
+
+/// Issue 9: every distinct statement text stayed prepared on its connection for good (490 MB
+/// in one backend after 600 shapes). Now at most `statement_cache_size` stay, the least
+/// recently used closed on the server, and a shape in steady use stays prepared.
+#[tokio::test]
+async fn prepared_statements_per_connection_are_bounded() {
+    let scratch = Scratch::new("").await;
+    let db = Database::new(
+        "primary",
+        &DatabaseConfig {
+            pool_max: 1,
+            statement_cache_size: 8,
+            ..scratch.config()
+        },
+    )
+    .expect("pool builds");
+    let hot = sql("SELECT 'hot shape'::text", vec![]);
+    for shape in 0..40 {
+        let q = sql(
+            &format!("SELECT ($1::int8 + {shape})::text"),
+            vec![Param::Int(1)],
+        );
+        assert_eq!(
+            db.fetch_texts(&q).await.expect("shape runs"),
+            vec![Some((shape + 1).to_string())]
+        );
+        db.fetch_texts(&hot).await.expect("hot shape runs");
+    }
+    let prepared = sql(
+        "SELECT count(*)::text, \
+         count(*) FILTER (WHERE statement = 'SELECT ''hot shape''::text')::text \
+         FROM pg_prepared_statements",
+        vec![],
+    );
+    let row = db.fetch_texts(&prepared).await.expect("count");
+    let count: usize = row[0].as_deref().unwrap_or("").parse().expect("a count");
+    assert!(count <= 8, "{count} statements prepared on one connection");
+    assert_eq!(row[1].as_deref(), Some("1"), "the hot shape stays prepared");
+
+    // 0: nothing kept; only the statement running now is prepared.
+    let db = Database::new(
+        "primary",
+        &DatabaseConfig {
+            pool_max: 1,
+            statement_cache_size: 0,
+            ..scratch.config()
+        },
+    )
+    .expect("pool builds");
+    for shape in 0..5 {
+        db.fetch_texts(&sql(&format!("SELECT '{shape}'::text"), vec![]))
+            .await
+            .expect("shape runs");
+    }
+    let row = db.fetch_texts(&prepared).await.expect("count");
+    assert_eq!(row[0].as_deref(), Some("1"));
+}
+
+/// `pool_min` connections are opened in the background without any request.
+#[tokio::test]
+async fn pool_min_connections_are_opened_in_the_background() {
+    let scratch = Scratch::new("").await;
+    let _db = Database::new(
+        "primary",
+        &DatabaseConfig {
+            pool_min: 3,
+            pool_max: 5,
+            ..scratch.config()
+        },
+    )
+    .expect("pool builds");
+    until_backends(&scratch, 3, Duration::from_secs(5)).await;
+    // Kept, not opened again and again.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(backends(&scratch).await, 3);
+}
+
+/// A database that is down does not hold up building the pool with `pool_min`, and is
+/// warmed once it answers (here: it never does, and requests fail promptly).
+#[tokio::test]
+async fn pool_min_does_not_wait_for_a_database_that_is_down() {
+    let started = std::time::Instant::now();
+    let db = Database::new(
+        "down",
+        &DatabaseConfig {
+            url: Some("postgresql://postgres@127.0.0.1:1/postgres".into()),
+            pool_min: 4,
+            connect_timeout_ms: 500,
+            ..DatabaseConfig::default()
+        },
+    )
+    .expect("builds without connecting");
+    assert!(started.elapsed() < Duration::from_millis(200));
+    let err = db.ping().await.expect_err("down");
+    assert_eq!(err.kind, DbErrorKind::Unavailable);
+    assert_eq!(db.pool_status().size, 0);
+}
+
+/// Connections idle past `idle_timeout_ms` are closed, down to `pool_min`.
+#[tokio::test]
+async fn idle_connections_are_closed_down_to_pool_min() {
+    let scratch = Scratch::new("").await;
+    let db = Database::new(
+        "primary",
+        &DatabaseConfig {
+            pool_min: 1,
+            pool_max: 4,
+            idle_timeout_ms: 300,
+            ..scratch.config()
+        },
+    )
+    .expect("pool builds");
+    let nap = sql("SELECT pg_sleep(0.2)::text", vec![]);
+    let busy = futures::future::join_all((0..4).map(|_| db.fetch_texts(&nap))).await;
+    assert!(busy.iter().all(Result::is_ok), "{busy:?}");
+    assert_eq!(db.pool_status().size, 4);
+    until_backends(&scratch, 1, Duration::from_secs(5)).await;
+    assert_eq!(db.pool_status().size, 1);
+    db.ping().await.expect("the kept connection works");
+}
