@@ -343,3 +343,199 @@ async fn catalog_lists_relations_and_fn_views() {
     );
     assert_eq!(db.catalog().as_deref(), Some(&*catalog));
 }
+
+/// A statement that runs for minutes: counts to ten billion.
+const SLOW: &str =
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 10000000000) \
+                    SELECT count(*) FROM c";
+
+/// A database on a fresh file with its own settings.
+fn with(dir: &tempfile::TempDir, cfg: DatabaseConfig) -> Database {
+    let cfg = DatabaseConfig {
+        url: Some(format!("sqlite://{}", dir.path().join("test.db").display())),
+        ..cfg
+    };
+    Database::new("primary", &cfg).expect("pool")
+}
+
+/// Issue 9: a statement whose request gave up kept running on its blocking thread, holding
+/// the connection, so the next request on it waited for the end. Now it is interrupted.
+#[tokio::test]
+async fn an_abandoned_statement_is_interrupted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = with(
+        &dir,
+        DatabaseConfig {
+            pool_max: 1,
+            statement_timeout_ms: Some(0),
+            ..DatabaseConfig::default()
+        },
+    );
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(300),
+        db.fetch_texts(&sql(SLOW, vec![])),
+    )
+    .await;
+    assert!(gave_up.is_err(), "the statement outlives the deadline");
+    let answer = tokio::time::timeout(
+        Duration::from_secs(2),
+        db.fetch_texts(&sql("SELECT 1", vec![])),
+    )
+    .await
+    .expect("the connection is free again")
+    .expect("statement runs");
+    assert_eq!(answer, vec![Some("1".into())]);
+}
+
+/// The same inside a write transaction: interrupted, rolled back, the write turn handed on.
+#[tokio::test]
+async fn a_transaction_dropped_mid_statement_is_interrupted_and_rolled_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = with(
+        &dir,
+        DatabaseConfig {
+            pool_max: 1,
+            statement_timeout_ms: Some(0),
+            ..DatabaseConfig::default()
+        },
+    );
+    let mut tx = db.begin().await.expect("begin");
+    tx.execute(&sql(
+        "CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY)",
+        vec![],
+    ))
+    .await
+    .expect("create");
+    tx.execute(&sql("INSERT INTO t VALUES (1)", vec![]))
+        .await
+        .expect("insert");
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(300),
+        tx.fetch_rows(&sql(SLOW, vec![])),
+    )
+    .await;
+    assert!(gave_up.is_err(), "the statement outlives the deadline");
+    drop(tx);
+    let next = tokio::time::timeout(Duration::from_secs(2), async {
+        let mut tx = db.begin().await.expect("begin");
+        tx.execute(&sql(
+            "CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY)",
+            vec![],
+        ))
+        .await
+        .expect("create");
+        let rows = tx
+            .fetch_rows(&sql("SELECT count(*) FROM t", vec![]))
+            .await
+            .expect("count");
+        tx.commit().await.expect("commit");
+        rows
+    })
+    .await
+    .expect("the connection and the write turn are free again");
+    assert_eq!(
+        next,
+        vec![vec![Some("0".into())]],
+        "the insert was rolled back"
+    );
+}
+
+/// `statement_timeout_ms` interrupts a statement and reports `Timeout`; the connection is
+/// usable right after. A server's default is its request deadline.
+#[tokio::test]
+async fn statement_timeout_interrupts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = with(
+        &dir,
+        DatabaseConfig {
+            pool_max: 1,
+            statement_timeout_ms: Some(200),
+            ..DatabaseConfig::default()
+        },
+    );
+    let started = std::time::Instant::now();
+    let err = db
+        .fetch_texts(&sql(SLOW, vec![]))
+        .await
+        .expect_err("interrupted");
+    assert_eq!(err.kind, DbErrorKind::Timeout, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(
+        db.fetch_texts(&sql("SELECT 2", vec![]))
+            .await
+            .expect("runs"),
+        vec![Some("2".into())]
+    );
+
+    let cfg = DatabaseConfig {
+        url: Some(format!("sqlite://{}", dir.path().join("test.db").display())),
+        ..DatabaseConfig::default()
+    };
+    let serving = Database::serving("primary", &cfg, Duration::from_millis(200)).expect("pool");
+    let err = serving
+        .fetch_texts(&sql(SLOW, vec![]))
+        .await
+        .expect_err("interrupted at the request deadline");
+    assert_eq!(err.kind, DbErrorKind::Timeout, "{err}");
+}
+
+/// Polls the pool's size until it is `want`, failing after `limit`.
+async fn until_size(db: &Database, want: usize, limit: Duration) {
+    let start = std::time::Instant::now();
+    while db.pool_status().size != want {
+        assert!(
+            start.elapsed() < limit,
+            "{} connections open after {limit:?}, expected {want}",
+            db.pool_status().size
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `pool_min` connections are opened without any request; connections idle past
+/// `idle_timeout_ms` are closed down to `pool_min`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_min_and_idle_timeout() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = with(
+        &dir,
+        DatabaseConfig {
+            pool_min: 2,
+            pool_max: 4,
+            idle_timeout_ms: 300,
+            ..DatabaseConfig::default()
+        },
+    );
+    until_size(&db, 2, Duration::from_secs(5)).await;
+    let count = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 300000) \
+                 SELECT count(*) FROM c";
+    let q = sql(count, vec![]);
+    let busy = futures::future::join_all((0..4).map(|_| db.fetch_texts(&q))).await;
+    assert!(busy.iter().all(Result::is_ok), "{busy:?}");
+    assert_eq!(db.pool_status().size, 4);
+    until_size(&db, 2, Duration::from_secs(5)).await;
+}
+
+/// An in-memory database lives in its one connection: idleness never closes it.
+#[tokio::test]
+async fn memory_database_survives_idle_timeout() {
+    let cfg = DatabaseConfig {
+        url: Some("sqlite::memory:".into()),
+        pool_min: 0,
+        idle_timeout_ms: 50,
+        ..DatabaseConfig::default()
+    };
+    let db = Database::new("mem", &cfg).expect("pool");
+    let mut tx = db.begin().await.expect("begin");
+    tx.execute(&sql("CREATE TABLE kept (v text)", vec![]))
+        .await
+        .expect("create");
+    tx.commit().await.expect("commit");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        db.fetch_texts(&sql("SELECT count(*) FROM kept", vec![]))
+            .await
+            .expect("the table is still there"),
+        vec![Some("0".into())]
+    );
+}
