@@ -1,0 +1,184 @@
+//! Issue 9, end to end: a request that passes its deadline answers 504 `TIMEOUT`, and its
+//! statement does not outlive it. Before, the PostgreSQL statement kept running (minutes)
+//! and its busy connection went back to the pool, so every later request timed out too.
+//!
+//! A server with a 2 s request deadline and a one-connection pool over 200,000 posts; a
+//! slow `icontains` filter passes the deadline, and a lookup by id right after answers
+//! within a couple of seconds while `pg_stat_activity` shows the filter gone.
+
+use fraiseql_engine::config::{Config, DatabaseConfig};
+use fraiseql_engine::schema::load_schema;
+use fraiseql_server::{spawn, ServeOptions};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const SDL: &str = r#"
+type Post @source(view: "v_post") { id: ID! title: String }
+type Query { posts: [Post!]! post(id: ID!): Post }
+"#;
+
+fn pg_url() -> String {
+    std::env::var("FRAISEQL_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".into())
+}
+
+async fn admin() -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {} is needed: {e}", pg_url()));
+    tokio::spawn(connection);
+    client
+}
+
+/// A schema of its own with 200,000 posts behind a view whose title costs a little per row
+/// (a filter on it reads every row and runs for a minute or more; a lookup by id reads
+/// one). Its connections carry the schema's name as application name.
+struct Scratch {
+    schema: String,
+}
+
+impl Scratch {
+    async fn new() -> Self {
+        let schema = format!("fraiseql_deadline_{}", uuid::Uuid::new_v4().simple());
+        admin()
+            .await
+            .batch_execute(&format!(
+                "CREATE SCHEMA {schema}; SET search_path = {schema};
+                 CREATE TABLE tb_post (id uuid PRIMARY KEY, title text NOT NULL);
+                 INSERT INTO tb_post
+                     SELECT md5(i::text)::uuid, 'post ' || i FROM generate_series(1, 200000) i;
+                 CREATE FUNCTION slow_title(t text) RETURNS text LANGUAGE plpgsql STABLE AS
+                     $$ BEGIN PERFORM pg_sleep(0.0002); RETURN t; END $$;
+                 CREATE VIEW v_post AS
+                     SELECT id, jsonb_build_object('id', id, 'title', slow_title(title)) AS data
+                     FROM tb_post;"
+            ))
+            .await
+            .expect("setup");
+        Self { schema }
+    }
+
+    fn url(&self) -> String {
+        let schema = &self.schema;
+        let sep = if pg_url().contains('?') { '&' } else { '?' };
+        format!(
+            "{}{sep}options=-c%20search_path%3D{schema}&application_name={schema}",
+            pg_url()
+        )
+    }
+
+    /// This test's statements running now whose text contains `like`.
+    async fn running(&self, like: &str) -> i64 {
+        admin()
+            .await
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 \
+                 AND state = 'active' AND query LIKE $2",
+                &[&self.schema, &like],
+            )
+            .await
+            .expect("pg_stat_activity")
+            .get(0)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let schema = self.schema.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = rt {
+                rt.block_on(async {
+                    let _ = admin()
+                        .await
+                        .batch_execute(&format!(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                             WHERE application_name = '{schema}'; DROP SCHEMA {schema} CASCADE"
+                        ))
+                        .await;
+                });
+            }
+        })
+        .join();
+    }
+}
+
+async fn graphql(http: &reqwest::Client, base: &str, body: Value) -> (StatusCode, Value) {
+    let response = http
+        .post(format!("{base}/graphql"))
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status();
+    (status, response.json().await.expect("JSON body"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_request_leaves_no_statement_behind() {
+    let scratch = Scratch::new().await;
+    let mut config = Config::default();
+    config.server.request_timeout_ms = 2000;
+    config.databases.insert(
+        "primary".into(),
+        DatabaseConfig {
+            url: Some(scratch.url()),
+            pool_min: 1,
+            pool_max: 1,
+            ..DatabaseConfig::default()
+        },
+    );
+    let schema = load_schema(SDL, "schema.graphql").expect("schema compiles");
+    let options = ServeOptions {
+        port: Some(0),
+        host: Some("127.0.0.1".into()),
+    };
+    let running = spawn(config, schema, options).await.expect("server starts");
+    let base = format!("http://{}", running.addr);
+    let http = reqwest::Client::new();
+
+    let (status, body) = graphql(
+        &http,
+        &base,
+        json!({ "query": r#"{ posts(where: {title: {icontains: "zzz"}}) { id } }"# }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "TIMEOUT", "{body}");
+
+    let asked = Instant::now();
+    let (status, body) = graphql(
+        &http,
+        &base,
+        json!({
+            "query": "query ($id: ID!) { post(id: $id) { title } }",
+            "variables": { "id": "8f14e45f-ceea-167a-5a36-dedd4bea2543" },
+        }),
+    )
+    .await;
+    assert_eq!(
+        (status, body.clone()),
+        (
+            StatusCode::OK,
+            json!({ "data": { "post": { "title": "post 7" } } })
+        )
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "the lookup took {:?}",
+        asked.elapsed()
+    );
+
+    let start = Instant::now();
+    while scratch.running("%ILIKE%").await > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "the timed-out statement still runs"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    running.stop().await.expect("stops");
+}
