@@ -182,3 +182,62 @@ async fn a_timed_out_request_leaves_no_statement_behind() {
     }
     running.stop().await.expect("stops");
 }
+
+/// A client that gives up (closes its connection) before the deadline: its statement is
+/// cancelled too, without waiting for the deadline or a statement timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_goes_away_leaves_no_statement_behind() {
+    let scratch = Scratch::new().await;
+    let mut config = Config::default();
+    config.server.request_timeout_ms = 60_000;
+    config.databases.insert(
+        "primary".into(),
+        DatabaseConfig {
+            url: Some(scratch.url()),
+            pool_max: 1,
+            statement_timeout_ms: Some(0),
+            ..DatabaseConfig::default()
+        },
+    );
+    let schema = load_schema(SDL, "schema.graphql").expect("schema compiles");
+    let options = ServeOptions {
+        port: Some(0),
+        host: Some("127.0.0.1".into()),
+    };
+    let running = spawn(config, schema, options).await.expect("server starts");
+    let base = format!("http://{}", running.addr);
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(800))
+        .build()
+        .expect("client");
+    let gave_up = impatient
+        .post(format!("{base}/graphql"))
+        .json(&json!({ "query": r#"{ posts(where: {title: {icontains: "zzz"}}) { id } }"# }))
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the client gives up first");
+    drop(impatient);
+
+    let start = Instant::now();
+    while scratch.running("%ILIKE%").await > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "the abandoned statement still runs"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, body) = graphql(
+        &reqwest::Client::new(),
+        &base,
+        json!({
+            "query": "query ($id: ID!) { post(id: $id) { title } }",
+            "variables": { "id": "8f14e45f-ceea-167a-5a36-dedd4bea2543" },
+        }),
+    )
+    .await;
+    assert_eq!(
+        (status, body["data"]["post"]["title"].clone()),
+        (StatusCode::OK, json!("post 7"))
+    );
+    running.stop().await.expect("stops");
+}
