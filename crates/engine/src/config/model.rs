@@ -270,8 +270,8 @@ pub struct DatabaseConfig {
     /// (`server.request_timeout_ms`), resolved when the database is opened.
     #[serde(default)]
     pub statement_timeout_ms: Option<u64>,
-    /// Prepared statements kept per PostgreSQL connection (least recently used evicted and
-    /// closed on the server); 0 prepares every statement afresh and closes it after use.
+    /// Prepared statements kept per connection (least recently used evicted and closed on
+    /// the server); 0 prepares every PostgreSQL statement afresh and closes it after use.
     #[serde(default = "default_statement_cache_size")]
     pub statement_cache_size: usize,
 }

@@ -243,7 +243,7 @@ impl Database {
     pub(crate) async fn begin(&self) -> Result<Tx, DbError> {
         let inner = match &self.pool {
             Pool::Postgres(p) => TxInner::Postgres {
-                client: postgres::client(p).await?,
+                client: Box::new(postgres::client(p).await?),
                 begun: false,
             },
             Pool::Sqlite(s) => TxInner::Sqlite(sqlite::begin(&s.pool, &s.writer).await?, s.limit),
@@ -303,7 +303,8 @@ impl Database {
     }
 }
 
-/// An open transaction. Dropping it without [`Tx::commit`] rolls back.
+/// An open transaction. Dropping it without [`Tx::commit`] rolls back; dropping it in the
+/// middle of a statement cancels (PostgreSQL) or interrupts (SQLite) that statement first.
 pub(crate) struct Tx {
     /// `None` only after commit.
     inner: Option<TxInner>,
@@ -311,8 +312,9 @@ pub(crate) struct Tx {
 
 enum TxInner {
     /// `begun`: whether `BEGIN` has been sent (with the first statement).
+    /// Boxed: a PostgreSQL client is far larger than a SQLite handle.
     Postgres {
-        client: postgres::Object,
+        client: Box<postgres::Object>,
         begun: bool,
     },
     /// With the statement timeout.
@@ -352,9 +354,10 @@ impl Tx {
             };
             *begun = true;
             let rows = postgres::fetch_rows_in(client, q, steps).await;
-            // Committed. On an error, or if this future is dropped mid-way, the client stays
-            // here and the drop rolls back: the COMMIT may not have been sent (a statement
-            // that failed to prepare), and after one that ran a ROLLBACK only draws a warning.
+            // Committed. On an error the client stays here and the drop rolls back: the
+            // COMMIT may not have been sent (a statement that failed to prepare), and after
+            // one that ran a ROLLBACK only draws a warning. If this future is dropped mid-way
+            // the statement is cancelled and the connection discarded, which rolls back.
             if rows.is_ok() {
                 self.inner = None;
             }
@@ -398,7 +401,7 @@ impl Drop for Tx {
     fn drop(&mut self) {
         match self.inner.take() {
             None | Some(TxInner::Postgres { begun: false, .. }) => {}
-            Some(TxInner::Postgres { client, .. }) => postgres::rollback_detached(client),
+            Some(TxInner::Postgres { client, .. }) => postgres::rollback_detached(*client),
             Some(TxInner::Sqlite(c, _)) => sqlite::rollback_detached(c),
         }
     }

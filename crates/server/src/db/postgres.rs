@@ -142,10 +142,10 @@ pub(super) fn pool(
             .get_options()
             .map(|o| format!("{o} "))
             .unwrap_or_default();
-        options.push_str(&format!(
-            "-c statement_timeout={}",
-            limit.as_millis().max(1)
-        ));
+        // PostgreSQL takes at most i32::MAX ms (24.8 days) and refuses the connection
+        // beyond, so a huge setting means "as long as PostgreSQL allows".
+        let ms = limit.as_millis().clamp(1, i32::MAX as u128);
+        options.push_str(&format!("-c statement_timeout={ms}"));
         pg.options(options);
     }
     let manager = Manager {

@@ -686,6 +686,16 @@ async fn statement_timeout_defaults_to_the_request_deadline() {
         db.fetch_texts(&show).await.expect("show"),
         vec![Some("0".into())]
     );
+    // Past what PostgreSQL accepts: its maximum, not a connection refused.
+    let huge = DatabaseConfig {
+        statement_timeout_ms: Some(u64::MAX),
+        ..scratch.config()
+    };
+    let db = Database::serving("primary", &huge, Duration::from_millis(300)).expect("pool");
+    assert_eq!(
+        db.fetch_texts(&show).await.expect("show"),
+        vec![Some("2147483647ms".into())]
+    );
 }
 
 /// Issue 9: every distinct statement text stayed prepared on its connection for good (490 MB

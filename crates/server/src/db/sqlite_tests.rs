@@ -477,6 +477,19 @@ async fn statement_timeout_interrupts() {
         .await
         .expect_err("interrupted at the request deadline");
     assert_eq!(err.kind, DbErrorKind::Timeout, "{err}");
+
+    // A huge timeout is no timeout to speak of, not an overflow.
+    let huge = DatabaseConfig {
+        statement_timeout_ms: Some(u64::MAX),
+        ..cfg
+    };
+    let db = Database::serving("primary", &huge, Duration::from_millis(200)).expect("pool");
+    assert_eq!(
+        db.fetch_texts(&sql("SELECT 3", vec![]))
+            .await
+            .expect("runs"),
+        vec![Some("3".into())]
+    );
 }
 
 /// Polls the pool's size until it is `want`, failing after `limit`.
