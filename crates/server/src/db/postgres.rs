@@ -106,6 +106,12 @@ impl managed::Manager for Manager {
     /// still be running (the cancel request travels on a connection of its own and may not
     /// have landed yet), and the next user would queue behind it. Dropping it closes the
     /// socket, which also ends any transaction it was in.
+    ///
+    /// Why mark and discard here rather than detach (`Object::take`) at the moment of the
+    /// drop: the statement's guard only borrows the connection, deep inside the future
+    /// being dropped, while the `Object` is owned further up (the request, a transaction).
+    /// Marking it works wherever it is owned; the checkout that meets it drops it and opens
+    /// a fresh connection in the same call, and the upkeep closes it if it sits idle.
     async fn recycle(
         &self,
         conn: &mut PgConn,
