@@ -241,3 +241,73 @@ async fn a_client_that_goes_away_leaves_no_statement_behind() {
     );
     running.stop().await.expect("stops");
 }
+
+/// The same on SQLite: the statement runs on a blocking thread that holds the connection;
+/// at the deadline it is interrupted, so the next request on the one connection answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_request_leaves_sqlite_free() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("app.db");
+    rusqlite::Connection::open(&path)
+        .expect("open")
+        .execute_batch(
+            "CREATE TABLE tb_post (id TEXT PRIMARY KEY, title TEXT NOT NULL);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n LIMIT 200000)
+             INSERT INTO tb_post SELECT 'p' || i, 'post ' || i FROM n;
+             -- A title that costs a few thousand steps per row to build.
+             CREATE VIEW v_post AS SELECT id, json_object('id', id, 'title',
+                 (WITH RECURSIVE c(x) AS (SELECT length(tb_post.title)
+                                          UNION ALL SELECT x + 1 FROM c WHERE x < 3000)
+                  SELECT tb_post.title FROM c WHERE x = 3000)) AS data
+             FROM tb_post;",
+        )
+        .expect("setup");
+    let mut config = Config::default();
+    config.server.request_timeout_ms = 2000;
+    config.databases.insert(
+        "primary".into(),
+        DatabaseConfig {
+            url: Some(format!("sqlite://{}", path.display())),
+            pool_max: 1,
+            ..DatabaseConfig::default()
+        },
+    );
+    let schema = load_schema(SDL, "schema.graphql").expect("schema compiles");
+    let options = ServeOptions {
+        port: Some(0),
+        host: Some("127.0.0.1".into()),
+    };
+    let running = spawn(config, schema, options).await.expect("server starts");
+    let base = format!("http://{}", running.addr);
+    let http = reqwest::Client::new();
+
+    let (status, body) = graphql(
+        &http,
+        &base,
+        json!({ "query": r#"{ posts(where: {title: {icontains: "zzz"}}) { id } }"# }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "TIMEOUT", "{body}");
+
+    let asked = Instant::now();
+    let (status, body) = graphql(
+        &http,
+        &base,
+        json!({ "query": r#"{ post(id: "p7") { title } }"# }),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::OK,
+            json!({ "data": { "post": { "title": "post 7" } } })
+        )
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "the lookup took {:?}",
+        asked.elapsed()
+    );
+    running.stop().await.expect("stops");
+}
