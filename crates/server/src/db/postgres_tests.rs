@@ -753,6 +753,17 @@ async fn prepared_statements_per_connection_are_bounded() {
     }
     let row = db.fetch_texts(&prepared).await.expect("count");
     assert_eq!(row[0].as_deref(), Some("1"));
+
+    // The largest size allocates nothing up front.
+    let db = Database::new(
+        "primary",
+        &DatabaseConfig {
+            statement_cache_size: usize::MAX,
+            ..scratch.config()
+        },
+    )
+    .expect("pool builds");
+    db.ping().await.expect("runs");
 }
 
 /// `pool_min` connections are opened in the background without any request.

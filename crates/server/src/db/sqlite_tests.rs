@@ -552,3 +552,27 @@ async fn memory_database_survives_idle_timeout() {
         vec![Some("0".into())]
     );
 }
+
+/// `statement_cache_size` at its extremes: 0 (rusqlite keeps one) and the largest number
+/// (no allocation up front).
+#[tokio::test]
+async fn statement_cache_size_extremes() {
+    for size in [0, usize::MAX] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = with(
+            &dir,
+            DatabaseConfig {
+                statement_cache_size: size,
+                ..DatabaseConfig::default()
+            },
+        );
+        for shape in 0..3 {
+            assert_eq!(
+                db.fetch_texts(&sql(&format!("SELECT {shape}"), vec![]))
+                    .await
+                    .expect("runs"),
+                vec![Some(shape.to_string())]
+            );
+        }
+    }
+}
