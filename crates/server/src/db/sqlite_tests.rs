@@ -515,18 +515,19 @@ async fn pool_min_and_idle_timeout() {
         DatabaseConfig {
             pool_min: 2,
             pool_max: 4,
-            idle_timeout_ms: 300,
+            // Long enough that none of the four closes before the last one is done.
+            idle_timeout_ms: 1500,
             ..DatabaseConfig::default()
         },
     );
     until_size(&db, 2, Duration::from_secs(5)).await;
-    let count = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 300000) \
+    let count = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 100000) \
                  SELECT count(*) FROM c";
     let q = sql(count, vec![]);
     let busy = futures::future::join_all((0..4).map(|_| db.fetch_texts(&q))).await;
     assert!(busy.iter().all(Result::is_ok), "{busy:?}");
     assert_eq!(db.pool_status().size, 4);
-    until_size(&db, 2, Duration::from_secs(5)).await;
+    until_size(&db, 2, Duration::from_secs(10)).await;
 }
 
 /// An in-memory database lives in its one connection: idleness never closes it.
