@@ -369,8 +369,7 @@ mod tests {
             if dripping.write_all(b"G").await.is_err() {
                 break true;
             }
-            match tokio::time::timeout(Duration::from_millis(100), dripping.read(&mut buf)).await
-            {
+            match tokio::time::timeout(Duration::from_millis(100), dripping.read(&mut buf)).await {
                 Ok(Ok(0)) | Ok(Err(_)) => break true,
                 _ if started.elapsed() > Duration::from_secs(5) => break false,
                 _ => {}

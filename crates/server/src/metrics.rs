@@ -3,8 +3,8 @@
 //! GraphQL and database ones by execution; pool gauges are refreshed when scraped.
 
 use crate::db::Database;
-use indexmap::IndexMap;
 use axum::http::{Method, StatusCode};
+use indexmap::IndexMap;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -52,10 +52,7 @@ impl Metrics {
             "HTTP requests being handled now",
         )?;
         registry.register(Box::new(in_flight.clone()))?;
-        let open = IntGauge::new(
-            "fraiseql_connections_open",
-            "Client connections open now",
-        )?;
+        let open = IntGauge::new("fraiseql_connections_open", "Client connections open now")?;
         registry.register(Box::new(open.clone()))?;
         let closed = counter(
             "fraiseql_connections_closed_by_server_total",
@@ -279,7 +276,10 @@ mod tests {
         metrics.observe_http(&Method::GET, StatusCode::OK, 0.001);
         let text = metrics.render(&IndexMap::new());
         assert!(!text.contains("INVENTED"), "{text}");
-        assert!(text.contains(r#"method="OTHER",status="404"} 50"#), "{text}");
+        assert!(
+            text.contains(r#"method="OTHER",status="404"} 50"#),
+            "{text}"
+        );
         assert!(text.contains(r#"method="GET",status="200"} 1"#), "{text}");
     }
 }
