@@ -211,7 +211,7 @@ async fn a_dripping_body_is_cut_off_with_408() {
     let mut conn = TcpStream::connect(server.addr()).await.expect("connect");
     let request = post(TYPENAME);
     let split = request.find("\r\n\r\n").expect("head") + 4;
-    conn.write_all(request[..split].as_bytes())
+    conn.write_all(&request.as_bytes()[..split])
         .await
         .expect("head");
     let started = Instant::now();

@@ -569,6 +569,49 @@ mod tests {
             .expect("a slot is free again");
     }
 
+    /// Keeps the longest value recorded into any span field named `operation`.
+    #[derive(Clone, Default)]
+    struct Longest(Arc<std::sync::Mutex<usize>>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Longest {
+        fn on_record(
+            &self,
+            _: &tracing::span::Id,
+            values: &tracing::span::Record<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            let mut visitor = self;
+            values.record(&mut visitor);
+        }
+    }
+
+    impl tracing::field::Visit for &Longest {
+        fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+            if field.name() == "operation" {
+                let mut longest = self.0.lock().expect("lock");
+                *longest = (*longest).max(value.chars().count());
+            }
+        }
+
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            self.record_str(field, &format!("{value:?}"));
+        }
+    }
+
+    /// An `operationName` of 1 MB is recorded as its first 100 characters (plus `…`).
+    #[test]
+    fn operation_names_are_recorded_bounded() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let longest = Longest::default();
+        let subscriber = tracing_subscriber::registry().with(longest.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request", operation = tracing::field::Empty);
+            let _entered = span.enter();
+            record_operation_name(Some(&"Op".repeat(1 << 19)));
+        });
+        assert_eq!(*longest.0.lock().expect("lock"), MAX_RECORDED_CHARS + 1);
+    }
+
     #[test]
     fn content_types() {
         let v = |s: &'static str| HeaderValue::from_static(s);
