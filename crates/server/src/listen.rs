@@ -6,8 +6,9 @@
 //! kernel's accept queue: the client learns immediately (a load balancer can retry
 //! elsewhere), and accept keeps draining the queue so a freed slot goes to a fresh client.
 //!
-//! Both timeouts live here, in a stream wrapper that fails its pending read once a deadline
-//! passes; hyper then closes the connection as if the client had gone away. axum's `serve`
+//! Both timeouts live here, in a stream wrapper that fails its pending read (or write: a
+//! client that stops reading its response is idle too) once a deadline passes; hyper then
+//! closes the connection as if the client had gone away. axum's `serve`
 //! gives no access to hyper's builder, and hyper's own `header_read_timeout` also runs while
 //! a kept-alive connection waits for its next request, which would cap keep-alive at the
 //! header timeout. Here the head timer starts when the connection opens and, on a kept-alive
@@ -160,8 +161,8 @@ struct Open {
     _counted: OpenConnection,
 }
 
-/// A client connection that fails its pending read once its request head is overdue or no
-/// byte has moved for the idle limit.
+/// A client connection that fails its pending read or write once its request head is
+/// overdue or no byte has moved (either way) for the idle limit.
 pub(crate) struct ClientConn {
     inner: TcpStream,
     limits: ConnLimits,
@@ -221,6 +222,20 @@ impl ClientConn {
         }
         Some(why)
     }
+
+    /// The error that ends a pending read or write once a deadline has passed (hyper then
+    /// closes the connection); counted once, since the connection ends with it.
+    fn timed_out(&mut self, cx: &mut Context<'_>) -> Option<io::Error> {
+        let why = self.expired(cx)?;
+        self.metrics.dropped(why);
+        let message = match why {
+            ConnectionDrop::HeaderTimeout => {
+                "request head not received within server.header_read_timeout_ms"
+            }
+            _ => "connection idle past server.keep_alive_secs",
+        };
+        Some(io::Error::new(io::ErrorKind::TimedOut, message))
+    }
 }
 
 impl AsyncRead for ClientConn {
@@ -237,15 +252,8 @@ impl AsyncRead for ClientConn {
             this.head_since = this.active;
         }
         if r.is_pending() {
-            if let Some(why) = this.expired(cx) {
-                this.metrics.dropped(why);
-                let message = match why {
-                    ConnectionDrop::HeaderTimeout => {
-                        "request head not received within server.header_read_timeout_ms"
-                    }
-                    _ => "connection idle past server.keep_alive_secs",
-                };
-                return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, message)));
+            if let Some(e) = this.timed_out(cx) {
+                return Poll::Ready(Err(e));
             }
         }
         r
@@ -261,6 +269,12 @@ impl AsyncWrite for ClientConn {
         let this = self.get_mut();
         let r = Pin::new(&mut this.inner).poll_write(cx, buf);
         this.touched(&r);
+        // A client that stops reading its response is as idle as one that stops sending.
+        if r.is_pending() {
+            if let Some(e) = this.timed_out(cx) {
+                return Poll::Ready(Err(e));
+            }
+        }
         r
     }
 
@@ -272,6 +286,11 @@ impl AsyncWrite for ClientConn {
         let this = self.get_mut();
         let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
         this.touched(&r);
+        if r.is_pending() {
+            if let Some(e) = this.timed_out(cx) {
+                return Poll::Ready(Err(e));
+            }
+        }
         r
     }
 
@@ -426,5 +445,29 @@ mod tests {
             assert!(Instant::now() < deadline, "the freed slot was not reused");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// A client that stops reading a long response is closed once the writes have made no
+    /// progress for the idle limit, instead of holding the connection and the unsent
+    /// response forever.
+    #[tokio::test]
+    async fn clients_that_stop_reading_are_closed() {
+        let (mut listener, addr) = bind(300, 60_000, 10).await;
+        let writer = tokio::spawn(async move {
+            let (mut io, _) = listener.accept().await;
+            let _serving = io.phase.serving();
+            let chunk = vec![b'x'; 64 * 1024];
+            loop {
+                if let Err(e) = io.write_all(&chunk).await {
+                    return e.kind();
+                }
+            }
+        });
+        let _client = TcpStream::connect(addr).await.expect("connect");
+        let ended = tokio::time::timeout(Duration::from_secs(10), writer).await;
+        assert!(
+            matches!(ended, Ok(Ok(io::ErrorKind::TimedOut))),
+            "the writer was not stopped: {ended:?}"
+        );
     }
 }

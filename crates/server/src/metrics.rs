@@ -1,6 +1,11 @@
 //! Prometheus metrics served at `/metrics`. Each server owns its registry (several servers
 //! can run in one test process). HTTP metrics are recorded by the request middleware,
 //! GraphQL and database ones by execution; pool gauges are refreshed when scraped.
+//!
+//! Every label value comes from a closed set (method names, status codes, error codes,
+//! operation kinds, configured database names, connection-drop reasons), never from request
+//! text: each new value is a new series, so a client inventing values could grow `/metrics`
+//! and the server's memory without bound.
 
 use crate::db::Database;
 use axum::http::{Method, StatusCode};
@@ -124,7 +129,7 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// One statement on `database`.
+    /// One statement on `database` (a configured name, never request text).
     pub(crate) fn observe_db(&self, database: &str, ok: bool, seconds: f64) {
         self.db_queries
             .with_label_values(&[database, outcome(ok)])
@@ -134,13 +139,14 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// One error returned to a client, by its `extensions.code`.
-    pub(crate) fn count_error(&self, code: &str) {
+    /// One error returned to a client, by its `extensions.code` (`ErrorCode::as_str`; the
+    /// `'static` keeps request text out of the label).
+    pub(crate) fn count_error(&self, code: &'static str) {
         self.errors.with_label_values(&[code]).inc();
     }
 
     /// One executed operation (`kind`: `query`, `mutation`).
-    pub(crate) fn count_operation(&self, kind: &str, ok: bool) {
+    pub(crate) fn count_operation(&self, kind: &'static str, ok: bool) {
         self.operations
             .with_label_values(&[kind, outcome(ok)])
             .inc();

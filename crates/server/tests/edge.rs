@@ -249,6 +249,35 @@ async fn a_dripping_body_is_cut_off_with_408() {
     server.answers().await;
 }
 
+/// A route that does not read bodies answers at once, and the rest of a dripping body does
+/// not hold the connection: hyper closes it (were the body drained instead, its bytes would
+/// count as the next request's head and meet the head timeout).
+#[tokio::test]
+async fn a_body_dripped_to_a_route_that_ignores_it_is_cut_off() {
+    let server = Server::start(|c| c.server.header_read_timeout_ms = 600).await;
+    let mut conn = TcpStream::connect(server.addr()).await.expect("connect");
+    conn.write_all(b"POST /health/live HTTP/1.1\r\nHost: test\r\nContent-Length: 100000\r\n\r\n")
+        .await
+        .expect("head");
+    let started = Instant::now();
+    let mut cut = false;
+    while started.elapsed() < Duration::from_secs(10) {
+        if conn.write_all(b"x").await.is_err() {
+            cut = true;
+            break;
+        }
+        let mut buf = [0u8; 4096];
+        if let Ok(Ok(0) | Err(_)) =
+            tokio::time::timeout(Duration::from_millis(100), conn.read(&mut buf)).await
+        {
+            cut = true;
+            break;
+        }
+    }
+    assert!(cut, "a dripping body was held for 10 s");
+    server.answers().await;
+}
+
 /// With `max_connections = 3`, a fourth connection is closed as it arrives while the three
 /// keep working; once one of them closes, a new connection is served again.
 #[tokio::test]
