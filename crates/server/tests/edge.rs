@@ -193,13 +193,20 @@ async fn keep_alive_outlasts_the_head_timeout() {
     })
     .await;
     let mut conn = TcpStream::connect(server.addr()).await.expect("connect");
-    for _ in 0..2 {
-        conn.write_all(post(TYPENAME).as_bytes())
-            .await
-            .expect("send");
+    let unknown = "GET /nowhere HTTP/1.1\r\nHost: test\r\n\r\n".to_string();
+    let steps = [
+        (post(TYPENAME), "200"),
+        (unknown, "404"),
+        (post(TYPENAME), "200"),
+    ];
+    for (request, status) in steps {
+        conn.write_all(request.as_bytes()).await.expect("send");
         let response = answer(&mut conn).await;
-        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-        tokio::time::sleep(Duration::from_millis(900)).await;
+        assert!(
+            response.starts_with(&format!("HTTP/1.1 {status}")),
+            "{response}"
+        );
+        tokio::time::sleep(Duration::from_millis(700)).await;
     }
 }
 
