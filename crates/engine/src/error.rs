@@ -19,6 +19,8 @@ pub enum ErrorCode {
     BadRequest,
     /// The request body exceeds `max_request_size`.
     RequestTooLarge,
+    /// The response would exceed `max_response_size`, so it was not sent.
+    ResponseTooLarge,
     /// The server is in read-only mode, or a mutation was sent over GET.
     MutationNotAllowed,
     Unauthenticated,
@@ -50,6 +52,7 @@ impl ErrorCode {
             Self::BadUserInput => "BAD_USER_INPUT",
             Self::BadRequest => "BAD_REQUEST",
             Self::RequestTooLarge => "REQUEST_TOO_LARGE",
+            Self::ResponseTooLarge => "RESPONSE_TOO_LARGE",
             Self::MutationNotAllowed => "MUTATION_NOT_ALLOWED",
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::Forbidden => "FORBIDDEN",

@@ -9,8 +9,10 @@ mod graphql;
 mod health;
 mod negotiate;
 
+use crate::listen::ConnPhase;
+use crate::metrics::method_label;
 use crate::state::AppState;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -49,27 +51,32 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
 /// Request id, span, access log line and HTTP metrics for every request.
 async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let started = Instant::now();
+    // The head is parsed: the connection's head timer stops until the next request.
+    let _serving = req
+        .extensions()
+        .get::<ConnectInfo<ConnPhase>>()
+        .map(|ConnectInfo(phase)| phase.serving());
     let id = request_id(req.headers());
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    let path = bounded(req.uri().path(), MAX_RECORDED_CHARS);
     let span = tracing::info_span!(
         "request",
         request_id = %id,
-        method = %method,
+        method = method_label(&method),
         path = %path,
         operation = tracing::field::Empty,
         kind = tracing::field::Empty,
     );
     let _in_flight = state.metrics.in_flight();
     let mut response = next.run(req).instrument(span.clone()).await;
-    let status = response.status().as_u16();
+    let status = response.status();
     let elapsed = started.elapsed();
     state
         .metrics
-        .observe_http(method.as_str(), status, elapsed.as_secs_f64());
+        .observe_http(&method, status, elapsed.as_secs_f64());
     span.in_scope(|| {
         tracing::info!(
-            status,
+            status = status.as_u16(),
             latency_ms = elapsed.as_secs_f64() * 1000.0,
             "request finished"
         );
@@ -78,6 +85,18 @@ async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
         response.headers_mut().insert(REQUEST_ID, value);
     }
     response
+}
+
+/// Most characters of a client-chosen string (path, operation name) recorded in a span.
+pub(crate) const MAX_RECORDED_CHARS: usize = 100;
+
+/// `text` cut to at most `max` characters (on a character boundary), marked with `…` when
+/// cut, so a client cannot make one log line or span field arbitrarily large.
+pub(crate) fn bounded(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => text.into(),
+        Some((end, _)) => format!("{}…", &text[..end]).into(),
+    }
 }
 
 /// The client's request id when it is a safe token (at most 64 of `[A-Za-z0-9._-]`, other
@@ -133,5 +152,15 @@ mod tests {
         h.insert(REQUEST_ID, HeaderValue::from_static("<>"));
         assert_eq!(request_id(&h).len(), 36);
         assert_eq!(request_id(&HeaderMap::new()).len(), 36);
+    }
+
+    #[test]
+    fn recorded_strings_are_bounded() {
+        assert_eq!(bounded("short", 10), "short");
+        assert_eq!(bounded("exactly10!", 10), "exactly10!");
+        assert_eq!(bounded("0123456789abc", 10), "0123456789…");
+        // Cut on a character boundary, not a byte index.
+        assert_eq!(bounded(&"é".repeat(20), 3), "ééé…");
+        assert_eq!(bounded(&"x".repeat(1 << 20), 100).chars().count(), 101);
     }
 }

@@ -1,12 +1,18 @@
 //! Prometheus metrics served at `/metrics`. Each server owns its registry (several servers
 //! can run in one test process). HTTP metrics are recorded by the request middleware,
 //! GraphQL and database ones by execution; pool gauges are refreshed when scraped.
+//!
+//! Every label value comes from a closed set (method names, status codes, error codes,
+//! operation kinds, configured database names, connection-drop reasons), never from request
+//! text: each new value is a new series, so a client inventing values could grow `/metrics`
+//! and the server's memory without bound.
 
 use crate::db::Database;
+use axum::http::{Method, StatusCode};
 use indexmap::IndexMap;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 use std::sync::Arc;
 
@@ -23,6 +29,8 @@ pub(crate) struct Metrics {
     pool_size: IntGaugeVec,
     pool_idle: IntGaugeVec,
     in_flight: IntGauge,
+    /// Client connections, counted by the listener.
+    pub(crate) connections: ConnectionMetrics,
 }
 
 impl Metrics {
@@ -49,7 +57,21 @@ impl Metrics {
             "HTTP requests being handled now",
         )?;
         registry.register(Box::new(in_flight.clone()))?;
+        let open = IntGauge::new("fraiseql_connections_open", "Client connections open now")?;
+        registry.register(Box::new(open.clone()))?;
+        let closed = counter(
+            "fraiseql_connections_closed_by_server_total",
+            "Client connections the server closed itself, by reason",
+            &["reason"],
+        )?;
+        let connections = ConnectionMetrics {
+            open,
+            over_limit: closed.with_label_values(&[ConnectionDrop::OverLimit.label()]),
+            header_timeout: closed.with_label_values(&[ConnectionDrop::HeaderTimeout.label()]),
+            idle_timeout: closed.with_label_values(&[ConnectionDrop::IdleTimeout.label()]),
+        };
         Ok(Self {
+            connections,
             http_requests: counter(
                 "fraiseql_http_requests_total",
                 "HTTP requests by method and status",
@@ -95,17 +117,19 @@ impl Metrics {
         })
     }
 
-    /// One finished HTTP request.
-    pub(crate) fn observe_http(&self, method: &str, status: u16, seconds: f64) {
+    /// One finished HTTP request. Both labels come from closed sets (see [`method_label`]), so
+    /// clients cannot grow the exposition by inventing methods.
+    pub(crate) fn observe_http(&self, method: &Method, status: StatusCode, seconds: f64) {
+        let method = method_label(method);
         self.http_requests
-            .with_label_values(&[method, &status.to_string()])
+            .with_label_values(&[method, status.as_str()])
             .inc();
         self.http_duration
             .with_label_values(&[method])
             .observe(seconds);
     }
 
-    /// One statement on `database`.
+    /// One statement on `database` (a configured name, never request text).
     pub(crate) fn observe_db(&self, database: &str, ok: bool, seconds: f64) {
         self.db_queries
             .with_label_values(&[database, outcome(ok)])
@@ -115,13 +139,14 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// One error returned to a client, by its `extensions.code`.
-    pub(crate) fn count_error(&self, code: &str) {
+    /// One error returned to a client, by its `extensions.code` (`ErrorCode::as_str`; the
+    /// `'static` keeps request text out of the label).
+    pub(crate) fn count_error(&self, code: &'static str) {
         self.errors.with_label_values(&[code]).inc();
     }
 
     /// One executed operation (`kind`: `query`, `mutation`).
-    pub(crate) fn count_operation(&self, kind: &str, ok: bool) {
+    pub(crate) fn count_operation(&self, kind: &'static str, ok: bool) {
         self.operations
             .with_label_values(&[kind, outcome(ok)])
             .inc();
@@ -152,6 +177,23 @@ impl Metrics {
     }
 }
 
+/// The `method` label: the standard methods by name, anything else (HTTP allows any token
+/// as a method) as `OTHER`.
+pub(crate) fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "OTHER",
+    }
+}
+
 fn outcome(ok: bool) -> &'static str {
     if ok {
         "ok"
@@ -166,5 +208,84 @@ pub(crate) struct InFlight(IntGauge);
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.dec();
+    }
+}
+
+/// Why the server closed a client connection itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConnectionDrop {
+    /// `server.limits.max_connections` were already open.
+    OverLimit,
+    /// The request head did not arrive within `server.header_read_timeout_ms`.
+    HeaderTimeout,
+    /// No byte moved for `server.keep_alive_secs`.
+    IdleTimeout,
+}
+
+impl ConnectionDrop {
+    fn label(self) -> &'static str {
+        match self {
+            Self::OverLimit => "over_limit",
+            Self::HeaderTimeout => "header_timeout",
+            Self::IdleTimeout => "idle_timeout",
+        }
+    }
+}
+
+/// The connection metrics, cheap to clone into every connection.
+#[derive(Clone)]
+pub(crate) struct ConnectionMetrics {
+    open: IntGauge,
+    over_limit: IntCounter,
+    header_timeout: IntCounter,
+    idle_timeout: IntCounter,
+}
+
+impl ConnectionMetrics {
+    /// Counts a connection as open until the guard drops.
+    pub(crate) fn opened(&self) -> OpenConnection {
+        self.open.inc();
+        OpenConnection(self.open.clone())
+    }
+
+    /// One connection closed by the server.
+    pub(crate) fn dropped(&self, why: ConnectionDrop) {
+        match why {
+            ConnectionDrop::OverLimit => &self.over_limit,
+            ConnectionDrop::HeaderTimeout => &self.header_timeout,
+            ConnectionDrop::IdleTimeout => &self.idle_timeout,
+        }
+        .inc();
+    }
+}
+
+/// Decrements the open-connections gauge when the connection is dropped.
+pub(crate) struct OpenConnection(IntGauge);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invented_methods_share_one_label() {
+        let metrics = Metrics::new().expect("metrics");
+        for i in 0..50 {
+            let method = Method::from_bytes(format!("INVENTED{i}").as_bytes()).expect("token");
+            metrics.observe_http(&method, StatusCode::NOT_FOUND, 0.001);
+        }
+        metrics.observe_http(&Method::GET, StatusCode::OK, 0.001);
+        let text = metrics.render(&IndexMap::new());
+        assert!(!text.contains("INVENTED"), "{text}");
+        assert!(
+            text.contains(r#"method="OTHER",status="404"} 50"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"method="GET",status="200"} 1"#), "{text}");
     }
 }

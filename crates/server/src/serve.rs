@@ -6,7 +6,7 @@
 
 use crate::db::{redact, Database};
 use crate::http;
-use crate::listen::ClientListener;
+use crate::listen::{ClientListener, ConnLimits, ConnPhase};
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use fraiseql_engine::config::Config;
@@ -185,10 +185,16 @@ pub(crate) async fn run(
     } = started;
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let server_cfg = &state.config.server;
-    let idle = Duration::from_secs(server_cfg.keep_alive_secs)
-        .max(Duration::from_millis(server_cfg.request_timeout_ms));
-    let listener = ClientListener::new(listener, idle);
-    let server = axum::serve(listener, http::router(state.clone()))
+    let limits = ConnLimits {
+        idle: Duration::from_secs(server_cfg.keep_alive_secs)
+            .max(Duration::from_millis(server_cfg.request_timeout_ms)),
+        header: Duration::from_millis(server_cfg.header_read_timeout_ms.max(1)),
+        max_connections: server_cfg.limits.max_connections,
+    };
+    let listener = ClientListener::new(listener, limits, state.metrics.connections.clone());
+    // The connection's phase rides along as `ConnectInfo`, for `http::track` to mark.
+    let app = http::router(state.clone()).into_make_service_with_connect_info::<ConnPhase>();
+    let server = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = stop_rx.wait_for(|stop| *stop).await;
         })

@@ -73,6 +73,16 @@ pub struct ServerConfig {
     pub request_timeout_ms: u64,
     #[serde(default = "default_keep_alive_secs")]
     pub keep_alive_secs: u64,
+    /// How long a client has to send a request's head (request line and headers), counted
+    /// from the connection opening or from the request's first byte on a kept-alive one.
+    #[serde(default = "default_header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
+    /// How long a client has to send a whole request body, counted from the end of its head.
+    #[serde(default = "default_body_read_timeout_ms")]
+    pub body_read_timeout_ms: u64,
+    /// Most operations in one batch (a JSON array body); 0 turns batching off.
+    #[serde(default = "default_max_batch")]
+    pub max_batch: usize,
     /// Reject every mutation.
     #[serde(default)]
     pub read_only: bool,
@@ -96,6 +106,9 @@ impl Default for ServerConfig {
             port: default_port(),
             request_timeout_ms: default_request_timeout_ms(),
             keep_alive_secs: default_keep_alive_secs(),
+            header_read_timeout_ms: default_header_read_timeout_ms(),
+            body_read_timeout_ms: default_body_read_timeout_ms(),
+            max_batch: default_max_batch(),
             read_only: false,
             shutdown_timeout_secs: default_shutdown_timeout_secs(),
             introspection: true,
@@ -117,6 +130,15 @@ fn default_request_timeout_ms() -> u64 {
 fn default_keep_alive_secs() -> u64 {
     75
 }
+fn default_header_read_timeout_ms() -> u64 {
+    10_000
+}
+fn default_body_read_timeout_ms() -> u64 {
+    30_000
+}
+fn default_max_batch() -> usize {
+    10
+}
 fn default_shutdown_timeout_secs() -> u64 {
     30
 }
@@ -137,6 +159,12 @@ pub struct LimitsConfig {
     /// Requests waiting for a slot; beyond this the server answers 503.
     #[serde(default = "default_max_queue_depth")]
     pub max_queue_depth: usize,
+    /// Largest response sent; a bigger one is replaced by a `RESPONSE_TOO_LARGE` error.
+    #[serde(default = "default_max_response_size")]
+    pub max_response_size: ByteSize,
+    /// Client connections open at once; a connection beyond this is closed as it arrives.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
 }
 
 impl Default for LimitsConfig {
@@ -145,6 +173,8 @@ impl Default for LimitsConfig {
             max_request_size: default_max_request_size(),
             max_concurrent_requests: default_max_concurrent_requests(),
             max_queue_depth: default_max_queue_depth(),
+            max_response_size: default_max_response_size(),
+            max_connections: default_max_connections(),
         }
     }
 }
@@ -157,6 +187,12 @@ fn default_max_concurrent_requests() -> usize {
 }
 fn default_max_queue_depth() -> usize {
     5000
+}
+fn default_max_response_size() -> ByteSize {
+    ByteSize(16 * 1024 * 1024)
+}
+fn default_max_connections() -> usize {
+    10_000
 }
 
 /// A size in bytes, written as an integer or a string with a unit (`B`, `KB`, `MB`, `GB`).

@@ -4,15 +4,16 @@
 //! its outcome to a status code for the negotiated media type.
 
 use super::negotiate::{prefers_html, response_media, Media};
-use super::{error_response, graphiql};
+use super::{bounded, error_response, graphiql, MAX_RECORDED_CHARS};
 use crate::execute::{execute, GraphQLRequest, Outcome, OutcomeStatus, Transport};
 use crate::state::AppState;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use fraiseql_engine::error::ErrorCode;
+use fraiseql_engine::error::{ErrorCode, GraphQLError};
+use fraiseql_engine::response::request_error;
+use futures::StreamExt;
 use serde_json::{Map, Value};
 use std::future::Future;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use std::time::Duration;
 pub(super) async fn post(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
     let Some(media) = response_media(accept(&headers)) else {
         return not_acceptable(&state);
@@ -35,22 +36,9 @@ pub(super) async fn post(
             "requests must be sent as Content-Type: application/json",
         );
     }
-    let body = match body {
+    let body = match read_body(&state, &headers, body).await {
         Ok(body) => body,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return error_response(
-                &state,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ErrorCode::RequestTooLarge,
-                format!(
-                    "request body exceeds the limit of {} bytes",
-                    state.config.server.limits.max_request_size.0
-                ),
-            )
-        }
-        Err(rejection) => {
-            return bad_request(&state, format!("cannot read the request body: {rejection}"))
-        }
+        Err(response) => return response,
     };
     let value: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
@@ -60,6 +48,24 @@ pub(super) async fn post(
         Value::Array(items) => {
             if items.is_empty() {
                 return bad_request(&state, "a batch must contain at least one request");
+            }
+            let max = state.config.server.max_batch;
+            if max == 0 {
+                return bad_request(
+                    &state,
+                    "batching is disabled on this server (server.max_batch = 0); send one \
+                     request per POST",
+                );
+            }
+            if items.len() > max {
+                return bad_request(
+                    &state,
+                    format!(
+                        "a batch may hold at most {max} requests (server.max_batch); this one \
+                         has {}",
+                        items.len()
+                    ),
+                );
             }
             let mut requests = Vec::with_capacity(items.len());
             for (i, item) in items.into_iter().enumerate() {
@@ -74,6 +80,74 @@ pub(super) async fn post(
             Ok(request) => single(state, media, request, Transport::Post).await,
             Err(message) => bad_request(&state, message),
         },
+    }
+}
+
+/// Why a request body could not be read.
+enum BodyError {
+    TooLarge,
+    Broken(axum::Error),
+}
+
+/// Reads the whole body, at most `max_request_size` bytes and within
+/// `body_read_timeout_ms`: a body that dribbles in (or stops) cannot hold the connection
+/// and its memory for longer than that.
+async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Response> {
+    let limits = &state.config.server.limits;
+    let limit = usize::try_from(limits.max_request_size.0).unwrap_or(usize::MAX);
+    let too_large = || {
+        error_response(
+            state,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::RequestTooLarge,
+            format!("request body exceeds the limit of {limit} bytes"),
+        )
+    };
+    // A declared length over the limit is refused before a byte of the body is read.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_request_size.0) {
+        return Err(too_large());
+    }
+    let capacity = declared.map_or(0, |n| usize::try_from(n).unwrap_or(0));
+    let collect = async {
+        let mut out = Vec::with_capacity(capacity);
+        let mut chunks = body.into_data_stream();
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(BodyError::Broken)?;
+            if out.len() + chunk.len() > limit {
+                return Err(BodyError::TooLarge);
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    };
+    let timeout = Duration::from_millis(state.config.server.body_read_timeout_ms.max(1));
+    match tokio::time::timeout(timeout, collect).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(BodyError::TooLarge)) => Err(too_large()),
+        Ok(Err(BodyError::Broken(e))) => Err(bad_request(
+            state,
+            format!("cannot read the request body: {e}"),
+        )),
+        Err(_) => {
+            let mut response = error_response(
+                state,
+                StatusCode::REQUEST_TIMEOUT,
+                ErrorCode::Timeout,
+                format!(
+                    "the request body was not received within {} ms",
+                    timeout.as_millis()
+                ),
+            );
+            // The rest of the body is still on the way: the connection cannot be reused.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            Err(response)
+        }
     }
 }
 
@@ -220,7 +294,7 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// One request: gate, deadline, execute, map the outcome.
+/// One request: gate, deadline, execute, cap the response size, map the outcome.
 async fn single(
     state: Arc<AppState>,
     media: Media,
@@ -231,25 +305,40 @@ async fn single(
     let s = state.clone();
     let outcome = guarded(&state, async move { execute(&s, request, transport).await }).await;
     match outcome {
-        Ok(outcome) => respond(media, outcome),
+        Ok(outcome) => match oversized(&state, outcome.body.len(), outcome.operation) {
+            None => respond(media, outcome),
+            Some(error) => respond(media, error),
+        },
         Err(response) => response,
     }
 }
 
 /// A batch: the requests run one after another under one slot and one deadline; the answer
-/// is the array of their responses, always 200.
+/// is the array of their responses, always 200. The whole array is held to
+/// `max_response_size`: once it is crossed the rest is not run, and the answer is that one
+/// error instead of the array.
 async fn batch(state: Arc<AppState>, media: Media, requests: Vec<GraphQLRequest>) -> Response {
     let s = state.clone();
     let outcomes = guarded(&state, async move {
         let mut bodies = Vec::with_capacity(requests.len());
+        let mut total = 2; // the brackets
         for request in requests {
-            bodies.push(execute(&s, request, Transport::Post).await.body);
+            // An operation answered without awaiting (introspection, `__typename`, a
+            // request error) would otherwise run the whole batch in one poll, out of the
+            // deadline's reach: yielding lets the timeout fire between operations.
+            tokio::task::yield_now().await;
+            let outcome = execute(&s, request, Transport::Post).await;
+            total += outcome.body.len() + 1;
+            if let Some(error) = oversized(&s, total, outcome.operation) {
+                return Err(error);
+            }
+            bodies.push(outcome.body);
         }
-        bodies
+        Ok(bodies)
     })
     .await;
     match outcomes {
-        Ok(bodies) => {
+        Ok(Ok(bodies)) => {
             let mut out = Vec::with_capacity(bodies.iter().map(|b| b.len() + 1).sum::<usize>() + 2);
             out.push(b'[');
             for (i, body) in bodies.iter().enumerate() {
@@ -261,8 +350,42 @@ async fn batch(state: Arc<AppState>, media: Media, requests: Vec<GraphQLRequest>
             out.push(b']');
             with_media(StatusCode::OK, media, out)
         }
+        Ok(Err(error)) => respond(media, error),
         Err(response) => response,
     }
+}
+
+/// The `RESPONSE_TOO_LARGE` request error that replaces a response of `len` bytes, if that
+/// is over `max_response_size`. The response is already assembled by then (the size is
+/// known only after the database answered), but it is never sent.
+fn oversized(state: &AppState, len: usize, operation: Option<&'static str>) -> Option<Outcome> {
+    let max = state.config.server.limits.max_response_size.0;
+    if u64::try_from(len).unwrap_or(u64::MAX) <= max {
+        return None;
+    }
+    tracing::warn!(
+        bytes = len,
+        max,
+        "response over server.limits.max_response_size withheld"
+    );
+    let applied = if operation == Some("mutation") {
+        " (the mutation was applied)"
+    } else {
+        ""
+    };
+    let message = format!(
+        "the response is larger than the server's limit of {max} bytes and was not sent{applied}; \
+         select fewer fields or ask for a smaller page"
+    );
+    let error = GraphQLError::new(ErrorCode::ResponseTooLarge, message);
+    state.metrics.count_error(error.code().as_str());
+    let mut body = Vec::new();
+    request_error(&mut body, &[error]);
+    Some(Outcome {
+        body,
+        status: OutcomeStatus::RequestError,
+        operation,
+    })
 }
 
 /// Runs `work` once admitted, within the request deadline.
@@ -300,9 +423,12 @@ async fn guarded<T>(state: &AppState, work: impl Future<Output = T>) -> Result<T
     }
 }
 
+/// Records the client's operation name in the request span, bounded: it is client text of
+/// any length (the body limit is the only other bound).
 fn record_operation_name(name: Option<&str>) {
     if let Some(name) = name {
-        tracing::Span::current().record("operation", name);
+        let name = bounded(name, MAX_RECORDED_CHARS);
+        tracing::Span::current().record("operation", &*name);
     }
 }
 
@@ -441,6 +567,49 @@ mod tests {
         guarded(&state, async {})
             .await
             .expect("a slot is free again");
+    }
+
+    /// Keeps the longest value recorded into any span field named `operation`.
+    #[derive(Clone, Default)]
+    struct Longest(Arc<std::sync::Mutex<usize>>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Longest {
+        fn on_record(
+            &self,
+            _: &tracing::span::Id,
+            values: &tracing::span::Record<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            let mut visitor = self;
+            values.record(&mut visitor);
+        }
+    }
+
+    impl tracing::field::Visit for &Longest {
+        fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+            if field.name() == "operation" {
+                let mut longest = self.0.lock().expect("lock");
+                *longest = (*longest).max(value.chars().count());
+            }
+        }
+
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            self.record_str(field, &format!("{value:?}"));
+        }
+    }
+
+    /// An `operationName` of 1 MB is recorded as its first 100 characters (plus `…`).
+    #[test]
+    fn operation_names_are_recorded_bounded() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let longest = Longest::default();
+        let subscriber = tracing_subscriber::registry().with(longest.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request", operation = tracing::field::Empty);
+            let _entered = span.enter();
+            record_operation_name(Some(&"Op".repeat(1 << 19)));
+        });
+        assert_eq!(*longest.0.lock().expect("lock"), MAX_RECORDED_CHARS + 1);
     }
 
     #[test]
