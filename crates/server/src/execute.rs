@@ -4,6 +4,7 @@
 //! run one after another, each in its own transaction.
 
 use crate::db::{Database, DbError, DbErrorKind};
+use crate::log::clip;
 use crate::state::AppState;
 use fraiseql_engine::catalog::Catalog;
 use fraiseql_engine::error::{ErrorCode, GraphQLError, PathSegment};
@@ -335,9 +336,9 @@ fn db_error(database: &str, e: &DbError) -> GraphQLError {
     tracing::warn!(
         database,
         sqlstate = e.sqlstate.as_deref().unwrap_or_default(),
-        message = %e.message,
-        detail = e.detail.as_deref().unwrap_or_default(),
-        hint = e.hint.as_deref().unwrap_or_default(),
+        error = %clip(&e.message),
+        detail = %clip(e.detail.as_deref().unwrap_or_default()),
+        hint = %clip(e.hint.as_deref().unwrap_or_default()),
         "database error"
     );
     let err = |code, msg: String| GraphQLError::new(code, msg).database(database);

@@ -55,8 +55,8 @@ async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
     let span = tracing::info_span!(
         "request",
         request_id = %id,
-        method = %method,
-        path = %path,
+        method = %crate::log::clip(method.as_str()),
+        path = %crate::log::clip(&path),
         operation = tracing::field::Empty,
         kind = tracing::field::Empty,
     );

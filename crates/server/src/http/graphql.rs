@@ -302,7 +302,7 @@ async fn guarded<T>(state: &AppState, work: impl Future<Output = T>) -> Result<T
 
 fn record_operation_name(name: Option<&str>) {
     if let Some(name) = name {
-        tracing::Span::current().record("operation", name);
+        tracing::Span::current().record("operation", &*crate::log::clip(name));
     }
 }
 

@@ -28,7 +28,7 @@ async fn ping_all(state: &AppState) -> Vec<(&str, &Arc<Database>, Option<String>
             Err(_) => Some(format!("no answer within {} s", PING_TIMEOUT.as_secs())),
         };
         if let Some(e) = &error {
-            tracing::warn!(database = %name, error = %e, "health probe: database is down");
+            tracing::warn!(database = %name, error = %crate::log::clip(e), "health probe: database is down");
         }
         (name.as_str(), db, error)
     });
