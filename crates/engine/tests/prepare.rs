@@ -276,3 +276,24 @@ fn a_misspelt_field_reports_only_that_field() {
         Some(2)
     );
 }
+
+#[test]
+fn a_flood_of_mistakes_gets_a_bounded_answer() {
+    let fields = "nope ".repeat(20_000);
+    let errors = errors(&format!("{{ orders {{ {fields} }} }}"));
+    let list = errors.as_array().expect("errors");
+    assert_eq!(list.len(), 101);
+    assert_eq!(
+        list[100]["message"],
+        "too many validation errors; only the first 100 are listed"
+    );
+}
+
+#[test]
+fn a_flood_of_duplicate_input_fields_gets_a_bounded_answer() {
+    let fields = "eq: \"1\", ".repeat(5_000);
+    let errors = errors(&format!(
+        "{{ orders(where: {{id: {{{fields}}}}}) {{ id }} }}"
+    ));
+    assert_eq!(errors.as_array().map(Vec::len), Some(101));
+}

@@ -8,6 +8,7 @@ use crate::error::{ErrorCode, GraphQLError, Location};
 use apollo_compiler::ast::{Argument, Definition, Document, Selection, Value};
 use apollo_compiler::parser::SourceMap;
 use apollo_compiler::{Name, Node};
+use std::collections::HashMap;
 
 /// One error per repeated input field name (graphql-js's message), located at both names.
 pub(super) fn check(document: &Document) -> Vec<GraphQLError> {
@@ -35,9 +36,14 @@ pub(super) fn check(document: &Document) -> Vec<GraphQLError> {
     while let Some(value) = values.pop() {
         match &**value {
             Value::Object(fields) => {
-                for (i, (name, v)) in fields.iter().enumerate() {
-                    if let Some((first, _)) = fields[..i].iter().find(|(n, _)| n == name) {
-                        errors.push(duplicate(first, name, &document.sources));
+                // A map, not a scan of the earlier fields: an object can be 100k fields wide.
+                let mut first: HashMap<&str, &Name> = HashMap::with_capacity(fields.len());
+                for (name, v) in fields {
+                    match first.get(name.as_str()) {
+                        Some(earlier) => errors.push(duplicate(earlier, name, &document.sources)),
+                        None => {
+                            first.insert(name.as_str(), name);
+                        }
                     }
                     values.push(v);
                 }
@@ -149,6 +155,18 @@ fragment F on Q @d(x: {g: 1, g: 1}) { i(x: {h: 1, h: 1}) }
             .map(|n| format!("There can be only one input field named \"{n}\"."))
             .collect();
         assert_eq!(names, expected);
+    }
+
+    #[test]
+    fn a_wide_object_is_checked_in_linear_time() {
+        let fields: Vec<String> = (0..100_000).map(|i| format!("f{i}: 1")).collect();
+        let query = format!("{{ f(x: {{{}, f7: 2}}) }}", fields.join(", "));
+        let found = messages(&query);
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].0,
+            "There can be only one input field named \"f7\"."
+        );
     }
 
     #[test]
