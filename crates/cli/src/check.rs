@@ -1,6 +1,7 @@
 //! `fraiseql check` (and `fraiseql config validate`): the config loads, the schema
 //! compiles, and every database is reachable and holds what the schema reads and calls.
 
+use crate::output::outln;
 use crate::project::{load_config, load_schema_file, schema_path, DEFAULT_CONFIG};
 use crate::{Failure, Outcome};
 use clap::Args;
@@ -15,27 +16,27 @@ pub(crate) struct CheckArgs {
 
 pub(crate) async fn check(args: CheckArgs) -> Outcome {
     let config = load_config(&args.config)?;
-    println!("ok    config {}", args.config.display());
+    outln!("ok    config {}", args.config.display())?;
     let schema_file = schema_path(&args.config, &config);
     let schema = load_schema_file(&schema_file)?;
-    println!(
+    outln!(
         "ok    schema {} ({} types, {} queries, {} mutations)",
         schema_file.display(),
         schema.types.len(),
         schema.queries.len(),
         schema.mutations.len()
-    );
+    )?;
     let report = fraiseql_server::check(&config, &schema).await;
     for line in &report.ok {
-        println!("ok    {line}");
+        outln!("ok    {line}")?;
     }
     for problem in &report.problems {
-        println!("FAIL  {problem}");
+        outln!("FAIL  {problem}")?;
     }
     if report.is_ok() {
-        println!("All checks passed.");
+        outln!("All checks passed.")?;
         return Ok(());
     }
-    eprintln!("Error: {} problem(s) found", report.problems.len());
+    crate::report_error(&format!("{} problem(s) found", report.problems.len()));
     Err(Failure::silent(if report.unreachable() { 3 } else { 1 }))
 }

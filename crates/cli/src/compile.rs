@@ -2,6 +2,7 @@
 //! executable SDL out. Without INPUT, the schema comes from `./fraiseql.toml` when present,
 //! else `schema.json`.
 
+use crate::output::{out, outln};
 use crate::project::{load_config, load_schema_file, schema_path, DEFAULT_CONFIG};
 use crate::Outcome;
 use anyhow::Context;
@@ -64,10 +65,10 @@ pub(crate) fn compile(args: CompileArgs) -> Outcome {
     let mut json = serde_json::to_string_pretty(&document).context("serializing the schema")?;
     json.push('\n');
     std::fs::write(&output, json).with_context(|| format!("cannot write {}", output.display()))?;
-    println!(
+    outln!(
         "Compiled {types} types, {queries} queries, {mutations} mutations -> {}",
         output.display()
-    );
+    )?;
     Ok(())
 }
 
@@ -77,6 +78,6 @@ pub(crate) fn sdl(args: SdlArgs) -> Outcome {
     let defaults = project
         .map(|(_, c)| c.query_defaults)
         .unwrap_or_else(QueryDefaults::default);
-    print!("{}", executable_sdl(&schema, &defaults));
+    out!("{}", executable_sdl(&schema, &defaults))?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `fraiseql explain`: prepares and plans a query exactly as the server would, renders its
 //! SQL per database, and shows each database's own plan for it when the database answers.
 
+use crate::output::outln;
 use crate::project::{load_config, load_schema_file, schema_path, DEFAULT_CONFIG};
 use crate::{Failure, Outcome};
 use anyhow::anyhow;
@@ -83,17 +84,19 @@ pub(crate) async fn explain(args: ExplainArgs) -> Outcome {
 
     for root in &plan.roots {
         match &root.action {
-            RootAction::Typename(name) => println!(
+            RootAction::Typename(name) => outln!(
                 "-- {}: __typename, answered as \"{name}\" without a database",
                 root.key
-            ),
+            )?,
             RootAction::Introspection => {
-                println!("-- {}: introspection, answered from the schema", root.key)
+                outln!("-- {}: introspection, answered from the schema", root.key)?
             }
-            RootAction::Mutate(m) => println!(
+            RootAction::Mutate(m) => outln!(
                 "-- {}: mutation, calls {} on database '{}' in a transaction (not explained)",
-                root.key, m.function, m.database
-            ),
+                root.key,
+                m.function,
+                m.database
+            )?,
             RootAction::Fetch(_) => {}
         }
     }
@@ -138,20 +141,20 @@ pub(crate) async fn explain(args: ExplainArgs) -> Outcome {
         let kind = target(&statement.database)
             .map(|(k, _)| k.label())
             .unwrap_or("?");
-        println!(
+        outln!(
             "\n== database '{}' ({kind}): {}",
             statement.database,
             roots.join(", ")
-        );
-        println!("{}", statement.sql.text);
+        )?;
+        outln!("{}", statement.sql.text)?;
         if !statement.sql.params.is_empty() {
-            println!("-- parameters:");
+            outln!("-- parameters:")?;
             for (i, p) in statement.sql.params.iter().enumerate() {
-                println!("--   {}: {}", i + 1, describe(p));
+                outln!("--   {}: {}", i + 1, describe(p))?;
             }
         }
         if let Some(why) = unreachable.get(&statement.database) {
-            println!("-- (no plan: the database is not reachable: {why})");
+            outln!("-- (no plan: the database is not reachable: {why})")?;
             continue;
         }
         match fraiseql_server::explain_sql(
@@ -163,16 +166,16 @@ pub(crate) async fn explain(args: ExplainArgs) -> Outcome {
         .await
         {
             Ok(text) => {
-                println!("-- plan:");
+                outln!("-- plan:")?;
                 for line in text.lines() {
-                    println!("{line}");
+                    outln!("{line}")?;
                 }
             }
-            Err(e) => println!("-- (no plan: {e})"),
+            Err(e) => outln!("-- (no plan: {e})")?,
         }
     }
     if statements.is_empty() {
-        println!("(no database statement: nothing in this operation reads a view)");
+        outln!("(no database statement: nothing in this operation reads a view)")?;
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `fraiseql init`: scaffolds a project that runs as is: config, SDL schema, SQL schema with
 //! sample data, README, and `app.db` created from the SQL so `fraiseql run` works at once.
 
+use crate::output::outln;
 use crate::{Failure, Outcome};
 use anyhow::{anyhow, Context};
 use clap::Args;
@@ -49,12 +50,12 @@ pub(crate) fn init(args: InitArgs) -> Outcome {
     }
     create_database(&dir.join("app.db"), SQL)?;
 
-    println!("Created {} in {}:", name, dir.display());
+    outln!("Created {} in {}:", name, dir.display())?;
     for (file, _) in &files {
-        println!("  {file}");
+        outln!("  {file}")?;
     }
-    println!("  app.db (from db/schema.sql, with sample data)");
-    println!("\nNext:\n  cd {}\n  fraiseql run", dir.display());
+    outln!("  app.db (from db/schema.sql, with sample data)")?;
+    outln!("\nNext:\n  cd {}\n  fraiseql run", dir.display())?;
     Ok(())
 }
 

@@ -6,11 +6,13 @@ mod check;
 mod compile;
 mod explain;
 mod init;
+mod logging;
+mod output;
 mod project;
 mod run;
 
 use clap::{Parser, Subcommand};
-use std::io::IsTerminal;
+use std::io::Write;
 use std::process::ExitCode;
 
 /// mimalloc instead of the system allocator: building SQL and JSON allocates many small
@@ -24,7 +26,9 @@ Exit codes:
   0  success
   1  schema, validation or check failure (also any other error)
   2  configuration error (config file, missing database, address in use)
-  3  database connection failure";
+  3  database connection failure
+A reader that closes stdout early (`fraiseql explain … | head -1`) ends a command quietly
+with exit 0.";
 
 /// FraiseQL: a GraphQL API served straight from SQL views.
 #[derive(Debug, Parser)]
@@ -32,6 +36,16 @@ Exit codes:
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log format on stderr: `text` (one escaped line per event) or `json` (one object per
+    /// line).
+    #[arg(
+        long,
+        global = true,
+        env = "FRAISEQL_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    log_format: logging::LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,14 +124,14 @@ pub(crate) type Outcome = Result<(), Failure>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    logging::init(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("Error: cannot start the async runtime: {e}");
+            report_error(&format!("cannot start the async runtime: {e}"));
             return ExitCode::from(1);
         }
     };
@@ -138,20 +152,14 @@ fn main() -> ExitCode {
         Err(failure) => {
             let message = format!("{:#}", failure.error);
             if !message.is_empty() {
-                eprintln!("Error: {}", message.trim_end());
+                report_error(message.trim_end());
             }
             ExitCode::from(failure.code)
         }
     }
 }
 
-/// Logs to stderr; `RUST_LOG` filters (default: `info`).
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+/// `Error: …` on stderr. A closed stderr is ignored: the exit code still tells.
+pub(crate) fn report_error(message: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "Error: {message}");
 }

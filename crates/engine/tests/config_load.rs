@@ -330,3 +330,30 @@ fn load_reads_a_file_and_names_it() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn admin_token_must_be_long_and_empty_means_unset() {
+    let db = "[database]\nurl = 'sqlite://app.db'\n";
+    let short = err(&format!("{db}[server]\nadmin_token = 'short'\n"), &[]);
+    assert!(
+        short.contains("`admin_token` in [server] must be at least 32 characters"),
+        "{short}"
+    );
+    assert!(
+        !short.contains("'short'"),
+        "the token is not echoed: {short}"
+    );
+    let unset = ok(
+        &format!("{db}[server]\nadmin_token = '${{FRAISEQL_ADMIN_TOKEN:-}}'\n"),
+        &[],
+    );
+    assert_eq!(unset.server.admin_token, None);
+    let long = ok(
+        &format!("{db}[server]\nadmin_token = '${{FRAISEQL_ADMIN_TOKEN}}'\n"),
+        &[("FRAISEQL_ADMIN_TOKEN", "0123456789abcdef0123456789abcdef")],
+    );
+    assert_eq!(
+        long.server.admin_token.as_deref(),
+        Some("0123456789abcdef0123456789abcdef")
+    );
+}

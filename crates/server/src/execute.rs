@@ -4,6 +4,7 @@
 //! run one after another, each in its own transaction.
 
 use crate::db::{Database, DbError, DbErrorKind};
+use crate::log::clip;
 use crate::state::AppState;
 use fraiseql_engine::catalog::Catalog;
 use fraiseql_engine::error::{ErrorCode, GraphQLError, PathSegment};
@@ -327,9 +328,19 @@ async fn run_call(
     }
 }
 
-/// A database failure as a safe GraphQL error; the details go to the log.
+/// A database failure as a safe GraphQL error; the details go to the log. The event is
+/// recorded inside the request's span, so the log line carries its `request_id`, the id the
+/// client got back in `x-request-id`: that id is how an operator finds the details of the
+/// fixed message a client reports.
 fn db_error(database: &str, e: &DbError) -> GraphQLError {
-    tracing::warn!(database, sqlstate = ?e.sqlstate, detail = ?e.detail, "database error: {}", e.message);
+    tracing::warn!(
+        database,
+        sqlstate = e.sqlstate.as_deref().unwrap_or_default(),
+        error = %clip(&e.message),
+        detail = %clip(e.detail.as_deref().unwrap_or_default()),
+        hint = %clip(e.hint.as_deref().unwrap_or_default()),
+        "database error"
+    );
     let err = |code, msg: String| GraphQLError::new(code, msg).database(database);
     match e.kind {
         DbErrorKind::Unavailable => err(
@@ -344,53 +355,51 @@ fn db_error(database: &str, e: &DbError) -> GraphQLError {
     }
 }
 
-/// SQLSTATE -> code and a message safe to show (both drivers report PostgreSQL codes).
+/// SQLSTATE -> code and a fixed message (both drivers report PostgreSQL codes). The
+/// database's own text never reaches the client: it quotes the offending input, type,
+/// column and constraint names. Neither does the SQLSTATE, which names the engine behind the
+/// API. The one exception is `RAISE` in the schema author's own function or trigger (P0001):
+/// that message, and its hint, were written for clients.
 fn query_error(database: &str, e: &DbError) -> GraphQLError {
     let state = e.sqlstate.as_deref().unwrap_or("");
     let (code, message) = match state {
         "23505" => (
             ErrorCode::Conflict,
-            "a record with the same unique value already exists".into(),
+            "a record with the same unique value already exists",
         ),
         "23503" => (
             ErrorCode::BadUserInput,
-            "a referenced record does not exist".into(),
+            "a referenced record does not exist",
         ),
-        "23502" => (
-            ErrorCode::BadUserInput,
-            "a required value is missing".into(),
-        ),
-        "23514" => (
-            ErrorCode::BadUserInput,
-            "a value breaks a check constraint".into(),
-        ),
-        "22P02" | "22007" | "22008" | "22003" | "22023" | "22001" => (
-            ErrorCode::BadUserInput,
-            format!("invalid input value: {}", e.message),
-        ),
+        "23502" => (ErrorCode::BadUserInput, "a required value is missing"),
+        "23514" => (ErrorCode::BadUserInput, "a value breaks a check constraint"),
+        // Class 22, data exception: a value the column's type cannot hold.
+        s if s.starts_with("22") => (ErrorCode::BadUserInput, "invalid input value"),
         "57014" => (
             ErrorCode::Timeout,
-            "the statement took longer than its timeout".into(),
+            "the statement took longer than its timeout",
         ),
-        // RAISE in plpgsql or a SQLite trigger: the schema author's own message.
-        "P0001" => (hint_code(e.hint.as_deref()), e.message.clone()),
-        s if s.starts_with("08") => (
-            ErrorCode::DatabaseUnavailable,
-            format!("Database '{database}' unavailable"),
-        ),
+        "P0001" => {
+            let mut g = GraphQLError::new(hint_code(e.hint.as_deref()), e.message.clone())
+                .database(database);
+            if let Some(h) = e.hint.as_deref() {
+                g = g.with("hint", h);
+            }
+            return g;
+        }
+        s if s.starts_with("08") => {
+            return GraphQLError::new(
+                ErrorCode::DatabaseUnavailable,
+                format!("Database '{database}' unavailable"),
+            )
+            .database(database)
+        }
         _ => (
             ErrorCode::DatabaseError,
-            "the database rejected the statement".into(),
+            "the database rejected the statement",
         ),
     };
-    let mut g = GraphQLError::new(code, message).database(database);
-    if !state.is_empty() {
-        g = g.with("sqlstate", state);
-    }
-    if let Some(h) = e.hint.as_deref().filter(|_| state == "P0001") {
-        g = g.with("hint", h);
-    }
-    g
+    GraphQLError::new(code, message).database(database)
 }
 
 /// `RAISE ... USING HINT = 'NOT_FOUND'` picks the error code.

@@ -58,7 +58,7 @@ async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
         .map(|ConnectInfo(phase)| phase.serving());
     let id = request_id(req.headers());
     let method = req.method().clone();
-    let path = bounded(req.uri().path(), MAX_RECORDED_CHARS);
+    let path = crate::log::clip(req.uri().path());
     let span = tracing::info_span!(
         "request",
         request_id = %id,
@@ -85,18 +85,6 @@ async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
         response.headers_mut().insert(REQUEST_ID, value);
     }
     response
-}
-
-/// Most characters of a client-chosen string (path, operation name) recorded in a span.
-pub(crate) const MAX_RECORDED_CHARS: usize = 100;
-
-/// `text` cut to at most `max` characters (on a character boundary), marked with `…` when
-/// cut, so a client cannot make one log line or span field arbitrarily large.
-pub(crate) fn bounded(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
-    match text.char_indices().nth(max) {
-        None => text.into(),
-        Some((end, _)) => format!("{}…", &text[..end]).into(),
-    }
 }
 
 /// The client's request id when it is a safe token (at most 64 of `[A-Za-z0-9._-]`, other
@@ -152,15 +140,5 @@ mod tests {
         h.insert(REQUEST_ID, HeaderValue::from_static("<>"));
         assert_eq!(request_id(&h).len(), 36);
         assert_eq!(request_id(&HeaderMap::new()).len(), 36);
-    }
-
-    #[test]
-    fn recorded_strings_are_bounded() {
-        assert_eq!(bounded("short", 10), "short");
-        assert_eq!(bounded("exactly10!", 10), "exactly10!");
-        assert_eq!(bounded("0123456789abc", 10), "0123456789…");
-        // Cut on a character boundary, not a byte index.
-        assert_eq!(bounded(&"é".repeat(20), 3), "ééé…");
-        assert_eq!(bounded(&"x".repeat(1 << 20), 100).chars().count(), 101);
     }
 }

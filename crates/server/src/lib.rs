@@ -10,6 +10,7 @@ mod execute;
 mod explain;
 mod http;
 mod listen;
+mod log;
 mod metrics;
 mod serve;
 mod state;
@@ -32,7 +33,13 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     serve::log_databases(&config);
     let started = serve::start(config, schema, &opts).await?;
-    print!("{}", serve::banner(&started.state, started.addr));
+    // Nobody reading stdout (`fraiseql run | head -1`, a closed pipe) must not stop a
+    // server: the banner is for people, the log and the probes say it runs.
+    let banner = serve::banner(&started.state, started.addr);
+    let mut stdout = std::io::stdout().lock();
+    let _ = std::io::Write::write_all(&mut stdout, banner.as_bytes())
+        .and_then(|()| std::io::Write::flush(&mut stdout));
+    drop(stdout);
     serve::run(started, serve::shutdown_signal()).await
 }
 

@@ -385,10 +385,8 @@ async fn health_reports_each_database() {
         (analytics["status"].as_str(), analytics["type"].as_str()),
         (Some("error"), Some("postgresql"))
     );
-    assert!(
-        analytics["error"].as_str().is_some_and(|e| !e.is_empty()),
-        "{analytics}"
-    );
+    // The connection error's text is for operators (tests/health.rs).
+    assert!(analytics.get("error").is_none(), "{analytics}");
 
     let (status, _, body) = read(server.get("/health/live").send().await.expect("request")).await;
     assert_eq!((status, body), (StatusCode::OK, json!({ "status": "ok" })));

@@ -23,6 +23,9 @@ fn spellings(kind: DatabaseKind) -> &'static [&'static str] {
     }
 }
 
+/// Shortest accepted `server.admin_token`.
+const MIN_ADMIN_TOKEN: usize = 32;
+
 /// The supported `type` values for messages: `` `postgresql` (alias `postgres`, `pg`), … ``.
 pub(crate) fn supported_types() -> String {
     let described: Vec<String> = KINDS
@@ -103,6 +106,7 @@ impl<'a, 'i> Checker<'a, 'i> {
             self.infer_kind(db, &table);
             self.check_pool(db, &table);
         }
+        self.check_admin_token(config);
         let q = &config.query_defaults;
         if q.default_page_size > q.max_page_size {
             let message = format!(
@@ -153,6 +157,27 @@ impl<'a, 'i> Checker<'a, 'i> {
                 );
                 self.report(table, "url", message);
             }
+        }
+    }
+
+    /// An empty token (`"${FRAISEQL_ADMIN_TOKEN:-}"`) is no token; a short one is guessable.
+    fn check_admin_token(&mut self, config: &mut Config) {
+        let server = &mut config.server;
+        if server
+            .admin_token
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            server.admin_token = None;
+        }
+        if server
+            .admin_token
+            .as_deref()
+            .is_some_and(|t| t.chars().count() < MIN_ADMIN_TOKEN)
+        {
+            let message =
+                format!("`admin_token` in [server] must be at least {MIN_ADMIN_TOKEN} characters");
+            self.report(&["server".to_owned()], "admin_token", message);
         }
     }
 

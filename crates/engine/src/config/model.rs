@@ -95,6 +95,11 @@ pub struct ServerConfig {
     /// Serve GraphiQL at `GET /graphql` for browsers and `/playground`.
     #[serde(default = "yes")]
     pub playground: bool,
+    /// Bearer token (at least 32 characters) that unlocks operator details: a request to
+    /// `/health` or `/health/ready` with `Authorization: Bearer <token>` also gets each
+    /// database's connection error text. Unset: no request gets them.
+    #[serde(default)]
+    pub admin_token: Option<String>,
     #[serde(default)]
     pub limits: LimitsConfig,
 }
@@ -113,6 +118,7 @@ impl Default for ServerConfig {
             shutdown_timeout_secs: default_shutdown_timeout_secs(),
             introspection: true,
             playground: true,
+            admin_token: None,
             limits: LimitsConfig::default(),
         }
     }

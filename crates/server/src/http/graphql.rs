@@ -4,7 +4,7 @@
 //! its outcome to a status code for the negotiated media type.
 
 use super::negotiate::{prefers_html, response_media, Media};
-use super::{bounded, error_response, graphiql, MAX_RECORDED_CHARS};
+use super::{error_response, graphiql};
 use crate::execute::{execute, GraphQLRequest, Outcome, OutcomeStatus, Transport};
 use crate::state::AppState;
 use axum::body::Body;
@@ -427,8 +427,7 @@ async fn guarded<T>(state: &AppState, work: impl Future<Output = T>) -> Result<T
 /// any length (the body limit is the only other bound).
 fn record_operation_name(name: Option<&str>) {
     if let Some(name) = name {
-        let name = bounded(name, MAX_RECORDED_CHARS);
-        tracing::Span::current().record("operation", &*name);
+        tracing::Span::current().record("operation", &*crate::log::clip(name));
     }
 }
 
@@ -598,7 +597,7 @@ mod tests {
         }
     }
 
-    /// An `operationName` of 1 MB is recorded as its first 100 characters (plus `…`).
+    /// An `operationName` of 1 MB is recorded clipped (`log::clip`).
     #[test]
     fn operation_names_are_recorded_bounded() {
         use tracing_subscriber::layer::SubscriberExt;
@@ -609,7 +608,7 @@ mod tests {
             let _entered = span.enter();
             record_operation_name(Some(&"Op".repeat(1 << 19)));
         });
-        assert_eq!(*longest.0.lock().expect("lock"), MAX_RECORDED_CHARS + 1);
+        assert!(*longest.0.lock().expect("lock") <= crate::log::MAX_LOGGED + 40);
     }
 
     #[test]

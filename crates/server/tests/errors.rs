@@ -1,0 +1,264 @@
+//! What a client learns when the database refuses a statement: a stable code and a fixed
+//! message, never the database's own text (which quotes the input, types, tables and
+//! constraints) nor its SQLSTATE. The schema author's own `RAISE` is the exception: that
+//! message was written for clients. Both dialects, each against a real database.
+
+use fraiseql_engine::config::{Config, DatabaseConfig};
+use fraiseql_engine::schema::load_schema;
+use fraiseql_server::{spawn, Running, ServeOptions};
+use serde_json::{json, Value};
+
+const SDL: &str = r#"
+type Post @source(view: "v_post") { id: ID! title: String }
+type Query { posts: [Post!]! }
+type Mutation { createPost(title: String!): Post @function(name: "fn_create_post") }
+"#;
+
+/// Text of the database's own messages that must not reach a client.
+const LEAKS: &[&str] = &[
+    "sqlstate",
+    "tb_post",
+    "evil",
+    "uuid",
+    "violates",
+    "duplicate key",
+    "Failing row",
+    "UNIQUE constraint",
+    "CHECK constraint",
+    "INTEGER column",
+    "constraint failed",
+    "SQLSTATE",
+    "invalid input syntax",
+    "cannot store",
+];
+
+fn pg_url() -> String {
+    std::env::var("FRAISEQL_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database of its own on the test server; dropped when the test ends.
+struct PgScratch {
+    name: String,
+    admin: tokio_postgres::Client,
+}
+
+impl PgScratch {
+    async fn new() -> Self {
+        let (admin, connection) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {} is needed: {e}", pg_url()));
+        tokio::spawn(connection);
+        let name = format!("fraiseql_errors_{}", uuid::Uuid::new_v4().simple());
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create database");
+        let url = self_url(&name);
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connect to the scratch database");
+        tokio::spawn(connection);
+        client
+            .batch_execute(
+                r#"
+CREATE TABLE tb_post (
+    id    uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    title text NOT NULL UNIQUE CHECK (length(title) <= 20)
+);
+CREATE VIEW v_post AS
+    SELECT id, jsonb_build_object('id', id::text, 'title', title) AS data FROM tb_post;
+CREATE FUNCTION fn_create_post(p_title text) RETURNS SETOF v_post
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_title = 'raise' THEN
+        RAISE EXCEPTION 'that title is reserved';
+    END IF;
+    IF p_title LIKE 'cast:%' THEN
+        PERFORM substr(p_title, 6)::uuid;
+    END IF;
+    INSERT INTO tb_post (title) VALUES (p_title);
+    RETURN QUERY SELECT * FROM v_post WHERE data->>'title' = p_title;
+END
+$$;
+"#,
+            )
+            .await
+            .expect("setup");
+        Self { name, admin }
+    }
+
+    async fn drop(self) {
+        let _ = self
+            .admin
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .await;
+    }
+}
+
+fn self_url(database: &str) -> String {
+    let base = pg_url();
+    match base.rsplit_once('/') {
+        Some((head, _)) => format!("{head}/{database}"),
+        None => panic!("FRAISEQL_TEST_PG_URL has no database part: {base}"),
+    }
+}
+
+/// A SQLite database with the same shape: a STRICT table (so a wrong type is an error, as on
+/// PostgreSQL) and the mutation as a view with an INSTEAD OF INSERT trigger.
+fn sqlite_db(dir: &tempfile::TempDir) -> String {
+    let path = dir.path().join("app.db");
+    let conn = rusqlite::Connection::open(&path).expect("open SQLite");
+    conn.execute_batch(
+        r#"
+CREATE TABLE tb_post (
+    id    TEXT PRIMARY KEY,
+    title TEXT NOT NULL UNIQUE CHECK (length(title) <= 20),
+    n     INTEGER
+) STRICT;
+CREATE VIEW v_post AS SELECT id, json_object('id', id, 'title', title) AS data FROM tb_post;
+CREATE TABLE fraiseql_mutation_response (
+    status TEXT NOT NULL, message TEXT, entity_id TEXT, entity_type TEXT, entity TEXT,
+    metadata TEXT
+);
+CREATE VIEW fn_create_post AS SELECT NULL AS p_title WHERE 0;
+CREATE TRIGGER fn_create_post_call INSTEAD OF INSERT ON fn_create_post
+BEGIN
+    SELECT RAISE(ABORT, 'that title is reserved') WHERE NEW.p_title = 'raise';
+    INSERT INTO tb_post (id, title, n)
+    VALUES (
+        lower(hex(randomblob(16))),
+        NEW.p_title,
+        CASE WHEN NEW.p_title LIKE 'cast:%' THEN substr(NEW.p_title, 6) ELSE 1 END
+    );
+    INSERT INTO fraiseql_mutation_response (status, message, entity_id, entity_type)
+    SELECT 'success', 'post created', id, 'Post' FROM tb_post WHERE title = NEW.p_title;
+END;
+"#,
+    )
+    .expect("setup");
+    format!("sqlite://{}", path.display())
+}
+
+async fn start(url: String) -> Running {
+    let mut config = Config::default();
+    config.databases.insert(
+        "primary".into(),
+        DatabaseConfig {
+            url: Some(url),
+            ..DatabaseConfig::default()
+        },
+    );
+    let schema = load_schema(SDL, "schema.graphql").expect("schema compiles");
+    let options = ServeOptions {
+        port: Some(0),
+        host: Some("127.0.0.1".into()),
+    };
+    spawn(config, schema, options).await.expect("server starts")
+}
+
+async fn create(running: &Running, title: &str) -> (String, Value) {
+    let body = json!({
+        "query": "mutation ($t: String!) { createPost(title: $t) { title } }",
+        "variables": {"t": title},
+    });
+    let text = reqwest::Client::new()
+        .post(format!("http://{}/graphql", running.addr))
+        .json(&body)
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    (text, value)
+}
+
+/// The error of a refused `createPost`, checked for leaks; returns (code, message).
+async fn refused(running: &Running, title: &str) -> (String, String) {
+    let (text, body) = create(running, title).await;
+    for leak in LEAKS {
+        assert!(
+            !text.contains(leak),
+            "`{leak}` reached the client for {title:?}: {text}"
+        );
+    }
+    let error = &body["errors"][0];
+    assert_eq!(body["data"]["createPost"], Value::Null, "{text}");
+    assert_eq!(error["extensions"]["database"], "primary", "{text}");
+    let keys: Vec<&String> = error["extensions"]
+        .as_object()
+        .expect("extensions")
+        .keys()
+        .collect();
+    assert_eq!(keys, ["code", "database"], "{text}");
+    (
+        error["extensions"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        error["message"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+/// The cases both dialects must answer alike.
+async fn database_text_stays_in_the_log(running: &Running) {
+    let (_, ok) = create(running, "hello").await;
+    assert_eq!(ok, json!({"data": {"createPost": {"title": "hello"}}}));
+    assert_eq!(
+        refused(running, "hello").await,
+        (
+            "CONFLICT".into(),
+            "a record with the same unique value already exists".into()
+        )
+    );
+    assert_eq!(
+        refused(running, "evil title\nthat is far too long").await,
+        (
+            "BAD_USER_INPUT".into(),
+            "a value breaks a check constraint".into()
+        )
+    );
+    // The author's RAISE is meant for clients and passes through.
+    let (text, body) = create(running, "raise").await;
+    assert_eq!(
+        body["errors"][0]["message"], "that title is reserved",
+        "{text}"
+    );
+    assert_eq!(body["errors"][0]["extensions"]["code"], "MUTATION_FAILED");
+    assert!(!text.contains("sqlstate"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_errors_reach_clients_without_database_text() {
+    let scratch = PgScratch::new().await;
+    let running = start(self_url(&scratch.name)).await;
+    database_text_stays_in_the_log(&running).await;
+    // A value the column type cannot read (22P02 quotes it back).
+    assert_eq!(
+        refused(&running, "cast:evil\nvalue").await,
+        ("BAD_USER_INPUT".into(), "invalid input value".into())
+    );
+    running.stop().await.expect("stops");
+    scratch.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_errors_reach_clients_without_database_text() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let running = start(sqlite_db(&dir)).await;
+    database_text_stays_in_the_log(&running).await;
+    // A STRICT column refusing a text value ("cannot store TEXT value in INTEGER column").
+    assert_eq!(
+        refused(&running, "cast:evil").await,
+        (
+            "DATABASE_ERROR".into(),
+            "the database rejected the statement".into()
+        )
+    );
+    running.stop().await.expect("stops");
+}
