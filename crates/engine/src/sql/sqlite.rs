@@ -52,7 +52,7 @@ impl Dialect for Sqlite {
             ScalarKind::DateTime => format!("julianday({v})"),
             ScalarKind::Date => format!("date({v})"),
             ScalarKind::Json => self.json_at(base, path),
-            ScalarKind::Text | ScalarKind::Id | ScalarKind::Boolean => v,
+            ScalarKind::Text | ScalarKind::Id | ScalarKind::Uuid | ScalarKind::Boolean => v,
         }
     }
 
@@ -103,12 +103,13 @@ impl Dialect for Sqlite {
         Param::Text(Json::Array(values.to_vec()).to_string())
     }
 
-    fn like(&self, expr: &str, pattern: &str, ilike: bool, escaped: bool) -> String {
-        let escape = if escaped { " ESCAPE '\\'" } else { "" };
+    fn like(&self, expr: &str, pattern: &str, ilike: bool) -> String {
+        // SQLite has no escape character unless told: without this, `like: "%\\%%"` matched
+        // a backslash followed by anything on SQLite and a literal `%` on PostgreSQL.
         if ilike {
-            format!("lower({expr}) LIKE lower({pattern}){escape}")
+            format!("lower({expr}) LIKE lower({pattern}) ESCAPE '\\'")
         } else {
-            format!("{expr} LIKE {pattern}{escape}")
+            format!("{expr} LIKE {pattern} ESCAPE '\\'")
         }
     }
 
