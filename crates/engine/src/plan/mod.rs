@@ -9,4 +9,4 @@ mod scalar;
 
 pub use build::{coerce_variables, plan};
 pub use model::*;
-pub(crate) use scalar::is_canonical_uuid;
+pub(crate) use scalar::{canonical_uuid, is_canonical_uuid};

@@ -12,7 +12,7 @@ use super::{dialect, json_text, Param, SqlQuery};
 use crate::catalog::{Catalog, Function, FunctionParam, FunctionReturn};
 use crate::config::DatabaseKind;
 use crate::error::{ErrorCode, GraphQLError};
-use crate::plan::{Filter, Mutate, Op, Target};
+use crate::plan::{canonical_uuid, Filter, Mutate, Op, Target};
 use crate::schema::ScalarKind;
 use serde_json::Value as Json;
 
@@ -110,6 +110,18 @@ pub fn render_call(
     };
     match kind {
         DatabaseKind::Postgresql => {
+            // A value the parameter's cast would reject is the client's mistake: say so
+            // before the call instead of passing on PostgreSQL's error (22P02).
+            for (k, (i, v)) in bound.iter().enumerate() {
+                let not_uuid = v.as_str().is_some_and(|s| canonical_uuid(s).is_none());
+                if f.params[*i].type_name == "uuid" && not_uuid {
+                    let name = m.args.get(k).map_or("argument", |(key, _)| key.as_str());
+                    return Err(GraphQLError::new(
+                        ErrorCode::BadUserInput,
+                        format!("`{name}` expects a UUID (8-4-4-4-12 hex digits)"),
+                    ));
+                }
+            }
             let args: Vec<String> = bound
                 .iter()
                 .map(|(i, v)| {
