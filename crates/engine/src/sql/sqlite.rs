@@ -2,7 +2,7 @@
 //! through `CAST(... AS NUMERIC)`, timestamps through `julianday`, `?n` placeholders. JSON
 //! subtypes do not survive subqueries, so subquery results are re-marked with `json(...)`.
 
-use super::dialect::{push_pairs, Dialect};
+use super::dialect::{push_literal, push_pairs, Dialect};
 use super::Param;
 use crate::catalog::SqlType;
 use crate::config::DatabaseKind;
@@ -11,6 +11,9 @@ use serde_json::Value as Json;
 
 /// The SQLite dialect.
 pub(crate) struct Sqlite;
+
+/// Pairs per `json_object` call (see [`Sqlite::object`]).
+const CHUNK_PAIRS: usize = 50;
 
 fn json_path(path: &[String]) -> String {
     let mut p = String::from("'$");
@@ -114,11 +117,30 @@ impl Dialect for Sqlite {
     }
 
     fn object(&self, pairs: &[(&str, String)]) -> String {
-        let size: usize = pairs.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
+        // A function takes at most SQLITE_MAX_FUNCTION_ARG arguments (127 in older builds,
+        // 1000 in newer ones), so the first 50 pairs are a `json_object` and each further 50
+        // are added by a `json_set`, which appends new keys in order and keeps nulls
+        // (`json_patch` would drop them).
+        let size: usize = pairs.iter().map(|(k, v)| k.len() + v.len() + 12).sum();
         let mut out = String::with_capacity(size + 16);
+        let mut chunks = pairs.chunks(CHUNK_PAIRS);
         out.push_str("json_object(");
-        push_pairs(&mut out, pairs);
+        push_pairs(&mut out, chunks.next().unwrap_or_default());
         out.push(')');
+        for c in chunks {
+            let mut set = String::with_capacity(out.len() + size / 2);
+            set.push_str("json_set(");
+            set.push_str(&out);
+            for (k, v) in c {
+                set.push_str(", ");
+                // Response keys are GraphQL names; quoting keeps the path a single key.
+                push_literal(&mut set, &format!("$.\"{k}\""));
+                set.push_str(", ");
+                set.push_str(v);
+            }
+            set.push(')');
+            out = set;
+        }
         out
     }
 
