@@ -349,3 +349,55 @@ pub fn mutation_outcome(result: &MutationResult) -> Result<(), GraphQLError> {
     }
     Err(e)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Selection;
+    use crate::schema::MutationOperation;
+
+    fn catalog() -> Catalog {
+        let mut c = Catalog::default();
+        c.functions.insert(
+            "fn_set".into(),
+            Function {
+                params: vec![FunctionParam {
+                    name: "p_id".into(),
+                    type_name: "uuid".into(),
+                    has_default: false,
+                }],
+                returns: FunctionReturn::MutationResponse,
+            },
+        );
+        c
+    }
+
+    fn call(id: &str) -> Result<CallSql, GraphQLError> {
+        let m = Mutate {
+            field: "set".into(),
+            database: "primary".into(),
+            function: "fn_set".into(),
+            operation: MutationOperation::Update,
+            args: vec![("id".into(), Json::String(id.into()))],
+            args_object: serde_json::json!({ "id": id }),
+            view: "v_t".into(),
+            key_field: "id".into(),
+            list: false,
+            selection: Selection {
+                type_name: "T".into(),
+                items: Vec::new(),
+            },
+        };
+        render_call(&m, DatabaseKind::Postgresql, Some(&catalog()))
+    }
+
+    /// Issue 9: a malformed UUID reached PostgreSQL's cast and came back as its 22P02 text.
+    #[test]
+    fn a_uuid_parameter_refuses_a_malformed_uuid_before_the_call() {
+        assert!(call("a0000000-0000-4000-8000-000000000004").is_ok());
+        assert!(call("A0000000-0000-4000-8000-000000000004").is_ok());
+        let e = call("a000000-00000-4000-8000-000000000004").unwrap_err();
+        assert_eq!(e.extensions.code, ErrorCode::BadUserInput);
+        assert_eq!(e.message, "`id` expects a UUID (8-4-4-4-12 hex digits)");
+    }
+}

@@ -224,3 +224,48 @@ impl Dialect for Postgres {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(n: usize) -> Vec<(String, String)> {
+        (0..n).map(|i| (format!("k{i}"), format!("v{i}"))).collect()
+    }
+
+    fn object(n: usize) -> String {
+        let p = pairs(n);
+        let refs: Vec<(&str, String)> = p.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        Postgres.object(&refs)
+    }
+
+    #[test]
+    fn narrow_objects_are_one_call() {
+        assert_eq!(object(2), "json_build_object('k0', v0, 'k1', v1)");
+        assert_eq!(object(50).matches("json_build_object(").count(), 1);
+    }
+
+    #[test]
+    fn wide_objects_cut_only_the_outer_brace_of_each_chunk() {
+        let sql = object(120);
+        assert_eq!(sql.matches("json_build_object(").count(), 3);
+        // No trim of brace characters, which ate a nested object's own `}` (issue 9).
+        assert!(!sql.contains("trim("), "{sql}");
+        assert!(sql.starts_with("(left(json_build_object('k0', v0,"), "{sql}");
+        assert!(
+            sql.contains("v49)::text, -1) || ', ' || substr(left(json_build_object('k50'"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("v99)::text, -1), 2) || ', ' || substr(json_build_object('k100'"),
+            "{sql}"
+        );
+        assert!(sql.ends_with("v119)::text, 2))::json"), "{sql}");
+    }
+
+    #[test]
+    fn like_escapes_with_backslash() {
+        assert_eq!(Postgres.like("x", "$1", false), "x LIKE $1 ESCAPE E'\\\\'");
+        assert_eq!(Postgres.like("x", "$1", true), "x ILIKE $1 ESCAPE E'\\\\'");
+    }
+}

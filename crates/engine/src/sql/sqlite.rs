@@ -182,3 +182,38 @@ impl Dialect for Sqlite {
         format!("lower(hex(json_array({})))", values.join(", "))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(n: usize) -> String {
+        let p: Vec<(String, String)> = (0..n).map(|i| (format!("k{i}"), format!("v{i}"))).collect();
+        let refs: Vec<(&str, String)> = p.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        Sqlite.object(&refs)
+    }
+
+    #[test]
+    fn narrow_objects_are_one_call() {
+        assert_eq!(object(2), "json_object('k0', v0, 'k1', v1)");
+        assert_eq!(object(0), "json_object()");
+    }
+
+    #[test]
+    fn wide_objects_add_chunks_with_json_set() {
+        let sql = object(120);
+        assert!(sql.starts_with("json_set(json_set(json_object('k0', v0,"), "{sql}");
+        assert!(sql.contains("'k49', v49), '$.\"k50\"', v50,"), "{sql}");
+        assert!(sql.contains("'$.\"k99\"', v99), '$.\"k100\"', v100,"), "{sql}");
+        assert!(sql.ends_with("'$.\"k119\"', v119)"), "{sql}");
+    }
+
+    #[test]
+    fn like_escapes_with_backslash() {
+        assert_eq!(Sqlite.like("x", "?1", false), "x LIKE ?1 ESCAPE '\\'");
+        assert_eq!(
+            Sqlite.like("x", "?1", true),
+            "lower(x) LIKE lower(?1) ESCAPE '\\'"
+        );
+    }
+}
