@@ -24,7 +24,8 @@ type Query { wides: [Wide!]! }
 "#;
 
 /// The one row: strings that end or start with braces, and a nested object.
-const DATA: &str = r#"{"id": "w1", "s": "ends}", "nested": {"t": "{starts", "inner": {"u": "}}"}}}"#;
+const DATA: &str =
+    r#"{"id": "w1", "s": "ends}", "nested": {"t": "{starts", "inner": {"u": "}}"}}}"#;
 
 /// How many keys the root object gets: 13 chunks of up to 50, more than any database's
 /// function argument limit allows in one call.

@@ -2,9 +2,9 @@
 //! and groups fields by response key, so repeated selections of one key merge. Also turns
 //! argument values (literals and variables) into JSON.
 
+use crate::error::{ErrorCode, GraphQLError};
 use apollo_compiler::ast::Value;
 use apollo_compiler::executable::{ExecutableDocument, Field, Selection, SelectionSet};
-use crate::error::{ErrorCode, GraphQLError};
 use apollo_compiler::Node;
 use indexmap::IndexMap;
 use serde_json::Value as Json;

@@ -12,8 +12,8 @@
 use super::build::user_error;
 use super::model::{Connection, Filter, Op, OrderKey, Target};
 use super::scalar::{
-    canonical_uuid, has_nul, is_cursor_datetime, is_date, is_datetime, is_int_text, is_number_text, pattern_problem,
-    MAX_PATTERN_BYTES,
+    canonical_uuid, has_nul, is_cursor_datetime, is_date, is_datetime, is_int_text, is_number_text,
+    pattern_problem, MAX_PATTERN_BYTES,
 };
 use crate::error::GraphQLError;
 use crate::schema::{CompiledSchema, ObjectType, ScalarKind, TypeRef};
@@ -211,7 +211,9 @@ fn pattern_input(op: Op, value: &Json, at: &str) -> Result<Json, GraphQLError> {
         )));
     };
     if s.contains('\0') {
-        return Err(user_error(format!("`{at}` must not contain a NUL character")));
+        return Err(user_error(format!(
+            "`{at}` must not contain a NUL character"
+        )));
     }
     let problem = if matches!(op, Op::Like | Op::ILike) {
         pattern_problem(s)
@@ -522,7 +524,10 @@ mod tests {
         assert_eq!(value(f.unwrap()), json!("42"));
         let f = filter(r#"{ ts(where: {code: {eq: "x"}}) { s } }"#, json!({}));
         assert_eq!(value(f.unwrap()), json!("x"));
-        refused(r#"{ ts(where: {code: {eq: "a\u0000"}}) { s } }"#, "where.code.eq");
+        refused(
+            r#"{ ts(where: {code: {eq: "a\u0000"}}) { s } }"#,
+            "where.code.eq",
+        );
     }
 
     #[test]
@@ -532,9 +537,18 @@ mod tests {
             json!({}),
         );
         assert!(ok.is_ok(), "{ok:?}");
-        refused(r#"{ ts(where: {day: {gt: "2023-02-29"}}) { s } }"#, "where.day.gt");
-        refused(r#"{ ts(where: {day: {gt: "today"}}) { s } }"#, "where.day.gt");
-        refused(r#"{ ts(where: {at: {gt: "yesterday"}}) { s } }"#, "where.at.gt");
+        refused(
+            r#"{ ts(where: {day: {gt: "2023-02-29"}}) { s } }"#,
+            "where.day.gt",
+        );
+        refused(
+            r#"{ ts(where: {day: {gt: "today"}}) { s } }"#,
+            "where.day.gt",
+        );
+        refused(
+            r#"{ ts(where: {at: {gt: "yesterday"}}) { s } }"#,
+            "where.at.gt",
+        );
         refused(
             r#"{ ts(where: {at: {gt: "2024-01-01T00:00:00"}}) { s } }"#,
             "where.at.gt",
@@ -552,9 +566,18 @@ mod tests {
     fn numbers_are_finite_and_in_range() {
         refused(r#"{ ts(where: {d: {gt: 1e400}}) { s } }"#, "where.d.gt");
         refused(r#"{ ts(where: {d: {gt: "1e400"}}) { s } }"#, "where.d.gt");
-        refused(r#"{ ts(where: {d: {gt: "Infinity"}}) { s } }"#, "where.d.gt");
-        refused(r#"{ ts(where: {d: {in: [1, 1e999]}}) { s } }"#, "where.d.in.1");
-        refused(r#"{ ts(where: {_or: [{d: {gt: -1e400}}]}) { s } }"#, "where._or.0.d.gt");
+        refused(
+            r#"{ ts(where: {d: {gt: "Infinity"}}) { s } }"#,
+            "where.d.gt",
+        );
+        refused(
+            r#"{ ts(where: {d: {in: [1, 1e999]}}) { s } }"#,
+            "where.d.in.1",
+        );
+        refused(
+            r#"{ ts(where: {_or: [{d: {gt: -1e400}}]}) { s } }"#,
+            "where._or.0.d.gt",
+        );
         // Beyond 64 bits, an integer literal stays exact for a Decimal.
         let f = filter(
             r#"{ ts(where: {d: {gt: 123456789012345678901234567890}}) { s } }"#,
@@ -580,7 +603,10 @@ mod tests {
         refused(r#"{ ts(where: {s: null}) { s } }"#, "where.s");
         refused(r#"{ ts(where: {_not: null}) { s } }"#, "where._not");
         refused(r#"{ ts(where: {_or: null}) { s } }"#, "where._or");
-        refused(r#"{ ts(where: {s: {isNull: null}}) { s } }"#, "where.s.isNull");
+        refused(
+            r#"{ ts(where: {s: {isNull: null}}) { s } }"#,
+            "where.s.isNull",
+        );
         assert_eq!(filter(r#"{ ts(where: null) { s } }"#, json!({})), Ok(None));
         // An unset variable is an absent field, not a null.
         assert_eq!(
@@ -608,7 +634,10 @@ mod tests {
         assert_eq!(or, Ok(Some(Filter::Or(Vec::new()))));
         let not = filter(r#"{ ts(where: {_not: {}}) { s } }"#, json!({}));
         assert_eq!(not, Ok(Some(Filter::Or(Vec::new()))));
-        assert_eq!(filter(r#"{ ts(where: {_and: []}) { s } }"#, json!({})), Ok(None));
+        assert_eq!(
+            filter(r#"{ ts(where: {_and: []}) { s } }"#, json!({})),
+            Ok(None)
+        );
         let any = filter(
             r#"{ ts(where: {_or: [{}, {s: {eq: "x"}}]}) { s } }"#,
             json!({}),
@@ -619,10 +648,20 @@ mod tests {
     #[test]
     fn patterns_are_bounded_and_free_of_nul() {
         refused(r#"{ ts(where: {s: {like: "a\\"}}) { s } }"#, "where.s.like");
-        refused(r#"{ ts(where: {s: {contains: "\u0000"}}) { s } }"#, "where.s.contains");
+        refused(
+            r#"{ ts(where: {s: {contains: "\u0000"}}) { s } }"#,
+            "where.s.contains",
+        );
         let at_bound = "x".repeat(super::MAX_PATTERN_BYTES);
         let over = "x".repeat(super::MAX_PATTERN_BYTES + 1);
-        for op in ["like", "ilike", "contains", "icontains", "startsWith", "endsWith"] {
+        for op in [
+            "like",
+            "ilike",
+            "contains",
+            "icontains",
+            "startsWith",
+            "endsWith",
+        ] {
             let q = format!(r#"query ($p: String) {{ ts(where: {{s: {{{op}: $p}}}}) {{ s }} }}"#);
             assert!(filter(&q, json!({ "p": at_bound })).is_ok(), "{op}");
             let e = filter(&q, json!({ "p": over })).unwrap_err();
@@ -632,8 +671,15 @@ mod tests {
 
     #[test]
     fn json_values_refuse_nul() {
-        refused(r#"{ ts(where: {j: {eq: {a: "\u0000"}}}) { s } }"#, "where.j.eq");
-        assert!(filter(r#"{ ts(where: {j: {eq: {a: [1, "b"]}}}) { s } }"#, json!({})).is_ok());
+        refused(
+            r#"{ ts(where: {j: {eq: {a: "\u0000"}}}) { s } }"#,
+            "where.j.eq",
+        );
+        assert!(filter(
+            r#"{ ts(where: {j: {eq: {a: [1, "b"]}}}) { s } }"#,
+            json!({})
+        )
+        .is_ok());
     }
 
     #[test]
@@ -647,7 +693,9 @@ mod tests {
             assert_eq!(e, (ErrorCode::BadUserInput, "invalid after cursor".into()));
         }
         let by_day = |c: &str| {
-            format!(r#"{{ page(first: 1, after: "{c}", orderBy: [{{at: ASC}}]) {{ totalCount }} }}"#)
+            format!(
+                r#"{{ page(first: 1, after: "{c}", orderBy: [{{at: ASC}}]) {{ totalCount }} }}"#
+            )
         };
         let id = "a0000000-0000-4000-8000-000000000004";
         assert!(run(&by_day(&hex(json!(["2024-01-01T00:00:00", id]))), json!({})).is_ok());
@@ -661,8 +709,7 @@ mod tests {
         assert!(m(r#"id: "a0000000-0000-4000-8000-000000000004", s: "x""#).is_ok());
         let e = m(r#"id: "a0000000-0000-4000-8000-000000000004", s: "x\u0000""#).unwrap_err();
         assert!(e.1.contains("`s` expects a string without NUL"), "{}", e.1);
-        let e = m(r#"id: "a0000000-0000-4000-8000-000000000004", day: "2023-02-29""#)
-            .unwrap_err();
+        let e = m(r#"id: "a0000000-0000-4000-8000-000000000004", day: "2023-02-29""#).unwrap_err();
         assert!(e.1.contains("`day` expects a Date"), "{}", e.1);
         let e = m(r#"id: "nope""#).unwrap_err();
         assert!(e.1.contains("`id` expects a UUID"), "{}", e.1);

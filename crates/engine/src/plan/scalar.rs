@@ -267,18 +267,18 @@ mod tests {
         for bad in [
             "yesterday",
             "now",
-            "2024-03-01T00:00:00",         // no offset
-            "2024-03-01",                  // a date
-            "2023-02-29T10:00:00Z",        // not a leap year
-            "2024-02-30T10:00:00Z",        // SQLite would roll it over to March 1st
-            "2024-01-03t10:00:00z",        // SQLite reads lowercase as NULL
-            "2024-01-03T24:00:00Z",        // SQLite reads the next day, PostgreSQL too
-            "2024-01-03T10:00:60Z",        // leap second
-            "2024-01-03T10:00:00.Z",       // empty fraction
-            "2024-01-03T10:00:00+0100",    // SQLite needs the colon
-            "2024-01-03T10:00:00+15:00",   // no such offset
-            "9999-12-31T23:59:59-01:00",   // past what SQLite represents
-            "0001-01-01T00:00:00+01:00",   // before it
+            "2024-03-01T00:00:00",          // no offset
+            "2024-03-01",                   // a date
+            "2023-02-29T10:00:00Z",         // not a leap year
+            "2024-02-30T10:00:00Z",         // SQLite would roll it over to March 1st
+            "2024-01-03t10:00:00z",         // SQLite reads lowercase as NULL
+            "2024-01-03T24:00:00Z",         // SQLite reads the next day, PostgreSQL too
+            "2024-01-03T10:00:60Z",         // leap second
+            "2024-01-03T10:00:00.Z",        // empty fraction
+            "2024-01-03T10:00:00+0100",     // SQLite needs the colon
+            "2024-01-03T10:00:00+15:00",    // no such offset
+            "9999-12-31T23:59:59-01:00",    // past what SQLite represents
+            "0001-01-01T00:00:00+01:00",    // before it
             "2024-01-03T10:00:00Z\nforged", // trailing text
             "0000-01-01T00:00:00Z",
             "",
@@ -311,8 +311,22 @@ mod tests {
             assert!(is_number_text(ok), "{ok}");
         }
         for bad in [
-            "1e400", "NaN", "inf", "Infinity", "-infinity", "0x10", " 1", "1 ", "1_000", "e5",
-            ".", "-", "", "1e", "1.2.3", "1\u{0}",
+            "1e400",
+            "NaN",
+            "inf",
+            "Infinity",
+            "-infinity",
+            "0x10",
+            " 1",
+            "1 ",
+            "1_000",
+            "e5",
+            ".",
+            "-",
+            "",
+            "1e",
+            "1.2.3",
+            "1\u{0}",
         ] {
             assert!(!is_number_text(bad), "{bad:?}");
         }

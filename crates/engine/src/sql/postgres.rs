@@ -251,7 +251,10 @@ mod tests {
         assert_eq!(sql.matches("json_build_object(").count(), 3);
         // No trim of brace characters, which ate a nested object's own `}` (issue 9).
         assert!(!sql.contains("trim("), "{sql}");
-        assert!(sql.starts_with("(left(json_build_object('k0', v0,"), "{sql}");
+        assert!(
+            sql.starts_with("(left(json_build_object('k0', v0,"),
+            "{sql}"
+        );
         assert!(
             sql.contains("v49)::text, -1) || ', ' || substr(left(json_build_object('k50'"),
             "{sql}"

@@ -244,7 +244,12 @@ impl Renderer<'_> {
                 };
                 if parts.is_empty() {
                     // An empty AND is true, an empty OR (`_or: []`, `_not: {}`) false.
-                    return (if matches!(f, Filter::And(_)) { "(1 = 1)" } else { "(1 = 0)" }).into();
+                    return (if matches!(f, Filter::And(_)) {
+                        "(1 = 1)"
+                    } else {
+                        "(1 = 0)"
+                    })
+                    .into();
                 }
                 let sql: Vec<String> = parts.iter().map(|p| self.filter(p, t, view)).collect();
                 format!("({})", sql.join(joiner))

@@ -202,9 +202,15 @@ mod tests {
     #[test]
     fn wide_objects_add_chunks_with_json_set() {
         let sql = object(120);
-        assert!(sql.starts_with("json_set(json_set(json_object('k0', v0,"), "{sql}");
+        assert!(
+            sql.starts_with("json_set(json_set(json_object('k0', v0,"),
+            "{sql}"
+        );
         assert!(sql.contains("'k49', v49), '$.\"k50\"', v50,"), "{sql}");
-        assert!(sql.contains("'$.\"k99\"', v99), '$.\"k100\"', v100,"), "{sql}");
+        assert!(
+            sql.contains("'$.\"k99\"', v99), '$.\"k100\"', v100,"),
+            "{sql}"
+        );
         assert!(sql.ends_with("'$.\"k119\"', v119)"), "{sql}");
     }
 
