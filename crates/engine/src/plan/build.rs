@@ -3,7 +3,7 @@
 //! page against the compiled schema. Values stay values here; SQL text comes later.
 
 use super::collect::{arguments, collect, sub_sets, Grouped, Variables};
-use super::input::{check_cursors, filter_from_where, order_from_input, scalar_input};
+use super::input::{argument_value, check_cursors, filter_from_where, order_from_input};
 use super::model::*;
 use crate::error::{ErrorCode, GraphQLError, PathSegment};
 use crate::request::{ApiSchema, OperationKind, Prepared};
@@ -212,7 +212,7 @@ impl Planner<'_> {
                 kind,
             };
             let op = if a.ty.list { Op::In } else { Op::Eq };
-            let value = scalar_input(self.schema, enum_name, kind, value, &a.name)?;
+            let value = argument_value(self.schema, enum_name, kind, value, a.ty.list, &a.name)?;
             out.push(Filter::Compare { target, op, value });
         }
         Ok(out)

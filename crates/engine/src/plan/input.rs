@@ -358,6 +358,28 @@ pub(crate) fn scalar_input(
     }
 }
 
+/// The value of a declared query argument that filters by equality (`order(id:)`): a list
+/// argument (`byCode(code: [ID!])`) filters with `in` and takes a single value as a list of
+/// one; each item is read like any scalar input.
+pub(crate) fn argument_value(
+    schema: &CompiledSchema,
+    enum_name: Option<&str>,
+    kind: ScalarKind,
+    value: &Json,
+    list: bool,
+    at: &str,
+) -> Result<Json, GraphQLError> {
+    if !list {
+        return scalar_input(schema, enum_name, kind, value, at);
+    }
+    let items = as_list(value);
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        out.push(scalar_input(schema, enum_name, kind, item, &join(at, i))?);
+    }
+    Ok(Json::Array(out))
+}
+
 /// Checks the decoded Relay cursors of `c` against the sort keys they stand for, so a forged
 /// cursor is refused like any other malformed value instead of failing a cast in SQL.
 pub(crate) fn check_cursors(

@@ -21,7 +21,12 @@ type T @source(view: "v_t") @key(fields: "id") {
   j: JSON
   s: String
 }
-type Query { ts: [T!]! t(id: UUID!): T page: [T!]! @relay @source(view: "v_t") }
+type Query {
+      ts: [T!]!
+      t(id: UUID!): T
+      byCode(code: [ID!]): [T!]!
+      page: [T!]! @relay @source(view: "v_t")
+    }
 type Mutation { setS(id: UUID!, s: String, day: Date): T @function(name: "fn_set_s") }
 "#;
 
@@ -286,4 +291,14 @@ fn mutation_arguments_are_read_the_same_way() {
     assert!(e.1.contains("`id` expects a UUID"), "{}", e.1);
     // A null for a nullable argument sets null; it is not a filter.
     assert!(m(r#"id: "a0000000-0000-4000-8000-000000000004", s: null"#).is_ok());
+}
+
+#[test]
+fn declared_list_arguments_filter_with_in() {
+    let f = filter(r#"{ byCode(code: ["a", 2]) { s } }"#, json!({}));
+    assert_eq!(value(f.unwrap()), json!(["a", "2"]));
+    let f = filter(r#"{ byCode(code: "a") { s } }"#, json!({}));
+    assert_eq!(value(f.unwrap()), json!(["a"]));
+    let e = filter(r#"{ byCode(code: ["a", "b\u0000"]) { s } }"#, json!({})).unwrap_err();
+    assert!(e.contains("`code.1` expects an ID"), "{e}");
 }
