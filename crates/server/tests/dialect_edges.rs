@@ -1,9 +1,14 @@
-//! JSON objects wider than one `json_build_object` call (PostgreSQL takes 100 arguments, so
-//! the engine builds 50-key chunks and joins them), with nested objects and strings ending in
-//! braces at the chunk edges, and nulls, read through a real server on PostgreSQL and on SQLite with one
-//! expected response. Issue 9: the join used to trim every brace at a chunk's edge, so a
-//! nested object there lost its closing `}` and the response was not JSON; and SQLite
-//! refused a `json_object` call with more arguments than SQLITE_MAX_FUNCTION_ARG.
+//! Requests at the edges of what each database accepts, run through a real server on
+//! PostgreSQL and on SQLite with one expected response (issue 9):
+//!
+//! - JSON objects wider than one builder call (PostgreSQL's `json_build_object` takes 100
+//!   arguments, SQLite's functions 127 or 1000), with nested objects, strings ending in
+//!   braces and nulls at the chunk edges. PostgreSQL's chunks were joined by trimming every
+//!   brace at their edges, so a nested object there lost its `}` and the response was not
+//!   JSON; SQLite refused a `json_object` call over its argument limit.
+//! - LIKE patterns and `contains` values at the planner's 10,000-byte bound, which escaping
+//!   may double, stay inside SQLite's 50,000-byte LIKE limit; one byte more is refused on
+//!   both.
 
 use fraiseql_engine::config::{Config, DatabaseConfig};
 use fraiseql_engine::schema::load_schema;
@@ -84,7 +89,35 @@ fn config(url: String) -> Config {
     config
 }
 
-/// Runs the query against a server over `url` and checks the exact response, key order
+/// Pattern cases: (query, variables, expected response).
+fn pattern_cases() -> Vec<(String, Value, Value)> {
+    let q =
+        |op: &str| format!("query ($p: String) {{ wides(where: {{s: {{{op}: $p}}}}) {{ id }} }}");
+    let at_bound = "%".repeat(10_000);
+    let over = "%".repeat(10_001);
+    let none = json!({"data": {"wides": []}});
+    let all = json!({"data": {"wides": [{"id": "w1"}]}});
+    let refused = |op: &str| {
+        json!({"errors": [{
+            "message": format!("`where.s.{op}` is longer than 10000 bytes (10001 bytes)"),
+            "path": ["wides"],
+            "extensions": {"code": "BAD_USER_INPUT"}
+        }]})
+    };
+    vec![
+        (q("like"), json!({ "p": at_bound }), all.clone()),
+        (q("ilike"), json!({ "p": at_bound }), all),
+        // Escaped, each `%` doubles: 20,002 bytes of pattern.
+        (q("contains"), json!({ "p": at_bound }), none.clone()),
+        (q("icontains"), json!({ "p": at_bound }), none.clone()),
+        (q("startsWith"), json!({ "p": at_bound }), none.clone()),
+        (q("endsWith"), json!({ "p": at_bound }), none),
+        (q("like"), json!({ "p": over }), refused("like")),
+        (q("contains"), json!({ "p": over }), refused("contains")),
+    ]
+}
+
+/// Runs every case against a server over `url` and checks the exact responses, key order
 /// included.
 async fn check(url: String) {
     let schema = load_schema(SDL, "schema.graphql").expect("schema compiles");
@@ -99,20 +132,26 @@ async fn check(url: String) {
     .await
     .expect("server starts");
     let (query, expected) = query_and_expected();
-    let text = reqwest::Client::new()
-        .post(format!("http://{}/graphql", running.addr))
-        .header("content-type", "application/json")
-        .body(json!({ "query": query }).to_string())
-        .send()
-        .await
-        .expect("request")
-        .text()
-        .await
-        .expect("body");
-    let actual: Value = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("the response is not JSON ({e}): {text}"));
-    // `preserve_order` keeps keys as written; compare the texts so order counts.
-    assert_eq!(actual.to_string(), expected.to_string());
+    let mut cases = vec![(query, json!({}), expected)];
+    cases.extend(pattern_cases());
+    let http = reqwest::Client::new();
+    for (query, variables, expected) in cases {
+        let text = http
+            .post(format!("http://{}/graphql", running.addr))
+            .header("content-type", "application/json")
+            .body(json!({ "query": query, "variables": variables }).to_string())
+            .send()
+            .await
+            .expect("request")
+            .text()
+            .await
+            .expect("body");
+        let actual: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("the response is not JSON ({e}): {text}"));
+        // `preserve_order` keeps keys as written; compare the texts so order counts.
+        let shown: String = query.chars().take(80).collect();
+        assert_eq!(actual.to_string(), expected.to_string(), "{shown}");
+    }
 }
 
 fn pg_url() -> String {
@@ -131,8 +170,8 @@ async fn pg_admin() -> tokio_postgres::Client {
 }
 
 #[tokio::test]
-async fn wide_objects_keep_nested_braces_on_postgres() {
-    let schema = format!("fraiseql_wide_{}", std::process::id());
+async fn edges_on_postgres() {
+    let schema = format!("fraiseql_edges_{}", std::process::id());
     let admin = pg_admin().await;
     admin
         .batch_execute(&format!(
@@ -156,7 +195,7 @@ async fn wide_objects_keep_nested_braces_on_postgres() {
 }
 
 #[tokio::test]
-async fn wide_objects_on_sqlite() {
+async fn edges_on_sqlite() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("wide.db");
     let conn = rusqlite::Connection::open(&path).expect("sqlite file");
