@@ -74,8 +74,9 @@ pub(crate) fn sub_sets<'a>(fields: &[&'a Node<Field>]) -> Vec<&'a SelectionSet> 
     fields.iter().map(|f| &f.selection_set).collect()
 }
 
-/// A float literal that no JSON number can hold (`1e400`): refused, because turning it into
-/// `null` (as a plain conversion does) made a `gt: 1e400` filter vanish. `path` leads from
+/// A float literal that no JSON number can hold (`1e400`, or `1e-400` which would become 0):
+/// refused, because turning it into `null` (as a plain conversion did) made a `gt: 1e400`
+/// filter vanish. `path` leads from
 /// the argument to the literal, innermost last.
 #[derive(Debug)]
 pub(crate) struct OutOfRange {
@@ -105,7 +106,7 @@ pub(crate) fn to_json(v: &Value, vars: &Variables) -> Result<Option<Json>, OutOf
             .parse::<i64>()
             .map(Json::from)
             .unwrap_or_else(|_| Json::String(i.as_str().to_string())),
-        Value::Float(f) => match f.try_to_f64().ok().filter(|x| x.is_finite()) {
+        Value::Float(f) => match super::scalar::as_f64(f.as_str()) {
             Some(x) => Json::from(x),
             None => {
                 return Err(OutOfRange {
@@ -149,7 +150,7 @@ pub(crate) fn arguments(
                 GraphQLError::new(
                     ErrorCode::BadUserInput,
                     format!(
-                        "`{}` is out of range: {} is not a finite 64-bit number",
+                        "`{}` is out of range: {} does not fit a 64-bit float",
                         e.path.join("."),
                         e.literal.chars().take(64).collect::<String>()
                     ),

@@ -13,7 +13,8 @@
 //! - `Date`: `YYYY-MM-DD`, a real calendar date, years 0001 to 9999.
 //! - `UUID`: the canonical `8-4-4-4-12` hex form (either case, compared in lowercase).
 //! - numbers given as strings: an optional sign, digits with an optional fraction and
-//!   exponent, finite as a 64-bit float (no `NaN`, `Infinity`, hex, or whitespace).
+//!   exponent, that a 64-bit float holds without overflow or underflow to zero (no `NaN`,
+//!   `Infinity`, hex, or whitespace).
 //! - text anywhere (including inside JSON values): no NUL character, which PostgreSQL
 //!   cannot store in `text` or `jsonb`.
 
@@ -194,7 +195,16 @@ pub(crate) fn is_number_text(s: &str) -> bool {
             return false;
         }
     }
-    i == b.len() && s.parse::<f64>().is_ok_and(f64::is_finite)
+    i == b.len() && as_f64(s).is_some()
+}
+
+/// A number's text as a 64-bit float, when it is one without overflow (`1e400`) or
+/// underflow to zero (`1e-400`), either of which would compare as a different number.
+pub(crate) fn as_f64(s: &str) -> Option<f64> {
+    let x = s.parse::<f64>().ok().filter(|x| x.is_finite())?;
+    let mantissa = s.split(['e', 'E']).next().unwrap_or_default();
+    let nonzero = mantissa.bytes().any(|c| matches!(c, b'1'..=b'9'));
+    (x != 0.0 || !nonzero).then_some(x)
 }
 
 /// Whether `s` is an integer within `i32` (GraphQL's `Int`).
@@ -309,7 +319,18 @@ mod tests {
 
     #[test]
     fn numbers_are_finite_decimals() {
-        for ok in ["1", "-1.5", "+2", ".5", "5.", "1e308", "1E-5", "120.00"] {
+        for ok in [
+            "1",
+            "-1.5",
+            "+2",
+            ".5",
+            "5.",
+            "1e308",
+            "1E-5",
+            "120.00",
+            "0",
+            "0.00e-999",
+        ] {
             assert!(is_number_text(ok), "{ok}");
         }
         for bad in [
