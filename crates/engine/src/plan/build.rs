@@ -3,7 +3,7 @@
 //! page against the compiled schema. Values stay values here; SQL text comes later.
 
 use super::collect::{arguments, collect, sub_sets, Grouped, Variables};
-use super::input::{filter_from_where, order_from_input, scalar_input};
+use super::input::{argument_value, check_cursors, filter_from_where, order_from_input};
 use super::model::*;
 use crate::error::{ErrorCode, GraphQLError, PathSegment};
 use crate::request::{ApiSchema, OperationKind, Prepared};
@@ -111,7 +111,7 @@ impl Planner<'_> {
                 )
             })?;
         let ty = self.object(&q.ty.name)?;
-        let args = arguments(field, self.vars);
+        let args = arguments(field, self.vars)?;
         let mut filters = self.declared_filters(q, ty, &args)?;
         let auto = auto_params(q, &self.api.defaults);
         if let Some(w) = args.get("where").filter(|w| !w.is_null()) {
@@ -135,7 +135,9 @@ impl Planner<'_> {
                     order.push(k);
                 }
             }
-            Shape::Connection(self.connection(fields, ty, &args, order.len())?)
+            let mut c = self.connection(fields, ty, &args, order.len())?;
+            check_cursors(self.schema, &mut c, &order)?;
+            Shape::Connection(c)
         } else if q.ty.list {
             let declared = |n: &str| q.arguments.iter().any(|a| a.name == n);
             let limit = if auto.limit || declared("limit") {
@@ -210,7 +212,7 @@ impl Planner<'_> {
                 kind,
             };
             let op = if a.ty.list { Op::In } else { Op::Eq };
-            let value = scalar_input(self.schema, enum_name, kind, value, &a.name)?;
+            let value = argument_value(self.schema, enum_name, kind, value, a.ty.list, &a.name)?;
             out.push(Filter::Compare { target, op, value });
         }
         Ok(out)
@@ -433,7 +435,7 @@ impl Planner<'_> {
                 )
             })?;
         let ty = self.object(&m.ty.name)?;
-        let given = arguments(field, self.vars);
+        let given = arguments(field, self.vars)?;
         let mut args = Vec::new();
         let mut object = serde_json::Map::new();
         for a in &m.arguments {

@@ -2,6 +2,7 @@
 //! and groups fields by response key, so repeated selections of one key merge. Also turns
 //! argument values (literals and variables) into JSON.
 
+use crate::error::{ErrorCode, GraphQLError};
 use apollo_compiler::ast::Value;
 use apollo_compiler::executable::{ExecutableDocument, Field, Selection, SelectionSet};
 use apollo_compiler::Node;
@@ -62,7 +63,7 @@ fn included(directives: &apollo_compiler::executable::DirectiveList, vars: &Vari
         directives
             .get(name)
             .and_then(|d| d.specified_argument_by_name("if"))
-            .and_then(|v| to_json(v, vars))
+            .and_then(|v| to_json(v, vars).ok().flatten())
             .and_then(|j| j.as_bool())
     };
     flag("skip") != Some(true) && flag("include") != Some(false)
@@ -73,12 +74,30 @@ pub(crate) fn sub_sets<'a>(fields: &[&'a Node<Field>]) -> Vec<&'a SelectionSet> 
     fields.iter().map(|f| &f.selection_set).collect()
 }
 
+/// A float literal that no JSON number can hold (`1e400`, or `1e-400` which would become 0):
+/// refused, because turning it into `null` (as a plain conversion did) made a `gt: 1e400`
+/// filter vanish. `path` leads from
+/// the argument to the literal, innermost last.
+#[derive(Debug)]
+pub(crate) struct OutOfRange {
+    path: Vec<String>,
+    literal: String,
+}
+
+impl OutOfRange {
+    fn inside(mut self, key: String) -> Self {
+        self.path.insert(0, key);
+        self
+    }
+}
+
 /// A GraphQL value as JSON, substituting variables. `None` means "not provided" (an unset
-/// variable), which differs from an explicit `null`.
-pub(crate) fn to_json(v: &Value, vars: &Variables) -> Option<Json> {
-    Some(match v {
+/// variable), which differs from an explicit `null`. Integer literals beyond 64 bits stay
+/// exact as strings of digits (a `Decimal` or an `ID` reads them; an `Int` refuses them).
+pub(crate) fn to_json(v: &Value, vars: &Variables) -> Result<Option<Json>, OutOfRange> {
+    Ok(Some(match v {
         Value::Null => Json::Null,
-        Value::Variable(name) => return vars.get(name.as_str()).cloned(),
+        Value::Variable(name) => return Ok(vars.get(name.as_str()).cloned()),
         Value::Enum(n) => Json::String(n.to_string()),
         Value::String(s) => Json::String(s.clone()),
         Value::Boolean(b) => Json::Bool(*b),
@@ -87,30 +106,69 @@ pub(crate) fn to_json(v: &Value, vars: &Variables) -> Option<Json> {
             .parse::<i64>()
             .map(Json::from)
             .unwrap_or_else(|_| Json::String(i.as_str().to_string())),
-        Value::Float(f) => f.try_to_f64().ok().map_or(Json::Null, Json::from),
-        Value::List(items) => Json::Array(items.iter().filter_map(|i| to_json(i, vars)).collect()),
-        Value::Object(fields) => Json::Object(
-            fields
-                .iter()
-                .filter_map(|(k, v)| Some((k.to_string(), to_json(v, vars)?)))
-                .collect(),
-        ),
-    })
+        Value::Float(f) => match super::scalar::as_f64(f.as_str()) {
+            Some(x) => Json::from(x),
+            None => {
+                return Err(OutOfRange {
+                    path: Vec::new(),
+                    literal: f.as_str().to_string(),
+                })
+            }
+        },
+        Value::List(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for (n, item) in items.iter().enumerate() {
+                if let Some(j) = to_json(item, vars).map_err(|e| e.inside(n.to_string()))? {
+                    out.push(j);
+                }
+            }
+            Json::Array(out)
+        }
+        Value::Object(fields) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in fields {
+                if let Some(j) = to_json(v, vars).map_err(|e| e.inside(k.to_string()))? {
+                    out.insert(k.to_string(), j);
+                }
+            }
+            Json::Object(out)
+        }
+    }))
 }
 
-/// A field's arguments by name, with schema defaults applied for absent ones.
-pub(crate) fn arguments(field: &Field, vars: &Variables) -> serde_json::Map<String, Json> {
+/// A field's arguments by name, with schema defaults applied for absent ones. A number
+/// literal out of range is a `BAD_USER_INPUT` naming its argument path.
+pub(crate) fn arguments(
+    field: &Field,
+    vars: &Variables,
+) -> Result<serde_json::Map<String, Json>, GraphQLError> {
     let mut out = serde_json::Map::new();
     for def in &field.definition.arguments {
-        let given = field
-            .arguments
-            .iter()
-            .find(|a| a.name == def.name)
-            .and_then(|a| to_json(&a.value, vars));
-        let value = given.or_else(|| def.default_value.as_ref().and_then(|d| to_json(d, vars)));
+        let read = |v: &Value| {
+            to_json(v, vars).map_err(|e| {
+                let e = e.inside(def.name.to_string());
+                GraphQLError::new(
+                    ErrorCode::BadUserInput,
+                    format!(
+                        "`{}` is out of range: {} does not fit a 64-bit float",
+                        e.path.join("."),
+                        e.literal.chars().take(64).collect::<String>()
+                    ),
+                )
+            })
+        };
+        let given = match field.arguments.iter().find(|a| a.name == def.name) {
+            Some(a) => read(&a.value)?,
+            None => None,
+        };
+        let value = match (given, &def.default_value) {
+            (Some(v), _) => Some(v),
+            (None, Some(d)) => read(d)?,
+            (None, None) => None,
+        };
         if let Some(value) = value {
             out.insert(def.name.to_string(), value);
         }
     }
-    out
+    Ok(out)
 }

@@ -5,6 +5,8 @@ mod build;
 mod collect;
 mod input;
 mod model;
+mod scalar;
 
 pub use build::{coerce_variables, plan};
 pub use model::*;
+pub(crate) use scalar::{canonical_uuid, is_canonical_uuid};

@@ -39,7 +39,7 @@ const BOOL_OPS: &[&str] = &["eq", "neq", "isNull"];
 fn operators(kind: ScalarKind) -> &'static [&'static str] {
     match kind {
         ScalarKind::Text => TEXT_OPS,
-        ScalarKind::Id => EQUALITY_OPS,
+        ScalarKind::Id | ScalarKind::Uuid => EQUALITY_OPS,
         ScalarKind::Int
         | ScalarKind::Float
         | ScalarKind::Decimal

@@ -14,7 +14,10 @@ pub const SCALARS: &[&str] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ScalarKind {
     Text,
+    /// `ID`: an opaque string (integers are accepted and read as their digits).
     Id,
+    /// `UUID`: a canonical `8-4-4-4-12` hex UUID, compared in lowercase.
+    Uuid,
     Int,
     Float,
     Decimal,
@@ -29,7 +32,8 @@ impl ScalarKind {
     pub fn of(name: &str) -> Option<Self> {
         Some(match name {
             "String" => Self::Text,
-            "ID" | "UUID" => Self::Id,
+            "ID" => Self::Id,
+            "UUID" => Self::Uuid,
             "Int" => Self::Int,
             "Float" => Self::Float,
             "Decimal" => Self::Decimal,

@@ -63,10 +63,12 @@ pub trait Dialect: Sync {
     /// How a list of values is bound for [`Dialect::in_list`].
     fn bind_list(&self, values: &[serde_json::Value]) -> Param;
 
-    /// SQL `LIKE`: `pattern` is a SQL expression; case-insensitive when `ilike`; with
-    /// `escaped`, `\` escapes `%` and `_` in the pattern. LIKE is case-sensitive otherwise
-    /// on every dialect (SQLite connections set `case_sensitive_like`).
-    fn like(&self, expr: &str, pattern: &str, ilike: bool, escaped: bool) -> String;
+    /// SQL `LIKE`: `pattern` is a SQL expression; case-insensitive when `ilike`. On every
+    /// dialect `\` is the escape character (`\%`, `\_`, `\\` match literally; `\` before
+    /// another character matches that character), and LIKE is case-sensitive otherwise
+    /// (SQLite connections set `case_sensitive_like`). The planner refuses a pattern ending
+    /// in a lone `\` (PostgreSQL raises an error there, SQLite matches nothing).
+    fn like(&self, expr: &str, pattern: &str, ilike: bool) -> String;
 
     /// A JSON object built from `(key, json expression)` pairs, keys in this order.
     fn object(&self, pairs: &[(&str, String)]) -> String;

@@ -12,7 +12,7 @@ use super::{dialect, json_text, Param, SqlQuery};
 use crate::catalog::{Catalog, Function, FunctionParam, FunctionReturn};
 use crate::config::DatabaseKind;
 use crate::error::{ErrorCode, GraphQLError};
-use crate::plan::{Filter, Mutate, Op, Target};
+use crate::plan::{canonical_uuid, Filter, Mutate, Op, Target};
 use crate::schema::ScalarKind;
 use serde_json::Value as Json;
 
@@ -110,6 +110,18 @@ pub fn render_call(
     };
     match kind {
         DatabaseKind::Postgresql => {
+            // A value the parameter's cast would reject is the client's mistake: say so
+            // before the call instead of passing on PostgreSQL's error (22P02).
+            for (k, (i, v)) in bound.iter().enumerate() {
+                let not_uuid = v.as_str().is_some_and(|s| canonical_uuid(s).is_none());
+                if f.params[*i].type_name == "uuid" && not_uuid {
+                    let name = m.args.get(k).map_or("argument", |(key, _)| key.as_str());
+                    return Err(GraphQLError::new(
+                        ErrorCode::BadUserInput,
+                        format!("`{name}` expects a UUID (8-4-4-4-12 hex digits)"),
+                    ));
+                }
+            }
             let args: Vec<String> = bound
                 .iter()
                 .map(|(i, v)| {
@@ -336,4 +348,56 @@ pub fn mutation_outcome(result: &MutationResult) -> Result<(), GraphQLError> {
         e = e.with("metadata", meta.clone());
     }
     Err(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Selection;
+    use crate::schema::MutationOperation;
+
+    fn catalog() -> Catalog {
+        let mut c = Catalog::default();
+        c.functions.insert(
+            "fn_set".into(),
+            Function {
+                params: vec![FunctionParam {
+                    name: "p_id".into(),
+                    type_name: "uuid".into(),
+                    has_default: false,
+                }],
+                returns: FunctionReturn::MutationResponse,
+            },
+        );
+        c
+    }
+
+    fn call(id: &str) -> Result<CallSql, GraphQLError> {
+        let m = Mutate {
+            field: "set".into(),
+            database: "primary".into(),
+            function: "fn_set".into(),
+            operation: MutationOperation::Update,
+            args: vec![("id".into(), Json::String(id.into()))],
+            args_object: serde_json::json!({ "id": id }),
+            view: "v_t".into(),
+            key_field: "id".into(),
+            list: false,
+            selection: Selection {
+                type_name: "T".into(),
+                items: Vec::new(),
+            },
+        };
+        render_call(&m, DatabaseKind::Postgresql, Some(&catalog()))
+    }
+
+    /// Issue 9: a malformed UUID reached PostgreSQL's cast and came back as its 22P02 text.
+    #[test]
+    fn a_uuid_parameter_refuses_a_malformed_uuid_before_the_call() {
+        assert!(call("a0000000-0000-4000-8000-000000000004").is_ok());
+        assert!(call("A0000000-0000-4000-8000-000000000004").is_ok());
+        let e = call("a000000-00000-4000-8000-000000000004").unwrap_err();
+        assert_eq!(e.extensions.code, ErrorCode::BadUserInput);
+        assert_eq!(e.message, "`id` expects a UUID (8-4-4-4-12 hex digits)");
+    }
 }

@@ -11,6 +11,9 @@ use serde_json::Value as Json;
 /// The PostgreSQL dialect.
 pub(crate) struct Postgres;
 
+/// Pairs per `json_build_object` call (it takes at most 100 arguments).
+const CHUNK_PAIRS: usize = 50;
+
 /// `'a'->'b'` path steps; keys are schema identifiers, quoted as literals anyway.
 fn push_steps(out: &mut String, path: &[String], last_text: bool) {
     for (i, k) in path.iter().enumerate() {
@@ -29,7 +32,9 @@ fn cast_for(kind: ScalarKind) -> Option<&'static str> {
         ScalarKind::Boolean => Some("boolean"),
         ScalarKind::DateTime => Some("timestamptz"),
         ScalarKind::Date => Some("date"),
-        ScalarKind::Text | ScalarKind::Id | ScalarKind::Json => None,
+        // A UUID compares as its lowercase canonical text, as on SQLite (values are
+        // normalised when planned), so a stored value that is not a UUID cannot fail a cast.
+        ScalarKind::Text | ScalarKind::Id | ScalarKind::Uuid | ScalarKind::Json => None,
     }
 }
 
@@ -134,15 +139,18 @@ impl Dialect for Postgres {
         )
     }
 
-    fn like(&self, expr: &str, pattern: &str, ilike: bool, _escaped: bool) -> String {
-        // Backslash is PostgreSQL's default LIKE escape character.
+    fn like(&self, expr: &str, pattern: &str, ilike: bool) -> String {
+        // Backslash is PostgreSQL's default escape; spelt out so it does not depend on it.
         let op = if ilike { "ILIKE" } else { "LIKE" };
-        format!("{expr} {op} {pattern}")
+        format!("{expr} {op} {pattern} ESCAPE E'\\\\'")
     }
 
     fn object(&self, pairs: &[(&str, String)]) -> String {
-        // json_build_object takes at most 100 arguments: build 50-pair chunks and join them
-        // as text, which keeps the key order.
+        // json_build_object takes at most 100 arguments: wider objects are built in 50-pair
+        // chunks joined as text, which keeps the key order (jsonb would sort the keys). Only
+        // the outermost brace of each chunk is cut (`left(…, -1)` drops the last character,
+        // `substr(…, 2)` the first), so a nested object or a string ending in a brace at a
+        // chunk's edge keeps its own.
         let chunk = |out: &mut String, pairs: &[(&str, String)]| {
             out.push_str("json_build_object(");
             push_pairs(out, pairs);
@@ -150,20 +158,28 @@ impl Dialect for Postgres {
         };
         let size: usize = pairs.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
         let mut out = String::with_capacity(size + 32);
-        if pairs.len() <= 50 {
+        if pairs.len() <= CHUNK_PAIRS {
             chunk(&mut out, pairs);
             return out;
         }
-        out.push_str("('{' || concat_ws(',', ");
-        for (i, c) in pairs.chunks(50).enumerate() {
+        let last = (pairs.len() - 1) / CHUNK_PAIRS;
+        out.push('(');
+        for (i, c) in pairs.chunks(CHUNK_PAIRS).enumerate() {
             if i > 0 {
-                out.push_str(", ");
+                out.push_str(" || ', ' || ");
             }
-            out.push_str("trim(both '{}' from ");
-            chunk(&mut out, c);
-            out.push_str("::text)");
+            let mut text = String::new();
+            chunk(&mut text, c);
+            text.push_str("::text");
+            if i < last {
+                text = format!("left({text}, -1)");
+            }
+            if i > 0 {
+                text = format!("substr({text}, 2)");
+            }
+            out.push_str(&text);
         }
-        out.push_str(") || '}')::json");
+        out.push_str(")::json");
         out
     }
 
@@ -206,5 +222,53 @@ impl Dialect for Postgres {
             "encode(convert_to(json_build_array({})::text, 'UTF8'), 'hex')",
             values.join(", ")
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(n: usize) -> Vec<(String, String)> {
+        (0..n).map(|i| (format!("k{i}"), format!("v{i}"))).collect()
+    }
+
+    fn object(n: usize) -> String {
+        let p = pairs(n);
+        let refs: Vec<(&str, String)> = p.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        Postgres.object(&refs)
+    }
+
+    #[test]
+    fn narrow_objects_are_one_call() {
+        assert_eq!(object(2), "json_build_object('k0', v0, 'k1', v1)");
+        assert_eq!(object(50).matches("json_build_object(").count(), 1);
+    }
+
+    #[test]
+    fn wide_objects_cut_only_the_outer_brace_of_each_chunk() {
+        let sql = object(120);
+        assert_eq!(sql.matches("json_build_object(").count(), 3);
+        // No trim of brace characters, which ate a nested object's own `}` (issue 9).
+        assert!(!sql.contains("trim("), "{sql}");
+        assert!(
+            sql.starts_with("(left(json_build_object('k0', v0,"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("v49)::text, -1) || ', ' || substr(left(json_build_object('k50'"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("v99)::text, -1), 2) || ', ' || substr(json_build_object('k100'"),
+            "{sql}"
+        );
+        assert!(sql.ends_with("v119)::text, 2))::json"), "{sql}");
+    }
+
+    #[test]
+    fn like_escapes_with_backslash() {
+        assert_eq!(Postgres.like("x", "$1", false), "x LIKE $1 ESCAPE E'\\\\'");
+        assert_eq!(Postgres.like("x", "$1", true), "x ILIKE $1 ESCAPE E'\\\\'");
     }
 }

@@ -218,7 +218,7 @@ impl Renderer<'_> {
             )
         );
         let fits = match target.kind {
-            ScalarKind::Id | ScalarKind::Text => {
+            ScalarKind::Id | ScalarKind::Uuid | ScalarKind::Text => {
                 matches!(ty, SqlType::Text) || (matches!(ty, SqlType::Uuid) && !like)
             }
             ScalarKind::Int | ScalarKind::Float | ScalarKind::Decimal => {
@@ -242,6 +242,15 @@ impl Renderer<'_> {
                 } else {
                     " OR "
                 };
+                if parts.is_empty() {
+                    // An empty AND is true, an empty OR (`_or: []`, `_not: {}`) false.
+                    return (if matches!(f, Filter::And(_)) {
+                        "(1 = 1)"
+                    } else {
+                        "(1 = 0)"
+                    })
+                    .into();
+                }
                 let sql: Vec<String> = parts.iter().map(|p| self.filter(p, t, view)).collect();
                 format!("({})", sql.join(joiner))
             }
@@ -289,12 +298,12 @@ impl Renderer<'_> {
                 };
                 format!(
                     "({})",
-                    self.d.like(&text_expr, &pattern, op == Op::IContains, true)
+                    self.d.like(&text_expr, &pattern, op == Op::IContains)
                 )
             }
             Op::Like | Op::ILike => {
                 let p = self.bind(Param::Text(value.as_str().unwrap_or_default().to_string()));
-                format!("({})", self.d.like(&text_expr, &p, op == Op::ILike, false))
+                format!("({})", self.d.like(&text_expr, &p, op == Op::ILike))
             }
             _ => {
                 let param = self.d.bind_value(value, target.kind);
@@ -629,12 +638,8 @@ impl Renderer<'_> {
 fn is_uuid_value(v: &Json) -> bool {
     match v {
         Json::Array(items) => items.iter().all(is_uuid_value),
-        Json::String(s) => {
-            let hex: String = s.chars().filter(|c| *c != '-').collect();
-            hex.len() == 32
-                && hex.chars().all(|c| c.is_ascii_hexdigit())
-                && (s.len() == 32 || s.len() == 36)
-        }
+        // Only the text a uuid prints: then comparing as uuid and as text agree, as on SQLite.
+        Json::String(s) => is_canonical_uuid(s),
         _ => false,
     }
 }

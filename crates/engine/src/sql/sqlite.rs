@@ -2,7 +2,7 @@
 //! through `CAST(... AS NUMERIC)`, timestamps through `julianday`, `?n` placeholders. JSON
 //! subtypes do not survive subqueries, so subquery results are re-marked with `json(...)`.
 
-use super::dialect::{push_pairs, Dialect};
+use super::dialect::{push_literal, push_pairs, Dialect};
 use super::Param;
 use crate::catalog::SqlType;
 use crate::config::DatabaseKind;
@@ -11,6 +11,9 @@ use serde_json::Value as Json;
 
 /// The SQLite dialect.
 pub(crate) struct Sqlite;
+
+/// Pairs per `json_object` call (see [`Sqlite::object`]).
+const CHUNK_PAIRS: usize = 50;
 
 fn json_path(path: &[String]) -> String {
     let mut p = String::from("'$");
@@ -52,7 +55,7 @@ impl Dialect for Sqlite {
             ScalarKind::DateTime => format!("julianday({v})"),
             ScalarKind::Date => format!("date({v})"),
             ScalarKind::Json => self.json_at(base, path),
-            ScalarKind::Text | ScalarKind::Id | ScalarKind::Boolean => v,
+            ScalarKind::Text | ScalarKind::Id | ScalarKind::Uuid | ScalarKind::Boolean => v,
         }
     }
 
@@ -103,21 +106,41 @@ impl Dialect for Sqlite {
         Param::Text(Json::Array(values.to_vec()).to_string())
     }
 
-    fn like(&self, expr: &str, pattern: &str, ilike: bool, escaped: bool) -> String {
-        let escape = if escaped { " ESCAPE '\\'" } else { "" };
+    fn like(&self, expr: &str, pattern: &str, ilike: bool) -> String {
+        // SQLite has no escape character unless told: without this, `like: "%\\%%"` matched
+        // a backslash followed by anything on SQLite and a literal `%` on PostgreSQL.
         if ilike {
-            format!("lower({expr}) LIKE lower({pattern}){escape}")
+            format!("lower({expr}) LIKE lower({pattern}) ESCAPE '\\'")
         } else {
-            format!("{expr} LIKE {pattern}{escape}")
+            format!("{expr} LIKE {pattern} ESCAPE '\\'")
         }
     }
 
     fn object(&self, pairs: &[(&str, String)]) -> String {
-        let size: usize = pairs.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
+        // A function takes at most SQLITE_MAX_FUNCTION_ARG arguments (127 in older builds,
+        // 1000 in newer ones), so the first 50 pairs are a `json_object` and each further 50
+        // are added by a `json_set`, which appends new keys in order and keeps nulls
+        // (`json_patch` would drop them).
+        let size: usize = pairs.iter().map(|(k, v)| k.len() + v.len() + 12).sum();
         let mut out = String::with_capacity(size + 16);
+        let mut chunks = pairs.chunks(CHUNK_PAIRS);
         out.push_str("json_object(");
-        push_pairs(&mut out, pairs);
+        push_pairs(&mut out, chunks.next().unwrap_or_default());
         out.push(')');
+        for c in chunks {
+            let mut set = String::with_capacity(out.len() + size / 2);
+            set.push_str("json_set(");
+            set.push_str(&out);
+            for (k, v) in c {
+                set.push_str(", ");
+                // Response keys are GraphQL names; quoting keeps the path a single key.
+                push_literal(&mut set, &format!("$.\"{k}\""));
+                set.push_str(", ");
+                set.push_str(v);
+            }
+            set.push(')');
+            out = set;
+        }
         out
     }
 
@@ -157,5 +180,46 @@ impl Dialect for Sqlite {
 
     fn cursor(&self, values: &[String]) -> String {
         format!("lower(hex(json_array({})))", values.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(n: usize) -> String {
+        let p: Vec<(String, String)> = (0..n).map(|i| (format!("k{i}"), format!("v{i}"))).collect();
+        let refs: Vec<(&str, String)> = p.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        Sqlite.object(&refs)
+    }
+
+    #[test]
+    fn narrow_objects_are_one_call() {
+        assert_eq!(object(2), "json_object('k0', v0, 'k1', v1)");
+        assert_eq!(object(0), "json_object()");
+    }
+
+    #[test]
+    fn wide_objects_add_chunks_with_json_set() {
+        let sql = object(120);
+        assert!(
+            sql.starts_with("json_set(json_set(json_object('k0', v0,"),
+            "{sql}"
+        );
+        assert!(sql.contains("'k49', v49), '$.\"k50\"', v50,"), "{sql}");
+        assert!(
+            sql.contains("'$.\"k99\"', v99), '$.\"k100\"', v100,"),
+            "{sql}"
+        );
+        assert!(sql.ends_with("'$.\"k119\"', v119)"), "{sql}");
+    }
+
+    #[test]
+    fn like_escapes_with_backslash() {
+        assert_eq!(Sqlite.like("x", "?1", false), "x LIKE ?1 ESCAPE '\\'");
+        assert_eq!(
+            Sqlite.like("x", "?1", true),
+            "lower(x) LIKE lower(?1) ESCAPE '\\'"
+        );
     }
 }
