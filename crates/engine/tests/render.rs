@@ -117,3 +117,43 @@ fn related_list_in_key_order() {
         serde_json::json!({}),
     );
 }
+
+/// Issue 9: a relation list takes `where`, `orderBy`, `limit` and `offset`, rendered inside
+/// its correlated subquery, every value a bind parameter; the key breaks `orderBy` ties.
+#[test]
+fn related_list_with_arguments() {
+    both(
+        "related_list_arguments",
+        r#"query($w: OrderWhereInput, $n: Int) { customers(limit: 2) { name orders(where: $w, orderBy: [{total: DESC}], limit: $n, offset: 3) { id total } } }"#,
+        serde_json::json!({"w": {"status": {"eq": "SHIPPED"}, "note": {"contains": "x'; DROP TABLE t; --"}}, "n": 7}),
+    );
+}
+
+/// Issue 9: a relation list without `limit` is capped at `max_page_size`, bound as a
+/// parameter; without `orderBy` it (like a root list) sorts by the key.
+#[test]
+fn related_list_without_limit_is_capped() {
+    for kind in [DatabaseKind::Postgresql, DatabaseKind::Sqlite] {
+        let s = sql(kind, "{ customers { orders { id } } }", serde_json::json!({}));
+        assert!(s.contains("Int(1000)"), "{s}");
+        assert!(!s.contains("LIMIT ALL") && !s.contains("LIMIT -1"), "{s}");
+        assert_eq!(s.matches(" ORDER BY ").count(), 2, "{s}");
+    }
+}
+
+/// No literal from the request reaches the SQL text: hostile values of every relation list
+/// argument are bound.
+#[test]
+fn related_list_values_are_bound() {
+    for kind in [DatabaseKind::Postgresql, DatabaseKind::Sqlite] {
+        let s = sql(
+            kind,
+            r#"{ customers { orders(where: {identifier: {eq: "ORD-'1\u0000"}}, limit: 999, offset: 777) { id } } }"#,
+            serde_json::json!({}),
+        );
+        let text = s.split("\n-- params").next().unwrap_or_default();
+        for literal in ["ORD-", "999", "777"] {
+            assert!(!text.contains(literal), "{literal} in {text}");
+        }
+    }
+}
