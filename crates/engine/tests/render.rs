@@ -134,7 +134,11 @@ fn related_list_with_arguments() {
 #[test]
 fn related_list_without_limit_is_capped() {
     for kind in [DatabaseKind::Postgresql, DatabaseKind::Sqlite] {
-        let s = sql(kind, "{ customers { orders { id } } }", serde_json::json!({}));
+        let s = sql(
+            kind,
+            "{ customers { orders { id } } }",
+            serde_json::json!({}),
+        );
         assert!(s.contains("Int(1000)"), "{s}");
         assert!(!s.contains("LIMIT ALL") && !s.contains("LIMIT -1"), "{s}");
         assert_eq!(s.matches(" ORDER BY ").count(), 2, "{s}");
@@ -168,7 +172,11 @@ fn plan_errors(query: &str) -> Vec<(String, String, String)> {
                 .iter()
                 .map(|e| {
                     let v = serde_json::to_value(e).unwrap();
-                    (e.message.clone(), v["path"].to_string(), v["extensions"]["code"].to_string())
+                    (
+                        e.message.clone(),
+                        v["path"].to_string(),
+                        v["extensions"]["code"].to_string(),
+                    )
                 })
                 .collect()
         }
@@ -178,7 +186,11 @@ fn plan_errors(query: &str) -> Vec<(String, String, String)> {
         .iter()
         .map(|e| {
             let v = serde_json::to_value(e).unwrap();
-            (e.message.clone(), v["path"].to_string(), v["extensions"]["code"].to_string())
+            (
+                e.message.clone(),
+                v["path"].to_string(),
+                v["extensions"]["code"].to_string(),
+            )
         })
         .collect()
 }
@@ -245,4 +257,24 @@ fn relation_list_arguments_in_sdl() {
     };
     let sdl = fraiseql_engine::schema::executable_sdl(&schema, &off);
     assert!(sdl.contains("orders(limit: Int): [Order!]!"), "{sdl}");
+}
+
+/// `validation.max_result_rows` is the bound: 5 customers × (1 + 1 order) = 10 rows pass a
+/// bound of 10, 6 customers do not.
+#[test]
+fn max_result_rows_is_configurable() {
+    let schema = compile(&parse_sdl(SCHEMA, "schema.graphql").unwrap()).unwrap();
+    let limits = ValidationConfig {
+        max_result_rows: 10,
+        ..ValidationConfig::default()
+    };
+    let api = ApiSchema::new(schema, QueryDefaults::default(), limits, true).unwrap();
+    let run = |q: &str| {
+        let prepared = prepare(&api, q, None).unwrap_or_else(|e| panic!("{e:?}"));
+        plan(&api, &prepared, &serde_json::Map::new())
+    };
+    assert!(run("{ customers(limit: 5) { orders(limit: 1) { id } } }").is_ok());
+    let e = run("{ customers(limit: 6) { orders(limit: 1) { id } } }").unwrap_err();
+    assert!(e[0].message.contains("up to 12 rows"), "{e:?}");
+    assert!(e[0].message.contains("limit of 10"), "{e:?}");
 }

@@ -126,7 +126,10 @@ mod tests {
 
     #[test]
     fn single_relations_and_siblings_add() {
-        let s = sel(vec![related(None, sel(vec![])), related(Some(5), sel(vec![]))]);
+        let s = sel(vec![
+            related(None, sel(vec![])),
+            related(Some(5), sel(vec![])),
+        ]);
         assert_eq!(fetch_rows(&list(10, s)), 10 * (1 + 1 + 5));
     }
 
