@@ -437,7 +437,7 @@ impl Planner<'_> {
                 };
                 Item::Related {
                     key: key.clone(),
-                    related,
+                    related: Box::new(related),
                 }
             } else if let Some(nested) = self.schema.types.get(&f.ty.name) {
                 let selection = self.selection(&sub_sets(fs), nested)?;

@@ -86,7 +86,7 @@ mod tests {
     fn related(limit: Option<u64>, selection: Selection) -> Item {
         Item::Related {
             key: "r".into(),
-            related: Related {
+            related: Box::new(Related {
                 view: "v".into(),
                 local_key: "id".into(),
                 remote_key: "pid".into(),
@@ -96,7 +96,7 @@ mod tests {
                 limit,
                 offset: 0,
                 selection,
-            },
+            }),
         }
     }
 

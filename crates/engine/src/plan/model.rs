@@ -143,10 +143,11 @@ pub enum Item {
         path: Vec<String>,
         selection: Selection,
     },
-    /// Rows of another view in the same database, matched by key.
+    /// Rows of another view in the same database, matched by key (boxed: it is much larger
+    /// than the other items).
     Related {
         key: String,
-        related: Related,
+        related: Box<Related>,
     },
 }
 
