@@ -117,3 +117,164 @@ fn related_list_in_key_order() {
         serde_json::json!({}),
     );
 }
+
+/// Issue 9: a relation list takes `where`, `orderBy`, `limit` and `offset`, rendered inside
+/// its correlated subquery, every value a bind parameter; the key breaks `orderBy` ties.
+#[test]
+fn related_list_with_arguments() {
+    both(
+        "related_list_arguments",
+        r#"query($w: OrderWhereInput, $n: Int) { customers(limit: 2) { name orders(where: $w, orderBy: [{total: DESC}], limit: $n, offset: 3) { id total } } }"#,
+        serde_json::json!({"w": {"status": {"eq": "SHIPPED"}, "note": {"contains": "x'; DROP TABLE t; --"}}, "n": 7}),
+    );
+}
+
+/// Issue 9: a relation list without `limit` is capped at `max_page_size`, bound as a
+/// parameter; without `orderBy` it (like a root list) sorts by the key.
+#[test]
+fn related_list_without_limit_is_capped() {
+    for kind in [DatabaseKind::Postgresql, DatabaseKind::Sqlite] {
+        let s = sql(
+            kind,
+            "{ customers { orders { id } } }",
+            serde_json::json!({}),
+        );
+        assert!(s.contains("Int(1000)"), "{s}");
+        assert!(!s.contains("LIMIT ALL") && !s.contains("LIMIT -1"), "{s}");
+        assert_eq!(s.matches(" ORDER BY ").count(), 2, "{s}");
+    }
+}
+
+/// No literal from the request reaches the SQL text: hostile values of every relation list
+/// argument are bound.
+#[test]
+fn related_list_values_are_bound() {
+    for kind in [DatabaseKind::Postgresql, DatabaseKind::Sqlite] {
+        let s = sql(
+            kind,
+            r#"{ customers { orders(where: {identifier: {eq: "ORD-'1\u0000"}}, limit: 999, offset: 777) { id } } }"#,
+            serde_json::json!({}),
+        );
+        let text = s.split("\n-- params").next().unwrap_or_default();
+        for literal in ["ORD-", "999", "777"] {
+            assert!(!text.contains(literal), "{literal} in {text}");
+        }
+    }
+}
+
+/// The errors planning `query` reports, as `(message, path, code)`.
+fn plan_errors(query: &str) -> Vec<(String, String, String)> {
+    let api = api();
+    let prepared = match prepare(&api, query, None) {
+        Ok(p) => p,
+        Err(errors) => {
+            return errors
+                .iter()
+                .map(|e| {
+                    let v = serde_json::to_value(e).unwrap();
+                    (
+                        e.message.clone(),
+                        v["path"].to_string(),
+                        v["extensions"]["code"].to_string(),
+                    )
+                })
+                .collect()
+        }
+    };
+    let errors = plan(&api, &prepared, &serde_json::Map::new()).expect_err("plan should fail");
+    errors
+        .iter()
+        .map(|e| {
+            let v = serde_json::to_value(e).unwrap();
+            (
+                e.message.clone(),
+                v["path"].to_string(),
+                v["extensions"]["code"].to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn related_list_limit_is_checked_like_a_root_list() {
+    let e = plan_errors("{ customers { orders(limit: 1001) { id } } }");
+    assert_eq!(
+        e,
+        vec![(
+            "limit 1001 exceeds the maximum page size of 1000".to_string(),
+            r#"["customers","orders"]"#.to_string(),
+            r#""BAD_USER_INPUT""#.to_string()
+        )]
+    );
+    let e = plan_errors("{ customers { orders(limit: -1) { id } } }");
+    assert_eq!(e[0].0, "limit must not be negative");
+    let e = plan_errors("{ customers { orders(offset: -5) { id } } }");
+    assert_eq!(e[0].0, "offset must not be negative");
+    assert_eq!(e[0].2, r#""BAD_USER_INPUT""#);
+    // An unknown field in a relation list's `where` fails validation against the SDL.
+    let e = plan_errors("{ customers { orders(where: {nope: {eq: 1}}) { id } } }");
+    assert_eq!(e[0].2, r#""GRAPHQL_VALIDATION_FAILED""#, "{e:?}");
+}
+
+/// `customers(limit: 1000) { orders(limit: 1000) { … } }` could return 10^6 rows: refused by
+/// `validation.max_result_rows` (100,000 by default) before any SQL; smaller pages pass.
+#[test]
+fn nested_list_products_are_bounded() {
+    let e = plan_errors("{ customers(limit: 1000) { orders(limit: 1000) { id } } }");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].0.contains("up to 1001000 rows"), "{e:?}");
+    assert_eq!(e[0].1, r#"["customers"]"#);
+    assert_eq!(e[0].2, r#""BAD_USER_INPUT""#);
+    // Aliases add up.
+    let e = plan_errors(
+        "{ a: customers(limit: 50) { orders { id } } b: customers(limit: 50) { orders { id } } }",
+    );
+    assert_eq!(e[0].1, r#"["b"]"#, "{e:?}");
+    sql(
+        DatabaseKind::Postgresql,
+        "{ customers(limit: 1000) { orders(limit: 99) { id } } }",
+        serde_json::json!({}),
+    );
+}
+
+/// The executable SDL gives relation lists the root-list arguments, after `[query_defaults]`.
+#[test]
+fn relation_list_arguments_in_sdl() {
+    let schema = compile(&parse_sdl(SCHEMA, "schema.graphql").unwrap()).unwrap();
+    let sdl = fraiseql_engine::schema::executable_sdl(&schema, &QueryDefaults::default());
+    assert!(
+        sdl.contains("  orders(where: OrderWhereInput, orderBy: [OrderOrderByInput!], limit: Int, offset: Int): [Order!]!\n"),
+        "{sdl}"
+    );
+    // A single relation takes no arguments.
+    assert!(sdl.contains("  buyer: Customer\n"), "{sdl}");
+    let off = QueryDefaults {
+        where_: false,
+        order_by: false,
+        limit: true,
+        offset: false,
+        ..QueryDefaults::default()
+    };
+    let sdl = fraiseql_engine::schema::executable_sdl(&schema, &off);
+    assert!(sdl.contains("orders(limit: Int): [Order!]!"), "{sdl}");
+}
+
+/// `validation.max_result_rows` is the bound: 5 customers × (1 + 1 order) = 10 rows pass a
+/// bound of 10, 6 customers do not.
+#[test]
+fn max_result_rows_is_configurable() {
+    let schema = compile(&parse_sdl(SCHEMA, "schema.graphql").unwrap()).unwrap();
+    let limits = ValidationConfig {
+        max_result_rows: 10,
+        ..ValidationConfig::default()
+    };
+    let api = ApiSchema::new(schema, QueryDefaults::default(), limits, true).unwrap();
+    let run = |q: &str| {
+        let prepared = prepare(&api, q, None).unwrap_or_else(|e| panic!("{e:?}"));
+        plan(&api, &prepared, &serde_json::Map::new())
+    };
+    assert!(run("{ customers(limit: 5) { orders(limit: 1) { id } } }").is_ok());
+    let e = run("{ customers(limit: 6) { orders(limit: 1) { id } } }").unwrap_err();
+    assert!(e[0].message.contains("up to 12 rows"), "{e:?}");
+    assert!(e[0].message.contains("limit of 10"), "{e:?}");
+}

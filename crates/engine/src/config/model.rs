@@ -389,6 +389,10 @@ pub struct ValidationConfig {
     /// Largest number of field selections in one operation (after fragment expansion).
     #[serde(default = "default_max_fields", alias = "max_query_complexity")]
     pub max_fields: usize,
+    /// Most rows one operation could return, counting every nested relation list at its
+    /// page size (`limit`, or `max_page_size` without one) times its parent's rows.
+    #[serde(default = "default_max_result_rows")]
+    pub max_result_rows: u64,
 }
 
 impl Default for ValidationConfig {
@@ -397,6 +401,7 @@ impl Default for ValidationConfig {
             max_query_depth: default_max_query_depth(),
             max_aliases: default_max_aliases(),
             max_fields: default_max_fields(),
+            max_result_rows: default_max_result_rows(),
         }
     }
 }
@@ -409,6 +414,9 @@ fn default_max_aliases() -> usize {
 }
 fn default_max_fields() -> usize {
     500
+}
+fn default_max_result_rows() -> u64 {
+    100_000
 }
 
 /// `[query_defaults]`: automatic list arguments and page sizes.

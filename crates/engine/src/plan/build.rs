@@ -48,17 +48,22 @@ pub fn plan(
                 key: key.clone(),
                 action,
             }),
-            Err(e) => errors.push(e.at(vec![PathSegment::Key(key.clone())])),
+            Err(e) => {
+                let mut path = vec![PathSegment::Key(key.clone())];
+                path.extend(e.path.iter().cloned());
+                errors.push(e.at(path));
+            }
         }
     }
-    if errors.is_empty() {
-        Ok(Plan {
-            kind: prepared.kind,
-            roots,
-        })
-    } else {
-        Err(errors)
+    if !errors.is_empty() {
+        return Err(errors);
     }
+    let plan = Plan {
+        kind: prepared.kind,
+        roots,
+    };
+    super::estimate::check_rows(&plan, api.limits.max_result_rows).map_err(|e| vec![e])?;
+    Ok(plan)
 }
 
 fn root_type_name(kind: OperationKind) -> &'static str {
@@ -114,54 +119,46 @@ impl Planner<'_> {
         let args = arguments(field, self.vars)?;
         let mut filters = self.declared_filters(q, ty, &args)?;
         let auto = auto_params(q, &self.api.defaults);
-        if let Some(w) = args.get("where").filter(|w| !w.is_null()) {
-            if let Some(f) = filter_from_where(self.schema, ty, w, &[])? {
-                filters.push(f);
-            }
+        if let Some(f) = self.list_filter(ty, &args)? {
+            filters.push(f);
         }
-        let mut order = match args.get("orderBy").filter(|o| !o.is_null()) {
-            Some(o) => order_from_input(self.schema, ty, o)?,
-            None => Vec::new(),
-        };
         let filter = match filters.len() {
             0 => None,
             1 => filters.pop(),
             _ => Some(Filter::And(filters)),
         };
-        let shape = if q.relay {
+        let (shape, order) = if q.relay {
             // Keyset pagination needs a total order: the key fields break ties.
-            for k in key_order(ty) {
-                if !order.iter().any(|o| o.target == k.target) {
-                    order.push(k);
-                }
-            }
-            let mut c = self.connection(fields, ty, &args, order.len())?;
-            check_cursors(self.schema, &mut c, &order)?;
-            Shape::Connection(c)
+            let order = self.list_order(ty, &args)?;
+            let mut connection = self.connection(fields, ty, &args, order.len())?;
+            check_cursors(self.schema, &mut connection, &order)?;
+            (Shape::Connection(connection), order)
         } else if q.ty.list {
             let declared = |n: &str| q.arguments.iter().any(|a| a.name == n);
+            // Without a `limit` argument the list is still capped: no list is unbounded.
             let limit = if auto.limit || declared("limit") {
-                Some(self.page_size(args.get("limit"), "limit")?)
+                self.page_size(args.get("limit"), "limit")?
             } else {
-                None
+                self.api.defaults.max_page_size
             };
             let offset = if auto.offset || declared("offset") {
-                match args.get("offset").and_then(Json::as_i64) {
-                    Some(n) if n < 0 => return Err(user_error("offset must not be negative")),
-                    Some(n) => n as u64,
-                    None => 0,
-                }
+                offset(args.get("offset"))?
             } else {
                 0
             };
             let selection = self.selection(&sub_sets(fields), ty)?;
-            Shape::List {
+            let shape = Shape::List {
                 selection,
                 limit,
                 offset,
-            }
+            };
+            (shape, self.list_order(ty, &args)?)
         } else {
-            Shape::One(self.selection(&sub_sets(fields), ty)?)
+            let order = match args.get("orderBy").filter(|o| !o.is_null()) {
+                Some(o) => order_from_input(self.schema, ty, o)?,
+                None => Vec::new(),
+            };
+            (Shape::One(self.selection(&sub_sets(fields), ty)?), order)
         };
         Ok(Fetch {
             field: q.name.clone(),
@@ -216,6 +213,49 @@ impl Planner<'_> {
             out.push(Filter::Compare { target, op, value });
         }
         Ok(out)
+    }
+
+    /// A list's `where` argument as a filter (absent or `null`: none).
+    fn list_filter(
+        &self,
+        ty: &ObjectType,
+        args: &serde_json::Map<String, Json>,
+    ) -> Result<Option<Filter>, GraphQLError> {
+        match args.get("where").filter(|w| !w.is_null()) {
+            Some(w) => filter_from_where(self.schema, ty, w, &[]),
+            None => Ok(None),
+        }
+    }
+
+    /// A list's sort keys: its `orderBy`, then the key fields it does not already sort on.
+    /// The key makes the order total, so a list without `orderBy` (or with a non-unique one)
+    /// comes back in the same order on every dialect and every run, and keyset cursors are
+    /// unambiguous.
+    fn list_order(
+        &self,
+        ty: &ObjectType,
+        args: &serde_json::Map<String, Json>,
+    ) -> Result<Vec<OrderKey>, GraphQLError> {
+        let mut order = match args.get("orderBy").filter(|o| !o.is_null()) {
+            Some(o) => order_from_input(self.schema, ty, o)?,
+            None => Vec::new(),
+        };
+        for k in key_order(ty) {
+            if !order.iter().any(|o| o.target == k.target) {
+                order.push(k);
+            }
+        }
+        Ok(order)
+    }
+
+    /// A relation list's page: `limit` checked like a root list's, and `max_page_size`
+    /// when none is given. Hasura and PostGraphile return every child by default; the cap
+    /// keeps that for ordinary data while bounding what one parent can pull in.
+    fn related_page(&self, args: &serde_json::Map<String, Json>) -> Result<u64, GraphQLError> {
+        match args.get("limit").filter(|v| !v.is_null()) {
+            Some(v) => self.page_size(Some(v), "limit"),
+            None => Ok(self.api.defaults.max_page_size),
+        }
     }
 
     fn page_size(&self, value: Option<&Json>, name: &str) -> Result<u64, GraphQLError> {
@@ -364,22 +404,41 @@ impl Planner<'_> {
             let path = vec![f.key.clone()];
             let item = if let Some(rel) = &f.relation {
                 let target = self.object(&f.ty.name)?;
-                Item::Related {
-                    key: key.clone(),
-                    related: Related {
+                // Errors inside name this field in their path, below the root's key.
+                let nested = |e: GraphQLError| {
+                    let mut path = vec![PathSegment::Key(key.clone())];
+                    path.extend(e.path.iter().cloned());
+                    e.at(path)
+                };
+                let related = if f.ty.list {
+                    let args = arguments(fs[0], self.vars);
+                    Related {
                         view: target.sql_source.clone(),
                         local_key: rel.local_key.clone(),
                         remote_key: rel.remote_key.clone(),
-                        list: f.ty.list,
-                        // Related lists come in key order, not in whatever order the
-                        // database's plan happens to produce.
-                        order: if f.ty.list {
-                            key_order(target)
-                        } else {
-                            Vec::new()
-                        },
-                        selection: self.selection(&sub_sets(fs), target)?,
-                    },
+                        list: true,
+                        filter: self.list_filter(target, &args).map_err(nested)?,
+                        order: self.list_order(target, &args).map_err(nested)?,
+                        limit: Some(self.related_page(&args).map_err(nested)?),
+                        offset: offset(args.get("offset")).map_err(nested)?,
+                        selection: self.selection(&sub_sets(fs), target).map_err(nested)?,
+                    }
+                } else {
+                    Related {
+                        view: target.sql_source.clone(),
+                        local_key: rel.local_key.clone(),
+                        remote_key: rel.remote_key.clone(),
+                        list: false,
+                        filter: None,
+                        order: Vec::new(),
+                        limit: None,
+                        offset: 0,
+                        selection: self.selection(&sub_sets(fs), target).map_err(nested)?,
+                    }
+                };
+                Item::Related {
+                    key: key.clone(),
+                    related: Box::new(related),
                 }
             } else if let Some(nested) = self.schema.types.get(&f.ty.name) {
                 let selection = self.selection(&sub_sets(fs), nested)?;
@@ -473,7 +532,18 @@ impl Planner<'_> {
     }
 }
 
-/// The comparison kind of a key field.
+/// A list's `offset` argument: absent or `null` is 0, a negative one is refused.
+fn offset(value: Option<&Json>) -> Result<u64, GraphQLError> {
+    match value.filter(|v| !v.is_null()) {
+        None => Ok(0),
+        Some(v) => match v.as_i64() {
+            Some(n) if n < 0 => Err(user_error("offset must not be negative")),
+            Some(n) => Ok(n as u64),
+            None => Err(user_error("offset must be an integer")),
+        },
+    }
+}
+
 /// Ascending order on the type's key fields, each compared as its declared scalar.
 fn key_order(ty: &ObjectType) -> Vec<OrderKey> {
     ty.key_fields

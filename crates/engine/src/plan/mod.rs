@@ -3,6 +3,7 @@
 
 mod build;
 mod collect;
+mod estimate;
 mod input;
 mod model;
 mod scalar;

@@ -50,9 +50,11 @@ pub struct Fetch {
 pub enum Shape {
     /// At most one row (`LIMIT 1`); `null` when absent.
     One(Selection),
+    /// Rows in order; `limit` is always set (`max_page_size` when the list takes no
+    /// `limit` argument), so no list is unbounded.
     List {
         selection: Selection,
-        limit: Option<u64>,
+        limit: u64,
         offset: u64,
     },
     Connection(Connection),
@@ -141,10 +143,11 @@ pub enum Item {
         path: Vec<String>,
         selection: Selection,
     },
-    /// Rows of another view in the same database, matched by key.
+    /// Rows of another view in the same database, matched by key (boxed: it is much larger
+    /// than the other items).
     Related {
         key: String,
-        related: Related,
+        related: Box<Related>,
     },
 }
 
@@ -155,8 +158,16 @@ pub struct Related {
     pub local_key: String,
     pub remote_key: String,
     pub list: bool,
-    /// Sort keys of a list (the target's key fields); empty for a single object.
+    /// The list's `where`, on top of the key match; `None` for a single object.
+    pub filter: Option<Filter>,
+    /// Sort keys of a list (its `orderBy`, then the target's key fields as tie-breakers);
+    /// empty for a single object.
     pub order: Vec<OrderKey>,
+    /// Rows per parent: the list's `limit`, or `max_page_size` when none is given (a
+    /// relation list is never unbounded); `None` for a single object (`LIMIT 1`).
+    pub limit: Option<u64>,
+    /// Rows per parent skipped before `limit`.
+    pub offset: u64,
     pub selection: Selection,
 }
 

@@ -115,7 +115,8 @@ impl Printer<'_> {
             let _ = writeln!(self.out, "type {} {{", t.name);
             for f in t.fields.values() {
                 description(&mut self.out, "  ", &f.description);
-                let _ = write!(self.out, "  {}: {}", f.name, f.ty);
+                let args = relation_args(f, defaults);
+                let _ = write!(self.out, "  {}{args}: {}", f.name, f.ty);
                 deprecated(&mut self.out, &f.deprecated);
                 self.out.push('\n');
             }
@@ -157,6 +158,16 @@ impl Printer<'_> {
                 if q.relay {
                     self.collect_embedded(&q.ty.name, &mut filterable);
                     connections.insert(q.ty.name.clone());
+                }
+            }
+        }
+        // Relation lists filter and sort their target like root lists do.
+        if defaults.where_ || defaults.order_by {
+            for t in self.schema.types.values() {
+                for f in t.fields.values() {
+                    if f.relation.is_some() && f.ty.list {
+                        self.collect_embedded(&f.ty.name, &mut filterable);
+                    }
                 }
             }
         }
@@ -316,6 +327,33 @@ impl Printer<'_> {
             .map(|a| argument_text(a, "", self.schema))
             .collect();
         format!("({})", parts.join(", "))
+    }
+}
+
+/// The arguments of a relation list field (`orders(where:, orderBy:, limit:, offset:)`),
+/// switched by `[query_defaults]` like a root list's; empty for any other field.
+fn relation_args(f: &Field, defaults: &QueryDefaults) -> String {
+    if f.relation.is_none() || !f.ty.list {
+        return String::new();
+    }
+    let t = &f.ty.name;
+    let mut args = Vec::new();
+    if defaults.where_ {
+        args.push(format!("where: {t}WhereInput"));
+    }
+    if defaults.order_by {
+        args.push(format!("orderBy: [{t}OrderByInput!]"));
+    }
+    if defaults.limit {
+        args.push("limit: Int".to_string());
+    }
+    if defaults.offset {
+        args.push("offset: Int".to_string());
+    }
+    if args.is_empty() {
+        String::new()
+    } else {
+        format!("({})", args.join(", "))
     }
 }
 

@@ -116,10 +116,10 @@ impl Renderer<'_> {
             } => {
                 let obj = self.selection(selection, &data);
                 let order = self.order_by(&f.order, &t, Some(&f.view), false);
-                let limit = limit.map(|l| self.bind(Param::Int(l as i64)));
-                let offset = (*offset > 0).then(|| self.bind(Param::Int(*offset as i64)));
+                let limit = self.bind(Param::Int(clamp_i64(*limit)));
+                let offset = (*offset > 0).then(|| self.bind(Param::Int(clamp_i64(*offset))));
                 let clauses = format!("{where_sql}{order}");
-                let rows = self.rows(&f.view, &t, &clauses, limit.as_deref(), offset.as_deref());
+                let rows = self.rows(&f.view, &t, &clauses, Some(&limit), offset.as_deref());
                 let agg = self.d.aggregate("q.r");
                 format!("(SELECT {agg} FROM (SELECT {obj} AS r FROM {rows}) q)")
             }
@@ -408,8 +408,16 @@ impl Renderer<'_> {
         let obj = self.selection(&r.selection, &data);
         let sub = if r.list {
             let agg = self.d.aggregate("q.r");
+            // Placeholders are bound in text order: filter, then limit, then offset.
+            let filter = match &r.filter {
+                Some(f) => format!(" AND {}", self.filter(f, &t, &r.view)),
+                None => String::new(),
+            };
             let order = self.order_by(&r.order, &t, Some(&r.view), false);
-            let rows = self.rows(&r.view, &t, &format!(" WHERE {cond}{order}"), None, None);
+            let limit = r.limit.map(|l| self.bind(Param::Int(clamp_i64(l))));
+            let offset = (r.offset > 0).then(|| self.bind(Param::Int(clamp_i64(r.offset))));
+            let clauses = format!(" WHERE {cond}{filter}{order}");
+            let rows = self.rows(&r.view, &t, &clauses, limit.as_deref(), offset.as_deref());
             format!("(SELECT {agg} FROM (SELECT {obj} AS r FROM {rows}) q)")
         } else {
             let rows = self.rows(&r.view, &t, &format!(" WHERE {cond}"), Some("1"), None);
@@ -632,6 +640,12 @@ impl Renderer<'_> {
         }
         cond
     }
+}
+
+/// A page size or offset as a SQL integer; the planner keeps them far below `i64::MAX`,
+/// this only makes the conversion total.
+fn clamp_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// Whether a filter value (or every item of a list) is shaped like a UUID.
