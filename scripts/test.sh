@@ -92,8 +92,8 @@ if [ -d sdk/python ]; then
 fi
 
 section "browser test (GraphiQL in headless Chromium)"
-# GraphiQL served by target/debug/fraiseql, driven by Playwright in Debian's Chromium; the
-# page's CDN files come from tests/browser/node_modules (see tests/browser/README.md).
+# GraphiQL served by target/debug/fraiseql, driven by Playwright in Debian's Chromium with
+# every request outside the server blocked (see tests/browser/README.md).
 if [ ! -x /usr/bin/chromium ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
