@@ -63,9 +63,15 @@ async fn graphiql_page_and_assets_come_from_the_server() {
             .expect("request");
         assert_eq!(response.status(), StatusCode::OK, "{path}");
         let headers = response.headers().clone();
-        assert!(headers[CONTENT_TYPE].to_str().unwrap_or("").starts_with("text/html"));
+        assert!(headers[CONTENT_TYPE]
+            .to_str()
+            .unwrap_or("")
+            .starts_with("text/html"));
         let csp = headers[CONTENT_SECURITY_POLICY].to_str().expect("ascii");
-        assert!(csp.contains("default-src 'self'") && !csp.contains("http"), "{csp}");
+        assert!(
+            csp.contains("default-src 'self'") && !csp.contains("http"),
+            "{csp}"
+        );
         let html = response.text().await.expect("body");
         assert!(
             !html.contains("http://") && !html.contains("https://"),
@@ -77,7 +83,10 @@ async fn graphiql_page_and_assets_come_from_the_server() {
         assert_eq!((scripts, styles), (3, 1), "{refs:?}");
 
         for r in refs {
-            assert!(!r.starts_with('/') && !r.contains("//"), "{r} is not relative");
+            assert!(
+                !r.starts_with('/') && !r.contains("//"),
+                "{r} is not relative"
+            );
             // Resolved against the page URL, as the browser does.
             let url = reqwest::Url::parse(&format!("{base}{path}"))
                 .and_then(|u| u.join(&r))
@@ -117,7 +126,11 @@ async fn graphiql_page_and_assets_come_from_the_server() {
         .await
         .expect("license");
     assert_eq!(license.headers()[CONTENT_TYPE], "text/plain; charset=utf-8");
-    assert!(license.text().await.expect("text").starts_with("MIT License"));
+    assert!(license
+        .text()
+        .await
+        .expect("text")
+        .starts_with("MIT License"));
 }
 
 #[tokio::test]
@@ -142,7 +155,9 @@ async fn unknown_or_hostile_asset_names_are_404() {
     }
     // Nested paths do not match the route at all.
     let response = http
-        .get(format!("{base}/graphiql/assets/../assets/graphiql-3.9.0.min.js/x"))
+        .get(format!(
+            "{base}/graphiql/assets/../assets/graphiql-3.9.0.min.js/x"
+        ))
         .send()
         .await
         .expect("request");
