@@ -42,10 +42,12 @@ async fn health(project: fraiseql_engine::config::ProjectConfig) -> Value {
 
 #[tokio::test]
 async fn health_names_the_project() {
-    let mut project = fraiseql_engine::config::ProjectConfig::default();
-    project.name = "orders-api".into();
-    project.version = "2.1.0".into();
-    project.description = Some("Orders \"and\" customers\n".into());
+    let project = fraiseql_engine::config::ProjectConfig {
+        name: "orders-api".into(),
+        version: "2.1.0".into(),
+        description: Some("Orders \"and\" customers\n".into()),
+        ..Default::default()
+    };
     let body = health(project).await;
     assert_eq!(
         body["project"],
