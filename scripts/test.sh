@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh Debian machine: makes sure PostgreSQL, MariaDB and NATS
-# (JetStream) are installed and answering, builds once, runs the Rust tests, then the Python
-# SDK tests against the built binary, then GraphiQL in headless Chromium. Tests never skip a
-# missing service: they fail.
+# The whole test suite on a fresh Debian machine. In order: the checks that keep main clean
+# (rustfmt, clippy with warnings as errors, rustdoc with warnings as errors), then makes sure
+# PostgreSQL, MariaDB and NATS (JetStream) are installed (apt) and answering, builds once,
+# runs the Rust tests, then the Python SDK tests (in a venv at target/venv) against the built
+# binary, then GraphiQL in headless Chromium (apt `chromium`, npm packages under
+# tests/browser). Tests never skip a missing service: they fail.
+#
+# PostgreSQL is what the Rust and spec tests use today (FRAISEQL_TEST_PG_URL); MariaDB
+# (FRAISEQL_TEST_MYSQL_URL) and NATS (FRAISEQL_TEST_NATS_URL) are started and exported for
+# the MariaDB dialect and the event tests as they land. SQLite is embedded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 section() { printf '\n==== %s ====\n' "$*"; }
+
+# Fast checks first, so a formatting slip or a new warning fails in minutes, not after the
+# long tests.
+section "format, lints, docs"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
 need_install=()
 command -v pg_ctlcluster >/dev/null 2>&1 || need_install+=(postgresql)
