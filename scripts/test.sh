@@ -25,6 +25,8 @@ need_install=()
 command -v pg_ctlcluster >/dev/null 2>&1 || need_install+=(postgresql)
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need_install+=(mariadb-server)
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need_install+=(nats-server)
+# `python3 -m venv` needs Debian's python3-venv (ensurepip) for the SDK tests.
+python3 -c 'import ensurepip' >/dev/null 2>&1 || need_install+=(python3-venv)
 if [ ${#need_install[@]} -gt 0 ]; then
   section "installing ${need_install[*]}"
   export DEBIAN_FRONTEND=noninteractive
