@@ -1,26 +1,34 @@
-//! Property test of the read path: random GraphQL documents and variables go through
-//! prepare, plan and render for both dialects (PostgreSQL and SQLite). Documents are
+//! Property test of the request path's pure half: random GraphQL documents and variables go
+//! through prepare, plan and render for both dialects (PostgreSQL and SQLite). Documents are
 //! well-shaped (random selections with aliases and nested relations, random `where` trees,
-//! `orderBy`, paging, cursors, inline or as variables) or garbage (token soup, truncated and
-//! corrupted documents). Properties:
+//! `orderBy`, paging, cursors, mutations with flat or input-object arguments, inline or as
+//! variables) or garbage (token soup, truncated and corrupted documents). Properties:
 //!
 //! - nothing panics, whatever the input;
 //! - no value from the input reaches SQL text: every string carries a marker `zqx<digits>`
 //!   (wrapped in quotes, backslashes, NUL, newlines, unicode) and every number marker is a
 //!   distinctive 10-digit value; no statement's text contains any of them;
 //! - a marker placed where its type is right (a `String` filter, an `Int` filter, an `ID`
-//!   argument…) is in some bind parameter whenever the request renders, so the value is
-//!   neither dropped nor rewritten.
+//!   argument, a mutation argument…) is in some bind parameter whenever the request
+//!   renders, so the value is neither dropped nor rewritten.
 //!
-//! `limit`/`offset`/`first`/`last` are typed integers the renderer writes as `LIMIT n`; they
-//! are drawn without markers. 256 cases by default (a few seconds); set `PROPTEST_CASES` to
-//! run more: `PROPTEST_CASES=20000 cargo test -p fraiseql-engine --test fuzz --release`.
+//! Each request renders for both dialects without a catalog (JSON paths) and with one (typed
+//! columns beside `data`, mutation functions), so reads, mutation calls and read-backs are
+//! all covered. `limit`/`offset`/`first`/`last` are typed integers the renderer writes as
+//! `LIMIT n`; they are drawn without markers. 256 cases by default (a few seconds); set
+//! `PROPTEST_CASES` to run more:
+//! `PROPTEST_CASES=20000 cargo test -p fraiseql-engine --test fuzz --release`.
 
+use fraiseql_engine::catalog::{
+    Catalog, Function, FunctionParam, FunctionReturn, Relation, SqlType,
+};
 use fraiseql_engine::config::{DatabaseKind, QueryDefaults, ValidationConfig};
-use fraiseql_engine::plan::plan;
+use fraiseql_engine::plan::{plan, RootAction};
 use fraiseql_engine::request::{prepare, ApiSchema};
 use fraiseql_engine::schema::{compile, parse_sdl};
-use fraiseql_engine::sql::{render_reads, Param};
+use fraiseql_engine::sql::{
+    render_call, render_read_back, render_reads, CallSql, MutationResult, Param, SqlQuery,
+};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use serde_json::{Map, Value as Json};
@@ -52,12 +60,17 @@ type Customer @source(view: "v_customer") {
 type CustomerSummary { id: ID! name: String! }
 type OrderItem { sku: String! quantity: Int! }
 enum OrderStatus { PENDING @value(stored: "pending") SHIPPED @value(stored: "shipped") }
+input OrderInput { identifier: String! total: Decimal note: String status: OrderStatus }
 type Query {
   order(id: ID!): Order
   orders: [Order!]!
   ordersPage: [Order!]! @relay
   customers: [Customer!]!
   customer(id: ID!): Customer
+}
+type Mutation {
+  createOrder(identifier: String!, total: Decimal, note: String, quantity: Int): Order @function(name: "fn_create_order")
+  updateOrder(input: OrderInput!): Order @function(name: "fn_update_order")
 }
 "#;
 
@@ -76,6 +89,63 @@ fn api() -> &'static ApiSchema {
             true,
         )
         .expect("fuzz API schema builds")
+    })
+}
+
+/// What the server would read from the database: typed columns beside `data` (so filters
+/// and sorts take the column path) and the mutation functions' signatures.
+fn catalog() -> &'static Catalog {
+    static CATALOG: OnceLock<Catalog> = OnceLock::new();
+    CATALOG.get_or_init(|| {
+        let relation = |cols: &[(&str, SqlType)]| Relation {
+            columns: cols.iter().map(|(c, t)| ((*c).to_string(), *t)).collect(),
+        };
+        let order = relation(&[
+            ("id", SqlType::Text),
+            ("identifier", SqlType::Text),
+            ("status", SqlType::Text),
+            ("total", SqlType::Numeric),
+            ("quantity", SqlType::Integer),
+            ("paid", SqlType::Boolean),
+            ("created_at", SqlType::Timestamp),
+            ("shipped_on", SqlType::Date),
+            ("ref", SqlType::Uuid),
+            ("customer_id", SqlType::Text),
+            ("data", SqlType::Jsonb),
+        ]);
+        let customer = relation(&[
+            ("id", SqlType::Text),
+            ("name", SqlType::Text),
+            ("data", SqlType::Jsonb),
+        ]);
+        let param = |name: &str, ty: &str| FunctionParam {
+            name: name.to_string(),
+            type_name: ty.to_string(),
+            has_default: name != "p_identifier",
+        };
+        let mut c = Catalog::default();
+        c.relations.insert("v_order".into(), order);
+        c.relations.insert("v_customer".into(), customer);
+        c.functions.insert(
+            "fn_create_order".into(),
+            Function {
+                params: vec![
+                    param("p_identifier", "text"),
+                    param("p_total", "numeric"),
+                    param("p_note", "text"),
+                    param("p_quantity", "integer"),
+                ],
+                returns: FunctionReturn::MutationResponse,
+            },
+        );
+        c.functions.insert(
+            "fn_update_order".into(),
+            Function {
+                params: vec![param("p_input", "jsonb")],
+                returns: FunctionReturn::MutationResponse,
+            },
+        );
+        c
     })
 }
 
@@ -513,6 +583,8 @@ struct Root {
 
 #[derive(Debug, Clone)]
 struct Doc {
+    /// `query` or `mutation`.
+    operation: &'static str,
     roots: Vec<Root>,
     /// Arguments go into variables (`$v0…`) instead of literals.
     as_variables: bool,
@@ -743,13 +815,100 @@ fn root() -> impl Strategy<Value = Root> {
     prop_oneof![3 => orders, 2 => order, 1 => customers, 1 => customer, 2 => page]
 }
 
+/// A mutation root: `createOrder` with flat arguments or `updateOrder(input:)`.
+fn mutation_root() -> impl Strategy<Value = Root> {
+    let typed = |name: &'static str, ty: &'static str, value: V| Arg {
+        name,
+        ty,
+        value,
+        typed: true,
+    };
+    let create = (
+        alias(),
+        marked_string(),
+        prop::option::of(marker_int().prop_map(|i| V::Str(format!("{i}.5")))),
+        prop::option::of(marked_string()),
+        prop::option::of(marker_int()),
+        prop::option::of(("[a-z]{1,8}", any_value())),
+        order_selection(1),
+    )
+        .prop_map(
+            move |(alias, identifier, total, note, quantity, junk, selection)| {
+                let mut args = vec![typed("identifier", "String!", V::Str(identifier))];
+                if let Some(t) = total {
+                    args.push(typed("total", "Decimal", t));
+                }
+                if let Some(n) = note {
+                    args.push(typed("note", "String", V::Str(n)));
+                }
+                if let Some(q) = quantity {
+                    args.push(typed("quantity", "Int", V::Int(q)));
+                }
+                if let Some((_, value)) = junk {
+                    // A wrong-typed value for a declared argument.
+                    args.push(Arg {
+                        name: "note",
+                        ty: "String",
+                        value,
+                        typed: false,
+                    });
+                    args.dedup_by(|a, b| a.name == b.name);
+                }
+                Root {
+                    alias,
+                    field: "createOrder",
+                    args,
+                    selection,
+                }
+            },
+        );
+    let update = (
+        alias(),
+        marked_string(),
+        prop::option::of(marked_string()),
+        prop::option::of(prop::sample::select(&["PENDING", "SHIPPED", "LOST"][..])),
+        prop::option::of(any_value()),
+        order_selection(1),
+    )
+        .prop_map(|(alias, identifier, note, status, junk, selection)| {
+            let mut fields = vec![("identifier".to_string(), V::Str(identifier))];
+            if let Some(n) = note {
+                fields.push(("note".into(), V::Str(n)));
+            }
+            if let Some(e) = status {
+                fields.push(("status".into(), V::Enum(e)));
+            }
+            let typed = junk.is_none() && status != Some("LOST");
+            if let Some(j) = junk {
+                fields.push(("total".into(), j));
+            }
+            Root {
+                alias,
+                field: "updateOrder",
+                args: vec![Arg {
+                    name: "input",
+                    ty: "OrderInput!",
+                    value: V::Obj(fields),
+                    typed,
+                }],
+                selection,
+            }
+        });
+    prop_oneof![create, update]
+}
+
 fn doc() -> impl Strategy<Value = Doc> {
+    let roots = prop_oneof![
+        3 => prop::collection::vec(root(), 1..4).prop_map(|r| ("query", r)),
+        1 => prop::collection::vec(mutation_root(), 1..3).prop_map(|r| ("mutation", r)),
+    ];
     (
-        prop::collection::vec(root(), 1..4),
+        roots,
         any::<bool>(),
         prop::collection::vec(("[a-z]{1,4}", any_value()), 0..2),
     )
-        .prop_map(|(roots, as_variables, junk_variables)| Doc {
+        .prop_map(|((operation, roots), as_variables, junk_variables)| Doc {
+            operation,
             roots,
             as_variables,
             junk_variables,
@@ -802,9 +961,9 @@ impl Doc {
             vars.insert(k.clone(), v.json());
         }
         let head = if decls.is_empty() {
-            "query Fuzz".to_string()
+            format!("{} Fuzz", self.operation)
         } else {
-            format!("query Fuzz({})", decls.join(", "))
+            format!("{} Fuzz({})", self.operation, decls.join(", "))
         };
         (format!("{head} {{\n{body}}}"), vars)
     }
@@ -921,11 +1080,38 @@ fn pipeline(query: &str, vars: &Map<String, Json>) -> Vec<(DatabaseKind, String,
         return Vec::new();
     };
     let mut out = Vec::new();
+    let mut push = |kind: DatabaseKind, q: SqlQuery| out.push((kind, q.text, q.params));
     for kind in DIALECTS {
-        // A render error is a refusal too; a panic is what the property forbids.
-        if let Ok(stmts) = render_reads(&plan, &|_| Some((kind, None))) {
-            for s in stmts {
-                out.push((kind, s.sql.text, s.sql.params));
+        // Without a catalog (JSON paths only) and with one (typed columns, functions).
+        for catalog in [None, Some(catalog())] {
+            // A render error is a refusal too; a panic is what the property forbids.
+            if let Ok(stmts) = render_reads(&plan, &|_| Some((kind, catalog))) {
+                for s in stmts {
+                    push(kind, s.sql);
+                }
+            }
+            for root in &plan.roots {
+                let RootAction::Mutate(m) = &root.action else {
+                    continue;
+                };
+                match render_call(m, kind, catalog) {
+                    Ok(CallSql::Response(q) | CallSql::Rows(q)) => push(kind, q),
+                    Ok(CallSql::ResponseVia { call, take }) => {
+                        push(kind, call);
+                        push(kind, take);
+                    }
+                    Err(_) => {}
+                }
+                // The read-back of what the function returned (an id from the database
+                // is a value too).
+                let result = MutationResult {
+                    status: "success".into(),
+                    entity_id: Some(format!("{MARK}0db'\\0")),
+                    ..MutationResult::default()
+                };
+                if let Some(q) = render_read_back(m, kind, catalog, &result) {
+                    push(kind, q);
+                }
             }
         }
     }
@@ -1031,31 +1217,36 @@ proptest! {
     }
 }
 
-/// The generator produces requests that get through to SQL, so the properties above are
-/// about rendered statements and not only about refusals.
+/// The generator produces requests that get through to SQL, reads and mutations, so the
+/// properties above are about rendered statements and not only about refusals.
 #[test]
 fn the_generator_reaches_sql() {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::TestRunner;
     let mut runner = TestRunner::deterministic();
     let strategy = doc();
-    let mut rendered = 0;
-    let mut with_markers = 0;
-    for _ in 0..200 {
+    let (mut rendered, mut with_markers, mut mutations) = (0, 0, 0);
+    for _ in 0..300 {
         let doc = strategy.new_tree(&mut runner).expect("generates").current();
         let (query, vars) = doc.render();
-        if !pipeline(&query, &vars).is_empty() {
-            rendered += 1;
-            if !doc.bound_markers().is_empty() {
-                with_markers += 1;
-            }
+        let stmts = pipeline(&query, &vars);
+        if stmts.is_empty() {
+            continue;
+        }
+        rendered += 1;
+        if !doc.bound_markers().is_empty() {
+            with_markers += 1;
+        }
+        if doc.operation == "mutation" && stmts.iter().any(|(_, _, p)| !p.is_empty()) {
+            mutations += 1;
         }
     }
-    assert!(rendered >= 40, "only {rendered} of 200 documents rendered");
+    assert!(rendered >= 60, "only {rendered} of 300 documents rendered");
     assert!(
-        with_markers >= 20,
+        with_markers >= 30,
         "only {with_markers} rendered documents carried markers"
     );
+    assert!(mutations >= 10, "only {mutations} mutations rendered");
 }
 
 /// The checks catch what they are for: a value inlined into SQL text, or a typed value
