@@ -1,17 +1,32 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh Debian machine: makes sure PostgreSQL, MariaDB and NATS
-# (JetStream) are installed and answering, builds once, runs the Rust tests, then the Python
-# SDK tests against the built binary, then GraphiQL in headless Chromium. Tests never skip a
-# missing service: they fail.
+# The whole test suite on a fresh Debian machine. In order: the checks that keep main clean
+# (rustfmt, clippy with warnings as errors, rustdoc with warnings as errors), then makes sure
+# PostgreSQL, MariaDB and NATS (JetStream) are installed (apt) and answering, builds once,
+# runs the Rust tests, then the Python SDK tests (in a venv at target/venv) against the built
+# binary, then GraphiQL in headless Chromium (apt `chromium`, npm packages under
+# tests/browser). Tests never skip a missing service: they fail.
+#
+# PostgreSQL is what the Rust and spec tests use today (FRAISEQL_TEST_PG_URL); MariaDB
+# (FRAISEQL_TEST_MYSQL_URL) and NATS (FRAISEQL_TEST_NATS_URL) are started and exported for
+# the MariaDB dialect and the event tests as they land. SQLite is embedded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 section() { printf '\n==== %s ====\n' "$*"; }
 
+# Fast checks first, so a formatting slip or a new warning fails in minutes, not after the
+# long tests.
+section "format, lints, docs"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+
 need_install=()
 command -v pg_ctlcluster >/dev/null 2>&1 || need_install+=(postgresql)
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need_install+=(mariadb-server)
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need_install+=(nats-server)
+# `python3 -m venv` needs Debian's python3-venv (ensurepip) for the SDK tests.
+python3 -c 'import ensurepip' >/dev/null 2>&1 || need_install+=(python3-venv)
 if [ ${#need_install[@]} -gt 0 ]; then
   section "installing ${need_install[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -92,8 +107,8 @@ if [ -d sdk/python ]; then
 fi
 
 section "browser test (GraphiQL in headless Chromium)"
-# GraphiQL served by target/debug/fraiseql, driven by Playwright in Debian's Chromium; the
-# page's CDN files come from tests/browser/node_modules (see tests/browser/README.md).
+# GraphiQL served by target/debug/fraiseql, driven by Playwright in Debian's Chromium with
+# every request outside the server blocked (see tests/browser/README.md).
 if [ ! -x /usr/bin/chromium ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q

@@ -5,10 +5,10 @@
 // same run builds the introspection result with `graphql`'s `buildClientSchema` +
 // `validateSchema` + `printSchema`, as graphql-codegen-style tools do.
 //
-// The page loads React and GraphiQL from unpkg.com; this machine reaches only package
-// registries, so those URLs are answered from ./node_modules (installed by `npm ci` at the
-// versions in package-lock.json) and every other external request is aborted and fails the
-// test. Nothing skips: a missing binary, Chromium or python3 is a failure.
+// The server embeds GraphiQL and React (crates/server/assets/graphiql); the page must work
+// offline, so every request that does not go to the fraiseql server is aborted and fails the
+// test, and the page must have loaded its scripts and stylesheet from the server. Nothing
+// skips: a missing binary, Chromium or python3 is a failure.
 //
 // Environment: FRAISEQL_BIN (default target/debug/fraiseql; relative paths are taken from
 // the repository root), CHROMIUM (default /usr/bin/chromium). A screenshot is written to
@@ -161,43 +161,18 @@ async function checkIntrospection(endpoint) {
 }
 
 /**
- * Answers https://unpkg.com/<package>@<major>/<file> from node_modules/<package>/<file>,
- * after checking the installed major matches the one the page asks for (so a page moved to
- * GraphiQL 4 fails here instead of silently testing GraphiQL 3).
+ * Lets through requests to the fraiseql server and aborts every other one, recording it:
+ * the page must work with no network beyond the server (offline, behind a firewall).
  */
-function unpkgFile(url) {
-  const match = /^\/((?:@[^/]+\/)?[^/@]+)@([^/]+)\/(.+)$/.exec(new URL(url).pathname);
-  if (!match) return null;
-  const [, pkg, range, file] = match;
-  const pkgDir = join(here, 'node_modules', pkg);
-  const manifest = join(pkgDir, 'package.json');
-  if (!existsSync(manifest)) return null;
-  const { version } = JSON.parse(readFileSync(manifest, 'utf8'));
-  if (version.split('.')[0] !== range.split('.')[0]) {
-    fail(`the page asks for ${pkg}@${range} but tests/browser installs ${pkg}@${version}`);
-  }
-  const path = join(pkgDir, file);
-  return existsSync(path) ? path : null;
-}
-
-const CONTENT_TYPES = { '.js': 'application/javascript', '.css': 'text/css' };
-
-async function routeExternal(context, origin, blocked) {
+async function blockExternal(context, origin, blocked, served) {
   await context.route('**/*', async (route) => {
     const url = route.request().url();
-    if (url.startsWith(origin)) return route.continue();
-    const path = url.startsWith('https://unpkg.com/') ? unpkgFile(url) : null;
-    if (!path) {
-      blocked.push(url);
-      return route.abort('blockedbyclient');
+    if (url === origin || url.startsWith(`${origin}/`)) {
+      served.push(url);
+      return route.continue();
     }
-    return route.fulfill({
-      status: 200,
-      // The page loads these with `crossorigin`, so the response must allow CORS.
-      headers: { 'access-control-allow-origin': '*' },
-      contentType: CONTENT_TYPES[path.slice(path.lastIndexOf('.'))] ?? 'application/octet-stream',
-      body: readFileSync(path),
-    });
+    blocked.push(url);
+    return route.abort('blockedbyclient');
   });
 }
 
@@ -278,6 +253,7 @@ async function main() {
   const serverLog = [];
   const pageLog = [];
   const blocked = [];
+  const served = [];
   let server;
   let browser;
   let page;
@@ -292,16 +268,22 @@ async function main() {
 
     browser = await chromium.launch({ executablePath: chromiumPath, args: CHROMIUM_ARGS });
     const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-    await routeExternal(context, origin, blocked);
+    await blockExternal(context, origin, blocked, served);
     page = await context.newPage();
     page.setDefaultTimeout(15_000);
     page.on('console', (msg) => { if (msg.type() === 'error') pageLog.push(`console: ${msg.text()}`); });
     page.on('pageerror', (err) => pageLog.push(`page error: ${err.message}`));
 
     await driveGraphiQL(page, origin);
-    assert.deepEqual(blocked, [], 'the page requested URLs that are neither the server nor mapped unpkg files');
+    assert.deepEqual(blocked, [], 'the page requested URLs outside the fraiseql server');
+    for (const asset of ['graphiql-', 'react-', 'react-dom-']) {
+      assert.ok(served.some((u) => u.startsWith(`${origin}/graphiql/assets/${asset}`) && u.endsWith('.js')),
+        `the page did not load ${asset}*.js from the server (loaded: ${served.join(', ')})`);
+    }
+    assert.ok(served.some((u) => u.startsWith(`${origin}/graphiql/assets/`) && u.endsWith('.css')),
+      'the page did not load its stylesheet from the server');
     await shoot(page);
-    console.log(`ok: GraphiQL against fraiseql in Chromium (screenshot: ${screenshot})`);
+    console.log(`ok: GraphiQL against fraiseql in Chromium, all external requests blocked (screenshot: ${screenshot})`);
   } catch (err) {
     if (page) await shoot(page).catch(() => {});
     console.error('FAILED: GraphiQL browser test');

@@ -40,7 +40,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     if state.config.server.playground {
         router = router
             .route("/playground", get(graphiql::page))
-            .route("/graphiql", get(graphiql::page));
+            .route("/graphiql", get(graphiql::page))
+            .route(graphiql::ASSETS_ROUTE, get(graphiql::asset));
     }
     router
         .layer(DefaultBodyLimit::max(limit))

@@ -269,6 +269,15 @@ pub(crate) fn banner(state: &AppState, addr: SocketAddr) -> String {
         schema.queries.len(),
         schema.mutations.len(),
     );
+    let project = &state.config.project;
+    out.push_str(&format!(
+        "Project: {} {}\n",
+        printable(&project.name),
+        printable(&project.version)
+    ));
+    if let Some(description) = &project.description {
+        out.push_str(&format!("  {}\n", printable(description)));
+    }
     for (name, db) in &state.databases {
         out.push_str(&format!(
             "Database {name}: {} (pool: max {})\n",
@@ -278,6 +287,15 @@ pub(crate) fn banner(state: &AppState, addr: SocketAddr) -> String {
     }
     out.push_str("Press Ctrl+C to stop\n");
     out
+}
+
+/// `[project]` text for one banner line: control characters (a newline or terminal escape
+/// from an environment variable) become `?`, and it is cut at 200 characters.
+fn printable(text: &str) -> String {
+    text.chars()
+        .take(200)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// Logged at startup so an operator sees which URLs were used, without passwords.
@@ -293,6 +311,38 @@ pub(crate) fn log_databases(config: &Config) {
 mod tests {
     use super::*;
     use fraiseql_engine::config::DatabaseConfig;
+
+    #[tokio::test]
+    async fn the_banner_names_the_project() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::default();
+        config.databases.insert(
+            "primary".into(),
+            DatabaseConfig {
+                url: Some(format!("sqlite://{}", tmp.path().join("app.db").display())),
+                ..DatabaseConfig::default()
+            },
+        );
+        config.project.name = "orders-api".into();
+        config.project.version = "2.1.0".into();
+        config.project.description = Some("Orders\n\u{1b}[31mred".into());
+        let schema = fraiseql_engine::schema::load_schema(
+            "type Post @source(view: \"v_post\") { id: ID! }\ntype Query { posts: [Post!]! }",
+            "schema.graphql",
+        )
+        .expect("schema");
+        let opts = ServeOptions {
+            port: Some(0),
+            host: Some("127.0.0.1".into()),
+        };
+        let started = start(config, schema, &opts).await.expect("starts");
+        let banner = banner(&started.state, started.addr);
+        assert!(banner.contains("\nProject: orders-api 2.1.0\n"), "{banner}");
+        // A description cannot add lines or colour the terminal.
+        assert!(banner.contains("\n  Orders??[31mred\n"), "{banner}");
+        let long = printable(&"x".repeat(10_000));
+        assert_eq!(long.len(), 200);
+    }
 
     #[tokio::test]
     async fn catalogs_load_once_the_database_appears() {

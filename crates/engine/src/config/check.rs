@@ -107,6 +107,7 @@ impl<'a, 'i> Checker<'a, 'i> {
             self.check_pool(db, &table);
         }
         self.check_admin_token(config);
+        self.check_target(config);
         let q = &config.query_defaults;
         if q.default_page_size > q.max_page_size {
             let message = format!(
@@ -178,6 +179,29 @@ impl<'a, 'i> Checker<'a, 'i> {
             let message =
                 format!("`admin_token` in [server] must be at least {MIN_ADMIN_TOKEN} characters");
             self.report(&["server".to_owned()], "admin_token", message);
+        }
+    }
+
+    /// `[project] database_target`: every database is of that type.
+    fn check_target(&mut self, config: &Config) {
+        let Some(target) = config.project.database_target else {
+            return;
+        };
+        // `[schema]` is the seeds' spelling of `[project]`; point at the table as written.
+        let table = if get(self.doc, &["schema".to_owned()]).is_some() {
+            "schema"
+        } else {
+            "project"
+        };
+        for (name, db) in &config.databases {
+            if let Some(kind) = db.kind.filter(|k| *k != target) {
+                let message = format!(
+                    "`database_target` in [{table}] is `{}` but database `{name}` is `{}`",
+                    spellings(target)[0],
+                    spellings(kind)[0]
+                );
+                self.report(&[table.to_owned()], "database_target", message);
+            }
         }
     }
 

@@ -209,7 +209,11 @@ fn wrong_value(
         .strip_prefix("unknown variant `")
         .and_then(|r| r.split('`').next());
     let message = match unsupported {
-        Some(kind) if table_kind(table) == "database" && canonical(table, key) == "type" => {
+        Some(kind)
+            if (table_kind(table) == "database" && canonical(table, key) == "type")
+                || (matches!(table_kind(table).as_str(), "project" | "schema")
+                    && key == "database_target") =>
+        {
             format!(
                 "database type `{kind}` {} is not supported by this build; supported: {}",
                 in_table(table),

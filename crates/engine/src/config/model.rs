@@ -27,7 +27,10 @@ pub struct Config {
     pub query_defaults: QueryDefaults,
 }
 
-/// `[project]`: descriptive metadata.
+/// `[project]`: what this API is. `name` and `version` (and `description` when set) are shown
+/// in the startup banner and in `GET /health`, so an operator can tell which deployment
+/// answers; `database_target`, when set, is checked at load against every configured
+/// database's type, so a config meant for PostgreSQL cannot silently start on SQLite.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectConfig {
@@ -37,9 +40,10 @@ pub struct ProjectConfig {
     pub version: String,
     #[serde(default)]
     pub description: Option<String>,
-    /// Informational: the database kind the schema targets.
+    /// The database type every configured database must be (same spellings as a
+    /// database's `type`).
     #[serde(default)]
-    pub database_target: Option<String>,
+    pub database_target: Option<DatabaseKind>,
 }
 
 impl Default for ProjectConfig {

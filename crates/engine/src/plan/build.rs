@@ -411,7 +411,7 @@ impl Planner<'_> {
                     e.at(path)
                 };
                 let related = if f.ty.list {
-                    let args = arguments(fs[0], self.vars);
+                    let args = arguments(fs[0], self.vars)?;
                     Related {
                         view: target.sql_source.clone(),
                         local_key: rel.local_key.clone(),

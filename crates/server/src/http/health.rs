@@ -84,9 +84,16 @@ pub(super) async fn health(State(state): State<Arc<AppState>>, headers: HeaderMa
         (true, false) => ("degraded", StatusCode::SERVICE_UNAVAILABLE),
         (true, true) => ("ok", StatusCode::OK),
     };
+    // `[project]`: which API this is (`version` is the FraiseQL build).
+    let project = &state.config.project;
+    let mut about = json!({ "name": project.name, "version": project.version });
+    if let (Some(d), Value::Object(map)) = (&project.description, &mut about) {
+        map.insert("description".into(), Value::String(d.clone()));
+    }
     let body = json!({
         "status": status,
         "version": env!("CARGO_PKG_VERSION"),
+        "project": about,
         "uptime_seconds": state.started.elapsed().as_secs(),
         "databases": databases,
     });
