@@ -152,7 +152,7 @@ fn related_list_values_are_bound() {
     for kind in [DatabaseKind::Postgresql, DatabaseKind::Sqlite] {
         let s = sql(
             kind,
-            r#"{ customers { orders(where: {identifier: {eq: "ORD-'1\u0000"}}, limit: 999, offset: 777) { id } } }"#,
+            r#"{ customers { orders(where: {identifier: {eq: "ORD-'1; DROP TABLE x"}}, limit: 999, offset: 777) { id } } }"#,
             serde_json::json!({}),
         );
         let text = s.split("\n-- params").next().unwrap_or_default();

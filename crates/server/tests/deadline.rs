@@ -128,6 +128,9 @@ async fn a_timed_out_request_leaves_no_statement_behind() {
             url: Some(scratch.url()),
             pool_min: 1,
             pool_max: 1,
+            // Off, so the request deadline (not the statement timeout it would default to,
+            // which fires at the same moment) is what ends the slow statement here.
+            statement_timeout_ms: Some(0),
             ..DatabaseConfig::default()
         },
     );
