@@ -68,6 +68,10 @@ pub(super) fn pool(url: &str, cfg: &DatabaseConfig) -> Result<Pool, DbError> {
         Location::File(path) => (path, cfg.pool_max.max(1)),
     };
     let timeout = Duration::from_millis(cfg.connect_timeout_ms.max(1));
+    // Connections of this pool are set up one at a time: switching a fresh file to WAL
+    // needs an exclusive lock, and two connections doing it at once (a request and the
+    // `pool_min` warm-up) make one fail with "database is locked" without waiting.
+    let setup = Arc::new(std::sync::Mutex::new(()));
     deadpool_sqlite::Config::new(path)
         .builder(Runtime::Tokio1)
         .map_err(|e| DbError::unavailable(e.to_string()))?
@@ -76,8 +80,11 @@ pub(super) fn pool(url: &str, cfg: &DatabaseConfig) -> Result<Pool, DbError> {
         .create_timeout(Some(timeout))
         .recycle_timeout(Some(timeout))
         .post_create(Hook::async_fn(move |conn, _| {
+            let setup = setup.clone();
             Box::pin(async move {
                 conn.interact(move |c| {
+                    // A poisoned lock only means another setup panicked; ours can still run.
+                    let _one_at_a_time = setup.lock().unwrap_or_else(|e| e.into_inner());
                     c.set_prepared_statement_cache_capacity(statement_cache_size);
                     c.busy_timeout(Duration::from_millis(5000))?;
                     c.execute_batch(CONNECTION_SETUP)

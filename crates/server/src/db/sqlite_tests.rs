@@ -577,3 +577,21 @@ async fn statement_cache_size_extremes() {
         }
     }
 }
+
+/// A fresh file opened by many connections at once (requests racing the `pool_min`
+/// warm-up): each connection's setup switches the file to WAL, which must not fail one of
+/// them with "database is locked".
+#[tokio::test]
+async fn connections_opened_at_once_all_set_up() {
+    for _ in 0..40 {
+        let (db, _dir) = database("CREATE TABLE t (id INTEGER PRIMARY KEY);").await;
+        let db = std::sync::Arc::new(db);
+        let checkouts = (0..16).map(|_| {
+            let db = db.clone();
+            tokio::spawn(async move { db.fetch_texts(&sql("SELECT 1", vec![])).await })
+        });
+        for r in futures::future::join_all(checkouts).await {
+            assert_eq!(r.expect("task").expect("set up"), vec![Some("1".into())]);
+        }
+    }
+}
