@@ -7,29 +7,16 @@
 //! within a couple of seconds while `pg_stat_activity` shows the filter gone.
 
 use fraiseql_engine::config::{Config, DatabaseConfig};
-use fraiseql_engine::schema::load_schema;
-use fraiseql_server::{spawn, ServeOptions};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::{Duration, Instant};
+
+mod support;
 
 const SDL: &str = r#"
 type Post @source(view: "v_post") { id: ID! title: String }
 type Query { posts: [Post!]! post(id: ID!): Post }
 "#;
-
-fn pg_url() -> String {
-    std::env::var("FRAISEQL_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".into())
-}
-
-async fn admin() -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {} is needed: {e}", pg_url()));
-    tokio::spawn(connection);
-    client
-}
 
 /// A schema of its own with 200,000 posts behind a view whose title costs a little per row
 /// (a filter on it reads every row and runs for a minute or more; a lookup by id reads
@@ -41,7 +28,7 @@ struct Scratch {
 impl Scratch {
     async fn new() -> Self {
         let schema = format!("fraiseql_deadline_{}", uuid::Uuid::new_v4().simple());
-        admin()
+        support::pg_admin()
             .await
             .batch_execute(&format!(
                 "CREATE SCHEMA {schema}; SET search_path = {schema};
@@ -61,16 +48,20 @@ impl Scratch {
 
     fn url(&self) -> String {
         let schema = &self.schema;
-        let sep = if pg_url().contains('?') { '&' } else { '?' };
+        let sep = if support::pg_url().contains('?') {
+            '&'
+        } else {
+            '?'
+        };
         format!(
             "{}{sep}options=-c%20search_path%3D{schema}&application_name={schema}",
-            pg_url()
+            support::pg_url()
         )
     }
 
     /// This test's statements running now whose text contains `like`.
     async fn running(&self, like: &str) -> i64 {
-        admin()
+        support::pg_admin()
             .await
             .query_one(
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 \
@@ -92,7 +83,7 @@ impl Drop for Scratch {
                 .build();
             if let Ok(rt) = rt {
                 rt.block_on(async {
-                    let _ = admin()
+                    let _ = support::pg_admin()
                         .await
                         .batch_execute(&format!(
                             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
@@ -104,17 +95,6 @@ impl Drop for Scratch {
         })
         .join();
     }
-}
-
-async fn graphql(http: &reqwest::Client, base: &str, body: Value) -> (StatusCode, Value) {
-    let response = http
-        .post(format!("{base}/graphql"))
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status();
-    (status, response.json().await.expect("JSON body"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,16 +114,11 @@ async fn a_timed_out_request_leaves_no_statement_behind() {
             ..DatabaseConfig::default()
         },
     );
-    let schema = load_schema(SDL, "schema.graphql").expect("schema compiles");
-    let options = ServeOptions {
-        port: Some(0),
-        host: Some("127.0.0.1".into()),
-    };
-    let running = spawn(config, schema, options).await.expect("server starts");
-    let base = format!("http://{}", running.addr);
+    let running = support::serve(config, SDL).await;
+    let base = support::base(&running);
     let http = reqwest::Client::new();
 
-    let (status, body) = graphql(
+    let (status, body) = support::graphql(
         &http,
         &base,
         json!({ "query": r#"{ posts(where: {title: {icontains: "zzz"}}) { id } }"# }),
@@ -153,7 +128,7 @@ async fn a_timed_out_request_leaves_no_statement_behind() {
     assert_eq!(body["errors"][0]["extensions"]["code"], "TIMEOUT", "{body}");
 
     let asked = Instant::now();
-    let (status, body) = graphql(
+    let (status, body) = support::graphql(
         &http,
         &base,
         json!({
@@ -202,13 +177,8 @@ async fn a_client_that_goes_away_leaves_no_statement_behind() {
             ..DatabaseConfig::default()
         },
     );
-    let schema = load_schema(SDL, "schema.graphql").expect("schema compiles");
-    let options = ServeOptions {
-        port: Some(0),
-        host: Some("127.0.0.1".into()),
-    };
-    let running = spawn(config, schema, options).await.expect("server starts");
-    let base = format!("http://{}", running.addr);
+    let running = support::serve(config, SDL).await;
+    let base = support::base(&running);
     let impatient = reqwest::Client::builder()
         .timeout(Duration::from_millis(800))
         .build()
@@ -229,7 +199,7 @@ async fn a_client_that_goes_away_leaves_no_statement_behind() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (status, body) = graphql(
+    let (status, body) = support::graphql(
         &reqwest::Client::new(),
         &base,
         json!({
@@ -275,16 +245,11 @@ async fn a_timed_out_request_leaves_sqlite_free() {
             ..DatabaseConfig::default()
         },
     );
-    let schema = load_schema(SDL, "schema.graphql").expect("schema compiles");
-    let options = ServeOptions {
-        port: Some(0),
-        host: Some("127.0.0.1".into()),
-    };
-    let running = spawn(config, schema, options).await.expect("server starts");
-    let base = format!("http://{}", running.addr);
+    let running = support::serve(config, SDL).await;
+    let base = support::base(&running);
     let http = reqwest::Client::new();
 
-    let (status, body) = graphql(
+    let (status, body) = support::graphql(
         &http,
         &base,
         json!({ "query": r#"{ posts(where: {title: {icontains: "zzz"}}) { id } }"# }),
@@ -294,7 +259,7 @@ async fn a_timed_out_request_leaves_sqlite_free() {
     assert_eq!(body["errors"][0]["extensions"]["code"], "TIMEOUT", "{body}");
 
     let asked = Instant::now();
-    let (status, body) = graphql(
+    let (status, body) = support::graphql(
         &http,
         &base,
         json!({ "query": r#"{ post(id: "p7") { title } }"# }),

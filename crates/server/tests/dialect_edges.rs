@@ -15,6 +15,8 @@ use fraiseql_engine::schema::load_schema;
 use fraiseql_server::{spawn, ServeOptions};
 use serde_json::{json, Value};
 
+mod support;
+
 const SDL: &str = r#"
 type Wide @source(view: "v_wide") {
   id: ID!
@@ -154,25 +156,10 @@ async fn check(url: String) {
     }
 }
 
-fn pg_url() -> String {
-    std::env::var("FRAISEQL_TEST_PG_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| "postgresql://postgres@127.0.0.1:5432/postgres".into())
-}
-
-async fn pg_admin() -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {} is required: {e}", pg_url()));
-    tokio::spawn(connection);
-    client
-}
-
 #[tokio::test]
 async fn edges_on_postgres() {
     let schema = format!("fraiseql_edges_{}", std::process::id());
-    let admin = pg_admin().await;
+    let admin = support::pg_admin().await;
     admin
         .batch_execute(&format!(
             "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
@@ -182,8 +169,15 @@ async fn edges_on_postgres() {
         ))
         .await
         .expect("setup");
-    let sep = if pg_url().contains('?') { '&' } else { '?' };
-    let url = format!("{}{sep}options=-c%20search_path%3D{schema}", pg_url());
+    let sep = if support::pg_url().contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let url = format!(
+        "{}{sep}options=-c%20search_path%3D{schema}",
+        support::pg_url()
+    );
     let result = tokio::spawn(check(url)).await;
     admin
         .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))

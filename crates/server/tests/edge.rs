@@ -3,7 +3,7 @@
 //! past `server.max_batch` or the deadline, responses past `max_response_size`, and
 //! invented HTTP methods that must not grow `/metrics` (issue 9).
 
-use fraiseql_engine::config::{ByteSize, Config, DatabaseConfig};
+use fraiseql_engine::config::{ByteSize, Config};
 use fraiseql_engine::schema::load_schema;
 use fraiseql_server::{spawn, Running, ServeOptions};
 use reqwest::header::CONTENT_TYPE;
@@ -14,6 +14,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+
+mod support;
 
 const SDL: &str = r#"
 type Post @source(view: "v_post") { id: ID! title: String }
@@ -33,14 +35,7 @@ impl Server {
     /// A SQLite-backed server on a free port, with `tune` applied to the config.
     async fn start(tune: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = Config::default();
-        config.databases.insert(
-            "primary".into(),
-            DatabaseConfig {
-                url: Some(format!("sqlite://{}", dir.path().join("app.db").display())),
-                ..DatabaseConfig::default()
-            },
-        );
+        let mut config = support::with_primary(support::sqlite_in(&dir));
         tune(&mut config);
         let schema = load_schema(SDL, "schema.graphql").expect("schema");
         let opts = ServeOptions {

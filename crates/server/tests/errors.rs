@@ -3,10 +3,10 @@
 //! constraints) nor its SQLSTATE. The schema author's own `RAISE` is the exception: that
 //! message was written for clients. Both dialects, each against a real database.
 
-use fraiseql_engine::config::{Config, DatabaseConfig};
-use fraiseql_engine::schema::load_schema;
-use fraiseql_server::{spawn, Running, ServeOptions};
+use fraiseql_server::Running;
 use serde_json::{json, Value};
+
+mod support;
 
 const SDL: &str = r#"
 type Post @source(view: "v_post") { id: ID! title: String }
@@ -32,11 +32,6 @@ const LEAKS: &[&str] = &[
     "cannot store",
 ];
 
-fn pg_url() -> String {
-    std::env::var("FRAISEQL_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".into())
-}
-
 /// A database of its own on the test server; dropped when the test ends.
 struct PgScratch {
     name: String,
@@ -45,9 +40,10 @@ struct PgScratch {
 
 impl PgScratch {
     async fn new() -> Self {
-        let (admin, connection) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {} is needed: {e}", pg_url()));
+        let (admin, connection) =
+            tokio_postgres::connect(&support::pg_url(), tokio_postgres::NoTls)
+                .await
+                .unwrap_or_else(|e| panic!("PostgreSQL at {} is needed: {e}", support::pg_url()));
         tokio::spawn(connection);
         let name = format!("fraiseql_errors_{}", uuid::Uuid::new_v4().simple());
         admin
@@ -100,7 +96,7 @@ $$;
 }
 
 fn self_url(database: &str) -> String {
-    let base = pg_url();
+    let base = support::pg_url();
     match base.rsplit_once('/') {
         Some((head, _)) => format!("{head}/{database}"),
         None => panic!("FRAISEQL_TEST_PG_URL has no database part: {base}"),
@@ -144,20 +140,8 @@ END;
 }
 
 async fn start(url: String) -> Running {
-    let mut config = Config::default();
-    config.databases.insert(
-        "primary".into(),
-        DatabaseConfig {
-            url: Some(url),
-            ..DatabaseConfig::default()
-        },
-    );
-    let schema = load_schema(SDL, "schema.graphql").expect("schema compiles");
-    let options = ServeOptions {
-        port: Some(0),
-        host: Some("127.0.0.1".into()),
-    };
-    spawn(config, schema, options).await.expect("server starts")
+    let config = support::with_primary(support::database(url));
+    support::serve(config, SDL).await
 }
 
 async fn create(running: &Running, title: &str) -> (String, Value) {

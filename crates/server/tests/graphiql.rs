@@ -4,12 +4,13 @@
 //! external request blocked) is `tests/browser/graphiql.test.mjs`.
 
 use fraiseql_engine::config::{Config, DatabaseConfig};
-use fraiseql_engine::schema::load_schema;
-use fraiseql_server::{spawn, Running, ServeOptions};
+use fraiseql_server::Running;
 use reqwest::header::{
     ACCEPT, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, IF_NONE_MATCH,
 };
 use reqwest::StatusCode;
+
+mod support;
 
 const SDL: &str = r#"
 type Post @source(view: "v_post") { id: ID! title: String }
@@ -27,13 +28,8 @@ async fn start(playground: bool) -> (Running, String, tempfile::TempDir) {
             ..DatabaseConfig::default()
         },
     );
-    let schema = load_schema(SDL, "schema.graphql").expect("schema compiles");
-    let options = ServeOptions {
-        port: Some(0),
-        host: Some("127.0.0.1".into()),
-    };
-    let running = spawn(config, schema, options).await.expect("server starts");
-    let base = format!("http://{}", running.addr);
+    let running = support::serve(config, SDL).await;
+    let base = support::base(&running);
     (running, base, dir)
 }
 

@@ -3,11 +3,12 @@
 //! learns the connection error's text, and a wrong or missing token gets the plain answer.
 
 use fraiseql_engine::config::{Config, DatabaseConfig};
-use fraiseql_engine::schema::load_schema;
-use fraiseql_server::{spawn, Running, ServeOptions};
+use fraiseql_server::Running;
 use reqwest::header::AUTHORIZATION;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+
+mod support;
 
 const TOKEN: &str = "0123456789abcdef0123456789abcdef-health";
 
@@ -35,12 +36,7 @@ async fn start(admin_token: Option<&str>, dir: &tempfile::TempDir) -> Running {
             ..DatabaseConfig::default()
         },
     );
-    let schema = load_schema(SDL, "schema.graphql").expect("schema compiles");
-    let options = ServeOptions {
-        port: Some(0),
-        host: Some("127.0.0.1".into()),
-    };
-    spawn(config, schema, options).await.expect("server starts")
+    support::serve(config, SDL).await
 }
 
 async fn probe(running: &Running, path: &str, token: Option<&str>) -> (StatusCode, Value) {

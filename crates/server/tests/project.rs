@@ -2,9 +2,9 @@
 //! or a load balancer can tell which API answers.
 
 use fraiseql_engine::config::{Config, DatabaseConfig};
-use fraiseql_engine::schema::load_schema;
-use fraiseql_server::{spawn, ServeOptions};
 use serde_json::{json, Value};
+
+mod support;
 
 const SDL: &str = r#"
 type Post @source(view: "v_post") { id: ID! title: String }
@@ -24,12 +24,7 @@ async fn health(project: fraiseql_engine::config::ProjectConfig) -> Value {
             ..DatabaseConfig::default()
         },
     );
-    let schema = load_schema(SDL, "schema.graphql").expect("schema compiles");
-    let options = ServeOptions {
-        port: Some(0),
-        host: Some("127.0.0.1".into()),
-    };
-    let running = spawn(config, schema, options).await.expect("server starts");
+    let running = support::serve(config, SDL).await;
     let body = reqwest::get(format!("http://{}/health", running.addr))
         .await
         .expect("health answers")

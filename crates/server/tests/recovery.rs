@@ -15,19 +15,18 @@ use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
+mod support;
+
 const SDL: &str = r#"
 type Post @source(view: "v_post") { id: ID! title: String }
 type Query { posts: [Post!]! }
 "#;
 
-fn pg_url() -> String {
-    std::env::var("FRAISEQL_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".into())
-}
-
 /// Where the real PostgreSQL listens.
 fn pg_addr() -> SocketAddr {
-    let config: tokio_postgres::Config = pg_url().parse().expect("FRAISEQL_TEST_PG_URL parses");
+    let config: tokio_postgres::Config = support::pg_url()
+        .parse()
+        .expect("FRAISEQL_TEST_PG_URL parses");
     let host = match &config.get_hosts()[0] {
         tokio_postgres::config::Host::Tcp(h) => h.clone(),
         other => panic!("the recovery test needs a TCP host, not {other:?}"),
@@ -85,9 +84,9 @@ impl Gate {
 
 /// A schema of its own in the test database, with one view; dropped at the end.
 async fn scratch() -> (String, tokio_postgres::Client) {
-    let (client, connection) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls)
+    let (client, connection) = tokio_postgres::connect(&support::pg_url(), tokio_postgres::NoTls)
         .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {} is needed: {e}", pg_url()));
+        .unwrap_or_else(|e| panic!("PostgreSQL at {} is needed: {e}", support::pg_url()));
     tokio::spawn(connection);
     let schema = format!("fraiseql_recovery_{}", uuid::Uuid::new_v4().simple());
     client
@@ -165,7 +164,7 @@ async fn a_database_down_at_start_and_lost_later_recovers_without_restart() {
     let running = spawn(config, schema_model, options)
         .await
         .expect("the server starts with its database down");
-    let base = format!("http://{}", running.addr);
+    let base = support::base(&running);
     let http = reqwest::Client::new();
 
     assert_eq!(
