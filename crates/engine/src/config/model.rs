@@ -282,6 +282,14 @@ impl DatabaseKind {
         }
     }
 
+    /// The name `type` takes (`postgresql`, `sqlite`), as `/health` reports it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Postgresql => "postgresql",
+            Self::Sqlite => "sqlite",
+        }
+    }
+
     /// Human name used in messages and the banner.
     pub fn label(self) -> &'static str {
         match self {

@@ -184,6 +184,15 @@ pub trait Dialect: Sync {
     /// at `placeholder`, read as JSON (a mutation's returned entity).
     fn json_row(&self, placeholder: &str) -> String;
 
+    /// Whether a view's `data` column of catalog type `column` holds the row's JSON: PostgreSQL
+    /// wants `json`/`jsonb`; SQLite stores JSON as text of any declared type. MySQL/MariaDB
+    /// will accept `JSON` (on MariaDB an alias of `LONGTEXT` with a JSON check).
+    fn holds_json(&self, column: SqlType) -> bool;
+
+    /// What `fraiseql check` says when mutation function `function` is missing from
+    /// `database` (the object a mutation calls differs per dialect).
+    fn missing_mutation(&self, function: &str, database: &str) -> String;
+
     /// A SQL string literal.
     fn literal(&self, s: &str) -> String {
         let mut out = String::with_capacity(s.len() + 2);

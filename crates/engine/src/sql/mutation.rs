@@ -181,8 +181,9 @@ pub fn render_read_back(
             op: Op::Eq,
             value: Json::String(id.clone()),
         };
-        let cond = r.filter(&filter, t, &m.view);
+        // Bound in text order (the projection may bind relation arguments).
         let obj = r.selection(&m.selection, "t0.data");
+        let cond = r.filter(&filter, t, &m.view);
         let rows = r.rows(&m.view, t, &format!(" WHERE {cond}"), Some("1"), None);
         let text = format!("SELECT {} FROM {rows}", r.d.to_text(&obj));
         return Some(SqlQuery {

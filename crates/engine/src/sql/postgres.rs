@@ -72,6 +72,14 @@ impl Dialect for Postgres {
         parts.join(" || ")
     }
 
+    fn holds_json(&self, column: SqlType) -> bool {
+        matches!(column, SqlType::Json | SqlType::Jsonb)
+    }
+
+    fn missing_mutation(&self, function: &str, database: &str) -> String {
+        format!("function '{function}' does not exist in database '{database}'")
+    }
+
     fn no_limit(&self) -> &'static str {
         "LIMIT ALL"
     }

@@ -47,6 +47,18 @@ impl Dialect for Sqlite {
         parts.join(" || ")
     }
 
+    fn holds_json(&self, _column: SqlType) -> bool {
+        // JSON is text on SQLite, whatever type a view's column declares.
+        true
+    }
+
+    fn missing_mutation(&self, function: &str, database: &str) -> String {
+        format!(
+            "view '{function}' does not exist in database '{database}' \
+             (on SQLite a mutation is a view with an INSTEAD OF INSERT trigger, named fn_*)"
+        )
+    }
+
     fn no_limit(&self) -> &'static str {
         "LIMIT -1"
     }

@@ -251,6 +251,25 @@ impl Database {
         Ok(Tx { inner: Some(inner) })
     }
 
+    /// The database's plan for `q`, as text (`fraiseql explain`), spelled by the driver
+    /// (PostgreSQL `EXPLAIN`, SQLite `EXPLAIN QUERY PLAN`). With `analyze`, where the
+    /// database can (PostgreSQL), the statement really runs, inside a transaction that is
+    /// rolled back.
+    pub(crate) async fn explain(&self, q: &SqlQuery, analyze: bool) -> Result<String, DbError> {
+        let statement = match &self.pool {
+            Pool::Postgres(_) => postgres::explain_statement(q, analyze),
+            Pool::Sqlite(_) => sqlite::explain_statement(q),
+        };
+        let mut tx = self.begin().await?;
+        let rows = tx.fetch_rows(&statement).await?;
+        // Dropped without commit: whatever ANALYZE ran is rolled back.
+        drop(tx);
+        Ok(match &self.pool {
+            Pool::Postgres(_) => postgres::explain_text(&rows),
+            Pool::Sqlite(_) => sqlite::explain_text(&rows),
+        })
+    }
+
     /// `SELECT 1`, bounded by the connect timeout.
     pub(crate) async fn ping(&self) -> Result<(), DbError> {
         let q = SqlQuery {

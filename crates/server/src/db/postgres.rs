@@ -463,6 +463,27 @@ fn describe(e: &tokio_postgres::Error) -> String {
     out
 }
 
+/// `EXPLAIN` of `q`; with `analyze` it runs the statement (the caller rolls it back).
+pub(super) fn explain_statement(q: &SqlQuery, analyze: bool) -> SqlQuery {
+    let options = if analyze {
+        "ANALYZE, BUFFERS, FORMAT TEXT"
+    } else {
+        "FORMAT TEXT"
+    };
+    SqlQuery {
+        text: format!("EXPLAIN ({options}) {}", q.text),
+        params: q.params.clone(),
+    }
+}
+
+/// PostgreSQL's text plan: one line per row.
+pub(super) fn explain_text(rows: &[Vec<Option<String>>]) -> String {
+    rows.iter()
+        .filter_map(|r| r.first().cloned().flatten())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[cfg(test)]
 #[path = "postgres_tests.rs"]
 pub(crate) mod tests;

@@ -371,6 +371,32 @@ pub(super) fn sqlite_error(e: rusqlite::Error) -> DbError {
     }
 }
 
+/// `EXPLAIN QUERY PLAN` of `q` (SQLite has no ANALYZE that runs the statement).
+pub(super) fn explain_statement(q: &SqlQuery) -> SqlQuery {
+    SqlQuery {
+        text: format!("EXPLAIN QUERY PLAN {}", q.text),
+        params: q.params.clone(),
+    }
+}
+
+/// SQLite's plan rows are `(id, parent, notused, detail)`; nest each under its parent.
+pub(super) fn explain_text(rows: &[Vec<Option<String>>]) -> String {
+    let cell = |r: &Vec<Option<String>>, i: usize| r.get(i).cloned().flatten().unwrap_or_default();
+    let mut depth: Vec<(String, usize)> = Vec::new();
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, parent, detail) = (cell(row, 0), cell(row, 1), cell(row, 3));
+        let level = depth
+            .iter()
+            .find(|(i, _)| *i == parent)
+            .map(|(_, d)| d + 1)
+            .unwrap_or(0);
+        depth.push((id, level));
+        out.push(format!("{}{detail}", "  ".repeat(level)));
+    }
+    out.join("\n")
+}
+
 #[cfg(test)]
 #[path = "sqlite_tests.rs"]
 mod tests;
