@@ -78,6 +78,7 @@ mod tests {
         config.databases.insert(
             "primary".into(),
             DatabaseConfig {
+                kind: Some(fraiseql_engine::config::DatabaseKind::Sqlite),
                 url: Some(format!("sqlite://{}", path.display())),
                 ..Default::default()
             },
@@ -110,6 +111,7 @@ mod tests {
         config.databases.insert(
             "primary".into(),
             DatabaseConfig {
+                kind: Some(fraiseql_engine::config::DatabaseKind::Postgresql),
                 url: Some(url),
                 ..Default::default()
             },
@@ -131,6 +133,7 @@ mod tests {
         config.databases.insert(
             "down".into(),
             DatabaseConfig {
+                kind: Some(fraiseql_engine::config::DatabaseKind::Postgresql),
                 url: Some("postgresql://postgres@127.0.0.1:1/postgres".into()),
                 connect_timeout_ms: 1000,
                 ..Default::default()

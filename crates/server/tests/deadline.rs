@@ -125,6 +125,7 @@ async fn a_timed_out_request_leaves_no_statement_behind() {
     config.databases.insert(
         "primary".into(),
         DatabaseConfig {
+            kind: Some(fraiseql_engine::config::DatabaseKind::Postgresql),
             url: Some(scratch.url()),
             pool_min: 1,
             pool_max: 1,
@@ -196,6 +197,7 @@ async fn a_client_that_goes_away_leaves_no_statement_behind() {
     config.databases.insert(
         "primary".into(),
         DatabaseConfig {
+            kind: Some(fraiseql_engine::config::DatabaseKind::Postgresql),
             url: Some(scratch.url()),
             pool_max: 1,
             statement_timeout_ms: Some(0),
@@ -270,6 +272,7 @@ async fn a_timed_out_request_leaves_sqlite_free() {
     config.databases.insert(
         "primary".into(),
         DatabaseConfig {
+            kind: Some(fraiseql_engine::config::DatabaseKind::Sqlite),
             url: Some(format!("sqlite://{}", path.display())),
             pool_max: 1,
             ..DatabaseConfig::default()

@@ -82,6 +82,7 @@ fn config(url: String) -> Config {
     config.databases.insert(
         "primary".into(),
         DatabaseConfig {
+            kind: fraiseql_engine::config::DatabaseKind::from_url(&url),
             url: Some(url),
             ..DatabaseConfig::default()
         },

@@ -37,6 +37,7 @@ impl Server {
         config.databases.insert(
             "primary".into(),
             DatabaseConfig {
+                kind: Some(fraiseql_engine::config::DatabaseKind::Sqlite),
                 url: Some(format!("sqlite://{}", dir.path().join("app.db").display())),
                 ..DatabaseConfig::default()
             },

@@ -148,6 +148,7 @@ async fn start(url: String) -> Running {
     config.databases.insert(
         "primary".into(),
         DatabaseConfig {
+            kind: fraiseql_engine::config::DatabaseKind::from_url(&url),
             url: Some(url),
             ..DatabaseConfig::default()
         },

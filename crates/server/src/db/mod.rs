@@ -162,15 +162,13 @@ impl Database {
             .as_deref()
             .filter(|u| !u.trim().is_empty())
             .ok_or_else(|| DbError::unavailable(format!("database '{name}' has no url")))?;
-        let kind = match cfg.kind.or_else(|| DatabaseKind::from_url(url)) {
-            Some(kind) => kind,
-            None => {
-                return Err(DbError::unavailable(format!(
-                    "database '{name}': cannot tell the database type from url '{}'; set `type`",
-                    redact(url)
-                )))
-            }
-        };
+        // The kind was resolved when the configuration was loaded (from `type` or the URL's
+        // scheme); it is never guessed again here.
+        let kind = cfg.kind.ok_or_else(|| {
+            DbError::unavailable(format!(
+                "database '{name}' has no resolved type; set `type` (one of postgresql, sqlite)"
+            ))
+        })?;
         // Resolved once here; 0 disables it.
         let statement_timeout = match cfg.statement_timeout_ms {
             Some(0) => None,

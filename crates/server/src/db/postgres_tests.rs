@@ -39,6 +39,7 @@ impl Scratch {
 
     pub(crate) fn config(&self) -> DatabaseConfig {
         DatabaseConfig {
+            kind: Some(fraiseql_engine::config::DatabaseKind::Postgresql),
             url: Some(self.url.clone()),
             ..DatabaseConfig::default()
         }
@@ -327,6 +328,7 @@ async fn errors_carry_hints() {
 #[tokio::test]
 async fn unreachable_database_is_unavailable() {
     let cfg = DatabaseConfig {
+        kind: Some(fraiseql_engine::config::DatabaseKind::Postgresql),
         url: Some("postgresql://postgres@127.0.0.1:1/postgres".into()),
         connect_timeout_ms: 2000,
         ..DatabaseConfig::default()
@@ -349,11 +351,13 @@ async fn unreachable_database_is_unavailable() {
 #[tokio::test]
 async fn malformed_url_is_rejected_at_build() {
     let cfg = DatabaseConfig {
+        kind: Some(fraiseql_engine::config::DatabaseKind::Postgresql),
         url: Some("postgresql://host:notaport/db".into()),
         ..DatabaseConfig::default()
     };
     assert!(Database::new("bad", &cfg).is_err());
     let cfg = DatabaseConfig {
+        kind: None,
         url: Some("mysql://root@localhost".into()),
         ..DatabaseConfig::default()
     };
@@ -793,6 +797,7 @@ async fn pool_min_does_not_wait_for_a_database_that_is_down() {
     let db = Database::new(
         "down",
         &DatabaseConfig {
+            kind: Some(fraiseql_engine::config::DatabaseKind::Postgresql),
             url: Some("postgresql://postgres@127.0.0.1:1/postgres".into()),
             pool_min: 4,
             connect_timeout_ms: 500,
