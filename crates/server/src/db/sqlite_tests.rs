@@ -260,7 +260,7 @@ async fn concurrent_writers_take_turns() {
 }
 
 #[tokio::test]
-async fn constraint_failures_map_to_sqlstate() {
+async fn constraint_failures_map_to_portable_kinds() {
     let (db, _dir) = database(
         "CREATE TABLE a (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
          CREATE TABLE b (id INTEGER PRIMARY KEY, a_id INTEGER REFERENCES a(id));
@@ -275,26 +275,23 @@ async fn constraint_failures_map_to_sqlstate() {
         ))
         .await
         .expect_err("duplicate");
-    assert_eq!(
-        (unique.kind, unique.sqlstate.as_deref()),
-        (DbErrorKind::Query, Some("23505"))
-    );
+    assert_eq!(unique.kind, DbErrorKind::UniqueViolation);
     assert!(unique.message.contains("UNIQUE"), "{}", unique.message);
     let fk = tx
         .execute(&sql("INSERT INTO b VALUES (1, 99)", vec![]))
         .await
         .expect_err("fk");
-    assert_eq!(fk.sqlstate.as_deref(), Some("23503"));
+    assert_eq!(fk.kind, DbErrorKind::ForeignKeyViolation);
     let not_null = tx
         .execute(&sql("INSERT INTO a VALUES (3, NULL)", vec![]))
         .await
         .expect_err("nn");
-    assert_eq!(not_null.sqlstate.as_deref(), Some("23502"));
+    assert_eq!(not_null.kind, DbErrorKind::NotNullViolation);
     let syntax = tx
         .execute(&sql("SELEC 1", vec![]))
         .await
         .expect_err("syntax");
-    assert_eq!((syntax.kind, syntax.sqlstate), (DbErrorKind::Query, None));
+    assert_eq!(syntax.kind, DbErrorKind::Other);
 }
 
 #[tokio::test]
