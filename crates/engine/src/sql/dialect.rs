@@ -154,8 +154,9 @@ pub trait Dialect: Sync {
         )
     }
 
-    /// A JSON array of `object` (a JSON expression over `t.data`) for each row of `rows`
-    /// (from [`Dialect::derived_rows`]), in the rows' order: PostgreSQL's `json_agg` and
+    /// A JSON array of `object` (a JSON expression over the rows) for each row of `rows` (a
+    /// FROM clause: a [`Dialect::derived_rows`] table, or a CTE with its own `WHERE … ORDER
+    /// BY`), in the rows' order: PostgreSQL's `json_agg` and
     /// SQLite's `json_group_array` aggregate in the order the ordered derived table yields
     /// its rows. MySQL's `JSON_ARRAYAGG` guarantees no order and takes no `ORDER BY`
     /// (MariaDB 10.5+ takes one): that dialect will aggregate with the sort keys restated

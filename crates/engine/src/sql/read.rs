@@ -519,11 +519,9 @@ impl Renderer<'_> {
                         }
                     }
                     let obj = self.d.object(&edge);
-                    let agg = self.d.aggregate("e.r");
                     let n = self.bind(count.clone());
-                    let sub = format!(
-                        "(SELECT {agg} FROM (SELECT {obj} AS r FROM page p WHERE p.n <= {n} ORDER BY p.n {edge_order}) e)"
-                    );
+                    let rows = format!("page p WHERE p.n <= {n} ORDER BY p.n {edge_order}");
+                    let sub = self.d.list(&obj, &rows);
                     pairs.push((key.as_str(), self.d.embed(&sub)));
                 }
                 ConnectionItem::PageInfo { key, items } => {
