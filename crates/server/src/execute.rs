@@ -335,6 +335,8 @@ async fn run_call(
 fn db_error(database: &str, e: &DbError) -> GraphQLError {
     tracing::warn!(
         database,
+        kind = ?e.kind,
+        // The driver's own code (SQLSTATE, SQLite extended result code), for operators.
         code = e.code.as_deref().unwrap_or_default(),
         error = %clip(&e.message),
         detail = %clip(e.detail.as_deref().unwrap_or_default()),
