@@ -375,4 +375,16 @@ mod tests {
         assert_eq!(Postgres.like("x", "$1", false), "x LIKE $1 ESCAPE E'\\\\'");
         assert_eq!(Postgres.like("x", "$1", true), "x ILIKE $1 ESCAPE E'\\\\'");
     }
+
+    #[test]
+    fn check_and_order_pieces() {
+        assert!(Postgres.holds_json(SqlType::Jsonb) && Postgres.holds_json(SqlType::Json));
+        assert!(!Postgres.holds_json(SqlType::Text));
+        assert!(Postgres
+            .missing_mutation("fn_x", "db")
+            .starts_with("function 'fn_x'"));
+        assert_eq!(Postgres.order_key("x", true, false), "x DESC NULLS LAST");
+        assert_eq!(Postgres.concat(&["'%'", "$1", "'%'"]), "'%' || $1 || '%'");
+        assert_eq!(Postgres.json_row("$1"), "(SELECT $1::jsonb AS data)");
+    }
 }

@@ -309,4 +309,15 @@ mod tests {
             "lower(x) LIKE lower(?1) ESCAPE '\\'"
         );
     }
+
+    #[test]
+    fn check_and_order_pieces() {
+        assert!(Sqlite.holds_json(SqlType::Text));
+        assert!(Sqlite
+            .missing_mutation("fn_x", "db")
+            .starts_with("view 'fn_x'"));
+        assert_eq!(Sqlite.order_key("x", false, true), "x ASC NULLS FIRST");
+        assert_eq!(Sqlite.concat(&["?1", "'%'"]), "?1 || '%'");
+        assert_eq!(Sqlite.json_row("?1"), "(SELECT json(?1) AS data)");
+    }
 }
