@@ -123,12 +123,8 @@ pub(crate) async fn explain(args: ExplainArgs) -> Outcome {
     }
     let target = |name: &str| -> DatabaseTarget<'_> {
         let cfg = config.databases.get(name)?;
-        let kind = cfg.kind.or_else(|| {
-            cfg.url
-                .as_deref()
-                .and_then(fraiseql_engine::config::DatabaseKind::from_url)
-        })?;
-        Some((kind, catalogs.get(name)))
+        // Resolved when the configuration was loaded.
+        Some((cfg.kind?, catalogs.get(name)))
     };
     let statements = render_reads(&plan, &target).map_err(|e| Failure::config(anyhow!(e)))?;
 

@@ -3,7 +3,7 @@
 
 use crate::Failure;
 use anyhow::anyhow;
-use fraiseql_engine::config::{self, process_env, Config, DatabaseKind};
+use fraiseql_engine::config::{self, process_env, Config};
 use fraiseql_engine::schema::{load_schema, CompiledSchema};
 use std::path::{Path, PathBuf};
 
@@ -40,8 +40,7 @@ pub(crate) fn minimal_config(url: Option<&str>) -> Result<Config, Failure> {
 /// Points database `primary` at `url` (the `--database` flag).
 pub(crate) fn override_primary(config: &mut Config, url: &str) {
     let primary = config.databases.entry("primary".into()).or_default();
-    primary.url = Some(url.to_string());
-    primary.kind = DatabaseKind::from_url(url);
+    primary.point_at(url);
 }
 
 /// The schema file a config names, resolved against the config's directory.

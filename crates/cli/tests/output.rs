@@ -308,7 +308,7 @@ fn text_log_lines_cannot_be_forged() {
     let db = lines_with(&stderr, &["database error"]);
     assert_eq!(db.len(), 1, "{stderr}");
     assert!(db[0].contains("request_id=req-db-error"), "{}", db[0]);
-    assert!(db[0].contains("sqlstate=\"22P02\""), "{}", db[0]);
+    assert!(db[0].contains("code=\"22P02\""), "{}", db[0]);
     // The database's text is in the log (escaped), where the client's copy is not.
     assert!(
         db[0].contains(r#"error=invalid input syntax for type uuid: "x\n2026-01-01"#),
@@ -337,7 +337,7 @@ fn json_log_lines_are_one_object_each() {
         .collect();
     assert_eq!(db.len(), 1, "{stderr}");
     assert_eq!(db[0]["span"]["request_id"], "req-db-error", "{}", db[0]);
-    assert_eq!(db[0]["fields"]["sqlstate"], "22P02", "{}", db[0]);
+    assert_eq!(db[0]["fields"]["code"], "22P02", "{}", db[0]);
     let finished: Vec<&serde_json::Value> = events
         .iter()
         .filter(|e| e["fields"]["message"] == "request finished")

@@ -54,11 +54,46 @@ fn sql(kind: DatabaseKind, query: &str, vars: serde_json::Value) -> String {
     let vars = vars.as_object().cloned().unwrap_or_default();
     let plan = plan(&api, &prepared, &vars).unwrap_or_else(|e| panic!("{e:?}"));
     let stmts = render_reads(&plan, &|_| Some((kind, None))).unwrap();
+    for s in &stmts {
+        assert_positional(kind, &s.sql.text, s.sql.params.len());
+    }
     stmts
         .iter()
         .map(|s| format!("{}\n-- params: {:?}", s.sql.text, s.sql.params))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The placeholder numbers in `text`, in text order (`$n` on PostgreSQL, `?n` on SQLite).
+fn placeholders(kind: DatabaseKind, text: &str) -> Vec<usize> {
+    let mark = match kind {
+        DatabaseKind::Postgresql => '$',
+        _ => '?',
+    };
+    let mut out = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        if c != mark {
+            continue;
+        }
+        let mut n = String::new();
+        while let Some((_, d)) = chars.peek().filter(|(_, d)| d.is_ascii_digit()) {
+            n.push(*d);
+            chars.next();
+        }
+        if let Ok(n) = n.parse() {
+            out.push(n);
+        }
+    }
+    out
+}
+
+/// Every parameter is written exactly once, in bind order, so a dialect with positional
+/// placeholders (MySQL's `?`) can bind the same list.
+fn assert_positional(kind: DatabaseKind, text: &str, params: usize) {
+    let seen = placeholders(kind, text);
+    let want: Vec<usize> = (1..=params).collect();
+    assert_eq!(seen, want, "placeholders out of order or reused in {text}");
 }
 
 fn both(name: &str, query: &str, vars: serde_json::Value) {
@@ -277,4 +312,49 @@ fn max_result_rows_is_configurable() {
     let e = run("{ customers(limit: 6) { orders(limit: 1) { id } } }").unwrap_err();
     assert!(e[0].message.contains("up to 12 rows"), "{e:?}");
     assert!(e[0].message.contains("limit of 10"), "{e:?}");
+}
+
+/// One value is bound once per use: the relay filter (in the page, `totalCount` and
+/// `hasPreviousPage`), the page size (edges, cursors, `hasNextPage`) and each cursor value
+/// (its `>` and `=` comparisons) were written twice as the same `$n` before.
+#[test]
+fn every_placeholder_is_written_once_in_bind_order() {
+    // The cursor of a row sorted on (createdAt, id): hex of its JSON array of sort values.
+    let cursor: String =
+        br#"["2024-01-01T00:00:00Z","o1"]"#.iter().map(|b| format!("{b:02x}")).collect();
+    let queries = [
+        format!(
+            r#"{{ ordersPage(first: 2, after: "{cursor}", orderBy: {{createdAt: DESC}}, where: {{identifier: {{contains: "5"}}}}) {{ totalCount edges {{ cursor node {{ id buyer {{ name }} }} }} pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }} }} }}"#
+        ),
+        format!(
+            r#"{{ ordersPage(last: 2, before: "{cursor}", orderBy: {{createdAt: ASC}}, where: {{note: {{startsWith: "a"}}}}) {{ a: totalCount b: totalCount pageInfo {{ hasNextPage hasPreviousPage }} }} }}"#
+        ),
+        r#"{ ordersPage(where: {note: {endsWith: "a"}}) { a: totalCount b: totalCount } }"#.to_string(),
+        r#"{ customers { orders(where: {total: {gt: "1"}}, limit: 2, offset: 1) { id } } orders(where: {identifier: {contains: "x"}}, limit: 3) { buyer { name } } }"#.to_string(),
+    ];
+    for q in &queries {
+        for kind in [DatabaseKind::Postgresql, DatabaseKind::Sqlite] {
+            // `sql` asserts the placeholder order; this shows the cursor bound per use.
+            let text = sql(kind, q, serde_json::json!({}));
+            assert!(!text.is_empty());
+        }
+    }
+    let text = sql(DatabaseKind::Postgresql, &queries[0], serde_json::json!({}));
+    assert_eq!(text.matches("'%' || $").count(), 3, "{text}");
+    assert_eq!(
+        text.matches("Text(\"2024-01-01T00:00:00Z\")").count(),
+        4,
+        "the cursor's first value is bound for each of its four comparisons: {text}"
+    );
+}
+
+#[test]
+fn order_and_concat_come_from_the_dialect() {
+    let q = r#"{ orders(orderBy: [{note: DESC_NULLS_LAST}], where: {identifier: {contains: "a"}}) { id } }"#;
+    let pg = sql(DatabaseKind::Postgresql, q, serde_json::json!({}));
+    assert!(pg.contains("DESC NULLS LAST"), "{pg}");
+    assert!(pg.contains("'%' || $1::text || '%'"), "{pg}");
+    let lite = sql(DatabaseKind::Sqlite, q, serde_json::json!({}));
+    assert!(lite.contains("DESC NULLS LAST"), "{lite}");
+    assert!(lite.contains("'%' || ?1 || '%'"), "{lite}");
 }

@@ -6,7 +6,7 @@
 //! `SETOF <view>` (on SQLite: the `fn_*` view) and have a parameter for every argument.
 
 use crate::db::{redact, Database};
-use fraiseql_engine::catalog::{Catalog, Function, FunctionReturn, SqlType};
+use fraiseql_engine::catalog::{Catalog, Function, FunctionReturn};
 use fraiseql_engine::config::{Config, DatabaseKind};
 use fraiseql_engine::schema::{CompiledSchema, ObjectType};
 use fraiseql_engine::sql::{bind_parameters, dialect, first_uncovered, Binding, SqlQuery};
@@ -183,18 +183,15 @@ fn check_database(
         let user = format!("mutation '{name}'");
         let function = &m.function;
         let found = catalog.functions.get(function);
-        match (kind, found.map(|f| &f.returns)) {
-            (DatabaseKind::Sqlite, None) => report.mismatch(format!(
-                "{user}: view '{function}' does not exist in database '{database}' \
-                 (on SQLite a mutation is a view with an INSTEAD OF INSERT trigger, named fn_*)"
+        match found.map(|f| &f.returns) {
+            None => report.mismatch(format!(
+                "{user}: {}",
+                dialect(kind).missing_mutation(function, database)
             )),
-            (DatabaseKind::Postgresql, None) => report.mismatch(format!(
-                "{user}: function '{function}' does not exist in database '{database}'"
-            )),
-            (_, Some(FunctionReturn::MutationResponse)) => {
+            Some(FunctionReturn::MutationResponse) => {
                 report.ok.push(format!("{user}: function '{function}' returns mutation_response"))
             }
-            (_, Some(FunctionReturn::Rows { relation })) => {
+            Some(FunctionReturn::Rows { relation }) => {
                 match check_view(catalog, kind, relation, database) {
                     Ok(()) => report
                         .ok
@@ -204,7 +201,7 @@ fn check_database(
                     )),
                 }
             }
-            (_, Some(FunctionReturn::Other(ty))) => report.mismatch(format!(
+            Some(FunctionReturn::Other(ty)) => report.mismatch(format!(
                 "{user}: function '{function}' returns {ty}; expected mutation_response or SETOF <view>"
             )),
         }
@@ -262,12 +259,11 @@ async fn check_data_keys(
         if check_view(catalog, db.kind, view, &db.name).is_err() {
             continue; // reported already, when the view is read at all
         }
-        let text = match db.kind {
-            DatabaseKind::Postgresql => {
-                format!("SELECT (SELECT data::text FROM {} LIMIT 1)", d.ident(view))
-            }
-            DatabaseKind::Sqlite => format!("SELECT (SELECT data FROM {} LIMIT 1)", d.ident(view)),
-        };
+        let text = format!(
+            "SELECT (SELECT {} FROM {} LIMIT 1)",
+            d.to_text("data"),
+            d.ident(view)
+        );
         let sample = db
             .fetch_texts(&SqlQuery {
                 text,
@@ -371,10 +367,10 @@ fn check_view(
             "view '{view}' does not exist in database '{database}'"
         ));
     };
-    match (relation.columns.get("data"), kind) {
-        (None, _) => Err(format!("view '{view}' has no 'data' column")),
-        (Some(SqlType::Json | SqlType::Jsonb), _) | (Some(_), DatabaseKind::Sqlite) => Ok(()),
-        (Some(other), DatabaseKind::Postgresql) => Err(format!(
+    match relation.columns.get("data") {
+        None => Err(format!("view '{view}' has no 'data' column")),
+        Some(column) if dialect(kind).holds_json(*column) => Ok(()),
+        Some(other) => Err(format!(
             "view '{view}': column 'data' is of type {}, expected json or jsonb",
             format!("{other:?}").to_lowercase()
         )),

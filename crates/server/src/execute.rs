@@ -335,71 +335,61 @@ async fn run_call(
 fn db_error(database: &str, e: &DbError) -> GraphQLError {
     tracing::warn!(
         database,
-        sqlstate = e.sqlstate.as_deref().unwrap_or_default(),
+        kind = ?e.kind,
+        // The driver's own code (SQLSTATE, SQLite extended result code), for operators.
+        code = e.code.as_deref().unwrap_or_default(),
         error = %clip(&e.message),
         detail = %clip(e.detail.as_deref().unwrap_or_default()),
         hint = %clip(e.hint.as_deref().unwrap_or_default()),
         "database error"
     );
     let err = |code, msg: String| GraphQLError::new(code, msg).database(database);
-    match e.kind {
-        DbErrorKind::Unavailable => err(
-            ErrorCode::DatabaseUnavailable,
-            format!("Database '{database}' unavailable"),
-        ),
-        DbErrorKind::Timeout => err(
-            ErrorCode::Timeout,
-            format!("Database '{database}' did not answer in time"),
-        ),
-        DbErrorKind::Query => query_error(database, e),
-    }
-}
-
-/// SQLSTATE -> code and a fixed message (both drivers report PostgreSQL codes). The
-/// database's own text never reaches the client: it quotes the offending input, type,
-/// column and constraint names. Neither does the SQLSTATE, which names the engine behind the
-/// API. The one exception is `RAISE` in the schema author's own function or trigger (P0001):
-/// that message, and its hint, were written for clients.
-fn query_error(database: &str, e: &DbError) -> GraphQLError {
-    let state = e.sqlstate.as_deref().unwrap_or("");
-    let (code, message) = match state {
-        "23505" => (
-            ErrorCode::Conflict,
-            "a record with the same unique value already exists",
-        ),
-        "23503" => (
-            ErrorCode::BadUserInput,
-            "a referenced record does not exist",
-        ),
-        "23502" => (ErrorCode::BadUserInput, "a required value is missing"),
-        "23514" => (ErrorCode::BadUserInput, "a value breaks a check constraint"),
-        // Class 22, data exception: a value the column's type cannot hold.
-        s if s.starts_with("22") => (ErrorCode::BadUserInput, "invalid input value"),
-        "57014" => (
-            ErrorCode::Timeout,
-            "the statement took longer than its timeout",
-        ),
-        "P0001" => {
-            let mut g = GraphQLError::new(hint_code(e.hint.as_deref()), e.message.clone())
-                .database(database);
-            if let Some(h) = e.hint.as_deref() {
-                g = g.with("hint", h);
-            }
-            return g;
-        }
-        s if s.starts_with("08") => {
-            return GraphQLError::new(
+    let (code, message) = match e.kind {
+        DbErrorKind::Unavailable => {
+            return err(
                 ErrorCode::DatabaseUnavailable,
                 format!("Database '{database}' unavailable"),
             )
-            .database(database)
         }
-        _ => (
+        DbErrorKind::Timeout => {
+            return err(
+                ErrorCode::Timeout,
+                format!("Database '{database}' did not answer in time"),
+            )
+        }
+        DbErrorKind::Raised => return raised(database, e),
+        DbErrorKind::UniqueViolation => (
+            ErrorCode::Conflict,
+            "a record with the same unique value already exists",
+        ),
+        DbErrorKind::ForeignKeyViolation => (
+            ErrorCode::BadUserInput,
+            "a referenced record does not exist",
+        ),
+        DbErrorKind::NotNullViolation => (ErrorCode::BadUserInput, "a required value is missing"),
+        DbErrorKind::CheckViolation => {
+            (ErrorCode::BadUserInput, "a value breaks a check constraint")
+        }
+        DbErrorKind::InvalidInput => (ErrorCode::BadUserInput, "invalid input value"),
+        DbErrorKind::Serialization | DbErrorKind::Deadlock | DbErrorKind::Other => (
             ErrorCode::DatabaseError,
             "the database rejected the statement",
         ),
     };
-    GraphQLError::new(code, message).database(database)
+    err(code, message.to_string())
+}
+
+/// The schema author's own error (`RAISE` in a function or trigger): that message, and its
+/// hint, were written for clients. Every other database message stays in the log: it
+/// quotes the offending input, type, column and constraint names, and the driver's code
+/// names the engine behind the API.
+fn raised(database: &str, e: &DbError) -> GraphQLError {
+    let mut g =
+        GraphQLError::new(hint_code(e.hint.as_deref()), e.message.clone()).database(database);
+    if let Some(h) = e.hint.as_deref() {
+        g = g.with("hint", h);
+    }
+    g
 }
 
 /// `RAISE ... USING HINT = 'NOT_FOUND'` picks the error code.

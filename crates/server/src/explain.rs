@@ -4,7 +4,7 @@
 
 use crate::db::{Database, DbError, DbErrorKind};
 use fraiseql_engine::catalog::Catalog;
-use fraiseql_engine::config::{Config, DatabaseKind};
+use fraiseql_engine::config::Config;
 use fraiseql_engine::sql::SqlQuery;
 
 /// A failure of a one-off database task run for the CLI.
@@ -56,61 +56,9 @@ pub async fn explain_sql(
     analyze: bool,
 ) -> Result<String, DatabaseError> {
     let db = open(config, database)?;
-    let fail = |e| DatabaseError::from_db(database, e);
-    match db.kind {
-        DatabaseKind::Postgresql => {
-            let options = if analyze {
-                "ANALYZE, BUFFERS, FORMAT TEXT"
-            } else {
-                "FORMAT TEXT"
-            };
-            let explain = SqlQuery {
-                text: format!("EXPLAIN ({options}) {}", query.text),
-                params: query.params.clone(),
-            };
-            let mut tx = db.begin().await.map_err(fail)?;
-            let rows = tx.fetch_rows(&explain).await.map_err(fail)?;
-            // Dropped without commit: whatever ANALYZE ran is rolled back.
-            drop(tx);
-            Ok(rows
-                .into_iter()
-                .filter_map(|r| r.into_iter().next().flatten())
-                .collect::<Vec<_>>()
-                .join("\n"))
-        }
-        DatabaseKind::Sqlite => {
-            let explain = SqlQuery {
-                text: format!("EXPLAIN QUERY PLAN {}", query.text),
-                params: query.params.clone(),
-            };
-            let rows = db
-                .begin()
-                .await
-                .map_err(fail)?
-                .fetch_rows(&explain)
-                .await
-                .map_err(fail)?;
-            Ok(sqlite_tree(&rows))
-        }
-    }
-}
-
-/// SQLite's plan rows are `(id, parent, notused, detail)`; nest each under its parent.
-fn sqlite_tree(rows: &[Vec<Option<String>>]) -> String {
-    let cell = |r: &Vec<Option<String>>, i: usize| r.get(i).cloned().flatten().unwrap_or_default();
-    let mut depth: Vec<(String, usize)> = Vec::new();
-    let mut out = Vec::new();
-    for row in rows {
-        let (id, parent, detail) = (cell(row, 0), cell(row, 1), cell(row, 3));
-        let level = depth
-            .iter()
-            .find(|(i, _)| *i == parent)
-            .map(|(_, d)| d + 1)
-            .unwrap_or(0);
-        depth.push((id, level));
-        out.push(format!("{}{detail}", "  ".repeat(level)));
-    }
-    out.join("\n")
+    db.explain(query, analyze)
+        .await
+        .map_err(|e| DatabaseError::from_db(database, e))
 }
 
 #[cfg(test)]
@@ -130,6 +78,7 @@ mod tests {
         config.databases.insert(
             "primary".into(),
             DatabaseConfig {
+                kind: Some(fraiseql_engine::config::DatabaseKind::Sqlite),
                 url: Some(format!("sqlite://{}", path.display())),
                 ..Default::default()
             },
@@ -162,6 +111,7 @@ mod tests {
         config.databases.insert(
             "primary".into(),
             DatabaseConfig {
+                kind: Some(fraiseql_engine::config::DatabaseKind::Postgresql),
                 url: Some(url),
                 ..Default::default()
             },
@@ -183,6 +133,7 @@ mod tests {
         config.databases.insert(
             "down".into(),
             DatabaseConfig {
+                kind: Some(fraiseql_engine::config::DatabaseKind::Postgresql),
                 url: Some("postgresql://postgres@127.0.0.1:1/postgres".into()),
                 connect_timeout_ms: 1000,
                 ..Default::default()

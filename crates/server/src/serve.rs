@@ -319,6 +319,7 @@ mod tests {
         config.databases.insert(
             "primary".into(),
             DatabaseConfig {
+                kind: Some(fraiseql_engine::config::DatabaseKind::Sqlite),
                 url: Some(format!("sqlite://{}", tmp.path().join("app.db").display())),
                 ..DatabaseConfig::default()
             },
@@ -349,6 +350,7 @@ mod tests {
         let tmp = tempfile::tempdir().expect("temp dir");
         let dir = tmp.path().join("later");
         let cfg = DatabaseConfig {
+            kind: Some(fraiseql_engine::config::DatabaseKind::Sqlite),
             url: Some(format!("sqlite://{}", dir.join("app.db").display())),
             ..DatabaseConfig::default()
         };

@@ -105,6 +105,7 @@ async fn a_timed_out_request_leaves_no_statement_behind() {
     config.databases.insert(
         "primary".into(),
         DatabaseConfig {
+            kind: Some(fraiseql_engine::config::DatabaseKind::Postgresql),
             url: Some(scratch.url()),
             pool_min: 1,
             pool_max: 1,
@@ -171,6 +172,7 @@ async fn a_client_that_goes_away_leaves_no_statement_behind() {
     config.databases.insert(
         "primary".into(),
         DatabaseConfig {
+            kind: Some(fraiseql_engine::config::DatabaseKind::Postgresql),
             url: Some(scratch.url()),
             pool_max: 1,
             statement_timeout_ms: Some(0),
@@ -240,6 +242,7 @@ async fn a_timed_out_request_leaves_sqlite_free() {
     config.databases.insert(
         "primary".into(),
         DatabaseConfig {
+            kind: Some(fraiseql_engine::config::DatabaseKind::Sqlite),
             url: Some(format!("sqlite://{}", path.display())),
             pool_max: 1,
             ..DatabaseConfig::default()

@@ -84,6 +84,7 @@ fn config(url: String) -> Config {
     config.databases.insert(
         "primary".into(),
         DatabaseConfig {
+            kind: fraiseql_engine::config::DatabaseKind::from_url(&url),
             url: Some(url),
             ..DatabaseConfig::default()
         },

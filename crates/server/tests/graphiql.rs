@@ -24,6 +24,7 @@ async fn start(playground: bool) -> (Running, String, tempfile::TempDir) {
     config.databases.insert(
         "primary".into(),
         DatabaseConfig {
+            kind: Some(fraiseql_engine::config::DatabaseKind::Sqlite),
             url: Some(format!("sqlite://{}", dir.path().join("app.db").display())),
             ..DatabaseConfig::default()
         },

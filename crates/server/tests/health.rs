@@ -24,6 +24,7 @@ async fn start(admin_token: Option<&str>, dir: &tempfile::TempDir) -> Running {
     config.databases.insert(
         "primary".into(),
         DatabaseConfig {
+            kind: Some(fraiseql_engine::config::DatabaseKind::Sqlite),
             url: Some(format!("sqlite://{}", dir.path().join("app.db").display())),
             ..DatabaseConfig::default()
         },
@@ -31,6 +32,7 @@ async fn start(admin_token: Option<&str>, dir: &tempfile::TempDir) -> Running {
     config.databases.insert(
         "analytics".into(),
         DatabaseConfig {
+            kind: Some(fraiseql_engine::config::DatabaseKind::Postgresql),
             url: Some("postgresql://postgres@127.0.0.1:1/postgres".into()),
             connect_timeout_ms: 500,
             ..DatabaseConfig::default()

@@ -28,6 +28,7 @@ fn config() -> (Config, tempfile::TempDir) {
     config.databases.insert(
         "primary".into(),
         DatabaseConfig {
+            kind: Some(fraiseql_engine::config::DatabaseKind::Sqlite),
             url: Some(format!("sqlite://{}", dir.path().join("app.db").display())),
             ..DatabaseConfig::default()
         },
@@ -362,6 +363,7 @@ async fn health_reports_each_database() {
     config.databases.insert(
         "analytics".into(),
         DatabaseConfig {
+            kind: Some(fraiseql_engine::config::DatabaseKind::Postgresql),
             url: Some("postgresql://postgres@127.0.0.1:1/postgres".into()),
             connect_timeout_ms: 500,
             ..DatabaseConfig::default()

@@ -20,6 +20,7 @@ async fn health(project: fraiseql_engine::config::ProjectConfig) -> Value {
     config.databases.insert(
         "primary".into(),
         DatabaseConfig {
+            kind: Some(fraiseql_engine::config::DatabaseKind::Sqlite),
             url: Some(format!("sqlite://{}", dir.path().join("app.db").display())),
             ..DatabaseConfig::default()
         },

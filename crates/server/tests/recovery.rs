@@ -147,6 +147,7 @@ async fn a_database_down_at_start_and_lost_later_recovers_without_restart() {
     config.databases.insert(
         "primary".into(),
         DatabaseConfig {
+            kind: Some(fraiseql_engine::config::DatabaseKind::Postgresql),
             url: Some(format!(
                 "postgresql://postgres@127.0.0.1:{}/postgres?options=-c%20search_path%3D{schema}",
                 gate.port

@@ -339,6 +339,7 @@ mod tests {
         given.databases.insert(
             PRIMARY.into(),
             DatabaseConfig {
+                kind: Some(crate::config::DatabaseKind::Sqlite),
                 url: Some("sqlite::memory:".into()),
                 ..Default::default()
             },

@@ -282,6 +282,14 @@ impl DatabaseKind {
         }
     }
 
+    /// The name `type` takes (`postgresql`, `sqlite`), as `/health` reports it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Postgresql => "postgresql",
+            Self::Sqlite => "sqlite",
+        }
+    }
+
     /// Human name used in messages and the banner.
     pub fn label(self) -> &'static str {
         match self {
@@ -320,6 +328,16 @@ pub struct DatabaseConfig {
     /// the server); 0 prepares every PostgreSQL statement afresh and closes it after use.
     #[serde(default = "default_statement_cache_size")]
     pub statement_cache_size: usize,
+}
+
+impl DatabaseConfig {
+    /// Points this database at `url` and resolves its kind from the URL's scheme, as loading
+    /// does for a database without `type` (the `--database` flag). Later stages read
+    /// [`DatabaseConfig::kind`] only.
+    pub fn point_at(&mut self, url: &str) {
+        self.url = Some(url.to_string());
+        self.kind = DatabaseKind::from_url(url);
+    }
 }
 
 impl Default for DatabaseConfig {
@@ -473,6 +491,21 @@ mod tests {
         assert_eq!(parse_byte_size("512 KB"), Some(512 * 1024));
         assert_eq!(parse_byte_size("77"), Some(77));
         assert_eq!(parse_byte_size("ten"), None);
+    }
+
+    #[test]
+    fn point_at_resolves_the_kind_once() {
+        let mut db = DatabaseConfig {
+            kind: Some(DatabaseKind::Postgresql),
+            ..DatabaseConfig::default()
+        };
+        db.point_at("sqlite::memory:");
+        assert_eq!(db.kind, Some(DatabaseKind::Sqlite));
+        db.point_at("mysql://x");
+        assert_eq!(
+            db.kind, None,
+            "an unknown scheme leaves no kind to guess at later"
+        );
     }
 
     #[test]

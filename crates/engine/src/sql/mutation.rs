@@ -2,6 +2,7 @@
 //! name, the read-back of the returned entity through its view (same projection code as
 //! queries), and the mapping of `mutation_response.status` to GraphQL errors.
 //!
+//! The call itself is spelled by the dialect ([`super::Dialect::mutation_call`]).
 //! PostgreSQL functions return `mutation_response` (read as one JSON row, so the exact
 //! column set does not matter) or `SETOF v_*` rows. SQLite has no functions: a mutation is an
 //! `INSERT` into a view named like the function whose `INSTEAD OF INSERT` trigger does the
@@ -9,10 +10,10 @@
 
 use super::read::Renderer;
 use super::{dialect, json_text, Param, SqlQuery};
-use crate::catalog::{Catalog, Function, FunctionParam, FunctionReturn};
+use crate::catalog::{Catalog, Function, FunctionParam};
 use crate::config::DatabaseKind;
 use crate::error::{ErrorCode, GraphQLError};
-use crate::plan::{canonical_uuid, Filter, Mutate, Op, Target};
+use crate::plan::{Filter, Mutate, Op, Target};
 use crate::schema::ScalarKind;
 use serde_json::Value as Json;
 
@@ -59,7 +60,7 @@ impl MutationResult {
     }
 }
 
-fn schema_error(message: String) -> GraphQLError {
+pub(crate) fn schema_error(message: String) -> GraphQLError {
     GraphQLError::new(ErrorCode::DatabaseError, message)
 }
 
@@ -108,88 +109,7 @@ pub fn render_call(
         params: Vec::new(),
         aliases: 0,
     };
-    match kind {
-        DatabaseKind::Postgresql => {
-            // A value the parameter's cast would reject is the client's mistake: say so
-            // before the call instead of passing on PostgreSQL's error (22P02).
-            for (k, (i, v)) in bound.iter().enumerate() {
-                let not_uuid = v.as_str().is_some_and(|s| canonical_uuid(s).is_none());
-                if f.params[*i].type_name == "uuid" && not_uuid {
-                    let name = m.args.get(k).map_or("argument", |(key, _)| key.as_str());
-                    return Err(GraphQLError::new(
-                        ErrorCode::BadUserInput,
-                        format!("`{name}` expects a UUID (8-4-4-4-12 hex digits)"),
-                    ));
-                }
-            }
-            let args: Vec<String> = bound
-                .iter()
-                .map(|(i, v)| {
-                    let p = &f.params[*i];
-                    format!(
-                        "{} => {}",
-                        r.d.ident(&p.name),
-                        pg_arg(&mut r, v, &p.type_name)
-                    )
-                })
-                .collect();
-            let call = format!("{}({})", r.d.ident(&m.function), args.join(", "));
-            match &f.returns {
-                FunctionReturn::MutationResponse => {
-                    let text = format!("SELECT to_jsonb(m)::text FROM {call} m");
-                    Ok(CallSql::Response(SqlQuery { text, params: r.params }))
-                }
-                FunctionReturn::Rows { .. } => {
-                    let obj = r.selection(&m.selection, "m.data");
-                    let text = if m.list {
-                        let agg = r.d.aggregate("q.r");
-                        format!("SELECT ({agg})::text FROM (SELECT {obj} AS r FROM {call} m) q")
-                    } else {
-                        format!("SELECT ({obj})::text FROM {call} m LIMIT 1")
-                    };
-                    Ok(CallSql::Rows(SqlQuery { text, params: r.params }))
-                }
-                FunctionReturn::Other(t) => Err(schema_error(format!(
-                    "function `{}` returns {t}; a mutation function must return mutation_response or SETOF a view",
-                    m.function
-                ))),
-            }
-        }
-        DatabaseKind::Sqlite => {
-            let mut cols = Vec::new();
-            let mut vals = Vec::new();
-            for (i, v) in &bound {
-                cols.push(r.d.ident(&f.params[*i].name));
-                // An explicit null is stored as SQL NULL, not bound as a value.
-                if v.is_null() {
-                    vals.push("NULL".to_string());
-                } else {
-                    vals.push(r.bind(sqlite_value(v)));
-                }
-            }
-            let call = if cols.is_empty() {
-                format!("INSERT INTO {} DEFAULT VALUES", r.d.ident(&m.function))
-            } else {
-                format!(
-                    "INSERT INTO {} ({}) VALUES ({})",
-                    r.d.ident(&m.function),
-                    cols.join(", "),
-                    vals.join(", ")
-                )
-            };
-            let take = "DELETE FROM fraiseql_mutation_response RETURNING json_object('status', status, 'message', message, 'entity_id', entity_id, 'entity_type', entity_type, 'entity', json(entity), 'metadata', json(metadata))".to_string();
-            Ok(CallSql::ResponseVia {
-                call: SqlQuery {
-                    text: call,
-                    params: r.params,
-                },
-                take: SqlQuery {
-                    text: take,
-                    params: Vec::new(),
-                },
-            })
-        }
-    }
+    r.d.mutation_call(&mut r, m, f, &bound)
 }
 
 /// How a mutation's arguments bind to its function's parameters.
@@ -237,45 +157,6 @@ pub fn first_uncovered<'f>(f: &'f Function, bound: &[usize]) -> Option<&'f Funct
         .map(|(_, p)| p)
 }
 
-/// A PostgreSQL argument expression cast to the parameter's type.
-fn pg_arg(r: &mut Renderer<'_>, v: &Json, type_name: &str) -> String {
-    if v.is_null() {
-        return format!("NULL::{type_name}");
-    }
-    let text = match v {
-        Json::String(s) => s.clone(),
-        Json::Object(_) | Json::Array(_) if !type_name.ends_with("[]") => v.to_string(),
-        other => other.to_string(),
-    };
-    if let Some(elem) = type_name.strip_suffix("[]") {
-        let p = r.bind(Param::Text(if v.is_array() {
-            v.to_string()
-        } else {
-            format!("[{text}]")
-        }));
-        return format!("ARRAY(SELECT jsonb_array_elements_text({p}::jsonb))::{elem}[]");
-    }
-    let p = r.bind(Param::Text(text));
-    if type_name == "text" {
-        p
-    } else {
-        format!("{p}::{type_name}")
-    }
-}
-
-fn sqlite_value(v: &Json) -> Param {
-    match v {
-        Json::Null => Param::Text(String::new()), // unreachable: nulls render as NULL
-        Json::Bool(b) => Param::Int(i64::from(*b)),
-        Json::Number(n) => n
-            .as_i64()
-            .map(Param::Int)
-            .unwrap_or_else(|| Param::Float(n.as_f64().unwrap_or(0.0))),
-        Json::String(s) => Param::Text(s.clone()),
-        other => Param::Text(other.to_string()),
-    }
-}
-
 /// The read-back of a mutation's entity: through the view by `entity_id` when the function
 /// returned one, else projected from the returned `entity` JSON. `None` when neither exists.
 pub fn render_read_back(
@@ -300,8 +181,9 @@ pub fn render_read_back(
             op: Op::Eq,
             value: Json::String(id.clone()),
         };
-        let cond = r.filter(&filter, t, &m.view);
+        // Bound in text order (the projection may bind relation arguments).
         let obj = r.selection(&m.selection, "t0.data");
+        let cond = r.filter(&filter, t, &m.view);
         let rows = r.rows(&m.view, t, &format!(" WHERE {cond}"), Some("1"), None);
         let text = format!("SELECT {} FROM {rows}", r.d.to_text(&obj));
         return Some(SqlQuery {
@@ -311,10 +193,7 @@ pub fn render_read_back(
     }
     let entity = result.entity.clone()?;
     let p = r.bind(Param::Text(entity));
-    let source = match kind {
-        DatabaseKind::Postgresql => format!("(SELECT {p}::jsonb AS data) d"),
-        DatabaseKind::Sqlite => format!("(SELECT json({p}) AS data) d"),
-    };
+    let source = format!("{} d", r.d.json_row(&p));
     let obj = r.selection(&m.selection, "d.data");
     Some(SqlQuery {
         text: format!("SELECT {} FROM {source}", r.d.to_text(&obj)),
@@ -353,6 +232,7 @@ pub fn mutation_outcome(result: &MutationResult) -> Result<(), GraphQLError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::FunctionReturn;
     use crate::plan::Selection;
     use crate::schema::MutationOperation;
 

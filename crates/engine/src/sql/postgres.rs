@@ -2,9 +2,14 @@
 //! on the `jsonb` data column, typed casts for comparisons, `$n::type` placeholders.
 
 use super::dialect::{push_literal, push_pairs, Dialect};
-use super::{json_text, Param};
-use crate::catalog::SqlType;
+use super::mutation::schema_error;
+use super::read::Renderer;
+use super::CallSql;
+use super::{json_text, Param, SqlQuery};
+use crate::catalog::{Function, FunctionReturn, SqlType};
 use crate::config::DatabaseKind;
+use crate::error::{ErrorCode, GraphQLError};
+use crate::plan::{canonical_uuid, Mutate};
 use crate::schema::ScalarKind;
 use serde_json::Value as Json;
 
@@ -53,6 +58,26 @@ fn column_cast(column: SqlType) -> Option<&'static str> {
 impl Dialect for Postgres {
     fn kind(&self) -> DatabaseKind {
         DatabaseKind::Postgresql
+    }
+
+    fn order_key(&self, expr: &str, descending: bool, nulls_first: bool) -> String {
+        format!(
+            "{expr} {} NULLS {}",
+            if descending { "DESC" } else { "ASC" },
+            if nulls_first { "FIRST" } else { "LAST" }
+        )
+    }
+
+    fn concat(&self, parts: &[&str]) -> String {
+        parts.join(" || ")
+    }
+
+    fn holds_json(&self, column: SqlType) -> bool {
+        matches!(column, SqlType::Json | SqlType::Jsonb)
+    }
+
+    fn missing_mutation(&self, function: &str, database: &str) -> String {
+        format!("function '{function}' does not exist in database '{database}'")
     }
 
     fn no_limit(&self) -> &'static str {
@@ -223,6 +248,85 @@ impl Dialect for Postgres {
             values.join(", ")
         )
     }
+
+    fn mutation_call(
+        &self,
+        r: &mut Renderer<'_>,
+        m: &Mutate,
+        f: &Function,
+        bound: &[(usize, Json)],
+    ) -> Result<CallSql, GraphQLError> {
+        // A value the parameter's cast would reject is the client's mistake: say so
+        // before the call instead of passing on PostgreSQL's error (22P02).
+        for (k, (i, v)) in bound.iter().enumerate() {
+            let not_uuid = v.as_str().is_some_and(|s| canonical_uuid(s).is_none());
+            if f.params[*i].type_name == "uuid" && not_uuid {
+                let name = m.args.get(k).map_or("argument", |(key, _)| key.as_str());
+                return Err(GraphQLError::new(
+                    ErrorCode::BadUserInput,
+                    format!("`{name}` expects a UUID (8-4-4-4-12 hex digits)"),
+                ));
+            }
+        }
+        let args: Vec<String> = bound
+            .iter()
+            .map(|(i, v)| {
+                let p = &f.params[*i];
+                format!("{} => {}", r.d.ident(&p.name), pg_arg(r, v, &p.type_name))
+            })
+            .collect();
+        let call = format!("{}({})", r.d.ident(&m.function), args.join(", "));
+        match &f.returns {
+            FunctionReturn::MutationResponse => {
+                let text = format!("SELECT to_jsonb(m)::text FROM {call} m");
+                Ok(CallSql::Response(SqlQuery { text, params: std::mem::take(&mut r.params) }))
+            }
+            FunctionReturn::Rows { .. } => {
+                let obj = r.selection(&m.selection, "m.data");
+                let text = if m.list {
+                    let agg = r.d.aggregate("q.r");
+                    format!("SELECT ({agg})::text FROM (SELECT {obj} AS r FROM {call} m) q")
+                } else {
+                    format!("SELECT ({obj})::text FROM {call} m LIMIT 1")
+                };
+                Ok(CallSql::Rows(SqlQuery { text, params: std::mem::take(&mut r.params) }))
+            }
+            FunctionReturn::Other(t) => Err(schema_error(format!(
+                "function `{}` returns {t}; a mutation function must return mutation_response or SETOF a view",
+                m.function
+            ))),
+        }
+    }
+
+    fn json_row(&self, placeholder: &str) -> String {
+        format!("(SELECT {placeholder}::jsonb AS data)")
+    }
+}
+
+/// A PostgreSQL argument expression cast to the parameter's type.
+fn pg_arg(r: &mut Renderer<'_>, v: &Json, type_name: &str) -> String {
+    if v.is_null() {
+        return format!("NULL::{type_name}");
+    }
+    let text = match v {
+        Json::String(s) => s.clone(),
+        Json::Object(_) | Json::Array(_) if !type_name.ends_with("[]") => v.to_string(),
+        other => other.to_string(),
+    };
+    if let Some(elem) = type_name.strip_suffix("[]") {
+        let p = r.bind(Param::Text(if v.is_array() {
+            v.to_string()
+        } else {
+            format!("[{text}]")
+        }));
+        return format!("ARRAY(SELECT jsonb_array_elements_text({p}::jsonb))::{elem}[]");
+    }
+    let p = r.bind(Param::Text(text));
+    if type_name == "text" {
+        p
+    } else {
+        format!("{p}::{type_name}")
+    }
 }
 
 #[cfg(test)]
@@ -270,5 +374,17 @@ mod tests {
     fn like_escapes_with_backslash() {
         assert_eq!(Postgres.like("x", "$1", false), "x LIKE $1 ESCAPE E'\\\\'");
         assert_eq!(Postgres.like("x", "$1", true), "x ILIKE $1 ESCAPE E'\\\\'");
+    }
+
+    #[test]
+    fn check_and_order_pieces() {
+        assert!(Postgres.holds_json(SqlType::Jsonb) && Postgres.holds_json(SqlType::Json));
+        assert!(!Postgres.holds_json(SqlType::Text));
+        assert!(Postgres
+            .missing_mutation("fn_x", "db")
+            .starts_with("function 'fn_x'"));
+        assert_eq!(Postgres.order_key("x", true, false), "x DESC NULLS LAST");
+        assert_eq!(Postgres.concat(&["'%'", "$1", "'%'"]), "'%' || $1 || '%'");
+        assert_eq!(Postgres.json_row("$1"), "(SELECT $1::jsonb AS data)");
     }
 }

@@ -73,8 +73,9 @@ pub fn render_reads<'c>(
         .collect())
 }
 
-/// Builds SQL text and collects parameters.
-pub(crate) struct Renderer<'a> {
+/// Builds SQL text and collects parameters. `pub` only so the [`Dialect`] trait can name
+/// it; the module is private, so it is not part of the crate's API.
+pub struct Renderer<'a> {
     pub(crate) d: &'static dyn Dialect,
     pub(crate) catalog: Option<&'a Catalog>,
     pub(crate) params: Vec<Param>,
@@ -95,16 +96,17 @@ impl Renderer<'_> {
     }
 
     /// The JSON expression of a root fetch.
+    ///
+    /// Placeholders are bound in the order they appear in the text, each once per use, so a
+    /// dialect with positional placeholders (MySQL's `?`) binds the same list: the
+    /// projection (which may bind relation arguments) comes before the filter.
     fn fetch(&mut self, f: &Fetch) -> String {
         let t = self.alias();
         let data = format!("{t}.data");
-        let where_sql = match &f.filter {
-            Some(filter) => format!(" WHERE {}", self.filter(filter, &t, &f.view)),
-            None => String::new(),
-        };
         match &f.shape {
             Shape::One(sel) => {
                 let obj = self.selection(sel, &data);
+                let where_sql = self.where_clause(f.filter.as_ref(), &t, &f.view);
                 let order = self.order_by(&f.order, &t, Some(&f.view), false);
                 let rows = self.rows(&f.view, &t, &format!("{where_sql}{order}"), Some("1"), None);
                 format!("(SELECT {obj} FROM {rows})")
@@ -115,31 +117,30 @@ impl Renderer<'_> {
                 offset,
             } => {
                 let obj = self.selection(selection, &data);
+                let where_sql = self.where_clause(f.filter.as_ref(), &t, &f.view);
                 let order = self.order_by(&f.order, &t, Some(&f.view), false);
                 let limit = self.bind(Param::Int(clamp_i64(*limit)));
                 let offset = (*offset > 0).then(|| self.bind(Param::Int(clamp_i64(*offset))));
                 let clauses = format!("{where_sql}{order}");
                 let rows = self.rows(&f.view, &t, &clauses, Some(&limit), offset.as_deref());
-                let agg = self.d.aggregate("q.r");
-                format!("(SELECT {agg} FROM (SELECT {obj} AS r FROM {rows}) q)")
+                self.d.list(&obj, &rows)
             }
-            Shape::Connection(c) => {
-                let from = format!("{} {t}", self.d.ident(&f.view));
-                self.connection(c, f, &t, &from, where_sql)
-            }
+            Shape::Connection(c) => self.connection(c, f, &t),
+        }
+    }
+
+    /// ` WHERE <filter>` over rows of `view` aliased `t`, or nothing. Rendered afresh at each
+    /// use, so its placeholders are never written twice.
+    fn where_clause(&mut self, filter: Option<&Filter>, t: &str, view: &str) -> String {
+        match filter {
+            Some(f) => format!(" WHERE {}", self.filter(f, t, view)),
+            None => String::new(),
         }
     }
 
     /// The rows of `view` that `clauses` (` WHERE … ORDER BY …`), `limit` and `offset`
     /// (placeholders or literals) pick, as a derived table aliased `t` whose `t.data` the
-    /// projection reads.
-    ///
-    /// Why a derived table: a projection reads `t.data` once per selected field, and over a
-    /// plain view reference PostgreSQL and SQLite inline the view and evaluate its `data`
-    /// expression once per reference, so ten fields built the entity's JSON ten times (2.7x
-    /// slower on the benchmark's `v_order`). A derived table with an OFFSET is never pulled
-    /// up into the outer query, so `data` is computed once per row; over a table it costs
-    /// nothing measurable. Its row order is the order the outer aggregate sees.
+    /// projection reads (see [`Dialect::derived_rows`]).
     pub(crate) fn rows(
         &self,
         view: &str,
@@ -148,16 +149,8 @@ impl Renderer<'_> {
         limit: Option<&str>,
         offset: Option<&str>,
     ) -> String {
-        // OFFSET always (it is the fence), after a LIMIT always (SQLite requires one).
-        let limit = match limit {
-            Some(l) => format!("LIMIT {l}"),
-            None => self.d.no_limit().to_string(),
-        };
-        format!(
-            "(SELECT * FROM {} {t}{clauses} {limit} OFFSET {}) {t}",
-            self.d.ident(view),
-            offset.unwrap_or("0")
-        )
+        self.d
+            .derived_rows(&self.d.ident(view), t, clauses, limit, offset)
     }
 
     /// ` ORDER BY …` over rows aliased `t`. With `view`, a key that the view also has as a
@@ -183,11 +176,7 @@ impl Renderer<'_> {
                     Some(_) => format!("{t}.{}", self.d.ident(&k.target.path[0])),
                     None => self.d.typed_at(&data, &k.target.path, k.target.kind),
                 };
-                format!(
-                    "{expr} {} NULLS {}",
-                    if desc { "DESC" } else { "ASC" },
-                    if nulls_first { "FIRST" } else { "LAST" }
-                )
+                self.d.order_key(&expr, desc, nulls_first)
             })
             .collect();
         format!(" ORDER BY {}", keys.join(", "))
@@ -292,9 +281,9 @@ impl Renderer<'_> {
                 let needle = escape_like(value.as_str().unwrap_or_default());
                 let p = self.bind(Param::Text(needle));
                 let pattern = match op {
-                    Op::StartsWith => format!("{p} || '%'"),
-                    Op::EndsWith => format!("'%' || {p}"),
-                    _ => format!("'%' || {p} || '%'"),
+                    Op::StartsWith => self.d.concat(&[&p, "'%'"]),
+                    Op::EndsWith => self.d.concat(&["'%'", &p]),
+                    _ => self.d.concat(&["'%'", &p, "'%'"]),
                 };
                 format!(
                     "({})",
@@ -407,7 +396,6 @@ impl Renderer<'_> {
         };
         let obj = self.selection(&r.selection, &data);
         let sub = if r.list {
-            let agg = self.d.aggregate("q.r");
             // Placeholders are bound in text order: filter, then limit, then offset.
             let filter = match &r.filter {
                 Some(f) => format!(" AND {}", self.filter(f, &t, &r.view)),
@@ -418,7 +406,7 @@ impl Renderer<'_> {
             let offset = (r.offset > 0).then(|| self.bind(Param::Int(clamp_i64(r.offset))));
             let clauses = format!(" WHERE {cond}{filter}{order}");
             let rows = self.rows(&r.view, &t, &clauses, limit.as_deref(), offset.as_deref());
-            format!("(SELECT {agg} FROM (SELECT {obj} AS r FROM {rows}) q)")
+            self.d.list(&obj, &rows)
         } else {
             let rows = self.rows(&r.view, &t, &format!(" WHERE {cond}"), Some("1"), None);
             format!("(SELECT {obj} FROM {rows})")
@@ -426,24 +414,13 @@ impl Renderer<'_> {
         self.d.embed(&sub)
     }
 
-    /// A Relay connection over `from`, with keyset conditions from the cursors.
-    fn connection(
-        &mut self,
-        c: &Connection,
-        f: &Fetch,
-        t: &str,
-        from: &str,
-        where_sql: String,
-    ) -> String {
+    /// A Relay connection over the rows of `f.view` aliased `t`, with keyset conditions from
+    /// the cursors. The filter, the page size and the cursor values are bound afresh at each
+    /// place they are written, in text order (see [`Renderer::fetch`]).
+    fn connection(&mut self, c: &Connection, f: &Fetch, t: &str) -> String {
         let data = format!("{t}.data");
-        let mut conds: Vec<String> = Vec::new();
-        if let Some(after) = &c.after {
-            conds.push(self.keyset(&f.order, after, &data, true));
-        }
-        if let Some(before) = &c.before {
-            conds.push(self.keyset(&f.order, before, &data, false));
-        }
-        let base_where = where_sql.trim_start_matches(" WHERE ").to_string();
+        let from = format!("{} {t}", self.d.ident(&f.view));
+        let filter = f.filter.as_ref();
         // Without edges or pageInfo no page is read: bind nothing it would use.
         let needs_page = c.items.iter().any(|i| {
             matches!(
@@ -452,32 +429,23 @@ impl Renderer<'_> {
             )
         });
         if !needs_page {
-            let pairs: Vec<(&str, String)> =
-                c.items
-                    .iter()
-                    .map(|i| match i {
-                        ConnectionItem::Typename { key, type_name } => {
-                            (key.as_str(), self.d.literal(type_name))
-                        }
-                        ConnectionItem::TotalCount { key } => (
-                            key.as_str(),
-                            format!("(SELECT count(*) FROM {from}{where_sql})"),
-                        ),
-                        ConnectionItem::Edges { key, .. }
-                        | ConnectionItem::PageInfo { key, .. } => (key.as_str(), "NULL".into()),
-                    })
-                    .collect();
+            let mut pairs: Vec<(&str, String)> = Vec::with_capacity(c.items.len());
+            for i in &c.items {
+                let pair = match i {
+                    ConnectionItem::Typename { key, type_name } => {
+                        (key.as_str(), self.d.literal(type_name))
+                    }
+                    ConnectionItem::TotalCount { key } => {
+                        (key.as_str(), self.total_count(&from, filter, t, &f.view))
+                    }
+                    ConnectionItem::Edges { key, .. } | ConnectionItem::PageInfo { key, .. } => {
+                        (key.as_str(), "NULL".into())
+                    }
+                };
+                pairs.push(pair);
+            }
             return format!("(SELECT {})", self.d.object(&pairs));
         }
-        let mut all = conds.clone();
-        if !base_where.is_empty() {
-            all.insert(0, base_where.clone());
-        }
-        let page_where = if all.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", all.join(" AND "))
-        };
         let node = c
             .items
             .iter()
@@ -498,11 +466,26 @@ impl Renderer<'_> {
         let cursor = self.d.cursor(&sort_values);
         let order = self.order_by(&f.order, t, None, c.backwards);
         let over = order.trim_start().to_string();
+        let mut conds: Vec<String> = Vec::new();
+        if let Some(filter) = filter {
+            conds.push(self.filter(filter, t, &f.view));
+        }
+        if let Some(after) = &c.after {
+            conds.push(self.keyset(&f.order, after, &data, true));
+        }
+        if let Some(before) = &c.before {
+            conds.push(self.keyset(&f.order, before, &data, false));
+        }
+        let page_where = if conds.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conds.join(" AND "))
+        };
         let fetch_n = self.bind(Param::Int(c.count as i64 + 1));
         let page = format!(
             "page AS (SELECT {node} AS node, {cursor} AS cursor, row_number() OVER ({over}) AS n FROM {from}{page_where}{order} LIMIT {fetch_n})"
         );
-        let count = self.bind(Param::Int(c.count as i64));
+        let count = Param::Int(c.count as i64);
         // Output order: forward pages by n ascending; backward pages were read reversed.
         let (first_dir, last_dir) = if c.backwards {
             ("DESC", "ASC")
@@ -510,7 +493,6 @@ impl Renderer<'_> {
             ("ASC", "DESC")
         };
         let edge_order = if c.backwards { "DESC" } else { "ASC" };
-        let more = format!("(SELECT count(*) FROM page) > {count}");
         let mut pairs = Vec::new();
         for item in &c.items {
             match item {
@@ -518,8 +500,8 @@ impl Renderer<'_> {
                     pairs.push((key.as_str(), self.d.literal(type_name)))
                 }
                 ConnectionItem::TotalCount { key } => {
-                    let total = format!("SELECT count(*) FROM {from}{where_sql}");
-                    pairs.push((key.as_str(), format!("({total})")));
+                    let total = self.total_count(&from, filter, t, &f.view);
+                    pairs.push((key.as_str(), total));
                 }
                 ConnectionItem::Edges { key, items } => {
                     let mut edge = Vec::new();
@@ -537,41 +519,48 @@ impl Renderer<'_> {
                         }
                     }
                     let obj = self.d.object(&edge);
-                    let agg = self.d.aggregate("e.r");
-                    let sub = format!(
-                        "(SELECT {agg} FROM (SELECT {obj} AS r FROM page p WHERE p.n <= {count} ORDER BY p.n {edge_order}) e)"
-                    );
+                    let n = self.bind(count.clone());
+                    let rows = format!("page p WHERE p.n <= {n} ORDER BY p.n {edge_order}");
+                    let sub = self.d.list(&obj, &rows);
                     pairs.push((key.as_str(), self.d.embed(&sub)));
                 }
                 ConnectionItem::PageInfo { key, items } => {
                     let mut info = Vec::new();
                     for i in items {
                         match i {
-                            PageInfoItem::Typename { key } => info.push((key.as_str(), self.d.literal("PageInfo"))),
+                            PageInfoItem::Typename { key } => {
+                                info.push((key.as_str(), self.d.literal("PageInfo")))
+                            }
                             PageInfoItem::HasNextPage { key } => {
                                 let expr = if c.backwards {
-                                    self.beyond(&f.order, c.before.as_ref(), &data, from, &base_where, false)
+                                    self.beyond(f, c.before.as_ref(), t, &from, false)
                                 } else {
-                                    more.clone()
+                                    self.more(&count)
                                 };
                                 info.push((key.as_str(), self.d.json_bool(&expr)));
                             }
                             PageInfoItem::HasPreviousPage { key } => {
                                 let expr = if c.backwards {
-                                    more.clone()
+                                    self.more(&count)
                                 } else {
-                                    self.beyond(&f.order, c.after.as_ref(), &data, from, &base_where, true)
+                                    self.beyond(f, c.after.as_ref(), t, &from, true)
                                 };
                                 info.push((key.as_str(), self.d.json_bool(&expr)));
                             }
-                            PageInfoItem::StartCursor { key } => info.push((
-                                key.as_str(),
-                                format!("(SELECT p.cursor FROM page p WHERE p.n <= {count} ORDER BY p.n {first_dir} LIMIT 1)"),
-                            )),
-                            PageInfoItem::EndCursor { key } => info.push((
-                                key.as_str(),
-                                format!("(SELECT p.cursor FROM page p WHERE p.n <= {count} ORDER BY p.n {last_dir} LIMIT 1)"),
-                            )),
+                            PageInfoItem::StartCursor { key } => {
+                                let n = self.bind(count.clone());
+                                info.push((
+                                    key.as_str(),
+                                    format!("(SELECT p.cursor FROM page p WHERE p.n <= {n} ORDER BY p.n {first_dir} LIMIT 1)"),
+                                ))
+                            }
+                            PageInfoItem::EndCursor { key } => {
+                                let n = self.bind(count.clone());
+                                info.push((
+                                    key.as_str(),
+                                    format!("(SELECT p.cursor FROM page p WHERE p.n <= {n} ORDER BY p.n {last_dir} LIMIT 1)"),
+                                ))
+                            }
                         }
                     }
                     pairs.push((key.as_str(), self.d.object(&info)));
@@ -582,15 +571,26 @@ impl Renderer<'_> {
         format!("(WITH {page} SELECT {obj})")
     }
 
+    /// `(SELECT count(*) FROM <from> [WHERE <filter>])`, the filter bound for this use.
+    fn total_count(&mut self, from: &str, filter: Option<&Filter>, t: &str, view: &str) -> String {
+        let where_sql = self.where_clause(filter, t, view);
+        format!("(SELECT count(*) FROM {from}{where_sql})")
+    }
+
+    /// Whether the page read one row more than `count` (a further page exists).
+    fn more(&mut self, count: &Param) -> String {
+        let n = self.bind(count.clone());
+        format!("(SELECT count(*) FROM page) > {n}")
+    }
+
     /// Whether rows exist on the far side of a cursor (`before_side`: before the `after`
     /// cursor; otherwise at or after the `before` cursor). False without a cursor.
     fn beyond(
         &mut self,
-        order: &[OrderKey],
+        f: &Fetch,
         cursor: Option<&Vec<Json>>,
-        data: &str,
+        t: &str,
         from: &str,
-        base_where: &str,
         before_side: bool,
     ) -> String {
         let Some(values) = cursor else {
@@ -598,47 +598,48 @@ impl Renderer<'_> {
         };
         // Rows not strictly after `after` = rows at or before it; rows not strictly before
         // `before` = rows at or after it.
-        let cond = self.keyset(order, values, data, before_side);
-        let filter = if base_where.is_empty() {
-            String::new()
-        } else {
-            format!(" AND {base_where}")
+        let cond = self.keyset(&f.order, values, &format!("{t}.data"), before_side);
+        let filter = match &f.filter {
+            Some(filter) => format!(" AND {}", self.filter(filter, t, &f.view)),
+            None => String::new(),
         };
         format!("EXISTS (SELECT 1 FROM {from} WHERE NOT {cond}{filter})")
     }
 
     /// Rows strictly after (`after = true`) or strictly before the cursor `values` in the
     /// sort order: `k1 > v1 OR (k1 = v1 AND (k2 > v2 OR ...))`, nulls placed as sorted.
+    /// Each comparison binds its own copy of the cursor value, in text order.
     fn keyset(&mut self, order: &[OrderKey], values: &[Json], data: &str, after: bool) -> String {
-        let mut cond = String::from("1 = 0");
-        for (k, v) in order.iter().zip(values).rev() {
-            let expr = self.d.typed_at(data, &k.target.path, k.target.kind);
-            // `>` when the wanted side lies towards larger values: ascending and after, or
-            // descending and before. Nulls lie on the wanted side when sorted that way.
-            let greater = k.descending != after;
-            let nulls_later = k.nulls_first != after;
-            let (beyond, equal) = if v.is_null() {
-                let beyond = if nulls_later {
-                    "1 = 0".to_string()
-                } else {
-                    format!("{expr} IS NOT NULL")
-                };
-                (beyond, format!("{expr} IS NULL"))
+        let (Some((k, keys)), Some((v, rest))) = (order.split_first(), values.split_first()) else {
+            return String::from("1 = 0");
+        };
+        let expr = self.d.typed_at(data, &k.target.path, k.target.kind);
+        // `>` when the wanted side lies towards larger values: ascending and after, or
+        // descending and before. Nulls lie on the wanted side when sorted that way.
+        let greater = k.descending != after;
+        let nulls_later = k.nulls_first != after;
+        let (beyond, equal) = if v.is_null() {
+            let beyond = if nulls_later {
+                "1 = 0".to_string()
             } else {
-                let param = self.d.bind_value(v, k.target.kind);
-                let p = self.bind(param);
-                let p = self.d.typed_param(&p, k.target.kind);
-                let sym = if greater { ">" } else { "<" };
-                let beyond = if nulls_later {
-                    format!("({expr} {sym} {p} OR {expr} IS NULL)")
-                } else {
-                    format!("{expr} {sym} {p}")
-                };
-                (beyond, format!("{expr} = {p}"))
+                format!("{expr} IS NOT NULL")
             };
-            cond = format!("({beyond} OR ({equal} AND {cond}))");
-        }
-        cond
+            (beyond, format!("{expr} IS NULL"))
+        } else {
+            let sym = if greater { ">" } else { "<" };
+            let p = self.bind(self.d.bind_value(v, k.target.kind));
+            let p = self.d.typed_param(&p, k.target.kind);
+            let beyond = if nulls_later {
+                format!("({expr} {sym} {p} OR {expr} IS NULL)")
+            } else {
+                format!("{expr} {sym} {p}")
+            };
+            let q = self.bind(self.d.bind_value(v, k.target.kind));
+            let q = self.d.typed_param(&q, k.target.kind);
+            (beyond, format!("{expr} = {q}"))
+        };
+        let cond = self.keyset(keys, rest, data, after);
+        format!("({beyond} OR ({equal} AND {cond}))")
     }
 }
 

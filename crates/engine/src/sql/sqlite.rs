@@ -3,9 +3,13 @@
 //! subtypes do not survive subqueries, so subquery results are re-marked with `json(...)`.
 
 use super::dialect::{push_literal, push_pairs, Dialect};
-use super::Param;
-use crate::catalog::SqlType;
+use super::read::Renderer;
+use super::CallSql;
+use super::{Param, SqlQuery};
+use crate::catalog::{Function, SqlType};
 use crate::config::DatabaseKind;
+use crate::error::GraphQLError;
+use crate::plan::Mutate;
 use crate::schema::ScalarKind;
 use serde_json::Value as Json;
 
@@ -28,6 +32,31 @@ fn json_path(path: &[String]) -> String {
 impl Dialect for Sqlite {
     fn kind(&self) -> DatabaseKind {
         DatabaseKind::Sqlite
+    }
+
+    fn order_key(&self, expr: &str, descending: bool, nulls_first: bool) -> String {
+        // NULLS FIRST/LAST since SQLite 3.30 (the bundled library is newer).
+        format!(
+            "{expr} {} NULLS {}",
+            if descending { "DESC" } else { "ASC" },
+            if nulls_first { "FIRST" } else { "LAST" }
+        )
+    }
+
+    fn concat(&self, parts: &[&str]) -> String {
+        parts.join(" || ")
+    }
+
+    fn holds_json(&self, _column: SqlType) -> bool {
+        // JSON is text on SQLite, whatever type a view's column declares.
+        true
+    }
+
+    fn missing_mutation(&self, function: &str, database: &str) -> String {
+        format!(
+            "view '{function}' does not exist in database '{database}' \
+             (on SQLite a mutation is a view with an INSTEAD OF INSERT trigger, named fn_*)"
+        )
     }
 
     fn no_limit(&self) -> &'static str {
@@ -181,6 +210,64 @@ impl Dialect for Sqlite {
     fn cursor(&self, values: &[String]) -> String {
         format!("lower(hex(json_array({})))", values.join(", "))
     }
+
+    fn mutation_call(
+        &self,
+        r: &mut Renderer<'_>,
+        m: &Mutate,
+        f: &Function,
+        bound: &[(usize, Json)],
+    ) -> Result<CallSql, GraphQLError> {
+        let mut cols = Vec::new();
+        let mut vals = Vec::new();
+        for (i, v) in bound {
+            cols.push(r.d.ident(&f.params[*i].name));
+            // An explicit null is stored as SQL NULL, not bound as a value.
+            if v.is_null() {
+                vals.push("NULL".to_string());
+            } else {
+                vals.push(r.bind(sqlite_value(v)));
+            }
+        }
+        let call = if cols.is_empty() {
+            format!("INSERT INTO {} DEFAULT VALUES", r.d.ident(&m.function))
+        } else {
+            format!(
+                "INSERT INTO {} ({}) VALUES ({})",
+                r.d.ident(&m.function),
+                cols.join(", "),
+                vals.join(", ")
+            )
+        };
+        let take = "DELETE FROM fraiseql_mutation_response RETURNING json_object('status', status, 'message', message, 'entity_id', entity_id, 'entity_type', entity_type, 'entity', json(entity), 'metadata', json(metadata))".to_string();
+        Ok(CallSql::ResponseVia {
+            call: SqlQuery {
+                text: call,
+                params: std::mem::take(&mut r.params),
+            },
+            take: SqlQuery {
+                text: take,
+                params: Vec::new(),
+            },
+        })
+    }
+
+    fn json_row(&self, placeholder: &str) -> String {
+        format!("(SELECT json({placeholder}) AS data)")
+    }
+}
+
+fn sqlite_value(v: &Json) -> Param {
+    match v {
+        Json::Null => Param::Text(String::new()), // unreachable: nulls render as NULL
+        Json::Bool(b) => Param::Int(i64::from(*b)),
+        Json::Number(n) => n
+            .as_i64()
+            .map(Param::Int)
+            .unwrap_or_else(|| Param::Float(n.as_f64().unwrap_or(0.0))),
+        Json::String(s) => Param::Text(s.clone()),
+        other => Param::Text(other.to_string()),
+    }
 }
 
 #[cfg(test)]
@@ -221,5 +308,16 @@ mod tests {
             Sqlite.like("x", "?1", true),
             "lower(x) LIKE lower(?1) ESCAPE '\\'"
         );
+    }
+
+    #[test]
+    fn check_and_order_pieces() {
+        assert!(Sqlite.holds_json(SqlType::Text));
+        assert!(Sqlite
+            .missing_mutation("fn_x", "db")
+            .starts_with("view 'fn_x'"));
+        assert_eq!(Sqlite.order_key("x", false, true), "x ASC NULLS FIRST");
+        assert_eq!(Sqlite.concat(&["?1", "'%'"]), "?1 || '%'");
+        assert_eq!(Sqlite.json_row("?1"), "(SELECT json(?1) AS data)");
     }
 }

@@ -122,6 +122,7 @@ async fn sqlite_mutations_are_fn_views() {
     config.databases.insert(
         "primary".into(),
         DatabaseConfig {
+            kind: Some(fraiseql_engine::config::DatabaseKind::Sqlite),
             url: Some(format!("sqlite://{}", path.display())),
             ..Default::default()
         },
@@ -145,6 +146,7 @@ async fn unreachable_databases_are_flagged() {
     config.databases.insert(
         "primary".into(),
         DatabaseConfig {
+            kind: Some(fraiseql_engine::config::DatabaseKind::Postgresql),
             url: Some("postgresql://postgres:secret@127.0.0.1:1/postgres".into()),
             connect_timeout_ms: 1000,
             ..Default::default()

@@ -24,25 +24,45 @@ use std::fmt;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-/// What went wrong, as far as the caller decides what to tell the client.
+/// What went wrong, as one portable kind: each driver maps its own codes onto it (PostgreSQL
+/// SQLSTATEs in `postgres.rs`, SQLite extended result codes in `sqlite.rs`), and callers
+/// decide what to tell the client from the kind alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DbErrorKind {
-    /// No connection could be made (refused, DNS, authentication, pool closed).
+    /// No connection could be made or the connection was lost (refused, DNS,
+    /// authentication, pool closed, server gone).
     Unavailable,
-    /// Waiting for a pooled connection took longer than `connect_timeout_ms`, or the
-    /// statement hit `statement_timeout`.
+    /// Waiting for a pooled connection took longer than `connect_timeout_ms`, the statement
+    /// hit `statement_timeout`, or a lock was not granted in time.
     Timeout,
-    /// The database rejected the statement.
-    Query,
+    /// A unique or primary key constraint refused a duplicate.
+    UniqueViolation,
+    /// A foreign key constraint refused a reference to a missing row.
+    ForeignKeyViolation,
+    /// A NOT NULL constraint refused a missing value.
+    NotNullViolation,
+    /// A CHECK constraint refused a value.
+    CheckViolation,
+    /// A value the column's type cannot hold (PostgreSQL class 22, SQLite STRICT datatype).
+    InvalidInput,
+    /// A serializable transaction could not be serialized; retrying may succeed.
+    Serialization,
+    /// The database broke a deadlock by aborting this statement.
+    Deadlock,
+    /// The schema author's own error (`RAISE` in a function or trigger): its message (and
+    /// PostgreSQL hint) were written for clients.
+    Raised,
+    /// Any other rejection of the statement.
+    Other,
 }
 
-/// A database failure with the driver's details. `sqlstate` is PostgreSQL's code; SQLite
-/// constraint failures are mapped onto the same codes (`23505` unique, `23503` foreign key,
-/// `23502` not null, `23514` check) so callers handle both alike.
+/// A database failure with the driver's details. `code` is the driver's own code
+/// (PostgreSQL's SQLSTATE, SQLite's extended result code), kept for the log only: callers
+/// decide on `kind`.
 #[derive(Debug, Clone)]
 pub(crate) struct DbError {
     pub(crate) kind: DbErrorKind,
-    pub(crate) sqlstate: Option<String>,
+    pub(crate) code: Option<String>,
     pub(crate) message: String,
     pub(crate) detail: Option<String>,
     pub(crate) hint: Option<String>,
@@ -52,7 +72,7 @@ impl DbError {
     pub(crate) fn new(kind: DbErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,
-            sqlstate: None,
+            code: None,
             message: message.into(),
             detail: None,
             hint: None,
@@ -64,15 +84,15 @@ impl DbError {
     }
 
     pub(crate) fn query(message: impl Into<String>) -> Self {
-        Self::new(DbErrorKind::Query, message)
+        Self::new(DbErrorKind::Other, message)
     }
 }
 
 impl fmt::Display for DbError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)?;
-        if let Some(code) = &self.sqlstate {
-            write!(f, " (SQLSTATE {code})")?;
+        if let Some(code) = &self.code {
+            write!(f, " (code {code})")?;
         }
         if let Some(detail) = &self.detail {
             write!(f, "; detail: {detail}")?;
@@ -162,15 +182,13 @@ impl Database {
             .as_deref()
             .filter(|u| !u.trim().is_empty())
             .ok_or_else(|| DbError::unavailable(format!("database '{name}' has no url")))?;
-        let kind = match cfg.kind.or_else(|| DatabaseKind::from_url(url)) {
-            Some(kind) => kind,
-            None => {
-                return Err(DbError::unavailable(format!(
-                    "database '{name}': cannot tell the database type from url '{}'; set `type`",
-                    redact(url)
-                )))
-            }
-        };
+        // The kind was resolved when the configuration was loaded (from `type` or the URL's
+        // scheme); it is never guessed again here.
+        let kind = cfg.kind.ok_or_else(|| {
+            DbError::unavailable(format!(
+                "database '{name}' has no resolved type; set `type` (one of postgresql, sqlite)"
+            ))
+        })?;
         // Resolved once here; 0 disables it.
         let statement_timeout = match cfg.statement_timeout_ms {
             Some(0) => None,
@@ -249,6 +267,25 @@ impl Database {
             Pool::Sqlite(s) => TxInner::Sqlite(sqlite::begin(&s.pool, &s.writer).await?, s.limit),
         };
         Ok(Tx { inner: Some(inner) })
+    }
+
+    /// The database's plan for `q`, as text (`fraiseql explain`), spelled by the driver
+    /// (PostgreSQL `EXPLAIN`, SQLite `EXPLAIN QUERY PLAN`). With `analyze`, where the
+    /// database can (PostgreSQL), the statement really runs, inside a transaction that is
+    /// rolled back.
+    pub(crate) async fn explain(&self, q: &SqlQuery, analyze: bool) -> Result<String, DbError> {
+        let statement = match &self.pool {
+            Pool::Postgres(_) => postgres::explain_statement(q, analyze),
+            Pool::Sqlite(_) => sqlite::explain_statement(q),
+        };
+        let mut tx = self.begin().await?;
+        let rows = tx.fetch_rows(&statement).await?;
+        // Dropped without commit: whatever ANALYZE ran is rolled back.
+        drop(tx);
+        Ok(match &self.pool {
+            Pool::Postgres(_) => postgres::explain_text(&rows),
+            Pool::Sqlite(_) => sqlite::explain_text(&rows),
+        })
     }
 
     /// `SELECT 1`, bounded by the connect timeout.
@@ -416,6 +453,9 @@ pub(crate) fn postgres_test_url() -> String {
 
 #[cfg(test)]
 pub(crate) use postgres::tests::Scratch as PgScratch;
+
+#[cfg(test)]
+mod driver_tests;
 
 /// A URL with any password replaced, for messages.
 pub(crate) fn redact(url: &str) -> String {

@@ -415,7 +415,7 @@ fn pool_error(e: PoolError) -> DbError {
         PoolError::Backend(e) => {
             let mut err = DbError::unavailable(describe(&e));
             if let Some(db) = e.as_db_error() {
-                err.sqlstate = Some(db.code().code().to_string());
+                err.code = Some(db.code().code().to_string());
             }
             err
         }
@@ -429,15 +429,9 @@ fn pool_error(e: PoolError) -> DbError {
 pub(super) fn statement_error(e: tokio_postgres::Error) -> DbError {
     if let Some(db) = e.as_db_error() {
         let code = db.code().code();
-        // 57014 query_canceled: statement_timeout fired.
-        let kind = if code == "57014" {
-            DbErrorKind::Timeout
-        } else {
-            DbErrorKind::Query
-        };
         return DbError {
-            kind,
-            sqlstate: Some(code.to_string()),
+            kind: sqlstate_kind(code),
+            code: Some(code.to_string()),
             message: db.message().to_string(),
             detail: db.detail().map(str::to_string),
             hint: db.hint().map(str::to_string),
@@ -446,9 +440,29 @@ pub(super) fn statement_error(e: tokio_postgres::Error) -> DbError {
     let kind = if e.is_closed() || e.source().is_some_and(|s| s.is::<std::io::Error>()) {
         DbErrorKind::Unavailable
     } else {
-        DbErrorKind::Query
+        DbErrorKind::Other
     };
     DbError::new(kind, describe(&e))
+}
+
+/// A SQLSTATE as the portable kind. The only place SQLSTATEs are read.
+pub(super) fn sqlstate_kind(code: &str) -> DbErrorKind {
+    match code {
+        "23505" => DbErrorKind::UniqueViolation,
+        "23503" => DbErrorKind::ForeignKeyViolation,
+        "23502" => DbErrorKind::NotNullViolation,
+        "23514" => DbErrorKind::CheckViolation,
+        "40001" => DbErrorKind::Serialization,
+        "40P01" => DbErrorKind::Deadlock,
+        "P0001" => DbErrorKind::Raised,
+        // query_canceled: statement_timeout fired (a cancel on drop is never reported).
+        "57014" => DbErrorKind::Timeout,
+        // Class 22, data exception: a value the column's type cannot hold.
+        c if c.starts_with("22") => DbErrorKind::InvalidInput,
+        // Class 08, connection exception.
+        c if c.starts_with("08") => DbErrorKind::Unavailable,
+        _ => DbErrorKind::Other,
+    }
 }
 
 /// tokio-postgres' `Display` names only the error kind; the cause holds the useful part.
@@ -461,6 +475,27 @@ fn describe(e: &tokio_postgres::Error) -> String {
         source = s.source();
     }
     out
+}
+
+/// `EXPLAIN` of `q`; with `analyze` it runs the statement (the caller rolls it back).
+pub(super) fn explain_statement(q: &SqlQuery, analyze: bool) -> SqlQuery {
+    let options = if analyze {
+        "ANALYZE, BUFFERS, FORMAT TEXT"
+    } else {
+        "FORMAT TEXT"
+    };
+    SqlQuery {
+        text: format!("EXPLAIN ({options}) {}", q.text),
+        params: q.params.clone(),
+    }
+}
+
+/// PostgreSQL's text plan: one line per row.
+pub(super) fn explain_text(rows: &[Vec<Option<String>>]) -> String {
+    rows.iter()
+        .filter_map(|r| r.first().cloned().flatten())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]

@@ -335,40 +335,84 @@ fn interact_error(e: InteractError) -> DbError {
     DbError::unavailable(format!("database worker failed: {e}"))
 }
 
-/// SQLite result codes, with constraint failures given PostgreSQL's SQLSTATE so callers
-/// treat both databases alike.
+/// SQLite result codes as the portable kind: constraint failures by their extended code,
+/// `RAISE(ABORT, …)` in a trigger as the author's own error.
 pub(super) fn sqlite_error(e: rusqlite::Error) -> DbError {
-    let rusqlite::Error::SqliteFailure(failure, message) = &e else {
-        return DbError::query(e.to_string());
+    let (failure, message) = match &e {
+        rusqlite::Error::SqliteFailure(failure, message) => (
+            failure,
+            message.clone().unwrap_or_else(|| failure.to_string()),
+        ),
+        // A statement that does not parse (the message quotes the SQL: log only).
+        rusqlite::Error::SqlInputError { error, .. } => (error, e.to_string()),
+        _ => return DbError::query(e.to_string()),
     };
-    let sqlstate = match failure.extended_code {
-        ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => Some("23505"),
-        ffi::SQLITE_CONSTRAINT_FOREIGNKEY => Some("23503"),
-        ffi::SQLITE_CONSTRAINT_NOTNULL => Some("23502"),
-        ffi::SQLITE_CONSTRAINT_CHECK => Some("23514"),
+    DbError {
+        kind: result_kind(failure),
+        code: Some(failure.extended_code.to_string()),
+        message,
+        detail: None,
+        hint: None,
+    }
+}
+
+/// The portable kind of a SQLite failure. The only place SQLite result codes are read.
+fn result_kind(failure: &rusqlite::ffi::Error) -> DbErrorKind {
+    match failure.extended_code {
+        ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+            return DbErrorKind::UniqueViolation
+        }
+        ffi::SQLITE_CONSTRAINT_FOREIGNKEY => return DbErrorKind::ForeignKeyViolation,
+        ffi::SQLITE_CONSTRAINT_NOTNULL => return DbErrorKind::NotNullViolation,
+        ffi::SQLITE_CONSTRAINT_CHECK => return DbErrorKind::CheckViolation,
+        // A STRICT table refusing a value its column type cannot hold.
+        ffi::SQLITE_CONSTRAINT_DATATYPE => return DbErrorKind::InvalidInput,
         // RAISE(ABORT, '...') in a trigger: the author's own error, like plpgsql's RAISE.
-        ffi::SQLITE_CONSTRAINT_TRIGGER => Some("P0001"),
-        _ => None,
-    };
-    let kind = match failure.code {
+        ffi::SQLITE_CONSTRAINT_TRIGGER => return DbErrorKind::Raised,
+        _ => {}
+    }
+    match failure.code {
         // Only `run` interrupts, at the statement timeout.
         rusqlite::ErrorCode::OperationInterrupted => DbErrorKind::Timeout,
+        // The busy timeout ran out waiting for another connection's lock.
         rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked => {
             DbErrorKind::Timeout
+        }
+        rusqlite::ErrorCode::TypeMismatch | rusqlite::ErrorCode::TooBig => {
+            DbErrorKind::InvalidInput
         }
         rusqlite::ErrorCode::CannotOpen
         | rusqlite::ErrorCode::NotADatabase
         | rusqlite::ErrorCode::PermissionDenied
         | rusqlite::ErrorCode::SystemIoFailure => DbErrorKind::Unavailable,
-        _ => DbErrorKind::Query,
-    };
-    DbError {
-        kind,
-        sqlstate: sqlstate.map(str::to_string),
-        message: message.clone().unwrap_or_else(|| failure.to_string()),
-        detail: None,
-        hint: None,
+        _ => DbErrorKind::Other,
     }
+}
+
+/// `EXPLAIN QUERY PLAN` of `q` (SQLite has no ANALYZE that runs the statement).
+pub(super) fn explain_statement(q: &SqlQuery) -> SqlQuery {
+    SqlQuery {
+        text: format!("EXPLAIN QUERY PLAN {}", q.text),
+        params: q.params.clone(),
+    }
+}
+
+/// SQLite's plan rows are `(id, parent, notused, detail)`; nest each under its parent.
+pub(super) fn explain_text(rows: &[Vec<Option<String>>]) -> String {
+    let cell = |r: &Vec<Option<String>>, i: usize| r.get(i).cloned().flatten().unwrap_or_default();
+    let mut depth: Vec<(String, usize)> = Vec::new();
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, parent, detail) = (cell(row, 0), cell(row, 1), cell(row, 3));
+        let level = depth
+            .iter()
+            .find(|(i, _)| *i == parent)
+            .map(|(_, d)| d + 1)
+            .unwrap_or(0);
+        depth.push((id, level));
+        out.push(format!("{}{detail}", "  ".repeat(level)));
+    }
+    out.join("\n")
 }
 
 #[cfg(test)]

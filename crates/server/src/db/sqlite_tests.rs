@@ -24,6 +24,7 @@ async fn database(setup: &str) -> (Database, tempfile::TempDir) {
         conn.execute_batch(setup).expect("setup");
     }
     let cfg = DatabaseConfig {
+        kind: Some(fraiseql_engine::config::DatabaseKind::Sqlite),
         url: Some(format!("sqlite://{}", path.display())),
         ..DatabaseConfig::default()
     };
@@ -116,6 +117,7 @@ async fn connections_are_set_up() {
 #[tokio::test]
 async fn memory_database_keeps_one_connection() {
     let cfg = DatabaseConfig {
+        kind: Some(fraiseql_engine::config::DatabaseKind::Sqlite),
         url: Some("sqlite::memory:".into()),
         ..DatabaseConfig::default()
     };
@@ -258,7 +260,7 @@ async fn concurrent_writers_take_turns() {
 }
 
 #[tokio::test]
-async fn constraint_failures_map_to_sqlstate() {
+async fn constraint_failures_map_to_portable_kinds() {
     let (db, _dir) = database(
         "CREATE TABLE a (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
          CREATE TABLE b (id INTEGER PRIMARY KEY, a_id INTEGER REFERENCES a(id));
@@ -273,31 +275,29 @@ async fn constraint_failures_map_to_sqlstate() {
         ))
         .await
         .expect_err("duplicate");
-    assert_eq!(
-        (unique.kind, unique.sqlstate.as_deref()),
-        (DbErrorKind::Query, Some("23505"))
-    );
+    assert_eq!(unique.kind, DbErrorKind::UniqueViolation);
     assert!(unique.message.contains("UNIQUE"), "{}", unique.message);
     let fk = tx
         .execute(&sql("INSERT INTO b VALUES (1, 99)", vec![]))
         .await
         .expect_err("fk");
-    assert_eq!(fk.sqlstate.as_deref(), Some("23503"));
+    assert_eq!(fk.kind, DbErrorKind::ForeignKeyViolation);
     let not_null = tx
         .execute(&sql("INSERT INTO a VALUES (3, NULL)", vec![]))
         .await
         .expect_err("nn");
-    assert_eq!(not_null.sqlstate.as_deref(), Some("23502"));
+    assert_eq!(not_null.kind, DbErrorKind::NotNullViolation);
     let syntax = tx
         .execute(&sql("SELEC 1", vec![]))
         .await
         .expect_err("syntax");
-    assert_eq!((syntax.kind, syntax.sqlstate), (DbErrorKind::Query, None));
+    assert_eq!(syntax.kind, DbErrorKind::Other);
 }
 
 #[tokio::test]
 async fn unopenable_file_is_unavailable() {
     let cfg = DatabaseConfig {
+        kind: Some(fraiseql_engine::config::DatabaseKind::Sqlite),
         url: Some("sqlite:///nonexistent-dir/for/sure/app.db".into()),
         ..DatabaseConfig::default()
     };
@@ -352,6 +352,7 @@ const SLOW: &str =
 /// A database on a fresh file with its own settings.
 fn with(dir: &tempfile::TempDir, cfg: DatabaseConfig) -> Database {
     let cfg = DatabaseConfig {
+        kind: Some(fraiseql_engine::config::DatabaseKind::Sqlite),
         url: Some(format!("sqlite://{}", dir.path().join("test.db").display())),
         ..cfg
     };
@@ -468,6 +469,7 @@ async fn statement_timeout_interrupts() {
     );
 
     let cfg = DatabaseConfig {
+        kind: Some(fraiseql_engine::config::DatabaseKind::Sqlite),
         url: Some(format!("sqlite://{}", dir.path().join("test.db").display())),
         ..DatabaseConfig::default()
     };
@@ -534,6 +536,7 @@ async fn pool_min_and_idle_timeout() {
 #[tokio::test]
 async fn memory_database_survives_idle_timeout() {
     let cfg = DatabaseConfig {
+        kind: Some(fraiseql_engine::config::DatabaseKind::Sqlite),
         url: Some("sqlite::memory:".into()),
         pool_min: 0,
         idle_timeout_ms: 50,
@@ -594,4 +597,24 @@ async fn connections_opened_at_once_all_set_up() {
             assert_eq!(r.expect("task").expect("set up"), vec![Some("1".into())]);
         }
     }
+}
+
+/// Config is resolved once, at load: opening a database reads its resolved kind and never
+/// guesses it again from the URL (a config that skipped loading has none).
+#[tokio::test]
+async fn the_kind_comes_from_the_resolved_config_not_the_url() {
+    let unresolved = DatabaseConfig {
+        url: Some("sqlite::memory:".into()),
+        ..DatabaseConfig::default()
+    };
+    let err = Database::new("primary", &unresolved).expect_err("no resolved kind");
+    assert!(err.message.contains("no resolved type"), "{err}");
+    let resolved = DatabaseConfig {
+        kind: Some(fraiseql_engine::config::DatabaseKind::Sqlite),
+        ..unresolved
+    };
+    assert_eq!(
+        Database::new("primary", &resolved).expect("opens").kind,
+        fraiseql_engine::config::DatabaseKind::Sqlite
+    );
 }

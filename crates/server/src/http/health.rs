@@ -101,10 +101,7 @@ pub(super) async fn health(State(state): State<Arc<AppState>>, headers: HeaderMa
 }
 
 fn kind_name(db: &Database) -> &'static str {
-    match db.kind {
-        fraiseql_engine::config::DatabaseKind::Postgresql => "postgresql",
-        fraiseql_engine::config::DatabaseKind::Sqlite => "sqlite",
-    }
+    db.kind.name()
 }
 
 /// `GET /health/live`.

@@ -3,7 +3,7 @@
 //! Each test binary uses part of it.
 #![allow(dead_code)]
 
-use fraiseql_engine::config::{Config, DatabaseConfig};
+use fraiseql_engine::config::{Config, DatabaseConfig, DatabaseKind};
 use fraiseql_engine::schema::load_schema;
 use fraiseql_server::{spawn, Running, ServeOptions};
 use reqwest::StatusCode;
@@ -26,10 +26,13 @@ pub(crate) async fn pg_admin() -> tokio_postgres::Client {
     client
 }
 
-/// A database entry with `url` and every other key at its default.
+/// A database entry with `url`, its kind resolved from the URL as config loading does, and
+/// every other key at its default.
 pub(crate) fn database(url: impl Into<String>) -> DatabaseConfig {
+    let url = url.into();
     DatabaseConfig {
-        url: Some(url.into()),
+        kind: DatabaseKind::from_url(&url),
+        url: Some(url),
         ..DatabaseConfig::default()
     }
 }

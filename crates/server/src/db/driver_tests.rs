@@ -1,0 +1,226 @@
+//! One driver suite for every dialect: the same failures, provoked on each database, map to
+//! the same portable [`DbErrorKind`], so callers never look at a driver's own codes. Each case
+//! runs on PostgreSQL (a scratch schema on `FRAISEQL_TEST_PG_URL`) and on SQLite (a
+//! temporary file); a server that cannot be reached fails the test.
+
+use crate::db::{Database, DbError, DbErrorKind, PgScratch};
+use fraiseql_engine::config::{DatabaseConfig, DatabaseKind};
+use fraiseql_engine::sql::{Param, SqlQuery};
+
+/// The dialects the suite runs on.
+const DIALECTS: [DatabaseKind; 2] = [DatabaseKind::Postgresql, DatabaseKind::Sqlite];
+
+/// A table per constraint, and a trigger that raises the author's own error.
+const PG_SETUP: &str = "
+    CREATE TABLE parent (id int8 PRIMARY KEY, name text NOT NULL UNIQUE, qty int8 CHECK (qty >= 0));
+    CREATE TABLE child (id int8 PRIMARY KEY, parent_id int8 REFERENCES parent(id));
+    CREATE TABLE typed (n int8);
+    CREATE TABLE guarded (id int8);
+    CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'guests are not allowed'; END $$;
+    CREATE TRIGGER guard BEFORE INSERT ON guarded FOR EACH ROW EXECUTE FUNCTION refuse();
+    INSERT INTO parent VALUES (1, 'one', 1);";
+
+const SQLITE_SETUP: &str = "
+    CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, qty INTEGER CHECK (qty >= 0));
+    CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id));
+    CREATE TABLE typed (n INTEGER) STRICT;
+    CREATE TABLE guarded (id INTEGER);
+    CREATE TRIGGER guard BEFORE INSERT ON guarded BEGIN
+        SELECT RAISE(ABORT, 'guests are not allowed'); END;
+    INSERT INTO parent VALUES (1, 'one', 1);";
+
+/// A statement that never finishes on its own.
+fn slow(kind: DatabaseKind) -> &'static str {
+    match kind {
+        DatabaseKind::Postgresql => "SELECT pg_sleep(30)::text",
+        DatabaseKind::Sqlite => {
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c"
+        }
+    }
+}
+
+/// One failure: a statement per dialect (placeholders `$1`/`?1`) and the kind it must map to.
+struct Case {
+    name: &'static str,
+    want: DbErrorKind,
+    postgres: &'static str,
+    sqlite: &'static str,
+    params: fn() -> Vec<Param>,
+}
+
+fn none() -> Vec<Param> {
+    Vec::new()
+}
+
+fn abc() -> Vec<Param> {
+    vec![Param::Text("abc".into())]
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "unique",
+        want: DbErrorKind::UniqueViolation,
+        postgres: "INSERT INTO parent VALUES (2, 'one', 1)",
+        sqlite: "INSERT INTO parent VALUES (2, 'one', 1)",
+        params: none,
+    },
+    Case {
+        name: "primary key",
+        want: DbErrorKind::UniqueViolation,
+        postgres: "INSERT INTO parent VALUES (1, 'other', 1)",
+        sqlite: "INSERT INTO parent VALUES (1, 'other', 1)",
+        params: none,
+    },
+    Case {
+        name: "foreign key",
+        want: DbErrorKind::ForeignKeyViolation,
+        postgres: "INSERT INTO child VALUES (1, 99)",
+        sqlite: "INSERT INTO child VALUES (1, 99)",
+        params: none,
+    },
+    Case {
+        name: "not null",
+        want: DbErrorKind::NotNullViolation,
+        postgres: "INSERT INTO parent VALUES (3, NULL, 1)",
+        sqlite: "INSERT INTO parent VALUES (3, NULL, 1)",
+        params: none,
+    },
+    Case {
+        name: "check",
+        want: DbErrorKind::CheckViolation,
+        postgres: "INSERT INTO parent VALUES (4, 'four', -1)",
+        sqlite: "INSERT INTO parent VALUES (4, 'four', -1)",
+        params: none,
+    },
+    Case {
+        name: "invalid input",
+        want: DbErrorKind::InvalidInput,
+        postgres: "INSERT INTO typed VALUES (($1::text)::int8)",
+        sqlite: "INSERT INTO typed VALUES (?1)",
+        params: abc,
+    },
+    Case {
+        name: "raise",
+        want: DbErrorKind::Raised,
+        postgres: "INSERT INTO guarded VALUES (1)",
+        sqlite: "INSERT INTO guarded VALUES (1)",
+        params: none,
+    },
+    Case {
+        name: "syntax",
+        want: DbErrorKind::Other,
+        postgres: "SELEC 1",
+        sqlite: "SELEC 1",
+        params: none,
+    },
+];
+
+/// The configuration of a database of `kind` set up for the cases; the guard keeps it alive
+/// (drops the scratch schema or the temporary directory).
+async fn setup(kind: DatabaseKind) -> (DatabaseConfig, Box<dyn std::any::Any>) {
+    match kind {
+        DatabaseKind::Postgresql => {
+            let scratch = PgScratch::new(PG_SETUP).await;
+            (scratch.config(), Box::new(scratch))
+        }
+        DatabaseKind::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let path = dir.path().join("drivers.db");
+            rusqlite::Connection::open(&path)
+                .and_then(|c| c.execute_batch(SQLITE_SETUP))
+                .expect("setup");
+            let cfg = DatabaseConfig {
+                kind: Some(DatabaseKind::Sqlite),
+                url: Some(format!("sqlite://{}", path.display())),
+                ..DatabaseConfig::default()
+            };
+            (cfg, Box::new(dir))
+        }
+    }
+}
+
+/// Runs `q` in its own transaction and returns its failure.
+async fn fail(db: &Database, q: SqlQuery) -> DbError {
+    let mut tx = db.begin().await.expect("begin");
+    tx.fetch_rows(&q).await.expect_err("the statement fails")
+}
+
+#[tokio::test]
+async fn every_dialect_maps_statement_failures_to_the_same_kind() {
+    for kind in DIALECTS {
+        let (cfg, _guard) = setup(kind).await;
+        let db = Database::new("primary", &cfg).expect("pool");
+        for case in CASES {
+            let text = match kind {
+                DatabaseKind::Postgresql => case.postgres,
+                DatabaseKind::Sqlite => case.sqlite,
+            };
+            let err = fail(
+                &db,
+                SqlQuery {
+                    text: text.into(),
+                    params: (case.params)(),
+                },
+            )
+            .await;
+            assert_eq!(err.kind, case.want, "{} on {kind:?}: {err}", case.name);
+            // The driver's own code stays, for the log.
+            assert!(err.code.is_some(), "{} on {kind:?}: {err}", case.name);
+            if case.want == DbErrorKind::Raised {
+                assert_eq!(err.message, "guests are not allowed", "{kind:?}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_dialect_reports_a_statement_timeout_as_timeout() {
+    for kind in DIALECTS {
+        let (cfg, _guard) = setup(kind).await;
+        let cfg = DatabaseConfig {
+            statement_timeout_ms: Some(200),
+            ..cfg
+        };
+        let db = Database::new("primary", &cfg).expect("pool");
+        let started = std::time::Instant::now();
+        let err = db
+            .fetch_texts(&SqlQuery {
+                text: slow(kind).into(),
+                params: Vec::new(),
+            })
+            .await
+            .expect_err("interrupted");
+        assert_eq!(err.kind, DbErrorKind::Timeout, "{kind:?}: {err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    }
+}
+
+#[tokio::test]
+async fn every_dialect_reports_an_unreachable_database_as_unavailable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for kind in DIALECTS {
+        let url = match kind {
+            DatabaseKind::Postgresql => "postgresql://postgres@127.0.0.1:1/postgres".to_string(),
+            DatabaseKind::Sqlite => format!(
+                "sqlite://{}",
+                dir.path().join("no-such-dir").join("app.db").display()
+            ),
+        };
+        let cfg = DatabaseConfig {
+            kind: Some(kind),
+            url: Some(url),
+            connect_timeout_ms: 2000,
+            ..DatabaseConfig::default()
+        };
+        let db = Database::new("down", &cfg).expect("a pool builds without connecting");
+        let err = db
+            .fetch_texts(&SqlQuery {
+                text: "SELECT 1".into(),
+                params: Vec::new(),
+            })
+            .await
+            .expect_err("unreachable");
+        assert_eq!(err.kind, DbErrorKind::Unavailable, "{kind:?}: {err}");
+    }
+}
