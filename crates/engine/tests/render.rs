@@ -358,3 +358,32 @@ fn order_and_concat_come_from_the_dialect() {
     assert!(lite.contains("DESC NULLS LAST"), "{lite}");
     assert!(lite.contains("'%' || ?1 || '%'"), "{lite}");
 }
+
+/// Every `where` condition is a bind parameter and databases cap parameters per statement
+/// (SQLite at 32,766): a filter of 70,000 `_or` branches failed inside the database. The
+/// operation's conditions are counted across root fields and relation lists, and more than
+/// 1,000 are refused before any SQL.
+#[test]
+fn where_conditions_are_bounded_per_operation() {
+    let api = api();
+    let query = "query ($w: OrderWhereInput, $v: OrderWhereInput) { a: orders(where: $w) { id } b: orders(where: $v) { id } }";
+    let prepared = prepare(&api, query, None).unwrap_or_else(|e| panic!("{e:?}"));
+    let branches = |n: usize| serde_json::json!({ "_or": (0..n).map(|i| serde_json::json!({"identifier": {"eq": format!("ORD-{i}")}})).collect::<Vec<_>>() });
+    let vars = |a: usize, b: usize| {
+        serde_json::json!({ "w": branches(a), "v": branches(b) })
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert!(plan(&api, &prepared, &vars(600, 400)).is_ok());
+    for (a, b) in [(1001, 0), (600, 401), (70_000, 1)] {
+        let errors = plan(&api, &prepared, &vars(a, b)).expect_err("too many conditions");
+        let v = serde_json::to_value(&errors[0]).unwrap();
+        assert_eq!(v["extensions"]["code"], "BAD_USER_INPUT", "{v}");
+        assert!(
+            errors[0].message.contains("at most 1000"),
+            "{}",
+            errors[0].message
+        );
+    }
+}

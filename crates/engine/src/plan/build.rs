@@ -27,6 +27,7 @@ pub fn plan(
         schema: &api.compiled,
         doc,
         vars: &vars,
+        conditions: std::cell::Cell::new(0),
     };
     let mut roots = Vec::with_capacity(grouped.len());
     let mut errors = Vec::new();
@@ -100,7 +101,15 @@ struct Planner<'a> {
     schema: &'a CompiledSchema,
     doc: &'a ExecutableDocument,
     vars: &'a Variables,
+    /// Conditions of every `where` planned so far in this operation.
+    conditions: std::cell::Cell<usize>,
 }
+
+/// Most `where` conditions (comparisons and `isNull`) in one operation. Each is a bind
+/// parameter or two, and databases cap parameters per statement (SQLite 32,766, PostgreSQL
+/// 65,535): past this a request is refused with a clear error instead of failing in the
+/// database. An `in` list is one condition (its values are bound as one parameter).
+pub(crate) const MAX_WHERE_CONDITIONS: usize = 1_000;
 
 impl Planner<'_> {
     fn query(&self, fields: &[&Node<Field>]) -> Result<Fetch, GraphQLError> {
@@ -221,10 +230,19 @@ impl Planner<'_> {
         ty: &ObjectType,
         args: &serde_json::Map<String, Json>,
     ) -> Result<Option<Filter>, GraphQLError> {
-        match args.get("where").filter(|w| !w.is_null()) {
-            Some(w) => filter_from_where(self.schema, ty, w, &[]),
-            None => Ok(None),
+        let Some(w) = args.get("where").filter(|w| !w.is_null()) else {
+            return Ok(None);
+        };
+        let filter = filter_from_where(self.schema, ty, w, &[])?;
+        let total = self.conditions.get() + filter.as_ref().map_or(0, conditions);
+        self.conditions.set(total);
+        if total > MAX_WHERE_CONDITIONS {
+            return Err(user_error(format!(
+                "the operation's `where` arguments hold {total} conditions; at most \
+                 {MAX_WHERE_CONDITIONS} are accepted"
+            )));
         }
+        Ok(filter)
     }
 
     /// A list's sort keys: its `orderBy`, then the key fields it does not already sort on.
@@ -541,6 +559,15 @@ fn offset(value: Option<&Json>) -> Result<u64, GraphQLError> {
             Some(n) => Ok(n as u64),
             None => Err(user_error("offset must be an integer")),
         },
+    }
+}
+
+/// The comparisons and null tests in a filter tree.
+fn conditions(filter: &Filter) -> usize {
+    match filter {
+        Filter::And(parts) | Filter::Or(parts) => parts.iter().map(conditions).sum(),
+        Filter::Not(inner) => conditions(inner),
+        Filter::IsNull { .. } | Filter::Compare { .. } => 1,
     }
 }
 
