@@ -397,7 +397,22 @@ pub(crate) fn coerce(
         .map(|(k, v)| (k.as_str().into(), to_apollo(v)))
         .collect();
     apollo_compiler::request::coerce_variable_values(&api.graphql, operation, &raw)
-        .map_err(|e| GraphQLError::new(ErrorCode::BadUserInput, e.message().to_string()))
+        .map_err(|e| GraphQLError::new(ErrorCode::BadUserInput, clipped(e.message().to_string())))
+}
+
+/// apollo's coercion messages quote the offending value whole (`could not coerce variable
+/// n: <value> to type Int`); a 1 MB variable would come back in the error. Keep the start,
+/// which names the variable, and the end, which names the expected type.
+fn clipped(message: String) -> String {
+    const HEAD: usize = 160;
+    const TAIL: usize = 60;
+    let chars = message.chars().count();
+    if chars <= HEAD + TAIL + 1 {
+        return message;
+    }
+    let head: String = message.chars().take(HEAD).collect();
+    let tail: String = message.chars().skip(chars - TAIL).collect();
+    format!("{head}…{tail}")
 }
 
 /// serde_json -> apollo-compiler's JSON (a direct walk: a serde round trip costs several

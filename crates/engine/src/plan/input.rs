@@ -261,7 +261,11 @@ fn order_object(
     };
     for (name, dir) in map {
         if dir.is_null() {
-            continue;
+            // Dropping it would sort differently from what was asked, silently (as a null
+            // inside `where` would filter differently).
+            return Err(user_error(format!(
+                "`orderBy` gives `{name}` null; leave it out, or give a direction such as ASC"
+            )));
         }
         let field = ty
             .fields
