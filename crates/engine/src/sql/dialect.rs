@@ -108,16 +108,26 @@ pub trait Dialect: Sync {
     /// The opaque cursor of a row: hex of the JSON array of `values` (JSON expressions).
     fn cursor(&self, values: &[String]) -> String;
 
-    /// One `ORDER BY` key: `expr` ascending or descending, with nulls first or last.
-    /// PostgreSQL and SQLite (3.30+) write `NULLS FIRST`/`NULLS LAST`. MySQL/MariaDB reject
-    /// that syntax and sort nulls first ascending: they will write an `expr IS NULL` key
-    /// before the value key (`expr IS NULL DESC, expr ASC` for nulls first).
-    fn order_key(&self, expr: &str, descending: bool, nulls_first: bool) -> String;
+    /// One `ORDER BY` key: `expr` ascending or descending, with nulls first or last. The
+    /// standard `NULLS FIRST`/`NULLS LAST` serves PostgreSQL and SQLite (3.30+; the bundled
+    /// library is newer). MySQL/MariaDB reject that syntax and sort nulls first ascending:
+    /// they will override this with an `expr IS NULL` key before the value key
+    /// (`expr IS NULL DESC, expr ASC` for nulls first).
+    fn order_key(&self, expr: &str, descending: bool, nulls_first: bool) -> String {
+        format!(
+            "{expr} {} NULLS {}",
+            if descending { "DESC" } else { "ASC" },
+            if nulls_first { "FIRST" } else { "LAST" }
+        )
+    }
 
-    /// String concatenation of SQL text expressions (a LIKE pattern around a bound value).
-    /// PostgreSQL and SQLite use `||`; MySQL/MariaDB read `||` as logical OR (`contains`
-    /// would match every row) and will use `CONCAT(a, b, …)`.
-    fn concat(&self, parts: &[&str]) -> String;
+    /// String concatenation of SQL text expressions (a LIKE pattern around a bound value):
+    /// the standard `||`, as PostgreSQL and SQLite read it. MySQL/MariaDB read `||` as
+    /// logical OR (`contains` would match every row) and will override this with
+    /// `CONCAT(a, b, …)`.
+    fn concat(&self, parts: &[&str]) -> String {
+        parts.join(" || ")
+    }
 
     /// The rows of the view `view` (already quoted) that `clauses` (` WHERE … ORDER BY …`),
     /// `limit` and `offset` (placeholders or literals; `None` limits nothing) pick, as a

@@ -60,18 +60,6 @@ impl Dialect for Postgres {
         DatabaseKind::Postgresql
     }
 
-    fn order_key(&self, expr: &str, descending: bool, nulls_first: bool) -> String {
-        format!(
-            "{expr} {} NULLS {}",
-            if descending { "DESC" } else { "ASC" },
-            if nulls_first { "FIRST" } else { "LAST" }
-        )
-    }
-
-    fn concat(&self, parts: &[&str]) -> String {
-        parts.join(" || ")
-    }
-
     fn holds_json(&self, column: SqlType) -> bool {
         matches!(column, SqlType::Json | SqlType::Jsonb)
     }

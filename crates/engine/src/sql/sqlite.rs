@@ -34,19 +34,6 @@ impl Dialect for Sqlite {
         DatabaseKind::Sqlite
     }
 
-    fn order_key(&self, expr: &str, descending: bool, nulls_first: bool) -> String {
-        // NULLS FIRST/LAST since SQLite 3.30 (the bundled library is newer).
-        format!(
-            "{expr} {} NULLS {}",
-            if descending { "DESC" } else { "ASC" },
-            if nulls_first { "FIRST" } else { "LAST" }
-        )
-    }
-
-    fn concat(&self, parts: &[&str]) -> String {
-        parts.join(" || ")
-    }
-
     fn holds_json(&self, _column: SqlType) -> bool {
         // JSON is text on SQLite, whatever type a view's column declares.
         true
