@@ -177,6 +177,10 @@ pub(super) async fn guarded<T>(conn: &PgConn, work: impl Future<Output = T>) -> 
     out
 }
 
+/// How long a cancel request may take (it opens a connection of its own); the connection it
+/// is for is dropped at its next recycle either way.
+const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Marks a connection busy while a statement runs; see [`guarded`].
 struct Running<'a> {
     conn: &'a PgConn,
@@ -207,9 +211,14 @@ impl Drop for Running<'_> {
         // a runtime (shutdown) the statement ends when the server notices the closed socket.
         let token = self.conn.client.cancel_token();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            // Bounded: a server that does not answer must not collect cancel tasks.
             rt.spawn(async move {
-                if let Err(e) = token.cancel_query(NoTls).await {
-                    tracing::warn!(error = %describe(&e), "cannot cancel an abandoned statement");
+                match tokio::time::timeout(CANCEL_TIMEOUT, token.cancel_query(NoTls)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %describe(&e), "cannot cancel an abandoned statement")
+                    }
+                    Err(_) => tracing::warn!("cancelling an abandoned statement timed out"),
                 }
             });
         }
