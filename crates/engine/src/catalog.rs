@@ -23,18 +23,19 @@ pub enum SqlType {
 }
 
 impl SqlType {
-    /// Maps a PostgreSQL `format_type`/`udt_name` or SQLite declared type.
+    /// Maps a PostgreSQL `format_type`/`udt_name`, a SQLite declared type or a MySQL
+    /// `DATA_TYPE` (the MySQL catalog decides booleans and text collations before this).
     pub fn from_name(name: &str) -> Self {
         let n = name.to_ascii_lowercase();
         let n = n.trim();
         match n {
             "uuid" => Self::Uuid,
             "text" | "varchar" | "character varying" | "char" | "character" | "bpchar" | "name"
-            | "citext" => Self::Text,
-            "int2" | "int4" | "int8" | "smallint" | "integer" | "bigint" | "int" => Self::Integer,
-            "numeric" | "decimal" | "real" | "float4" | "float8" | "double precision" => {
-                Self::Numeric
-            }
+            | "citext" | "tinytext" | "mediumtext" | "longtext" => Self::Text,
+            "int2" | "int4" | "int8" | "smallint" | "integer" | "bigint" | "int" | "tinyint"
+            | "mediumint" => Self::Integer,
+            "numeric" | "decimal" | "real" | "float4" | "float8" | "double precision"
+            | "double" | "float" => Self::Numeric,
             "bool" | "boolean" => Self::Boolean,
             "timestamptz"
             | "timestamp"
@@ -79,6 +80,9 @@ pub enum FunctionReturn {
     MutationResponse,
     /// Rows of a view or table (`SETOF v_order`); they carry a `data` column.
     Rows { relation: String },
+    /// A stored procedure (MySQL/MariaDB): what it returns is seen only when it runs (a
+    /// result set with the `mutation_response` columns, or rows of a view).
+    Procedure,
     /// Anything else (not usable as a mutation).
     Other(String),
 }

@@ -161,7 +161,7 @@ pool_min = 30
 pool_max = 10
 
 [databases.orders]
-url = 'mysql://root@localhost/orders'
+url = 'mssql://root@localhost/orders'
 
 [databases.reports]
 pool_max = 0
@@ -177,7 +177,7 @@ max_page_size = 100
     fraiseql.toml:2:8: invalid value for `port` in [server]: expected an integer from 0 to 65535, found a string
     fraiseql.toml:3:1: unknown key `hots` in [server]; did you mean `host`?
     fraiseql.toml:7:1: `pool_min` (30) in [databases.primary] is larger than `pool_max` (10)
-    fraiseql.toml:11:1: url scheme `mysql` in [databases.orders] is not supported by this build; supported: `postgresql` (alias `postgres`, `pg`), `sqlite` (alias `sqlite3`)
+    fraiseql.toml:11:1: url scheme `mssql` in [databases.orders] is not supported by this build; supported: `postgresql` (alias `postgres`, `pg`), `mysql` (alias `mariadb`), `sqlite` (alias `sqlite3`)
     fraiseql.toml:13:12: [databases.reports] has neither `url` nor `type`: set `url` (the type is inferred from it) or `type`
     fraiseql.toml:14:1: `pool_max` in [databases.reports] must be at least 1
     fraiseql.toml:17:7: environment variable `ARCHIVE_DB` is not set (used in `databases.archive.url`)

@@ -149,6 +149,21 @@ fn catalog() -> &'static Catalog {
     })
 }
 
+/// The catalog as `kind` reads it: on MySQL/MariaDB mutations are stored procedures.
+fn catalog_for(kind: DatabaseKind) -> &'static Catalog {
+    static PROCEDURES: OnceLock<Catalog> = OnceLock::new();
+    if kind != DatabaseKind::Mysql {
+        return catalog();
+    }
+    PROCEDURES.get_or_init(|| {
+        let mut c = catalog().clone();
+        for f in c.functions.values_mut() {
+            f.returns = FunctionReturn::Procedure;
+        }
+        c
+    })
+}
+
 // ---------------------------------------------------------------------------------------
 // Values
 // ---------------------------------------------------------------------------------------
@@ -1067,7 +1082,11 @@ fn garbage() -> impl Strategy<Value = (String, Map<String, Json>)> {
 // The pipeline and its properties
 // ---------------------------------------------------------------------------------------
 
-const DIALECTS: [DatabaseKind; 2] = [DatabaseKind::Postgresql, DatabaseKind::Sqlite];
+const DIALECTS: [DatabaseKind; 3] = [
+    DatabaseKind::Postgresql,
+    DatabaseKind::Mysql,
+    DatabaseKind::Sqlite,
+];
 
 /// Runs prepare, plan and render for each dialect; returns the rendered statements per
 /// dialect (empty when the request was refused, which is fine).
@@ -1083,7 +1102,7 @@ fn pipeline(query: &str, vars: &Map<String, Json>) -> Vec<(DatabaseKind, String,
     let mut push = |kind: DatabaseKind, q: SqlQuery| out.push((kind, q.text, q.params));
     for kind in DIALECTS {
         // Without a catalog (JSON paths only) and with one (typed columns, functions).
-        for catalog in [None, Some(catalog())] {
+        for catalog in [None, Some(catalog_for(kind))] {
             // A render error is a refusal too; a panic is what the property forbids.
             if let Ok(stmts) = render_reads(&plan, &|_| Some((kind, catalog))) {
                 for s in stmts {
@@ -1095,7 +1114,9 @@ fn pipeline(query: &str, vars: &Map<String, Json>) -> Vec<(DatabaseKind, String,
                     continue;
                 };
                 match render_call(m, kind, catalog) {
-                    Ok(CallSql::Response(q) | CallSql::Rows(q)) => push(kind, q),
+                    Ok(CallSql::Response(q) | CallSql::Rows(q) | CallSql::Procedure(q)) => {
+                        push(kind, q)
+                    }
                     Ok(CallSql::ResponseVia { call, take }) => {
                         push(kind, call);
                         push(kind, take);

@@ -70,9 +70,9 @@ url = 'postgresql://h/x'
 #[test]
 fn database_target_refuses_unknown_and_hostile_values() {
     let unsupported =
-        err("[project]\ndatabase_target = 'mysql'\n[database]\nurl = 'sqlite::memory:'\n");
+        err("[project]\ndatabase_target = 'sqlserver'\n[database]\nurl = 'sqlite::memory:'\n");
     assert!(
-        unsupported.starts_with("fraiseql.toml:2:19: database type `mysql` in [project] is not supported by this build; supported: `postgresql`"),
+        unsupported.starts_with("fraiseql.toml:2:19: database type `sqlserver` in [project] is not supported by this build; supported: `postgresql`"),
         "{unsupported}"
     );
     for value in [

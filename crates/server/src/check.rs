@@ -201,6 +201,11 @@ fn check_database(
                     )),
                 }
             }
+            // What a procedure returns shows only when it runs.
+            Some(FunctionReturn::Procedure) => report.ok.push(format!(
+                "{user}: procedure '{function}' exists (its result set needs the \
+                 mutation_response columns or a data column)"
+            )),
             Some(FunctionReturn::Other(ty)) => report.mismatch(format!(
                 "{user}: function '{function}' returns {ty}; expected mutation_response or SETOF <view>"
             )),

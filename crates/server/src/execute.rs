@@ -308,6 +308,17 @@ async fn run_call(
             tx.execute(&call).await?;
             tx.fetch_rows(&take).await?
         }
+        CallSql::Procedure(q) => {
+            let (columns, rows) = tx.fetch_named(&q).await?;
+            match procedure_result(m, &columns, rows) {
+                ProcedureResult::Response(json) => vec![vec![Some(json)]],
+                ProcedureResult::Entities(entities) => {
+                    let v = read_back_entities(&mut tx, m, db, catalog, entities).await?;
+                    tx.commit().await?;
+                    return Ok(v);
+                }
+            }
+        }
     };
     let result = first_text(response)
         .as_deref()
@@ -326,6 +337,79 @@ async fn run_call(
             Ok(None)
         }
     }
+}
+
+/// What a stored procedure's first result set holds.
+enum ProcedureResult {
+    /// A `mutation_response` as JSON text, built from the named columns.
+    Response(String),
+    /// The `data` column of each row: entities of the view.
+    Entities(Vec<String>),
+}
+
+/// Reads a procedure's result set: with a `status` column it is a `mutation_response` (its
+/// first row; `entity` and `metadata` hold JSON text), with a `data` column rows of the view.
+/// Anything else reads as a response without a status, which the caller refuses.
+fn procedure_result(
+    m: &Mutate,
+    columns: &[String],
+    rows: Vec<Vec<Option<String>>>,
+) -> ProcedureResult {
+    let at = |name: &str| columns.iter().position(|c| c.eq_ignore_ascii_case(name));
+    if at("status").is_none() {
+        if let Some(data) = at("data") {
+            let entities = rows
+                .into_iter()
+                .filter_map(|mut r| r.get_mut(data).and_then(Option::take))
+                .take(if m.list { usize::MAX } else { 1 })
+                .collect();
+            return ProcedureResult::Entities(entities);
+        }
+    }
+    let row = rows.into_iter().next().unwrap_or_default();
+    let mut object = serde_json::Map::new();
+    for (name, value) in columns.iter().zip(row) {
+        let name = name.to_ascii_lowercase();
+        let value = match value {
+            None => serde_json::Value::Null,
+            // JSON columns arrive as text; a value that is not JSON stays a string.
+            Some(text) if matches!(name.as_str(), "entity" | "metadata") => {
+                serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+            }
+            Some(text) => serde_json::Value::String(text),
+        };
+        object.insert(name, value);
+    }
+    ProcedureResult::Response(serde_json::Value::Object(object).to_string())
+}
+
+/// The selection of each entity a procedure returned, as one value (a list for a list
+/// mutation), read in the procedure's transaction.
+async fn read_back_entities(
+    tx: &mut crate::db::Tx,
+    m: &Mutate,
+    db: &Database,
+    catalog: &Catalog,
+    entities: Vec<String>,
+) -> Result<Option<String>, MutateError> {
+    let mut out = Vec::with_capacity(entities.len());
+    for entity in entities {
+        let result = MutationResult {
+            status: "success".into(),
+            entity: Some(entity),
+            ..MutationResult::default()
+        };
+        if let Some(q) = render_read_back(m, db.kind, Some(catalog), &result) {
+            if let Some(v) = first_text(tx.fetch_rows(&q).await?) {
+                out.push(v);
+            }
+        }
+    }
+    Ok(if m.list {
+        Some(format!("[{}]", out.join(",")))
+    } else {
+        out.pop()
+    })
 }
 
 /// A database failure as a safe GraphQL error; the details go to the log. The event is

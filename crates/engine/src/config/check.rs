@@ -13,13 +13,18 @@ use super::model::{Config, DatabaseConfig, DatabaseKind};
 
 /// Every database kind this build speaks. `spellings` below is an exhaustive match, so a new
 /// [`DatabaseKind`] fails to compile until it is listed there; add it here at the same time.
-const KINDS: [DatabaseKind; 2] = [DatabaseKind::Postgresql, DatabaseKind::Sqlite];
+const KINDS: [DatabaseKind; 3] = [
+    DatabaseKind::Postgresql,
+    DatabaseKind::Mysql,
+    DatabaseKind::Sqlite,
+];
 
 /// The values `type` accepts for a kind, canonical first (mirrors the serde attributes).
 fn spellings(kind: DatabaseKind) -> &'static [&'static str] {
     match kind {
         DatabaseKind::Postgresql => &["postgresql", "postgres", "pg"],
         DatabaseKind::Sqlite => &["sqlite", "sqlite3"],
+        DatabaseKind::Mysql => &["mysql", "mariadb"],
     }
 }
 
@@ -286,7 +291,7 @@ mod tests {
         }
         assert_eq!(
             supported_types(),
-            "`postgresql` (alias `postgres`, `pg`), `sqlite` (alias `sqlite3`)"
+            "`postgresql` (alias `postgres`, `pg`), `mysql` (alias `mariadb`), `sqlite` (alias `sqlite3`)"
         );
     }
 

@@ -411,7 +411,7 @@ backend = 'nats'
     fn wrong_values_are_reported_without_echoing_strings() {
         let text =
             "[server]\nport = 'abc'\nread_only = 1\n[server.limits]\nmax_request_size = '10 TB'\n\
-                    [databases.primary]\ntype = 'mysql'\n";
+                    [databases.primary]\ntype = 'sqlserver'\n";
         assert_eq!(
             problems(text),
             [
@@ -419,8 +419,8 @@ backend = 'nats'
                 "3:13: invalid value for `read_only` in [server]: expected a boolean, found integer `1`",
                 "5:20: invalid value for `max_request_size` in [server.limits]: invalid size `10 TB`: \
                  expected a number with an optional unit B, KB, MB or GB",
-                "7:8: database type `mysql` in [databases.primary] is not supported by this build; \
-                 supported: `postgresql` (alias `postgres`, `pg`), `sqlite` (alias `sqlite3`)",
+                "7:8: database type `sqlserver` in [databases.primary] is not supported by this build; \
+                 supported: `postgresql` (alias `postgres`, `pg`), `mysql` (alias `mariadb`), `sqlite` (alias `sqlite3`)",
             ]
         );
     }

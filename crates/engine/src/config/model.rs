@@ -266,6 +266,9 @@ pub enum DatabaseKind {
     Postgresql,
     #[serde(alias = "sqlite3")]
     Sqlite,
+    /// MySQL or MariaDB (one wire protocol; CI runs MariaDB).
+    #[serde(alias = "mariadb")]
+    Mysql,
 }
 
 impl DatabaseKind {
@@ -275,6 +278,7 @@ impl DatabaseKind {
         match scheme.as_str() {
             "postgres" | "postgresql" => Some(Self::Postgresql),
             "sqlite" | "file" => Some(Self::Sqlite),
+            "mysql" | "mariadb" => Some(Self::Mysql),
             _ if url.ends_with(".db") || url.ends_with(".sqlite") || url.ends_with(".sqlite3") => {
                 Some(Self::Sqlite)
             }
@@ -287,6 +291,7 @@ impl DatabaseKind {
         match self {
             Self::Postgresql => "postgresql",
             Self::Sqlite => "sqlite",
+            Self::Mysql => "mysql",
         }
     }
 
@@ -295,6 +300,7 @@ impl DatabaseKind {
         match self {
             Self::Postgresql => "PostgreSQL",
             Self::Sqlite => "SQLite",
+            Self::Mysql => "MySQL/MariaDB",
         }
     }
 }
@@ -501,7 +507,9 @@ mod tests {
         };
         db.point_at("sqlite::memory:");
         assert_eq!(db.kind, Some(DatabaseKind::Sqlite));
-        db.point_at("mysql://x");
+        db.point_at("mariadb://x");
+        assert_eq!(db.kind, Some(DatabaseKind::Mysql));
+        db.point_at("mssql://x");
         assert_eq!(
             db.kind, None,
             "an unknown scheme leaves no kind to guess at later"
@@ -522,6 +530,10 @@ mod tests {
             DatabaseKind::from_url("sqlite::memory:"),
             Some(DatabaseKind::Sqlite)
         );
-        assert_eq!(DatabaseKind::from_url("mysql://x"), None);
+        assert_eq!(
+            DatabaseKind::from_url("mysql://x"),
+            Some(DatabaseKind::Mysql)
+        );
+        assert_eq!(DatabaseKind::from_url("mssql://x"), None);
     }
 }

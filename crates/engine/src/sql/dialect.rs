@@ -4,7 +4,7 @@
 //! JSON value (a row's `data`, a nested object, an array element).
 
 use super::read::Renderer;
-use super::{CallSql, Param};
+use super::{CallSql, Param, SqlQuery};
 use crate::catalog::{Function, SqlType};
 use crate::config::DatabaseKind;
 use crate::error::GraphQLError;
@@ -32,9 +32,6 @@ pub trait Dialect: Sync {
         }
         out
     }
-
-    /// A LIMIT clause that limits nothing (SQLite accepts OFFSET only after a LIMIT).
-    fn no_limit(&self) -> &'static str;
 
     /// The JSON value at `path` below `base`, for projection.
     fn json_at(&self, base: &str, path: &[String]) -> String;
@@ -129,51 +126,58 @@ pub trait Dialect: Sync {
         parts.join(" || ")
     }
 
-    /// The rows of the view `view` (already quoted) that `clauses` (` WHERE … ORDER BY …`),
-    /// `limit` and `offset` (placeholders or literals; `None` limits nothing) pick, as a
-    /// derived table aliased `t` whose `t.data` the projection reads.
+    /// The rows `rows` picks, as a FROM clause aliased `rows.alias`, in the pick's order.
     ///
-    /// Why a derived table: a projection reads `t.data` once per selected field, and over a
-    /// plain view reference PostgreSQL and SQLite inline the view and evaluate its `data`
-    /// expression once per reference, so ten fields built the entity's JSON ten times (2.7x
-    /// slower on the benchmark's `v_order`). A derived table with an OFFSET is never pulled
-    /// up into the outer query, so `data` is computed once per row; over a table it costs
-    /// nothing measurable. Its row order is the order the outer aggregate sees.
-    ///
-    /// For a relation the clauses refer to the parent row, so the derived table is
-    /// correlated: PostgreSQL and SQLite accept that; MariaDB and MySQL before 8.0.14 reject
-    /// an outer reference inside a derived table, so their dialect will read the view
-    /// directly (`FROM view t WHERE … ORDER BY … LIMIT …`) or use a `LATERAL` derived table
-    /// on MySQL 8.0.14+.
-    fn derived_rows(
-        &self,
-        view: &str,
-        t: &str,
-        clauses: &str,
-        limit: Option<&str>,
-        offset: Option<&str>,
-    ) -> String {
+    /// A view is read through a derived table so its `data` expression is evaluated once
+    /// per row: over a plain view reference PostgreSQL and SQLite inline the view and
+    /// evaluate `data` once per reference, so ten fields built the entity's JSON ten times
+    /// (2.7x slower on the benchmark's `v_order`). A derived table with an OFFSET is never
+    /// pulled up into the outer query; over a table it costs nothing measurable. For a
+    /// relation the filter refers to the parent row, so the derived table is correlated,
+    /// which PostgreSQL and SQLite accept (MySQL/MariaDB do not: see `mysql.rs`).
+    fn rows(&self, rows: &Rows<'_>) -> String {
+        let order = order_clause(rows.order);
+        if !rows.fence {
+            let page = page_clause(rows.limit, rows.offset);
+            return format!("{} {}{}{order}{page}", rows.from, rows.alias, rows.filter);
+        }
         // OFFSET always (it is the fence), after a LIMIT always (SQLite requires one).
-        let limit = match limit {
-            Some(l) => format!("LIMIT {l}"),
-            None => self.no_limit().to_string(),
-        };
+        let limit = rows.limit.unwrap_or(self.no_limit_count());
+        let page = page_clause(Some(limit), Some(rows.offset.unwrap_or("0")));
         format!(
-            "(SELECT * FROM {view} {t}{clauses} {limit} OFFSET {}) {t}",
-            offset.unwrap_or("0")
+            "(SELECT * FROM {} {t}{}{order}{page}) {t}",
+            rows.from,
+            rows.filter,
+            t = rows.alias
         )
     }
 
-    /// A JSON array of `object` (a JSON expression over the rows) for each row of `rows` (a
-    /// FROM clause: a [`Dialect::derived_rows`] table, or a CTE with its own `WHERE … ORDER
-    /// BY`), in the rows' order: PostgreSQL's `json_agg` and
-    /// SQLite's `json_group_array` aggregate in the order the ordered derived table yields
-    /// its rows. MySQL's `JSON_ARRAYAGG` guarantees no order and takes no `ORDER BY`
-    /// (MariaDB 10.5+ takes one): that dialect will aggregate with the sort keys restated
-    /// inside the aggregate, or build the array with `GROUP_CONCAT(… ORDER BY …)`.
-    fn list(&self, object: &str, rows: &str) -> String {
+    /// The count in a LIMIT clause that limits nothing (SQLite accepts OFFSET only after a
+    /// LIMIT).
+    fn no_limit_count(&self) -> &'static str;
+
+    /// The JSON object `object` (a JSON expression over the row) of the first row `rows`
+    /// picks (its limit is 1), or NULL.
+    fn one(&self, object: &str, rows: &Rows<'_>) -> String {
+        format!("(SELECT {object} FROM {})", self.rows(rows))
+    }
+
+    /// A JSON array of `object` (a JSON expression over the rows) for each row `rows` picks,
+    /// in the pick's order (`[]` when none): PostgreSQL's `json_agg` and SQLite's
+    /// `json_group_array` aggregate in the order the ordered derived table yields its rows.
+    fn list(&self, object: &str, rows: &Rows<'_>) -> String {
         let agg = self.aggregate("q.r");
-        format!("(SELECT {agg} FROM (SELECT {object} AS r FROM {rows}) q)")
+        format!(
+            "(SELECT {agg} FROM (SELECT {object} AS r FROM {}) q)",
+            self.rows(rows)
+        )
+    }
+
+    /// The statement as the driver sends it. Placeholders are numbered in bind order; a
+    /// dialect whose placeholders are positional (MySQL's `?`) rewrites them here into text
+    /// order, repeating a value used twice.
+    fn finish(&self, q: SqlQuery) -> SqlQuery {
+        q
     }
 
     /// The statements that perform mutation `m` by calling its function `f` with `bound`
@@ -210,6 +214,48 @@ pub trait Dialect: Sync {
         push_literal(&mut out, s);
         out
     }
+}
+
+/// The rows a list or a single object reads: `FROM from alias` with a filter, an order and a
+/// page. Every part is already SQL.
+pub struct Rows<'a> {
+    /// A quoted view name, or a CTE's name.
+    pub from: &'a str,
+    pub alias: &'a str,
+    /// ` WHERE …`, or empty.
+    pub filter: &'a str,
+    /// `ORDER BY` keys (each from [`Dialect::order_key`]); empty for none.
+    pub order: &'a [String],
+    /// Placeholders or literals; `None` limits (or skips) nothing.
+    pub limit: Option<&'a str>,
+    pub offset: Option<&'a str>,
+    /// Read a view through a derived table (see [`Dialect::rows`]); false for a CTE.
+    pub fence: bool,
+    /// The filter refers to an enclosing row (a relation).
+    pub correlated: bool,
+}
+
+/// ` ORDER BY k1, k2`, or nothing.
+pub(crate) fn order_clause(keys: &[String]) -> String {
+    if keys.is_empty() {
+        String::new()
+    } else {
+        format!(" ORDER BY {}", keys.join(", "))
+    }
+}
+
+/// ` LIMIT l OFFSET o`, each part only when given.
+pub(crate) fn page_clause(limit: Option<&str>, offset: Option<&str>) -> String {
+    let mut out = String::new();
+    if let Some(l) = limit {
+        out.push_str(" LIMIT ");
+        out.push_str(l);
+    }
+    if let Some(o) = offset {
+        out.push_str(" OFFSET ");
+        out.push_str(o);
+    }
+    out
 }
 
 /// Appends `s` as a SQL string literal (quotes doubled).

@@ -4,6 +4,7 @@
 
 mod dialect;
 mod mutation;
+mod mysql;
 mod postgres;
 mod read;
 mod sqlite;
@@ -38,6 +39,7 @@ pub fn dialect(kind: DatabaseKind) -> &'static dyn Dialect {
     match kind {
         DatabaseKind::Postgresql => &postgres::Postgres,
         DatabaseKind::Sqlite => &sqlite::Sqlite,
+        DatabaseKind::Mysql => &mysql::Mysql,
     }
 }
 

@@ -8,6 +8,7 @@
 //! `INSERT` into a view named like the function whose `INSTEAD OF INSERT` trigger does the
 //! work and writes one row into `fraiseql_mutation_response`, which the engine takes back.
 
+use super::dialect::Rows;
 use super::read::Renderer;
 use super::{dialect, json_text, Param, SqlQuery};
 use crate::catalog::{Catalog, Function, FunctionParam};
@@ -26,6 +27,10 @@ pub enum CallSql {
     ResponseVia { call: SqlQuery, take: SqlQuery },
     /// One row, one column: the JSON result read from the rows the function returned.
     Rows(SqlQuery),
+    /// A stored procedure's first result set, read with its column names: one row with the
+    /// columns of `mutation_response` (`status`, `message`, `entity_id`, `entity_type`,
+    /// `entity`, `metadata`; others ignored), or rows of the entity's view (a `data` column).
+    Procedure(SqlQuery),
 }
 
 /// The fields of a `mutation_response` the engine uses.
@@ -109,7 +114,15 @@ pub fn render_call(
         params: Vec::new(),
         aliases: 0,
     };
-    r.d.mutation_call(&mut r, m, f, &bound)
+    Ok(match r.d.mutation_call(&mut r, m, f, &bound)? {
+        CallSql::Response(q) => CallSql::Response(r.d.finish(q)),
+        CallSql::Rows(q) => CallSql::Rows(r.d.finish(q)),
+        CallSql::Procedure(q) => CallSql::Procedure(r.d.finish(q)),
+        CallSql::ResponseVia { call, take } => CallSql::ResponseVia {
+            call: r.d.finish(call),
+            take: r.d.finish(take),
+        },
+    })
 }
 
 /// How a mutation's arguments bind to its function's parameters.
@@ -183,22 +196,32 @@ pub fn render_read_back(
         };
         // Bound in text order (the projection may bind relation arguments).
         let obj = r.selection(&m.selection, "t0.data");
-        let cond = r.filter(&filter, t, &m.view);
-        let rows = r.rows(&m.view, t, &format!(" WHERE {cond}"), Some("1"), None);
-        let text = format!("SELECT {} FROM {rows}", r.d.to_text(&obj));
-        return Some(SqlQuery {
+        let filter = format!(" WHERE {}", r.filter(&filter, t, &m.view));
+        let view = r.d.ident(&m.view);
+        let rows = Rows {
+            from: &view,
+            alias: t,
+            filter: &filter,
+            order: &[],
+            limit: Some("1"),
+            offset: None,
+            fence: true,
+            correlated: false,
+        };
+        let text = format!("SELECT {}", r.d.to_text(&r.d.one(&obj, &rows)));
+        return Some(r.d.finish(SqlQuery {
             text,
             params: r.params,
-        });
+        }));
     }
     let entity = result.entity.clone()?;
     let p = r.bind(Param::Text(entity));
     let source = format!("{} d", r.d.json_row(&p));
     let obj = r.selection(&m.selection, "d.data");
-    Some(SqlQuery {
+    Some(r.d.finish(SqlQuery {
         text: format!("SELECT {} FROM {source}", r.d.to_text(&obj)),
         params: r.params,
-    })
+    }))
 }
 
 /// Maps a `mutation_response.status` to success or a GraphQL error with a stable code.

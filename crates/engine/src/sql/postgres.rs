@@ -68,8 +68,8 @@ impl Dialect for Postgres {
         format!("function '{function}' does not exist in database '{database}'")
     }
 
-    fn no_limit(&self) -> &'static str {
-        "LIMIT ALL"
+    fn no_limit_count(&self) -> &'static str {
+        "ALL"
     }
 
     fn placeholder(&self, n: usize, param: &Param) -> String {
@@ -279,6 +279,10 @@ impl Dialect for Postgres {
                 };
                 Ok(CallSql::Rows(SqlQuery { text, params: std::mem::take(&mut r.params) }))
             }
+            FunctionReturn::Procedure => Err(schema_error(format!(
+                "`{}` is a procedure; on PostgreSQL a mutation calls a function",
+                m.function
+            ))),
             FunctionReturn::Other(t) => Err(schema_error(format!(
                 "function `{}` returns {t}; a mutation function must return mutation_response or SETOF a view",
                 m.function

@@ -2,7 +2,7 @@
 //! field becomes one scalar subquery returning JSON built in the database; the statement
 //! selects them side by side, so same-database roots share one round trip.
 
-use super::dialect::{escape_like, Dialect};
+use super::dialect::{escape_like, order_clause, Dialect, Rows};
 use super::{dialect, Param, SqlQuery};
 use crate::catalog::{Catalog, SqlType};
 use crate::config::DatabaseKind;
@@ -28,14 +28,18 @@ pub fn render_reads<'c>(
     plan: &Plan,
     target: &dyn Fn(&str) -> DatabaseTarget<'c>,
 ) -> Result<Vec<ReadStatement>, String> {
-    let mut out: Vec<(ReadStatement, Vec<String>)> = Vec::new();
+    // Each statement with its root columns and its database's dialect.
+    let mut out: Vec<(ReadStatement, Vec<String>, &'static dyn Dialect)> = Vec::new();
     for (i, root) in plan.roots.iter().enumerate() {
         let RootAction::Fetch(fetch) = &root.action else {
             continue;
         };
         let (kind, catalog) = target(&fetch.database)
             .ok_or_else(|| format!("database `{}` is not configured", fetch.database))?;
-        let pos = match out.iter().position(|(s, _)| s.database == fetch.database) {
+        let pos = match out
+            .iter()
+            .position(|(s, _, _)| s.database == fetch.database)
+        {
             Some(p) => p,
             None => {
                 out.push((
@@ -48,13 +52,14 @@ pub fn render_reads<'c>(
                         roots: Vec::new(),
                     },
                     Vec::new(),
+                    dialect(kind),
                 ));
                 out.len() - 1
             }
         };
-        let (stmt, columns) = &mut out[pos];
+        let (stmt, columns, d) = &mut out[pos];
         let mut r = Renderer {
-            d: dialect(kind),
+            d: *d,
             catalog,
             params: std::mem::take(&mut stmt.sql.params),
             aliases: 0,
@@ -66,8 +71,9 @@ pub fn render_reads<'c>(
     }
     Ok(out
         .into_iter()
-        .map(|(mut s, cols)| {
+        .map(|(mut s, cols, d)| {
             s.sql.text = format!("SELECT {}", cols.join(", "));
+            s.sql = d.finish(s.sql);
             s
         })
         .collect())
@@ -103,13 +109,23 @@ impl Renderer<'_> {
     fn fetch(&mut self, f: &Fetch) -> String {
         let t = self.alias();
         let data = format!("{t}.data");
+        let view = self.d.ident(&f.view);
         match &f.shape {
             Shape::One(sel) => {
                 let obj = self.selection(sel, &data);
-                let where_sql = self.where_clause(f.filter.as_ref(), &t, &f.view);
+                let filter = self.where_clause(f.filter.as_ref(), &t, &f.view);
                 let order = self.order_by(&f.order, &t, Some(&f.view), false);
-                let rows = self.rows(&f.view, &t, &format!("{where_sql}{order}"), Some("1"), None);
-                format!("(SELECT {obj} FROM {rows})")
+                let rows = Rows {
+                    from: &view,
+                    alias: &t,
+                    filter: &filter,
+                    order: &order,
+                    limit: Some("1"),
+                    offset: None,
+                    fence: true,
+                    correlated: false,
+                };
+                self.d.one(&obj, &rows)
             }
             Shape::List {
                 selection,
@@ -117,12 +133,20 @@ impl Renderer<'_> {
                 offset,
             } => {
                 let obj = self.selection(selection, &data);
-                let where_sql = self.where_clause(f.filter.as_ref(), &t, &f.view);
+                let filter = self.where_clause(f.filter.as_ref(), &t, &f.view);
                 let order = self.order_by(&f.order, &t, Some(&f.view), false);
                 let limit = self.bind(Param::Int(clamp_i64(*limit)));
                 let offset = (*offset > 0).then(|| self.bind(Param::Int(clamp_i64(*offset))));
-                let clauses = format!("{where_sql}{order}");
-                let rows = self.rows(&f.view, &t, &clauses, Some(&limit), offset.as_deref());
+                let rows = Rows {
+                    from: &view,
+                    alias: &t,
+                    filter: &filter,
+                    order: &order,
+                    limit: Some(&limit),
+                    offset: offset.as_deref(),
+                    fence: true,
+                    correlated: false,
+                };
                 self.d.list(&obj, &rows)
             }
             Shape::Connection(c) => self.connection(c, f, &t),
@@ -138,23 +162,8 @@ impl Renderer<'_> {
         }
     }
 
-    /// The rows of `view` that `clauses` (` WHERE … ORDER BY …`), `limit` and `offset`
-    /// (placeholders or literals) pick, as a derived table aliased `t` whose `t.data` the
-    /// projection reads (see [`Dialect::derived_rows`]).
-    pub(crate) fn rows(
-        &self,
-        view: &str,
-        t: &str,
-        clauses: &str,
-        limit: Option<&str>,
-        offset: Option<&str>,
-    ) -> String {
-        self.d
-            .derived_rows(&self.d.ident(view), t, clauses, limit, offset)
-    }
-
-    /// ` ORDER BY …` over rows aliased `t`. With `view`, a key that the view also has as a
-    /// column of a compatible type sorts on that column (indexes; the row's JSON is then
+    /// The `ORDER BY` keys over rows aliased `t`. With `view`, a key that the view also has
+    /// as a column of a compatible type sorts on that column (indexes; the row's JSON is then
     /// built after the sort and limit, only for the rows kept).
     fn order_by(
         &mut self,
@@ -162,12 +171,9 @@ impl Renderer<'_> {
         t: &str,
         view: Option<&str>,
         reverse: bool,
-    ) -> String {
-        if order.is_empty() {
-            return String::new();
-        }
+    ) -> Vec<String> {
         let data = format!("{t}.data");
-        let keys: Vec<String> = order
+        order
             .iter()
             .map(|k| {
                 let desc = k.descending != reverse;
@@ -178,8 +184,7 @@ impl Renderer<'_> {
                 };
                 self.d.order_key(&expr, desc, nulls_first)
             })
-            .collect();
-        format!(" ORDER BY {}", keys.join(", "))
+            .collect()
     }
 
     /// A column of the root view usable instead of the JSON path, when the catalog has one
@@ -395,21 +400,40 @@ impl Renderer<'_> {
             ),
         };
         let obj = self.selection(&r.selection, &data);
+        let view = self.d.ident(&r.view);
         let sub = if r.list {
             // Placeholders are bound in text order: filter, then limit, then offset.
             let filter = match &r.filter {
-                Some(f) => format!(" AND {}", self.filter(f, &t, &r.view)),
-                None => String::new(),
+                Some(f) => format!(" WHERE {cond} AND {}", self.filter(f, &t, &r.view)),
+                None => format!(" WHERE {cond}"),
             };
             let order = self.order_by(&r.order, &t, Some(&r.view), false);
             let limit = r.limit.map(|l| self.bind(Param::Int(clamp_i64(l))));
             let offset = (r.offset > 0).then(|| self.bind(Param::Int(clamp_i64(r.offset))));
-            let clauses = format!(" WHERE {cond}{filter}{order}");
-            let rows = self.rows(&r.view, &t, &clauses, limit.as_deref(), offset.as_deref());
+            let rows = Rows {
+                from: &view,
+                alias: &t,
+                filter: &filter,
+                order: &order,
+                limit: limit.as_deref(),
+                offset: offset.as_deref(),
+                fence: true,
+                correlated: true,
+            };
             self.d.list(&obj, &rows)
         } else {
-            let rows = self.rows(&r.view, &t, &format!(" WHERE {cond}"), Some("1"), None);
-            format!("(SELECT {obj} FROM {rows})")
+            let filter = format!(" WHERE {cond}");
+            let rows = Rows {
+                from: &view,
+                alias: &t,
+                filter: &filter,
+                order: &[],
+                limit: Some("1"),
+                offset: None,
+                fence: true,
+                correlated: true,
+            };
+            self.d.one(&obj, &rows)
         };
         self.d.embed(&sub)
     }
@@ -464,7 +488,7 @@ impl Renderer<'_> {
             .map(|k| self.d.json_at(&data, &k.target.path))
             .collect();
         let cursor = self.d.cursor(&sort_values);
-        let order = self.order_by(&f.order, t, None, c.backwards);
+        let order = order_clause(&self.order_by(&f.order, t, None, c.backwards));
         let over = order.trim_start().to_string();
         let mut conds: Vec<String> = Vec::new();
         if let Some(filter) = filter {
@@ -520,7 +544,18 @@ impl Renderer<'_> {
                     }
                     let obj = self.d.object(&edge);
                     let n = self.bind(count.clone());
-                    let rows = format!("page p WHERE p.n <= {n} ORDER BY p.n {edge_order}");
+                    let filter = format!(" WHERE p.n <= {n}");
+                    let order = [format!("p.n {edge_order}")];
+                    let rows = Rows {
+                        from: "page",
+                        alias: "p",
+                        filter: &filter,
+                        order: &order,
+                        limit: None,
+                        offset: None,
+                        fence: false,
+                        correlated: false,
+                    };
                     let sub = self.d.list(&obj, &rows);
                     pairs.push((key.as_str(), self.d.embed(&sub)));
                 }

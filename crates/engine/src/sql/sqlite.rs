@@ -46,8 +46,8 @@ impl Dialect for Sqlite {
         )
     }
 
-    fn no_limit(&self) -> &'static str {
-        "LIMIT -1"
+    fn no_limit_count(&self) -> &'static str {
+        "-1"
     }
 
     fn placeholder(&self, n: usize, _param: &Param) -> String {

@@ -11,6 +11,8 @@
 //! (deadline, client gone) is cancelled on the server, and statements are bounded by
 //! `statement_timeout_ms`, which defaults to the request deadline.
 
+mod mysql;
+mod mysql_catalog;
 mod postgres;
 mod postgres_catalog;
 mod sqlite;
@@ -25,7 +27,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// What went wrong, as one portable kind: each driver maps its own codes onto it (PostgreSQL
-/// SQLSTATEs in `postgres.rs`, SQLite extended result codes in `sqlite.rs`), and callers
+/// SQLSTATEs in `postgres.rs`, MySQL error numbers in `mysql.rs`, SQLite extended result
+/// codes in `sqlite.rs`), and callers
 /// decide what to tell the client from the kind alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DbErrorKind {
@@ -119,6 +122,7 @@ pub(crate) struct PoolStatus {
 /// The pools of the drivers we speak.
 enum Pool {
     Postgres(postgres::Pool),
+    Mysql(mysql::Pool),
     Sqlite(sqlite::Sqlite),
 }
 
@@ -186,7 +190,7 @@ impl Database {
         // scheme); it is never guessed again here.
         let kind = cfg.kind.ok_or_else(|| {
             DbError::unavailable(format!(
-                "database '{name}' has no resolved type; set `type` (one of postgresql, sqlite)"
+                "database '{name}' has no resolved type; set `type` (one of postgresql, mysql, sqlite)"
             ))
         })?;
         // Resolved once here; 0 disables it.
@@ -205,6 +209,15 @@ impl Database {
                 };
                 let task = upkeep::spawn(&pool, plan, postgres::PgConn::abandoned);
                 (Pool::Postgres(pool), task)
+            }
+            DatabaseKind::Mysql => {
+                let pool = mysql::pool(url, cfg, statement_timeout)?;
+                let plan = upkeep::Plan {
+                    min: cfg.pool_min.min(cfg.pool_max.max(1)),
+                    idle,
+                };
+                let task = upkeep::spawn(&pool, plan, mysql::MyConn::abandoned);
+                (Pool::Mysql(pool), task)
             }
             DatabaseKind::Sqlite => {
                 let memory = sqlite::location(url)? == sqlite::Location::Memory;
@@ -243,6 +256,7 @@ impl Database {
     pub(crate) async fn fetch_texts(&self, q: &SqlQuery) -> Result<Vec<Option<String>>, DbError> {
         let mut rows = match &self.pool {
             Pool::Postgres(p) => postgres::fetch_rows(&*postgres::client(p).await?, q).await?,
+            Pool::Mysql(p) => mysql::fetch_rows(&mut *mysql::conn(p).await?, q).await?,
             Pool::Sqlite(s) => {
                 sqlite::fetch_rows(&sqlite::conn(&s.pool).await?, q.clone(), s.limit).await?
             }
@@ -257,25 +271,31 @@ impl Database {
 
     /// Starts a transaction. SQLite runs `BEGIN IMMEDIATE` now, so a writer takes its lock up
     /// front instead of failing with `SQLITE_BUSY` at its first write; PostgreSQL sends its
-    /// `BEGIN` together with the first statement.
+    /// `BEGIN` together with the first statement; MySQL/MariaDB send it now.
     pub(crate) async fn begin(&self) -> Result<Tx, DbError> {
         let inner = match &self.pool {
             Pool::Postgres(p) => TxInner::Postgres {
                 client: Box::new(postgres::client(p).await?),
                 begun: false,
             },
+            Pool::Mysql(p) => {
+                let mut conn = mysql::conn(p).await?;
+                mysql::plain(&mut conn, "BEGIN").await?;
+                TxInner::Mysql(Box::new(conn))
+            }
             Pool::Sqlite(s) => TxInner::Sqlite(sqlite::begin(&s.pool, &s.writer).await?, s.limit),
         };
         Ok(Tx { inner: Some(inner) })
     }
 
     /// The database's plan for `q`, as text (`fraiseql explain`), spelled by the driver
-    /// (PostgreSQL `EXPLAIN`, SQLite `EXPLAIN QUERY PLAN`). With `analyze`, where the
-    /// database can (PostgreSQL), the statement really runs, inside a transaction that is
-    /// rolled back.
+    /// (PostgreSQL `EXPLAIN`, MySQL/MariaDB `EXPLAIN FORMAT=JSON`, SQLite `EXPLAIN QUERY
+    /// PLAN`). With `analyze`, where the database can (PostgreSQL, MariaDB), the statement
+    /// really runs, inside a transaction that is rolled back.
     pub(crate) async fn explain(&self, q: &SqlQuery, analyze: bool) -> Result<String, DbError> {
         let statement = match &self.pool {
             Pool::Postgres(_) => postgres::explain_statement(q, analyze),
+            Pool::Mysql(_) => mysql::explain_statement(q, analyze),
             Pool::Sqlite(_) => sqlite::explain_statement(q),
         };
         let mut tx = self.begin().await?;
@@ -284,6 +304,7 @@ impl Database {
         drop(tx);
         Ok(match &self.pool {
             Pool::Postgres(_) => postgres::explain_text(&rows),
+            Pool::Mysql(_) => mysql::explain_text(&rows),
             Pool::Sqlite(_) => sqlite::explain_text(&rows),
         })
     }
@@ -320,6 +341,7 @@ impl Database {
                 let conn = postgres::client(p).await?;
                 postgres::guarded(&conn, postgres_catalog::load(conn.client())).await?
             }
+            Pool::Mysql(p) => mysql_catalog::load(&mut *mysql::conn(p).await?).await?,
             Pool::Sqlite(s) => sqlite_catalog::load(&sqlite::conn(&s.pool).await?, s.limit).await?,
         });
         *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = Some(catalog.clone());
@@ -330,6 +352,7 @@ impl Database {
     pub(crate) fn pool_status(&self) -> PoolStatus {
         let s = match &self.pool {
             Pool::Postgres(p) => p.status(),
+            Pool::Mysql(p) => p.status(),
             Pool::Sqlite(s) => s.pool.status(),
         };
         PoolStatus {
@@ -354,6 +377,8 @@ enum TxInner {
         client: Box<postgres::Object>,
         begun: bool,
     },
+    /// `BEGIN` already sent.
+    Mysql(Box<mysql::Object>),
     /// With the statement timeout.
     Sqlite(sqlite::WriteConn, Option<Duration>),
 }
@@ -373,7 +398,23 @@ impl Tx {
                 *begun = true;
                 postgres::fetch_rows_in(client, q, steps).await
             }
+            Some(TxInner::Mysql(conn)) => mysql::fetch_rows(conn, q).await,
             Some(TxInner::Sqlite(w, limit)) => sqlite::fetch_rows(&w.conn, q.clone(), *limit).await,
+            None => Err(DbError::query("transaction already finished")),
+        }
+    }
+
+    /// Calls a stored procedure (MySQL/MariaDB, the only databases with them here) and
+    /// returns its first result set with its column names.
+    pub(crate) async fn fetch_named(
+        &mut self,
+        q: &SqlQuery,
+    ) -> Result<(Vec<String>, Vec<Vec<Option<String>>>), DbError> {
+        match &mut self.inner {
+            Some(TxInner::Mysql(conn)) => mysql::fetch_named(conn, q).await,
+            Some(_) => Err(DbError::query(
+                "stored procedures are called on MySQL/MariaDB only",
+            )),
             None => Err(DbError::query("transaction already finished")),
         }
     }
@@ -413,6 +454,7 @@ impl Tx {
                 *begun = true;
                 postgres::execute_in(client, q, begin).await
             }
+            Some(TxInner::Mysql(conn)) => mysql::execute(conn, q).await,
             Some(TxInner::Sqlite(w, limit)) => sqlite::execute(&w.conn, q.clone(), *limit).await,
             None => Err(DbError::query("transaction already finished")),
         }
@@ -420,12 +462,14 @@ impl Tx {
 
     /// Commits. On failure the transaction is rolled back (by the drop).
     pub(crate) async fn commit(mut self) -> Result<(), DbError> {
-        match &self.inner {
+        match &mut self.inner {
             Some(TxInner::Postgres { client, begun }) => {
                 if *begun {
                     postgres::commit(client).await?
                 }
             }
+            // A failed COMMIT leaves the connection here: the drop rolls back.
+            Some(TxInner::Mysql(conn)) => mysql::plain(conn, "COMMIT").await?,
             Some(TxInner::Sqlite(c, limit)) => sqlite::commit(c, *limit).await?,
             None => return Ok(()),
         }
@@ -439,6 +483,7 @@ impl Drop for Tx {
         match self.inner.take() {
             None | Some(TxInner::Postgres { begun: false, .. }) => {}
             Some(TxInner::Postgres { client, .. }) => postgres::rollback_detached(*client),
+            Some(TxInner::Mysql(conn)) => mysql::rollback_detached(*conn),
             Some(TxInner::Sqlite(c, _)) => sqlite::rollback_detached(c),
         }
     }
@@ -456,6 +501,36 @@ pub(crate) use postgres::tests::Scratch as PgScratch;
 
 #[cfg(test)]
 mod driver_tests;
+
+/// A checkout failure: the database is unreachable, or every connection is busy. `backend`
+/// maps the driver's own connect error.
+fn pool_error<E>(
+    e: deadpool::managed::PoolError<E>,
+    backend: impl FnOnce(E) -> DbError,
+) -> DbError {
+    use deadpool::managed::{PoolError, TimeoutType};
+    match e {
+        PoolError::Timeout(TimeoutType::Wait) => DbError::new(
+            DbErrorKind::Timeout,
+            "timed out waiting for a free database connection",
+        ),
+        PoolError::Timeout(TimeoutType::Create) => {
+            DbError::unavailable("timed out connecting to the database")
+        }
+        PoolError::Timeout(TimeoutType::Recycle) => {
+            DbError::unavailable("timed out checking a pooled connection")
+        }
+        PoolError::Backend(e) => {
+            // Whatever the driver says, a connection that could not be made is unavailable.
+            let mut err = backend(e);
+            err.kind = DbErrorKind::Unavailable;
+            err
+        }
+        PoolError::Closed => DbError::unavailable("the connection pool is closed"),
+        PoolError::NoRuntimeSpecified => DbError::unavailable("the pool has no runtime"),
+        PoolError::PostCreateHook(_) => DbError::unavailable("a connection setup hook failed"),
+    }
+}
 
 /// A URL with any password replaced, for messages.
 pub(crate) fn redact(url: &str) -> String {

@@ -8,7 +8,7 @@
 //! and its connection is marked abandoned, so the pool never hands it out again.
 
 use super::{DbError, DbErrorKind};
-use deadpool::managed::{self, Metrics, RecycleError, RecycleResult, TimeoutType};
+use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use deadpool::Runtime;
 use fraiseql_engine::config::DatabaseConfig;
 use fraiseql_engine::sql::{Param, SqlQuery};
@@ -25,7 +25,6 @@ use tokio_postgres::{Client, NoTls, Statement};
 pub(super) type Pool = managed::Pool<Manager>;
 /// A checked-out connection; back to the pool when dropped.
 pub(super) type Object = managed::Object<Manager>;
-type PoolError = managed::PoolError<tokio_postgres::Error>;
 
 /// Opens connections for the pool. Our own rather than deadpool-postgres': its statement
 /// cache keeps every statement ever prepared on a connection (hundreds of megabytes in one
@@ -227,7 +226,13 @@ impl Drop for Running<'_> {
 
 /// Checks out a connection.
 pub(super) async fn client(pool: &Pool) -> Result<Object, DbError> {
-    pool.get().await.map_err(pool_error)
+    pool.get().await.map_err(|e| {
+        super::pool_error(e, |e| {
+            let mut err = DbError::unavailable(describe(&e));
+            err.code = e.as_db_error().map(|db| db.code().code().to_string());
+            err
+        })
+    })
 }
 
 /// Where a statement stands in its transaction: [`fetch_rows_in`] sends `BEGIN` before it
@@ -405,32 +410,6 @@ impl<'a> FromSql<'a> for AnyText {
                 | Type::JSON
                 | Type::JSONB
         ) || <String as FromSql>::accepts(ty)
-    }
-}
-
-/// A checkout failure: the database is unreachable, or every connection is busy.
-fn pool_error(e: PoolError) -> DbError {
-    match e {
-        PoolError::Timeout(TimeoutType::Wait) => DbError::new(
-            DbErrorKind::Timeout,
-            "timed out waiting for a free database connection",
-        ),
-        PoolError::Timeout(TimeoutType::Create) => {
-            DbError::unavailable("timed out connecting to the database")
-        }
-        PoolError::Timeout(TimeoutType::Recycle) => {
-            DbError::unavailable("timed out checking a pooled connection")
-        }
-        PoolError::Backend(e) => {
-            let mut err = DbError::unavailable(describe(&e));
-            if let Some(db) = e.as_db_error() {
-                err.code = Some(db.code().code().to_string());
-            }
-            err
-        }
-        PoolError::Closed => DbError::unavailable("the connection pool is closed"),
-        PoolError::NoRuntimeSpecified => DbError::unavailable("the pool has no runtime"),
-        PoolError::PostCreateHook(e) => DbError::unavailable(e.to_string()),
     }
 }
 

@@ -1,0 +1,435 @@
+//! MySQL and MariaDB: `JSON_OBJECT`/`JSON_ARRAYAGG`, `JSON_EXTRACT`/`JSON_VALUE` paths,
+//! backquoted identifiers, `?` placeholders put into text order by [`Mysql::finish`].
+//! Written for MariaDB 10.6+ (CI runs 10.11); where MySQL 8 differs, the method says so.
+//!
+//! What the driver (`db/mysql.rs`) guarantees for every connection, and this file relies on:
+//! `sql_mode` includes `NO_BACKSLASH_ESCAPES` (a backslash in a string literal is a plain
+//! character, as in standard SQL, so [`Dialect::literal`] only doubles quotes and
+//! `ESCAPE '\'` means backslash), the character set is `utf8mb4`, and
+//! `group_concat_max_len` is raised (MariaDB cuts `JSON_ARRAYAGG` at that length).
+//!
+//! Text compares and sorts byte by byte without padding (`utf8mb4_nopad_bin`), as on
+//! PostgreSQL with the C collation and on SQLite: `'a' <> 'A'` and `'a' <> 'a '`, where the
+//! server's default collation would say both are equal.
+
+use super::dialect::{order_clause, page_clause, push_literal, push_pairs, Dialect, Rows};
+use super::mutation::schema_error;
+use super::read::Renderer;
+use super::{CallSql, Param, SqlQuery};
+use crate::catalog::{Function, SqlType};
+use crate::config::DatabaseKind;
+use crate::error::GraphQLError;
+use crate::plan::Mutate;
+use crate::schema::ScalarKind;
+use serde_json::Value as Json;
+
+/// The MySQL/MariaDB dialect.
+pub(crate) struct Mysql;
+
+/// Numbers compare as exact decimals: 65 digits, 30 after the point (MariaDB's widest), so
+/// 19.99 < 20.4 and 0.1 + 0.2 style surprises of DOUBLE never happen.
+const DECIMAL: &str = "DECIMAL(65,30)";
+
+/// Text as utf8mb4 compared byte by byte, without padding.
+fn binary_text(expr: &str) -> String {
+    format!("(CONVERT({expr} USING utf8mb4) COLLATE utf8mb4_nopad_bin)")
+}
+
+/// An RFC 3339 text (`Z`, `±hh:mm` or no offset, `T` or `t`) as a UTC `DATETIME(6)`. MySQL
+/// and MariaDB parse neither the `T` nor the offset, so both are taken apart here.
+fn utc_datetime(text: &str) -> String {
+    format!(
+        "CONVERT_TZ(CAST(REPLACE(REPLACE(REGEXP_REPLACE({text}, '([Zz]|[+-][0-9]{{2}}:[0-9]{{2}})$', ''), 'T', ' '), 't', ' ') AS DATETIME(6)), \
+         IF({text} REGEXP '[+-][0-9]{{2}}:[0-9]{{2}}$', RIGHT({text}, 6), '+00:00'), '+00:00')"
+    )
+}
+
+/// `'$."a"."b"'`: keys are GraphQL names from the schema; quoted so any key is one step.
+fn json_path(path: &[String]) -> String {
+    let mut p = String::from("$");
+    for k in path {
+        p.push_str(".\"");
+        p.push_str(&k.replace('\\', "\\\\").replace('"', "\\\""));
+        p.push('"');
+    }
+    let mut out = String::with_capacity(p.len() + 2);
+    push_literal(&mut out, &p);
+    out
+}
+
+/// A value cast to compare as `kind` (the same on both sides of a comparison).
+fn typed(value: &str, kind: ScalarKind) -> String {
+    match kind {
+        ScalarKind::Int | ScalarKind::Float | ScalarKind::Decimal => {
+            format!("CAST({value} AS {DECIMAL})")
+        }
+        ScalarKind::DateTime => utc_datetime(value),
+        ScalarKind::Date => format!("CAST({value} AS DATE)"),
+        // MariaDB 10.7+: a canonical form, so equal JSON values compare equal (MySQL 8
+        // compares its JSON type natively and has no JSON_NORMALIZE).
+        ScalarKind::Json => format!("JSON_NORMALIZE({value})"),
+        ScalarKind::Boolean => value.to_string(),
+        ScalarKind::Text | ScalarKind::Id | ScalarKind::Uuid => binary_text(value),
+    }
+}
+
+impl Dialect for Mysql {
+    fn kind(&self) -> DatabaseKind {
+        DatabaseKind::Mysql
+    }
+
+    fn holds_json(&self, column: SqlType) -> bool {
+        // MariaDB's JSON is LONGTEXT (with a JSON_VALID check); a view's JSON_OBJECT column
+        // reads as LONGTEXT too. MySQL 8 has a real JSON type.
+        matches!(column, SqlType::Json | SqlType::Jsonb | SqlType::Text)
+    }
+
+    fn missing_mutation(&self, function: &str, database: &str) -> String {
+        format!(
+            "procedure '{function}' does not exist in database '{database}' \
+             (on MySQL/MariaDB a mutation is a stored procedure whose result set has the \
+             mutation_response columns)"
+        )
+    }
+
+    fn ident(&self, name: &str) -> String {
+        let mut out = String::with_capacity(name.len() + 2);
+        for (i, part) in name.split('.').enumerate() {
+            if i > 0 {
+                out.push('.');
+            }
+            out.push('`');
+            out.push_str(&part.replace('`', "``"));
+            out.push('`');
+        }
+        out
+    }
+
+    fn no_limit_count(&self) -> &'static str {
+        "18446744073709551615"
+    }
+
+    /// `?n`: numbered so [`Mysql::finish`] can put the values into text order (MySQL's `?`
+    /// is positional, and the text order differs from the bind order in `list`).
+    fn placeholder(&self, n: usize, _param: &Param) -> String {
+        format!("?{n}")
+    }
+
+    fn json_at(&self, base: &str, path: &[String]) -> String {
+        format!("JSON_EXTRACT({base}, {})", json_path(path))
+    }
+
+    fn text_at(&self, base: &str, path: &[String]) -> String {
+        // JSON_VALUE: NULL for a JSON null (as PostgreSQL's ->> and SQLite's ->>), strings
+        // unescaped, true/false as 1/0.
+        binary_text(&format!("JSON_VALUE({base}, {})", json_path(path)))
+    }
+
+    fn typed_at(&self, base: &str, path: &[String], kind: ScalarKind) -> String {
+        let value = format!("JSON_VALUE({base}, {})", json_path(path));
+        match kind {
+            ScalarKind::Json => typed(&self.json_at(base, path), kind),
+            _ => typed(&value, kind),
+        }
+    }
+
+    fn bind_value(&self, value: &Json, kind: ScalarKind) -> Param {
+        match (kind, value) {
+            // JSON_VALUE reads true/false as 1/0.
+            (ScalarKind::Boolean, Json::Bool(b)) => Param::Int(i64::from(*b)),
+            (ScalarKind::Json, v) => Param::Text(v.to_string()),
+            // Numbers go as text and are cast to DECIMAL(65,30) in SQL: exact.
+            (_, Json::String(s)) => Param::Text(s.trim().to_string()),
+            (_, other) => Param::Text(other.to_string()),
+        }
+    }
+
+    fn typed_param(&self, placeholder: &str, kind: ScalarKind) -> String {
+        typed(placeholder, kind)
+    }
+
+    fn column_param(&self, placeholder: &str, column: SqlType) -> String {
+        // Text columns are only used when their collation is binary and not padded (the
+        // catalog maps others to `Other`), so the value compares in the column's collation
+        // and its index serves.
+        match column {
+            SqlType::Integer | SqlType::Numeric => format!("CAST({placeholder} AS {DECIMAL})"),
+            SqlType::Timestamp => utc_datetime(placeholder),
+            SqlType::Date => format!("CAST({placeholder} AS DATE)"),
+            _ => placeholder.to_string(),
+        }
+    }
+
+    fn in_list(&self, expr: &str, list: &str, kind: ScalarKind, column: Option<SqlType>) -> String {
+        let value = match column {
+            Some(c) => self.column_param("j.v", c),
+            None => typed("j.v", kind),
+        };
+        format!(
+            "{expr} IN (SELECT {value} FROM JSON_TABLE({list}, '$[*]' COLUMNS (v LONGTEXT PATH '$')) j)"
+        )
+    }
+
+    fn bind_list(&self, values: &[Json]) -> Param {
+        Param::Text(Json::Array(values.to_vec()).to_string())
+    }
+
+    fn like(&self, expr: &str, pattern: &str, ilike: bool) -> String {
+        // The binary collation makes LIKE case-sensitive (the default collation is not).
+        let expr = binary_text(expr);
+        if ilike {
+            format!("LOWER({expr}) LIKE LOWER({pattern}) ESCAPE '\\'")
+        } else {
+            format!("{expr} LIKE {pattern} ESCAPE '\\'")
+        }
+    }
+
+    /// `||` is logical OR here (unless `PIPES_AS_CONCAT`): `'%' || ? || '%'` would be true for
+    /// every row.
+    fn concat(&self, parts: &[&str]) -> String {
+        format!("CONCAT({})", parts.join(", "))
+    }
+
+    /// NULLs sort first ascending and last descending, and `NULLS FIRST/LAST` is not
+    /// accepted: an `IS NULL` key before the value places them.
+    fn order_key(&self, expr: &str, descending: bool, nulls_first: bool) -> String {
+        format!(
+            "({expr} IS NULL) {}, {expr} {}",
+            if nulls_first { "DESC" } else { "ASC" },
+            if descending { "DESC" } else { "ASC" }
+        )
+    }
+
+    fn object(&self, pairs: &[(&str, String)]) -> String {
+        let mut out = String::from("JSON_OBJECT(");
+        push_pairs(&mut out, pairs);
+        out.push(')');
+        out
+    }
+
+    fn aggregate(&self, expr: &str) -> String {
+        format!("COALESCE(JSON_ARRAYAGG({expr}), JSON_ARRAY())")
+    }
+
+    fn if_object(&self, base: &str, path: &[String], then: &str) -> String {
+        format!(
+            "CASE WHEN JSON_TYPE({}) = 'OBJECT' THEN {then} END",
+            self.json_at(base, path)
+        )
+    }
+
+    /// `JSON_TABLE … FOR ORDINALITY` numbers the elements and the aggregate restates that
+    /// order (MariaDB's `JSON_ARRAYAGG` takes an `ORDER BY`; MySQL 8's does not, and would
+    /// need the array rebuilt with `GROUP_CONCAT(… ORDER BY ord)`).
+    fn object_array(&self, base: &str, path: &[String], alias: &str, element: &str) -> String {
+        let arr = self.json_at(base, path);
+        format!(
+            "CASE WHEN JSON_TYPE({arr}) = 'ARRAY' THEN (SELECT COALESCE(JSON_ARRAYAGG({element} ORDER BY {alias}.ord), JSON_ARRAY()) \
+             FROM JSON_TABLE({arr}, '$[*]' COLUMNS (ord FOR ORDINALITY, value JSON PATH '$')) AS {alias}) END"
+        )
+    }
+
+    fn element_base(&self, alias: &str) -> String {
+        format!("{alias}.value")
+    }
+
+    fn embed(&self, subquery: &str) -> String {
+        // MariaDB keeps a subquery's JSON type, so JSON_OBJECT nests it as JSON, not text.
+        subquery.to_string()
+    }
+
+    fn to_text(&self, expr: &str) -> String {
+        expr.to_string()
+    }
+
+    fn json_bool(&self, expr: &str) -> String {
+        format!("JSON_EXTRACT(IF({expr}, 'true', 'false'), '$')")
+    }
+
+    fn cursor(&self, values: &[String]) -> String {
+        format!("LOWER(HEX(JSON_ARRAY({})))", values.join(", "))
+    }
+
+    /// A relation's rows cannot be a derived table: MariaDB (and MySQL before 8.0.14, which
+    /// added `LATERAL`) reject a reference to the enclosing row inside one. They are read
+    /// from the view directly.
+    fn one(&self, object: &str, rows: &Rows<'_>) -> String {
+        if !rows.correlated {
+            return format!("(SELECT {object} FROM {})", self.rows(rows));
+        }
+        format!(
+            "(SELECT {object} FROM {} {}{}{}{})",
+            rows.from,
+            rows.alias,
+            rows.filter,
+            order_clause(rows.order),
+            page_clause(rows.limit, rows.offset)
+        )
+    }
+
+    /// `JSON_ARRAYAGG` keeps no order of its own: the pick's order is restated inside it.
+    /// A root list reads its page through the ordered derived table; a relation (correlated)
+    /// pages inside the aggregate (`JSON_ARRAYAGG(… ORDER BY … LIMIT … OFFSET …)`, MariaDB
+    /// 10.5+; MySQL 8 has neither and would need `LATERAL`).
+    fn list(&self, object: &str, rows: &Rows<'_>) -> String {
+        let order = order_clause(rows.order);
+        if rows.correlated || !rows.fence {
+            let page = page_clause(rows.limit, rows.offset);
+            return format!(
+                "(SELECT COALESCE(JSON_ARRAYAGG({object}{order}{page}), JSON_ARRAY()) FROM {} {}{})",
+                rows.from, rows.alias, rows.filter
+            );
+        }
+        format!(
+            "(SELECT COALESCE(JSON_ARRAYAGG({object}{order}), JSON_ARRAY()) FROM {})",
+            self.rows(rows)
+        )
+    }
+
+    /// Rewrites every `?n` into `?` and lists the values in text order, a value used twice
+    /// (a datetime compared through [`utc_datetime`]) bound twice. Our own SQL holds `?` only
+    /// as placeholders outside literals and quoted identifiers, which are skipped.
+    fn finish(&self, q: SqlQuery) -> SqlQuery {
+        let mut text = String::with_capacity(q.text.len());
+        let mut params = Vec::with_capacity(q.params.len());
+        let mut chars = q.text.chars().peekable();
+        let mut quote: Option<char> = None;
+        while let Some(c) = chars.next() {
+            if let Some(open) = quote {
+                // A doubled quote inside is the quote itself: leaving and re-entering gives
+                // the same result.
+                if c == open {
+                    quote = None;
+                }
+                text.push(c);
+                continue;
+            }
+            match c {
+                '\'' | '`' | '"' => {
+                    quote = Some(c);
+                    text.push(c);
+                }
+                '?' => {
+                    let mut n = 0usize;
+                    while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                        n = n * 10 + d as usize;
+                        chars.next();
+                    }
+                    text.push('?');
+                    if let Some(p) = n.checked_sub(1).and_then(|i| q.params.get(i)) {
+                        params.push(p.clone());
+                    }
+                }
+                _ => text.push(c),
+            }
+        }
+        SqlQuery { text, params }
+    }
+
+    /// `CALL procedure(?, …)` with every parameter in declared order: one an argument binds,
+    /// NULL for the others (a procedure parameter has no default). The first result set is
+    /// read with its column names (see [`CallSql::Procedure`]).
+    fn mutation_call(
+        &self,
+        r: &mut Renderer<'_>,
+        m: &Mutate,
+        f: &Function,
+        bound: &[(usize, Json)],
+    ) -> Result<CallSql, GraphQLError> {
+        if !matches!(f.returns, crate::catalog::FunctionReturn::Procedure) {
+            return Err(schema_error(format!(
+                "`{}` is a function; on MySQL/MariaDB a mutation calls a stored procedure",
+                m.function
+            )));
+        }
+        let args: Vec<String> = (0..f.params.len())
+            .map(|i| match bound.iter().find(|(p, _)| *p == i) {
+                None | Some((_, Json::Null)) => "NULL".to_string(),
+                Some((_, v)) => r.bind(mysql_value(v)),
+            })
+            .collect();
+        let text = format!("CALL {}({})", r.d.ident(&m.function), args.join(", "));
+        Ok(CallSql::Procedure(SqlQuery {
+            text,
+            params: std::mem::take(&mut r.params),
+        }))
+    }
+
+    fn json_row(&self, placeholder: &str) -> String {
+        format!("(SELECT JSON_EXTRACT({placeholder}, '$') AS data)")
+    }
+}
+
+/// An argument as the value the procedure's parameter converts from: numbers and strings as
+/// text (exact; the server converts to the declared type), booleans as 0/1, objects and
+/// arrays as JSON text.
+fn mysql_value(v: &Json) -> Param {
+    match v {
+        Json::Bool(b) => Param::Int(i64::from(*b)),
+        Json::Number(n) => n
+            .as_i64()
+            .map(Param::Int)
+            .unwrap_or_else(|| Param::Text(n.to_string())),
+        Json::String(s) => Param::Text(s.clone()),
+        other => Param::Text(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finish(text: &str, params: Vec<Param>) -> SqlQuery {
+        Mysql.finish(SqlQuery {
+            text: text.into(),
+            params,
+        })
+    }
+
+    #[test]
+    fn placeholders_are_put_in_text_order() {
+        let q = finish(
+            "SELECT ?2, ?1, ?2 FROM t WHERE a = '?1' AND `b?1` = ?3",
+            vec![Param::Int(1), Param::Int(2), Param::Text("x".into())],
+        );
+        assert_eq!(q.text, "SELECT ?, ?, ? FROM t WHERE a = '?1' AND `b?1` = ?");
+        assert_eq!(
+            q.params,
+            [
+                Param::Int(2),
+                Param::Int(1),
+                Param::Int(2),
+                Param::Text("x".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn quotes_inside_literals_do_not_end_them() {
+        let q = finish("SELECT 'it''s ?1', ?1", vec![Param::Int(7)]);
+        assert_eq!(q.text, "SELECT 'it''s ?1', ?");
+        assert_eq!(q.params, [Param::Int(7)]);
+    }
+
+    #[test]
+    fn identifiers_use_backquotes() {
+        assert_eq!(Mysql.ident("v_order"), "`v_order`");
+        assert_eq!(Mysql.ident("app.v`x"), "`app`.`v``x`");
+    }
+
+    #[test]
+    fn pieces_that_differ_from_standard_sql() {
+        assert_eq!(Mysql.concat(&["'%'", "?1"]), "CONCAT('%', ?1)");
+        assert_eq!(Mysql.order_key("x", false, false), "(x IS NULL) ASC, x ASC");
+        assert_eq!(Mysql.order_key("x", true, true), "(x IS NULL) DESC, x DESC");
+        assert_eq!(
+            Mysql.like("x", "?1", false),
+            "(CONVERT(x USING utf8mb4) COLLATE utf8mb4_nopad_bin) LIKE ?1 ESCAPE '\\'"
+        );
+        assert_eq!(json_path(&["a".into(), "b c".into()]), "'$.\"a\".\"b c\"'");
+        assert!(Mysql.holds_json(SqlType::Text));
+        assert!(Mysql
+            .missing_mutation("fn_x", "db")
+            .starts_with("procedure 'fn_x'"));
+    }
+}
