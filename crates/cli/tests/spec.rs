@@ -56,6 +56,11 @@ async fn spec_postgres() {
     run(Dialect::Postgres).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spec_mysql() {
+    run(Dialect::Mysql).await;
+}
+
 fn spec_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/spec");
     dir.canonicalize().unwrap_or(dir)

@@ -91,25 +91,34 @@ fn placeholders(kind: DatabaseKind, text: &str) -> Vec<usize> {
 /// Every parameter is written exactly once, in bind order, so a dialect with positional
 /// placeholders (MySQL's `?`) can bind the same list.
 fn assert_positional(kind: DatabaseKind, text: &str, params: usize) {
+    if kind == DatabaseKind::Mysql {
+        // Finished: plain `?`, one value per mark, in text order.
+        assert_eq!(text.matches('?').count(), params, "placeholders in {text}");
+        return;
+    }
     let seen = placeholders(kind, text);
     let want: Vec<usize> = (1..=params).collect();
     assert_eq!(seen, want, "placeholders out of order or reused in {text}");
 }
 
-fn both(name: &str, query: &str, vars: serde_json::Value) {
+fn each_dialect(name: &str, query: &str, vars: serde_json::Value) {
     insta::assert_snapshot!(
         format!("{name}_postgres"),
         sql(DatabaseKind::Postgresql, query, vars.clone())
     );
     insta::assert_snapshot!(
         format!("{name}_sqlite"),
-        sql(DatabaseKind::Sqlite, query, vars)
+        sql(DatabaseKind::Sqlite, query, vars.clone())
+    );
+    insta::assert_snapshot!(
+        format!("{name}_mysql"),
+        sql(DatabaseKind::Mysql, query, vars)
     );
 }
 
 #[test]
 fn single_by_id() {
-    both(
+    each_dialect(
         "single_by_id",
         r#"{ order(id: "o1") { id total customer { name } __typename } }"#,
         serde_json::json!({}),
@@ -118,7 +127,7 @@ fn single_by_id() {
 
 #[test]
 fn list_with_filter_order_and_page() {
-    both(
+    each_dialect(
         "list_filter_order",
         r#"query($w: OrderWhereInput) { orders(where: $w, orderBy: [{total: DESC}, {note: ASC_NULLS_FIRST}], limit: 5, offset: 10) { id status items { sku } buyer { name } } }"#,
         serde_json::json!({"w": {"total": {"gt": "10"}, "_or": [{"status": {"in": ["SHIPPED"]}}, {"identifier": {"contains": "50%"}}], "paid": {"eq": true}, "customer": {"name": {"startsWith": "A"}}}}),
@@ -127,7 +136,7 @@ fn list_with_filter_order_and_page() {
 
 #[test]
 fn relay_connection() {
-    both(
+    each_dialect(
         "relay",
         r#"{ ordersPage(first: 2, orderBy: {createdAt: DESC}) { totalCount edges { cursor node { id } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }"#,
         serde_json::json!({}),
@@ -146,7 +155,7 @@ fn roots_on_one_database_share_a_statement() {
 
 #[test]
 fn related_list_in_key_order() {
-    both(
+    each_dialect(
         "related_list",
         "{ customers { name orders { id total } } }",
         serde_json::json!({}),
@@ -157,7 +166,7 @@ fn related_list_in_key_order() {
 /// its correlated subquery, every value a bind parameter; the key breaks `orderBy` ties.
 #[test]
 fn related_list_with_arguments() {
-    both(
+    each_dialect(
         "related_list_arguments",
         r#"query($w: OrderWhereInput, $n: Int) { customers(limit: 2) { name orders(where: $w, orderBy: [{total: DESC}], limit: $n, offset: 3) { id total } } }"#,
         serde_json::json!({"w": {"status": {"eq": "SHIPPED"}, "note": {"contains": "x'; DROP TABLE t; --"}}, "n": 7}),
@@ -168,15 +177,23 @@ fn related_list_with_arguments() {
 /// parameter; without `orderBy` it (like a root list) sorts by the key.
 #[test]
 fn related_list_without_limit_is_capped() {
-    for kind in [DatabaseKind::Postgresql, DatabaseKind::Sqlite] {
+    for kind in [
+        DatabaseKind::Postgresql,
+        DatabaseKind::Mysql,
+        DatabaseKind::Sqlite,
+    ] {
         let s = sql(
             kind,
             "{ customers { orders { id } } }",
             serde_json::json!({}),
         );
         assert!(s.contains("Int(1000)"), "{s}");
-        assert!(!s.contains("LIMIT ALL") && !s.contains("LIMIT -1"), "{s}");
-        assert_eq!(s.matches(" ORDER BY ").count(), 2, "{s}");
+        assert!(
+            !s.contains("LIMIT ALL") && !s.contains("LIMIT -1") && !s.contains("LIMIT 1844"),
+            "{s}"
+        );
+        // MySQL restates the order inside its aggregates.
+        assert!(s.matches(" ORDER BY ").count() >= 2, "{s}");
     }
 }
 
@@ -184,7 +201,11 @@ fn related_list_without_limit_is_capped() {
 /// argument are bound.
 #[test]
 fn related_list_values_are_bound() {
-    for kind in [DatabaseKind::Postgresql, DatabaseKind::Sqlite] {
+    for kind in [
+        DatabaseKind::Postgresql,
+        DatabaseKind::Mysql,
+        DatabaseKind::Sqlite,
+    ] {
         let s = sql(
             kind,
             r#"{ customers { orders(where: {identifier: {eq: "ORD-'1; DROP TABLE x"}}, limit: 999, offset: 777) { id } } }"#,
@@ -333,7 +354,11 @@ fn every_placeholder_is_written_once_in_bind_order() {
         r#"{ customers { orders(where: {total: {gt: "1"}}, limit: 2, offset: 1) { id } } orders(where: {identifier: {contains: "x"}}, limit: 3) { buyer { name } } }"#.to_string(),
     ];
     for q in &queries {
-        for kind in [DatabaseKind::Postgresql, DatabaseKind::Sqlite] {
+        for kind in [
+            DatabaseKind::Postgresql,
+            DatabaseKind::Mysql,
+            DatabaseKind::Sqlite,
+        ] {
             // `sql` asserts the placeholder order; this shows the cursor bound per use.
             let text = sql(kind, q, serde_json::json!({}));
             assert!(!text.is_empty());

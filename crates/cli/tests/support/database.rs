@@ -1,8 +1,8 @@
 //! Fresh databases for the spec harness: one per spec file and dialect, loaded with the
 //! dialect's fixture SQL. PostgreSQL databases are created on the server named by
-//! `FRAISEQL_TEST_PG_URL` and dropped afterwards; SQLite databases are files in the case's
-//! temporary directory. Nothing is mocked and nothing is skipped: an unreachable PostgreSQL
-//! fails the run.
+//! `FRAISEQL_TEST_PG_URL`, MySQL/MariaDB ones on `FRAISEQL_TEST_MYSQL_URL`, and dropped
+//! afterwards; SQLite databases are files in the case's temporary directory. Nothing is
+//! mocked and nothing is skipped: an unreachable server fails the run.
 
 use std::fmt;
 use std::path::Path;
@@ -11,11 +11,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Where PostgreSQL tests connect when `FRAISEQL_TEST_PG_URL` is unset.
 pub(crate) const DEFAULT_PG_URL: &str = "postgresql://postgres@127.0.0.1:5432/postgres";
 
+/// Where MySQL/MariaDB tests connect when `FRAISEQL_TEST_MYSQL_URL` is unset.
+pub(crate) const DEFAULT_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306/mysql";
+
 /// The databases the suite runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {
     Sqlite,
     Postgres,
+    Mysql,
 }
 
 impl Dialect {
@@ -29,6 +33,7 @@ impl Dialect {
                 "examples/quickstart/db/seed.sql",
             ],
             Self::Postgres => &["tests/spec/fixtures/postgres.sql"],
+            Self::Mysql => &["tests/spec/fixtures/mysql.sql"],
         }
     }
 }
@@ -38,6 +43,7 @@ impl fmt::Display for Dialect {
         f.write_str(match self {
             Self::Sqlite => "sqlite",
             Self::Postgres => "postgres",
+            Self::Mysql => "mysql",
         })
     }
 }
@@ -46,8 +52,8 @@ impl fmt::Display for Dialect {
 pub(crate) struct FreshDatabase {
     /// The `[database] url` for `fraiseql.toml`.
     pub(crate) url: String,
-    /// PostgreSQL: (admin URL, database name) to drop at the end.
-    pg: Option<(String, String)>,
+    /// The server's admin URL and the database's name, to drop at the end (not SQLite).
+    server: Option<(Dialect, String, String)>,
 }
 
 impl FreshDatabase {
@@ -69,7 +75,7 @@ impl FreshDatabase {
                 // Relative to the server's working directory (`dir`).
                 Ok(Self {
                     url: "sqlite://./spec.db".into(),
-                    pg: None,
+                    server: None,
                 })
             }
             Dialect::Postgres => {
@@ -86,7 +92,7 @@ impl FreshDatabase {
                     .map_err(|e| format!("CREATE DATABASE {name} on {admin}: {}", pg_error(&e)))?;
                 let db = Self {
                     url: with_database(&admin, &name),
-                    pg: Some((admin, name)),
+                    server: Some((dialect, admin, name)),
                 };
                 let loaded = async {
                     let client = pg_connect(&db.url).await?;
@@ -107,23 +113,56 @@ impl FreshDatabase {
                     }
                 }
             }
+            Dialect::Mysql => {
+                let admin = mysql_admin_url();
+                let name = unique_name(label);
+                // Byte order without padding, like PostgreSQL's C collation and SQLite.
+                mysql_run(
+                    &admin,
+                    &[format!(
+                        "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin"
+                    )],
+                )
+                .await?;
+                let db = Self {
+                    url: with_database(&admin, &name),
+                    server: Some((dialect, admin, name)),
+                };
+                let loaded = mysql_run(&db.url, &split_mysql_script(fixture_sql))
+                    .await
+                    .map_err(|e| format!("loading {}: {e}", dialect.fixtures().join(" + ")));
+                match loaded {
+                    Ok(()) => Ok(db),
+                    Err(e) => {
+                        db.drop_database().await;
+                        Err(e)
+                    }
+                }
+            }
         }
     }
 
     /// Drops a PostgreSQL database (the server must be stopped); SQLite files go with their
     /// temporary directory. Failures are printed, not raised: the cases decide the verdict.
     pub(crate) async fn drop_database(&self) {
-        let Some((admin, name)) = &self.pg else {
+        let Some((dialect, admin, name)) = &self.server else {
             return;
         };
-        let result = async {
-            let client = pg_connect(admin).await?;
-            client
-                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        let result = match dialect {
+            Dialect::Mysql => {
+                mysql_run(admin, &[format!("DROP DATABASE IF EXISTS `{name}`")]).await
+            }
+            _ => {
+                async {
+                    let client = pg_connect(admin).await?;
+                    client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .await
+                        .map_err(|e| pg_error(&e))
+                }
                 .await
-                .map_err(|e| pg_error(&e))
-        }
-        .await;
+            }
+        };
         if let Err(e) = result {
             eprintln!("warning: could not drop database {name}: {e}");
         }
@@ -167,6 +206,61 @@ fn pg_error(e: &tokio_postgres::Error) -> String {
     text
 }
 
+/// `FRAISEQL_TEST_MYSQL_URL`, or the local default.
+pub(crate) fn mysql_admin_url() -> String {
+    std::env::var("FRAISEQL_TEST_MYSQL_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_MYSQL_URL.into())
+}
+
+/// Runs `statements` one by one on a new connection to `url`.
+async fn mysql_run(url: &str, statements: &[String]) -> Result<(), String> {
+    use mysql_async::prelude::Queryable;
+    let opts = mysql_async::Opts::from_url(url).map_err(|e| format!("{url}: {e}"))?;
+    let mut conn = mysql_async::Conn::new(opts).await.map_err(|e| {
+        format!(
+            "cannot connect to MySQL/MariaDB at {url}: {e}\n(the spec suite needs a running \
+             MariaDB or MySQL; set FRAISEQL_TEST_MYSQL_URL to point elsewhere)"
+        )
+    })?;
+    for statement in statements {
+        conn.query_drop(statement)
+            .await
+            .map_err(|e| format!("{e}\nin: {statement}"))?;
+    }
+    conn.disconnect().await.map_err(|e| e.to_string())
+}
+
+/// Splits a script the way the `mysql` client does: statements end with the current
+/// delimiter (`;`, changed by `DELIMITER` lines, so procedure bodies stay whole).
+fn split_mysql_script(script: &str) -> Vec<String> {
+    let mut delimiter = ";".to_string();
+    let mut statements = Vec::new();
+    let mut current = String::new();
+    for line in script.lines() {
+        let trimmed = line.trim();
+        if let Some(d) = trimmed.strip_prefix("DELIMITER ") {
+            delimiter = d.trim().to_string();
+            continue;
+        }
+        if current.is_empty() && (trimmed.is_empty() || trimmed.starts_with("--")) {
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+        if trimmed.ends_with(delimiter.as_str()) {
+            let end = current.trim_end().len() - delimiter.len();
+            statements.push(current[..end].to_string());
+            current.clear();
+        }
+    }
+    if !current.trim().is_empty() {
+        statements.push(current);
+    }
+    statements
+}
+
 /// `fraiseql_spec_<label>_<pid>_<n>`: unique across parallel tests and concurrent runs.
 fn unique_name(label: &str) -> String {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -207,7 +301,20 @@ fn with_database(url: &str, name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::with_database;
+    use super::{split_mysql_script, with_database};
+
+    #[test]
+    fn mysql_scripts_split_on_the_current_delimiter() {
+        let script = "-- c\nCREATE TABLE t (a int);\nDELIMITER //\nCREATE PROCEDURE p()\nBEGIN\n  SELECT 1;\nEND //\nDELIMITER ;\nINSERT INTO t VALUES (1);\n";
+        assert_eq!(
+            split_mysql_script(script),
+            [
+                "CREATE TABLE t (a int)",
+                "CREATE PROCEDURE p()\nBEGIN\n  SELECT 1;\nEND ",
+                "INSERT INTO t VALUES (1)",
+            ]
+        );
+    }
 
     #[test]
     fn replaces_the_database_of_a_url() {

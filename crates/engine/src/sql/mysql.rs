@@ -229,8 +229,11 @@ impl Dialect for Mysql {
         )
     }
 
+    /// JSON_TABLE's columns are `utf8mb4_bin` whatever the connection says; JSON_OBJECT
+    /// refuses to mix that with the connection's collation (error 1271), so the element is
+    /// given ours explicitly.
     fn element_base(&self, alias: &str) -> String {
-        format!("{alias}.value")
+        binary_text(&format!("{alias}.value"))
     }
 
     fn embed(&self, subquery: &str) -> String {
@@ -268,9 +271,13 @@ impl Dialect for Mysql {
     }
 
     /// `JSON_ARRAYAGG` keeps no order of its own: the pick's order is restated inside it.
-    /// A root list reads its page through the ordered derived table; a relation (correlated)
-    /// pages inside the aggregate (`JSON_ARRAYAGG(… ORDER BY … LIMIT … OFFSET …)`, MariaDB
-    /// 10.5+; MySQL 8 has neither and would need `LATERAL`).
+    /// A relation (correlated) pages inside the aggregate (`JSON_ARRAYAGG(… ORDER BY … LIMIT
+    /// … OFFSET …)`, MariaDB 10.5+; MySQL 8 has neither and would need `LATERAL`).
+    ///
+    /// A root list numbers its page's rows in a derived table and aggregates the finished
+    /// objects: MariaDB 10.11 fails with "Invalid use of group function" (1111) when an
+    /// aggregate in a scalar subquery takes an object holding a relation over a view that
+    /// itself aggregates (`v_order`'s items), while the same relation one level deeper works.
     fn list(&self, object: &str, rows: &Rows<'_>) -> String {
         let order = order_clause(rows.order);
         if rows.correlated || !rows.fence {
@@ -281,7 +288,9 @@ impl Dialect for Mysql {
             );
         }
         format!(
-            "(SELECT COALESCE(JSON_ARRAYAGG({object}{order}), JSON_ARRAY()) FROM {})",
+            "(SELECT COALESCE(JSON_ARRAYAGG(q.r ORDER BY q.n), JSON_ARRAY()) \
+             FROM (SELECT {object} AS r, ROW_NUMBER() OVER ({}) AS n FROM {}) q)",
+            order.trim_start(),
             self.rows(rows)
         )
     }

@@ -507,7 +507,7 @@ impl Renderer<'_> {
         };
         let fetch_n = self.bind(Param::Int(c.count as i64 + 1));
         let page = format!(
-            "page AS (SELECT {node} AS node, {cursor} AS cursor, row_number() OVER ({over}) AS n FROM {from}{page_where}{order} LIMIT {fetch_n})"
+            "page AS (SELECT {node} AS node, {cursor} AS row_cursor, row_number() OVER ({over}) AS n FROM {from}{page_where}{order} LIMIT {fetch_n})"
         );
         let count = Param::Int(c.count as i64);
         // Output order: forward pages by n ascending; backward pages were read reversed.
@@ -535,7 +535,7 @@ impl Renderer<'_> {
                                 edge.push((key.as_str(), self.d.literal(type_name)))
                             }
                             EdgeItem::Cursor { key } => {
-                                edge.push((key.as_str(), "p.cursor".to_string()))
+                                edge.push((key.as_str(), "p.row_cursor".to_string()))
                             }
                             EdgeItem::Node { key, .. } => {
                                 edge.push((key.as_str(), self.d.embed("p.node")))
@@ -586,14 +586,14 @@ impl Renderer<'_> {
                                 let n = self.bind(count.clone());
                                 info.push((
                                     key.as_str(),
-                                    format!("(SELECT p.cursor FROM page p WHERE p.n <= {n} ORDER BY p.n {first_dir} LIMIT 1)"),
+                                    format!("(SELECT p.row_cursor FROM page p WHERE p.n <= {n} ORDER BY p.n {first_dir} LIMIT 1)"),
                                 ))
                             }
                             PageInfoItem::EndCursor { key } => {
                                 let n = self.bind(count.clone());
                                 info.push((
                                     key.as_str(),
-                                    format!("(SELECT p.cursor FROM page p WHERE p.n <= {n} ORDER BY p.n {last_dir} LIMIT 1)"),
+                                    format!("(SELECT p.row_cursor FROM page p WHERE p.n <= {n} ORDER BY p.n {last_dir} LIMIT 1)"),
                                 ))
                             }
                         }

@@ -2,8 +2,8 @@
 //! for PostgreSQL: the same abandon-and-discard rule, the same upkeep). Statements are
 //! prepared through mysql_async's per-connection LRU (`statement_cache_size`).
 //!
-//! Every connection is set up for the dialect (`sql/mysql.rs` relies on it): `sql_mode`
-//! gains `NO_BACKSLASH_ESCAPES`, `group_concat_max_len` is raised to its maximum (MariaDB
+//! Every connection is set up for the dialect (`sql/mysql.rs` relies on it): `utf8mb4` with
+//! the `utf8mb4_nopad_bin` collation, `sql_mode` gains `NO_BACKSLASH_ESCAPES`, `group_concat_max_len` is raised to its maximum (MariaDB
 //! builds `JSON_ARRAYAGG` on `GROUP_CONCAT` and would cut a long array into invalid JSON), and
 //! the statement timeout is the session's `max_statement_time` (MariaDB) or
 //! `max_execution_time` (MySQL 8, which bounds only SELECT).
@@ -55,8 +55,11 @@ impl managed::Manager for Manager {
         let mut conn = Conn::new(self.opts.clone()).await?;
         let version: Option<String> = conn.query_first("SELECT VERSION()").await?;
         let mariadb = version.is_some_and(|v| v.contains("MariaDB"));
+        // The connection's collation is the one the dialect compares with, so literals,
+        // JSON keys and bound values mix with it without "illegal mix of collations".
         let mut setup = String::from(
-            "SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_BACKSLASH_ESCAPES'), \
+            "SET NAMES utf8mb4 COLLATE utf8mb4_nopad_bin, \
+             SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_BACKSLASH_ESCAPES'), \
              SESSION group_concat_max_len = 4294967295",
         );
         if let Some(limit) = self.statement_timeout {
