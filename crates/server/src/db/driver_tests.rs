@@ -1,14 +1,19 @@
 //! One driver suite for every dialect: the same failures, provoked on each database, map to
 //! the same portable [`DbErrorKind`], so callers never look at a driver's own codes. Each case
-//! runs on PostgreSQL (a scratch schema on `FRAISEQL_TEST_PG_URL`) and on SQLite (a
-//! temporary file); a server that cannot be reached fails the test.
+//! runs on PostgreSQL (a scratch schema on `FRAISEQL_TEST_PG_URL`), MySQL/MariaDB (a scratch
+//! database on `FRAISEQL_TEST_MYSQL_URL`) and SQLite (a temporary file); a server that cannot
+//! be reached fails the test.
 
-use crate::db::{Database, DbError, DbErrorKind, PgScratch};
+use crate::db::{Database, DbError, DbErrorKind, MysqlScratch, PgScratch};
 use fraiseql_engine::config::{DatabaseConfig, DatabaseKind};
 use fraiseql_engine::sql::{Param, SqlQuery};
 
 /// The dialects the suite runs on.
-const DIALECTS: [DatabaseKind; 2] = [DatabaseKind::Postgresql, DatabaseKind::Sqlite];
+const DIALECTS: [DatabaseKind; 3] = [
+    DatabaseKind::Postgresql,
+    DatabaseKind::Mysql,
+    DatabaseKind::Sqlite,
+];
 
 /// A table per constraint, and a trigger that raises the author's own error.
 const PG_SETUP: &str = "
@@ -19,6 +24,15 @@ const PG_SETUP: &str = "
     CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN RAISE EXCEPTION 'guests are not allowed'; END $$;
     CREATE TRIGGER guard BEFORE INSERT ON guarded FOR EACH ROW EXECUTE FUNCTION refuse();
+    INSERT INTO parent VALUES (1, 'one', 1);";
+
+const MYSQL_SETUP: &str = "
+    CREATE TABLE parent (id BIGINT PRIMARY KEY, name VARCHAR(50) NOT NULL UNIQUE, qty BIGINT CHECK (qty >= 0));
+    CREATE TABLE child (id BIGINT PRIMARY KEY, parent_id BIGINT, FOREIGN KEY (parent_id) REFERENCES parent(id));
+    CREATE TABLE typed (n BIGINT);
+    CREATE TABLE guarded (id BIGINT);
+    CREATE TRIGGER guard BEFORE INSERT ON guarded FOR EACH ROW
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'guests are not allowed';
     INSERT INTO parent VALUES (1, 'one', 1);";
 
 const SQLITE_SETUP: &str = "
@@ -34,17 +48,20 @@ const SQLITE_SETUP: &str = "
 fn slow(kind: DatabaseKind) -> &'static str {
     match kind {
         DatabaseKind::Postgresql => "SELECT pg_sleep(30)::text",
+        DatabaseKind::Mysql => "SELECT SLEEP(30)",
         DatabaseKind::Sqlite => {
             "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c"
         }
     }
 }
 
-/// One failure: a statement per dialect (placeholders `$1`/`?1`) and the kind it must map to.
+/// One failure: a statement per dialect (placeholders `$1`/`?`/`?1`) and the kind it must map
+/// to.
 struct Case {
     name: &'static str,
     want: DbErrorKind,
     postgres: &'static str,
+    mysql: &'static str,
     sqlite: &'static str,
     params: fn() -> Vec<Param>,
 }
@@ -62,6 +79,7 @@ const CASES: &[Case] = &[
         name: "unique",
         want: DbErrorKind::UniqueViolation,
         postgres: "INSERT INTO parent VALUES (2, 'one', 1)",
+        mysql: "INSERT INTO parent VALUES (2, 'one', 1)",
         sqlite: "INSERT INTO parent VALUES (2, 'one', 1)",
         params: none,
     },
@@ -69,6 +87,7 @@ const CASES: &[Case] = &[
         name: "primary key",
         want: DbErrorKind::UniqueViolation,
         postgres: "INSERT INTO parent VALUES (1, 'other', 1)",
+        mysql: "INSERT INTO parent VALUES (1, 'other', 1)",
         sqlite: "INSERT INTO parent VALUES (1, 'other', 1)",
         params: none,
     },
@@ -76,6 +95,7 @@ const CASES: &[Case] = &[
         name: "foreign key",
         want: DbErrorKind::ForeignKeyViolation,
         postgres: "INSERT INTO child VALUES (1, 99)",
+        mysql: "INSERT INTO child VALUES (1, 99)",
         sqlite: "INSERT INTO child VALUES (1, 99)",
         params: none,
     },
@@ -83,6 +103,7 @@ const CASES: &[Case] = &[
         name: "not null",
         want: DbErrorKind::NotNullViolation,
         postgres: "INSERT INTO parent VALUES (3, NULL, 1)",
+        mysql: "INSERT INTO parent VALUES (3, NULL, 1)",
         sqlite: "INSERT INTO parent VALUES (3, NULL, 1)",
         params: none,
     },
@@ -90,6 +111,7 @@ const CASES: &[Case] = &[
         name: "check",
         want: DbErrorKind::CheckViolation,
         postgres: "INSERT INTO parent VALUES (4, 'four', -1)",
+        mysql: "INSERT INTO parent VALUES (4, 'four', -1)",
         sqlite: "INSERT INTO parent VALUES (4, 'four', -1)",
         params: none,
     },
@@ -97,6 +119,7 @@ const CASES: &[Case] = &[
         name: "invalid input",
         want: DbErrorKind::InvalidInput,
         postgres: "INSERT INTO typed VALUES (($1::text)::int8)",
+        mysql: "INSERT INTO typed VALUES (?)",
         sqlite: "INSERT INTO typed VALUES (?1)",
         params: abc,
     },
@@ -104,6 +127,7 @@ const CASES: &[Case] = &[
         name: "raise",
         want: DbErrorKind::Raised,
         postgres: "INSERT INTO guarded VALUES (1)",
+        mysql: "INSERT INTO guarded VALUES (1)",
         sqlite: "INSERT INTO guarded VALUES (1)",
         params: none,
     },
@@ -111,6 +135,7 @@ const CASES: &[Case] = &[
         name: "syntax",
         want: DbErrorKind::Other,
         postgres: "SELEC 1",
+        mysql: "SELEC 1",
         sqlite: "SELEC 1",
         params: none,
     },
@@ -122,6 +147,10 @@ async fn setup(kind: DatabaseKind) -> (DatabaseConfig, Box<dyn std::any::Any>) {
     match kind {
         DatabaseKind::Postgresql => {
             let scratch = PgScratch::new(PG_SETUP).await;
+            (scratch.config(), Box::new(scratch))
+        }
+        DatabaseKind::Mysql => {
+            let scratch = MysqlScratch::new(MYSQL_SETUP).await;
             (scratch.config(), Box::new(scratch))
         }
         DatabaseKind::Sqlite => {
@@ -154,6 +183,7 @@ async fn every_dialect_maps_statement_failures_to_the_same_kind() {
         for case in CASES {
             let text = match kind {
                 DatabaseKind::Postgresql => case.postgres,
+                DatabaseKind::Mysql => case.mysql,
                 DatabaseKind::Sqlite => case.sqlite,
             };
             let err = fail(
@@ -202,6 +232,7 @@ async fn every_dialect_reports_an_unreachable_database_as_unavailable() {
     for kind in DIALECTS {
         let url = match kind {
             DatabaseKind::Postgresql => "postgresql://postgres@127.0.0.1:1/postgres".to_string(),
+            DatabaseKind::Mysql => "mysql://root@127.0.0.1:1/mysql".to_string(),
             DatabaseKind::Sqlite => format!(
                 "sqlite://{}",
                 dir.path().join("no-such-dir").join("app.db").display()

@@ -496,6 +496,15 @@ pub(crate) fn postgres_test_url() -> String {
         .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".into())
 }
 
+/// The MySQL/MariaDB server tests use (`FRAISEQL_TEST_MYSQL_URL`).
+#[cfg(test)]
+pub(crate) fn mysql_test_url() -> String {
+    std::env::var("FRAISEQL_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/mysql".into())
+}
+
+#[cfg(test)]
+pub(crate) use mysql::tests::Scratch as MysqlScratch;
 #[cfg(test)]
 pub(crate) use postgres::tests::Scratch as PgScratch;
 
