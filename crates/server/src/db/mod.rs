@@ -15,6 +15,7 @@ mod postgres;
 mod postgres_catalog;
 mod sqlite;
 mod sqlite_catalog;
+mod tls;
 mod upkeep;
 
 use fraiseql_engine::catalog::Catalog;
