@@ -251,7 +251,7 @@ fn client_config(check: Check, root_cert: Option<&Path>) -> Result<ClientConfig,
         .with_safe_default_protocol_versions()
         .map_err(|e| DbError::unavailable(format!("cannot set up TLS: {e}")))?;
     let roots = || match root_cert {
-        Some(path) => root_store(path),
+        Some(path) => read_roots(path).map(|roots| roots.store),
         None => Ok(RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         }),
@@ -274,32 +274,27 @@ fn client_config(check: Check, root_cert: Option<&Path>) -> Result<ClientConfig,
     Ok(builder.with_no_client_auth())
 }
 
-/// The certificates of a PEM file; a file without any is an error, not an empty trust list.
-fn read_roots(path: &Path) -> Result<Vec<CertificateDer<'static>>, DbError> {
-    let unreadable = |e: &dyn std::fmt::Display| {
-        DbError::unavailable(format!("cannot read sslrootcert {}: {e}", path.display()))
-    };
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| unreadable(&e))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| unreadable(&e))?;
-    if certs.is_empty() {
-        return Err(unreadable(&"no PEM certificate in it"));
-    }
-    Ok(certs)
+/// The roots of an `sslrootcert` file: its text (mysql_async reads that itself) and the store
+/// it makes. A file without a usable certificate is an error, not an empty trust list.
+struct Roots {
+    pem: Vec<u8>,
+    store: RootCertStore,
 }
 
-fn root_store(path: &Path) -> Result<RootCertStore, DbError> {
+fn read_roots(path: &Path) -> Result<Roots, DbError> {
+    let bad = |e: &dyn std::fmt::Display| {
+        DbError::unavailable(format!("cannot read sslrootcert {}: {e}", path.display()))
+    };
+    let pem = std::fs::read(path).map_err(|e| bad(&e))?;
     let mut store = RootCertStore::empty();
-    for cert in read_roots(path)? {
-        store.add(cert).map_err(|e| {
-            DbError::unavailable(format!(
-                "sslrootcert {} holds an unusable certificate: {e}",
-                path.display()
-            ))
-        })?;
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| bad(&e))?;
+        store.add(cert).map_err(|e| bad(&e))?;
     }
-    Ok(store)
+    if store.is_empty() {
+        return Err(bad(&"no PEM certificate in it"));
+    }
+    Ok(Roots { pem, store })
 }
 
 /// The certificate checks rustls' own verifier cannot be told to make: with `roots`, the
@@ -419,16 +414,10 @@ pub(crate) fn mysql_tls(settings: &TlsSettings) -> Result<MysqlTls, DbError> {
             ))
         }
         Some(Check::Full) => Some(match &settings.root_cert {
-            Some(path) => {
-                // Parsed here too, so a bad file is refused now, not at each connection.
-                read_roots(path)?;
-                let pem = std::fs::read(path).map_err(|e| {
-                    DbError::unavailable(format!("cannot read sslrootcert {}: {e}", path.display()))
-                })?;
-                SslOpts::default()
-                    .with_root_certs(vec![pem.into()])
-                    .with_disable_built_in_roots(true)
-            }
+            // Read and parsed now, so a bad file is refused at startup, not at each connection.
+            Some(path) => SslOpts::default()
+                .with_root_certs(vec![read_roots(path)?.pem.into()])
+                .with_disable_built_in_roots(true),
             None => SslOpts::default(),
         }),
     };

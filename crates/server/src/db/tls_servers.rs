@@ -1,8 +1,9 @@
 //! Test support for `tls_tests.rs`: a certificate authority made with rcgen, and private
 //! PostgreSQL and MariaDB servers on free ports, with or without TLS. The shared servers of the
 //! test machine cannot serve these tests (their TLS is not ours to configure), so each test
-//! process starts its own, once per kind (cargo test runs the cases of a file in one process;
-//! nextest runs each in its own, which then starts its own server, a second at most).
+//! process starts its own, once per kind: cargo test runs all the cases in one process and
+//! shares them; nextest runs each case in a process of its own, which starts the servers it
+//! uses (each is up in about a second).
 //!
 //! A server runs under a small shell that holds the read end of a pipe: when the [`Server`] is
 //! dropped, or the test process ends in any way (a server kept in a `static` is never
@@ -176,7 +177,15 @@ fn pg_bin(name: &str) -> PathBuf {
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .max()
         .expect("a PostgreSQL version under /usr/lib/postgresql");
-    PathBuf::from(format!("/usr/lib/postgresql/{newest}/bin/{name}"))
+    installed(PathBuf::from(format!(
+        "/usr/lib/postgresql/{newest}/bin/{name}"
+    )))
+}
+
+/// `path`, which must exist: a missing server fails at once rather than after the wait for it.
+fn installed(path: PathBuf) -> PathBuf {
+    assert!(path.exists(), "{} is not installed", path.display());
+    path
 }
 
 /// A private PostgreSQL on 127.0.0.1 with trust authentication, serving TLS with the test
@@ -205,6 +214,7 @@ pub(super) fn postgres(tls: bool) -> Server {
         settings.push(format!("ssl_key_file={}", dir.join("server.key").display()));
     }
     run(Command::new("chown").arg("-R").arg("postgres:").arg(&dir));
+    // setpriv, not runuser: it execs, so the supervisor's signal reaches PostgreSQL itself.
     let as_postgres = [
         "setpriv",
         "--reuid=postgres",
@@ -242,8 +252,10 @@ pub(super) fn mariadb(tls: bool) -> Server {
     let dir = scratch_dir("fraiseql-tls-mariadb");
     std::fs::create_dir(dir.join("data")).expect("data dir");
     let port = free_port();
+    // Where Debian's mariadb-server puts it (/usr/sbin may not be on the PATH).
+    let mariadbd = installed(PathBuf::from("/usr/sbin/mariadbd"));
     let mut command = vec![
-        "mariadbd".to_string(),
+        mariadbd.display().to_string(),
         "--no-defaults".to_string(),
         "--user=root".to_string(),
         format!("--datadir={}", dir.join("data").display()),
