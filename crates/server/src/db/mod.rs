@@ -17,6 +17,7 @@ mod postgres;
 mod postgres_catalog;
 mod sqlite;
 mod sqlite_catalog;
+mod tls;
 mod upkeep;
 
 use fraiseql_engine::catalog::Catalog;

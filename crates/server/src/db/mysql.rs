@@ -9,9 +9,10 @@
 //! `max_execution_time` (MySQL 8, which bounds only SELECT).
 //!
 //! A statement whose future is dropped (deadline, client gone) is ended with `KILL QUERY`
-//! sent on a connection of its own, and its connection is never handed out again.
+//! sent on a connection of its own (same TLS), and its connection is never handed out again.
+//! TLS is chosen by `sslmode` in the URL (`tls.rs`).
 
-use super::{DbError, DbErrorKind};
+use super::{tls, DbError, DbErrorKind};
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use deadpool::Runtime;
 use fraiseql_engine::config::DatabaseConfig;
@@ -30,6 +31,8 @@ pub(super) type Object = managed::Object<Manager>;
 /// Opens connections for the pool.
 pub(super) struct Manager {
     opts: Opts,
+    /// From `sslmode` (see `tls.rs`): every connection opens through it.
+    tls: tls::MysqlTls,
     statement_timeout: Option<Duration>,
 }
 
@@ -52,7 +55,10 @@ impl managed::Manager for Manager {
     type Error = mysql_async::Error;
 
     async fn create(&self) -> Result<MyConn, mysql_async::Error> {
-        let mut conn = Conn::new(self.opts.clone()).await?;
+        let mut conn = self
+            .tls
+            .connect(OptsBuilder::from_opts(self.opts.clone()))
+            .await?;
         let version: Option<String> = conn.query_first("SELECT VERSION()").await?;
         let mariadb = version.is_some_and(|v| v.contains("MariaDB"));
         // The connection's collation is the one the dialect compares with, so literals,
@@ -108,7 +114,9 @@ pub(super) fn pool(
     cfg: &DatabaseConfig,
     statement_timeout: Option<Duration>,
 ) -> Result<Pool, DbError> {
-    let opts = Opts::from_url(&driver_url(url))
+    let (url, tls_settings) = tls::split(url)?;
+    let tls = tls::mysql_tls(&tls_settings)?;
+    let opts = Opts::from_url(&driver_url(&url))
         .map_err(|e| DbError::unavailable(format!("invalid MySQL url: {e}")))?;
     let opts: Opts = OptsBuilder::from_opts(opts)
         .stmt_cache_size(cfg.statement_cache_size)
@@ -116,6 +124,7 @@ pub(super) fn pool(
     let timeout = Duration::from_millis(cfg.connect_timeout_ms.max(1));
     let manager = Manager {
         opts,
+        tls,
         statement_timeout,
     };
     Pool::builder(manager)

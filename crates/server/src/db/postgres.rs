@@ -6,8 +6,11 @@
 //! Every statement runs inside [`guarded`]: when its future is dropped before it finished (the
 //! request deadline passed, the client went away) the statement is cancelled on the server
 //! and its connection is marked abandoned, so the pool never hands it out again.
+//!
+//! TLS is chosen by `sslmode` in the URL ([`super::tls`]); connections and cancel requests
+//! go through the same rustls connector.
 
-use super::{DbError, DbErrorKind};
+use super::{tls, DbError, DbErrorKind};
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use deadpool::Runtime;
 use fraiseql_engine::config::DatabaseConfig;
@@ -19,7 +22,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio_postgres::types::{FromSql, ToSql, Type};
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::{Client, Statement};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// The pool of PostgreSQL connections.
 pub(super) type Pool = managed::Pool<Manager>;
@@ -31,6 +35,7 @@ pub(super) type Object = managed::Object<Manager>;
 /// backend after a few hundred query shapes) and cannot be bounded.
 pub(super) struct Manager {
     config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     statement_cache_size: usize,
 }
 
@@ -38,6 +43,8 @@ pub(super) struct Manager {
 /// abandoned on it.
 pub(super) struct PgConn {
     client: Client,
+    /// For the cancel request, which opens a connection of its own like this one's.
+    tls: MakeRustlsConnect,
     /// Keyed by SQL text; evicting a statement drops its last handle, which closes it on the
     /// server. `None` when `statement_cache_size` is 0.
     statements: Option<Mutex<LruCache<String, Statement>>>,
@@ -85,7 +92,7 @@ impl managed::Manager for Manager {
     type Error = tokio_postgres::Error;
 
     async fn create(&self) -> Result<PgConn, tokio_postgres::Error> {
-        let (client, connection) = self.config.connect(NoTls).await?;
+        let (client, connection) = self.config.connect(self.tls.clone()).await?;
         // Ends by itself once the client is dropped (or the server goes away).
         tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -96,6 +103,7 @@ impl managed::Manager for Manager {
             .then(|| Mutex::new(LruCache::new(self.statement_cache_size)));
         Ok(PgConn {
             client,
+            tls: self.tls.clone(),
             statements,
             busy: AtomicBool::new(false),
         })
@@ -133,9 +141,14 @@ pub(super) fn pool(
     cfg: &DatabaseConfig,
     statement_timeout: Option<Duration>,
 ) -> Result<Pool, DbError> {
+    // tokio-postgres knows only disable, prefer and require, and not sslrootcert: the TLS
+    // parameters are read (and taken out) here.
+    let (url, tls_settings) = tls::split(url)?;
     let mut pg: tokio_postgres::Config = url
         .parse()
         .map_err(|e| DbError::unavailable(format!("invalid PostgreSQL url: {}", describe(&e))))?;
+    pg.ssl_mode(tls::postgres_mode(&tls_settings));
+    let tls = tls::postgres_connector(&tls_settings)?;
     let timeout = Duration::from_millis(cfg.connect_timeout_ms.max(1));
     pg.connect_timeout(timeout);
     if pg.get_application_name().is_none() {
@@ -155,6 +168,7 @@ pub(super) fn pool(
     }
     let manager = Manager {
         config: pg,
+        tls,
         statement_cache_size: cfg.statement_cache_size,
     };
     Pool::builder(manager)
@@ -209,10 +223,11 @@ impl Drop for Running<'_> {
         // Cancelling needs a round trip on a new connection: off the dropping task. Without
         // a runtime (shutdown) the statement ends when the server notices the closed socket.
         let token = self.conn.client.cancel_token();
+        let tls = self.conn.tls.clone();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             // Bounded: a server that does not answer must not collect cancel tasks.
             rt.spawn(async move {
-                match tokio::time::timeout(CANCEL_TIMEOUT, token.cancel_query(NoTls)).await {
+                match tokio::time::timeout(CANCEL_TIMEOUT, token.cancel_query(tls)).await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => {
                         tracing::warn!(error = %describe(&e), "cannot cancel an abandoned statement")
