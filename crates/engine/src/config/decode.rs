@@ -400,7 +400,7 @@ backend = 'nats'
                 "8:1: unknown key `pool_sise` in [databases.primary]; did you mean `pool_max`?",
                 "9:1: unknown key `zzz` in [databases.primary]; valid keys: `url`, `type`, \
                  `pool_min`, `pool_max`, `connect_timeout_ms`, `idle_timeout_ms`, `statement_timeout_ms`, \
-                 `statement_cache_size`",
+                 `statement_cache_size`, `ssl_mode`, `ssl_root_cert`",
                 "11:2: unknown section `[observers]`; valid sections: `[project]`, `[server]`, \
                  `[database]`, `[databases.<name>]`, `[fraiseql]`, `[validation]`, `[query_defaults]`",
             ]
@@ -422,6 +422,21 @@ backend = 'nats'
                 "7:8: database type `sqlserver` in [databases.primary] is not supported by this build; \
                  supported: `postgresql` (alias `postgres`, `pg`), `mysql` (alias `mariadb`), `sqlite` (alias `sqlite3`)",
             ]
+        );
+    }
+
+    #[test]
+    fn ssl_mode_takes_the_libpq_and_mysql_spellings_only() {
+        let ok = "[databases.primary]\nurl = 'mysql://h/d'\nssl_mode = 'VERIFY_IDENTITY'\n";
+        assert_eq!(problems(ok), Vec::<String>::new());
+        let text = "[databases.primary]\nurl = 'postgresql://h/d'\nssl_mode = 'allow'\n";
+        let found = problems(text);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with(
+                "3:12: invalid value for `ssl_mode` in [databases.primary]: unknown variant `allow`, expected one of"
+            ) && found[0].contains("`verify-full`"),
+            "{found:?}"
         );
     }
 

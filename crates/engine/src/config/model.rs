@@ -334,6 +334,35 @@ pub struct DatabaseConfig {
     /// the server); 0 prepares every PostgreSQL statement afresh and closes it after use.
     #[serde(default = "default_statement_cache_size")]
     pub statement_cache_size: usize,
+    /// How much TLS connections insist on; the same as `sslmode` in the URL (give one).
+    /// Default: the URL's, else `prefer`.
+    #[serde(default)]
+    pub ssl_mode: Option<SslMode>,
+    /// A PEM file of the roots to trust; the same as `sslrootcert` in the URL (give one).
+    #[serde(default)]
+    pub ssl_root_cert: Option<String>,
+}
+
+/// How much TLS a database connection insists on, as libpq's `sslmode` (the MySQL client's
+/// spellings are aliases).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    /// Plain text.
+    #[serde(alias = "disabled", alias = "DISABLED")]
+    Disable,
+    /// TLS when the server offers it, plain text when it does not.
+    #[serde(alias = "preferred", alias = "PREFERRED")]
+    Prefer,
+    /// TLS; the certificate is checked only when a root certificate is given.
+    #[serde(alias = "required", alias = "REQUIRED")]
+    Require,
+    /// TLS; the certificate must chain to a trusted root, whatever host it names.
+    #[serde(alias = "verify_ca", alias = "VERIFY_CA")]
+    VerifyCa,
+    /// TLS; the certificate must chain to a trusted root and name the host connected to.
+    #[serde(alias = "verify_identity", alias = "VERIFY_IDENTITY")]
+    VerifyFull,
 }
 
 impl DatabaseConfig {
@@ -357,6 +386,8 @@ impl Default for DatabaseConfig {
             idle_timeout_ms: default_idle_timeout_ms(),
             statement_timeout_ms: None,
             statement_cache_size: default_statement_cache_size(),
+            ssl_mode: None,
+            ssl_root_cert: None,
         }
     }
 }

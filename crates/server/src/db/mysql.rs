@@ -114,7 +114,7 @@ pub(super) fn pool(
     cfg: &DatabaseConfig,
     statement_timeout: Option<Duration>,
 ) -> Result<Pool, DbError> {
-    let (url, tls_settings) = tls::split(url)?;
+    let (url, tls_settings) = tls::settings(url, cfg)?;
     let tls = tls::mysql_tls(&tls_settings)?;
     let opts = Opts::from_url(&driver_url(&url))
         .map_err(|e| DbError::unavailable(format!("invalid MySQL url: {e}")))?;

@@ -143,7 +143,7 @@ pub(super) fn pool(
 ) -> Result<Pool, DbError> {
     // tokio-postgres knows only disable, prefer and require, and not sslrootcert: the TLS
     // parameters are read (and taken out) here.
-    let (url, tls_settings) = tls::split(url)?;
+    let (url, tls_settings) = tls::settings(url, cfg)?;
     let mut pg: tokio_postgres::Config = url
         .parse()
         .map_err(|e| DbError::unavailable(format!("invalid PostgreSQL url: {}", describe(&e))))?;

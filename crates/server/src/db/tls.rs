@@ -1,6 +1,6 @@
 //! TLS to the database servers, chosen by `sslmode` in the database URL, with rustls (ring
 //! as the crypto provider). Pool setup in the driver files ([`super::postgres`], the MySQL
-//! driver) calls [`split`] on the URL: it takes the TLS parameters out, so the driver's own URL
+//! driver) calls [`settings`] on the URL: it takes the TLS parameters out, so the driver's own URL
 //! parser never sees them, and returns them as [`TlsSettings`]. From those the driver gets a
 //! connector for tokio-postgres ([`postgres_connector`]) or the options of mysql_async
 //! ([`mysql_tls`]).
@@ -19,6 +19,7 @@
 //! store. A private CA is given with `sslrootcert`, which then replaces that list.
 
 use super::DbError;
+use fraiseql_engine::config::{DatabaseConfig, SslMode};
 use mysql_async::{OptsBuilder, SslOpts};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::verify_server_cert_signed_by_trust_anchor;
@@ -31,40 +32,24 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-/// How much TLS a connection insists on, as libpq's `sslmode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SslMode {
-    /// Plain text.
-    Disable,
-    /// TLS when the server offers it, plain text when it does not.
-    Prefer,
-    /// TLS; the certificate is checked only when `sslrootcert` is given (as `verify-ca`).
-    Require,
-    /// TLS; the certificate must chain to a trusted root, whatever host it names.
-    VerifyCa,
-    /// TLS; the certificate must chain to a trusted root and name the host connected to.
-    VerifyFull,
-}
-
 const ACCEPTED_MODES: &str = "disable, prefer, require, verify-ca, verify-full (or the MySQL \
                               spellings DISABLED, PREFERRED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY)";
 
-impl SslMode {
-    /// Either spelling, any case. Anything else is an error: a typo must never mean plain text.
-    fn parse(value: &str) -> Result<Self, DbError> {
-        Ok(match value.to_ascii_lowercase().as_str() {
-            "disable" | "disabled" => Self::Disable,
-            "prefer" | "preferred" => Self::Prefer,
-            "require" | "required" => Self::Require,
-            "verify-ca" | "verify_ca" => Self::VerifyCa,
-            "verify-full" | "verify_identity" => Self::VerifyFull,
-            _ => {
-                return Err(DbError::unavailable(format!(
-                    "unknown sslmode `{value}` in the database url; accepted: {ACCEPTED_MODES}"
-                )))
-            }
-        })
-    }
+/// A URL's `sslmode`, either spelling, any case. Anything else is an error: a typo must never
+/// mean plain text. (The `ssl_mode` key is checked when the configuration loads.)
+fn parse_mode(value: &str) -> Result<SslMode, DbError> {
+    Ok(match value.to_ascii_lowercase().as_str() {
+        "disable" | "disabled" => SslMode::Disable,
+        "prefer" | "preferred" => SslMode::Prefer,
+        "require" | "required" => SslMode::Require,
+        "verify-ca" | "verify_ca" => SslMode::VerifyCa,
+        "verify-full" | "verify_identity" => SslMode::VerifyFull,
+        _ => {
+            return Err(DbError::unavailable(format!(
+                "unknown sslmode `{value}` in the database url; accepted: {ACCEPTED_MODES}"
+            )))
+        }
+    })
 }
 
 /// The TLS parameters of one database URL.
@@ -99,7 +84,7 @@ impl TlsSettings {
     }
 }
 
-/// The keys [`split`] takes out of a URL.
+/// The keys [`settings`] takes out of a URL.
 const MODE_KEYS: [&str; 3] = ["sslmode", "ssl-mode", "ssl_mode"];
 const ROOT_KEYS: [&str; 2] = ["sslrootcert", "ssl-ca"];
 /// mysql_async's own TLS switches. Refused rather than passed on: the driver would build its
@@ -120,7 +105,18 @@ fn is_tls_key(key: &str) -> bool {
 /// own parser), and the settings they make. Without `sslmode` the mode is `prefer`, libpq's
 /// and the MySQL client's default. Reads a URL (`scheme://…?sslmode=…&…`) or libpq's
 /// `key=value` form.
-pub(crate) fn split(url: &str) -> Result<(String, TlsSettings), DbError> {
+///
+/// The database's `ssl_mode` and `ssl_root_cert` keys say the same: each setting may come
+/// from the URL or from its key, not both (which one should win would be a guess).
+pub(crate) fn settings(url: &str, cfg: &DatabaseConfig) -> Result<(String, TlsSettings), DbError> {
+    resolve(url, cfg.ssl_mode, cfg.ssl_root_cert.as_deref())
+}
+
+fn resolve(
+    url: &str,
+    key_mode: Option<SslMode>,
+    key_root: Option<&str>,
+) -> Result<(String, TlsSettings), DbError> {
     let (rest, params) = if url.contains("://") {
         split_query(url)
     } else {
@@ -130,7 +126,7 @@ pub(crate) fn split(url: &str) -> Result<(String, TlsSettings), DbError> {
     let mut root_cert = None;
     for (key, value) in params {
         if MODE_KEYS.contains(&key.as_str()) {
-            set_once(&mut mode, &key, SslMode::parse(&value)?)?;
+            set_once(&mut mode, &key, parse_mode(&value)?)?;
         } else if ROOT_KEYS.contains(&key.as_str()) {
             set_once(&mut root_cert, &key, PathBuf::from(value))?;
         } else {
@@ -138,6 +134,21 @@ pub(crate) fn split(url: &str) -> Result<(String, TlsSettings), DbError> {
                 "`{key}` in the database url is not read; TLS is set with sslmode (or ssl-mode) \
                  and sslrootcert (or ssl-ca)"
             )));
+        }
+    }
+    let both = |what: &str| {
+        DbError::unavailable(format!(
+            "{what} is set both in the database url and by its key; keep one"
+        ))
+    };
+    if let Some(key) = key_mode {
+        if mode.replace(key).is_some() {
+            return Err(both("sslmode (ssl_mode)"));
+        }
+    }
+    if let Some(key) = key_root {
+        if root_cert.replace(PathBuf::from(key)).is_some() {
+            return Err(both("sslrootcert (ssl_root_cert)"));
         }
     }
     let settings = TlsSettings {

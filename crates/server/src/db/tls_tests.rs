@@ -6,14 +6,19 @@
 #[path = "tls_servers.rs"]
 mod servers;
 
-use super::{mysql_tls, postgres_connector, split, SslMode, TlsSettings};
+use super::{mysql_tls, postgres_connector, TlsSettings};
 use crate::db::{Database, DbError, DbErrorKind};
-use fraiseql_engine::config::{DatabaseConfig, DatabaseKind};
+use fraiseql_engine::config::{DatabaseConfig, DatabaseKind, SslMode};
 use fraiseql_engine::sql::SqlQuery;
 use servers::Server;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+/// The TLS settings of a URL alone.
+fn split(url: &str) -> Result<(String, TlsSettings), DbError> {
+    super::settings(url, &DatabaseConfig::default())
+}
 
 fn settings(mode: SslMode, root_cert: Option<&str>) -> TlsSettings {
     TlsSettings {
@@ -465,6 +470,35 @@ async fn mysql_required_refuses_a_server_without_tls() {
             .expect_err(query);
         assert!(
             err.contains("server does not have this capability"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn the_ssl_mode_and_ssl_root_cert_keys_say_what_the_url_says() {
+    let cfg = DatabaseConfig {
+        ssl_mode: Some(SslMode::Require),
+        ssl_root_cert: Some("ca.pem".into()),
+        ..DatabaseConfig::default()
+    };
+    let (url, tls) = super::settings("postgresql://db/app?application_name=x", &cfg).expect("keys");
+    assert_eq!(url, "postgresql://db/app?application_name=x");
+    assert_eq!(
+        tls,
+        TlsSettings {
+            mode: SslMode::Require,
+            root_cert: Some("ca.pem".into()),
+        }
+    );
+    for url in [
+        "postgresql://db/app?sslmode=disable",
+        "mysql://db/app?ssl-ca=other.pem",
+    ] {
+        let err = super::settings(url, &cfg).expect_err("both");
+        assert!(
+            err.message
+                .contains("both in the database url and by its key"),
             "{err}"
         );
     }
