@@ -6,9 +6,10 @@
 # binary, then GraphiQL in headless Chromium (apt `chromium`, npm packages under
 # tests/browser). Tests never skip a missing service: they fail.
 #
-# PostgreSQL is what the Rust and spec tests use today (FRAISEQL_TEST_PG_URL); MariaDB
-# (FRAISEQL_TEST_MYSQL_URL) and NATS (FRAISEQL_TEST_NATS_URL) are started and exported for
-# the MariaDB dialect and the event tests as they land. SQLite is embedded.
+# PostgreSQL (FRAISEQL_TEST_PG_URL) and MariaDB (FRAISEQL_TEST_MYSQL_URL) are what the Rust and
+# spec tests use; NATS (FRAISEQL_TEST_NATS_URL) is started and exported for the event tests as
+# they land. SQLite is embedded. The TLS tests start private PostgreSQL and MariaDB servers of
+# their own from the same packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -24,14 +24,17 @@
 //!
 //! Cases of a file run in order against one server, so a mutation's effect is visible to the
 //! cases after it. Each file gets a fresh database per dialect: on SQLite the quickstart's own
-//! `examples/quickstart/db/{schema,seed}.sql`, on PostgreSQL `tests/spec/fixtures/postgres.sql`
-//! (the same data); the schema is `examples/quickstart/schema.graphql`.
+//! `examples/quickstart/db/{schema,seed}.sql`, on PostgreSQL `tests/spec/fixtures/postgres.sql`,
+//! on MySQL/MariaDB `tests/spec/fixtures/mysql.sql` (the same data); the schema is
+//! `examples/quickstart/schema.graphql`.
 //!
 //! # Running
 //!
-//! `cargo test -p fraiseql --test spec` runs `spec_sqlite` and `spec_postgres` in parallel.
-//! PostgreSQL is reached at `FRAISEQL_TEST_PG_URL` (default
-//! `postgresql://postgres@127.0.0.1:5432/postgres`); if it is unreachable the test fails.
+//! `cargo test -p fraiseql --test spec` runs `spec_sqlite`, `spec_postgres` and `spec_mysql`
+//! in parallel. PostgreSQL is reached at `FRAISEQL_TEST_PG_URL` (default
+//! `postgresql://postgres@127.0.0.1:5432/postgres`), MariaDB/MySQL at
+//! `FRAISEQL_TEST_MYSQL_URL` (default `mysql://root@127.0.0.1:3306/mysql`); if one is
+//! unreachable its test fails.
 //! `FRAISEQL_SPEC_BIN=<path>` tests another `fraiseql` binary than this build's.
 //! `FRAISEQL_SPEC_FILTER=<text>` runs only the cases whose `file/title` contains `<text>`
 //! (the cases before them in the same file still run, unchecked, to build up state).
