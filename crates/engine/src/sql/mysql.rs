@@ -30,7 +30,8 @@ pub(crate) struct Mysql;
 /// 19.99 < 20.4 and 0.1 + 0.2 style surprises of DOUBLE never happen.
 const DECIMAL: &str = "DECIMAL(65,30)";
 
-/// Text as utf8mb4 compared byte by byte, without padding.
+/// Text as utf8mb4 compared byte by byte, without padding. `utf8mb4_nopad_bin` is MariaDB's
+/// name; MySQL 8's equivalent is `utf8mb4_0900_bin`, and `JSON_VALUE` needs MySQL 8.0.21.
 fn binary_text(expr: &str) -> String {
     format!("(CONVERT({expr} USING utf8mb4) COLLATE utf8mb4_nopad_bin)")
 }
