@@ -139,7 +139,9 @@ impl Dialect for Mysql {
             (ScalarKind::Boolean, Json::Bool(b)) => Param::Int(i64::from(*b)),
             (ScalarKind::Json, v) => Param::Text(v.to_string()),
             // Numbers go as text and are cast to DECIMAL(65,30) in SQL: exact.
-            (_, Json::String(s)) => Param::Text(s.trim().to_string()),
+            (k, Json::String(s)) if k.is_numeric() => Param::Text(s.trim().to_string()),
+            // Text as given: `'a '` is not `'a'`.
+            (_, Json::String(s)) => Param::Text(s.clone()),
             (_, other) => Param::Text(other.to_string()),
         }
     }
@@ -418,6 +420,14 @@ mod tests {
         let q = finish("SELECT 'it''s ?1', ?1", vec![Param::Int(7)]);
         assert_eq!(q.text, "SELECT 'it''s ?1', ?");
         assert_eq!(q.params, [Param::Int(7)]);
+    }
+
+    #[test]
+    fn text_is_bound_as_given_and_numbers_trimmed() {
+        let text = Mysql.bind_value(&Json::String(" a ".into()), ScalarKind::Text);
+        assert_eq!(text, Param::Text(" a ".into()));
+        let number = Mysql.bind_value(&Json::String(" 1.5 ".into()), ScalarKind::Decimal);
+        assert_eq!(number, Param::Text("1.5".into()));
     }
 
     #[test]
