@@ -80,8 +80,14 @@ impl Dialect for Mysql {
 
     fn holds_json(&self, column: SqlType) -> bool {
         // MariaDB's JSON is LONGTEXT (with a JSON_VALID check); a view's JSON_OBJECT column
-        // reads as LONGTEXT too. MySQL 8 has a real JSON type.
-        matches!(column, SqlType::Json | SqlType::Jsonb | SqlType::Text)
+        // is VARCHAR, MEDIUMTEXT or LONGTEXT in the collation of the connection that created
+        // the view, which the catalog reads as `Other` unless that collation is exact (the
+        // server's default is not). MySQL 8 has a real JSON type. Numbers and dates are not
+        // JSON objects; what a text holds, the first row shows.
+        matches!(
+            column,
+            SqlType::Json | SqlType::Jsonb | SqlType::Text | SqlType::Other
+        )
     }
 
     fn missing_mutation(&self, function: &str, database: &str) -> String {
@@ -446,7 +452,8 @@ mod tests {
             "(CONVERT(x USING utf8mb4) COLLATE utf8mb4_nopad_bin) LIKE ?1 ESCAPE '\\'"
         );
         assert_eq!(json_path(&["a".into(), "b c".into()]), "'$.\"a\".\"b c\"'");
-        assert!(Mysql.holds_json(SqlType::Text));
+        assert!(Mysql.holds_json(SqlType::Text) && Mysql.holds_json(SqlType::Other));
+        assert!(!Mysql.holds_json(SqlType::Integer));
         assert!(Mysql
             .missing_mutation("fn_x", "db")
             .starts_with("procedure 'fn_x'"));
