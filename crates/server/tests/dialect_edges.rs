@@ -10,10 +10,11 @@
 //!   may double, stay inside SQLite's 50,000-byte LIKE limit; one byte more is refused on
 //!   every database.
 //! - Text that SQL quoting and collations get wrong: a backslash before a quote (`a\'b`), a
-//!   value ending in a backslash, an enum's stored value holding `'`, `` ` `` and `\` (it is
-//!   written into the SQL as a literal), and values that differ only in case
-//!   or a trailing space, which MariaDB's default collations call equal. Each filter runs on
-//!   a column of the view and on a key of its data; a huge `in` list is one parameter.
+//!   value ending in a backslash, an enum's stored value holding `'`, `` ` ``, `?1` and `\`
+//!   (it is written into the SQL as a literal, which MySQL's placeholder numbering must skip),
+//!   and values that differ only in case or a trailing space, which MariaDB's default
+//!   collations call equal. Each filter runs on a column of the view and on a key of its
+//!   data; a huge `in` list is one parameter.
 
 use fraiseql_engine::config::{Config, DatabaseConfig};
 use fraiseql_engine::schema::load_schema;
@@ -40,13 +41,13 @@ type Word @source(view: "v_word") {
   t: String
   mood: Mood
 }
-enum Mood { ODD @value(stored: "it's `odd` \\") PLAIN @value(stored: "plain") }
+enum Mood { ODD @value(stored: "it's `odd` ?1 \\") PLAIN @value(stored: "plain") }
 type Query { wides: [Wide!]! words: [Word!]! }
 "#;
 
 /// The stored value of `Mood.ODD` (data keys and view names are GraphQL names: a quote in
 /// one is refused when the schema compiles).
-const ODD: &str = "it's `odd` \\";
+const ODD: &str = "it's `odd` ?1 \\";
 
 /// The `Word` rows: (id, text). Each is stored in column `s` and under data keys `s` and `t`;
 /// the last row's mood is [`ODD`], the others' `plain`.
