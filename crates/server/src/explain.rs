@@ -1,6 +1,6 @@
 //! `fraiseql explain` support: the database's own plan for a rendered statement
-//! (PostgreSQL `EXPLAIN`, SQLite `EXPLAIN QUERY PLAN`), and the catalog the renderer uses,
-//! read through the same pools and drivers as the server.
+//! (PostgreSQL `EXPLAIN`, MySQL/MariaDB `EXPLAIN FORMAT=JSON`, SQLite `EXPLAIN QUERY PLAN`),
+//! and the catalog the renderer uses, read through the same pools and drivers as the server.
 
 use crate::db::{Database, DbError, DbErrorKind};
 use fraiseql_engine::catalog::Catalog;
@@ -46,9 +46,9 @@ pub async fn introspect(config: &Config, database: &str) -> Result<Catalog, Data
     Ok(Catalog::clone(&catalog))
 }
 
-/// The plan `database` chooses for `query`, as text. With `analyze` on PostgreSQL the
-/// statement really runs (inside a transaction that is rolled back); SQLite has no
-/// equivalent and shows the plan only.
+/// The plan `database` chooses for `query`, as text. With `analyze` on PostgreSQL and
+/// MariaDB the statement really runs (inside a transaction that is rolled back); SQLite has
+/// no equivalent and shows the plan only.
 pub async fn explain_sql(
     config: &Config,
     database: &str,
@@ -102,6 +102,104 @@ mod tests {
         assert!(!err.unreachable);
         let catalog = introspect(&config, "primary").await.expect("catalog");
         assert!(catalog.relations.contains_key("t"));
+    }
+
+    fn sql(text: &str, params: Vec<Param>) -> SqlQuery {
+        SqlQuery {
+            text: text.into(),
+            params,
+        }
+    }
+
+    /// With `analyze` the write in `insert` really runs, and is rolled back: `count` still
+    /// says 0.
+    async fn analyze_rolls_back(db: DatabaseConfig, insert: SqlQuery, count: &str, shows: &str) {
+        let mut config = Config::default();
+        config.databases.insert("primary".into(), db.clone());
+        let analyzed = explain_sql(&config, "primary", &insert, true)
+            .await
+            .expect("analyze");
+        assert!(analyzed.contains(shows), "{analyzed}");
+        let rows = Database::new("primary", &db)
+            .expect("pool builds")
+            .fetch_texts(&sql(count, vec![]))
+            .await
+            .expect("count");
+        assert_eq!(rows, [Some("0".to_string())], "the write was rolled back");
+    }
+
+    #[tokio::test]
+    async fn postgres_analyze_rolls_back() {
+        let scratch =
+            crate::db::PgScratch::new("CREATE TABLE t (id int PRIMARY KEY, v text);").await;
+        let insert = sql(
+            "INSERT INTO t VALUES ($1::int8, $2::text)",
+            vec![Param::Int(1), Param::Text("x".into())],
+        );
+        let count = "SELECT count(*)::text FROM t";
+        analyze_rolls_back(scratch.config(), insert, count, "actual time").await;
+    }
+
+    /// MariaDB: `EXPLAIN FORMAT=JSON` with the parameters bound, `ANALYZE FORMAT=JSON` with
+    /// analyze; an unreachable server is told apart from a refused statement.
+    #[tokio::test]
+    async fn mysql_plans_bind_parameters() {
+        let scratch =
+            crate::db::MysqlScratch::new("CREATE TABLE t (id INT PRIMARY KEY, v TEXT);").await;
+        let mut config = Config::default();
+        config.databases.insert("primary".into(), scratch.config());
+        let q = sql(
+            "SELECT (SELECT v FROM t WHERE id = ?), (SELECT COUNT(*) FROM t WHERE v = ?)",
+            vec![Param::Int(1), Param::Text("x".into())],
+        );
+        let plan = explain_sql(&config, "primary", &q, false)
+            .await
+            .expect("plan");
+        let json: serde_json::Value = serde_json::from_str(&plan).expect("a JSON plan");
+        assert!(json["query_block"]["subqueries"].is_array(), "{plan}");
+        assert!(
+            plan.contains("\"attached_condition\": \"t.v = 'x'\""),
+            "{plan}"
+        );
+        let analyzed = explain_sql(&config, "primary", &q, true)
+            .await
+            .expect("analyze");
+        assert!(analyzed.contains("r_total_time_ms"), "{analyzed}");
+
+        config.databases.insert(
+            "down".into(),
+            DatabaseConfig {
+                kind: Some(fraiseql_engine::config::DatabaseKind::Mysql),
+                url: Some("mysql://root@127.0.0.1:1/app".into()),
+                connect_timeout_ms: 1000,
+                ..Default::default()
+            },
+        );
+        let err = explain_sql(&config, "down", &q, false)
+            .await
+            .expect_err("unreachable");
+        assert!(err.unreachable, "{err}");
+        let bad = explain_sql(
+            &config,
+            "primary",
+            &sql("SELECT nope FROM t", vec![]),
+            false,
+        )
+        .await
+        .expect_err("refused");
+        assert!(!bad.unreachable, "{bad}");
+    }
+
+    #[tokio::test]
+    async fn mysql_analyze_rolls_back() {
+        let scratch =
+            crate::db::MysqlScratch::new("CREATE TABLE t (id INT PRIMARY KEY, v TEXT);").await;
+        let insert = sql(
+            "INSERT INTO t VALUES (?, ?)",
+            vec![Param::Int(1), Param::Text("x".into())],
+        );
+        let count = "SELECT COUNT(*) FROM t";
+        analyze_rolls_back(scratch.config(), insert, count, "r_total_time_ms").await;
     }
 
     #[tokio::test]

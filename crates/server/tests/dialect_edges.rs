@@ -1,5 +1,5 @@
 //! Requests at the edges of what each database accepts, run through a real server on
-//! PostgreSQL and on SQLite with one expected response (issue 9):
+//! PostgreSQL, SQLite and MySQL/MariaDB with one expected response (issue 9):
 //!
 //! - JSON objects wider than one builder call (PostgreSQL's `json_build_object` takes 100
 //!   arguments, SQLite's functions 127 or 1000), with nested objects, strings ending in
@@ -8,7 +8,13 @@
 //!   JSON; SQLite refused a `json_object` call over its argument limit.
 //! - LIKE patterns and `contains` values at the planner's 10,000-byte bound, which escaping
 //!   may double, stay inside SQLite's 50,000-byte LIKE limit; one byte more is refused on
-//!   both.
+//!   every database.
+//! - Text that SQL quoting and collations get wrong: a backslash before a quote (`a\'b`), a
+//!   value ending in a backslash, an enum's stored value holding `'`, `` ` ``, `?1` and `\`
+//!   (it is written into the SQL as a literal, which MySQL's placeholder numbering must skip),
+//!   and values that differ only in case or a trailing space, which MariaDB's default
+//!   collations call equal. Each filter runs on a column of the view and on a key of its
+//!   data; a huge `in` list is one parameter.
 
 use fraiseql_engine::config::{Config, DatabaseConfig};
 use fraiseql_engine::schema::load_schema;
@@ -27,8 +33,44 @@ type Wide @source(view: "v_wide") {
 }
 type Nested { t: String inner: Inner }
 type Inner { u: String }
-type Query { wides: [Wide!]! }
+type Word @source(view: "v_word") {
+  id: ID!
+  "A column of the view (and a key of its data)."
+  s: String
+  "The same value, only in the data."
+  t: String
+  mood: Mood
+}
+enum Mood { ODD @value(stored: "it's `odd` ?1 \\") PLAIN @value(stored: "plain") }
+type Query { wides: [Wide!]! words: [Word!]! }
 "#;
+
+/// The stored value of `Mood.ODD` (data keys and view names are GraphQL names: a quote in
+/// one is refused when the schema compiles).
+const ODD: &str = "it's `odd` ?1 \\";
+
+/// The `Word` rows: (id, text). Each is stored in column `s` and under data keys `s` and `t`;
+/// the last row's mood is [`ODD`], the others' `plain`.
+const WORDS: [(&str, &str); 6] = [
+    ("w1", r"a\'b"),
+    ("w2", r"ends\"),
+    ("w3", "a"),
+    ("w4", "A"),
+    ("w5", "a "),
+    ("w6", ODD),
+];
+
+/// Each word row as (id, text, data JSON).
+fn word_rows() -> Vec<(String, String, String)> {
+    WORDS
+        .iter()
+        .map(|(id, text)| {
+            let mood = if *text == ODD { ODD } else { "plain" };
+            let data = json!({"id": id, "s": text, "t": text, "mood": mood});
+            (id.to_string(), text.to_string(), data.to_string())
+        })
+        .collect()
+}
 
 /// The one row: strings that end or start with braces, and a nested object.
 const DATA: &str =
@@ -120,6 +162,84 @@ fn pattern_cases() -> Vec<(String, Value, Value)> {
     ]
 }
 
+/// Word cases: (query, variables, expected response).
+fn word_cases() -> Vec<(String, Value, Value)> {
+    let ids = |ids: &[&str]| {
+        let words: Vec<Value> = ids.iter().map(|id| json!({"id": id})).collect();
+        json!({"data": {"words": words}})
+    };
+    let all: Vec<Value> = WORDS
+        .iter()
+        .map(|(id, text)| {
+            let mood = if *text == ODD { "ODD" } else { "PLAIN" };
+            json!({"id": id, "s": text, "t": text, "mood": mood})
+        })
+        .collect();
+    let mut cases = vec![
+        // Values come back byte for byte; the enum's stored value maps to its name.
+        (
+            "{ words { id s t mood } }".to_string(),
+            json!({}),
+            json!({"data": {"words": all}}),
+        ),
+        (
+            "{ words(where: {mood: {eq: ODD}}) { id } }".into(),
+            json!({}),
+            ids(&["w6"]),
+        ),
+        // Byte order: capitals first, a prefix before what extends it.
+        (
+            "{ words(orderBy: {s: ASC}) { id } }".into(),
+            json!({}),
+            ids(&["w4", "w3", "w5", "w1", "w2", "w6"]),
+        ),
+    ];
+    for field in ["s", "t"] {
+        let q = |op: &str| {
+            format!("query ($v: String) {{ words(where: {{{field}: {{{op}: $v}}}}) {{ id }} }}")
+        };
+        let list = |op: &str| {
+            format!("query ($v: [String!]) {{ words(where: {{{field}: {{{op}: $v}}}}) {{ id }} }}")
+        };
+        let mut huge: Vec<String> = (0..10_000).map(|i| format!("x{i}")).collect();
+        huge.push("a".into());
+        let field_cases = [
+            (q("eq"), json!(r"a\'b"), ids(&["w1"])),
+            (q("eq"), json!(r"ends\"), ids(&["w2"])),
+            (q("eq"), json!("a"), ids(&["w3"])),
+            (q("eq"), json!("A"), ids(&["w4"])),
+            (q("eq"), json!("a "), ids(&["w5"])),
+            (q("eq"), json!(ODD), ids(&["w6"])),
+            (q("neq"), json!("a"), ids(&["w1", "w2", "w4", "w5", "w6"])),
+            (q("gt"), json!("a"), ids(&["w1", "w2", "w5", "w6"])),
+            (list("in"), json!(["a", r"ends\", "A "]), ids(&["w2", "w3"])),
+            (
+                list("nin"),
+                json!(["a", "A", "a "]),
+                ids(&["w1", "w2", "w6"]),
+            ),
+            (list("in"), json!(["a "]), ids(&["w5"])),
+            (
+                list("nin"),
+                json!(["a"]),
+                ids(&["w1", "w2", "w4", "w5", "w6"]),
+            ),
+            (list("in"), json!(huge), ids(&["w3"])),
+            (q("contains"), json!(r"\'"), ids(&["w1"])),
+            (q("endsWith"), json!(r"\"), ids(&["w2", "w6"])),
+            (q("startsWith"), json!("a"), ids(&["w1", "w3", "w5"])),
+            (q("like"), json!(r"%\\%"), ids(&["w1", "w2", "w6"])),
+            (q("like"), json!("a_"), ids(&["w5"])),
+            (q("ilike"), json!("a"), ids(&["w3", "w4"])),
+            (q("icontains"), json!("'B"), ids(&["w1"])),
+        ];
+        for (query, v, expected) in field_cases {
+            cases.push((query, json!({ "v": v }), expected));
+        }
+    }
+    cases
+}
+
 /// Runs every case against a server over `url` and checks the exact responses, key order
 /// included.
 async fn check(url: String) {
@@ -137,6 +257,7 @@ async fn check(url: String) {
     let (query, expected) = query_and_expected();
     let mut cases = vec![(query, json!({}), expected)];
     cases.extend(pattern_cases());
+    cases.extend(word_cases());
     let http = reqwest::Client::new();
     for (query, variables, expected) in cases {
         let text = http
@@ -153,7 +274,12 @@ async fn check(url: String) {
             .unwrap_or_else(|e| panic!("the response is not JSON ({e}): {text}"));
         // `preserve_order` keeps keys as written; compare the texts so order counts.
         let shown: String = query.chars().take(80).collect();
-        assert_eq!(actual.to_string(), expected.to_string(), "{shown}");
+        let given: String = variables.to_string().chars().take(80).collect();
+        assert_eq!(
+            actual.to_string(),
+            expected.to_string(),
+            "{shown} with {given}"
+        );
     }
 }
 
@@ -166,10 +292,21 @@ async fn edges_on_postgres() {
             "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
              CREATE TABLE {schema}.tb_wide (id text PRIMARY KEY, data jsonb NOT NULL);
              INSERT INTO {schema}.tb_wide VALUES ('w1', $${DATA}$$);
-             CREATE VIEW {schema}.v_wide AS SELECT id, data FROM {schema}.tb_wide;"
+             CREATE VIEW {schema}.v_wide AS SELECT id, data FROM {schema}.tb_wide;
+             CREATE TABLE {schema}.tb_word (id text PRIMARY KEY, s text COLLATE \"C\", data jsonb);
+             CREATE VIEW {schema}.v_word AS SELECT id, s, data FROM {schema}.tb_word;"
         ))
         .await
         .expect("setup");
+    for (id, text, data) in word_rows() {
+        admin
+            .execute(
+                &format!("INSERT INTO {schema}.tb_word VALUES ($1, $2, $3::text::jsonb)"),
+                &[&id, &text, &data],
+            )
+            .await
+            .expect("insert");
+    }
     let sep = if support::pg_url().contains('?') {
         '&'
     } else {
@@ -197,9 +334,40 @@ async fn edges_on_sqlite() {
     conn.execute_batch(&format!(
         "CREATE TABLE tb_wide (id TEXT PRIMARY KEY, data TEXT NOT NULL);
          INSERT INTO tb_wide VALUES ('w1', '{DATA}');
-         CREATE VIEW v_wide AS SELECT id, json(data) AS data FROM tb_wide;"
+         CREATE VIEW v_wide AS SELECT id, json(data) AS data FROM tb_wide;
+         CREATE TABLE tb_word (id TEXT PRIMARY KEY, s TEXT, data TEXT NOT NULL);
+         CREATE VIEW v_word AS SELECT id, s, json(data) AS data FROM tb_word;"
     ))
     .expect("setup");
+    for (id, text, data) in word_rows() {
+        conn.execute("INSERT INTO tb_word VALUES (?1, ?2, ?3)", (id, text, data))
+            .expect("insert");
+    }
     drop(conn);
     check(format!("sqlite://{}", path.display())).await;
+}
+
+/// MariaDB's JSON is LONGTEXT with a validity check; every row goes in as bound values, so no
+/// literal depends on the admin connection's backslash rules.
+#[tokio::test]
+async fn edges_on_mysql() {
+    use mysql_async::prelude::Queryable;
+    let scratch = support::MysqlScratch::new(
+        "CREATE TABLE tb_wide (id VARCHAR(10) PRIMARY KEY, data JSON NOT NULL);
+         CREATE VIEW v_wide AS SELECT id, data FROM tb_wide;
+         CREATE TABLE tb_word (id VARCHAR(10) PRIMARY KEY, s VARCHAR(100), data JSON NOT NULL);
+         CREATE VIEW v_word AS SELECT id, s, data FROM tb_word;",
+    )
+    .await;
+    let mut conn = scratch.conn().await;
+    conn.exec_drop("INSERT INTO tb_wide VALUES ('w1', ?)", (DATA,))
+        .await
+        .expect("insert");
+    for row in word_rows() {
+        conn.exec_drop("INSERT INTO tb_word VALUES (?, ?, ?)", row)
+            .await
+            .expect("insert");
+    }
+    drop(conn);
+    check(scratch.url.clone()).await;
 }

@@ -1,7 +1,8 @@
 //! What a client learns when the database refuses a statement: a stable code and a fixed
 //! message, never the database's own text (which quotes the input, types, tables and
-//! constraints) nor its SQLSTATE. The schema author's own `RAISE` is the exception: that
-//! message was written for clients. Both dialects, each against a real database.
+//! constraints) nor its SQLSTATE. The schema author's own `RAISE` (MySQL/MariaDB: `SIGNAL
+//! SQLSTATE '45000'`) is the exception: that message was written for clients. Every dialect,
+//! each against a real database, with the same expected answers.
 
 use fraiseql_server::Running;
 use serde_json::{json, Value};
@@ -30,6 +31,10 @@ const LEAKS: &[&str] = &[
     "SQLSTATE",
     "invalid input syntax",
     "cannot store",
+    "Duplicate entry",
+    "CONSTRAINT",
+    "Incorrect",
+    "45000",
 ];
 
 /// A database of its own on the test server; dropped when the test ends.
@@ -139,6 +144,29 @@ END;
     format!("sqlite://{}", path.display())
 }
 
+/// A MySQL/MariaDB database with the same shape: a strict `sql_mode` (the server's default,
+/// kept by the procedure), so a wrong type is an error, and the mutation as a stored
+/// procedure that returns the `mutation_response` columns and `SIGNAL`s the author's error.
+const MYSQL_SETUP: &str = r#"
+CREATE TABLE tb_post (
+    id    CHAR(36) PRIMARY KEY,
+    title VARCHAR(100) NOT NULL UNIQUE CHECK (CHAR_LENGTH(title) <= 20),
+    n     INT
+);
+CREATE VIEW v_post AS SELECT id, JSON_OBJECT('id', id, 'title', title) AS data FROM tb_post;
+CREATE PROCEDURE fn_create_post(IN p_title VARCHAR(100))
+BEGIN
+    DECLARE v_id CHAR(36) DEFAULT UUID();
+    IF p_title = 'raise' THEN
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'that title is reserved';
+    END IF;
+    INSERT INTO tb_post (id, title, n)
+    VALUES (v_id, p_title, IF(p_title LIKE 'cast:%', SUBSTR(p_title, 6), 1));
+    SELECT 'success' AS status, 'post created' AS message, v_id AS entity_id,
+           'Post' AS entity_type;
+END;
+"#;
+
 async fn start(url: String) -> Running {
     let config = support::with_primary(support::database(url));
     support::serve(config, SDL).await
@@ -189,10 +217,14 @@ async fn refused(running: &Running, title: &str) -> (String, String) {
     )
 }
 
-/// The cases both dialects must answer alike.
+/// The cases every dialect must answer alike.
 async fn database_text_stays_in_the_log(running: &Running) {
-    let (_, ok) = create(running, "hello").await;
-    assert_eq!(ok, json!({"data": {"createPost": {"title": "hello"}}}));
+    // Text that quoting and padding collations get wrong is stored and read back as sent
+    // (`a` and `a ` are two titles under the unique constraint).
+    for title in ["hello", r"a\'b", r"ends\", "a", "a "] {
+        let (_, ok) = create(running, title).await;
+        assert_eq!(ok, json!({"data": {"createPost": {"title": title}}}));
+    }
     assert_eq!(
         refused(running, "hello").await,
         (
@@ -240,6 +272,20 @@ async fn sqlite_errors_reach_clients_without_database_text() {
     // is the same portable kind as PostgreSQL's 22P02, so both dialects answer alike.
     assert_eq!(
         refused(&running, "cast:evil").await,
+        ("BAD_USER_INPUT".into(), "invalid input value".into())
+    );
+    running.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_errors_reach_clients_without_database_text() {
+    let scratch = support::MysqlScratch::new(MYSQL_SETUP).await;
+    let running = start(scratch.url.clone()).await;
+    database_text_stays_in_the_log(&running).await;
+    // Text into an INT column (1366 "Incorrect integer value", SQLSTATE 22007): the same
+    // portable kind as PostgreSQL's 22P02.
+    assert_eq!(
+        refused(&running, "cast:evil\nvalue").await,
         ("BAD_USER_INPUT".into(), "invalid input value".into())
     );
     running.stop().await.expect("stops");

@@ -1,6 +1,7 @@
-//! `/health` and `/health/ready` with a database down: anyone learns which database is down,
-//! only a request with the admin token (`server.admin_token`, `Authorization: Bearer …`)
-//! learns the connection error's text, and a wrong or missing token gets the plain answer.
+//! `/health` and `/health/ready` with databases down (PostgreSQL and MariaDB): anyone learns
+//! which database is down, only a request with the admin token (`server.admin_token`,
+//! `Authorization: Bearer …`) learns the connection error's text, and a wrong or missing
+//! token gets the plain answer.
 
 use fraiseql_engine::config::{Config, DatabaseConfig};
 use fraiseql_server::Running;
@@ -17,7 +18,8 @@ type Post @source(view: "v_post") { id: ID! title: String }
 type Query { posts: [Post!]! }
 "#;
 
-/// A healthy SQLite primary and a PostgreSQL `analytics` nobody listens for (port 1).
+/// A healthy SQLite primary, and a PostgreSQL `analytics` and a MariaDB `archive` nobody
+/// listens for (port 1).
 async fn start(admin_token: Option<&str>, dir: &tempfile::TempDir) -> Running {
     let mut config = Config::default();
     config.server.admin_token = admin_token.map(str::to_string);
@@ -38,6 +40,13 @@ async fn start(admin_token: Option<&str>, dir: &tempfile::TempDir) -> Running {
             ..DatabaseConfig::default()
         },
     );
+    config.databases.insert(
+        "archive".into(),
+        DatabaseConfig {
+            connect_timeout_ms: 500,
+            ..support::database("mysql://root@127.0.0.1:1/archive")
+        },
+    );
     support::serve(config, SDL).await
 }
 
@@ -51,8 +60,9 @@ async fn probe(running: &Running, path: &str, token: Option<&str>) -> (StatusCod
     (status, response.json().await.expect("JSON body"))
 }
 
-/// (status of `analytics`, its error text if shown) from `/health` and `/health/ready`.
-async fn analytics(running: &Running, token: Option<&str>) -> [(Value, Option<String>); 2] {
+/// (status, error text if shown) of `analytics` and `archive`, from `/health` and then from
+/// `/health/ready`.
+async fn down(running: &Running, token: Option<&str>) -> [(Value, Option<String>); 4] {
     let (status, health) = probe(running, "/health", token).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{health}");
     assert_eq!(health["databases"]["primary"]["status"], "ok", "{health}");
@@ -60,25 +70,30 @@ async fn analytics(running: &Running, token: Option<&str>) -> [(Value, Option<St
     let (status, ready) = probe(running, "/health/ready", token).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{ready}");
     assert_eq!(ready["status"], "not_ready");
-    let entry = |body: &Value| {
-        let db = &body["databases"]["analytics"];
+    let entry = |body: &Value, name: &str| {
+        let db = &body["databases"][name];
         (
             db["status"].clone(),
             db.get("error").and_then(Value::as_str).map(str::to_string),
         )
     };
-    [entry(&health), entry(&ready)]
+    [
+        entry(&health, "analytics"),
+        entry(&health, "archive"),
+        entry(&ready, "analytics"),
+        entry(&ready, "archive"),
+    ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probes_say_down_without_the_error_text() {
     let dir = tempfile::tempdir().expect("temp dir");
     let running = start(None, &dir).await;
-    let plain = [(json!("error"), None), (json!("error"), None)];
-    assert_eq!(analytics(&running, None).await, plain);
+    let plain: [(Value, Option<String>); 4] = std::array::from_fn(|_| (json!("error"), None));
+    assert_eq!(down(&running, None).await, plain);
     // Without a configured token, no token unlocks anything (an empty one neither).
-    assert_eq!(analytics(&running, Some(TOKEN)).await, plain);
-    assert_eq!(analytics(&running, Some("")).await, plain);
+    assert_eq!(down(&running, Some(TOKEN)).await, plain);
+    assert_eq!(down(&running, Some("")).await, plain);
     running.stop().await.expect("stops");
 }
 
@@ -86,12 +101,12 @@ async fn probes_say_down_without_the_error_text() {
 async fn the_admin_token_unlocks_the_error_text() {
     let dir = tempfile::tempdir().expect("temp dir");
     let running = start(Some(TOKEN), &dir).await;
-    for (status, error) in analytics(&running, Some(TOKEN)).await {
+    for (status, error) in down(&running, Some(TOKEN)).await {
         assert_eq!(status, "error");
         assert!(error.is_some_and(|e| !e.is_empty()));
     }
     // Missing, wrong, a prefix, or longer: the plain answer, and the probe still answers.
-    let plain = [(json!("error"), None), (json!("error"), None)];
+    let plain: [(Value, Option<String>); 4] = std::array::from_fn(|_| (json!("error"), None));
     let wrong = TOKEN.replace('0', "1");
     let longer = format!("{TOKEN}x");
     for token in [
@@ -100,7 +115,7 @@ async fn the_admin_token_unlocks_the_error_text() {
         Some(&TOKEN[..32]),
         Some(longer.as_str()),
     ] {
-        assert_eq!(analytics(&running, token).await, plain, "{token:?}");
+        assert_eq!(down(&running, token).await, plain, "{token:?}");
     }
     let (status, _) = probe(&running, "/health/live", None).await;
     assert_eq!(status, StatusCode::OK);

@@ -10,6 +10,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
 
+mod support;
+
 const SDL: &str = r#"
 type Post @source(view: "v_post") { id: ID! title: String }
 type Query { posts: [Post!]! }
@@ -357,6 +359,7 @@ async fn request_ids_are_echoed_or_made() {
     assert!(uuid::Uuid::parse_str(&made).is_ok(), "{made}");
 }
 
+/// SQLite and MariaDB up, PostgreSQL and MariaDB down: each with its type and pool.
 #[tokio::test]
 async fn health_reports_each_database() {
     let (mut config, dir) = config();
@@ -367,6 +370,21 @@ async fn health_reports_each_database() {
             url: Some("postgresql://postgres@127.0.0.1:1/postgres".into()),
             connect_timeout_ms: 500,
             ..DatabaseConfig::default()
+        },
+    );
+    let orders_db = support::MysqlScratch::new("").await;
+    config.databases.insert(
+        "orders".into(),
+        DatabaseConfig {
+            pool_max: 4,
+            ..support::database(orders_db.url.clone())
+        },
+    );
+    config.databases.insert(
+        "archive".into(),
+        DatabaseConfig {
+            connect_timeout_ms: 500,
+            ..support::database("mysql://root@127.0.0.1:1/archive")
         },
     );
     let server = Server::start(config, Some(dir)).await;
@@ -389,6 +407,22 @@ async fn health_reports_each_database() {
     );
     // The connection error's text is for operators (tests/health.rs).
     assert!(analytics.get("error").is_none(), "{analytics}");
+    let orders = &body["databases"]["orders"];
+    assert_eq!(
+        (orders["status"].as_str(), orders["type"].as_str()),
+        (Some("ok"), Some("mysql"))
+    );
+    // The probe's connection is back in the pool.
+    let size = orders["pool_size"].as_u64().unwrap_or_default();
+    assert!((1..=4).contains(&size), "{orders}");
+    assert!(orders["pool_idle"].as_u64() >= Some(1), "{orders}");
+    assert_eq!(orders["pool_max"], 4);
+    let archive = &body["databases"]["archive"];
+    assert_eq!(
+        (archive["status"].as_str(), archive["type"].as_str()),
+        (Some("error"), Some("mysql"))
+    );
+    assert!(archive.get("error").is_none(), "{archive}");
 
     let (status, _, body) = read(server.get("/health/live").send().await.expect("request")).await;
     assert_eq!((status, body), (StatusCode::OK, json!({ "status": "ok" })));

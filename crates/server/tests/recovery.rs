@@ -1,16 +1,17 @@
-//! A PostgreSQL database that is down when the server starts, comes up, then goes away and
-//! comes back: the server starts anyway, reports degraded health, answers requests for that
-//! database with `DATABASE_UNAVAILABLE` instead of hanging, and recovers without a restart.
+//! A database that is down when the server starts, comes up, then goes away and comes back:
+//! the server starts anyway, reports degraded health, answers requests for that database
+//! with `DATABASE_UNAVAILABLE` instead of hanging, and recovers without a restart. The same
+//! test on PostgreSQL and on MySQL/MariaDB.
 //!
-//! The real PostgreSQL (`FRAISEQL_TEST_PG_URL`) sits behind a TCP gate this test opens and
-//! closes; closing it also cuts the connections the pool holds.
+//! The real server (`FRAISEQL_TEST_PG_URL`, `FRAISEQL_TEST_MYSQL_URL`) sits behind a TCP
+//! gate this test opens and closes; closing it also cuts the connections the pool holds.
 
 use fraiseql_engine::config::{Config, DatabaseConfig};
 use fraiseql_engine::schema::load_schema;
 use fraiseql_server::{spawn, ServeOptions};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
@@ -22,43 +23,64 @@ type Post @source(view: "v_post") { id: ID! title: String }
 type Query { posts: [Post!]! }
 "#;
 
-/// Where the real PostgreSQL listens.
-fn pg_addr() -> SocketAddr {
-    let config: tokio_postgres::Config = support::pg_url()
-        .parse()
-        .expect("FRAISEQL_TEST_PG_URL parses");
-    let host = match &config.get_hosts()[0] {
-        tokio_postgres::config::Host::Tcp(h) => h.clone(),
-        other => panic!("the recovery test needs a TCP host, not {other:?}"),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let host = if host == "localhost" {
-        "127.0.0.1".into()
-    } else {
-        host
-    };
-    format!("{host}:{port}").parse().expect("host:port")
+/// The `host:port` part of a database URL, and where the rest starts.
+fn authority(url: &str) -> (usize, usize) {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| start + i);
+    // After any `user[:password]@`.
+    let host = url[start..end].rfind('@').map_or(start, |i| start + i + 1);
+    (host, end)
 }
 
-/// A TCP forwarder to PostgreSQL on a fixed local port that can be opened and closed.
+/// Where the server of `url` listens (`default_port` when the URL names none).
+fn server_addr(url: &str, default_port: u16) -> SocketAddr {
+    let (start, end) = authority(url);
+    let hostport = &url[start..end];
+    let hostport = if hostport.contains(':') {
+        hostport.to_string()
+    } else {
+        format!("{hostport}:{default_port}")
+    };
+    hostport
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .unwrap_or_else(|| panic!("the recovery test needs a TCP host, not {hostport}"))
+}
+
+/// `url` pointed at `127.0.0.1:port` instead.
+fn through(url: &str, port: u16) -> String {
+    let (start, end) = authority(url);
+    format!("{}127.0.0.1:{port}{}", &url[..start], &url[end..])
+}
+
+/// A TCP forwarder to a database server on a fixed local port that can be opened and
+/// closed.
 struct Gate {
     port: u16,
+    target: SocketAddr,
     tasks: Option<JoinSet<()>>,
 }
 
 impl Gate {
-    /// A port that nothing listens on yet.
-    async fn closed() -> Self {
+    /// A port that nothing listens on yet, forwarding to `target` once open.
+    async fn closed(target: SocketAddr) -> Self {
         let probe = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = probe.local_addr().expect("addr").port();
-        Self { port, tasks: None }
+        Self {
+            port,
+            target,
+            tasks: None,
+        }
     }
 
     async fn open(&mut self) {
         let listener = TcpListener::bind(("127.0.0.1", self.port))
             .await
             .expect("the gate's port is free again");
-        let target = pg_addr();
+        let target = self.target;
         let mut tasks = JoinSet::new();
         tasks.spawn(async move {
             let mut links = JoinSet::new();
@@ -82,12 +104,10 @@ impl Gate {
     }
 }
 
-/// A schema of its own in the test database, with one view; dropped at the end.
-async fn scratch() -> (String, tokio_postgres::Client) {
-    let (client, connection) = tokio_postgres::connect(&support::pg_url(), tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {} is needed: {e}", support::pg_url()));
-    tokio::spawn(connection);
+/// A schema of its own in the PostgreSQL test database, with one view; its URL (the
+/// schema is the connection's search path) and the admin connection that drops it.
+async fn pg_scratch() -> (String, String, tokio_postgres::Client) {
+    let client = support::pg_admin().await;
     let schema = format!("fraiseql_recovery_{}", uuid::Uuid::new_v4().simple());
     client
         .batch_execute(&format!(
@@ -100,7 +120,16 @@ async fn scratch() -> (String, tokio_postgres::Client) {
         ))
         .await
         .expect("setup");
-    (schema, client)
+    let sep = if support::pg_url().contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let url = format!(
+        "{}{sep}options=-c%20search_path%3D{schema}",
+        support::pg_url()
+    );
+    (schema, url, client)
 }
 
 async fn status(http: &reqwest::Client, url: &str) -> StatusCode {
@@ -139,21 +168,17 @@ fn assert_unavailable(body: &Value) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_database_down_at_start_and_lost_later_recovers_without_restart() {
-    let (schema, admin) = scratch().await;
-    let mut gate = Gate::closed().await;
+/// The whole story against the database at `url` (one `v_post` with one post, `hello`),
+/// reached through a gate to the server at `target`.
+async fn recovers_without_restart(url: &str, target: SocketAddr) {
+    let mut gate = Gate::closed(target).await;
+    let url = through(url, gate.port);
     let mut config = Config::default();
     config.databases.insert(
         "primary".into(),
         DatabaseConfig {
-            kind: Some(fraiseql_engine::config::DatabaseKind::Postgresql),
-            url: Some(format!(
-                "postgresql://postgres@127.0.0.1:{}/postgres?options=-c%20search_path%3D{schema}",
-                gate.port
-            )),
             connect_timeout_ms: 2000,
-            ..DatabaseConfig::default()
+            ..support::database(url)
         },
     );
     let schema_model = load_schema(SDL, "schema.graphql").expect("schema compiles");
@@ -211,10 +236,28 @@ async fn a_database_down_at_start_and_lost_later_recovers_without_restart() {
         posts(&http, &base).await,
         json!({ "data": { "posts": [{ "title": "hello" }] } })
     );
-
     gate.close().await;
+    running.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_down_at_start_and_lost_later_recovers_without_restart() {
+    let (schema, url, admin) = pg_scratch().await;
+    recovers_without_restart(&url, server_addr(&support::pg_url(), 5432)).await;
     admin
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
         .await
         .expect("cleanup");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_down_at_start_and_lost_later_recovers_without_restart() {
+    let scratch = support::MysqlScratch::new(
+        "CREATE TABLE tb_post (id INT PRIMARY KEY, title TEXT);
+         INSERT INTO tb_post VALUES (1, 'hello');
+         CREATE VIEW v_post AS
+           SELECT id, JSON_OBJECT('id', CAST(id AS CHAR), 'title', title) AS data FROM tb_post;",
+    )
+    .await;
+    recovers_without_restart(&scratch.url, server_addr(&scratch.url, 3306)).await;
 }

@@ -81,8 +81,14 @@ impl Dialect for Mysql {
 
     fn holds_json(&self, column: SqlType) -> bool {
         // MariaDB's JSON is LONGTEXT (with a JSON_VALID check); a view's JSON_OBJECT column
-        // reads as LONGTEXT too. MySQL 8 has a real JSON type.
-        matches!(column, SqlType::Json | SqlType::Jsonb | SqlType::Text)
+        // is VARCHAR, MEDIUMTEXT or LONGTEXT in the collation of the connection that created
+        // the view, which the catalog reads as `Other` unless that collation is exact (the
+        // server's default is not). MySQL 8 has a real JSON type. Numbers and dates are not
+        // JSON objects; what a text holds, the first row shows.
+        matches!(
+            column,
+            SqlType::Json | SqlType::Jsonb | SqlType::Text | SqlType::Other
+        )
     }
 
     fn missing_mutation(&self, function: &str, database: &str) -> String {
@@ -140,7 +146,9 @@ impl Dialect for Mysql {
             (ScalarKind::Boolean, Json::Bool(b)) => Param::Int(i64::from(*b)),
             (ScalarKind::Json, v) => Param::Text(v.to_string()),
             // Numbers go as text and are cast to DECIMAL(65,30) in SQL: exact.
-            (_, Json::String(s)) => Param::Text(s.trim().to_string()),
+            (k, Json::String(s)) if k.is_numeric() => Param::Text(s.trim().to_string()),
+            // Text as given: `'a '` is not `'a'`.
+            (_, Json::String(s)) => Param::Text(s.clone()),
             (_, other) => Param::Text(other.to_string()),
         }
     }
@@ -422,6 +430,14 @@ mod tests {
     }
 
     #[test]
+    fn text_is_bound_as_given_and_numbers_trimmed() {
+        let text = Mysql.bind_value(&Json::String(" a ".into()), ScalarKind::Text);
+        assert_eq!(text, Param::Text(" a ".into()));
+        let number = Mysql.bind_value(&Json::String(" 1.5 ".into()), ScalarKind::Decimal);
+        assert_eq!(number, Param::Text("1.5".into()));
+    }
+
+    #[test]
     fn identifiers_use_backquotes() {
         assert_eq!(Mysql.ident("v_order"), "`v_order`");
         assert_eq!(Mysql.ident("app.v`x"), "`app`.`v``x`");
@@ -437,7 +453,8 @@ mod tests {
             "(CONVERT(x USING utf8mb4) COLLATE utf8mb4_nopad_bin) LIKE ?1 ESCAPE '\\'"
         );
         assert_eq!(json_path(&["a".into(), "b c".into()]), "'$.\"a\".\"b c\"'");
-        assert!(Mysql.holds_json(SqlType::Text));
+        assert!(Mysql.holds_json(SqlType::Text) && Mysql.holds_json(SqlType::Other));
+        assert!(!Mysql.holds_json(SqlType::Integer));
         assert!(Mysql
             .missing_mutation("fn_x", "db")
             .starts_with("procedure 'fn_x'"));

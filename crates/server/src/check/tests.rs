@@ -1,7 +1,10 @@
-//! `check` against real databases: a PostgreSQL schema of its own, a SQLite temp file.
+//! `check` against real databases: a PostgreSQL schema of its own, a MySQL/MariaDB database
+//! of its own, a SQLite temp file. Where the dialects agree (views, `data` columns, keys of
+//! the first row, arguments without a parameter) they give the same answer; a mutation's
+//! callable (function, procedure, `fn_*` view) and its parameters' defaults differ by design.
 
 use super::*;
-use crate::db::PgScratch;
+use crate::db::{MysqlScratch, PgScratch};
 use fraiseql_engine::config::DatabaseConfig;
 use fraiseql_engine::schema::load_schema;
 
@@ -97,6 +100,77 @@ async fn postgres_mismatches_are_reported() {
     ));
 }
 
+/// On MySQL/MariaDB a mutation calls a stored procedure: a stored function of the name, or
+/// none, is reported with the dialect's message; a `data` column is JSON (MariaDB's JSON and a
+/// view's `JSON_OBJECT` are text), a number is not.
+#[tokio::test]
+async fn mysql_mismatches_are_reported() {
+    let scratch = MysqlScratch::new(
+        "CREATE TABLE tb (id BIGINT, identifier TEXT);
+         CREATE VIEW v_chk_order AS SELECT id, JSON_OBJECT('id', id) AS data FROM tb;
+         CREATE VIEW v_chk_customer AS SELECT id, 1 AS data FROM tb;
+         CREATE VIEW v_chk_bare AS SELECT id FROM tb;
+         CREATE PROCEDURE fn_chk_create_order(IN p_identifier TEXT)
+             BEGIN SELECT 'success' AS status; END;
+         CREATE PROCEDURE fn_chk_list_orders(IN status TEXT)
+             BEGIN SELECT data FROM v_chk_order; END;
+         CREATE FUNCTION fn_chk_count() RETURNS BIGINT RETURN 1;",
+    )
+    .await;
+    let mut config = Config::default();
+    config.databases.insert("primary".into(), scratch.config());
+    let report = check(&config, &schema(SDL)).await;
+    assert!(!report.unreachable());
+    let mut problems = messages(&report);
+    problems.sort();
+    let missing = |name: &str| {
+        format!(
+            "mutation '{name}': procedure 'fn_chk_{}' does not exist in database 'primary' \
+             (on MySQL/MariaDB a mutation is a stored procedure whose result set has the \
+             mutation_response columns)",
+            if name == "missing" {
+                "missing"
+            } else {
+                "count"
+            }
+        )
+    };
+    assert_eq!(
+        problems,
+        [
+            "database 'elsewhere' is used by the schema (type 'Remote') but not configured",
+            &missing("countOrders"),
+            &missing("missing"),
+            "query 'ghosts': view 'v_chk_ghost' does not exist in database 'primary'",
+            "type 'Bare': view 'v_chk_bare' has no 'data' column",
+            "type 'Customer': view 'v_chk_customer': column 'data' is of type integer, expected json or jsonb",
+            "type 'Ghost': view 'v_chk_ghost' does not exist in database 'primary'",
+        ]
+    );
+    for line in [
+        "type 'Order': view 'v_chk_order' has a 'data' column",
+        "query 'orders': view 'v_chk_order' has a 'data' column",
+        "mutation 'createOrder': procedure 'fn_chk_create_order' exists (its result set needs \
+         the mutation_response columns or a data column)",
+        "mutation 'createOrder': every argument has a parameter in 'fn_chk_create_order'",
+        "mutation 'listOrders': every argument has a parameter in 'fn_chk_list_orders'",
+    ] {
+        assert!(
+            report.ok.iter().any(|l| l == line),
+            "{line}: {:?}",
+            report.ok
+        );
+    }
+    assert!(
+        report
+            .ok
+            .iter()
+            .any(|l| l.starts_with("database 'primary' (MySQL/MariaDB, mysql://")),
+        "{:?}",
+        report.ok
+    );
+}
+
 #[tokio::test]
 async fn sqlite_mutations_are_fn_views() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -140,14 +214,14 @@ async fn sqlite_mutations_are_fn_views() {
         .contains(&"type 'Post': view 'v_post' has a 'data' column".to_string()));
 }
 
-#[tokio::test]
-async fn unreachable_databases_are_flagged() {
+/// A server nobody listens for: one `Unreachable` problem naming the URL, password hidden.
+async fn unreachable_is_flagged(kind: fraiseql_engine::config::DatabaseKind, url: &str) {
     let mut config = Config::default();
     config.databases.insert(
         "primary".into(),
         DatabaseConfig {
-            kind: Some(fraiseql_engine::config::DatabaseKind::Postgresql),
-            url: Some("postgresql://postgres:secret@127.0.0.1:1/postgres".into()),
+            kind: Some(kind),
+            url: Some(url.into()),
             connect_timeout_ms: 1000,
             ..Default::default()
         },
@@ -160,12 +234,71 @@ async fn unreachable_databases_are_flagged() {
     assert!(report.unreachable());
     assert_eq!(report.problems.len(), 1);
     let message = &report.problems[0].message;
+    let shown = crate::db::redact(url);
     assert!(
-        message.starts_with(
-            "database 'primary' (postgresql://postgres:***@127.0.0.1:1/postgres) is unreachable"
-        ),
+        message.starts_with(&format!("database 'primary' ({shown}) is unreachable")),
         "{message}"
     );
+    assert!(
+        shown.contains(":***@") && !message.contains("secret"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn unreachable_databases_are_flagged() {
+    use fraiseql_engine::config::DatabaseKind;
+    unreachable_is_flagged(
+        DatabaseKind::Postgresql,
+        "postgresql://postgres:secret@127.0.0.1:1/postgres",
+    )
+    .await;
+    unreachable_is_flagged(DatabaseKind::Mysql, "mysql://root:secret@127.0.0.1:1/app").await;
+}
+
+const WC_SDL: &str = r#"
+    type Order @source(view: "v_wc_order") {
+      id: ID!
+      total: Decimal!
+      "Nullable and absent from the data: null, not an error."
+      note: String
+      customer: Customer @relation(localKey: "customer_id", remoteKey: "id")
+      lines: [Customer!]! @relation(localKey: "id", remoteKey: "order_ref")
+    }
+    type Customer @source(view: "v_wc_customer") { id: ID! }
+    type Query { orders: [Order!]! }
+    input CreateOrderInput { identifier: String! total: Decimal! }
+    type Mutation {
+      createOrder(input: CreateOrderInput!): Order! @function(name: "fn_wc_create")
+      payOrder(id: ID!): Order! @function(name: "fn_wc_pay")
+      noteOrder(id: ID!): Order! @function(name: "fn_wc_note")
+    }
+"#;
+
+/// What both PostgreSQL and MySQL/MariaDB report for [`WC_SDL`] over the same data: a first
+/// row whose `data` misspells `total` and `customer_id`, a relation matching a key nobody
+/// has, and `fn_wc_create` with `p_identifer` for argument `identifier`.
+const WC_PROBLEMS: [&str; 4] = [
+    "mutation 'createOrder': function `fn_wc_create` has no parameter for argument `identifier`",
+    "type 'Order': field 'total' reads key 'total', which the data of view 'v_wc_order' does not have (did you mean 'totl'?)",
+    "type 'Order': relation 'customer' joins on key 'customer_id', which the data of view 'v_wc_order' does not have (did you mean 'customer'?)",
+    "type 'Order': relation 'lines' matches 'order_ref' of view 'v_wc_customer', which is neither a column of it nor a field of type 'Customer'",
+];
+
+/// The sorted problems and the report of `check` for [`WC_SDL`] against `db`.
+async fn wrong_columns_keys_and_parameters(db: DatabaseConfig) -> (Vec<String>, CheckReport) {
+    let mut config = Config::default();
+    config.databases.insert("primary".into(), db);
+    let report = check(&config, &schema(WC_SDL)).await;
+    let mut problems: Vec<String> = messages(&report).into_iter().map(String::from).collect();
+    problems.sort();
+    assert!(report
+        .ok
+        .contains(&"mutation 'noteOrder': every argument has a parameter in 'fn_wc_note'".into()));
+    assert!(report
+        .ok
+        .contains(&"type 'Customer': view 'v_wc_customer' has every key the schema reads".into()));
+    (problems, report)
 }
 
 #[tokio::test]
@@ -186,43 +319,37 @@ async fn wrong_columns_keys_and_parameters_are_reported() {
              LANGUAGE sql AS $$ SELECT NULL::mutation_response $$;",
     )
     .await;
-    let sdl = r#"
-        type Order @source(view: "v_wc_order") {
-          id: ID!
-          total: Decimal!
-          "Nullable and absent from the data: null, not an error."
-          note: String
-          customer: Customer @relation(localKey: "customer_id", remoteKey: "id")
-          lines: [Customer!]! @relation(localKey: "id", remoteKey: "order_ref")
-        }
-        type Customer @source(view: "v_wc_customer") { id: ID! }
-        type Query { orders: [Order!]! }
-        input CreateOrderInput { identifier: String! total: Decimal! }
-        type Mutation {
-          createOrder(input: CreateOrderInput!): Order! @function(name: "fn_wc_create")
-          payOrder(id: ID!): Order! @function(name: "fn_wc_pay")
-          noteOrder(id: ID!): Order! @function(name: "fn_wc_note")
-        }
-    "#;
-    let mut config = Config::default();
-    config.databases.insert("primary".into(), scratch.config());
-    let report = check(&config, &schema(sdl)).await;
-    let mut problems = messages(&report);
-    problems.sort();
-    assert_eq!(
-        problems,
-        [
-            "mutation 'createOrder': function `fn_wc_create` has no parameter for argument `identifier`",
-            "mutation 'payOrder': function 'fn_wc_pay' needs parameter 'p_amount' (no default), which no argument provides",
-            "type 'Order': field 'total' reads key 'total', which the data of view 'v_wc_order' does not have (did you mean 'totl'?)",
-            "type 'Order': relation 'customer' joins on key 'customer_id', which the data of view 'v_wc_order' does not have (did you mean 'customer'?)",
-            "type 'Order': relation 'lines' matches 'order_ref' of view 'v_wc_customer', which is neither a column of it nor a field of type 'Customer'",
-        ]
+    let (problems, _) = wrong_columns_keys_and_parameters(scratch.config()).await;
+    let mut expected: Vec<&str> = WC_PROBLEMS.to_vec();
+    // A PostgreSQL parameter without a default must be given.
+    expected.push(
+        "mutation 'payOrder': function 'fn_wc_pay' needs parameter 'p_amount' (no default), which no argument provides",
     );
+    expected.sort();
+    assert_eq!(problems, expected);
+}
+
+/// The same on MySQL/MariaDB, where a procedure parameter no argument binds is passed NULL,
+/// so `fn_wc_pay`'s `p_amount` is no problem.
+#[tokio::test]
+async fn mysql_wrong_columns_keys_and_parameters_are_reported() {
+    let scratch = MysqlScratch::new(
+        "CREATE TABLE tb_wc (id INT, customer INT, total DECIMAL(10, 2));
+         INSERT INTO tb_wc VALUES (1, 7, 9.5);
+         CREATE VIEW v_wc_order AS
+             SELECT id, JSON_OBJECT('id', id, 'totl', total, 'customer', customer) AS data FROM tb_wc;
+         CREATE VIEW v_wc_customer AS SELECT id, JSON_OBJECT('id', id) AS data FROM tb_wc;
+         CREATE PROCEDURE fn_wc_create(IN p_identifer TEXT, IN p_total DECIMAL(10, 2))
+             BEGIN SELECT 'success' AS status; END;
+         CREATE PROCEDURE fn_wc_pay(IN p_id TEXT, IN p_amount DECIMAL(10, 2))
+             BEGIN SELECT 'success' AS status; END;
+         CREATE PROCEDURE fn_wc_note(IN p_id TEXT, IN p_note TEXT)
+             BEGIN SELECT 'success' AS status; END;",
+    )
+    .await;
+    let (problems, report) = wrong_columns_keys_and_parameters(scratch.config()).await;
+    assert_eq!(problems, WC_PROBLEMS);
     assert!(report
         .ok
-        .contains(&"mutation 'noteOrder': every argument has a parameter in 'fn_wc_note'".into()));
-    assert!(report
-        .ok
-        .contains(&"type 'Customer': view 'v_wc_customer' has every key the schema reads".into()));
+        .contains(&"mutation 'payOrder': every argument has a parameter in 'fn_wc_pay'".into()));
 }
