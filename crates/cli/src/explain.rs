@@ -28,7 +28,8 @@ pub(crate) struct ExplainArgs {
     /// Config file.
     #[arg(long, default_value = DEFAULT_CONFIG)]
     config: PathBuf,
-    /// Run the statement and show actual timings (PostgreSQL `EXPLAIN ANALYZE`, rolled back).
+    /// Run the statement and show actual timings (PostgreSQL `EXPLAIN ANALYZE`, MariaDB
+    /// `ANALYZE FORMAT=JSON`; rolled back).
     #[arg(long)]
     analyze: bool,
 }

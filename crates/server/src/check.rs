@@ -376,7 +376,7 @@ fn check_view(
         None => Err(format!("view '{view}' has no 'data' column")),
         Some(column) if dialect(kind).holds_json(*column) => Ok(()),
         Some(other) => Err(format!(
-            "view '{view}': column 'data' is of type {}, expected json or jsonb",
+            "view '{view}': column 'data' is of type {}, expected a JSON type (json or jsonb on PostgreSQL, JSON or text on MySQL/MariaDB)",
             format!("{other:?}").to_lowercase()
         )),
     }

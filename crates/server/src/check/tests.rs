@@ -72,7 +72,7 @@ async fn postgres_mismatches_are_reported() {
             "mutation 'missing': function 'fn_chk_missing' does not exist in database 'primary'",
             "query 'ghosts': view 'v_chk_ghost' does not exist in database 'primary'",
             "type 'Bare': view 'v_chk_bare' has no 'data' column",
-            "type 'Customer': view 'v_chk_customer': column 'data' is of type text, expected json or jsonb",
+            "type 'Customer': view 'v_chk_customer': column 'data' is of type text, expected a JSON type (json or jsonb on PostgreSQL, JSON or text on MySQL/MariaDB)",
             "type 'Ghost': view 'v_chk_ghost' does not exist in database 'primary'",
         ]
     );
@@ -143,7 +143,7 @@ async fn mysql_mismatches_are_reported() {
             &missing("missing"),
             "query 'ghosts': view 'v_chk_ghost' does not exist in database 'primary'",
             "type 'Bare': view 'v_chk_bare' has no 'data' column",
-            "type 'Customer': view 'v_chk_customer': column 'data' is of type integer, expected json or jsonb",
+            "type 'Customer': view 'v_chk_customer': column 'data' is of type integer, expected a JSON type (json or jsonb on PostgreSQL, JSON or text on MySQL/MariaDB)",
             "type 'Ghost': view 'v_chk_ghost' does not exist in database 'primary'",
         ]
     );
