@@ -3,10 +3,13 @@
 #
 #   bash bench/run.sh            # full run: ~1M items, W1-W5 at 1/16/64 connections, 10 s each
 #   bash bench/run.sh --quick    # smoke test: small data, 3 s per point, report in target/bench/quick/
+#   bash bench/run.sh --compare-mariadb   # FraiseQL on PostgreSQL beside FraiseQL on MariaDB
 #   bash bench/run.sh --help     # every flag
 #
 # On a fresh Debian machine it installs what it needs: PostgreSQL (started, trust auth on
-# loopback, as scripts/test.sh does), wrk, Node.js + PostGraphile (unless --skip-peer),
+# loopback, as scripts/test.sh does), wrk, Node.js + PostGraphile (unless --skip-peer or
+# --compare-mariadb), MariaDB (with --compare-mariadb; root over TCP without a password, as
+# scripts/test.sh does),
 # matplotlib in target/bench-venv (for the chart), and builds the release binary into its own
 # target dir (target/bench) so it never waits on the test build. FRAISEQL_BIN=/path/to/fraiseql
 # uses that binary instead of building. Then it runs bench/harness (Python 3 standard library).
@@ -20,9 +23,11 @@ say() { printf '[bench] %s\n' "$*" >&2; }
 
 peer=1
 report_only=0
+maria=0
 for arg in "$@"; do
   case "$arg" in
     --skip-peer) peer=0 ;;
+    --compare-mariadb) maria=1; peer=0 ;;
     --report-only) report_only=1 ;;
     -h|--help) cd "$here" && exec python3 -m harness --help ;;
   esac
@@ -35,6 +40,10 @@ command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
 command -v pgbench >/dev/null 2>&1 || need+=(postgresql-contrib)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v python3 >/dev/null 2>&1 || need+=(python3 python3-venv)
+if [ "$maria" = 1 ]; then
+  command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
+  command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
+fi
 if [ "$peer" = 1 ]; then
   command -v node >/dev/null 2>&1 || need+=(nodejs)
   command -v npm >/dev/null 2>&1 || need+=(npm)
@@ -64,6 +73,25 @@ if [ "$report_only" = 0 ] && ! psql -h 127.0.0.1 -U postgres -d postgres -Atc 's
   sed -i -E 's/^(local|host)(\s.*\s)(peer|ident|scram-sha-256|md5|password)\s*$/\1\2trust/' "$hba"
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main reload
   sleep 1
+fi
+
+# --- MariaDB up, root over TCP without a password (the same steps as scripts/test.sh) ----
+# (Only with --compare-mariadb; BENCH_MARIADB_URL or --mariadb-url point elsewhere.)
+mariadb_up() { mariadb -uroot -e 'select 1' >/dev/null 2>&1; }
+if [ "$report_only" = 0 ] && [ "$maria" = 1 ]; then
+  if ! mariadb_up; then
+    say "starting MariaDB"
+    mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
+    for _ in $(seq 1 60); do mariadb_up && break; sleep 1; done
+    mariadb_up || { say "MariaDB did not come up"; exit 1; }
+  fi
+  if ! mariadb -uroot -h127.0.0.1 -P3306 -e 'select 1' >/dev/null 2>&1; then
+    say "letting root in over TCP without a password"
+    mariadb -uroot -e "ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('') OR unix_socket;
+      CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '';
+      GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION; FLUSH PRIVILEGES;"
+  fi
 fi
 
 # --- PostGraphile (pinned), into target/bench-tools/node --------------------------------

@@ -1,7 +1,7 @@
 """The benchmark dataset: customers, orders and order items, deterministic from a seed.
 
 Every random choice comes from one hash-based generator that PostgreSQL (in SQL, so 1M
-items load in seconds) and Python (for SQLite) compute identically:
+items load in seconds) and Python (for SQLite and MariaDB) compute identically:
 
     H(tag, n)   = md5("<seed>:<tag>:<n>") as 32 hex digits
     U(h, k)     = the k-th 32-bit word of h (k = 0..3), unsigned
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from . import pg
+from . import mariadb, pg
 
 DB_DIR = Path(__file__).resolve().parent.parent / "db"
 
@@ -209,30 +209,27 @@ def order_id(seed: int, n: int) -> str:
     return _Gen(seed).uuid("order-id", n)
 
 
-def create_sqlite(path: Path, seed: int, sizes: Sizes, log) -> None:
-    """Writes the same rows as create_postgres into a new SQLite file at `path`."""
-    started = time.monotonic()
+def _generate(seed: int, sizes: Sizes):
+    """Every row of the three tables, as (table, row) with the values in the tables' column
+    order: customers first, then each order's items followed by the order. Timestamps are
+    ISO-8601 UTC text, decimals integer cents, booleans 0/1; the loaders below format them
+    for their database."""
     g = _Gen(seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.unlink(missing_ok=True)
-    con = sqlite3.connect(tmp)
-    con.executescript((DB_DIR / "sqlite.sql").read_text())
-
     customers = []
     for n in range(1, sizes.customers + 1):
         h, a = g.h("customer", n), g.h("address", n)
         first, last = FIRST[g.pick(h, 0, len(FIRST))], LAST[g.pick(h, 1, len(LAST))]
         city, country = CITIES[g.pick(a, 2, len(CITIES))]
-        customers.append((
+        row = (
             n, g.uuid("customer-id", n), f"{first} {last}",
             f"{first.lower()}.{last.lower()}.{n}@example.com",
             "pro" if g.pick(h, 2, 100) < 20 else "free",
             f"{1 + g.pick(a, 0, 250)} {STREETS[g.pick(a, 1, len(STREETS))]}",
             city, str(10000 + g.pick(a, 3, 90000)), country,
             _stamp(CUSTOMER_EPOCH, g.pick(h, 3, SPAN_SECONDS)),
-        ))
-    con.executemany("INSERT INTO tb_customer VALUES (?,?,?,?,?,?,?,?,?,?)", customers)
+        )
+        customers.append(row)
+        yield "tb_customer", row
 
     products = []
     for p in range(PRODUCTS):
@@ -241,7 +238,6 @@ def create_sqlite(path: Path, seed: int, sizes: Sizes, log) -> None:
                          f"{ADJECTIVES[g.pick(h, 0, len(ADJECTIVES))]} {NOUNS[g.pick(h, 1, len(NOUNS))]}",
                          100 + g.pick(h, 2, 19901)))
 
-    orders, items = [], []
     for n in range(1, sizes.orders + 1):
         h, nh = g.h("order", n), g.h("order-note", n)
         total_cents = 0
@@ -251,20 +247,48 @@ def create_sqlite(path: Path, seed: int, sizes: Sizes, log) -> None:
             quantity = 1 + g.pick(ih, 1, 5)
             total_cents += quantity * cents
             pk = (n - 1) * MAX_ITEMS + k
-            items.append((pk, g.uuid("item-id", pk), n, k, sku, name, quantity, cents / 100))
+            yield "tb_order_item", (pk, g.uuid("item-id", pk), n, k, sku, name, quantity, cents)
         c = customers[g.pick(h, 0, sizes.customers)]
         status = status_of(g.pick(h, 1, 100))
         note = NOTES[g.pick(nh, 1, len(NOTES))] if g.pick(nh, 0, 100) < 30 else None
-        orders.append((
-            n, g.uuid("order-id", n), f"ORD-{n:07d}", c[0], status, total_cents / 100,
+        yield "tb_order", (
+            n, g.uuid("order-id", n), f"ORD-{n:07d}", c[0], status, total_cents,
             1 if status in ("paid", "shipped") else 0, note, c[5], c[6], c[7], c[8],
             _stamp(ORDER_EPOCH, g.pick(h, 2, SPAN_SECONDS)),
-        ))
-        if len(items) > 200_000:
-            con.executemany("INSERT INTO tb_order_item VALUES (?,?,?,?,?,?,?,?)", items)
-            items.clear()
-    con.executemany("INSERT INTO tb_order_item VALUES (?,?,?,?,?,?,?,?)", items)
-    con.executemany("INSERT INTO tb_order VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", orders)
+        )
+
+
+# Which values of a generated row are cents (decimals) and timestamps, per table.
+_CENTS = {"tb_order": 5, "tb_order_item": 7}
+_STAMPS = {"tb_customer": 9, "tb_order": 12}
+
+
+def create_sqlite(path: Path, seed: int, sizes: Sizes, log) -> None:
+    """Writes the same rows as create_postgres into a new SQLite file at `path`."""
+    started = time.monotonic()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    con = sqlite3.connect(tmp)
+    con.executescript((DB_DIR / "sqlite.sql").read_text())
+    batches: dict[str, list[tuple]] = {"tb_customer": [], "tb_order_item": [], "tb_order": []}
+
+    def flush(table: str) -> None:
+        rows = batches[table]
+        if rows:
+            marks = ",".join("?" * len(rows[0]))
+            con.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+            rows.clear()
+
+    for table, row in _generate(seed, sizes):
+        if table in _CENTS:
+            i = _CENTS[table]
+            row = row[:i] + (row[i] / 100,) + row[i + 1:]
+        batches[table].append(row)
+        if len(batches[table]) > 200_000:
+            flush(table)
+    for table in batches:
+        flush(table)
     con.executescript((DB_DIR / "sqlite_indexes.sql").read_text())
     con.commit()
     con.execute("PRAGMA journal_mode=WAL")
@@ -272,3 +296,50 @@ def create_sqlite(path: Path, seed: int, sizes: Sizes, log) -> None:
     tmp.replace(path)
     log(f"SQLite database {path}: {sizes.customers} customers, {sizes.orders} orders "
         f"in {time.monotonic() - started:.1f} s")
+
+
+def _tsv_value(table: str, i: int, value) -> str:
+    """One value for LOAD DATA's default format (tab-separated, `\\N` for NULL)."""
+    if value is None:
+        return "\\N"
+    if _CENTS.get(table) == i:
+        return f"{value // 100}.{value % 100:02d}"
+    if _STAMPS.get(table) == i:
+        return value.replace("T", " ").rstrip("Z")
+    text = str(value)
+    if any(ch in text for ch in "\t\n\\"):
+        raise ValueError(f"{table}: a value LOAD DATA would need escaped: {text!r}")
+    return text
+
+
+def create_mariadb(admin_url: str, database: str, seed: int, sizes: Sizes, work_dir: Path,
+                   log) -> str:
+    """Drops and recreates `database` on MariaDB with the same rows as create_postgres
+    (generated here, written to tab-separated files in `work_dir`, loaded with LOAD DATA);
+    returns its URL."""
+    url = pg.with_database(admin_url, database)
+    started = time.monotonic()
+    mariadb.run_script(admin_url, f"DROP DATABASE IF EXISTS `{database}`;\n"
+                                  f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 "
+                                  "COLLATE utf8mb4_nopad_bin;\n")
+    mariadb.run_script(url, (DB_DIR / "mariadb.sql").read_text())
+    work_dir.mkdir(parents=True, exist_ok=True)
+    paths = {t: work_dir / f"mariadb_{t}.tsv" for t in ("tb_customer", "tb_order_item", "tb_order")}
+    files = {t: open(p, "w") for t, p in paths.items()}
+    try:
+        for table, row in _generate(seed, sizes):
+            files[table].write("\t".join(_tsv_value(table, i, v) for i, v in enumerate(row)) + "\n")
+    finally:
+        for f in files.values():
+            f.close()
+    load = "".join(f"LOAD DATA LOCAL INFILE {pg.literal(str(p))} INTO TABLE {t} CHARACTER SET utf8mb4;\n"
+                   for t, p in paths.items())
+    mariadb.run_script(url, load)
+    for p in paths.values():
+        p.unlink()
+    mariadb.run_script(url, (DB_DIR / "mariadb_indexes.sql").read_text())
+    counts = mariadb.rows(url, "SELECT (SELECT count(*) FROM tb_customer), (SELECT count(*) FROM tb_order), "
+                               "(SELECT count(*) FROM tb_order_item)")[0]
+    log(f"MariaDB database {database}: {counts[0]} customers, {counts[1]} orders, "
+        f"{counts[2]} items in {time.monotonic() - started:.1f} s")
+    return url

@@ -118,9 +118,9 @@ def _check(system: str, port: int, w: Workload, query: str, variables: dict, sum
 def _point_wrk(server: servers.Server, script: Path, c: int, s: Settings) -> dict:
     noise = _noise(s)
     server.reset_peak()
-    before = server.usage()
+    before, db_before = server.usage(), servers.cpu_by_name(_DATABASE_SERVERS)
     r = load.run(f"http://127.0.0.1:{server.port}/graphql", script, c, s.duration, s.threads)
-    after = server.usage()
+    after, db_after = server.usage(), servers.cpu_by_name(_DATABASE_SERVERS)
     return {"connections": c, "rps": round(r.rps, 1), "requests": r.requests,
             "p50_ms": round(r.p50_ms, 3), "p90_ms": round(r.p90_ms, 3),
             "p99_ms": round(r.p99_ms, 3), "max_ms": round(r.max_ms, 3),
@@ -128,7 +128,13 @@ def _point_wrk(server: servers.Server, script: Path, c: int, s: Settings) -> dic
             "graphql_errors": r.gql_errors,
             "cpu_seconds": round(after.cpu_seconds - before.cpu_seconds, 2),
             "peak_rss_mb": round(after.hwm_kb / 1024, 1), "rss_after_mb": round(after.rss_kb / 1024, 1),
-            "seconds": round(r.seconds, 2), **noise}
+            "seconds": round(r.seconds, 2),
+            "database_cpu_seconds": {n: round(db_after[n] - db_before[n], 2) for n in _DATABASE_SERVERS},
+            **noise}
+
+
+# The database servers' processes, whose CPU time each point records (all their clients').
+_DATABASE_SERVERS = ("postgres", "mariadbd")
 
 
 _BUSY = ("rustc", "cargo", "cc1", "cc1plus", "ld", "clang", "cargo-nextest", "pytest")
@@ -340,6 +346,10 @@ def _capture(s: Settings, db_url: str, samples: dict[str, str], workloads: list[
 
 def main(argv: list[str]) -> int:
     s = parse(argv)
+    if s.compare_mariadb:
+        # Imported here: compare.py builds on this module's steps.
+        from . import compare
+        return compare.main(s)
     if s.report_only:
         return _report(s, json.loads((s.results_dir / "latest.json").read_text()))
     _require_tools(s)

@@ -60,6 +60,23 @@ def _cpu_seconds(pid: int) -> float:
     return sum(int(x) for x in fields[11:15]) / CLOCK_TICKS
 
 
+def cpu_by_name(names: tuple[str, ...]) -> dict[str, float]:
+    """CPU seconds so far of every process whose name is in `names`, summed per name: the
+    database servers (`postgres` backends, `mariadbd`), whoever their clients are."""
+    out = {n: 0.0 for n in names}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm") as f:
+                name = f.read().strip()
+        except OSError:
+            continue
+        if name in out:
+            out[name] += _cpu_seconds(int(entry))
+    return out
+
+
 def _get(port: int, path: str, body: dict | None = None, timeout: float = 1.0):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:

@@ -24,6 +24,9 @@ class Settings:
     workloads: list[str]
     peer: bool
     sqlite: bool
+    compare_mariadb: bool
+    rounds: int
+    mariadb_url: str
     quick: bool
     report_only: bool
     reuse_data: bool
@@ -78,6 +81,15 @@ def parse(argv: list[str]) -> Settings:
     p.add_argument("--skip-peer", action="store_true", help="do not run PostGraphile")
     p.add_argument("--sqlite", action="store_true",
                    help="also run the workloads against FraiseQL on SQLite (same data)")
+    p.add_argument("--compare-mariadb", action="store_true",
+                   help="instead of the full run: FraiseQL on PostgreSQL beside FraiseQL on MariaDB, "
+                        "same data, workloads interleaved for --rounds rounds, medians and ratios "
+                        "(no ceiling, peer, tv_ tables or SQLite); results in bench/results/mariadb.json "
+                        "and target/bench/mariadb.md")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="--compare-mariadb: rounds per workload and database (default 3)")
+    p.add_argument("--mariadb-url", default=os.environ.get("BENCH_MARIADB_URL", "mysql://root@127.0.0.1:3306"),
+                   help="an admin connection to the MariaDB server (default root@127.0.0.1:3306)")
     p.add_argument("--report-only", action="store_true",
                    help="rewrite the report and chart from the results file of the last run "
                         "(bench/results/latest.json, or target/bench/quick/ with --quick); measures nothing")
@@ -108,13 +120,16 @@ def parse(argv: list[str]) -> Settings:
     duration = a.duration if a.duration is not None else (3.0 if quick else 10.0)
     if duration < 1:
         p.error("--duration must be at least 1 second")
+    if a.rounds < 1:
+        p.error("--rounds must be at least 1")
     cpus = os.cpu_count() or 1
     binary = Path(a.fraiseql_bin) if a.fraiseql_bin else ROOT / "target" / "bench" / "release" / "fraiseql"
     command = os.environ.get("BENCH_COMMAND") or "bash bench/run.sh " + " ".join(shlex.quote(x) for x in argv)
     return Settings(
         scale=scale, seed=a.seed, duration=duration, warmup=1.0 if quick else 2.0,
         concurrency=a.concurrency or [1, 16, 64], workloads=a.workloads,
-        peer=not a.skip_peer, sqlite=a.sqlite, quick=quick, report_only=a.report_only, reuse_data=a.reuse_data,
+        peer=not a.skip_peer and not a.compare_mariadb, sqlite=a.sqlite,
+        compare_mariadb=a.compare_mariadb, rounds=a.rounds, mariadb_url=a.mariadb_url, quick=quick, report_only=a.report_only, reuse_data=a.reuse_data,
         admin_url=a.pg_url, database=a.database,
         fraiseql_bin=binary.resolve(), node_dir=ROOT / "target" / "bench-tools" / "node",
         work_dir=ROOT / "target" / "bench",

@@ -1,23 +1,60 @@
 //! `fraiseql init`: scaffolds a project that runs as is: config, SDL schema, SQL schema with
-//! sample data, README, and `app.db` created from the SQL so `fraiseql run` works at once.
+//! sample data and a README, for SQLite (the default; `app.db` is created from the SQL so
+//! `fraiseql run` works at once), PostgreSQL or MySQL/MariaDB (the README says how to create
+//! the database and load the SQL; nothing here connects to a server).
 
 use crate::output::outln;
 use crate::{Failure, Outcome};
 use anyhow::{anyhow, Context};
 use clap::Args;
+use fraiseql_engine::config::DatabaseKind;
 use std::path::{Path, PathBuf};
 
-const CONFIG: &str = include_str!("../templates/init/fraiseql.toml");
+/// The GraphQL schema: the same for every database.
 const SCHEMA: &str = include_str!("../templates/init/schema.graphql");
-const SQL: &str = include_str!("../templates/init/db/schema.sql");
-const README: &str = include_str!("../templates/init/README.md");
-const GITIGNORE: &str = include_str!("../templates/init/gitignore");
+
+/// The files that differ by database. Each dialect's `schema.sql` has the same tables, views,
+/// mutation and rows, and its views produce the same `data` JSON, so the README's query and
+/// mutation answer the same on all three (`crates/cli/tests/cli.rs` checks it).
+struct Template {
+    config: &'static str,
+    sql: &'static str,
+    readme: &'static str,
+    gitignore: &'static str,
+}
+
+fn template(kind: DatabaseKind) -> Template {
+    match kind {
+        DatabaseKind::Sqlite => Template {
+            config: include_str!("../templates/init/sqlite/fraiseql.toml"),
+            sql: include_str!("../templates/init/sqlite/schema.sql"),
+            readme: include_str!("../templates/init/sqlite/README.md"),
+            gitignore: include_str!("../templates/init/sqlite/gitignore"),
+        },
+        DatabaseKind::Postgresql => Template {
+            config: include_str!("../templates/init/postgresql/fraiseql.toml"),
+            sql: include_str!("../templates/init/postgresql/schema.sql"),
+            readme: include_str!("../templates/init/postgresql/README.md"),
+            gitignore: include_str!("../templates/init/postgresql/gitignore"),
+        },
+        DatabaseKind::Mysql => Template {
+            config: include_str!("../templates/init/mysql/fraiseql.toml"),
+            sql: include_str!("../templates/init/mysql/schema.sql"),
+            readme: include_str!("../templates/init/mysql/README.md"),
+            gitignore: include_str!("../templates/init/mysql/gitignore"),
+        },
+    }
+}
 
 #[derive(Debug, Args)]
 pub(crate) struct InitArgs {
     /// Directory to create (its name becomes the project name).
     #[arg(default_value = "my-fraiseql-app")]
     name: PathBuf,
+    /// The database: `sqlite` (creates app.db), `postgresql` or `mysql` (MariaDB). Same
+    /// spellings as `type` in fraiseql.toml (`postgres`, `pg`, `mariadb`, `sqlite3`).
+    #[arg(long, default_value = "sqlite")]
+    database: DatabaseKind,
 }
 
 pub(crate) fn init(args: InitArgs) -> Outcome {
@@ -35,12 +72,15 @@ pub(crate) fn init(args: InitArgs) -> Outcome {
         }
     }
     let name = project_name(&dir);
+    let db = database_name(&name);
+    let template = template(args.database);
+    let fill = |text: &str| text.replace("{{name}}", &name).replace("{{db}}", &db);
     let files: [(&str, String); 5] = [
-        ("fraiseql.toml", CONFIG.replace("{{name}}", &name)),
+        ("fraiseql.toml", fill(template.config)),
         ("schema.graphql", SCHEMA.to_string()),
-        ("db/schema.sql", SQL.to_string()),
-        ("README.md", README.replace("{{name}}", &name)),
-        (".gitignore", GITIGNORE.to_string()),
+        ("db/schema.sql", fill(template.sql)),
+        ("README.md", fill(template.readme)),
+        (".gitignore", template.gitignore.to_string()),
     ];
     std::fs::create_dir_all(dir.join("db"))
         .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -48,14 +88,27 @@ pub(crate) fn init(args: InitArgs) -> Outcome {
         let path = dir.join(file);
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    create_database(&dir.join("app.db"), SQL)?;
+    if args.database == DatabaseKind::Sqlite {
+        create_database(&dir.join("app.db"), template.sql)?;
+    }
 
     outln!("Created {} in {}:", name, dir.display())?;
     for (file, _) in &files {
         outln!("  {file}")?;
     }
-    outln!("  app.db (from db/schema.sql, with sample data)")?;
-    outln!("\nNext:\n  cd {}\n  fraiseql run", dir.display())?;
+    match args.database {
+        DatabaseKind::Sqlite => {
+            outln!("  app.db (from db/schema.sql, with sample data)")?;
+            outln!("\nNext:\n  cd {}\n  fraiseql run", dir.display())?;
+        }
+        DatabaseKind::Postgresql | DatabaseKind::Mysql => {
+            outln!(
+                "\nNext:\n  cd {}\n  create the {} database {db} and load db/schema.sql (README.md)\n  fraiseql run",
+                dir.display(),
+                args.database.label()
+            )?;
+        }
+    }
     Ok(())
 }
 
@@ -80,6 +133,26 @@ fn project_name(dir: &Path) -> String {
     }
 }
 
+/// The project name as a database name: lowercase letters, digits and `_`, starting with a
+/// letter, so the README's `createdb`/`CREATE DATABASE` need no quoting.
+fn database_name(project: &str) -> String {
+    let name: String = project
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        name
+    } else {
+        format!("app_{name}")
+    }
+}
+
 fn create_database(path: &Path, sql: &str) -> Result<(), Failure> {
     let conn = rusqlite::Connection::open(path)
         .with_context(|| format!("cannot create {}", path.display()))?;
@@ -96,12 +169,15 @@ mod tests {
     fn names_are_sanitized() {
         assert_eq!(project_name(Path::new("/nonexistent/my app!")), "myapp");
         assert_eq!(project_name(Path::new("/nonexistent/shop-api")), "shop-api");
+        assert_eq!(database_name("Shop-API.v2"), "shop_api_v2");
+        assert_eq!(database_name("2024_blog"), "app_2024_blog");
     }
 
     #[test]
     fn scaffold_sql_creates_a_working_mutation() {
         let conn = rusqlite::Connection::open_in_memory().expect("memory db");
-        conn.execute_batch(SQL).expect("schema.sql runs");
+        conn.execute_batch(template(DatabaseKind::Sqlite).sql)
+            .expect("schema.sql runs");
         let posts: i64 = conn
             .query_row("SELECT count(*) FROM v_post", [], |r| r.get(0))
             .expect("count");

@@ -68,7 +68,7 @@ enum Command {
     /// Show the SQL a query runs and the database's plan for it.
     #[command(after_help = EXIT_CODES)]
     Explain(explain::ExplainArgs),
-    /// Create a new SQLite-backed project that runs as is.
+    /// Create a new project with sample data: SQLite (runs as is), PostgreSQL or MySQL/MariaDB.
     #[command(after_help = EXIT_CODES)]
     Init(init::InitArgs),
 }

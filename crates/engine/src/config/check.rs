@@ -28,6 +28,24 @@ fn spellings(kind: DatabaseKind) -> &'static [&'static str] {
     }
 }
 
+/// A database named as `type` names it (`postgresql`, `pg`, `mariadb`, `sqlite3`, …), for
+/// flags that pick a kind (`fraiseql init --database`); the error lists every spelling.
+impl std::str::FromStr for DatabaseKind {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        KINDS
+            .into_iter()
+            .find(|kind| spellings(*kind).contains(&name))
+            .ok_or_else(|| {
+                format!(
+                    "unknown database `{name}`; supported: {}",
+                    supported_types()
+                )
+            })
+    }
+}
+
 /// Shortest accepted `server.admin_token`.
 const MIN_ADMIN_TOKEN: usize = 32;
 
@@ -287,8 +305,16 @@ mod tests {
                     >::new(spelling))
                     .unwrap();
                 assert_eq!(parsed, kind);
+                assert_eq!(spelling.parse::<DatabaseKind>(), Ok(kind));
             }
         }
+        assert_eq!(
+            "oracle".parse::<DatabaseKind>(),
+            Err(format!(
+                "unknown database `oracle`; supported: {}",
+                supported_types()
+            ))
+        );
         assert_eq!(
             supported_types(),
             "`postgresql` (alias `postgres`, `pg`), `mysql` (alias `mariadb`), `sqlite` (alias `sqlite3`)"

@@ -575,18 +575,19 @@ fn conditions(filter: &Filter) -> usize {
 fn key_order(ty: &ObjectType) -> Vec<OrderKey> {
     ty.key_fields
         .iter()
-        .map(|k| OrderKey {
-            target: Target {
-                path: vec![k.clone()],
-                kind: ty
-                    .fields
-                    .values()
-                    .find(|f| &f.key == k)
-                    .and_then(|f| ScalarKind::of(&f.ty.name))
-                    .unwrap_or(ScalarKind::Text),
-            },
-            descending: false,
-            nulls_first: false,
+        .map(|k| {
+            let field = ty.fields.values().find(|f| &f.key == k);
+            OrderKey {
+                target: Target {
+                    path: vec![k.clone()],
+                    kind: field
+                        .and_then(|f| ScalarKind::of(&f.ty.name))
+                        .unwrap_or(ScalarKind::Text),
+                },
+                descending: false,
+                nulls_first: false,
+                nullable: field.is_none_or(|f| !f.ty.non_null),
+            }
         })
         .collect()
 }

@@ -287,10 +287,13 @@ fn order_object(
             Some("DESC_NULLS_LAST") => (true, false),
             _ => return Err(user_error(format!("invalid sort direction for `{name}`"))),
         };
+        // A nested field may be null whatever its type says: its parent object may be.
+        let nullable = !prefix.is_empty() || !field.ty.non_null;
         out.push(OrderKey {
             target: Target { path, kind },
             descending,
             nulls_first,
+            nullable,
         });
     }
     Ok(())

@@ -244,6 +244,10 @@ pub struct OrderKey {
     pub target: Target,
     pub descending: bool,
     pub nulls_first: bool,
+    /// False for a top-level field of a non-null type (a key, `createdAt: DateTime!`): it has
+    /// no nulls to place, so a dialect that places them with an extra sort key (MySQL/MariaDB)
+    /// leaves that key out and the sort can follow the column's index.
+    pub nullable: bool,
 }
 
 /// A mutation: call `function`, then read the result through `view`.

@@ -105,12 +105,19 @@ pub trait Dialect: Sync {
     /// The opaque cursor of a row: hex of the JSON array of `values` (JSON expressions).
     fn cursor(&self, values: &[String]) -> String;
 
-    /// One `ORDER BY` key: `expr` ascending or descending, with nulls first or last. The
-    /// standard `NULLS FIRST`/`NULLS LAST` serves PostgreSQL and SQLite (3.30+; the bundled
-    /// library is newer). MySQL/MariaDB reject that syntax and sort nulls first ascending:
-    /// they will override this with an `expr IS NULL` key before the value key
-    /// (`expr IS NULL DESC, expr ASC` for nulls first).
-    fn order_key(&self, expr: &str, descending: bool, nulls_first: bool) -> String {
+    /// One `ORDER BY` key: `expr` ascending or descending, with nulls first or last (when
+    /// `nullable`: see [`OrderKey::nullable`](crate::plan::OrderKey)). The standard
+    /// `NULLS FIRST`/`NULLS LAST` serves PostgreSQL and SQLite (3.30+; the bundled library is
+    /// newer), and costs nothing where there are no nulls. MySQL/MariaDB reject that syntax
+    /// and sort nulls first ascending: they override this with an `expr IS NULL` key before
+    /// the value key, left out when the key cannot be null.
+    fn order_key(
+        &self,
+        expr: &str,
+        descending: bool,
+        nulls_first: bool,
+        _nullable: bool,
+    ) -> String {
         format!(
             "{expr} {} NULLS {}",
             if descending { "DESC" } else { "ASC" },

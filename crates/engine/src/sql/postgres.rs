@@ -375,7 +375,10 @@ mod tests {
         assert!(Postgres
             .missing_mutation("fn_x", "db")
             .starts_with("function 'fn_x'"));
-        assert_eq!(Postgres.order_key("x", true, false), "x DESC NULLS LAST");
+        assert_eq!(
+            Postgres.order_key("x", true, false, true),
+            "x DESC NULLS LAST"
+        );
         assert_eq!(Postgres.concat(&["'%'", "$1", "'%'"]), "'%' || $1 || '%'");
         assert_eq!(Postgres.json_row("$1"), "(SELECT $1::jsonb AS data)");
     }

@@ -182,7 +182,7 @@ impl Renderer<'_> {
                     Some(_) => format!("{t}.{}", self.d.ident(&k.target.path[0])),
                     None => self.d.typed_at(&data, &k.target.path, k.target.kind),
                 };
-                self.d.order_key(&expr, desc, nulls_first)
+                self.d.order_key(&expr, desc, nulls_first, k.nullable)
             })
             .collect()
     }

@@ -303,7 +303,10 @@ mod tests {
         assert!(Sqlite
             .missing_mutation("fn_x", "db")
             .starts_with("view 'fn_x'"));
-        assert_eq!(Sqlite.order_key("x", false, true), "x ASC NULLS FIRST");
+        assert_eq!(
+            Sqlite.order_key("x", false, true, true),
+            "x ASC NULLS FIRST"
+        );
         assert_eq!(Sqlite.concat(&["?1", "'%'"]), "?1 || '%'");
         assert_eq!(Sqlite.json_row("?1"), "(SELECT json(?1) AS data)");
     }
