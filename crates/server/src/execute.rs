@@ -349,7 +349,7 @@ enum ProcedureResult {
 
 /// Reads a procedure's result set: with a `status` column it is a `mutation_response` (its
 /// first row; `entity` and `metadata` hold JSON text), with a `data` column rows of the view.
-/// Anything else reads as a response without a status, which the caller refuses.
+/// Anything else (no row, or neither column) is refused by the caller.
 fn procedure_result(
     m: &Mutate,
     columns: &[String],
@@ -366,7 +366,11 @@ fn procedure_result(
             return ProcedureResult::Entities(entities);
         }
     }
-    let row = rows.into_iter().next().unwrap_or_default();
+    let Some(row) = rows.into_iter().next().filter(|_| at("status").is_some()) else {
+        // Neither a response nor entities (or no row): not JSON, so the caller reports
+        // that the procedure returned no mutation_response.
+        return ProcedureResult::Response(String::new());
+    };
     let mut object = serde_json::Map::new();
     for (name, value) in columns.iter().zip(row) {
         let name = name.to_ascii_lowercase();
