@@ -105,6 +105,8 @@ impl<'a, 'i> Checker<'a, 'i> {
             if db.url.as_deref().is_some_and(|u| u.trim().is_empty()) {
                 db.url = None;
             }
+            // An optional replica (`"${REPLICA_URL:-}"`) that is not set is no replica.
+            db.replicas.retain(|u| !u.trim().is_empty());
         }
         shorthand
     }
@@ -127,6 +129,7 @@ impl<'a, 'i> Checker<'a, 'i> {
                 vec!["databases".to_owned(), name.clone()]
             };
             self.infer_kind(db, &table);
+            self.check_replicas(db, &table);
             self.check_pool(db, &table);
         }
         self.check_admin_token(config);
@@ -228,6 +231,58 @@ impl<'a, 'i> Checker<'a, 'i> {
         }
     }
 
+    /// `replicas`: each a copy of this database, so a URL of its type; none of an in-memory
+    /// SQLite database (each connection to one is a database of its own, so a copy cannot
+    /// exist); none that is the primary itself or listed twice (it would take two turns).
+    /// URLs are never echoed: they may hold a password.
+    fn check_replicas(&mut self, db: &DatabaseConfig, table: &KeyPath) {
+        // Without a type, the database itself was reported already.
+        let (false, Some(kind)) = (db.replicas.is_empty(), db.kind) else {
+            return;
+        };
+        let label = table_label(table);
+        if kind == DatabaseKind::Sqlite && db.url.as_deref().is_some_and(sqlite_in_memory) {
+            let message = format!(
+                "`replicas` in {label}: an in-memory SQLite database cannot have replicas \
+                 (nothing else can open it); use a database file"
+            );
+            self.report(table, "replicas", message);
+            return;
+        }
+        for (i, url) in db.replicas.iter().enumerate() {
+            let entry = format!("`replicas[{i}]` in {label}");
+            let problem = match (DatabaseKind::from_url(url), scheme(url)) {
+                (Some(replica), _) if replica != kind => Some(format!(
+                    "{entry} is a `{}` url, but the database is `{}`: a replica is a copy of \
+                     the same type of database",
+                    spellings(replica)[0],
+                    spellings(kind)[0]
+                )),
+                (None, Some(scheme)) => Some(format!(
+                    "url scheme `{scheme}` of {entry} is not supported by this build; \
+                     supported: {}",
+                    supported_types()
+                )),
+                // A URL without a scheme (libpq's `key=value` form, a file path) is read
+                // as the database's type, as the primary's is.
+                _ if kind == DatabaseKind::Sqlite && sqlite_in_memory(url) => Some(format!(
+                    "{entry} is an in-memory SQLite database, which would be empty and \
+                     unreachable from anywhere else: a replica must be a database file"
+                )),
+                _ if db.url.as_deref().map(str::trim) == Some(url.trim()) => Some(format!(
+                    "{entry} is the database's own `url`; list only the replicas"
+                )),
+                _ => db.replicas[..i]
+                    .iter()
+                    .position(|earlier| earlier.trim() == url.trim())
+                    .map(|j| format!("{entry} repeats `replicas[{j}]`")),
+            };
+            if let Some(message) = problem {
+                self.report(table, "replicas", message);
+            }
+        }
+    }
+
     fn check_pool(&mut self, db: &DatabaseConfig, table: &KeyPath) {
         let label = table_label(table);
         if db.pool_max == 0 {
@@ -279,6 +334,22 @@ impl<'a, 'i> Checker<'a, 'i> {
             problem.at_path(dotted(&path))
         });
     }
+}
+
+/// Whether `url` names an in-memory SQLite database (`sqlite::memory:`, `:memory:`), spelled
+/// as the server's SQLite driver reads it (`db/sqlite.rs`, `location`).
+fn sqlite_in_memory(url: &str) -> bool {
+    let url = url.trim();
+    let rest = ["sqlite:", "sqlite3:", "file:"]
+        .iter()
+        .find_map(|scheme| {
+            url.get(..scheme.len())
+                .filter(|p| p.eq_ignore_ascii_case(scheme))
+                .map(|_| &url[scheme.len()..])
+        })
+        .unwrap_or(url);
+    let rest = rest.split('?').next().unwrap_or(rest);
+    rest == ":memory:" || rest == "//:memory:"
 }
 
 /// The scheme of a URL-looking string (`mysql` in `mysql://…`), if it has one.

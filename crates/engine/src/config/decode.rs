@@ -399,7 +399,7 @@ backend = 'nats'
                 "7:1: unknown key `pool_maxx` in [databases.primary]; did you mean `pool_max`?",
                 "8:1: unknown key `pool_sise` in [databases.primary]; did you mean `pool_max`?",
                 "9:1: unknown key `zzz` in [databases.primary]; valid keys: `url`, `type`, \
-                 `pool_min`, `pool_max`, `connect_timeout_ms`, `idle_timeout_ms`, `statement_timeout_ms`, \
+                 `replicas`, `pool_min`, `pool_max`, `connect_timeout_ms`, `idle_timeout_ms`, `statement_timeout_ms`, \
                  `statement_cache_size`, `ssl_mode`, `ssl_root_cert`",
                 "11:2: unknown section `[observers]`; valid sections: `[project]`, `[server]`, \
                  `[database]`, `[databases.<name>]`, `[fraiseql]`, `[validation]`, `[query_defaults]`",

@@ -315,6 +315,12 @@ pub struct DatabaseConfig {
     /// Driver; inferred from the URL scheme when absent (`load` fills it in).
     #[serde(default, rename = "type", alias = "driver")]
     pub kind: Option<DatabaseKind>,
+    /// Read replicas: URLs of servers holding a copy of this database, of the same type.
+    /// Reads take turns on the replicas that answer; mutations (and the reads inside them) go
+    /// to `url`. Every other key of the table (pool sizes, timeouts, TLS) applies to each
+    /// replica as to the primary. An empty entry (`"${REPLICA_URL:-}"`) is left out.
+    #[serde(default)]
+    pub replicas: Vec<String>,
     /// Connections opened in the background once the database answers and kept open.
     #[serde(default = "default_pool_min")]
     pub pool_min: usize,
@@ -380,6 +386,7 @@ impl Default for DatabaseConfig {
         Self {
             url: None,
             kind: None,
+            replicas: Vec::new(),
             pool_min: default_pool_min(),
             pool_max: default_pool_max(),
             connect_timeout_ms: default_connect_timeout_ms(),
