@@ -4,6 +4,8 @@
 //! column (JSON on PostgreSQL) whose first row has a key for every non-null field and every
 //! relation key; each mutation's function must exist, return `mutation_response` or
 //! `SETOF <view>` (on SQLite: the `fn_*` view) and have a parameter for every argument.
+//! Each read replica must answer and hold the views read on its database as the primary
+//! does.
 
 use crate::db::{redact, Database};
 use fraiseql_engine::catalog::{Catalog, Function, FunctionReturn};
@@ -99,8 +101,76 @@ pub async fn check(config: &Config, schema: &CompiledSchema) -> CheckReport {
         ));
         check_database(&mut report, schema, name, db.kind, &catalog);
         check_data_keys(&mut report, schema, &db, &catalog).await;
+        check_replicas(&mut report, schema, &db, &catalog).await;
     }
     report
+}
+
+/// Each read replica answers and holds every view the schema reads on its database as the
+/// primary does (the same columns, of the same types): reads go to the replicas, but their
+/// statements are rendered for the primary's catalog.
+async fn check_replicas(
+    report: &mut CheckReport,
+    schema: &CompiledSchema,
+    db: &Database,
+    primary: &Catalog,
+) {
+    let name = &db.name;
+    for replica in db.replicas() {
+        let who = format!(
+            "database '{name}' replica {} ({})",
+            replica.index, replica.url
+        );
+        if let Err(e) = replica.target.ping().await {
+            report.problem(
+                ProblemKind::Unreachable,
+                format!("{who} is unreachable: {e}"),
+            );
+            continue;
+        }
+        let catalog = match replica.target.read_catalog().await {
+            Ok(c) => c,
+            Err(e) => {
+                report.mismatch(format!("{who}: cannot read its catalog: {e}"));
+                continue;
+            }
+        };
+        let mut differs = false;
+        let mut seen: Vec<&str> = Vec::new();
+        for (user, view) in read_views(schema, name) {
+            if seen.contains(&view) {
+                continue;
+            }
+            seen.push(view);
+            let (ours, theirs) = (primary.relations.get(view), catalog.relations.get(view));
+            let message = match (ours, theirs) {
+                (_, None) => format!("{user}: view '{view}' does not exist on {who}"),
+                (Some(ours), Some(theirs)) if ours != theirs => format!(
+                    "{user}: view '{view}' on {who} has columns ({}), the primary's has ({})",
+                    columns(theirs),
+                    columns(ours)
+                ),
+                _ => continue,
+            };
+            differs = true;
+            report.mismatch(message);
+        }
+        if !differs {
+            report.ok.push(format!(
+                "{who} is reachable and holds the views the schema reads as the primary does"
+            ));
+        }
+    }
+}
+
+/// `id integer, data jsonb`: a relation's columns and their type families.
+fn columns(relation: &fraiseql_engine::catalog::Relation) -> String {
+    let columns: Vec<String> = relation
+        .columns
+        .iter()
+        .map(|(name, ty)| format!("{name} {}", format!("{ty:?}").to_lowercase()))
+        .collect();
+    columns.join(", ")
 }
 
 impl CheckReport {
@@ -133,13 +203,9 @@ fn users(schema: &CompiledSchema, name: &str) -> Vec<String> {
     types.chain(queries).chain(mutations).collect()
 }
 
-fn check_database(
-    report: &mut CheckReport,
-    schema: &CompiledSchema,
-    database: &str,
-    kind: DatabaseKind,
-    catalog: &Catalog,
-) {
+/// The views read on `database`, each with who reads it (`query 'posts'`): every query's,
+/// and a type's own when a relation or a mutation's read-back reads it.
+fn read_views<'s>(schema: &'s CompiledSchema, database: &str) -> Vec<(String, &'s str)> {
     // A type's own view is read for relations that target it and for the read-back of the
     // mutations returning it; a type only ever embedded in another's `data` needs none.
     let mut read_types: Vec<&str> = Vec::new();
@@ -155,19 +221,29 @@ fn check_database(
             read_types.push(name);
         }
     }
-    let views = schema
+    schema
         .types
         .values()
         .filter(|t| t.database == database && read_types.contains(&t.name.as_str()))
-        .map(|t| (format!("type '{}'", t.name), &t.sql_source))
+        .map(|t| (format!("type '{}'", t.name), t.sql_source.as_str()))
         .chain(
             schema
                 .queries
                 .iter()
                 .filter(|(_, q)| q.database == database)
-                .map(|(n, q)| (format!("query '{n}'"), &q.sql_source)),
-        );
-    for (user, view) in views {
+                .map(|(n, q)| (format!("query '{n}'"), q.sql_source.as_str())),
+        )
+        .collect()
+}
+
+fn check_database(
+    report: &mut CheckReport,
+    schema: &CompiledSchema,
+    database: &str,
+    kind: DatabaseKind,
+    catalog: &Catalog,
+) {
+    for (user, view) in read_views(schema, database) {
         match check_view(catalog, kind, view, database) {
             Ok(()) => report
                 .ok
@@ -269,7 +345,9 @@ async fn check_data_keys(
             d.to_text("data"),
             d.ident(view)
         );
+        // The primary's rows, as the rest of the check reads the primary.
         let sample = db
+            .primary()
             .fetch_texts(&SqlQuery {
                 text,
                 params: Vec::new(),

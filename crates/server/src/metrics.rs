@@ -7,7 +7,7 @@
 //! text: each new value is a new series, so a client inventing values could grow `/metrics`
 //! and the server's memory without bound.
 
-use crate::db::Database;
+use crate::db::{Database, ReadObserver, Role};
 use axum::http::{Method, StatusCode};
 use indexmap::IndexMap;
 use prometheus::{
@@ -26,8 +26,12 @@ pub(crate) struct Metrics {
     errors: IntCounterVec,
     db_queries: IntCounterVec,
     db_duration: HistogramVec,
+    db_reads: IntCounterVec,
     pool_size: IntGaugeVec,
     pool_idle: IntGaugeVec,
+    replica_up: IntGaugeVec,
+    replica_pool_size: IntGaugeVec,
+    replica_pool_idle: IntGaugeVec,
     in_flight: IntGauge,
     /// Client connections, counted by the listener.
     pub(crate) connections: ConnectionMetrics,
@@ -102,14 +106,36 @@ impl Metrics {
                 "Statement latency per database",
                 &["database"],
             )?,
+            db_reads: counter(
+                "fraiseql_database_reads_total",
+                "Reads sent to each server of a database (role primary or replica; target \
+                 primary, replica0, replica1, ...) by outcome; a read that fails over is \
+                 counted on every server it tried",
+                &["database", "role", "target", "outcome"],
+            )?,
+            replica_up: gauge(
+                "fraiseql_database_replica_up",
+                "1 while a read replica takes reads, 0 while it is down",
+                &["database", "target"],
+            )?,
+            replica_pool_size: gauge(
+                "fraiseql_database_replica_pool_size",
+                "Open connections per read replica",
+                &["database", "target"],
+            )?,
+            replica_pool_idle: gauge(
+                "fraiseql_database_replica_pool_idle",
+                "Idle connections per read replica",
+                &["database", "target"],
+            )?,
             pool_size: gauge(
                 "fraiseql_database_pool_size",
-                "Open connections per database",
+                "Open connections per database (its primary)",
                 &["database"],
             )?,
             pool_idle: gauge(
                 "fraiseql_database_pool_idle",
-                "Idle connections per database",
+                "Idle connections per database (its primary)",
                 &["database"],
             )?,
             in_flight,
@@ -137,6 +163,30 @@ impl Metrics {
         self.db_duration
             .with_label_values(&[database])
             .observe(seconds);
+    }
+
+    /// Counts the reads `database` sends to each of its servers, the primary and its
+    /// `replicas` replicas. The series exist from the start (at 0) and are resolved here
+    /// once, so counting a read looks nothing up.
+    pub(crate) fn read_observer(&self, database: &str, replicas: usize) -> ReadObserver {
+        let series = |role: Role| {
+            let (role_label, target) = (role_label(role), target_label(role));
+            [outcome(true), outcome(false)].map(|outcome| {
+                self.db_reads
+                    .with_label_values(&[database, role_label, &target, outcome])
+            })
+        };
+        let primary = series(Role::Primary);
+        let replicas: Vec<_> = (0..replicas).map(|i| series(Role::Replica(i))).collect();
+        Box::new(move |role, ok| {
+            let counters = match role {
+                Role::Primary => Some(&primary),
+                Role::Replica(i) => replicas.get(i),
+            };
+            if let Some([ok_count, error_count]) = counters {
+                if ok { ok_count } else { error_count }.inc();
+            }
+        })
     }
 
     /// One error returned to a client, by its `extensions.code` (`ErrorCode::as_str`; the
@@ -168,6 +218,19 @@ impl Metrics {
             self.pool_idle
                 .with_label_values(&[name])
                 .set(status.idle as i64);
+            for replica in db.replicas() {
+                let labels = [name.as_str(), &target_label(Role::Replica(replica.index))];
+                let status = replica.target.pool_status();
+                self.replica_up
+                    .with_label_values(&labels)
+                    .set(i64::from(replica.is_up()));
+                self.replica_pool_size
+                    .with_label_values(&labels)
+                    .set(status.size as i64);
+                self.replica_pool_idle
+                    .with_label_values(&labels)
+                    .set(status.idle as i64);
+            }
         }
         let mut out = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
@@ -191,6 +254,23 @@ pub(crate) fn method_label(method: &Method) -> &'static str {
         Method::CONNECT => "CONNECT",
         Method::TRACE => "TRACE",
         _ => "OTHER",
+    }
+}
+
+/// The `role` label: which kind of server of a database.
+fn role_label(role: Role) -> &'static str {
+    match role {
+        Role::Primary => "primary",
+        Role::Replica(_) => "replica",
+    }
+}
+
+/// The `target` label: which server of a database, `primary` or `replica<i>` (its place in
+/// `replicas`, a closed set fixed by the config).
+fn target_label(role: Role) -> String {
+    match role {
+        Role::Primary => "primary".to_string(),
+        Role::Replica(i) => format!("replica{i}"),
     }
 }
 

@@ -75,16 +75,17 @@ pub(crate) async fn start(
         config.server.introspection,
     )
     .map_err(ServeError::Schema)?;
+    let metrics = Metrics::new().map_err(|e| ServeError::Schema(format!("metrics: {e}")))?;
     let mut databases = IndexMap::new();
     for (name, cfg) in &config.databases {
         let deadline = Duration::from_millis(config.server.request_timeout_ms.max(1));
-        let db = Database::serving(name, cfg, deadline).map_err(|e| ServeError::Database {
+        let mut db = Database::serving(name, cfg, deadline).map_err(|e| ServeError::Database {
             name: name.clone(),
             message: e.message,
         })?;
+        db.observe_reads(metrics.read_observer(name, db.replicas().len()));
         databases.insert(name.clone(), Arc::new(db));
     }
-    let metrics = Metrics::new().map_err(|e| ServeError::Schema(format!("metrics: {e}")))?;
     load_catalogs(&databases).await;
 
     let host = opts
@@ -279,8 +280,13 @@ pub(crate) fn banner(state: &AppState, addr: SocketAddr) -> String {
         out.push_str(&format!("  {}\n", printable(description)));
     }
     for (name, db) in &state.databases {
+        let replicas = match db.replicas().len() {
+            0 => String::new(),
+            1 => ", 1 read replica".to_string(),
+            n => format!(", {n} read replicas"),
+        };
         out.push_str(&format!(
-            "Database {name}: {} (pool: max {})\n",
+            "Database {name}: {} (pool: max {}{replicas})\n",
             db.kind.label(),
             db.pool_status().max
         ));
@@ -303,6 +309,9 @@ pub(crate) fn log_databases(config: &Config) {
     for (name, db) in &config.databases {
         if let Some(url) = &db.url {
             tracing::debug!(database = %name, url = %redact(url), "database configured");
+        }
+        for (i, url) in db.replicas.iter().enumerate() {
+            tracing::debug!(database = %name, replica = i, url = %redact(url), "read replica configured");
         }
     }
 }

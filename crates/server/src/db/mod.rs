@@ -7,6 +7,10 @@
 //! server; its requests fail with `Unavailable` until it answers. A background task
 //! ([`upkeep`]) opens `pool_min` connections once it does and closes idle ones.
 //!
+//! A database may have read replicas ([`replicas`]): each is a [`Target`] like the primary,
+//! with a pool of its own. Reads ([`Database::fetch_texts`]) take turns on the replicas that
+//! answer; transactions, and so mutations and the reads inside them, use the primary.
+//!
 //! No statement outlives the request that asked for it: a statement whose future is dropped
 //! (deadline, client gone) is cancelled on the server, and statements are bounded by
 //! `statement_timeout_ms`, which defaults to the request deadline.
@@ -15,6 +19,7 @@ mod mysql;
 mod mysql_catalog;
 mod postgres;
 mod postgres_catalog;
+mod replicas;
 mod sqlite;
 mod sqlite_catalog;
 mod tls;
@@ -23,6 +28,8 @@ mod upkeep;
 use fraiseql_engine::catalog::Catalog;
 use fraiseql_engine::config::{DatabaseConfig, DatabaseKind};
 use fraiseql_engine::sql::SqlQuery;
+pub(crate) use replicas::Replica;
+use replicas::Replicas;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -127,23 +134,28 @@ enum Pool {
     Sqlite(sqlite::Sqlite),
 }
 
-/// One named database: its pool and, once read, its catalog.
+/// Which server of a database a statement went to: the primary (`url`) or replica `i` (the
+/// `i`-th of `replicas`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Primary,
+    Replica(usize),
+}
+
+/// Told of every read [`Database::fetch_texts`] sends: which server it went to and whether
+/// it succeeded (a read that fails over is told once per server tried). The metrics layer
+/// sets it; the database knows nothing of metrics.
+pub(crate) type ReadObserver = Box<dyn Fn(Role, bool) + Send + Sync>;
+
+/// One named database: its primary, its read replicas and, once read, its (primary's)
+/// catalog.
 pub(crate) struct Database {
     pub(crate) name: String,
     pub(crate) kind: DatabaseKind,
-    pool: Pool,
+    primary: Target,
+    replicas: Replicas,
     catalog: RwLock<Option<Arc<Catalog>>>,
-    connect_timeout: Duration,
-    /// Ends the background upkeep with the database.
-    upkeep: Option<tokio::task::AbortHandle>,
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        if let Some(upkeep) = &self.upkeep {
-            upkeep.abort();
-        }
-    }
+    observer: Option<ReadObserver>,
 }
 
 impl fmt::Debug for Database {
@@ -151,19 +163,20 @@ impl fmt::Debug for Database {
         f.debug_struct("Database")
             .field("name", &self.name)
             .field("kind", &self.kind)
+            .field("replicas", &self.replicas.all().len())
             .finish()
     }
 }
 
 impl Database {
-    /// Builds the pool without connecting, for a one-off command (`explain`, `check`): no
+    /// Builds the pools without connecting, for a one-off command (`explain`, `check`): no
     /// request deadline, so statements are bounded only by an explicit
     /// `statement_timeout_ms`.
     pub(crate) fn new(name: &str, cfg: &DatabaseConfig) -> Result<Self, DbError> {
         Self::open(name, cfg, None)
     }
 
-    /// Builds the pool for a server whose requests end after `request_deadline`: unless
+    /// Builds the pools for a server whose requests end after `request_deadline`: unless
     /// `statement_timeout_ms` says otherwise, no statement runs longer than that, since
     /// nobody waits for its result afterwards.
     pub(crate) fn serving(
@@ -174,9 +187,9 @@ impl Database {
         Self::open(name, cfg, Some(request_deadline))
     }
 
-    /// Builds the pool without connecting: a database that is down at start must not stop
-    /// the server. A missing or malformed URL is an error here. When called inside a tokio
-    /// runtime, starts the pool's upkeep (`pool_min`, `idle_timeout_ms`).
+    /// Builds one pool for the primary and one per replica, all from the same config (pool
+    /// sizes, timeouts, TLS), without connecting: a database or replica that is down at
+    /// start must not stop the server. A missing or malformed URL is an error here.
     fn open(
         name: &str,
         cfg: &DatabaseConfig,
@@ -200,6 +213,150 @@ impl Database {
             Some(ms) => Some(Duration::from_millis(ms)),
             None => request_deadline,
         };
+        let primary = Target::open(url, kind, cfg, statement_timeout)?;
+        let mut replicas = Vec::with_capacity(cfg.replicas.len());
+        for (i, replica_url) in cfg.replicas.iter().enumerate() {
+            // Loading refuses these already; a config built in code must not get by either.
+            let memory = |u: &str| {
+                kind == DatabaseKind::Sqlite
+                    && matches!(sqlite::location(u), Ok(sqlite::Location::Memory))
+            };
+            if memory(url) || memory(replica_url) {
+                return Err(DbError::unavailable(
+                    "an in-memory SQLite database can have no replicas, nor be one",
+                ));
+            }
+            let target =
+                Target::open(replica_url, kind, cfg, statement_timeout).map_err(|mut e| {
+                    e.message = format!("replica {i}: {}", e.message);
+                    e
+                })?;
+            replicas.push(Replica::new(name, i, redact(replica_url), target));
+        }
+        Ok(Self {
+            name: name.to_string(),
+            kind,
+            primary,
+            replicas: Replicas::new(replicas),
+            catalog: RwLock::new(None),
+            observer: None,
+        })
+    }
+
+    /// Tells `observer` of every read from now on (set before the database is shared).
+    pub(crate) fn observe_reads(&mut self, observer: ReadObserver) {
+        self.observer = Some(observer);
+    }
+
+    /// Runs a read that returns exactly one row; returns its columns as text (SQL NULL is
+    /// `None`). It goes to the next replica in turn among those that answer; a replica that
+    /// cannot be reached is marked down and the read goes to the next one, then to the
+    /// primary. Any other failure is the answer: the statement would fail the same way
+    /// elsewhere, and a timeout has used up the time already. Only ever a read: a write must
+    /// go through [`Database::begin`], which is always the primary.
+    pub(crate) async fn fetch_texts(&self, q: &SqlQuery) -> Result<Vec<Option<String>>, DbError> {
+        for replica in self.replicas.turn() {
+            let result = replica.target.fetch_texts(q).await;
+            self.observed(Role::Replica(replica.index), result.is_ok());
+            match result {
+                Err(e) if e.kind == DbErrorKind::Unavailable => replica.mark_down(&e),
+                answer => return answer,
+            }
+        }
+        let result = self.primary.fetch_texts(q).await;
+        self.observed(Role::Primary, result.is_ok());
+        result
+    }
+
+    fn observed(&self, role: Role, ok: bool) {
+        if let Some(observer) = &self.observer {
+            observer(role, ok);
+        }
+    }
+
+    /// The primary: where transactions, `explain`, `ping` and the catalog go.
+    pub(crate) fn primary(&self) -> &Target {
+        &self.primary
+    }
+
+    /// The read replicas, in config order.
+    pub(crate) fn replicas(&self) -> &[Arc<Replica>] {
+        self.replicas.all()
+    }
+
+    /// Starts a transaction on the primary. SQLite runs `BEGIN IMMEDIATE` now, so a writer
+    /// takes its lock up front instead of failing with `SQLITE_BUSY` at its first write;
+    /// PostgreSQL sends its `BEGIN` together with the first statement; MySQL/MariaDB send it
+    /// now.
+    pub(crate) async fn begin(&self) -> Result<Tx, DbError> {
+        self.primary.begin().await
+    }
+
+    /// The primary's plan for `q`, as text (`fraiseql explain`), spelled by the driver
+    /// (PostgreSQL `EXPLAIN`, MySQL/MariaDB `EXPLAIN FORMAT=JSON`, SQLite `EXPLAIN QUERY
+    /// PLAN`). With `analyze`, where the database can (PostgreSQL, MariaDB), the statement
+    /// really runs, inside a transaction that is rolled back. The primary, not a replica:
+    /// the statement may be a write, and the answer must not depend on whose turn it is.
+    pub(crate) async fn explain(&self, q: &SqlQuery, analyze: bool) -> Result<String, DbError> {
+        self.primary.explain(q, analyze).await
+    }
+
+    /// `SELECT 1` on the primary, bounded by the connect timeout.
+    pub(crate) async fn ping(&self) -> Result<(), DbError> {
+        self.primary.ping().await
+    }
+
+    /// The catalog, once [`Database::load_catalog`] has succeeded.
+    pub(crate) fn catalog(&self) -> Option<Arc<Catalog>> {
+        // A poisoned lock only means a writer panicked between two whole assignments.
+        self.catalog
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Reads the primary's catalog (columns of every view and table, signatures of
+    /// functions) and keeps it for [`Database::catalog`]. Statements are rendered for the
+    /// primary's catalog whichever server runs them; `fraiseql check` compares each
+    /// replica's with it.
+    pub(crate) async fn load_catalog(&self) -> Result<Arc<Catalog>, DbError> {
+        let catalog = Arc::new(self.primary.read_catalog().await?);
+        *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = Some(catalog.clone());
+        Ok(catalog)
+    }
+
+    /// Size, idle connections and maximum of the primary's pool.
+    pub(crate) fn pool_status(&self) -> PoolStatus {
+        self.primary.pool_status()
+    }
+}
+
+/// One server of a database, the primary or a replica: its pool, and the background upkeep
+/// of that pool.
+pub(crate) struct Target {
+    pool: Pool,
+    connect_timeout: Duration,
+    /// Ends the background upkeep with the pool.
+    upkeep: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        if let Some(upkeep) = &self.upkeep {
+            upkeep.abort();
+        }
+    }
+}
+
+impl Target {
+    /// Builds the pool for `url` without connecting. When called inside a tokio runtime,
+    /// starts the pool's upkeep (`pool_min`, `idle_timeout_ms`).
+    fn open(
+        url: &str,
+        kind: DatabaseKind,
+        cfg: &DatabaseConfig,
+        statement_timeout: Option<Duration>,
+    ) -> Result<Self, DbError> {
         let idle = (cfg.idle_timeout_ms > 0).then(|| Duration::from_millis(cfg.idle_timeout_ms));
         let (pool, upkeep) = match kind {
             DatabaseKind::Postgresql => {
@@ -243,17 +400,14 @@ impl Database {
             }
         };
         Ok(Self {
-            name: name.to_string(),
-            kind,
             pool,
-            catalog: RwLock::new(None),
             connect_timeout: Duration::from_millis(cfg.connect_timeout_ms.max(1)),
             upkeep,
         })
     }
 
-    /// Runs a statement that returns exactly one row; returns its columns as text (SQL NULL
-    /// is `None`).
+    /// Runs a statement that returns exactly one row, on this server; returns its columns
+    /// as text (SQL NULL is `None`).
     pub(crate) async fn fetch_texts(&self, q: &SqlQuery) -> Result<Vec<Option<String>>, DbError> {
         let mut rows = match &self.pool {
             Pool::Postgres(p) => postgres::fetch_rows(&*postgres::client(p).await?, q).await?,
@@ -270,10 +424,8 @@ impl Database {
         }
     }
 
-    /// Starts a transaction. SQLite runs `BEGIN IMMEDIATE` now, so a writer takes its lock up
-    /// front instead of failing with `SQLITE_BUSY` at its first write; PostgreSQL sends its
-    /// `BEGIN` together with the first statement; MySQL/MariaDB send it now.
-    pub(crate) async fn begin(&self) -> Result<Tx, DbError> {
+    /// Starts a transaction on this server (see [`Database::begin`]).
+    async fn begin(&self) -> Result<Tx, DbError> {
         let inner = match &self.pool {
             Pool::Postgres(p) => TxInner::Postgres {
                 client: Box::new(postgres::client(p).await?),
@@ -289,11 +441,8 @@ impl Database {
         Ok(Tx { inner: Some(inner) })
     }
 
-    /// The database's plan for `q`, as text (`fraiseql explain`), spelled by the driver
-    /// (PostgreSQL `EXPLAIN`, MySQL/MariaDB `EXPLAIN FORMAT=JSON`, SQLite `EXPLAIN QUERY
-    /// PLAN`). With `analyze`, where the database can (PostgreSQL, MariaDB), the statement
-    /// really runs, inside a transaction that is rolled back.
-    pub(crate) async fn explain(&self, q: &SqlQuery, analyze: bool) -> Result<String, DbError> {
+    /// See [`Database::explain`].
+    async fn explain(&self, q: &SqlQuery, analyze: bool) -> Result<String, DbError> {
         let statement = match &self.pool {
             Pool::Postgres(_) => postgres::explain_statement(q, analyze),
             Pool::Mysql(_) => mysql::explain_statement(q, analyze),
@@ -325,28 +474,16 @@ impl Database {
         }
     }
 
-    /// The catalog, once [`Database::load_catalog`] has succeeded.
-    pub(crate) fn catalog(&self) -> Option<Arc<Catalog>> {
-        // A poisoned lock only means a writer panicked between two whole assignments.
-        self.catalog
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// Reads the columns of every view and table and the signatures of functions, and keeps
-    /// them for [`Database::catalog`].
-    pub(crate) async fn load_catalog(&self) -> Result<Arc<Catalog>, DbError> {
-        let catalog = Arc::new(match &self.pool {
+    /// Reads the columns of every view and table and the signatures of functions.
+    pub(crate) async fn read_catalog(&self) -> Result<Catalog, DbError> {
+        match &self.pool {
             Pool::Postgres(p) => {
                 let conn = postgres::client(p).await?;
-                postgres::guarded(&conn, postgres_catalog::load(conn.client())).await?
+                postgres::guarded(&conn, postgres_catalog::load(conn.client())).await
             }
-            Pool::Mysql(p) => mysql_catalog::load(&mut *mysql::conn(p).await?).await?,
-            Pool::Sqlite(s) => sqlite_catalog::load(&sqlite::conn(&s.pool).await?, s.limit).await?,
-        });
-        *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = Some(catalog.clone());
-        Ok(catalog)
+            Pool::Mysql(p) => mysql_catalog::load(&mut *mysql::conn(p).await?).await,
+            Pool::Sqlite(s) => sqlite_catalog::load(&sqlite::conn(&s.pool).await?, s.limit).await,
+        }
     }
 
     /// Size, idle connections and maximum of the pool.

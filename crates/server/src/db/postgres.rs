@@ -464,6 +464,10 @@ pub(super) fn sqlstate_kind(code: &str) -> DbErrorKind {
         c if c.starts_with("22") => DbErrorKind::InvalidInput,
         // Class 08, connection exception.
         c if c.starts_with("08") => DbErrorKind::Unavailable,
+        // The server ended the session or will not take it: shut down (fast or crashed),
+        // starting up or in recovery, the database dropped. Another server may answer (a
+        // read replica fails over on this).
+        "57P01" | "57P02" | "57P03" | "57P04" => DbErrorKind::Unavailable,
         _ => DbErrorKind::Other,
     }
 }

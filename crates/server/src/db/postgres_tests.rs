@@ -839,6 +839,8 @@ fn sqlstates_map_to_portable_kinds() {
         ("40P01", DbErrorKind::Deadlock),
         ("22003", DbErrorKind::InvalidInput),
         ("08006", DbErrorKind::Unavailable),
+        ("57P01", DbErrorKind::Unavailable),
+        ("57P03", DbErrorKind::Unavailable),
         ("57014", DbErrorKind::Timeout),
         ("P0001", DbErrorKind::Raised),
         ("42703", DbErrorKind::Other),

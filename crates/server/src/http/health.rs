@@ -1,12 +1,13 @@
-//! Probes and metrics: `/health` (per-database status, 503 when any is down),
-//! `/health/live` (the process answers), `/health/ready` and `/ready` (serving, and every
-//! database answers), `/metrics` (Prometheus text).
+//! Probes and metrics: `/health` (per-database status, 503 when any is down; each read
+//! replica up or down, a replica down only degrades its database), `/health/live` (the
+//! process answers), `/health/ready` and `/ready` (serving, and every database's primary
+//! answers: replicas are not needed to serve), `/metrics` (Prometheus text).
 //!
 //! Probes are unauthenticated, so they say only "ok"/"error" per database: a connection
 //! error's text names hosts, ports, users and files. It goes to the log, and to a request
 //! that presents `server.admin_token` as `Authorization: Bearer …`.
 
-use crate::db::Database;
+use crate::db::{Database, DbError, PoolStatus, Replica};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -19,20 +20,47 @@ use std::time::Duration;
 /// How long a probe waits for any one database.
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Pings every database at once; `(name, error)` for each, `None` when it answered.
+/// Pings every database's primary at once; `(name, error)` for each, `None` when it
+/// answered.
 async fn ping_all(state: &AppState) -> Vec<(&str, &Arc<Database>, Option<String>)> {
     let pings = state.databases.iter().map(|(name, db)| async move {
-        let error = match tokio::time::timeout(PING_TIMEOUT, db.ping()).await {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.message),
-            Err(_) => Some(format!("no answer within {} s", PING_TIMEOUT.as_secs())),
-        };
+        let error = bounded(db.ping()).await;
         if let Some(e) = &error {
             tracing::warn!(database = %name, error = %crate::log::clip(e), "health probe: database is down");
         }
         (name.as_str(), db, error)
     });
     futures::future::join_all(pings).await
+}
+
+/// Pings every read replica of `db` at once (which also marks each up or down for reads);
+/// the error of each, `None` when it answered.
+async fn ping_replicas(db: &Database) -> Vec<(&Arc<Replica>, Option<String>)> {
+    let pings = db
+        .replicas()
+        .iter()
+        .map(|replica| async move { (replica, bounded(replica.check()).await) });
+    futures::future::join_all(pings).await
+}
+
+/// The error of a ping, or of its not answering within [`PING_TIMEOUT`].
+async fn bounded(ping: impl std::future::Future<Output = Result<(), DbError>>) -> Option<String> {
+    match tokio::time::timeout(PING_TIMEOUT, ping).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.message),
+        Err(_) => Some(format!("no answer within {} s", PING_TIMEOUT.as_secs())),
+    }
+}
+
+/// A pool's figures as `/health` shows them.
+fn pool_fields(entry: &mut Map<String, Value>, pool: PoolStatus) {
+    entry.insert("pool_size".into(), json!(pool.size));
+    entry.insert("pool_idle".into(), json!(pool.idle));
+    entry.insert(
+        "pool_in_use".into(),
+        json!(pool.size.saturating_sub(pool.idle)),
+    );
+    entry.insert("pool_max".into(), json!(pool.max));
 }
 
 /// Whether the request presents the admin token (compared in constant time, so the time a
@@ -61,28 +89,47 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// `GET /health`.
 pub(super) async fn health(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let details = wants_details(&state, &headers);
-    let results = ping_all(&state).await;
+    let (results, replicas) = futures::future::join(
+        ping_all(&state),
+        futures::future::join_all(state.databases.values().map(|db| ping_replicas(db))),
+    )
+    .await;
     let mut databases = Map::new();
-    for (name, db, error) in &results {
-        let pool = db.pool_status();
-        let mut entry = json!({
-            "status": if error.is_none() { "ok" } else { "error" },
-            "type": kind_name(db),
-            "pool_size": pool.size,
-            "pool_idle": pool.idle,
-            "pool_max": pool.max,
-        });
-        if let (Some(e), Value::Object(map), true) = (error, &mut entry, details) {
-            map.insert("error".into(), Value::String(e.clone()));
+    let (mut any_down, mut any_degraded) = (false, false);
+    for ((name, db, error), replicas) in results.iter().zip(&replicas) {
+        let replica_down = replicas.iter().any(|(_, e)| e.is_some());
+        // The primary serves everything a replica would: a replica down degrades the
+        // database, it does not take it down.
+        let status = match (error, replica_down) {
+            (Some(_), _) => "error",
+            (None, true) => "degraded",
+            (None, false) => "ok",
+        };
+        any_down |= error.is_some();
+        any_degraded |= replica_down;
+        let mut entry = Map::new();
+        entry.insert("status".into(), json!(status));
+        entry.insert("type".into(), json!(kind_name(db)));
+        pool_fields(&mut entry, db.pool_status());
+        if let (Some(e), true) = (error, details) {
+            entry.insert("error".into(), Value::String(e.clone()));
         }
-        databases.insert((*name).to_string(), entry);
+        if !replicas.is_empty() {
+            let list = replicas
+                .iter()
+                .map(|(replica, error)| replica_entry(replica, error.as_deref(), details))
+                .collect();
+            entry.insert("replicas".into(), Value::Array(list));
+        }
+        databases.insert((*name).to_string(), Value::Object(entry));
     }
-    let all_up = results.iter().all(|(_, _, e)| e.is_none());
     let serving = state.ready.load(Ordering::SeqCst);
-    let (status, code) = match (serving, all_up) {
-        (false, _) => ("shutting_down", StatusCode::SERVICE_UNAVAILABLE),
-        (true, false) => ("degraded", StatusCode::SERVICE_UNAVAILABLE),
-        (true, true) => ("ok", StatusCode::OK),
+    let (status, code) = match (serving, any_down, any_degraded) {
+        (false, _, _) => ("shutting_down", StatusCode::SERVICE_UNAVAILABLE),
+        (true, true, _) => ("degraded", StatusCode::SERVICE_UNAVAILABLE),
+        // Every database can serve every request: degraded, but up.
+        (true, false, true) => ("degraded", StatusCode::OK),
+        (true, false, false) => ("ok", StatusCode::OK),
     };
     // `[project]`: which API this is (`version` is the FraiseQL build).
     let project = &state.config.project;
@@ -98,6 +145,20 @@ pub(super) async fn health(State(state): State<Arc<AppState>>, headers: HeaderMa
         "databases": databases,
     });
     (code, Json(body)).into_response()
+}
+
+/// One replica in `/health`: its place in `replicas`, up or down, its pool, and (with the
+/// admin token) why it is down.
+fn replica_entry(replica: &Replica, error: Option<&str>, details: bool) -> Value {
+    let mut entry = Map::new();
+    entry.insert("replica".into(), json!(replica.index));
+    let status = if error.is_none() { "up" } else { "down" };
+    entry.insert("status".into(), json!(status));
+    pool_fields(&mut entry, replica.target.pool_status());
+    if let (Some(e), true) = (error, details) {
+        entry.insert("error".into(), json!(e));
+    }
+    Value::Object(entry)
 }
 
 fn kind_name(db: &Database) -> &'static str {
