@@ -353,3 +353,115 @@ async fn mysql_wrong_columns_keys_and_parameters_are_reported() {
         .ok
         .contains(&"mutation 'payOrder': every argument has a parameter in 'fn_wc_pay'".into()));
 }
+
+const REPLICA_SDL: &str = r#"
+    type Item @source(view: "v_item") { id: ID! }
+    type Query { items: [Item!]! }
+"#;
+
+/// A primary with four replicas: refused at its port, without the view, with the view's
+/// columns of other types, and a faithful copy. Each is reported on its own; the primary's
+/// checks are unchanged.
+async fn replicas_are_checked(
+    kind: fraiseql_engine::config::DatabaseKind,
+    closed: &str,
+    primary: DatabaseConfig,
+    replicas: [&str; 3],
+) {
+    let mut config = Config::default();
+    let [missing, different, copy] = replicas;
+    let replicas = [closed, missing, different, copy].map(str::to_string);
+    config.databases.insert(
+        "primary".into(),
+        DatabaseConfig {
+            kind: Some(kind),
+            replicas: replicas.to_vec(),
+            connect_timeout_ms: 1000,
+            ..primary
+        },
+    );
+    let report = check(&config, &schema(REPLICA_SDL)).await;
+    assert!(report.unreachable());
+    let who = |i: usize| {
+        format!(
+            "database 'primary' replica {i} ({})",
+            crate::db::redact(&replicas[i])
+        )
+    };
+    let problems = messages(&report);
+    assert_eq!(problems.len(), 3, "{problems:#?}");
+    assert!(
+        problems[0].starts_with(&format!("{} is unreachable: ", who(0))),
+        "{problems:#?}"
+    );
+    assert!(!problems[0].contains("secret"), "{}", problems[0]);
+    assert_eq!(
+        report.problems[0].kind,
+        ProblemKind::Unreachable,
+        "{problems:#?}"
+    );
+    assert_eq!(
+        problems[1],
+        format!("query 'items': view 'v_item' does not exist on {}", who(1))
+    );
+    assert!(
+        problems[2].starts_with(&format!(
+            "query 'items': view 'v_item' on {} has columns (id text, data ",
+            who(2)
+        )) && problems[2].contains("the primary's has (id integer, data "),
+        "{}",
+        problems[2]
+    );
+    assert!(
+        report.ok.contains(&format!(
+            "{} is reachable and holds the views the schema reads as the primary does",
+            who(3)
+        )),
+        "{:#?}",
+        report.ok
+    );
+    assert!(report
+        .ok
+        .contains(&"query 'items': view 'v_item' has a 'data' column".to_string()));
+}
+
+#[tokio::test]
+async fn postgres_replicas_are_checked_against_the_primary() {
+    let view = "CREATE TABLE tb (id int8); INSERT INTO tb VALUES (1);
+                CREATE VIEW v_item AS SELECT id, jsonb_build_object('id', id::text) AS data FROM tb;";
+    let primary = PgScratch::new(view).await;
+    let missing = PgScratch::new("").await;
+    let different = PgScratch::new(
+        "CREATE VIEW v_item AS SELECT '1'::text AS id, jsonb_build_object('id', '1') AS data;",
+    )
+    .await;
+    let copy = PgScratch::new(view).await;
+    replicas_are_checked(
+        fraiseql_engine::config::DatabaseKind::Postgresql,
+        "postgresql://postgres:secret@127.0.0.1:1/postgres",
+        primary.config(),
+        [&missing.url, &different.url, &copy.url],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn mysql_replicas_are_checked_against_the_primary() {
+    let view = "CREATE TABLE tb (id BIGINT); INSERT INTO tb VALUES (1);
+                CREATE VIEW v_item AS SELECT id, JSON_OBJECT('id', CAST(id AS CHAR)) AS data FROM tb;";
+    let primary = MysqlScratch::new(view).await;
+    let missing = MysqlScratch::new("").await;
+    let different = MysqlScratch::new(
+        "CREATE TABLE tb (id VARCHAR(10)); INSERT INTO tb VALUES ('1');
+         CREATE VIEW v_item AS SELECT id, JSON_OBJECT('id', id) AS data FROM tb;",
+    )
+    .await;
+    let copy = MysqlScratch::new(view).await;
+    replicas_are_checked(
+        fraiseql_engine::config::DatabaseKind::Mysql,
+        "mysql://root:secret@127.0.0.1:1/app",
+        primary.config(),
+        [&missing.url, &different.url, &copy.url],
+    )
+    .await;
+}
