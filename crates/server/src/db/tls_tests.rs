@@ -290,6 +290,72 @@ async fn pg_an_unknown_sslmode_is_refused_when_the_pool_is_built() {
     );
 }
 
+/// Read replicas take TLS as the primary does: from their own URL, or from the database's
+/// `ssl_mode` and `ssl_root_cert`. A replica whose certificate fails the check is skipped
+/// like one that is down.
+#[tokio::test]
+async fn pg_replicas_take_the_tls_settings_of_the_database() {
+    let certs = servers::certs();
+    let q = SqlQuery {
+        text: "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()".into(),
+        params: Vec::new(),
+    };
+    let encrypted = vec![Some("true".to_string())];
+    // Each replica's own sslmode: the one checked against the wrong root is skipped, the
+    // other answers (encrypted, where the primary would not be).
+    let cfg = DatabaseConfig {
+        kind: Some(DatabaseKind::Postgresql),
+        url: Some(pg_url("localhost", plain_postgres(), "sslmode=disable")),
+        replicas: [&certs.other_ca, &certs.ca]
+            .map(|ca| {
+                let query = format!("sslmode=verify-full&sslrootcert={}", root(ca));
+                pg_url("localhost", tls_postgres(), &query)
+            })
+            .to_vec(),
+        pool_min: 0,
+        ..DatabaseConfig::default()
+    };
+    let db = Database::new("primary", &cfg).expect("pools");
+    for _ in 0..4 {
+        assert_eq!(db.fetch_texts(&q).await.expect("read"), encrypted);
+    }
+    let [wrong_root, right_root] = db.replicas() else {
+        panic!("two replicas")
+    };
+    assert!(!wrong_root.is_up() && right_root.is_up());
+    let e = wrong_root.target.ping().await.expect_err("refused");
+    assert!(e.message.contains("UnknownIssuer"), "{e}");
+
+    // The keys hold for the replicas too: verify-full refuses the replica reached as
+    // 127.0.0.1 (the certificate names localhost only), and the primary answers.
+    let cfg = DatabaseConfig {
+        kind: Some(DatabaseKind::Postgresql),
+        url: Some(pg_url(
+            "localhost",
+            tls_postgres(),
+            "application_name=primary",
+        )),
+        replicas: vec![pg_url(
+            "127.0.0.1",
+            tls_postgres(),
+            "application_name=replica",
+        )],
+        ssl_mode: Some(SslMode::VerifyFull),
+        ssl_root_cert: Some(root(&certs.ca)),
+        pool_min: 0,
+        ..DatabaseConfig::default()
+    };
+    let db = Database::new("primary", &cfg).expect("pools");
+    assert_eq!(db.fetch_texts(&q).await.expect("read"), encrypted);
+    assert!(!db.replicas()[0].is_up());
+    let e = db.replicas()[0].target.ping().await.expect_err("refused");
+    assert!(
+        e.message
+            .contains("certificate not valid for name \"127.0.0.1\""),
+        "{e}"
+    );
+}
+
 #[tokio::test]
 async fn pg_an_abandoned_statement_is_cancelled_over_tls() {
     let ca = root(&servers::certs().ca);
