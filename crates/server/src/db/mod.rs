@@ -213,7 +213,7 @@ impl Database {
             Some(ms) => Some(Duration::from_millis(ms)),
             None => request_deadline,
         };
-        let primary = Target::open(url, kind, cfg, statement_timeout)?;
+        let primary = Target::open(url, kind, cfg, statement_timeout, Role::Primary)?;
         let mut replicas = Vec::with_capacity(cfg.replicas.len());
         for (i, replica_url) in cfg.replicas.iter().enumerate() {
             // Loading refuses these already; a config built in code must not get by either.
@@ -226,8 +226,8 @@ impl Database {
                     "an in-memory SQLite database can have no replicas, nor be one",
                 ));
             }
-            let target =
-                Target::open(replica_url, kind, cfg, statement_timeout).map_err(|mut e| {
+            let target = Target::open(replica_url, kind, cfg, statement_timeout, Role::Replica(i))
+                .map_err(|mut e| {
                     e.message = format!("replica {i}: {}", e.message);
                     e
                 })?;
@@ -349,13 +349,14 @@ impl Drop for Target {
 }
 
 impl Target {
-    /// Builds the pool for `url` without connecting. When called inside a tokio runtime,
-    /// starts the pool's upkeep (`pool_min`, `idle_timeout_ms`).
+    /// Builds the pool for `url`, the server playing `role`, without connecting. When called
+    /// inside a tokio runtime, starts the pool's upkeep (`pool_min`, `idle_timeout_ms`).
     fn open(
         url: &str,
         kind: DatabaseKind,
         cfg: &DatabaseConfig,
         statement_timeout: Option<Duration>,
+        role: Role,
     ) -> Result<Self, DbError> {
         let idle = (cfg.idle_timeout_ms > 0).then(|| Duration::from_millis(cfg.idle_timeout_ms));
         let (pool, upkeep) = match kind {
@@ -379,7 +380,12 @@ impl Target {
             }
             DatabaseKind::Sqlite => {
                 let memory = sqlite::location(url)? == sqlite::Location::Memory;
-                let pool = sqlite::pool(url, cfg)?;
+                // A replica's file is someone else's copy: read, never created or changed.
+                let access = match role {
+                    Role::Primary => sqlite::Access::ReadWrite,
+                    Role::Replica(_) => sqlite::Access::ReadOnly,
+                };
+                let pool = sqlite::pool(url, cfg, access)?;
                 // An in-memory database lives in its one connection: never closed for
                 // idleness, and kept open from the start so it is there for everyone.
                 let plan = if memory {

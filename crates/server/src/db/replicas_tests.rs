@@ -478,6 +478,60 @@ async fn sqlite_file_replicas_take_turns() {
     assert_eq!(sources(&db, 2).await, ["primary"; 2]);
 }
 
+/// A replica file is someone else's copy: a missing one is not created (it is skipped until
+/// it appears), a WAL one is read as it is, and its connections cannot write.
+#[tokio::test]
+async fn sqlite_replica_files_are_opened_read_only() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // `%` and `#` in the path: the read-only URI escapes them (a `?` ends the path of any
+    // SQLite url here).
+    let path = |name: &str| dir.path().join(format!("{name} 50%#.db"));
+    let url = |name: &str| format!("sqlite://{}", path(name).display());
+    let make = |name: &str, source: &str, journal: &str| {
+        rusqlite::Connection::open(path(name))
+            .and_then(|c| {
+                c.execute_batch(&format!(
+                    "PRAGMA journal_mode = {journal};
+                     CREATE TABLE tb (v TEXT); INSERT INTO tb VALUES ('{source}');
+                     CREATE VIEW v_src AS SELECT v AS source FROM tb;"
+                ))
+            })
+            .expect("setup");
+    };
+    make("primary", "primary", "DELETE");
+    let db = open(&config(
+        DatabaseKind::Sqlite,
+        &url("primary"),
+        &[&url("copy")],
+    ));
+    assert_eq!(source(&db).await, "primary");
+    assert!(!path("copy").exists(), "the replica's file was created");
+    assert!(!db.replicas()[0].is_up());
+
+    make("copy", "replica-0", "WAL");
+    until_source(&db, "replica-0", PROBE_EVERY * 10).await;
+    let journal = |name: &str| -> String {
+        rusqlite::Connection::open(path(name))
+            .and_then(|c| c.query_row("PRAGMA journal_mode", [], |r| r.get(0)))
+            .expect("journal mode")
+    };
+    assert_eq!(journal("copy"), "wal");
+    let insert = SqlQuery {
+        text: "INSERT INTO tb VALUES ('x') RETURNING v".into(),
+        params: Vec::new(),
+    };
+    let e = db.replicas()[0]
+        .target
+        .fetch_texts(&insert)
+        .await
+        .expect_err("a replica connection cannot write");
+    assert_ne!(e.kind, DbErrorKind::Unavailable, "{e}");
+
+    // The primary's own file is still switched to WAL, as before.
+    db.ping().await.expect("primary");
+    assert_eq!(journal("primary"), "wal");
+}
+
 #[test]
 fn in_memory_sqlite_has_no_replicas() {
     for (primary, replica) in [

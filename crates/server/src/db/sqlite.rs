@@ -24,6 +24,23 @@ PRAGMA journal_mode = WAL;
 PRAGMA foreign_keys = ON;
 PRAGMA case_sensitive_like = ON;";
 
+/// Applied to every new connection of a read replica: nothing that writes (the journal mode
+/// is the file's owner's to choose), and writes refused outright.
+const REPLICA_SETUP: &str = "\
+PRAGMA case_sensitive_like = ON;
+PRAGMA query_only = ON;";
+
+/// What a pool may do to its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Access {
+    /// The database itself: created when missing, switched to WAL.
+    ReadWrite,
+    /// A read replica, a file kept up to date by something else (a copy, a restore): opened
+    /// read-only, so a replica that is missing cannot be opened (the read goes to another
+    /// server) instead of being created empty, and the file is never changed.
+    ReadOnly,
+}
+
 /// Where a SQLite URL points.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Location {
@@ -57,15 +74,21 @@ pub(super) fn location(url: &str) -> Result<Location, DbError> {
     Ok(Location::File(PathBuf::from(path)))
 }
 
-/// Builds the pool; the file is opened (and created if missing) at the first checkout.
-pub(super) fn pool(url: &str, cfg: &DatabaseConfig) -> Result<Pool, DbError> {
+/// Builds the pool; the file is opened (and, with [`Access::ReadWrite`], created if missing)
+/// at the first checkout.
+pub(super) fn pool(url: &str, cfg: &DatabaseConfig, access: Access) -> Result<Pool, DbError> {
     // rusqlite's statement cache is bounded already (LRU); it takes the same size as
     // PostgreSQL's, at least one so `prepare_cached` keeps working.
     let statement_cache_size = cfg.statement_cache_size.max(1);
-    let (path, max) = match location(url)? {
+    let (path, max) = match (location(url)?, access) {
         // Each connection to `:memory:` would be its own empty database: keep one.
-        Location::Memory => (PathBuf::from(":memory:"), 1),
-        Location::File(path) => (path, cfg.pool_max.max(1)),
+        (Location::Memory, _) => (PathBuf::from(":memory:"), 1),
+        (Location::File(path), Access::ReadWrite) => (path, cfg.pool_max.max(1)),
+        (Location::File(path), Access::ReadOnly) => (read_only(&path)?, cfg.pool_max.max(1)),
+    };
+    let connection_setup = match access {
+        Access::ReadWrite => CONNECTION_SETUP,
+        Access::ReadOnly => REPLICA_SETUP,
     };
     let timeout = Duration::from_millis(cfg.connect_timeout_ms.max(1));
     // Connections of this pool are set up one at a time: switching a fresh file to WAL
@@ -87,7 +110,7 @@ pub(super) fn pool(url: &str, cfg: &DatabaseConfig) -> Result<Pool, DbError> {
                     let _one_at_a_time = setup.lock().unwrap_or_else(|e| e.into_inner());
                     c.set_prepared_statement_cache_capacity(statement_cache_size);
                     c.busy_timeout(Duration::from_millis(5000))?;
-                    c.execute_batch(CONNECTION_SETUP)
+                    c.execute_batch(connection_setup)
                 })
                 .await
                 .map_err(|e| HookError::message(e.to_string()))?
@@ -96,6 +119,22 @@ pub(super) fn pool(url: &str, cfg: &DatabaseConfig) -> Result<Pool, DbError> {
         }))
         .build()
         .map_err(|e| DbError::unavailable(format!("cannot build the connection pool: {e}")))
+}
+
+/// `path` as an SQLite URI that opens it read-only and never creates it (rusqlite opens
+/// with `SQLITE_OPEN_URI`). `%`, `?` and `#` would end or escape the path in a URI.
+fn read_only(path: &std::path::Path) -> Result<PathBuf, DbError> {
+    let text = path.to_str().ok_or_else(|| {
+        DbError::unavailable(format!(
+            "SQLite path '{}' is not UTF-8",
+            path.to_string_lossy()
+        ))
+    })?;
+    let escaped = text
+        .replace('%', "%25")
+        .replace('?', "%3f")
+        .replace('#', "%23");
+    Ok(PathBuf::from(format!("file:{escaped}?mode=ro")))
 }
 
 /// Checks out a connection.
