@@ -37,32 +37,8 @@ const LEAKS: &[&str] = &[
     "45000",
 ];
 
-/// A database of its own on the test server; dropped when the test ends.
-struct PgScratch {
-    name: String,
-    admin: tokio_postgres::Client,
-}
-
-impl PgScratch {
-    async fn new() -> Self {
-        let (admin, connection) =
-            tokio_postgres::connect(&support::pg_url(), tokio_postgres::NoTls)
-                .await
-                .unwrap_or_else(|e| panic!("PostgreSQL at {} is needed: {e}", support::pg_url()));
-        tokio::spawn(connection);
-        let name = format!("fraiseql_errors_{}", uuid::Uuid::new_v4().simple());
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create database");
-        let url = self_url(&name);
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-            .await
-            .expect("connect to the scratch database");
-        tokio::spawn(connection);
-        client
-            .batch_execute(
-                r#"
+/// The schema of the PostgreSQL case: posts and a function that fails in chosen ways.
+const PG_SETUP: &str = r#"
 CREATE TABLE tb_post (
     id    uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     title text NOT NULL UNIQUE CHECK (length(title) <= 20)
@@ -82,31 +58,7 @@ BEGIN
     RETURN QUERY SELECT * FROM v_post WHERE data->>'title' = p_title;
 END
 $$;
-"#,
-            )
-            .await
-            .expect("setup");
-        Self { name, admin }
-    }
-
-    async fn drop(self) {
-        let _ = self
-            .admin
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .await;
-    }
-}
-
-fn self_url(database: &str) -> String {
-    let base = support::pg_url();
-    match base.rsplit_once('/') {
-        Some((head, _)) => format!("{head}/{database}"),
-        None => panic!("FRAISEQL_TEST_PG_URL has no database part: {base}"),
-    }
-}
+"#;
 
 /// A SQLite database with the same shape: a STRICT table (so a wrong type is an error, as on
 /// PostgreSQL) and the mutation as a view with an INSTEAD OF INSERT trigger.
@@ -251,8 +203,8 @@ async fn database_text_stays_in_the_log(running: &Running) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_errors_reach_clients_without_database_text() {
-    let scratch = PgScratch::new().await;
-    let running = start(self_url(&scratch.name)).await;
+    let scratch = support::PgScratch::new(PG_SETUP).await;
+    let running = start(scratch.url.clone()).await;
     database_text_stays_in_the_log(&running).await;
     // A value the column type cannot read (22P02 quotes it back).
     assert_eq!(

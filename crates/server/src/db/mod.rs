@@ -255,18 +255,26 @@ impl Database {
     /// Runs a statement that returns exactly one row; returns its columns as text (SQL NULL
     /// is `None`).
     pub(crate) async fn fetch_texts(&self, q: &SqlQuery) -> Result<Vec<Option<String>>, DbError> {
-        let mut rows = match &self.pool {
-            Pool::Postgres(p) => postgres::fetch_rows(&*postgres::client(p).await?, q).await?,
-            Pool::Mysql(p) => mysql::fetch_rows(&mut *mysql::conn(p).await?, q).await?,
-            Pool::Sqlite(s) => {
-                sqlite::fetch_rows(&sqlite::conn(&s.pool).await?, q.clone(), s.limit).await?
-            }
-        };
+        let mut rows = self.fetch_all(q).await?;
         match rows.len() {
             1 => Ok(rows.pop().unwrap_or_default()),
             n => Err(DbError::query(format!(
                 "statement returned {n} rows where one was expected"
             ))),
+        }
+    }
+
+    /// Runs a read statement; returns every row, columns as text (SQL NULL is `None`).
+    pub(crate) async fn fetch_all(
+        &self,
+        q: &SqlQuery,
+    ) -> Result<Vec<Vec<Option<String>>>, DbError> {
+        match &self.pool {
+            Pool::Postgres(p) => postgres::fetch_rows(&*postgres::client(p).await?, q).await,
+            Pool::Mysql(p) => mysql::fetch_rows(&mut *mysql::conn(p).await?, q).await,
+            Pool::Sqlite(s) => {
+                sqlite::fetch_rows(&sqlite::conn(&s.pool).await?, q.clone(), s.limit).await
+            }
         }
     }
 
