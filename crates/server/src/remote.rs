@@ -170,7 +170,7 @@ impl<'a> Remote<'a> {
         database: &str,
         pairs: &[(usize, &str)],
     ) -> Result<Vec<((usize, String), Option<String>)>, usize> {
-        let sql = self.statement(database, pairs).map_err(|e| self.fail(e))?;
+        let sql = self.statement(database, pairs).map_err(|e| self.fail(*e))?;
         let db = &self.state.databases[database];
         let rows = timed(self.state, db, db.fetch_all(&sql))
             .await
@@ -192,12 +192,16 @@ impl<'a> Remote<'a> {
         Ok(keys.into_iter().zip(texts).collect())
     }
 
-    fn statement(&self, database: &str, pairs: &[(usize, &str)]) -> Result<SqlQuery, GraphQLError> {
+    fn statement(
+        &self,
+        database: &str,
+        pairs: &[(usize, &str)],
+    ) -> Result<SqlQuery, Box<GraphQLError>> {
         let db = self.state.databases.get(database).ok_or_else(|| {
-            GraphQLError::new(
+            Box::new(GraphQLError::new(
                 ErrorCode::InternalServerError,
                 format!("database '{database}' is not configured"),
-            )
+            ))
         })?;
         let mut keys: Vec<(usize, Vec<String>)> = Vec::new();
         for (step, key) in pairs {
@@ -212,7 +216,7 @@ impl<'a> Remote<'a> {
             .collect();
         let catalog = db.catalog();
         render_steps(&parts, db.kind, catalog.as_deref(), self.remotes())
-            .map_err(|m| GraphQLError::new(ErrorCode::InternalServerError, m))
+            .map_err(|m| Box::new(GraphQLError::new(ErrorCode::InternalServerError, m)))
     }
 
     fn fail(&self, e: GraphQLError) -> usize {
