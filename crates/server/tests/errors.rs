@@ -107,8 +107,17 @@ CREATE TABLE tb_post (
 );
 CREATE VIEW v_post AS SELECT id, JSON_OBJECT('id', id, 'title', title) AS data FROM tb_post;
 CREATE PROCEDURE fn_create_post(IN p_title VARCHAR(100))
-BEGIN
+proc: BEGIN
     DECLARE v_id CHAR(36) DEFAULT UUID();
+    -- Result sets that are neither a mutation_response nor rows of the view.
+    IF p_title = 'shapeless' THEN
+        SELECT 1 AS x;
+        LEAVE proc;
+    END IF;
+    IF p_title = 'rowless' THEN
+        SELECT 'success' AS status FROM DUAL WHERE 1 = 0;
+        LEAVE proc;
+    END IF;
     IF p_title = 'raise' THEN
         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'that title is reserved';
     END IF;
@@ -240,5 +249,17 @@ async fn mysql_errors_reach_clients_without_database_text() {
         refused(&running, "cast:evil\nvalue").await,
         ("BAD_USER_INPUT".into(), "invalid input value".into())
     );
+    // A procedure whose result set has neither a `status` nor a `data` column, or no row,
+    // is an error, not a silent null.
+    for title in ["shapeless", "rowless"] {
+        let (text, body) = create(&running, title).await;
+        assert_eq!(body["data"]["createPost"], Value::Null, "{text}");
+        assert_eq!(body["errors"][0]["extensions"]["code"], "DATABASE_ERROR", "{text}");
+        assert_eq!(
+            body["errors"][0]["message"],
+            "function `fn_create_post` returned no mutation_response",
+            "{text}"
+        );
+    }
     running.stop().await.expect("stops");
 }
