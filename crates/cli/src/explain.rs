@@ -10,7 +10,9 @@ use fraiseql_engine::catalog::Catalog;
 use fraiseql_engine::error::GraphQLError;
 use fraiseql_engine::plan::{plan, RootAction};
 use fraiseql_engine::request::{prepare, ApiSchema};
-use fraiseql_engine::sql::{render_reads, DatabaseTarget, Param};
+use fraiseql_engine::sql::{
+    render_reads, render_steps, DatabaseTarget, Param, Remotes, SqlQuery, StepKeys,
+};
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
@@ -106,19 +108,24 @@ pub(crate) async fn explain(args: ExplainArgs) -> Outcome {
     // database that does not answer is explained from the schema alone.
     let mut catalogs: HashMap<String, Catalog> = HashMap::new();
     let mut unreachable: HashMap<String, String> = HashMap::new();
-    for root in &plan.roots {
-        let RootAction::Fetch(fetch) = &root.action else {
-            continue;
-        };
-        if catalogs.contains_key(&fetch.database) || unreachable.contains_key(&fetch.database) {
+    let read_on = plan
+        .roots
+        .iter()
+        .filter_map(|r| match &r.action {
+            RootAction::Fetch(f) => Some(&f.database),
+            _ => None,
+        })
+        .chain(plan.steps.iter().map(|s| &s.database));
+    for database in read_on {
+        if catalogs.contains_key(database) || unreachable.contains_key(database) {
             continue;
         }
-        match fraiseql_server::introspect(&config, &fetch.database).await {
+        match fraiseql_server::introspect(&config, database).await {
             Ok(catalog) => {
-                catalogs.insert(fetch.database.clone(), catalog);
+                catalogs.insert(database.clone(), catalog);
             }
             Err(e) => {
-                unreachable.insert(fetch.database.clone(), e.message);
+                unreachable.insert(database.clone(), e.message);
             }
         }
     }
@@ -127,41 +134,59 @@ pub(crate) async fn explain(args: ExplainArgs) -> Outcome {
         // Resolved when the configuration was loaded.
         Some((cfg.kind?, catalogs.get(name)))
     };
-    let statements = render_reads(&plan, &target).map_err(|e| Failure::config(anyhow!(e)))?;
+    // The server draws a random marker per request; any text serves here.
+    let remotes = Remotes {
+        steps: &plan.steps,
+        marker: "marker",
+    };
+    let roots = render_reads(&plan, &target, remotes).map_err(|e| Failure::config(anyhow!(e)))?;
+    // (database, what it reads, statement): the root fields' statements, then each step
+    // into another database, shown for an empty key list (its keys come from the rows of
+    // the statement before it).
+    let mut statements: Vec<(String, String, SqlQuery)> = roots
+        .into_iter()
+        .map(|s| {
+            let keys: Vec<&str> = s
+                .roots
+                .iter()
+                .map(|i| plan.roots[*i].key.as_str())
+                .collect();
+            (s.database, keys.join(", "), s.sql)
+        })
+        .collect();
+    for (i, step) in plan.steps.iter().enumerate() {
+        let Some((kind, catalog)) = target(&step.database) else {
+            continue;
+        };
+        let part = StepKeys { step: i, keys: &[] };
+        let sql = render_steps(&[part], kind, catalog, remotes)
+            .map_err(|e| Failure::config(anyhow!(e)))?;
+        let after = match step.after {
+            Some(n) => format!("step {n}"),
+            None => "the root fields".into(),
+        };
+        let what = format!(
+            "{} (step {i}: one statement per batch of keys from {after}, shown for none)",
+            step.path.join(".")
+        );
+        statements.push((step.database.clone(), what, sql));
+    }
 
-    for statement in &statements {
-        let roots: Vec<&str> = statement
-            .roots
-            .iter()
-            .map(|i| plan.roots[*i].key.as_str())
-            .collect();
-        let kind = target(&statement.database)
-            .map(|(k, _)| k.label())
-            .unwrap_or("?");
-        outln!(
-            "\n== database '{}' ({kind}): {}",
-            statement.database,
-            roots.join(", ")
-        )?;
-        outln!("{}", statement.sql.text)?;
-        if !statement.sql.params.is_empty() {
+    for (database, what, sql) in &statements {
+        let kind = target(database).map(|(k, _)| k.label()).unwrap_or("?");
+        outln!("\n== database '{database}' ({kind}): {what}")?;
+        outln!("{}", sql.text)?;
+        if !sql.params.is_empty() {
             outln!("-- parameters:")?;
-            for (i, p) in statement.sql.params.iter().enumerate() {
+            for (i, p) in sql.params.iter().enumerate() {
                 outln!("--   {}: {}", i + 1, describe(p))?;
             }
         }
-        if let Some(why) = unreachable.get(&statement.database) {
+        if let Some(why) = unreachable.get(database) {
             outln!("-- (no plan: the database is not reachable: {why})")?;
             continue;
         }
-        match fraiseql_server::explain_sql(
-            &config,
-            &statement.database,
-            &statement.sql,
-            args.analyze,
-        )
-        .await
-        {
+        match fraiseql_server::explain_sql(&config, database, sql, args.analyze).await {
             Ok(text) => {
                 outln!("-- plan:")?;
                 for line in text.lines() {

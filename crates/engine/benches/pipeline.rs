@@ -9,7 +9,7 @@ use fraiseql_engine::plan::plan;
 use fraiseql_engine::request::{prepare, ApiSchema};
 use fraiseql_engine::response::{assemble, RootValue};
 use fraiseql_engine::schema::load_schema;
-use fraiseql_engine::sql::render_reads;
+use fraiseql_engine::sql::{render_reads, Remotes};
 use serde_json::{json, Map, Value};
 
 const SCHEMA: &str = include_str!("../../../examples/quickstart/schema.graphql");
@@ -84,7 +84,10 @@ fn stages(c: &mut Criterion) {
             let prepared = prepare(&api, query, None).expect("valid");
             let p = plan(&api, &prepared, &vars(&v)).expect("plans");
             group.bench_function(BenchmarkId::from_parameter(name), |b| {
-                b.iter(|| render_reads(black_box(&p), &|_| Some((kind, None))).expect("renders"))
+                b.iter(|| {
+                    render_reads(black_box(&p), &|_| Some((kind, None)), Remotes::default())
+                        .expect("renders")
+                })
             });
         }
         group.finish();
@@ -98,7 +101,12 @@ fn stages(c: &mut Criterion) {
         group.bench_function(BenchmarkId::from_parameter(name), |b| {
             b.iter(|| {
                 let p = plan(&api, &prepared, &v).expect("plans");
-                render_reads(&p, &|_| Some((DatabaseKind::Postgresql, None))).expect("renders")
+                render_reads(
+                    &p,
+                    &|_| Some((DatabaseKind::Postgresql, None)),
+                    Remotes::default(),
+                )
+                .expect("renders")
             })
         });
     }

@@ -12,5 +12,6 @@ pub mod plan;
 pub mod request;
 pub mod response;
 pub mod schema;
+pub mod splice;
 pub mod sql;
 pub mod suggest;

@@ -27,7 +27,7 @@ use fraiseql_engine::plan::{plan, RootAction};
 use fraiseql_engine::request::{prepare, ApiSchema};
 use fraiseql_engine::schema::{compile, parse_sdl};
 use fraiseql_engine::sql::{
-    render_call, render_read_back, render_reads, CallSql, MutationResult, Param, SqlQuery,
+    render_call, render_read_back, render_reads, CallSql, MutationResult, Param, Remotes, SqlQuery,
 };
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -1108,11 +1108,15 @@ fn pipeline(query: &str, vars: &Map<String, Json>) -> Vec<(DatabaseKind, String,
     };
     let mut out = Vec::new();
     let mut push = |kind: DatabaseKind, q: SqlQuery| out.push((kind, q.text, q.params));
+    let remotes = Remotes {
+        steps: &plan.steps,
+        marker: "request-marker",
+    };
     for kind in DIALECTS {
         // Without a catalog (JSON paths only) and with one (typed columns, functions).
         for catalog in [None, Some(catalog_for(kind))] {
             // A render error is a refusal too; a panic is what the property forbids.
-            if let Ok(stmts) = render_reads(&plan, &|_| Some((kind, catalog))) {
+            if let Ok(stmts) = render_reads(&plan, &|_| Some((kind, catalog)), remotes) {
                 for s in stmts {
                     push(kind, s.sql);
                 }
@@ -1121,7 +1125,7 @@ fn pipeline(query: &str, vars: &Map<String, Json>) -> Vec<(DatabaseKind, String,
                 let RootAction::Mutate(m) = &root.action else {
                     continue;
                 };
-                match render_call(m, kind, catalog) {
+                match render_call(m, kind, catalog, remotes) {
                     Ok(CallSql::Response(q) | CallSql::Rows(q) | CallSql::Procedure(q)) => {
                         push(kind, q)
                     }
@@ -1138,7 +1142,7 @@ fn pipeline(query: &str, vars: &Map<String, Json>) -> Vec<(DatabaseKind, String,
                     entity_id: Some(format!("{MARK}0db'\\0")),
                     ..MutationResult::default()
                 };
-                if let Some(q) = render_read_back(m, kind, catalog, &result) {
+                if let Some(q) = render_read_back(m, kind, catalog, &result, remotes) {
                     push(kind, q);
                 }
             }

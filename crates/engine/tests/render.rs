@@ -6,7 +6,7 @@ use fraiseql_engine::config::{DatabaseKind, QueryDefaults, ValidationConfig};
 use fraiseql_engine::plan::plan;
 use fraiseql_engine::request::{prepare, ApiSchema};
 use fraiseql_engine::schema::{compile, parse_sdl};
-use fraiseql_engine::sql::render_reads;
+use fraiseql_engine::sql::{render_reads, render_steps, Remotes, StepKeys};
 
 const SCHEMA: &str = r#"
 type Order @source(view: "v_order") {
@@ -20,7 +20,15 @@ type Order @source(view: "v_order") {
   customer: CustomerSummary!
   items: [OrderItem!]!
   buyer: Customer @relation(localKey: "customer_id")
+  payments: [Payment!]! @relation(localKey: "id", remoteKey: "order_id")
 }
+type Payment @source(view: "v_payment", database: "payments") {
+  id: ID!
+  amount: Decimal!
+  refund: Refund @relation(localKey: "id", remoteKey: "payment_id")
+  order: Order @relation(localKey: "order_id")
+}
+type Refund @source(view: "v_refund", database: "refunds") { id: ID! reason: String }
 type Customer @source(view: "v_customer") {
   id: ID!
   name: String!
@@ -53,15 +61,34 @@ fn sql(kind: DatabaseKind, query: &str, vars: serde_json::Value) -> String {
     let prepared = prepare(&api, query, None).unwrap_or_else(|e| panic!("{e:?}"));
     let vars = vars.as_object().cloned().unwrap_or_default();
     let plan = plan(&api, &prepared, &vars).unwrap_or_else(|e| panic!("{e:?}"));
-    let stmts = render_reads(&plan, &|_| Some((kind, None))).unwrap();
-    for s in &stmts {
-        assert_positional(kind, &s.sql.text, s.sql.params.len());
-    }
-    stmts
+    let remotes = Remotes {
+        steps: &plan.steps,
+        marker: "marker",
+    };
+    let stmts = render_reads(&plan, &|_| Some((kind, None)), remotes).unwrap();
+    let mut out: Vec<String> = stmts
         .iter()
         .map(|s| format!("{}\n-- params: {:?}", s.sql.text, s.sql.params))
-        .collect::<Vec<_>>()
-        .join("\n")
+        .collect();
+    let mut checked: Vec<_> = stmts.into_iter().map(|s| s.sql).collect();
+    // Each dependent step as read for two keys.
+    for (i, step) in plan.steps.iter().enumerate() {
+        let keys = ["k1".to_string(), "k2".to_string()];
+        let part = StepKeys {
+            step: i,
+            keys: &keys,
+        };
+        let q = render_steps(&[part], kind, None, remotes).unwrap();
+        out.push(format!(
+            "-- step {i} on '{}' after {:?} at {:?}\n{}\n-- params: {:?}",
+            step.database, step.after, step.path, q.text, q.params
+        ));
+        checked.push(q);
+    }
+    for q in &checked {
+        assert_positional(kind, &q.text, q.params.len());
+    }
+    out.join("\n")
 }
 
 /// The placeholder numbers in `text`, in text order (`$n` on PostgreSQL, `?n` on SQLite).
@@ -113,6 +140,15 @@ fn each_dialect(name: &str, query: &str, vars: serde_json::Value) {
     insta::assert_snapshot!(
         format!("{name}_mysql"),
         sql(DatabaseKind::Mysql, query, vars)
+    );
+}
+
+#[test]
+fn relations_into_other_databases_are_steps() {
+    each_dialect(
+        "cross_database",
+        "{ orders { id payments(limit: 5) { amount refund { reason } order { id } } buyer { name } } }",
+        serde_json::json!({}),
     );
 }
 

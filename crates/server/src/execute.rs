@@ -5,6 +5,7 @@
 
 use crate::db::{Database, DbError, DbErrorKind};
 use crate::log::clip;
+use crate::remote::Remote;
 use crate::state::AppState;
 use fraiseql_engine::catalog::Catalog;
 use fraiseql_engine::error::{ErrorCode, GraphQLError, PathSegment};
@@ -12,7 +13,7 @@ use fraiseql_engine::plan::{plan, Mutate, Plan, RootAction};
 use fraiseql_engine::request::{introspect, prepare, OperationKind, Prepared};
 use fraiseql_engine::response::{assemble, request_error, RootValue};
 use fraiseql_engine::sql::{
-    mutation_outcome, render_call, render_read_back, render_reads, CallSql, MutationResult,
+    mutation_outcome, render_call, render_read_back, render_reads, CallSql, MutationResult, Remotes,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -89,9 +90,10 @@ pub(crate) async fn execute(
         Ok(p) => p,
         Err(errors) => return failed(state, &errors, OutcomeStatus::RequestError, op),
     };
+    let remote = Remote::new(state, &plan);
     let (values, errors) = match kind {
-        OperationKind::Mutation => run_mutations(state, &plan).await,
-        _ => match run_reads(state, &prepared, &plan, &req.variables).await {
+        OperationKind::Mutation => run_mutations(state, &plan, &remote).await,
+        _ => match run_reads(state, &prepared, &plan, &remote, &req.variables).await {
             Ok(r) => r,
             Err(errors) => return failed(state, &errors, OutcomeStatus::RequestError, op),
         },
@@ -166,6 +168,7 @@ async fn run_reads(
     state: &AppState,
     prepared: &Prepared,
     plan: &Plan,
+    remote: &Remote<'_>,
     variables: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<(Values, Vec<GraphQLError>), Vec<GraphQLError>> {
     let mut values: Values = vec![None; plan.roots.len()];
@@ -188,21 +191,28 @@ async fn run_reads(
         .iter()
         .map(|(name, db)| (name.as_str(), db.catalog()))
         .collect();
-    let statements = render_reads(plan, &|name| {
-        let db = state.databases.get(name)?;
-        Some((db.kind, catalogs.get(name).and_then(|c| c.as_deref())))
-    })
+    let statements = render_reads(
+        plan,
+        &|name| {
+            let db = state.databases.get(name)?;
+            Some((db.kind, catalogs.get(name).and_then(|c| c.as_deref())))
+        },
+        remote.remotes(),
+    )
     .map_err(|m| vec![GraphQLError::new(ErrorCode::InternalServerError, m)])?;
+    // Each database's rows are joined with those of other databases as soon as they arrive.
     let runs = statements.iter().map(|s| async move {
         let db = &state.databases[&s.database];
-        timed(state, db, db.fetch_texts(&s.sql)).await
+        let columns = timed(state, db, db.fetch_texts(&s.sql)).await?;
+        Ok::<_, DbError>(remote.resolve(columns).await)
     });
     let results = futures::future::join_all(runs).await;
     for (stmt, result) in statements.iter().zip(results) {
         match result {
             Ok(columns) => {
                 for (root, text) in stmt.roots.iter().zip(columns) {
-                    values[*root] = text;
+                    let key = &plan.roots[*root].key;
+                    values[*root] = text.map(|t| remote.finish(key, t, &mut errors));
                 }
             }
             Err(e) => {
@@ -217,7 +227,7 @@ async fn run_reads(
     Ok((values, errors))
 }
 
-async fn timed<T>(
+pub(crate) async fn timed<T>(
     state: &AppState,
     db: &Database,
     fut: impl std::future::Future<Output = Result<T, DbError>>,
@@ -231,14 +241,22 @@ async fn timed<T>(
 }
 
 /// Mutations, serially (GraphQL requires it), each in its own transaction.
-async fn run_mutations(state: &AppState, plan: &Plan) -> (Values, Vec<GraphQLError>) {
+async fn run_mutations(
+    state: &AppState,
+    plan: &Plan,
+    remote: &Remote<'_>,
+) -> (Values, Vec<GraphQLError>) {
     let mut values: Values = vec![None; plan.roots.len()];
     let mut errors = Vec::new();
     for (i, root) in plan.roots.iter().enumerate() {
         match &root.action {
             RootAction::Typename(name) => values[i] = Some(format!("\"{name}\"")),
-            RootAction::Mutate(m) => match mutate(state, m).await {
-                Ok(v) => values[i] = v,
+            RootAction::Mutate(m) => match mutate(state, m, remote.remotes()).await {
+                // Relations into other databases are read after the transaction.
+                Ok(v) => {
+                    let v = remote.resolve(vec![v]).await.pop().flatten();
+                    values[i] = v.map(|t| remote.finish(&root.key, t, &mut errors));
+                }
                 Err(e) => errors.push(e.at(vec![PathSegment::Key(root.key.clone())])),
             },
             RootAction::Fetch(_) | RootAction::Introspection => {}
@@ -247,7 +265,11 @@ async fn run_mutations(state: &AppState, plan: &Plan) -> (Values, Vec<GraphQLErr
     (values, errors)
 }
 
-async fn mutate(state: &AppState, m: &Mutate) -> Result<Option<String>, GraphQLError> {
+async fn mutate(
+    state: &AppState,
+    m: &Mutate,
+    remotes: Remotes<'_>,
+) -> Result<Option<String>, GraphQLError> {
     let db = state.databases.get(&m.database).ok_or_else(|| {
         GraphQLError::new(
             ErrorCode::InternalServerError,
@@ -261,9 +283,9 @@ async fn mutate(state: &AppState, m: &Mutate) -> Result<Option<String>, GraphQLE
             .await
             .map_err(|e| db_error(&m.database, &e))?,
     };
-    let call = render_call(m, db.kind, Some(&catalog))?;
+    let call = render_call(m, db.kind, Some(&catalog), remotes)?;
     let start = Instant::now();
-    let result = run_call(db, m, &catalog, call).await;
+    let result = run_call(db, m, &catalog, call, remotes).await;
     let ok = !matches!(&result, Err(MutateError::Db(_)));
     state
         .metrics
@@ -299,6 +321,7 @@ async fn run_call(
     m: &Mutate,
     catalog: &Catalog,
     call: CallSql,
+    remotes: Remotes<'_>,
 ) -> Result<Option<String>, MutateError> {
     let mut tx = db.begin().await?;
     let response = match call {
@@ -313,7 +336,7 @@ async fn run_call(
             match procedure_result(m, &columns, rows) {
                 ProcedureResult::Response(json) => vec![vec![Some(json)]],
                 ProcedureResult::Entities(entities) => {
-                    let v = read_back_entities(&mut tx, m, db, catalog, entities).await?;
+                    let v = read_back_entities(&mut tx, m, db, catalog, entities, remotes).await?;
                     tx.commit().await?;
                     return Ok(v);
                 }
@@ -330,7 +353,7 @@ async fn run_call(
             ))
         })?;
     mutation_outcome(&result).map_err(MutateError::Status)?;
-    match render_read_back(m, db.kind, Some(catalog), &result) {
+    match render_read_back(m, db.kind, Some(catalog), &result, remotes) {
         Some(q) => Ok(first_text(tx.fetch_rows_and_commit(&q).await?)),
         None => {
             tx.commit().await?;
@@ -395,6 +418,7 @@ async fn read_back_entities(
     db: &Database,
     catalog: &Catalog,
     entities: Vec<String>,
+    remotes: Remotes<'_>,
 ) -> Result<Option<String>, MutateError> {
     let mut out = Vec::with_capacity(entities.len());
     for entity in entities {
@@ -403,7 +427,7 @@ async fn read_back_entities(
             entity: Some(entity),
             ..MutationResult::default()
         };
-        if let Some(q) = render_read_back(m, db.kind, Some(catalog), &result) {
+        if let Some(q) = render_read_back(m, db.kind, Some(catalog), &result, remotes) {
             if let Some(v) = first_text(tx.fetch_rows(&q).await?) {
                 out.push(v);
             }
@@ -420,7 +444,7 @@ async fn read_back_entities(
 /// recorded inside the request's span, so the log line carries its `request_id`, the id the
 /// client got back in `x-request-id`: that id is how an operator finds the details of the
 /// fixed message a client reports.
-fn db_error(database: &str, e: &DbError) -> GraphQLError {
+pub(crate) fn db_error(database: &str, e: &DbError) -> GraphQLError {
     tracing::warn!(
         database,
         kind = ?e.kind,

@@ -37,32 +37,8 @@ const LEAKS: &[&str] = &[
     "45000",
 ];
 
-/// A database of its own on the test server; dropped when the test ends.
-struct PgScratch {
-    name: String,
-    admin: tokio_postgres::Client,
-}
-
-impl PgScratch {
-    async fn new() -> Self {
-        let (admin, connection) =
-            tokio_postgres::connect(&support::pg_url(), tokio_postgres::NoTls)
-                .await
-                .unwrap_or_else(|e| panic!("PostgreSQL at {} is needed: {e}", support::pg_url()));
-        tokio::spawn(connection);
-        let name = format!("fraiseql_errors_{}", uuid::Uuid::new_v4().simple());
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create database");
-        let url = self_url(&name);
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-            .await
-            .expect("connect to the scratch database");
-        tokio::spawn(connection);
-        client
-            .batch_execute(
-                r#"
+/// The schema of the PostgreSQL case: posts and a function that fails in chosen ways.
+const PG_SETUP: &str = r#"
 CREATE TABLE tb_post (
     id    uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     title text NOT NULL UNIQUE CHECK (length(title) <= 20)
@@ -82,31 +58,7 @@ BEGIN
     RETURN QUERY SELECT * FROM v_post WHERE data->>'title' = p_title;
 END
 $$;
-"#,
-            )
-            .await
-            .expect("setup");
-        Self { name, admin }
-    }
-
-    async fn drop(self) {
-        let _ = self
-            .admin
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .await;
-    }
-}
-
-fn self_url(database: &str) -> String {
-    let base = support::pg_url();
-    match base.rsplit_once('/') {
-        Some((head, _)) => format!("{head}/{database}"),
-        None => panic!("FRAISEQL_TEST_PG_URL has no database part: {base}"),
-    }
-}
+"#;
 
 /// A SQLite database with the same shape: a STRICT table (so a wrong type is an error, as on
 /// PostgreSQL) and the mutation as a view with an INSTEAD OF INSERT trigger.
@@ -155,8 +107,17 @@ CREATE TABLE tb_post (
 );
 CREATE VIEW v_post AS SELECT id, JSON_OBJECT('id', id, 'title', title) AS data FROM tb_post;
 CREATE PROCEDURE fn_create_post(IN p_title VARCHAR(100))
-BEGIN
+proc: BEGIN
     DECLARE v_id CHAR(36) DEFAULT UUID();
+    -- Result sets that are neither a mutation_response nor rows of the view.
+    IF p_title = 'shapeless' THEN
+        SELECT 1 AS x;
+        LEAVE proc;
+    END IF;
+    IF p_title = 'rowless' THEN
+        SELECT 'success' AS status FROM DUAL WHERE 1 = 0;
+        LEAVE proc;
+    END IF;
     IF p_title = 'raise' THEN
         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'that title is reserved';
     END IF;
@@ -251,8 +212,8 @@ async fn database_text_stays_in_the_log(running: &Running) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_errors_reach_clients_without_database_text() {
-    let scratch = PgScratch::new().await;
-    let running = start(self_url(&scratch.name)).await;
+    let scratch = support::PgScratch::new(PG_SETUP).await;
+    let running = start(scratch.url.clone()).await;
     database_text_stays_in_the_log(&running).await;
     // A value the column type cannot read (22P02 quotes it back).
     assert_eq!(
@@ -288,5 +249,19 @@ async fn mysql_errors_reach_clients_without_database_text() {
         refused(&running, "cast:evil\nvalue").await,
         ("BAD_USER_INPUT".into(), "invalid input value".into())
     );
+    // A procedure whose result set has neither a `status` nor a `data` column, or no row,
+    // is an error, not a silent null.
+    for title in ["shapeless", "rowless"] {
+        let (text, body) = create(&running, title).await;
+        assert_eq!(body["data"]["createPost"], Value::Null, "{text}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "DATABASE_ERROR",
+            "{text}"
+        );
+        assert_eq!(
+            body["errors"][0]["message"], "function `fn_create_post` returned no mutation_response",
+            "{text}"
+        );
+    }
     running.stop().await.expect("stops");
 }

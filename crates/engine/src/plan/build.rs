@@ -11,6 +11,7 @@ use crate::schema::{auto_params, CompiledSchema, ObjectType, QueryField, ScalarK
 use apollo_compiler::executable::{ExecutableDocument, Field, SelectionSet};
 use apollo_compiler::Node;
 use serde_json::Value as Json;
+use std::cell::RefCell;
 
 /// Plans an operation. Errors are request errors (bad variables or arguments).
 pub fn plan(
@@ -28,12 +29,15 @@ pub fn plan(
         doc,
         vars: &vars,
         conditions: std::cell::Cell::new(0),
+        steps: RefCell::new(Vec::new()),
+        scope: RefCell::new(Scope::default()),
     };
     let mut roots = Vec::with_capacity(grouped.len());
     let mut errors = Vec::new();
     for (key, fields) in &grouped {
         let field = fields[0];
         let name = field.name.as_str();
+        planner.enter_root(key, name, prepared.kind);
         let action = match (name, prepared.kind) {
             ("__typename", kind) => Ok(RootAction::Typename(root_type_name(kind).into())),
             ("__schema" | "__type", _) => Ok(RootAction::Introspection),
@@ -62,6 +66,7 @@ pub fn plan(
     let plan = Plan {
         kind: prepared.kind,
         roots,
+        steps: planner.steps.into_inner(),
     };
     super::estimate::check_rows(&plan, api.limits.max_result_rows).map_err(|e| vec![e])?;
     Ok(plan)
@@ -103,6 +108,19 @@ struct Planner<'a> {
     vars: &'a Variables,
     /// Conditions of every `where` planned so far in this operation.
     conditions: std::cell::Cell<usize>,
+    /// Relations into other databases planned so far.
+    steps: RefCell<Vec<Step>>,
+    /// Where the selection being planned is read.
+    scope: RefCell<Scope>,
+}
+
+/// The rows a selection is projected from: their database, the step reading them (`None`:
+/// a root field's statement) and the response keys leading to them.
+#[derive(Debug, Clone, Default)]
+struct Scope {
+    database: String,
+    step: Option<usize>,
+    path: Vec<String>,
 }
 
 /// Most `where` conditions (comparisons and `isNull`) in one operation. Each is a bind
@@ -112,6 +130,20 @@ struct Planner<'a> {
 pub(crate) const MAX_WHERE_CONDITIONS: usize = 1_000;
 
 impl Planner<'_> {
+    /// Starts planning root field `name` (response key `key`): its rows are read on the
+    /// database of the query or mutation.
+    fn enter_root(&self, key: &str, name: &str, kind: OperationKind) {
+        let database = match kind {
+            OperationKind::Mutation => self.schema.mutations.get(name).map(|m| &m.database),
+            _ => self.schema.queries.get(name).map(|q| &q.database),
+        };
+        *self.scope.borrow_mut() = Scope {
+            database: database.cloned().unwrap_or_default(),
+            step: None,
+            path: vec![key.to_string()],
+        };
+    }
+
     fn query(&self, fields: &[&Node<Field>]) -> Result<Fetch, GraphQLError> {
         let field = fields[0];
         let q = self
@@ -428,6 +460,24 @@ impl Planner<'_> {
                     path.extend(e.path.iter().cloned());
                     e.at(path)
                 };
+                // A target in another database is read there, in a step of its own; its
+                // selection (and any relation inside it) is planned in that scope.
+                let outer = self.scope.borrow().clone();
+                let remote = target.database != outer.database;
+                let mut inner = outer.clone();
+                inner.path.push(key.clone());
+                if remote {
+                    inner.database = target.database.clone();
+                    inner.step = Some(self.steps.borrow().len());
+                    // Reserved now so that steps nested inside get later numbers.
+                    self.steps.borrow_mut().push(Step {
+                        after: outer.step,
+                        path: inner.path.clone(),
+                        database: target.database.clone(),
+                        related: Related::default(),
+                    });
+                }
+                *self.scope.borrow_mut() = inner.clone();
                 let related = if f.ty.list {
                     let args = arguments(fs[0], self.vars)?;
                     Related {
@@ -454,9 +504,19 @@ impl Planner<'_> {
                         selection: self.selection(&sub_sets(fs), target).map_err(nested)?,
                     }
                 };
-                Item::Related {
-                    key: key.clone(),
-                    related: Box::new(related),
+                *self.scope.borrow_mut() = outer;
+                match inner.step.filter(|_| remote) {
+                    Some(step) => {
+                        self.steps.borrow_mut()[step].related = related;
+                        Item::Remote {
+                            key: key.clone(),
+                            step,
+                        }
+                    }
+                    None => Item::Related {
+                        key: key.clone(),
+                        related: Box::new(related),
+                    },
                 }
             } else if let Some(nested) = self.schema.types.get(&f.ty.name) {
                 let selection = self.selection(&sub_sets(fs), nested)?;

@@ -13,7 +13,7 @@ pub(super) fn check_rows(plan: &Plan, max: u64) -> Result<(), GraphQLError> {
         let RootAction::Fetch(fetch) = &root.action else {
             continue;
         };
-        total = total.saturating_add(fetch_rows(fetch));
+        total = total.saturating_add(fetch_rows(fetch, &plan.steps));
         if total > max {
             return Err(GraphQLError::new(
                 ErrorCode::BadUserInput,
@@ -30,12 +30,12 @@ pub(super) fn check_rows(plan: &Plan, max: u64) -> Result<(), GraphQLError> {
 }
 
 /// Rows one root field can return, its own and those of every relation below it.
-pub(super) fn fetch_rows(fetch: &Fetch) -> u64 {
+pub(super) fn fetch_rows(fetch: &Fetch, steps: &[Step]) -> u64 {
     match &fetch.shape {
-        Shape::One(sel) => selection_rows(sel),
+        Shape::One(sel) => selection_rows(sel, steps),
         Shape::List {
             selection, limit, ..
-        } => limit.saturating_mul(selection_rows(selection)),
+        } => limit.saturating_mul(selection_rows(selection, steps)),
         Shape::Connection(c) => {
             let node = c.items.iter().find_map(|i| match i {
                 ConnectionItem::Edges { items, .. } => items.iter().find_map(|e| match e {
@@ -45,31 +45,36 @@ pub(super) fn fetch_rows(fetch: &Fetch) -> u64 {
                 _ => None,
             });
             // One row more than the page is read to tell whether another page follows.
-            let per_row = node.map_or(1, selection_rows);
+            let per_row = node.map_or(1, |s| selection_rows(s, steps));
             c.count.saturating_add(1).saturating_mul(per_row)
         }
     }
 }
 
 /// Rows read for one object of `sel`: itself plus, per relation, the relation's page size
-/// times the rows of each related object.
-fn selection_rows(sel: &Selection) -> u64 {
+/// times the rows of each related object, in this database or another (`steps`).
+fn selection_rows(sel: &Selection, steps: &[Step]) -> u64 {
     let mut rows: u64 = 1;
     for item in &sel.items {
         let below = match item {
-            Item::Related { related, .. } => {
-                let per = selection_rows(&related.selection);
-                related.limit.unwrap_or(1).saturating_mul(per)
-            }
+            Item::Related { related, .. } => related_rows(related, steps),
+            Item::Remote { step, .. } => steps
+                .get(*step)
+                .map_or(0, |s| related_rows(&s.related, steps)),
             // Embedded objects are part of their row; a relation inside one still reads rows.
             Item::Object { selection, .. } | Item::ObjectList { selection, .. } => {
-                selection_rows(selection).saturating_sub(1)
+                selection_rows(selection, steps).saturating_sub(1)
             }
             Item::Typename { .. } | Item::Value { .. } => 0,
         };
         rows = rows.saturating_add(below);
     }
     rows
+}
+
+fn related_rows(related: &Related, steps: &[Step]) -> u64 {
+    let per = selection_rows(&related.selection, steps);
+    related.limit.unwrap_or(1).saturating_mul(per)
 }
 
 #[cfg(test)]
@@ -121,7 +126,7 @@ mod tests {
         let orders = sel(vec![related(Some(1000), items)]);
         let customers = list(1000, sel(vec![related(Some(1000), orders)]));
         // 1000 customers, each with 1000 orders, each with 1000 items (plus the parents).
-        assert_eq!(fetch_rows(&customers), 1000 * (1 + 1000 * (1 + 1000)));
+        assert_eq!(fetch_rows(&customers, &[]), 1000 * (1 + 1000 * (1 + 1000)));
     }
 
     #[test]
@@ -130,7 +135,7 @@ mod tests {
             related(None, sel(vec![])),
             related(Some(5), sel(vec![])),
         ]);
-        assert_eq!(fetch_rows(&list(10, s)), 10 * (1 + 1 + 5));
+        assert_eq!(fetch_rows(&list(10, s), &[]), 10 * (1 + 1 + 5));
     }
 
     #[test]
@@ -139,6 +144,6 @@ mod tests {
         for _ in 0..20 {
             s = sel(vec![related(Some(u64::MAX / 2), s)]);
         }
-        assert_eq!(fetch_rows(&list(u64::MAX, s)), u64::MAX);
+        assert_eq!(fetch_rows(&list(u64::MAX, s), &[]), u64::MAX);
     }
 }

@@ -10,6 +10,24 @@ use crate::schema::{MutationOperation, ScalarKind};
 pub struct Plan {
     pub kind: OperationKind,
     pub roots: Vec<Root>,
+    /// Relations to a type in another database, in planning order; an
+    /// [`Item::Remote`] names one by its index here.
+    pub steps: Vec<Step>,
+}
+
+/// A dependent step: rows of a view in another database, read once the rows holding the
+/// keys (`after`) have arrived, for all their keys at once, and spliced where each key was.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// The step whose rows hold this step's keys; `None` for a root field's statement.
+    pub after: Option<usize>,
+    /// The field's response keys from the root down (list positions are not known until
+    /// the rows arrive), for messages and metrics.
+    pub path: Vec<String>,
+    /// The database the target type lives in.
+    pub database: String,
+    /// What to read there, per key: the same relation read as within one database.
+    pub related: Related,
 }
 
 /// One root field of the response.
@@ -113,7 +131,7 @@ pub enum EdgeItem {
 }
 
 /// The projection of one object: which keys, in selection order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Selection {
     pub type_name: String,
     pub items: Vec<Item>,
@@ -149,10 +167,16 @@ pub enum Item {
         key: String,
         related: Box<Related>,
     },
+    /// Rows of a view in another database: the statement yields a marker holding the local
+    /// key, and the rows of [`Plan::steps`]`[step]` replace it.
+    Remote {
+        key: String,
+        step: usize,
+    },
 }
 
 /// A relation read: rows of `view` whose `remote_key` equals the parent's `local_key`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Related {
     pub view: String,
     pub local_key: String,

@@ -352,14 +352,51 @@ impl Compiler {
     }
 
     /// Relation targets must be types with their own view; embedded objects need nothing.
+    /// Across databases the keys are compared after leaving their databases, so their
+    /// declared types must compare alike: `ID`, `UUID` and `String` as text, numbers as
+    /// numbers (within one database the statement compares them itself).
     fn check_relations(&mut self, schema: &CompiledSchema) {
         for t in schema.types.values() {
             for f in t.fields.values() {
-                if f.relation.is_some() && !schema.types.contains_key(&f.ty.name) {
+                let Some(rel) = &f.relation else {
+                    continue;
+                };
+                let path = format!("types.{}.fields.{}", t.name, f.key);
+                let Some(target) = schema.types.get(&f.ty.name) else {
                     self.err(
-                        format!("types.{}.fields.{}", t.name, f.key),
+                        path,
                         format!("relation target `{}` is not an object type", f.ty.name),
                     );
+                    continue;
+                };
+                if target.database == t.database {
+                    continue;
+                }
+                let key_type = |ty: &ObjectType, key: &str| {
+                    ty.fields
+                        .values()
+                        .find(|f| f.key == key && f.relation.is_none())
+                        .map(|f| f.ty.name.clone())
+                };
+                let local = key_type(t, &rel.local_key);
+                let remote = key_type(target, &rel.remote_key);
+                if let (Some(local), Some(remote)) = (local, remote) {
+                    if key_class(&local) != key_class(&remote) {
+                        self.err(
+                            format!("{path}.relation"),
+                            format!(
+                                "`{}.{}` ({local}, database '{}') cannot match `{}.{}` \
+                                 ({remote}, database '{}'): keys across databases must both \
+                                 be text (ID, UUID, String) or both numbers",
+                                t.name,
+                                rel.local_key,
+                                t.database,
+                                target.name,
+                                rel.remote_key,
+                                target.database
+                            ),
+                        );
+                    }
                 }
             }
         }
@@ -586,6 +623,16 @@ impl Compiler {
             operation: s.operation.clone(),
             arguments,
         })
+    }
+}
+
+/// How a key compares once it has left its database: as text, as a number, or (any other
+/// scalar or enum) by its own type name.
+fn key_class(type_name: &str) -> &str {
+    match ScalarKind::of(type_name) {
+        Some(ScalarKind::Id | ScalarKind::Uuid | ScalarKind::Text) => "text",
+        Some(ScalarKind::Int | ScalarKind::Float | ScalarKind::Decimal) => "number",
+        _ => type_name,
     }
 }
 

@@ -116,7 +116,18 @@ impl Printer<'_> {
             for f in t.fields.values() {
                 description(&mut self.out, "  ", &f.description);
                 let args = relation_args(f, defaults);
-                let _ = write!(self.out, "  {}{args}: {}", f.name, f.ty);
+                // A field read from another database is null when that database fails.
+                let elsewhere = f.relation.is_some()
+                    && self
+                        .schema
+                        .types
+                        .get(&f.ty.name)
+                        .is_some_and(|target| target.database != t.database);
+                if elsewhere {
+                    let _ = write!(self.out, "  {}{args}: {}", f.name, nullable(&f.ty));
+                } else {
+                    let _ = write!(self.out, "  {}{args}: {}", f.name, f.ty);
+                }
                 deprecated(&mut self.out, &f.deprecated);
                 self.out.push('\n');
             }

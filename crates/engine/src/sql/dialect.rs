@@ -105,6 +105,14 @@ pub trait Dialect: Sync {
     /// The opaque cursor of a row: hex of the JSON array of `values` (JSON expressions).
     fn cursor(&self, values: &[String]) -> String;
 
+    /// A JSON array of SQL values (text, numbers, JSON).
+    fn json_array(&self, items: &[String]) -> String;
+
+    /// A `FROM` item `k` with one text column `v`: the strings of the JSON array bound at
+    /// `placeholder`, compared like the dialect's text (the keys of a step in another
+    /// database, see `remote.rs`).
+    fn key_rows(&self, placeholder: &str) -> String;
+
     /// One `ORDER BY` key: `expr` ascending or descending, with nulls first or last (when
     /// `nullable`: see [`OrderKey::nullable`](crate::plan::OrderKey)). The standard
     /// `NULLS FIRST`/`NULLS LAST` serves PostgreSQL and SQLite (3.30+; the bundled library is

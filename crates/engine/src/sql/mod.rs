@@ -7,6 +7,7 @@ mod mutation;
 mod mysql;
 mod postgres;
 mod read;
+mod remote;
 mod sqlite;
 
 pub use dialect::Dialect;
@@ -15,6 +16,7 @@ pub use mutation::{
     CallSql, MutationResult,
 };
 pub use read::{render_reads, DatabaseTarget, ReadStatement};
+pub use remote::{render_steps, Remotes, StepKeys};
 
 use crate::config::DatabaseKind;
 

@@ -10,6 +10,7 @@
 
 use super::dialect::Rows;
 use super::read::Renderer;
+use super::remote::Remotes;
 use super::{dialect, json_text, Param, SqlQuery};
 use crate::catalog::{Catalog, Function, FunctionParam};
 use crate::config::DatabaseKind;
@@ -74,6 +75,7 @@ pub fn render_call(
     m: &Mutate,
     kind: DatabaseKind,
     catalog: Option<&Catalog>,
+    remotes: Remotes<'_>,
 ) -> Result<CallSql, GraphQLError> {
     let catalog = catalog.ok_or_else(|| {
         GraphQLError::new(
@@ -113,6 +115,7 @@ pub fn render_call(
         catalog: Some(catalog),
         params: Vec::new(),
         aliases: 0,
+        remotes,
     };
     Ok(match r.d.mutation_call(&mut r, m, f, &bound)? {
         CallSql::Response(q) => CallSql::Response(r.d.finish(q)),
@@ -177,12 +180,14 @@ pub fn render_read_back(
     kind: DatabaseKind,
     catalog: Option<&Catalog>,
     result: &MutationResult,
+    remotes: Remotes<'_>,
 ) -> Option<SqlQuery> {
     let mut r = Renderer {
         d: dialect(kind),
         catalog,
         params: Vec::new(),
         aliases: 0,
+        remotes,
     };
     if let Some(id) = &result.entity_id {
         let t = "t0";
@@ -291,7 +296,12 @@ mod tests {
                 items: Vec::new(),
             },
         };
-        render_call(&m, DatabaseKind::Postgresql, Some(&catalog()))
+        render_call(
+            &m,
+            DatabaseKind::Postgresql,
+            Some(&catalog()),
+            Remotes::default(),
+        )
     }
 
     /// Issue 9: a malformed UUID reached PostgreSQL's cast and came back as its 22P02 text.

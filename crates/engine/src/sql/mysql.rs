@@ -268,6 +268,18 @@ impl Dialect for Mysql {
         format!("LOWER(HEX(JSON_ARRAY({})))", values.join(", "))
     }
 
+    fn json_array(&self, items: &[String]) -> String {
+        format!("JSON_ARRAY({})", items.join(", "))
+    }
+
+    /// In the connection's collation, so a key compares with text columns exactly.
+    fn key_rows(&self, placeholder: &str) -> String {
+        format!(
+            "JSON_TABLE({placeholder}, '$[*]' COLUMNS (v TEXT CHARACTER SET utf8mb4 \
+             COLLATE utf8mb4_nopad_bin PATH '$')) k"
+        )
+    }
+
     /// A relation's rows cannot be a derived table: MariaDB (and MySQL before 8.0.14, which
     /// added `LATERAL`) reject a reference to the enclosing row inside one. They are read
     /// from the view directly.

@@ -237,6 +237,14 @@ impl Dialect for Postgres {
         )
     }
 
+    fn json_array(&self, items: &[String]) -> String {
+        format!("json_build_array({})", items.join(", "))
+    }
+
+    fn key_rows(&self, placeholder: &str) -> String {
+        format!("jsonb_array_elements_text({placeholder}::jsonb) AS k(v)")
+    }
+
     fn mutation_call(
         &self,
         r: &mut Renderer<'_>,

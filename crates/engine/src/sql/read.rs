@@ -3,6 +3,7 @@
 //! selects them side by side, so same-database roots share one round trip.
 
 use super::dialect::{escape_like, order_clause, Dialect, Rows};
+use super::remote::Remotes;
 use super::{dialect, Param, SqlQuery};
 use crate::catalog::{Catalog, SqlType};
 use crate::config::DatabaseKind;
@@ -27,6 +28,7 @@ pub type DatabaseTarget<'c> = Option<(DatabaseKind, Option<&'c Catalog>)>;
 pub fn render_reads<'c>(
     plan: &Plan,
     target: &dyn Fn(&str) -> DatabaseTarget<'c>,
+    remotes: Remotes<'_>,
 ) -> Result<Vec<ReadStatement>, String> {
     // Each statement with its root columns and its database's dialect.
     let mut out: Vec<(ReadStatement, Vec<String>, &'static dyn Dialect)> = Vec::new();
@@ -63,6 +65,7 @@ pub fn render_reads<'c>(
             catalog,
             params: std::mem::take(&mut stmt.sql.params),
             aliases: 0,
+            remotes,
         };
         let expr = r.fetch(fetch);
         stmt.sql.params = r.params;
@@ -87,6 +90,8 @@ pub struct Renderer<'a> {
     pub(crate) params: Vec<Param>,
     /// Counter for unique table aliases.
     pub(crate) aliases: usize,
+    /// The plan's steps into other databases and the marker their keys are written with.
+    pub(crate) remotes: Remotes<'a>,
 }
 
 impl Renderer<'_> {
@@ -372,18 +377,23 @@ impl Renderer<'_> {
                     let obj = self.selection(selection, &element_base);
                     (key, self.d.object_array(base, path, &e, &obj))
                 }
-                Item::Related { key, related } => (key, self.related(related, base)),
+                Item::Related { key, related } => {
+                    let local = self
+                        .d
+                        .text_at(base, std::slice::from_ref(&related.local_key));
+                    (key, self.related(related, &local))
+                }
+                Item::Remote { key, step } => (key, self.remote_marker(*step, base)),
             };
             pairs.push((key.as_str(), expr));
         }
         self.d.object(&pairs)
     }
 
-    /// Rows of another view matched on `remote_key = parent.local_key`.
-    fn related(&mut self, r: &Related, parent: &str) -> String {
+    /// Rows of another view matched on `remote_key = local`, the parent's key as text.
+    pub(crate) fn related(&mut self, r: &Related, local: &str) -> String {
         let t = self.alias();
         let data = format!("{t}.data");
-        let local = self.d.text_at(parent, std::slice::from_ref(&r.local_key));
         let remote_target = Target {
             path: vec![r.remote_key.clone()],
             kind: ScalarKind::Text,
@@ -392,7 +402,7 @@ impl Renderer<'_> {
             Some(c) => format!(
                 "{t}.{} = {}",
                 self.d.ident(&r.remote_key),
-                self.d.column_param(&local, c)
+                self.d.column_param(local, c)
             ),
             None => format!(
                 "{} = {local}",

@@ -198,6 +198,14 @@ impl Dialect for Sqlite {
         format!("lower(hex(json_array({})))", values.join(", "))
     }
 
+    fn json_array(&self, items: &[String]) -> String {
+        format!("json_array({})", items.join(", "))
+    }
+
+    fn key_rows(&self, placeholder: &str) -> String {
+        format!("(SELECT value AS v FROM json_each({placeholder})) k")
+    }
+
     fn mutation_call(
         &self,
         r: &mut Renderer<'_>,

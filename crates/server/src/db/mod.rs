@@ -249,21 +249,30 @@ impl Database {
     }
 
     /// Runs a read that returns exactly one row; returns its columns as text (SQL NULL is
-    /// `None`). It goes to the next replica in turn among those that answer; a replica that
-    /// cannot be reached is marked down and the read goes to the next one, then to the
-    /// primary. Any other failure is the answer: the statement would fail the same way
-    /// elsewhere, and a timeout has used up the time already. Only ever a read: a write must
-    /// go through [`Database::begin`], which is always the primary.
+    /// `None`). Sent as [`Database::fetch_all`] sends it.
     pub(crate) async fn fetch_texts(&self, q: &SqlQuery) -> Result<Vec<Option<String>>, DbError> {
+        one_row(self.fetch_all(q).await?)
+    }
+
+    /// Runs a read; returns every row, columns as text (SQL NULL is `None`). It goes to the
+    /// next replica in turn among those that answer; a replica that cannot be reached is
+    /// marked down and the read goes to the next one, then to the primary. Any other
+    /// failure is the answer: the statement would fail the same way elsewhere, and a
+    /// timeout has used up the time already. Only ever a read: a write must go through
+    /// [`Database::begin`], which is always the primary.
+    pub(crate) async fn fetch_all(
+        &self,
+        q: &SqlQuery,
+    ) -> Result<Vec<Vec<Option<String>>>, DbError> {
         for replica in self.replicas.turn() {
-            let result = replica.target.fetch_texts(q).await;
+            let result = replica.target.fetch_all(q).await;
             self.observed(Role::Replica(replica.index), result.is_ok());
             match result {
                 Err(e) if e.kind == DbErrorKind::Unavailable => replica.mark_down(&e),
                 answer => return answer,
             }
         }
-        let result = self.primary.fetch_texts(q).await;
+        let result = self.primary.fetch_all(q).await;
         self.observed(Role::Primary, result.is_ok());
         result
     }
@@ -415,18 +424,21 @@ impl Target {
     /// Runs a statement that returns exactly one row, on this server; returns its columns
     /// as text (SQL NULL is `None`).
     pub(crate) async fn fetch_texts(&self, q: &SqlQuery) -> Result<Vec<Option<String>>, DbError> {
-        let mut rows = match &self.pool {
-            Pool::Postgres(p) => postgres::fetch_rows(&*postgres::client(p).await?, q).await?,
-            Pool::Mysql(p) => mysql::fetch_rows(&mut *mysql::conn(p).await?, q).await?,
+        one_row(self.fetch_all(q).await?)
+    }
+
+    /// Runs a statement on this server; returns every row, columns as text (SQL NULL is
+    /// `None`).
+    pub(crate) async fn fetch_all(
+        &self,
+        q: &SqlQuery,
+    ) -> Result<Vec<Vec<Option<String>>>, DbError> {
+        match &self.pool {
+            Pool::Postgres(p) => postgres::fetch_rows(&*postgres::client(p).await?, q).await,
+            Pool::Mysql(p) => mysql::fetch_rows(&mut *mysql::conn(p).await?, q).await,
             Pool::Sqlite(s) => {
-                sqlite::fetch_rows(&sqlite::conn(&s.pool).await?, q.clone(), s.limit).await?
+                sqlite::fetch_rows(&sqlite::conn(&s.pool).await?, q.clone(), s.limit).await
             }
-        };
-        match rows.len() {
-            1 => Ok(rows.pop().unwrap_or_default()),
-            n => Err(DbError::query(format!(
-                "statement returned {n} rows where one was expected"
-            ))),
         }
     }
 
@@ -504,6 +516,16 @@ impl Target {
             idle: s.available,
             max: s.max_size,
         }
+    }
+}
+
+/// The one row a statement must return.
+fn one_row(mut rows: Vec<Vec<Option<String>>>) -> Result<Vec<Option<String>>, DbError> {
+    match rows.len() {
+        1 => Ok(rows.pop().unwrap_or_default()),
+        n => Err(DbError::query(format!(
+            "statement returned {n} rows where one was expected"
+        ))),
     }
 }
 

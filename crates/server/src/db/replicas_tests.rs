@@ -287,6 +287,17 @@ async fn postgres_reads_take_turns_on_the_replicas_and_transactions_use_the_prim
     ));
     let seen = sources(&db, 6).await;
     assert_alternate(&seen);
+    // Reads of many rows (the dependent fetches of relations across databases) too.
+    let both = SqlQuery {
+        text: "SELECT source FROM v_src UNION ALL SELECT source FROM v_src".into(),
+        params: Vec::new(),
+    };
+    let rows = db.fetch_all(&both).await.expect("rows");
+    assert_eq!(rows.len(), 2);
+    assert!(
+        rows.iter().all(|r| r[0] == Some("replica-0".into())),
+        "{rows:?}"
+    );
     assert_eq!(source_in_transaction(&db).await, "primary");
     assert!(db.replicas().iter().all(|r| r.is_up()));
     // Everything `check`, `explain` and the catalog use is the primary's.

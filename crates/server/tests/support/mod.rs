@@ -107,6 +107,46 @@ impl Drop for MysqlScratch {
     }
 }
 
+/// A PostgreSQL database private to one test; [`PgScratch::drop`] removes it.
+pub(crate) struct PgScratch {
+    pub(crate) name: String,
+    /// The database's URL, for a config.
+    pub(crate) url: String,
+    admin: tokio_postgres::Client,
+}
+
+impl PgScratch {
+    /// Creates the database and runs `setup` (any number of statements) in it.
+    pub(crate) async fn new(setup: &str) -> Self {
+        let admin = pg_admin().await;
+        let name = format!("fraiseql_t_{}", uuid::Uuid::new_v4().simple());
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create database");
+        let url = with_database(&pg_url(), &name);
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connect to the scratch database");
+        tokio::spawn(connection);
+        client
+            .batch_execute(setup)
+            .await
+            .unwrap_or_else(|e| panic!("setup failed: {e:?}"));
+        Self { name, url, admin }
+    }
+
+    pub(crate) async fn drop(self) {
+        let _ = self
+            .admin
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .await;
+    }
+}
+
 /// `url` with its database (path) replaced by `name`, the query kept.
 pub(crate) fn with_database(url: &str, name: &str) -> String {
     let (base, query) = url
