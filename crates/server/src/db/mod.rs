@@ -8,7 +8,7 @@
 //! ([`upkeep`]) opens `pool_min` connections once it does and closes idle ones.
 //!
 //! A database may have read replicas ([`replicas`]): each is a [`Target`] like the primary,
-//! with a pool of its own. Reads ([`Database::fetch_texts`]) take turns on the replicas that
+//! with a pool of its own. Reads ([`Database::fetch_all`]) take turns on the replicas that
 //! answer; transactions, and so mutations and the reads inside them, use the primary.
 //!
 //! No statement outlives the request that asked for it: a statement whose future is dropped
@@ -142,7 +142,7 @@ pub(crate) enum Role {
     Replica(usize),
 }
 
-/// Told of every read [`Database::fetch_texts`] sends: which server it went to and whether
+/// Told of every read [`Database::fetch_all`] sends: which server it went to and whether
 /// it succeeded (a read that fails over is told once per server tried). The metrics layer
 /// sets it; the database knows nothing of metrics.
 pub(crate) type ReadObserver = Box<dyn Fn(Role, bool) + Send + Sync>;

@@ -1,5 +1,5 @@
 //! Read replicas of one database (`[databases.<name>] replicas`): which replica's turn it is,
-//! and which replicas answer. [`super::Database::fetch_texts`] asks [`Replicas::turn`] for
+//! and which replicas answer. [`super::Database::fetch_all`] asks [`Replicas::turn`] for
 //! the replicas to try, in order; a replica it cannot reach is marked down
 //! ([`Replica::mark_down`]) and left out of every turn until a background probe finds it
 //! answering again, so requests never wait on a replica known to be down and a replica
