@@ -329,6 +329,50 @@ async fn postgres_unreachable_replicas_are_skipped_without_an_error() {
     assert!(!alone.replicas()[0].is_up());
 }
 
+/// A replica that accepts connections and never says a word (a hung host, a black hole):
+/// the read waits `connect_timeout_ms` for it once, then the primary answers, and later
+/// reads do not wait for it at all.
+#[tokio::test]
+async fn postgres_a_silent_replica_costs_one_connect_timeout() {
+    let primary = PgScratch::new(&pg_source("primary")).await;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let cfg = DatabaseConfig {
+        connect_timeout_ms: 300,
+        pool_min: 0,
+        ..config(
+            DatabaseKind::Postgresql,
+            &primary.url,
+            &[&format!("postgresql://postgres@127.0.0.1:{port}/postgres")],
+        )
+    };
+    let db = open(&cfg);
+    let start = Instant::now();
+    assert_eq!(source(&db).await, "primary");
+    let first = start.elapsed();
+    assert!(
+        first >= Duration::from_millis(300) && first < Duration::from_secs(3),
+        "{first:?}"
+    );
+    assert!(!db.replicas()[0].is_up());
+    let start = Instant::now();
+    assert_eq!(sources(&db, 3).await, ["primary"; 3]);
+    assert!(
+        start.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        start.elapsed()
+    );
+    hold.abort();
+}
+
 async fn open_alone(primary: &str) -> Database {
     open(&config(
         DatabaseKind::Postgresql,
