@@ -254,10 +254,12 @@ async fn mysql_errors_reach_clients_without_database_text() {
     for title in ["shapeless", "rowless"] {
         let (text, body) = create(&running, title).await;
         assert_eq!(body["data"]["createPost"], Value::Null, "{text}");
-        assert_eq!(body["errors"][0]["extensions"]["code"], "DATABASE_ERROR", "{text}");
         assert_eq!(
-            body["errors"][0]["message"],
-            "function `fn_create_post` returned no mutation_response",
+            body["errors"][0]["extensions"]["code"], "DATABASE_ERROR",
+            "{text}"
+        );
+        assert_eq!(
+            body["errors"][0]["message"], "function `fn_create_post` returned no mutation_response",
             "{text}"
         );
     }
