@@ -286,3 +286,62 @@ async fn an_unreachable_database_nulls_only_its_own_fields() {
     }
     world.stop().await;
 }
+
+/// Keys that are JSON numbers, read through JSON paths on all three databases (no key
+/// column in the views): they match as text whatever the database's own number type.
+#[tokio::test]
+async fn numeric_keys_match_across_databases() {
+    const SDL: &str = r#"
+type Account @source(view: "v_account") {
+  id: Int!
+  entries: [Entry!]! @relation(localKey: "id", remoteKey: "account_id")
+  limit: Limit @relation(localKey: "id", remoteKey: "account_id")
+}
+type Entry @source(view: "v_entry", database: "ledger") { id: Int! accountId: Int! }
+type Limit @source(view: "v_limit", database: "limits") { accountId: Int! amount: Int! }
+type Query { accounts: [Account!]! }
+"#;
+    let accounts = support::PgScratch::new(
+        "CREATE VIEW v_account AS SELECT jsonb_build_object('id', n) AS data
+           FROM generate_series(1, 3) n;",
+    )
+    .await;
+    let ledger = support::MysqlScratch::new(
+        "CREATE VIEW v_entry AS SELECT JSON_OBJECT('id', seq, 'account_id', seq MOD 2 + 1) AS data
+           FROM seq_1_to_4;",
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("limits.db");
+    rusqlite::Connection::open(&path)
+        .expect("open sqlite")
+        .execute_batch(
+            "CREATE VIEW v_limit AS SELECT json_object('account_id', 2, 'amount', 500) AS data;",
+        )
+        .expect("setup sqlite");
+    let mut config = support::with_primary(support::database(accounts.url.clone()));
+    config
+        .databases
+        .insert("ledger".into(), support::database(ledger.url.clone()));
+    config.databases.insert(
+        "limits".into(),
+        support::database(format!("sqlite://{}", path.display())),
+    );
+    let running = support::serve(config, SDL).await;
+    let (_, body) = support::graphql(
+        &reqwest::Client::new(),
+        &support::base(&running),
+        json!({"query": "{ accounts { id entries { id } limit { amount } } }"}),
+    )
+    .await;
+    assert_eq!(
+        body,
+        json!({"data": {"accounts": [
+            {"id": 1, "entries": [{"id": 2}, {"id": 4}], "limit": null},
+            {"id": 2, "entries": [{"id": 1}, {"id": 3}], "limit": {"amount": 500}},
+            {"id": 3, "entries": [], "limit": null}
+        ]}})
+    );
+    let _ = running.stop().await;
+    accounts.drop().await;
+}

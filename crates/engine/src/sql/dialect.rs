@@ -108,6 +108,12 @@ pub trait Dialect: Sync {
     /// A JSON array of SQL values (text, numbers, JSON).
     fn json_array(&self, items: &[String]) -> String;
 
+    /// A key read with [`Dialect::text_at`] as text for a key comparison, so that keys match
+    /// as text whatever their JSON type (a key from another database arrives as text).
+    fn key_text(&self, expr: &str) -> String {
+        expr.to_string()
+    }
+
     /// One step's part of a statement reading relations into this database
     /// (`remote.rs`): rows `(step, key, JSON)` for the keys in the JSON array `keys`.
     fn step_select(

@@ -447,11 +447,12 @@ impl Renderer<'_> {
                 self.d.ident(&r.remote_key),
                 self.d.column_param(local, c)
             ),
-            None => format!(
-                "{} = {local}",
-                self.d
-                    .text_at(&format!("{t}.data"), std::slice::from_ref(&r.remote_key))
-            ),
+            None => {
+                let remote = self
+                    .d
+                    .text_at(&format!("{t}.data"), std::slice::from_ref(&r.remote_key));
+                format!("{} = {}", self.d.key_text(&remote), self.d.key_text(local))
+            }
         }
     }
 
