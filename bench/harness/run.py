@@ -351,6 +351,7 @@ def main(argv: list[str]) -> int:
         from . import compare
         return compare.main(s)
     if s.federation:
+        # Imported here, as compare (--report-only rewrites its section from federation.json).
         from . import federation
         return federation.main(s)
     if s.report_only:

@@ -99,7 +99,8 @@ def parse(argv: list[str]) -> Settings:
                    help="an admin connection to the MariaDB server (default root@127.0.0.1:3306)")
     p.add_argument("--report-only", action="store_true",
                    help="rewrite the report and chart from the results file of the last run "
-                        "(bench/results/latest.json, or target/bench/quick/ with --quick); measures nothing")
+                        "(bench/results/latest.json, or target/bench/quick/ with --quick; with --federation, "
+                        "federation.json and BENCHMARKS.md's W6 section); measures nothing")
     p.add_argument("--quick", action="store_true",
                    help="smoke test: scale 0.05, 3 s per point, 1 s warm-up; the report and the "
                         "results go to target/bench/quick/, not BENCHMARKS.md and bench/results/")
