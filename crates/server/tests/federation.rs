@@ -31,6 +31,9 @@ type Query {
   orders(limit: Int): [Order!]!
   payments: [Payment!]!
 }
+type Mutation {
+  renameOrder(id: ID!, customerId: ID!): Order @function(name: "fn_rename_order")
+}
 "#;
 
 /// Text that must come back exactly: quotes, a backslash, a JSON array that looks like a
@@ -43,7 +46,17 @@ async fn orders_db(count: usize) -> support::PgScratch {
          INSERT INTO tb_order SELECT 'o' || n, CASE WHEN n = 3 THEN NULL ELSE 'c' || n END
            FROM generate_series(1, {count}) n;
          CREATE VIEW v_order AS SELECT id, jsonb_build_object('id', id, 'customer_id',
-           customer_id) AS data FROM tb_order;"
+           customer_id) AS data FROM tb_order;
+         CREATE TYPE mutation_response AS (status text, message text, entity_id text,
+           entity_type text, entity jsonb, updated_fields text[], cascade jsonb, metadata jsonb);
+         CREATE FUNCTION fn_rename_order(p_id text, p_customer_id text)
+           RETURNS mutation_response LANGUAGE plpgsql AS $$
+         DECLARE r mutation_response;
+         BEGIN
+           UPDATE tb_order SET customer_id = p_customer_id WHERE id = p_id;
+           r.status := 'success'; r.entity_id := p_id; r.entity_type := 'Order';
+           RETURN r;
+         END $$;"
     ))
     .await
 }
@@ -187,13 +200,21 @@ async fn relations_cross_three_databases_in_key_order() {
             {"id": "o4", "payments": [{"id": "p4", "amount": 4, "note": null, "refund": null}]}
         ]}})
     );
-    // Back the other way, from a root field on MariaDB to PostgreSQL, and a null key.
+    // A mutation's read-back reads its relations into other databases after the commit.
+    let body = world
+        .query(r#"mutation { renameOrder(id: "o2", customerId: "c9") { customerId payments { id } } }"#)
+        .await;
+    assert_eq!(
+        body,
+        json!({"data": {"renameOrder": {"customerId": "c9", "payments": [{"id": "p3"}]}}})
+    );
+    // Back the other way, from a root field on MariaDB to PostgreSQL.
     let body = world
         .query("{ payments { id order { id customerId } } }")
         .await;
     assert_eq!(
         body["data"]["payments"][2],
-        json!({"id": "p3", "order": {"id": "o2", "customerId": "c2"}})
+        json!({"id": "p3", "order": {"id": "o2", "customerId": "c9"}})
     );
     world.stop().await;
 }
