@@ -4,12 +4,13 @@
 #   bash bench/run.sh            # full run: ~1M items, W1-W5 at 1/16/64 connections, 10 s each
 #   bash bench/run.sh --quick    # smoke test: small data, 3 s per point, report in target/bench/quick/
 #   bash bench/run.sh --compare-mariadb   # FraiseQL on PostgreSQL beside FraiseQL on MariaDB
+#   bash bench/run.sh --federation        # W6: a relation into a second database (PostgreSQL, MariaDB)
 #   bash bench/run.sh --help     # every flag
 #
 # On a fresh Debian machine it installs what it needs: PostgreSQL (started, trust auth on
-# loopback, as scripts/test.sh does), wrk, Node.js + PostGraphile (unless --skip-peer or
-# --compare-mariadb), MariaDB (with --compare-mariadb; root over TCP without a password, as
-# scripts/test.sh does),
+# loopback, as scripts/test.sh does), wrk, Node.js + PostGraphile (unless --skip-peer,
+# --compare-mariadb or --federation), MariaDB (with --compare-mariadb or --federation; root
+# over TCP without a password, as scripts/test.sh does),
 # matplotlib in target/bench-venv (for the chart), and builds the release binary into its own
 # target dir (target/bench) so it never waits on the test build. FRAISEQL_BIN=/path/to/fraiseql
 # uses that binary instead of building. Then it runs bench/harness (Python 3 standard library).
@@ -27,7 +28,7 @@ maria=0
 for arg in "$@"; do
   case "$arg" in
     --skip-peer) peer=0 ;;
-    --compare-mariadb) maria=1; peer=0 ;;
+    --compare-mariadb|--federation) maria=1; peer=0 ;;
     --report-only) report_only=1 ;;
     -h|--help) cd "$here" && exec python3 -m harness --help ;;
   esac
@@ -76,7 +77,7 @@ if [ "$report_only" = 0 ] && ! psql -h 127.0.0.1 -U postgres -d postgres -Atc 's
 fi
 
 # --- MariaDB up, root over TCP without a password (the same steps as scripts/test.sh) ----
-# (Only with --compare-mariadb; BENCH_MARIADB_URL or --mariadb-url point elsewhere.)
+# (Only with --compare-mariadb or --federation; BENCH_MARIADB_URL or --mariadb-url point elsewhere.)
 mariadb_up() { mariadb -uroot -e 'select 1' >/dev/null 2>&1; }
 if [ "$report_only" = 0 ] && [ "$maria" = 1 ]; then
   if ! mariadb_up; then

@@ -350,6 +350,10 @@ def main(argv: list[str]) -> int:
         # Imported here: compare.py builds on this module's steps.
         from . import compare
         return compare.main(s)
+    if s.federation:
+        # Imported here, as compare (--report-only rewrites its section from federation.json).
+        from . import federation
+        return federation.main(s)
     if s.report_only:
         return _report(s, json.loads((s.results_dir / "latest.json").read_text()))
     _require_tools(s)

@@ -25,6 +25,7 @@ class Settings:
     peer: bool
     sqlite: bool
     compare_mariadb: bool
+    federation: bool
     rounds: int
     mariadb_url: str
     quick: bool
@@ -86,13 +87,20 @@ def parse(argv: list[str]) -> Settings:
                         "same data, workloads interleaved for --rounds rounds, medians and ratios "
                         "(no ceiling, peer, tv_ tables or SQLite); results in bench/results/mariadb.json "
                         "and target/bench/mariadb.md")
+    p.add_argument("--federation", action="store_true",
+                   help="instead of the full run: W6, 100 orders with their customer, the customer in "
+                        "the same PostgreSQL database, in a second one (fraiseql_bench_crm) and on "
+                        "MariaDB, interleaved for --rounds rounds, medians and the cost of each "
+                        "cross-database variant; results in bench/results/federation.json and "
+                        "BENCHMARKS.md's W6 section")
     p.add_argument("--rounds", type=int, default=3,
-                   help="--compare-mariadb: rounds per workload and database (default 3)")
+                   help="--compare-mariadb, --federation: rounds (default 3)")
     p.add_argument("--mariadb-url", default=os.environ.get("BENCH_MARIADB_URL", "mysql://root@127.0.0.1:3306"),
                    help="an admin connection to the MariaDB server (default root@127.0.0.1:3306)")
     p.add_argument("--report-only", action="store_true",
                    help="rewrite the report and chart from the results file of the last run "
-                        "(bench/results/latest.json, or target/bench/quick/ with --quick); measures nothing")
+                        "(bench/results/latest.json, or target/bench/quick/ with --quick; with --federation, "
+                        "federation.json and BENCHMARKS.md's W6 section); measures nothing")
     p.add_argument("--quick", action="store_true",
                    help="smoke test: scale 0.05, 3 s per point, 1 s warm-up; the report and the "
                         "results go to target/bench/quick/, not BENCHMARKS.md and bench/results/")
@@ -120,6 +128,8 @@ def parse(argv: list[str]) -> Settings:
     duration = a.duration if a.duration is not None else (3.0 if quick else 10.0)
     if duration < 1:
         p.error("--duration must be at least 1 second")
+    if a.compare_mariadb and a.federation:
+        p.error("--compare-mariadb and --federation are separate runs; give one")
     if a.rounds < 1:
         p.error("--rounds must be at least 1")
     cpus = os.cpu_count() or 1
@@ -128,8 +138,8 @@ def parse(argv: list[str]) -> Settings:
     return Settings(
         scale=scale, seed=a.seed, duration=duration, warmup=1.0 if quick else 2.0,
         concurrency=a.concurrency or [1, 16, 64], workloads=a.workloads,
-        peer=not a.skip_peer and not a.compare_mariadb, sqlite=a.sqlite,
-        compare_mariadb=a.compare_mariadb, rounds=a.rounds, mariadb_url=a.mariadb_url, quick=quick, report_only=a.report_only, reuse_data=a.reuse_data,
+        peer=not a.skip_peer and not a.compare_mariadb and not a.federation, sqlite=a.sqlite,
+        compare_mariadb=a.compare_mariadb, federation=a.federation, rounds=a.rounds, mariadb_url=a.mariadb_url, quick=quick, report_only=a.report_only, reuse_data=a.reuse_data,
         admin_url=a.pg_url, database=a.database,
         fraiseql_bin=binary.resolve(), node_dir=ROOT / "target" / "bench-tools" / "node",
         work_dir=ROOT / "target" / "bench",

@@ -1,4 +1,4 @@
-"""The five workloads: a fixed GraphQL document with variables for FraiseQL, the equivalent
+"""The five workloads (and W6, `--federation`'s): a fixed GraphQL document with variables for FraiseQL, the equivalent
 document for the PostGraphile peer, and the checks that a response is a real answer.
 
 A variable named in `random_id` takes a random order id on every request (the HTTP load
@@ -124,6 +124,30 @@ W5 = Workload(
 )
 
 ALL = {w.key: w for w in (W1, W2, W3, W4, W5)}
+
+
+def _with_customers(data: dict) -> list:
+    """(identifier, customer email) per order; every order has its customer in the dataset,
+    so a null one means the relation was not read."""
+    orders = _rows(data, "orders")
+    if any(not isinstance(o.get("customer"), dict) for o in orders):
+        raise ValueError("an order has no customer")
+    return [(o["identifier"], o["customer"]["email"]) for o in orders]
+
+
+# W6 runs only with --federation (bench/harness/federation.py): the same document with the
+# customer in the orders' database, in a second PostgreSQL database, and on MariaDB.
+W6 = Workload(
+    key="W6",
+    title="100 orders with their customer, the customer in the same or another database",
+    query="query W6($limit: Int!) { orders(limit: $limit) "
+          "{ id identifier customer { id name email } } }",
+    variables={"limit": 100},
+    peer_query="query W6($limit: Int!) { allTbOrdersList(first: $limit) "
+               "{ id identifier tbCustomerByFkCustomer { id name email } } }",
+    peer_variables={"limit": 100},
+    summary=_with_customers,
+)
 
 
 def with_id(variables: dict[str, Any], order_id: str) -> dict[str, Any]:

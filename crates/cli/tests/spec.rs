@@ -51,17 +51,82 @@ use support::spec_file::{self, Case, SpecFile};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spec_sqlite() {
-    run(Dialect::Sqlite).await;
+    run(Setup::one(Dialect::Sqlite)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spec_postgres() {
-    run(Dialect::Postgres).await;
+    run(Setup::one(Dialect::Postgres)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spec_mysql() {
-    run(Dialect::Mysql).await;
+    run(Setup::one(Dialect::Mysql)).await;
+}
+
+/// Customers on PostgreSQL, orders on MariaDB: `Customer.orders` crosses databases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spec_postgres_with_orders_on_mysql() {
+    run(Setup {
+        primary: Dialect::Postgres,
+        orders: Some(Dialect::Mysql),
+    })
+    .await;
+}
+
+/// Customers on PostgreSQL, orders on SQLite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spec_postgres_with_orders_on_sqlite() {
+    run(Setup {
+        primary: Dialect::Postgres,
+        orders: Some(Dialect::Sqlite),
+    })
+    .await;
+}
+
+/// Where the schema's types live: everything on `primary`, or `Order` (and the root fields
+/// returning it) on a second database named `orders`, so that every case reading
+/// `Customer.orders` reads it across databases. Each database gets the whole fixture of its
+/// dialect; the expected responses are the same.
+#[derive(Debug, Clone, Copy)]
+struct Setup {
+    primary: Dialect,
+    orders: Option<Dialect>,
+}
+
+impl Setup {
+    fn one(primary: Dialect) -> Self {
+        Self {
+            primary,
+            orders: None,
+        }
+    }
+
+    /// The quickstart's schema, with `Order` moved to the `orders` database when there is
+    /// one.
+    fn schema(self, quickstart: &str) -> String {
+        if self.orders.is_none() {
+            return quickstart.to_string();
+        }
+        let from = r#"type Order @source(view: "v_order")"#;
+        assert!(
+            quickstart.contains(from),
+            "the quickstart schema changed: {from}"
+        );
+        quickstart.replace(
+            from,
+            r#"type Order @source(view: "v_order", database: "orders")"#,
+        )
+    }
+}
+
+impl std::fmt::Display for Setup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.orders {
+            None => write!(f, "{}", self.primary),
+            Some(o) => write!(f, "{}+orders-on-{o}", self.primary),
+        }
+    }
 }
 
 fn spec_dir() -> PathBuf {
@@ -69,8 +134,9 @@ fn spec_dir() -> PathBuf {
     dir.canonicalize().unwrap_or(dir)
 }
 
-/// Runs every spec file on `dialect`, then fails listing every failing case.
-async fn run(dialect: Dialect) {
+/// Runs every spec file on `setup`, then fails listing every failing case.
+async fn run(setup: Setup) {
+    let dialect = setup;
     let dir = spec_dir();
     let files = spec_file::load_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     let root = dir.join("../..");
@@ -78,8 +144,10 @@ async fn run(dialect: Dialect) {
         std::fs::read_to_string(root.join(name))
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", root.join(name).display()))
     };
-    let schema = read("examples/quickstart/schema.graphql");
-    let fixture_sql: String = dialect.fixtures().iter().map(|f| read(f) + "\n").collect();
+    let schema = setup.schema(&read("examples/quickstart/schema.graphql"));
+    let fixtures = |d: Dialect| -> String { d.fixtures().iter().map(|f| read(f) + "\n").collect() };
+    let fixture_sql = fixtures(setup.primary);
+    let orders_sql = setup.orders.map(fixtures);
     let filter = std::env::var("FRAISEQL_SPEC_FILTER")
         .ok()
         .filter(|f| !f.is_empty());
@@ -107,12 +175,12 @@ async fn run(dialect: Dialect) {
         let wanted = cases.iter().filter(|c| selected(c)).count();
         total += wanted;
         match run_file(
-            dialect,
+            setup,
             file,
             cases,
             &selected,
             &schema,
-            &fixture_sql,
+            (&fixture_sql, orders_sql.as_deref()),
             &http,
         )
         .await
@@ -148,21 +216,38 @@ async fn run(dialect: Dialect) {
 /// Runs the cases of one file against a fresh database and server; returns the failures.
 /// `Err` when the file could not run at all (database or server setup).
 async fn run_file(
-    dialect: Dialect,
+    setup: Setup,
     file: &SpecFile,
     cases: &[Case],
     selected: &dyn Fn(&Case) -> bool,
     schema: &str,
-    fixture_sql: &str,
+    (fixture_sql, orders_sql): (&str, Option<&str>),
     http: &reqwest::Client,
 ) -> Result<Vec<String>, String> {
+    let dialect = setup;
     let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
-    let db = FreshDatabase::create(dialect, &file.name, fixture_sql, dir.path()).await?;
+    let db = FreshDatabase::create(setup.primary, &file.name, fixture_sql, dir.path()).await?;
+    let orders_dir = dir.path().join("orders");
+    let orders = match (setup.orders, orders_sql) {
+        (Some(d), Some(sql)) => {
+            std::fs::create_dir_all(&orders_dir).map_err(|e| e.to_string())?;
+            match FreshDatabase::create(d, &file.name, sql, &orders_dir).await {
+                Ok(o) => Some(o),
+                Err(e) => {
+                    db.drop_database().await;
+                    return Err(e);
+                }
+            }
+        }
+        _ => None,
+    };
     let result = async {
         std::fs::write(dir.path().join("schema.graphql"), schema).map_err(|e| e.to_string())?;
+        // An SQLite URL is relative to the directory its file was made in.
+        let orders_url = orders.as_ref().map(|o| o.url.replace("./", "./orders/"));
         std::fs::write(
             dir.path().join("fraiseql.toml"),
-            config(&file.name, &db.url),
+            config(&file.name, &db.url, orders_url.as_deref()),
         )
         .map_err(|e| e.to_string())?;
         let mut server = Server::start(&binary(), dir.path(), http).await?;
@@ -210,6 +295,9 @@ async fn run_file(
     }
     .await;
     db.drop_database().await;
+    if let Some(o) = orders {
+        o.drop_database().await;
+    }
     result
 }
 
@@ -245,10 +333,13 @@ fn binary() -> PathBuf {
 }
 
 /// The `fraiseql.toml` of a spec run; paths are relative to the server's working directory.
-fn config(name: &str, url: &str) -> String {
+fn config(name: &str, url: &str, orders: Option<&str>) -> String {
     let quote = |s: &str| Value::String(s.to_string()).to_string();
+    let orders = orders
+        .map(|u| format!("[databases.orders]\nurl = {}\n\n", quote(u)))
+        .unwrap_or_default();
     format!(
-        "[project]\nname = {}\n\n[database]\nurl = {}\n\n[fraiseql]\nschema_file = \"schema.graphql\"\n",
+        "[project]\nname = {}\n\n[database]\nurl = {}\n\n{orders}[fraiseql]\nschema_file = \"schema.graphql\"\n",
         quote(&format!("spec-{name}")),
         quote(url)
     )

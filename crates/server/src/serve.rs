@@ -36,11 +36,13 @@ pub struct ServeOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The schema names a database the config does not define.
-    #[error(
-        "{used_by} uses database '{database}', which is not configured \
-         (add [databases.{database}] to the config)"
-    )]
-    UnknownDatabase { used_by: String, database: String },
+    #[error("{used_by} uses database '{database}', which is not configured ({hint})")]
+    UnknownDatabase {
+        used_by: String,
+        database: String,
+        /// `did you mean 'x'?`, or how to add it.
+        hint: String,
+    },
     /// A configured database cannot be set up (missing or malformed URL).
     #[error("database '{name}': {message}")]
     Database { name: String, message: String },
@@ -138,9 +140,15 @@ fn check_databases(config: &Config, schema: &CompiledSchema) -> Result<(), Serve
         );
     for (used_by, database) in users {
         if !config.databases.contains_key(database) {
+            let names = config.databases.keys().map(String::as_str);
+            let hint = match fraiseql_engine::suggest::closest(database, names) {
+                Some(name) => format!("did you mean '{name}'?"),
+                None => format!("add [databases.{database}] to the config"),
+            };
             return Err(ServeError::UnknownDatabase {
                 used_by,
                 database: database.clone(),
+                hint,
             });
         }
     }

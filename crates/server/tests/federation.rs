@@ -31,6 +31,9 @@ type Query {
   orders(limit: Int): [Order!]!
   payments: [Payment!]!
 }
+type Mutation {
+  renameOrder(id: ID!, customerId: ID!): Order @function(name: "fn_rename_order")
+}
 "#;
 
 /// Text that must come back exactly: quotes, a backslash, a JSON array that looks like a
@@ -43,7 +46,17 @@ async fn orders_db(count: usize) -> support::PgScratch {
          INSERT INTO tb_order SELECT 'o' || n, CASE WHEN n = 3 THEN NULL ELSE 'c' || n END
            FROM generate_series(1, {count}) n;
          CREATE VIEW v_order AS SELECT id, jsonb_build_object('id', id, 'customer_id',
-           customer_id) AS data FROM tb_order;"
+           customer_id) AS data FROM tb_order;
+         CREATE TYPE mutation_response AS (status text, message text, entity_id text,
+           entity_type text, entity jsonb, updated_fields text[], cascade jsonb, metadata jsonb);
+         CREATE FUNCTION fn_rename_order(p_id text, p_customer_id text)
+           RETURNS mutation_response LANGUAGE plpgsql AS $$
+         DECLARE r mutation_response;
+         BEGIN
+           UPDATE tb_order SET customer_id = p_customer_id WHERE id = p_id;
+           r.status := 'success'; r.entity_id := p_id; r.entity_type := 'Order';
+           RETURN r;
+         END $$;"
     ))
     .await
 }
@@ -187,13 +200,21 @@ async fn relations_cross_three_databases_in_key_order() {
             {"id": "o4", "payments": [{"id": "p4", "amount": 4, "note": null, "refund": null}]}
         ]}})
     );
-    // Back the other way, from a root field on MariaDB to PostgreSQL, and a null key.
+    // A mutation's read-back reads its relations into other databases after the commit.
+    let body = world
+        .query(r#"mutation { renameOrder(id: "o2", customerId: "c9") { customerId payments { id } } }"#)
+        .await;
+    assert_eq!(
+        body,
+        json!({"data": {"renameOrder": {"customerId": "c9", "payments": [{"id": "p3"}]}}})
+    );
+    // Back the other way, from a root field on MariaDB to PostgreSQL.
     let body = world
         .query("{ payments { id order { id customerId } } }")
         .await;
     assert_eq!(
         body["data"]["payments"][2],
-        json!({"id": "p3", "order": {"id": "o2", "customerId": "c2"}})
+        json!({"id": "p3", "order": {"id": "o2", "customerId": "c9"}})
     );
     world.stop().await;
 }
@@ -285,4 +306,63 @@ async fn an_unreachable_database_nulls_only_its_own_fields() {
         assert_eq!(e["message"], "Database 'payments' unavailable");
     }
     world.stop().await;
+}
+
+/// Keys that are JSON numbers, read through JSON paths on all three databases (no key
+/// column in the views): they match as text whatever the database's own number type.
+#[tokio::test]
+async fn numeric_keys_match_across_databases() {
+    const SDL: &str = r#"
+type Account @source(view: "v_account") {
+  id: Int!
+  entries: [Entry!]! @relation(localKey: "id", remoteKey: "account_id")
+  limit: Limit @relation(localKey: "id", remoteKey: "account_id")
+}
+type Entry @source(view: "v_entry", database: "ledger") { id: Int! accountId: Int! }
+type Limit @source(view: "v_limit", database: "limits") { accountId: Int! amount: Int! }
+type Query { accounts: [Account!]! }
+"#;
+    let accounts = support::PgScratch::new(
+        "CREATE VIEW v_account AS SELECT jsonb_build_object('id', n) AS data
+           FROM generate_series(1, 3) n;",
+    )
+    .await;
+    let ledger = support::MysqlScratch::new(
+        "CREATE VIEW v_entry AS SELECT JSON_OBJECT('id', seq, 'account_id', seq MOD 2 + 1) AS data
+           FROM seq_1_to_4;",
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("limits.db");
+    rusqlite::Connection::open(&path)
+        .expect("open sqlite")
+        .execute_batch(
+            "CREATE VIEW v_limit AS SELECT json_object('account_id', 2, 'amount', 500) AS data;",
+        )
+        .expect("setup sqlite");
+    let mut config = support::with_primary(support::database(accounts.url.clone()));
+    config
+        .databases
+        .insert("ledger".into(), support::database(ledger.url.clone()));
+    config.databases.insert(
+        "limits".into(),
+        support::database(format!("sqlite://{}", path.display())),
+    );
+    let running = support::serve(config, SDL).await;
+    let (_, body) = support::graphql(
+        &reqwest::Client::new(),
+        &support::base(&running),
+        json!({"query": "{ accounts { id entries { id } limit { amount } } }"}),
+    )
+    .await;
+    assert_eq!(
+        body,
+        json!({"data": {"accounts": [
+            {"id": 1, "entries": [{"id": 2}, {"id": 4}], "limit": null},
+            {"id": 2, "entries": [{"id": 1}, {"id": 3}], "limit": {"amount": 500}},
+            {"id": 3, "entries": [], "limit": null}
+        ]}})
+    );
+    let _ = running.stop().await;
+    accounts.drop().await;
 }

@@ -540,19 +540,26 @@ async fn startup_errors_are_clear() {
     }
     first.stop().await.expect("stop");
 
-    let mut other = config;
+    // A database no `[databases.*]` declares, and one misspelt.
+    let mut other = config.clone();
     other.databases.clear();
-    match spawn(other, schema(), local()).await {
-        Err(e @ ServeError::UnknownDatabase { .. }) => {
-            assert_eq!(
+    let mut misspelt = config;
+    let primary = misspelt.databases.shift_remove("primary").expect("primary");
+    misspelt.databases.insert("primray".into(), primary);
+    for (config, hint) in [
+        (other, "add [databases.primary] to the config"),
+        (misspelt, "did you mean 'primray'?"),
+    ] {
+        match spawn(config, schema(), local()).await {
+            Err(e @ ServeError::UnknownDatabase { .. }) => assert_eq!(
                 e.to_string(),
-                "type 'Post' uses database 'primary', which is not configured (add [databases.primary] to the config)"
-            )
+                format!("type 'Post' uses database 'primary', which is not configured ({hint})")
+            ),
+            other => panic!(
+                "expected an unknown database error, got {:?}",
+                other.map(|r| r.addr)
+            ),
         }
-        other => panic!(
-            "expected an unknown database error, got {:?}",
-            other.map(|r| r.addr)
-        ),
     }
 }
 

@@ -140,29 +140,6 @@ def test_undeclared_enum_and_context_misuse():
     ]
 
 
-def test_federated_database_must_match_the_target_type():
-    @fraiseql.type(database="payments")
-    class Payment:
-        id: ID
-
-    @fraiseql.type
-    class Order:
-        id: ID
-        payment: Payment = fraiseql.federated(database="inventory", lookup="id", remote_key="order_id")
-        other: Payment = fraiseql.federated(database="payments")
-        scalar: str = fraiseql.relation("id")
-
-    found = problems()
-    assert found[0].startswith(
-        "type Order.payment: fraiseql.federated() says database='inventory' but Payment is read from 'payments'"
-    )
-    assert found[1] == "type Order.other: federated() needs lookup= (the key in this view's data to match)"
-    assert (
-        found[2]
-        == "type Order.scalar: fraiseql.relation() needs a @fraiseql.type field, but the type is String!"
-    )
-
-
 def test_field_resolver_is_explained():
     @fraiseql.type
     class Organization:
@@ -182,7 +159,7 @@ def test_unsupported_options_are_named():
     class Order:
         id: ID
         secret: str = fraiseql.field(requires_scope="read:secret")
-        customer: "Order" = fraiseql.federated(lookup="id", batch_size=100)
+        customer: "Order" = fraiseql.federated(database="primary", lookup="id", batch_size=100)
 
     @fraiseql.query(sql_source="v_order", requires_role="admin")
     def orders() -> list[Order]:

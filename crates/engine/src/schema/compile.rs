@@ -688,4 +688,40 @@ mod tests {
           mutations.create_order.operation: unknown operation `UPSERT`: expected CREATE, UPDATE, DELETE or CUSTOM
         ");
     }
+
+    /// Keys across databases must compare alike; within one database anything goes, and
+    /// a relation into another database is nullable in the served schema.
+    #[test]
+    fn keys_across_databases_must_compare_alike() {
+        let sdl = |account_id: &str| {
+            format!(
+                r#"
+type Order @source(view: "v_order") {{
+  id: ID!
+  accountId: {account_id}
+  account: Account! @relation(localKey: "account_id")
+  lines: [Line!]! @relation(localKey: "id", remoteKey: "order_id")
+}}
+type Account @source(view: "v_account", database: "crm") {{ id: ID! }}
+type Line @source(view: "v_line") {{ orderId: Int! }}
+type Query {{ orders: [Order!]! }}
+"#
+            )
+        };
+        let ok = crate::schema::load_schema(&sdl("UUID!"), "schema.graphql").unwrap();
+        let printed = crate::schema::executable_sdl(&ok, &Default::default());
+        assert!(printed.contains("  account: Account\n"), "{printed}");
+        assert!(printed.contains("  lines(where"), "{printed}");
+        assert!(printed.contains("): [Line!]!\n"), "{printed}");
+        let errors = crate::schema::load_schema(&sdl("Int!"), "schema.graphql")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            errors.contains(
+                "types.Order.fields.account.relation: `Order.account_id` (Int, database \
+                 'primary') cannot match `Account.id` (ID, database 'crm')"
+            ),
+            "{errors}"
+        );
+    }
 }

@@ -8,7 +8,7 @@ use super::{CallSql, Param, SqlQuery};
 use crate::catalog::{Function, SqlType};
 use crate::config::DatabaseKind;
 use crate::error::GraphQLError;
-use crate::plan::Mutate;
+use crate::plan::{Mutate, Related};
 use crate::schema::ScalarKind;
 
 /// SQL spelled per database.
@@ -107,6 +107,24 @@ pub trait Dialect: Sync {
 
     /// A JSON array of SQL values (text, numbers, JSON).
     fn json_array(&self, items: &[String]) -> String;
+
+    /// A key read with [`Dialect::text_at`] as text for a key comparison, so that keys match
+    /// as text whatever their JSON type (a key from another database arrives as text).
+    fn key_text(&self, expr: &str) -> String {
+        expr.to_string()
+    }
+
+    /// One step's part of a statement reading relations into this database
+    /// (`remote.rs`): rows `(step, key, JSON)` for the keys in the JSON array `keys`.
+    fn step_select(
+        &self,
+        r: &mut Renderer<'_>,
+        step: usize,
+        related: &Related,
+        keys: String,
+    ) -> String {
+        super::remote::step_select(r, step, related, keys)
+    }
 
     /// A `FROM` item `k` with one text column `v`: the strings of the JSON array bound at
     /// `placeholder`, compared like the dialect's text (the keys of a step in another

@@ -15,11 +15,11 @@
 use super::dialect::{order_clause, page_clause, push_literal, push_pairs, Dialect, Rows};
 use super::mutation::schema_error;
 use super::read::Renderer;
-use super::{CallSql, Param, SqlQuery};
+use super::{remote, CallSql, Param, SqlQuery};
 use crate::catalog::{Function, SqlType};
 use crate::config::DatabaseKind;
 use crate::error::GraphQLError;
-use crate::plan::Mutate;
+use crate::plan::{Mutate, Related};
 use crate::schema::ScalarKind;
 use serde_json::Value as Json;
 
@@ -277,6 +277,54 @@ impl Dialect for Mysql {
         format!(
             "JSON_TABLE({placeholder}, '$[*]' COLUMNS (v TEXT CHARACTER SET utf8mb4 \
              COLLATE utf8mb4_nopad_bin PATH '$')) k"
+        )
+    }
+
+    /// A list step numbers each key's rows with a window and aggregates the page, instead of
+    /// one correlated `JSON_ARRAYAGG(… ORDER BY … LIMIT …)` per key: MariaDB 10.11 fails that
+    /// one with "Invalid use of group function" (1111) when a prepared statement runs again
+    /// and the order reads the view's `data` (which aggregates itself, like `v_order`'s
+    /// items). Keys without rows give no row; the caller reads that as `[]`.
+    fn step_select(
+        &self,
+        r: &mut Renderer<'_>,
+        step: usize,
+        related: &Related,
+        keys: String,
+    ) -> String {
+        if !related.list {
+            return remote::step_select(r, step, related, keys);
+        }
+        // `?n` marks are put in text order by `finish`, so binding order is free here.
+        let t = r.alias();
+        let data = format!("{t}.data");
+        let obj = r.selection(&related.selection, &data);
+        let mut on = r.key_match(related, &t, "k.v");
+        if let Some(f) = &related.filter {
+            on = format!("{on} AND {}", r.filter(f, &t, &related.view));
+        }
+        let order = r.order_by(&related.order, &t, Some(&related.view), false);
+        let list = r.bind(Param::Text(keys));
+        let mut page = String::new();
+        if related.offset > 0 {
+            let offset = r.bind(Param::Int(
+                i64::try_from(related.offset).unwrap_or(i64::MAX),
+            ));
+            page.push_str(&format!(" AND q.n > {offset}"));
+        }
+        if let Some(limit) = related.limit {
+            let last = related.offset.saturating_add(limit);
+            let last = r.bind(Param::Int(i64::try_from(last).unwrap_or(i64::MAX)));
+            page.push_str(&format!(" AND q.n <= {last}"));
+        }
+        format!(
+            "SELECT {}, q.v, COALESCE(JSON_ARRAYAGG(q.r ORDER BY q.n), JSON_ARRAY()) \
+             FROM (SELECT k.v, {obj} AS r, ROW_NUMBER() OVER (PARTITION BY k.v{}) AS n \
+             FROM {} JOIN {} {t} ON {on}) q WHERE 1 = 1{page} GROUP BY q.v",
+            self.literal(&step.to_string()),
+            order_clause(&order),
+            self.key_rows(&list),
+            self.ident(&related.view),
         )
     }
 

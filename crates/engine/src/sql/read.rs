@@ -170,7 +170,7 @@ impl Renderer<'_> {
     /// The `ORDER BY` keys over rows aliased `t`. With `view`, a key that the view also has
     /// as a column of a compatible type sorts on that column (indexes; the row's JSON is then
     /// built after the sort and limit, only for the rows kept).
-    fn order_by(
+    pub(crate) fn order_by(
         &mut self,
         order: &[OrderKey],
         t: &str,
@@ -394,21 +394,7 @@ impl Renderer<'_> {
     pub(crate) fn related(&mut self, r: &Related, local: &str) -> String {
         let t = self.alias();
         let data = format!("{t}.data");
-        let remote_target = Target {
-            path: vec![r.remote_key.clone()],
-            kind: ScalarKind::Text,
-        };
-        let cond = match self.column(&r.view, &remote_target, Some(Op::Eq), None) {
-            Some(c) => format!(
-                "{t}.{} = {}",
-                self.d.ident(&r.remote_key),
-                self.d.column_param(local, c)
-            ),
-            None => format!(
-                "{} = {local}",
-                self.d.text_at(&data, std::slice::from_ref(&r.remote_key))
-            ),
-        };
+        let cond = self.key_match(r, &t, local);
         let obj = self.selection(&r.selection, &data);
         let view = self.d.ident(&r.view);
         let sub = if r.list {
@@ -446,6 +432,28 @@ impl Renderer<'_> {
             self.d.one(&obj, &rows)
         };
         self.d.embed(&sub)
+    }
+
+    /// `remote_key` of `r.view`'s row `t` equals `local` (text): on the view's column when
+    /// the catalog has one (its index), else on the JSON value.
+    pub(crate) fn key_match(&mut self, r: &Related, t: &str, local: &str) -> String {
+        let remote_target = Target {
+            path: vec![r.remote_key.clone()],
+            kind: ScalarKind::Text,
+        };
+        match self.column(&r.view, &remote_target, Some(Op::Eq), None) {
+            Some(c) => format!(
+                "{t}.{} = {}",
+                self.d.ident(&r.remote_key),
+                self.d.column_param(local, c)
+            ),
+            None => {
+                let remote = self
+                    .d
+                    .text_at(&format!("{t}.data"), std::slice::from_ref(&r.remote_key));
+                format!("{} = {}", self.d.key_text(&remote), self.d.key_text(local))
+            }
+        }
     }
 
     /// A Relay connection over the rows of `f.view` aliased `t`, with keyset conditions from

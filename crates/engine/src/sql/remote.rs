@@ -11,7 +11,7 @@ use super::read::Renderer;
 use super::{dialect, Param, SqlQuery};
 use crate::catalog::Catalog;
 use crate::config::DatabaseKind;
-use crate::plan::Step;
+use crate::plan::{Related, Step};
 use serde_json::Value as Json;
 
 /// What a statement needs to mark relations into other databases: the plan's steps and the
@@ -51,22 +51,34 @@ pub fn render_steps(
             .steps
             .get(part.step)
             .ok_or_else(|| format!("step {} is not in the plan", part.step))?;
-        // Placeholders in text order: the relation's own, then the key list.
-        let value = r.related(&step.related, "k.v");
         let keys = Json::Array(part.keys.iter().cloned().map(Json::String).collect());
-        let list = r.bind(Param::Text(keys.to_string()));
-        selects.push(format!(
-            "SELECT {}, k.v, {} FROM {}",
-            r.d.literal(&part.step.to_string()),
-            r.d.to_text(&value),
-            r.d.key_rows(&list)
-        ));
+        let d = r.d;
+        selects.push(d.step_select(&mut r, part.step, &step.related, keys.to_string()));
     }
     let q = SqlQuery {
         text: selects.join(" UNION ALL "),
         params: std::mem::take(&mut r.params),
     };
     Ok(r.d.finish(q))
+}
+
+/// The usual statement of one step: per key (`k.v`), the relation's scalar subquery, as a
+/// same-database relation reads it for one parent. `keys` is the JSON array of the keys.
+pub(crate) fn step_select(
+    r: &mut Renderer<'_>,
+    step: usize,
+    related: &Related,
+    keys: String,
+) -> String {
+    // Placeholders in text order: the relation's own, then the key list.
+    let value = r.related(related, "k.v");
+    let list = r.bind(Param::Text(keys));
+    format!(
+        "SELECT {}, k.v, {} FROM {}",
+        r.d.literal(&step.to_string()),
+        r.d.to_text(&value),
+        r.d.key_rows(&list)
+    )
 }
 
 impl Renderer<'_> {

@@ -103,6 +103,11 @@ impl Dialect for Sqlite {
         }
     }
 
+    /// `->>` gives a JSON number as an SQLite number, which never equals text.
+    fn key_text(&self, expr: &str) -> String {
+        format!("CAST({expr} AS TEXT)")
+    }
+
     fn column_param(&self, placeholder: &str, _column: SqlType) -> String {
         placeholder.to_string()
     }

@@ -18,6 +18,7 @@ import os
 import re
 import typing
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from .context import Context
@@ -39,6 +40,12 @@ SUBSCRIPTION_ALIASES = {"CREATE": "INSERT"}
 AUTO_PARAMS = ("where", "order_by", "limit", "offset")
 CONTEXT_PARAMETER_NAMES = ("ctx", "info", "context")
 DEFAULT_DEPRECATION = "No longer supported"
+#: The database a type lives in when it names none (the engine's default too).
+DEFAULT_DATABASE = "primary"
+#: How a key compares once it has left its database (the engine's rule for relations across
+#: databases): these scalars as text, these as numbers, anything else only with itself.
+_TEXT_KEYS = ("ID", "UUID", "String")
+_NUMBER_KEYS = ("Int", "Float", "Decimal")
 
 _NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]*$")
 _SQL_NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z$]*(\.[_A-Za-z][_0-9A-Za-z$]*)?$")
@@ -90,6 +97,8 @@ class _Exporter:
                 continue
             self.names[decl.name] = decl
         self.resolver = Resolver(self._lookup, {n: d.obj for n, d in self.names.items()})
+        #: Relation fields whose keys and database are checked once every type is built.
+        self.relations: list[_RelationField] = []
 
     # -- driver ---------------------------------------------------------------------------
 
@@ -98,9 +107,11 @@ class _Exporter:
             self.check_name(decl.label, decl.name)
             if decl.name in BUILTIN_SCALARS:
                 self.problem(f"{decl.label}: {decl.name!r} is a built-in scalar name")
+        types = [self.object_type(d) for d in self._declared("type")]
+        self.check_relations(types)
         document = {
             "version": SCHEMA_VERSION,
-            "types": [self.object_type(d) for d in self._declared("type")],
+            "types": types,
             "input_types": [self.input_type(d) for d in self._declared("input")],
             "enums": [self.enum_type(d) for d in self._declared("enum")],
             "queries": self.operations("query", self.query),
@@ -145,7 +156,7 @@ class _Exporter:
         out: dict[str, Any] = {"name": decl.name}
         self.put_text(out, "description", options.get("description", _docstring(cls)), decl.label)
         self.put_sql_name(out, "sql_source", options.get("sql_source"), decl.label)
-        self.put_sql_name(out, "database", options.get("database"), decl.label)
+        self.put_database(out, options.get("database"), decl.label)
         self.report_unsupported(decl.label, decl.unsupported)
         self.report_field_resolvers(decl)
 
@@ -154,7 +165,7 @@ class _Exporter:
         declared = _class_fields(cls, decl.namespace)
         for name, annotation, namespace, default in declared:
             where = f"{decl.label}.{name}"
-            field = self.object_field(where, name, annotation, namespace, default)
+            field = self.object_field(decl.name, where, name, annotation, namespace, default)
             if field is None:
                 continue
             graphql = field.get("graphql_name", camel_case(name))
@@ -187,7 +198,7 @@ class _Exporter:
         return out
 
     def object_field(
-        self, where: str, name: str, annotation: Any, namespace: dict[str, Any], default: Any
+        self, owner: str, where: str, name: str, annotation: Any, namespace: dict[str, Any], default: Any
     ) -> dict[str, Any] | None:
         self.check_name(where, name)
         ref = self.resolve(where, annotation, namespace)
@@ -210,34 +221,131 @@ class _Exporter:
         if spec.default is not MISSING:
             self.problem(f"{where}: default= applies to input fields and arguments, not object fields")
         if spec.relation is not None:
-            relation = self.relation(where, ref, spec)
+            relation = self.relation(owner, where, ref, spec)
             if relation is not None:
                 out["relation"] = relation
         return out
 
-    def relation(self, where: str, ref: TypeRef, spec: FieldSpec) -> dict[str, Any] | None:
+    def relation(self, owner: str, where: str, ref: TypeRef, spec: FieldSpec) -> dict[str, Any] | None:
+        """The field's ``relation`` object; its keys and database are checked later, in
+        :meth:`check_relations`, once every type's fields are known."""
         helper = f"fraiseql.{spec.helper}()"
+        federated = spec.helper == "federated"
         if ref.kind != "type":
-            self.problem(f"{where}: {helper} needs a @fraiseql.type field, but the type is {ref.text}")
+            if federated:
+                home = f" in database {spec.database!r}" if isinstance(spec.database, str) else ""
+                self.problem(
+                    f"{where}: {helper} reads a @fraiseql.type from its own view{home}, but the "
+                    f"field's type is {ref.text} (a{'n' if ref.kind[0] in 'aeiou' else ''} "
+                    f"{ref.kind}, which has no view)"
+                )
+            else:
+                self.problem(f"{where}: {helper} needs a @fraiseql.type field, but the type is {ref.text}")
             return None
         local_key, remote_key = spec.relation or ("", None)
-        if not local_key:
-            return None  # already reported by the helper
+        if local_key == "" or local_key is None:
+            if not spec.problems:  # else the helper has said what is missing
+                self.problem(f"{where}: {helper} needs a non-empty local key")
+            return None
         out: dict[str, Any] = {}
-        if self.check_name(where, local_key, what="local key"):
+        if self.check_name(where, local_key, what="lookup" if federated else "local key"):
             out["local_key"] = local_key
         if remote_key is not None and self.check_name(where, remote_key, what="remote_key"):
             out["remote_key"] = remote_key
-        if spec.database is not None:
-            target = self.names.get(ref.base)
-            lives_in = (target.options.get("database") if target else None) or "primary"
-            if spec.database != lives_in:
-                self.problem(
-                    f"{where}: {helper} says database={spec.database!r} but {ref.base} is read "
-                    f"from {lives_in!r}; set @fraiseql.type(database={spec.database!r}) on "
-                    f"{ref.base} (the target type decides where it lives)"
+        if federated and spec.database is not None:
+            self.check_database_name(where, spec.database, "fraiseql.federated() database")
+        if "local_key" not in out:
+            return None
+        if remote_key is not None and "remote_key" not in out:
+            return out  # a bad remote_key, reported: nothing more to check against it
+        self.relations.append(
+            _RelationField(owner, where, spec, ref.base, local_key, out.get("remote_key", "id"))
+        )
+        return out
+
+    def check_relations(self, types: list[dict[str, Any]]) -> None:
+        """What a relation needs of both ends, once every type is built.
+
+        For every relation whose ends live in different databases, the keys (when both are
+        declared) must compare alike, as the engine requires. For ``federated()``, also: its
+        ``database`` is where the target type lives, and ``lookup``/``remote_key`` are declared
+        fields (the engine reads any ``data`` key, but across databases an undeclared key can
+        neither be checked nor caught when misspelt).
+        """
+        emitted = {t["name"]: t for t in types}
+        homes = {name: t.get("database", DEFAULT_DATABASE) for name, t in emitted.items()}
+        for r in self.relations:
+            owner, target = emitted.get(r.owner), emitted.get(r.target)
+            if owner is None or target is None:
+                continue  # a duplicate name, already reported
+            here, there = homes[r.owner], homes[r.target]
+            federated = r.spec.helper == "federated"
+            database = r.spec.database
+            named = isinstance(database, str) and _NAME.match(database) is not None
+            if federated and named and database != there:
+                known = sorted(set(homes.values()))
+                unknown = (
+                    ""
+                    if database in known
+                    else f"; no @fraiseql.type lives in {database!r} (this schema's databases: "
+                    f"{', '.join(known)})"
                 )
-        return out if "local_key" in out else None
+                self.problem(
+                    f"{r.where}: fraiseql.federated() says database={database!r} but {r.target} lives "
+                    f"in database {there!r}{unknown}. The target type's @fraiseql.type(database=…) "
+                    "decides where it is read: fix whichever is wrong"
+                )
+            local = self.key_type(
+                r.where, owner, r.local_key, "lookup" if federated else "local key", required=federated
+            )
+            remote = self.key_type(
+                r.where,
+                target,
+                r.remote_key,
+                "remote_key",
+                required=federated,
+                default=r.spec.relation is not None and r.spec.relation[1] is None,
+            )
+            if local and remote and here != there and _key_class(local) != _key_class(remote):
+                self.problem(
+                    f"{r.where}: {r.owner}.{r.local_key} ({local}, database {here!r}) cannot match "
+                    f"{r.target}.{r.remote_key} ({remote}, database {there!r}): keys across databases "
+                    "must both be text (ID, UUID, String) or both numbers (Int, Float, Decimal)"
+                )
+
+    def key_type(
+        self, where: str, owner: dict[str, Any], key: str, what: str, *, required: bool, default: bool = False
+    ) -> str | None:
+        """The scalar or enum type name of ``owner``'s field ``key``, or ``None``: reported
+        when ``required`` and the key is not a plain field holding one value."""
+        name = owner["name"]
+        field = next((f for f in owner["fields"] if f["name"] == key), None)
+        shown = f"{what}={key!r}" + (" (the default)" if default else "")
+        if field is None:
+            if required:
+                plain = [f["name"] for f in owner["fields"] if "relation" not in f]
+                close = [f for f in plain if camel_case(f) == key or f.replace("_", "") == key.lower()]
+                hint = (
+                    f"; did you mean {close[0]!r}? (keys are the snake_case keys of the view's data)"
+                    if close
+                    else f" (its fields: {', '.join(plain)})"
+                )
+                self.problem(f"{where}: {shown} is not a field of {name}{hint}")
+            return None
+        base = field["type"].strip("[]!")
+        declared = self.names.get(base)
+        problem = None
+        if "relation" in field:
+            problem = "is a relation, not a key"
+        elif field["type"].lstrip().startswith("["):
+            problem = f"is a list ({field['type']}); a key holds one value"
+        elif declared is not None and declared.kind == "type":
+            problem = f"is an object ({field['type']}); a key is a scalar or enum field"
+        if problem is not None:
+            if required:
+                self.problem(f"{where}: {shown}: {name}.{key} {problem}")
+            return None
+        return base
 
     def input_type(self, decl: Declaration) -> dict[str, Any]:
         cls = decl.obj
@@ -298,7 +406,7 @@ class _Exporter:
         self.put_text(out, "description", options.get("description", _docstring(decl.obj)), decl.label)
         self.put_deprecated(out, options.get("deprecated"), decl.label)
         self.put_sql_name(out, "sql_source", options.get("sql_source"), decl.label)
-        self.put_sql_name(out, "database", options.get("database"), decl.label)
+        self.put_database(out, options.get("database"), decl.label)
         relay = options.get("relay")
         if relay is not None:
             if not isinstance(relay, bool):
@@ -338,7 +446,7 @@ class _Exporter:
             )
         else:
             self.put_sql_name(out, "sql_source", source, decl.label)
-        self.put_sql_name(out, "database", options.get("database"), decl.label)
+        self.put_database(out, options.get("database"), decl.label)
         self.put_choice(out, "operation", options.get("operation"), MUTATION_OPERATIONS, decl.label)
         self.put_text(out, "description", options.get("description", _docstring(decl.obj)), decl.label)
         self.put_deprecated(out, options.get("deprecated"), decl.label)
@@ -603,6 +711,21 @@ class _Exporter:
         else:
             self.problem(f"{where}: deprecated must be a reason string or True, got {value!r}")
 
+    def put_database(self, out: dict[str, Any], value: Any, where: str) -> None:
+        if value is not None and self.check_database_name(where, value, "database"):
+            out["database"] = value
+
+    def check_database_name(self, where: str, value: Any, what: str) -> bool:
+        """A database is named like a ``[databases.<name>]`` table of fraiseql.toml, and the
+        engine takes only names made of letters, digits and ``_``."""
+        if isinstance(value, str) and _NAME.match(value):
+            return True
+        self.problem(
+            f"{where}: {what} must be a database name like 'primary' or 'crm' (letters, digits "
+            f"and _, as in [databases.<name>] of fraiseql.toml), got {value!r}"
+        )
+        return False
+
     def put_sql_name(self, out: dict[str, Any], key: str, value: Any, where: str) -> None:
         if value is None:
             return
@@ -620,6 +743,27 @@ class _Exporter:
             out[key] = value.upper()
         else:
             self.problem(f"{where}: {key} must be one of {', '.join(choices)}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class _RelationField:
+    """A relation field, kept for :meth:`_Exporter.check_relations`."""
+
+    owner: str
+    where: str
+    spec: FieldSpec
+    target: str
+    local_key: str
+    remote_key: str
+
+
+def _key_class(type_name: str) -> str:
+    """How a key of this type compares across databases (see ``_TEXT_KEYS``)."""
+    if type_name in _TEXT_KEYS:
+        return "text"
+    if type_name in _NUMBER_KEYS:
+        return "number"
+    return type_name
 
 
 def _class_fields(cls: type, namespace_of_cls: dict[str, Any]) -> list[tuple[str, Any, dict[str, Any], Any]]:

@@ -92,20 +92,28 @@ def federated(
     graphql_name: str | None = None,
     **unsupported: Any,
 ) -> Any:
-    """A relation to a type that may live in another database (the seed spelling).
+    """A field fetched from a type that lives in another database (the seed spelling).
 
-    ``lookup`` (or ``local_key``) is the key in this row's ``data`` holding the reference;
-    ``remote_key`` the target's key it matches (default ``id``). The target type's own
-    ``database=`` decides where it is read; ``database`` here is checked against it.
-    Runtime tuning options of the seed (``batch_size``, ``timeout``, …) have no place in
-    ``schema.json`` and are reported by ``export_schema``.
+    ``database`` names where the target type lives (a key of ``[databases]`` in
+    ``fraiseql.toml``); it must equal the target type's own ``database=``, which is what the
+    engine reads. ``lookup`` (alias ``local_key``) is the field of this type holding the
+    reference; ``remote_key`` the target's field it matches (default ``id``). Both must be
+    declared fields whose values compare alike once they have left their databases (text
+    with text, numbers with numbers). The export is the same ``relation`` as
+    :func:`relation`'s; ``export_schema`` checks all of this. Runtime tuning options of the
+    seed (``batch_size``, ``timeout``, …) have no place in ``schema.json`` and are reported.
     """
     problems: list[str] = []
+    if database is None:
+        problems.append(
+            "federated() needs database= (where the target type lives, a [databases.<name>] "
+            "of fraiseql.toml); use fraiseql.relation() for a type in this type's database"
+        )
     if lookup is not None and local_key is not None and lookup != local_key:
         problems.append(f"federated() got lookup={lookup!r} and local_key={local_key!r}; give one")
     key = lookup if lookup is not None else local_key
     if key is None:
-        problems.append("federated() needs lookup= (the key in this view's data to match)")
+        problems.append("federated() needs lookup= (the field of this type holding the reference)")
     return FieldSpec(
         description=description,
         deprecated=deprecated,
