@@ -8,11 +8,11 @@
 //! A database that fails costs only its own fields: its markers become failure sentinels,
 //! and [`Remote::finish`] turns each into `null` plus an error carrying its full path.
 
-use crate::db::DbError;
+use crate::db::{DbError, Reads};
 use crate::execute::{db_error, timed};
 use crate::state::AppState;
 use fraiseql_engine::error::{ErrorCode, GraphQLError, PathSegment};
-use fraiseql_engine::plan::{Plan, Step};
+use fraiseql_engine::plan::{Plan, RootAction, Step};
 use fraiseql_engine::splice::{failure, markers, splice, take_failures, Marker};
 use fraiseql_engine::sql::{render_steps, Remotes, SqlQuery, StepKeys};
 use futures::future::BoxFuture;
@@ -31,6 +31,9 @@ pub(crate) struct Remote<'a> {
     /// Random per request: what markers and failure sentinels are spelt with.
     marker: String,
     batch_size: usize,
+    /// Where the reads go: a mutation's response must show what the request wrote, so
+    /// its relations are read on the primaries, never on a read replica that may lag.
+    reads: Reads,
     /// Errors of failed steps; a sentinel names one by its index.
     failures: Mutex<Vec<GraphQLError>>,
 }
@@ -49,6 +52,15 @@ impl<'a> Remote<'a> {
                 uuid::Uuid::new_v4().simple().to_string()
             },
             batch_size: DEFAULT_BATCH_SIZE,
+            reads: if plan
+                .roots
+                .iter()
+                .any(|r| matches!(r.action, RootAction::Mutate(_)))
+            {
+                Reads::Primary
+            } else {
+                Reads::Replicas
+            },
             failures: Mutex::new(Vec::new()),
         }
     }
@@ -172,7 +184,7 @@ impl<'a> Remote<'a> {
     ) -> Result<Vec<((usize, String), Option<String>)>, usize> {
         let sql = self.statement(database, pairs).map_err(|e| self.fail(*e))?;
         let db = &self.state.databases[database];
-        let rows = timed(self.state, db, db.fetch_all(&sql))
+        let rows = timed(self.state, db, db.fetch_all_from(&sql, self.reads))
             .await
             .map_err(|e: DbError| self.fail(db_error(database, &e)))?;
         let mut keys = Vec::with_capacity(rows.len());

@@ -424,6 +424,78 @@ async fn mysql_replicas_down_are_skipped_and_come_back() {
     skipped_and_back(&primary.url, MYSQL_CLOSED, &later.url, create).await;
 }
 
+const TAGS_SDL: &str = r#"
+type Item @source(view: "v_item") {
+  id: ID!
+  name: String!
+  tag: Tag @relation(localKey: "id", remoteKey: "item_id")
+}
+type Tag @source(view: "v_tag", database: "tags") { id: ID! source: String! }
+type Query { items: [Item!]! }
+type Mutation { renameItem(id: ID!, name: String!): Item @function(name: "fn_rename_item") }
+"#;
+
+/// The tag of item `1`, naming its server.
+fn pg_tags(source: &str) -> String {
+    format!(
+        "CREATE TABLE tb_tag (id text PRIMARY KEY, item_id text NOT NULL);
+         INSERT INTO tb_tag VALUES ('t1', '1');
+         CREATE VIEW v_tag AS SELECT id, item_id,
+           jsonb_build_object('id', id, 'item_id', item_id, 'source', '{source}'::text) AS data
+           FROM tb_tag;"
+    )
+}
+
+/// A relation into another database that has a replica: a query reads it on the replica;
+/// a mutation's response reads it on that database's primary (an earlier mutation of the
+/// same request may have written there, and a replica may not have it yet).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mutations_relations_into_other_databases_read_their_primaries() {
+    let items = PgSchema::new(&format!(
+        "{}
+         CREATE FUNCTION fn_rename_item(p_id text, p_name text) RETURNS mutation_response
+         LANGUAGE plpgsql AS $$
+         DECLARE r mutation_response;
+         BEGIN
+           UPDATE tb_item SET name = p_name WHERE id = p_id;
+           r.status := 'success'; r.entity_id := p_id; r.entity_type := 'Item';
+           RETURN r;
+         END $$;",
+        pg_setup("primary")
+    ))
+    .await;
+    let tags = PgSchema::new(&pg_tags("primary")).await;
+    let tags_replica = PgSchema::new(&pg_tags("replica-0")).await;
+    let mut config = support::with_primary(support::database(&items.url));
+    config.databases.insert(
+        "tags".into(),
+        DatabaseConfig {
+            replicas: vec![tags_replica.url.clone()],
+            ..support::database(&tags.url)
+        },
+    );
+    let running = support::serve(config, TAGS_SDL).await;
+    let base = support::base(&running);
+    let http = reqwest::Client::new();
+    let query = json!({ "query": "{ items { tag { source } } }" });
+    for _ in 0..2 {
+        let (_, body) = support::graphql(&http, &base, query.clone()).await;
+        assert_eq!(
+            body,
+            json!({ "data": { "items": [{ "tag": { "source": "replica-0" } }] } })
+        );
+    }
+    let rename = json!({
+        "query": "mutation { renameItem(id: \"1\", name: \"renamed\") { name tag { source } } }"
+    });
+    let (_, body) = support::graphql(&http, &base, rename).await;
+    assert_eq!(
+        body,
+        json!({ "data": { "renameItem": { "name": "renamed", "tag": { "source": "primary" } } } })
+    );
+    running.stop().await.expect("stops");
+}
+
 #[tokio::test]
 async fn a_malformed_replica_url_stops_the_server_with_a_clear_error() {
     let config = config(

@@ -142,6 +142,16 @@ pub(crate) enum Role {
     Replica(usize),
 }
 
+/// Which servers of a database a read may go to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reads {
+    /// The replicas in turn, then the primary: any read of a query.
+    Replicas,
+    /// The primary alone: a read that must see what its request wrote (a mutation's
+    /// response), which a replica may not have yet.
+    Primary,
+}
+
 /// Told of every read [`Database::fetch_all`] sends: which server it went to and whether
 /// it succeeded (a read that fails over is told once per server tried). The metrics layer
 /// sets it; the database knows nothing of metrics.
@@ -264,7 +274,20 @@ impl Database {
         &self,
         q: &SqlQuery,
     ) -> Result<Vec<Vec<Option<String>>>, DbError> {
-        for replica in self.replicas.turn() {
+        self.fetch_all_from(q, Reads::Replicas).await
+    }
+
+    /// [`Database::fetch_all`] on the servers `reads` allows.
+    pub(crate) async fn fetch_all_from(
+        &self,
+        q: &SqlQuery,
+        reads: Reads,
+    ) -> Result<Vec<Vec<Option<String>>>, DbError> {
+        let turn = match reads {
+            Reads::Replicas => self.replicas.turn(),
+            Reads::Primary => Vec::new(),
+        };
+        for replica in turn {
             let result = replica.target.fetch_all(q).await;
             self.observed(Role::Replica(replica.index), result.is_ok());
             match result {
