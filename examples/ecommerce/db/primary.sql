@@ -173,7 +173,7 @@ CREATE FUNCTION fn_create_order(
 LANGUAGE plpgsql AS $$
 DECLARE
     v_customer bigint;
-    v_order    tb_order;
+    v_new      tb_order;
     r          mutation_response;
 BEGIN
     r.entity_type := 'Order';
@@ -193,20 +193,20 @@ BEGIN
     INSERT INTO tb_order (identifier, fk_customer, payment_method_id, total, status)
     VALUES ('ORD-2024-' || nextval('seq_order_number'), v_customer, p_payment_method_id, 0,
             'pending')
-    RETURNING * INTO v_order;
+    RETURNING * INTO v_new;
     INSERT INTO tb_shipping (fk_order, address, city, postal_code, country, status)
-    VALUES (v_order.pk_order, p_shipping_address, p_shipping_city, p_shipping_postal,
+    VALUES (v_new.pk_order, p_shipping_address, p_shipping_city, p_shipping_postal,
             p_shipping_country, 'pending');
     -- Sent on commit. FraiseQL does not forward notifications to NATS yet (observers are
     -- planned); nothing is lost meanwhile, nobody listens.
     PERFORM pg_notify('order_created', jsonb_build_object(
-        'order_id', v_order.id,
+        'order_id', v_new.id,
         'customer_id', p_customer_id,
         'payment_method_id', p_payment_method_id
     )::text);
     r.status := 'success';
     r.message := 'order created';
-    r.entity_id := v_order.id::text;
+    r.entity_id := v_new.id::text;
     RETURN r;
 END
 $$;
