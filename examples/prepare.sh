@@ -53,25 +53,71 @@ guard_name() {
     esac
 }
 
+# The parts of a URL, in globals: url_name (the database, or the SQLite file's name without
+# `.db`), and url_server, url_params (PostgreSQL), url_user, url_password, url_host,
+# url_port (MySQL/MariaDB), url_path (SQLite, relative paths against $2).
+parse_url() {
+    local url="$1"
+    case "$url" in
+        postgres://* | postgresql://*)
+            if [[ ! "$url" =~ ^(postgres(ql)?://[^/]*)/([^?]+)(\?.*)?$ ]]; then
+                echo "error: not a PostgreSQL URL with a database name: $url" >&2
+                exit 1
+            fi
+            url_server="${BASH_REMATCH[1]}" url_name="${BASH_REMATCH[3]}"
+            url_params="${BASH_REMATCH[4]}"
+            ;;
+        mysql://* | mariadb://*)
+            if [[ ! "$url" =~ ^(mysql|mariadb)://(([^:@/]*)(:([^@/]*))?@)?([^:/?]+)(:([0-9]+))?/([^?]+)(\?.*)?$ ]]; then
+                echo "error: not a MySQL/MariaDB URL with a database name: $url" >&2
+                exit 1
+            fi
+            url_user="${BASH_REMATCH[3]:-root}" url_password="${BASH_REMATCH[5]}"
+            url_host="${BASH_REMATCH[6]}" url_port="${BASH_REMATCH[8]:-3306}"
+            url_name="${BASH_REMATCH[9]}"
+            ;;
+        sqlite://*)
+            url_path="${url#sqlite://}"
+            url_path="${url_path%%\?*}"
+            case "$url_path" in /*) ;; *) url_path="$2/$url_path" ;; esac
+            url_name="$(basename "$url_path" .db)"
+            ;;
+        *)
+            echo "error: not a postgresql://, mysql:// or sqlite:// URL: $url" >&2
+            exit 1
+            ;;
+    esac
+}
+
+# check_urls DIR URL...: every URL must name a database this script may drop. Run before
+# any is touched.
+check_urls() {
+    local dir="$1" url
+    shift
+    for url in "$@"; do
+        parse_url "$url" "$dir"
+        guard_name "$url_name"
+    done
+}
+
 # recreate_postgres URL FILE...: drops and creates the database of URL
 # (postgresql://user[:password]@host[:port]/name[?params]) and loads FILEs with psql.
 recreate_postgres() {
     local url="$1"
     shift
-    if [[ ! "$url" =~ ^(postgres(ql)?://[^/]*)/([^?]+)(\?.*)?$ ]]; then
-        echo "error: not a PostgreSQL URL with a database name: $url" >&2
-        exit 1
-    fi
-    local server="${BASH_REMATCH[1]}" name="${BASH_REMATCH[3]}" params="${BASH_REMATCH[4]}"
-    guard_name "$name"
-    echo "==> PostgreSQL: recreating $name and loading $*" >&2
-    # The maintenance database `postgres` on the same server, to drop and create from.
-    PGOPTIONS="--client-min-messages=warning" psql "$server/postgres$params" -q -v ON_ERROR_STOP=1 \
-        -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" \
-        -c "CREATE DATABASE \"$name\"" >/dev/null
+    parse_url "$url" .
+    guard_name "$url_name"
+    echo "==> PostgreSQL: recreating $url_name and loading $*" >&2
+    # From the maintenance database `postgres` on the same server. Notices (the database
+    # did not exist) are not worth showing.
+    PGOPTIONS="--client-min-messages=warning" psql "$url_server/postgres$url_params" -q \
+        -v ON_ERROR_STOP=1 \
+        -c "DROP DATABASE IF EXISTS \"$url_name\" WITH (FORCE)" \
+        -c "CREATE DATABASE \"$url_name\"" >/dev/null
     local file
     for file in "$@"; do
-        PGOPTIONS="--client-min-messages=warning" psql "$url" -q -v ON_ERROR_STOP=1 -f "$file" >/dev/null
+        PGOPTIONS="--client-min-messages=warning" psql "$url" -q -v ON_ERROR_STOP=1 \
+            -f "$file" >/dev/null
     done
 }
 
@@ -81,24 +127,20 @@ recreate_postgres() {
 recreate_mariadb() {
     local url="$1"
     shift
-    if [[ ! "$url" =~ ^(mysql|mariadb)://(([^:@/]*)(:([^@/]*))?@)?([^:/?]+)(:([0-9]+))?/([^?]+)(\?.*)?$ ]]; then
-        echo "error: not a MySQL/MariaDB URL with a database name: $url" >&2
-        exit 1
-    fi
-    local user="${BASH_REMATCH[3]:-root}" password="${BASH_REMATCH[5]}"
-    local host="${BASH_REMATCH[6]}" port="${BASH_REMATCH[8]:-3306}" name="${BASH_REMATCH[9]}"
-    guard_name "$name"
+    parse_url "$url" .
+    guard_name "$url_name"
     local client=mariadb
     command -v mariadb >/dev/null 2>&1 || client=mysql
     # TCP always: the client would take `localhost` for its unix socket, FraiseQL does not.
-    local args=(--protocol=TCP -h "$host" -P "$port" -u "$user" --default-character-set=utf8mb4)
-    echo "==> MariaDB: recreating $name and loading $*" >&2
-    MYSQL_PWD="$password" "$client" "${args[@]}" -e \
-        "DROP DATABASE IF EXISTS \`$name\`;
-         CREATE DATABASE \`$name\` CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin"
+    local args=(--protocol=TCP -h "$url_host" -P "$url_port" -u "$url_user"
+        --default-character-set=utf8mb4)
+    echo "==> MariaDB: recreating $url_name and loading $*" >&2
+    MYSQL_PWD="$url_password" "$client" "${args[@]}" -e \
+        "DROP DATABASE IF EXISTS \`$url_name\`;
+         CREATE DATABASE \`$url_name\` CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin"
     local file
     for file in "$@"; do
-        MYSQL_PWD="$password" "$client" "${args[@]}" "$name" <"$file"
+        MYSQL_PWD="$url_password" "$client" "${args[@]}" "$url_name" <"$file"
     done
 }
 
@@ -108,10 +150,9 @@ recreate_mariadb() {
 recreate_sqlite() {
     local url="$1" dir="$2"
     shift 2
-    local path="${url#sqlite://}"
-    path="${path%%\?*}"
-    case "$path" in /*) ;; *) path="$dir/$path" ;; esac
-    guard_name "$(basename "$path" .db)"
+    parse_url "$url" "$dir"
+    guard_name "$url_name"
+    local path="$url_path"
     echo "==> SQLite: recreating $path and loading $*" >&2
     mkdir -p "$(dirname "$path")"
     rm -f "$path" "$path-wal" "$path-shm" "$path-journal"

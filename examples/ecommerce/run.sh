@@ -16,6 +16,7 @@ export ECOMMERCE_PRIMARY_URL="${ECOMMERCE_PRIMARY_URL:-postgresql://postgres@127
 export ECOMMERCE_INVENTORY_URL="${ECOMMERCE_INVENTORY_URL:-mysql://root@127.0.0.1:3306/fraiseql_ecommerce_inventory}"
 export ECOMMERCE_PAYMENTS_URL="${ECOMMERCE_PAYMENTS_URL:-sqlite://./data/fraiseql_ecommerce_payments.db}"
 
+check_urls "$here" "$ECOMMERCE_PRIMARY_URL" "$ECOMMERCE_INVENTORY_URL" "$ECOMMERCE_PAYMENTS_URL"
 bin="$(fraiseql_bin "$root")"
 recreate_postgres "$ECOMMERCE_PRIMARY_URL" "$here/db/primary.sql"
 recreate_mariadb "$ECOMMERCE_INVENTORY_URL" "$here/db/inventory.sql"

@@ -15,6 +15,7 @@ export FEDERATION_PRIMARY_URL="${FEDERATION_PRIMARY_URL:-postgresql://postgres@1
 export FEDERATION_ANALYTICS_URL="${FEDERATION_ANALYTICS_URL:-mysql://root@127.0.0.1:3306/fraiseql_federation_analytics}"
 export FEDERATION_LEGACY_URL="${FEDERATION_LEGACY_URL:-mysql://root@127.0.0.1:3306/fraiseql_federation_legacy}"
 
+check_urls "$here" "$FEDERATION_PRIMARY_URL" "$FEDERATION_ANALYTICS_URL" "$FEDERATION_LEGACY_URL"
 bin="$(fraiseql_bin "$root")"
 recreate_postgres "$FEDERATION_PRIMARY_URL" "$here/db/primary.sql"
 recreate_mariadb "$FEDERATION_ANALYTICS_URL" "$here/db/analytics.sql"

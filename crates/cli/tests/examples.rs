@@ -15,7 +15,9 @@ mod example;
 #[path = "support/private_mariadb.rs"]
 mod private_mariadb;
 
-use example::{exact, read, readme_curl_query, readme_pairs, sent, Example, Pair, SharedDatabases};
+use example::{
+    exact, read, readme_curl_query, readme_pairs, sent, unique_name, Example, Pair, SharedDatabases,
+};
 use private_mariadb::PrivateMariadb;
 use serde_json::{json, Value};
 
@@ -109,8 +111,31 @@ fn federation_example_answers_its_readme_in_two_statements_for_500_users() {
             "totalOrders": 47, "lifetimeValue": 3240.5, "lastOrderDate": "2024-01-10"}})
     );
 
+    // Statements per database of the README's queries that say what they cost.
+    let costs: [(&str, &[(&str, u64)]); 3] = [
+        // Root fields on two databases: one statement each, at once.
+        ("query UserDashboard", &[("analytics", 1), ("primary", 1)]),
+        // Two lists per user, one of them on another database.
+        ("users(where: {id: {in:", &[("legacy", 1), ("primary", 1)]),
+        // MariaDB, then PostgreSQL, then MariaDB again: one statement per database and level.
+        (
+            "legacyOrder(id: \"ord_0097\")",
+            &[("analytics", 1), ("legacy", 1), ("primary", 1)],
+        ),
+    ];
     for pair in &up {
+        let before = example.statements();
         example.assert_answers(pair);
+        if let Some((_, cost)) = costs.iter().find(|(q, _)| pair.query.contains(q)) {
+            let sent = sent(&before, &example.statements());
+            assert_eq!(sent, counts(cost), "{}", pair.query);
+        }
+    }
+    for (q, _) in &costs {
+        assert!(
+            up.iter().any(|p| p.query.contains(q)),
+            "{q} is not in the README"
+        );
     }
 
     analytics.stop();
@@ -193,4 +218,69 @@ fn ecommerce_example_answers_its_readme_and_survives_its_inventory_database_stop
     );
     drop(example);
     drop(shared);
+}
+
+/// run.sh drops the databases it is given, so it refuses, before touching any, a URL whose
+/// database is not named `fraiseql_*` (the server's own `postgres`, an application's file).
+#[test]
+fn run_sh_refuses_databases_not_named_fraiseql_before_touching_any() {
+    let cases = [
+        (
+            "federation",
+            "FEDERATION_LEGACY_URL",
+            "mysql://root@127.0.0.1:3306/mysql",
+            "'mysql'",
+        ),
+        (
+            "federation",
+            "FEDERATION_ANALYTICS_URL",
+            "mysql://root@127.0.0.1:3306/fraiseql_x;DROP",
+            "may hold only letters",
+        ),
+        (
+            "ecommerce",
+            "ECOMMERCE_PAYMENTS_URL",
+            "sqlite:///var/lib/app.db",
+            "'app'",
+        ),
+        (
+            "ecommerce",
+            "ECOMMERCE_INVENTORY_URL",
+            "postgresql://postgres@127.0.0.1:5432/postgres",
+            "'postgres'",
+        ),
+    ];
+    for (name, variable, url, why) in cases {
+        // The other URLs name databases of their own, which must not be created either.
+        let untouched = unique_name("untouched");
+        let mut command = std::process::Command::new("bash");
+        command
+            .arg(format!("examples/{name}/run.sh"))
+            .current_dir(example::root())
+            .env("FRAISEQL_BIN", env!("CARGO_BIN_EXE_fraiseql"));
+        for other in [
+            "FEDERATION_PRIMARY_URL",
+            "ECOMMERCE_PRIMARY_URL",
+            "FEDERATION_ANALYTICS_URL",
+            "FEDERATION_LEGACY_URL",
+            "ECOMMERCE_INVENTORY_URL",
+            "ECOMMERCE_PAYMENTS_URL",
+        ] {
+            let url = match other {
+                "FEDERATION_PRIMARY_URL" | "ECOMMERCE_PRIMARY_URL" => {
+                    format!("postgresql://postgres@127.0.0.1:5432/{untouched}")
+                }
+                "ECOMMERCE_PAYMENTS_URL" => format!("sqlite:///nonexistent/{untouched}.db"),
+                _ => format!("mysql://root@127.0.0.1:3306/{untouched}"),
+            };
+            command.env(other, url);
+        }
+        let out = command.env(variable, url).output().expect("bash runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name} {url}: {stderr}");
+        assert!(
+            stderr.contains("error: ") && stderr.contains(why) && !stderr.contains("==>"),
+            "{name} {url}: {stderr}"
+        );
+    }
 }
