@@ -294,9 +294,10 @@ impl Example {
         assert_eq!(
             exact(&got),
             exact(&pair.answer),
-            "README section `{}`, query:\n{}",
+            "README section `{}`, query:\n{}\nserver log:\n{}",
             pair.section,
-            pair.query
+            pair.query,
+            self.log()
         );
     }
 
