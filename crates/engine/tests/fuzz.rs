@@ -27,7 +27,8 @@ use fraiseql_engine::plan::{plan, RootAction};
 use fraiseql_engine::request::{prepare, ApiSchema};
 use fraiseql_engine::schema::{compile, parse_sdl};
 use fraiseql_engine::sql::{
-    render_call, render_read_back, render_reads, CallSql, MutationResult, Param, Remotes, SqlQuery,
+    render_call, render_read_back, render_reads, render_steps, CallSql, MutationResult, Param,
+    Remotes, SqlQuery, StepKeys,
 };
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -52,7 +53,7 @@ type Order @source(view: "v_order") {
   items: [OrderItem!]!
   buyer: Customer @relation(localKey: "customer_id")
 }
-type Customer @source(view: "v_customer") {
+type Customer @source(view: "v_customer", database: "crm") {
   id: ID!
   name: String!
   orders: [Order!]! @relation(localKey: "id", remoteKey: "customer_id")
@@ -1119,6 +1120,14 @@ fn pipeline(query: &str, vars: &Map<String, Json>) -> Vec<(DatabaseKind, String,
             if let Ok(stmts) = render_reads(&plan, &|_| Some((kind, catalog)), remotes) {
                 for s in stmts {
                     push(kind, s.sql);
+                }
+            }
+            // Each relation into another database, for keys that are values too.
+            let keys = [format!("{MARK}k'\\"), format!("{MARK}\"]")];
+            for step in 0..plan.steps.len() {
+                let part = StepKeys { step, keys: &keys };
+                if let Ok(q) = render_steps(&[part], kind, catalog, remotes) {
+                    push(kind, q);
                 }
             }
             for root in &plan.roots {

@@ -8,11 +8,13 @@
 //! does.
 
 use crate::db::{redact, Database};
-use fraiseql_engine::catalog::{Catalog, Function, FunctionReturn};
+use fraiseql_engine::catalog::{Catalog, Function, FunctionReturn, SqlType};
 use fraiseql_engine::config::{Config, DatabaseKind};
 use fraiseql_engine::schema::{CompiledSchema, ObjectType};
 use fraiseql_engine::sql::{bind_parameters, dialect, first_uncovered, Binding, SqlQuery};
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// What `check` found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -69,6 +71,7 @@ pub async fn check(config: &Config, schema: &CompiledSchema) -> CheckReport {
             ));
         }
     }
+    let mut catalogs: HashMap<&str, Arc<Catalog>> = HashMap::new();
     for (name, cfg) in &config.databases {
         let url = cfg.url.as_deref().map(redact).unwrap_or_default();
         let db = match Database::new(name, cfg) {
@@ -102,7 +105,9 @@ pub async fn check(config: &Config, schema: &CompiledSchema) -> CheckReport {
         check_database(&mut report, schema, name, db.kind, &catalog);
         check_data_keys(&mut report, schema, &db, &catalog).await;
         check_replicas(&mut report, schema, &db, &catalog).await;
+        catalogs.insert(name.as_str(), catalog);
     }
+    check_remote_keys(&mut report, schema, &catalogs);
     report
 }
 
@@ -159,6 +164,54 @@ async fn check_replicas(
             report.ok.push(format!(
                 "{who} is reachable and holds the views the schema reads as the primary does"
             ));
+        }
+    }
+}
+
+/// Relations across databases compare their keys as text once out of the databases: a key
+/// that is a column on both sides must be text on both or a number on both (the schema's
+/// declared types are checked when it compiles; this checks what the views really hold).
+fn check_remote_keys(
+    report: &mut CheckReport,
+    schema: &CompiledSchema,
+    catalogs: &HashMap<&str, Arc<Catalog>>,
+) {
+    let class = |ty: SqlType| match ty {
+        SqlType::Text | SqlType::Uuid => Some("text"),
+        SqlType::Integer | SqlType::Numeric => Some("a number"),
+        _ => None,
+    };
+    for t in schema.types.values() {
+        for f in t.fields.values() {
+            let (Some(rel), Some(target)) = (&f.relation, schema.types.get(&f.ty.name)) else {
+                continue;
+            };
+            if target.database == t.database {
+                continue;
+            }
+            let column = |db: &str, view: &str, key: &str| {
+                catalogs.get(db)?.column(view, key).and_then(class)
+            };
+            let local = column(&t.database, &t.sql_source, &rel.local_key);
+            let remote = column(&target.database, &target.sql_source, &rel.remote_key);
+            let relation = format!("relation '{}.{}'", t.name, f.name);
+            match (local, remote) {
+                (Some(l), Some(r)) if l != r => report.mismatch(format!(
+                    "{relation}: key '{}' of view '{}' (database '{}') is {l}, but key '{}' of \
+                     view '{}' (database '{}') is {r}: keys across databases must compare alike",
+                    rel.local_key,
+                    t.sql_source,
+                    t.database,
+                    rel.remote_key,
+                    target.sql_source,
+                    target.database
+                )),
+                (Some(_), Some(_)) => report.ok.push(format!(
+                    "{relation}: keys '{}' and '{}' compare alike across databases '{}' and '{}'",
+                    rel.local_key, rel.remote_key, t.database, target.database
+                )),
+                _ => {}
+            }
         }
     }
 }

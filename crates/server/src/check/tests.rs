@@ -465,3 +465,47 @@ async fn mysql_replicas_are_checked_against_the_primary() {
     )
     .await;
 }
+
+/// A relation across databases whose key columns hold a number on one side and text on the
+/// other is reported; alike keys are fine.
+#[tokio::test]
+async fn keys_across_databases_are_compared_in_the_catalogs() {
+    let sdl = r#"
+type Order @source(view: "v_xorder") {
+  id: ID!
+  customer: Customer @relation(localKey: "customer_id")
+  seller: Seller @relation(localKey: "seller_id")
+}
+type Customer @source(view: "v_xcustomer", database: "crm") { id: ID! }
+type Seller @source(view: "v_xseller", database: "crm") { id: ID! }
+type Query { orders: [Order!]! }
+"#;
+    let orders = PgScratch::new(
+        "CREATE VIEW v_xorder AS SELECT 1::int8 AS customer_id, 'a'::text AS seller_id,
+           jsonb_build_object('id', '1', 'customer_id', 1, 'seller_id', 'a') AS data;",
+    )
+    .await;
+    let crm = MysqlScratch::new(
+        "CREATE TABLE tb_x (id CHAR(36) COLLATE utf8mb4_nopad_bin);
+         INSERT INTO tb_x VALUES ('a');
+         CREATE VIEW v_xcustomer AS SELECT id, JSON_OBJECT('id', id) AS data FROM tb_x;
+         CREATE VIEW v_xseller AS SELECT id, JSON_OBJECT('id', id) AS data FROM tb_x;",
+    )
+    .await;
+    let mut config = Config::default();
+    config.databases.insert("primary".into(), orders.config());
+    config.databases.insert("crm".into(), crm.config());
+    let report = check(&config, &schema(sdl)).await;
+    assert_eq!(
+        messages(&report),
+        [
+            "relation 'Order.customer': key 'customer_id' of view 'v_xorder' (database 'primary') \
+          is a number, but key 'id' of view 'v_xcustomer' (database 'crm') is text: keys \
+          across databases must compare alike"
+        ]
+    );
+    assert!(report
+        .ok
+        .iter()
+        .any(|o| o.starts_with("relation 'Order.seller'")));
+}

@@ -100,16 +100,29 @@ impl managed::Manager for Manager {
 
     /// Drops a connection whose statement was abandoned (it may still be running until the
     /// `KILL QUERY` lands) or that the server closed.
-    async fn recycle(&self, conn: &mut MyConn, _: &Metrics) -> RecycleResult<mysql_async::Error> {
+    async fn recycle(
+        &self,
+        conn: &mut MyConn,
+        metrics: &Metrics,
+    ) -> RecycleResult<mysql_async::Error> {
         if conn.conn.is_disconnected() {
             return Err(RecycleError::message("connection closed"));
         }
         if conn.abandoned() {
             return Err(RecycleError::message("a statement was abandoned on it"));
         }
+        // Nothing reads an idle connection's socket, so one the server closed (a restart,
+        // `wait_timeout`, `KILL`) looks open until a statement fails on it. One that has
+        // rested is pinged first; under load connections are reused at once and skip this.
+        if metrics.last_used() >= IDLE_PING_AFTER {
+            conn.conn.ping().await?;
+        }
         Ok(())
     }
 }
+
+/// How long a pooled connection may rest before it is pinged on checkout.
+pub(super) const IDLE_PING_AFTER: Duration = Duration::from_millis(200);
 
 /// Whether the server knows a system variable (they differ across MySQL and MariaDB
 /// versions, and setting an unknown one is an error).
