@@ -16,7 +16,6 @@ use fraiseql_engine::sql::{
 };
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// One GraphQL request, as the HTTP layer decoded it.
 pub(crate) struct GraphQLRequest {
@@ -41,6 +40,8 @@ pub(crate) enum OutcomeStatus {
     RequestError,
     /// A mutation over GET.
     MethodNotAllowed,
+    /// Open circuits refused every database field: 503, `Retry-After` in seconds.
+    CircuitOpen { retry_after: u64 },
 }
 
 /// A serialized GraphQL response and how to send it.
@@ -115,9 +116,13 @@ pub(crate) async fn execute(
     state
         .metrics
         .count_operation(label(kind), errors.is_empty());
+    let status = match state.resilience.refused_all(&plan, &errors) {
+        Some(retry_after) => OutcomeStatus::CircuitOpen { retry_after },
+        None => OutcomeStatus::Ok,
+    };
     Outcome {
         body,
-        status: OutcomeStatus::Ok,
+        status,
         operation: op,
     }
 }
@@ -195,7 +200,10 @@ async fn run_reads(
     .map_err(|m| vec![GraphQLError::new(ErrorCode::InternalServerError, m)])?;
     let runs = statements.iter().map(|s| async move {
         let db = &state.databases[&s.database];
-        timed(state, db, db.fetch_texts(&s.sql)).await
+        state
+            .resilience
+            .read(&db.name, || db.fetch_texts(&s.sql))
+            .await
     });
     let results = futures::future::join_all(runs).await;
     for (stmt, result) in statements.iter().zip(results) {
@@ -215,19 +223,6 @@ async fn run_reads(
         }
     }
     Ok((values, errors))
-}
-
-async fn timed<T>(
-    state: &AppState,
-    db: &Database,
-    fut: impl std::future::Future<Output = Result<T, DbError>>,
-) -> Result<T, DbError> {
-    let start = Instant::now();
-    let r = fut.await;
-    state
-        .metrics
-        .observe_db(&db.name, r.is_ok(), start.elapsed().as_secs_f64());
-    r
 }
 
 /// Mutations, serially (GraphQL requires it), each in its own transaction.
@@ -256,18 +251,17 @@ async fn mutate(state: &AppState, m: &Mutate) -> Result<Option<String>, GraphQLE
     })?;
     let catalog = match db.catalog() {
         Some(c) => c,
-        None => db
-            .load_catalog()
+        None => state
+            .resilience
+            .read(&db.name, || db.load_catalog())
             .await
             .map_err(|e| db_error(&m.database, &e))?,
     };
     let call = render_call(m, db.kind, Some(&catalog))?;
-    let start = Instant::now();
-    let result = run_call(db, m, &catalog, call).await;
-    let ok = !matches!(&result, Err(MutateError::Db(_)));
-    state
-        .metrics
-        .observe_db(&db.name, ok, start.elapsed().as_secs_f64());
+    let result = state
+        .resilience
+        .write(&db.name, run_call(db, m, &catalog, call))
+        .await;
     match result {
         Ok(v) => Ok(v),
         Err(MutateError::Db(e)) => Err(db_error(&m.database, &e)),
@@ -283,6 +277,15 @@ enum MutateError {
 impl From<DbError> for MutateError {
     fn from(e: DbError) -> Self {
         Self::Db(e)
+    }
+}
+
+impl crate::resilience::CallError for MutateError {
+    fn db_error(&self) -> Option<&DbError> {
+        match self {
+            Self::Db(e) => Some(e),
+            Self::Status(_) => None,
+        }
     }
 }
 
@@ -446,6 +449,12 @@ fn db_error(database: &str, e: &DbError) -> GraphQLError {
             )
         }
         DbErrorKind::Raised => return raised(database, e),
+        DbErrorKind::CircuitOpen => {
+            return err(
+                ErrorCode::ServiceUnavailable,
+                format!("Database '{database}' is temporarily unavailable (circuit open)"),
+            )
+        }
         DbErrorKind::UniqueViolation => (
             ErrorCode::Conflict,
             "a record with the same unique value already exists",

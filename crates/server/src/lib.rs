@@ -12,6 +12,7 @@ mod http;
 mod listen;
 mod log;
 mod metrics;
+mod resilience;
 mod serve;
 mod state;
 
