@@ -26,6 +26,7 @@ use fraiseql_engine::error::{ErrorCode, GraphQLError, PathSegment};
 use fraiseql_engine::plan::{Plan, RootAction};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -37,8 +38,12 @@ tokio::task_local! {
 
 /// Runs `work` (a request) with `deadline` as its deadline, for the retries inside it.
 /// Calls made on other tasks (`tokio::spawn`) do not see it.
-pub(crate) async fn with_deadline<F: Future>(deadline: Instant, work: F) -> F::Output {
-    REQUEST_DEADLINE.scope(deadline, work).await
+pub(crate) fn with_deadline<F: Future>(
+    deadline: Instant,
+    work: F,
+) -> impl Future<Output = F::Output> {
+    // Boxed (see [`Resilience::write`]).
+    REQUEST_DEADLINE.scope(deadline, Box::pin(work))
 }
 
 fn request_deadline() -> Option<Instant> {
@@ -112,7 +117,8 @@ impl Resilience {
         let timeout = guard.and_then(|g| g.timeout);
         let mut attempt = 1;
         let result = loop {
-            let result = self.attempt(database, timeout, call()).await;
+            // Boxed at once (see [`Resilience::write`]).
+            let result = self.attempt(database, timeout, Box::pin(call())).await;
             let Err(e) = &result else { break result };
             if !transient(e.kind) || attempt >= self.retry.max_attempts {
                 break result;
@@ -139,18 +145,26 @@ impl Resilience {
     /// A write (a mutation's transaction) on `database`: refused at once while its circuit
     /// is open, else run once under the database's deadline. Never retried: it may have
     /// been applied even when its answer was lost.
-    pub(crate) async fn write<T, E: CallError>(
-        &self,
-        database: &str,
-        call: impl Future<Output = Result<T, E>>,
-    ) -> Result<T, E> {
-        let guard = self.databases.get(database);
-        let ticket = self.admit(database, guard)?;
-        let result = self
-            .attempt(database, guard.and_then(|g| g.timeout), call)
-            .await;
-        ticket.finish(&result);
-        result
+    ///
+    /// Not an `async fn`: that would keep `call` in its future beside the boxed copy it
+    /// awaits. A driver's call is a large future, and in unoptimised builds every layer
+    /// that holds one by value adds its size to a worker's stack when polled (enough to
+    /// overflow it); boxed here, each layer above holds a pointer.
+    pub(crate) fn write<'a, T, E: CallError>(
+        &'a self,
+        database: &'a str,
+        call: impl Future<Output = Result<T, E>> + 'a,
+    ) -> impl Future<Output = Result<T, E>> + 'a {
+        let call = Box::pin(call);
+        async move {
+            let guard = self.databases.get(database);
+            let ticket = self.admit(database, guard)?;
+            let result = self
+                .attempt(database, guard.and_then(|g| g.timeout), call)
+                .await;
+            ticket.finish(&result);
+            result
+        }
     }
 
     /// How long until `database`'s circuit lets a call through (`None`: it does now).
@@ -231,11 +245,11 @@ impl Resilience {
     }
 
     /// One attempt: under the deadline, timed and counted as a statement.
-    async fn attempt<T, E: CallError>(
+    async fn attempt<T, E: CallError, F: Future<Output = Result<T, E>>>(
         &self,
         database: &str,
         timeout: Option<Duration>,
-        call: impl Future<Output = Result<T, E>>,
+        call: Pin<Box<F>>,
     ) -> Result<T, E> {
         let start = Instant::now();
         let result = match timeout {
