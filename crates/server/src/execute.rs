@@ -17,7 +17,6 @@ use fraiseql_engine::sql::{
 };
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// One GraphQL request, as the HTTP layer decoded it.
 pub(crate) struct GraphQLRequest {
@@ -42,6 +41,8 @@ pub(crate) enum OutcomeStatus {
     RequestError,
     /// A mutation over GET.
     MethodNotAllowed,
+    /// Open circuits refused every database field: 503, `Retry-After` in seconds.
+    CircuitOpen { retry_after: u64 },
 }
 
 /// A serialized GraphQL response and how to send it.
@@ -117,9 +118,13 @@ pub(crate) async fn execute(
     state
         .metrics
         .count_operation(label(kind), errors.is_empty());
+    let status = match state.resilience.refused_all(&plan, &errors) {
+        Some(retry_after) => OutcomeStatus::CircuitOpen { retry_after },
+        None => OutcomeStatus::Ok,
+    };
     Outcome {
         body,
-        status: OutcomeStatus::Ok,
+        status,
         operation: op,
     }
 }
@@ -203,7 +208,10 @@ async fn run_reads(
     // Each database's rows are joined with those of other databases as soon as they arrive.
     let runs = statements.iter().map(|s| async move {
         let db = &state.databases[&s.database];
-        let columns = timed(state, db, db.fetch_texts(&s.sql)).await?;
+        let columns = state
+            .resilience
+            .read(&db.name, || db.fetch_texts(&s.sql))
+            .await?;
         Ok::<_, DbError>(remote.resolve(columns).await)
     });
     let results = futures::future::join_all(runs).await;
@@ -225,19 +233,6 @@ async fn run_reads(
         }
     }
     Ok((values, errors))
-}
-
-pub(crate) async fn timed<T>(
-    state: &AppState,
-    db: &Database,
-    fut: impl std::future::Future<Output = Result<T, DbError>>,
-) -> Result<T, DbError> {
-    let start = Instant::now();
-    let r = fut.await;
-    state
-        .metrics
-        .observe_db(&db.name, r.is_ok(), start.elapsed().as_secs_f64());
-    r
 }
 
 /// Mutations, serially (GraphQL requires it), each in its own transaction.
@@ -278,18 +273,17 @@ async fn mutate(
     })?;
     let catalog = match db.catalog() {
         Some(c) => c,
-        None => db
-            .load_catalog()
+        None => state
+            .resilience
+            .read(&db.name, || db.load_catalog())
             .await
             .map_err(|e| db_error(&m.database, &e))?,
     };
     let call = render_call(m, db.kind, Some(&catalog), remotes)?;
-    let start = Instant::now();
-    let result = run_call(db, m, &catalog, call, remotes).await;
-    let ok = !matches!(&result, Err(MutateError::Db(_)));
-    state
-        .metrics
-        .observe_db(&db.name, ok, start.elapsed().as_secs_f64());
+    let result = state
+        .resilience
+        .write(&db.name, run_call(db, m, &catalog, call, remotes))
+        .await;
     match result {
         Ok(v) => Ok(v),
         Err(MutateError::Db(e)) => Err(db_error(&m.database, &e)),
@@ -305,6 +299,15 @@ enum MutateError {
 impl From<DbError> for MutateError {
     fn from(e: DbError) -> Self {
         Self::Db(e)
+    }
+}
+
+impl crate::resilience::CallError for MutateError {
+    fn db_error(&self) -> Option<&DbError> {
+        match self {
+            Self::Db(e) => Some(e),
+            Self::Status(_) => None,
+        }
     }
 }
 
@@ -470,6 +473,12 @@ pub(crate) fn db_error(database: &str, e: &DbError) -> GraphQLError {
             )
         }
         DbErrorKind::Raised => return raised(database, e),
+        DbErrorKind::CircuitOpen => {
+            return err(
+                ErrorCode::ServiceUnavailable,
+                format!("Database '{database}' is temporarily unavailable (circuit open)"),
+            )
+        }
         DbErrorKind::UniqueViolation => (
             ErrorCode::Conflict,
             "a record with the same unique value already exists",

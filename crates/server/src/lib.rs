@@ -13,6 +13,7 @@ mod listen;
 mod log;
 mod metrics;
 mod remote;
+mod resilience;
 mod serve;
 mod state;
 

@@ -32,6 +32,7 @@ pub(crate) struct Metrics {
     replica_up: IntGaugeVec,
     replica_pool_size: IntGaugeVec,
     replica_pool_idle: IntGaugeVec,
+    circuit_state: IntGaugeVec,
     in_flight: IntGauge,
     /// Client connections, counted by the listener.
     pub(crate) connections: ConnectionMetrics,
@@ -138,6 +139,11 @@ impl Metrics {
                 "Idle connections per database (its primary)",
                 &["database"],
             )?,
+            circuit_state: gauge(
+                "fraiseql_federation_circuit_breaker_state",
+                "Circuit breaker state per database: 0 closed, 1 open, 2 half-open",
+                &["database"],
+            )?,
             in_flight,
             registry,
         })
@@ -187,6 +193,12 @@ impl Metrics {
                 if ok { ok_count } else { error_count }.inc();
             }
         })
+    }
+
+    /// The state of `database`'s circuit breaker (a configured name): 0 closed, 1 open,
+    /// 2 half-open.
+    pub(crate) fn set_circuit_state(&self, database: &str, state: i64) {
+        self.circuit_state.with_label_values(&[database]).set(state);
     }
 
     /// One error returned to a client, by its `extensions.code` (`ErrorCode::as_str`; the

@@ -9,7 +9,7 @@
 //! and [`Remote::finish`] turns each into `null` plus an error carrying its full path.
 
 use crate::db::{DbError, Reads};
-use crate::execute::{db_error, timed};
+use crate::execute::db_error;
 use crate::state::AppState;
 use fraiseql_engine::error::{ErrorCode, GraphQLError, PathSegment};
 use fraiseql_engine::plan::{Plan, RootAction, Step};
@@ -21,15 +21,13 @@ use indexmap::{IndexMap, IndexSet};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// Keys per statement when a plan reads another database (`[federation] batch_size`).
-pub(crate) const DEFAULT_BATCH_SIZE: usize = 1000;
-
 /// One request's relations into other databases.
 pub(crate) struct Remote<'a> {
     state: &'a AppState,
     steps: &'a [Step],
     /// Random per request: what markers and failure sentinels are spelt with.
     marker: String,
+    /// Keys per statement when a plan reads another database (`[federation] batch_size`).
     batch_size: usize,
     /// Where the reads go: a mutation's response must show what the request wrote, so
     /// its relations are read on the primaries, never on a read replica that may lag.
@@ -51,7 +49,7 @@ impl<'a> Remote<'a> {
             } else {
                 uuid::Uuid::new_v4().simple().to_string()
             },
-            batch_size: DEFAULT_BATCH_SIZE,
+            batch_size: state.config.federation.batch_size,
             reads: if plan
                 .roots
                 .iter()
@@ -184,7 +182,10 @@ impl<'a> Remote<'a> {
     ) -> Result<Vec<((usize, String), Option<String>)>, usize> {
         let sql = self.statement(database, pairs).map_err(|e| self.fail(*e))?;
         let db = &self.state.databases[database];
-        let rows = timed(self.state, db, db.fetch_all_from(&sql, self.reads))
+        let rows = self
+            .state
+            .resilience
+            .read(database, || db.fetch_all_from(&sql, self.reads))
             .await
             .map_err(|e: DbError| self.fail(db_error(database, &e)))?;
         let mut keys = Vec::with_capacity(rows.len());

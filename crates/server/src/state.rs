@@ -1,9 +1,11 @@
-//! The state every request shares: configuration, the executable schema, the databases,
-//! the prepared-operation cache, metrics and the admission gate. Built once at startup.
+//! The state every request shares: configuration, the executable schema, the databases and
+//! their resilience (deadlines, retries, circuit breakers), the prepared-operation cache,
+//! metrics and the admission gate. Built once at startup.
 
 use crate::db::Database;
 use crate::http::admission::Admission;
 use crate::metrics::Metrics;
+use crate::resilience::Resilience;
 use fraiseql_engine::config::Config;
 use fraiseql_engine::request::{ApiSchema, Prepared};
 use indexmap::IndexMap;
@@ -24,6 +26,8 @@ pub(crate) struct AppState {
     /// Parsed and validated operations by [`AppState::prepared_key`].
     pub(crate) prepared: moka::sync::Cache<u64, Arc<Prepared>>,
     pub(crate) metrics: Metrics,
+    /// Per-database deadlines, retries and circuit breakers around every database call.
+    pub(crate) resilience: Resilience,
     /// False once shutdown has begun: readiness answers 503.
     pub(crate) ready: AtomicBool,
     pub(crate) started: Instant,
@@ -44,12 +48,18 @@ impl AppState {
             config.server.limits.max_concurrent_requests,
             config.server.limits.max_queue_depth,
         );
+        let resilience = Resilience::new(
+            &config.federation,
+            databases.keys().map(String::as_str),
+            metrics.clone(),
+        );
         Self {
             config,
             api,
             databases,
             prepared: moka::sync::Cache::new(PREPARED_CAPACITY),
             metrics,
+            resilience,
             ready: AtomicBool::new(true),
             started: Instant::now(),
             admission,

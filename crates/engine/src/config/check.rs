@@ -6,10 +6,11 @@
 use toml::de::DeTable;
 
 use super::decode::ALIASES;
-use super::document::{dotted, get, key_span, table_label, KeyPath};
+use super::document::{dotted, entry, get, key_span, table_label, KeyPath};
 use super::env::PRIMARY;
 use super::error::Problem;
 use super::model::{Config, DatabaseConfig, DatabaseKind};
+use crate::suggest::closest;
 
 /// Every database kind this build speaks. `spellings` below is an exhaustive match, so a new
 /// [`DatabaseKind`] fails to compile until it is listed there; add it here at the same time.
@@ -134,6 +135,7 @@ impl<'a, 'i> Checker<'a, 'i> {
         }
         self.check_admin_token(config);
         self.check_target(config);
+        self.check_federation(config);
         let q = &config.query_defaults;
         if q.default_page_size > q.max_page_size {
             let message = format!(
@@ -281,6 +283,105 @@ impl<'a, 'i> Checker<'a, 'i> {
                 self.report(table, "replicas", message);
             }
         }
+    }
+
+    /// `[federation]`: counts of at least 1, and every database it names configured (once
+    /// per `per_database`).
+    fn check_federation(&mut self, config: &Config) {
+        let f = &config.federation;
+        let path = |keys: &[&str]| -> KeyPath {
+            std::iter::once("federation")
+                .chain(keys.iter().copied())
+                .map(str::to_owned)
+                .collect()
+        };
+        self.at_least_one(&path(&[]), "batch_size", f.batch_size as u64);
+        let timeouts = path(&["database_timeouts"]);
+        for name in f.database_timeouts.keys() {
+            self.configured(config, &timeouts, name, name);
+        }
+        let retry = path(&["retry"]);
+        self.at_least_one(&retry, "max_attempts", u64::from(f.retry.max_attempts));
+        if f.retry.initial_delay_ms.0 > f.retry.max_delay_ms.0 {
+            let message = format!(
+                "`initial_delay_ms` ({}) in [federation.retry] is larger than `max_delay_ms` ({})",
+                f.retry.initial_delay_ms.0, f.retry.max_delay_ms.0
+            );
+            self.report(&retry, "initial_delay_ms", message);
+        }
+        let cb = &f.circuit_breaker;
+        let breaker = path(&["circuit_breaker"]);
+        self.breaker_counts(
+            &breaker,
+            Some(cb.failure_threshold),
+            Some(cb.recovery_timeout_secs),
+            Some(cb.success_threshold),
+        );
+        let mut seen = std::collections::HashSet::new();
+        for (i, own) in cb.per_database.iter().enumerate() {
+            let mut table = path(&["circuit_breaker", "per_database"]);
+            table.push(entry(i));
+            self.configured(config, &table, "database", &own.database);
+            if !seen.insert(own.database.as_str()) {
+                let message = format!(
+                    "database `{}` has more than one [[federation.circuit_breaker.per_database]] \
+                     entry; keep one",
+                    own.database
+                );
+                self.report(&table, "database", message);
+            }
+            self.breaker_counts(
+                &table,
+                own.failure_threshold,
+                own.recovery_timeout_secs,
+                own.success_threshold,
+            );
+        }
+    }
+
+    fn breaker_counts(
+        &mut self,
+        table: &KeyPath,
+        failures: Option<u32>,
+        recovery_secs: Option<u64>,
+        successes: Option<u32>,
+    ) {
+        if let Some(n) = failures {
+            self.at_least_one(table, "failure_threshold", u64::from(n));
+        }
+        if let Some(n) = recovery_secs {
+            self.at_least_one(table, "recovery_timeout_secs", n);
+        }
+        if let Some(n) = successes {
+            self.at_least_one(table, "success_threshold", u64::from(n));
+        }
+    }
+
+    fn at_least_one(&mut self, table: &KeyPath, key: &str, value: u64) {
+        if value == 0 {
+            let message = format!("`{key}` in {} must be at least 1", table_label(table));
+            self.report(table, key, message);
+        }
+    }
+
+    /// `name`, written at `key` of `table`, is a configured database.
+    fn configured(&mut self, config: &Config, table: &KeyPath, key: &str, name: &str) {
+        if config.databases.contains_key(name) {
+            return;
+        }
+        let names = config.databases.keys().map(String::as_str);
+        let hint = match closest(name, names.clone()) {
+            Some(near) => format!("did you mean `{near}`?"),
+            None => {
+                let listed: Vec<String> = names.map(|n| format!("`{n}`")).collect();
+                format!("configured databases: {}", listed.join(", "))
+            }
+        };
+        let message = format!(
+            "database `{name}` in {} is not configured (no [databases.{name}]); {hint}",
+            table_label(table)
+        );
+        self.report(table, key, message);
     }
 
     fn check_pool(&mut self, db: &DatabaseConfig, table: &KeyPath) {

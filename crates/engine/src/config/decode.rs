@@ -22,13 +22,15 @@ use crate::suggest::closest;
 /// Seed spellings accepted as aliases (mirrors the `alias` attributes in `model.rs`; a test
 /// checks each one is accepted): `(table, alias, canonical key)`. `database` stands for both
 /// `[database]` and every `[databases.<name>]`; `""` is the top level.
-pub(crate) const ALIASES: [(&str, &str, &str); 6] = [
+pub(crate) const ALIASES: [(&str, &str, &str); 8] = [
     ("", "schema", "project"),
     ("database", "driver", "type"),
     ("database", "pool_size", "pool_max"),
     ("database", "pool_timeout", "connect_timeout_ms"),
     ("fraiseql", "schema", "schema_file"),
     ("validation", "max_query_complexity", "max_fields"),
+    ("federation.retry", "initial_delay", "initial_delay_ms"),
+    ("federation.retry", "max_delay", "max_delay_ms"),
 ];
 
 /// The result of decoding: the config if serde accepted what was left of the document.
@@ -98,6 +100,9 @@ fn explain(
         return duplicate_key(doc, span.as_ref(), rest.split('`').next()?, text);
     }
     let span = span?;
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        return missing_key(doc, &span, rest.split('`').next()?, text);
+    }
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let accepted = rest
             .split_once('`')
@@ -146,6 +151,24 @@ fn unknown_key(
         };
         format!("unknown key `{key}` {}; {hint}", in_table(table))
     };
+    Some((
+        Problem::new(message)
+            .at_span(text, Some(span.clone()))
+            .at_path(dotted(&path)),
+        path,
+    ))
+}
+
+/// A required key left out (`database` of a `per_database` entry): the table that lacks it
+/// is reported and dropped.
+fn missing_key(
+    doc: &DeTable<'_>,
+    span: &Range<usize>,
+    field: &str,
+    text: &str,
+) -> Option<(Problem, KeyPath)> {
+    let (path, _) = find(doc, span)?;
+    let message = format!("`{field}` is required {}", in_table(&path));
     Some((
         Problem::new(message)
             .at_span(text, Some(span.clone()))
@@ -349,6 +372,14 @@ mod tests {
                 "[databases.a]\npool_timeout = 9",
                 "[databases.a]\nconnect_timeout_ms = 9",
             ),
+            (
+                "[federation.retry]\ninitial_delay = '100ms'",
+                "[federation.retry]\ninitial_delay_ms = 100",
+            ),
+            (
+                "[federation.retry]\nmax_delay = '5s'",
+                "[federation.retry]\nmax_delay_ms = 5000",
+            ),
         ];
         assert_eq!(pairs.len(), ALIASES.len(), "a new alias needs a case here");
         for (alias, key) in pairs {
@@ -402,7 +433,7 @@ backend = 'nats'
                  `replicas`, `pool_min`, `pool_max`, `connect_timeout_ms`, `idle_timeout_ms`, `statement_timeout_ms`, \
                  `statement_cache_size`, `ssl_mode`, `ssl_root_cert`",
                 "11:2: unknown section `[observers]`; valid sections: `[project]`, `[server]`, \
-                 `[database]`, `[databases.<name>]`, `[fraiseql]`, `[validation]`, `[query_defaults]`",
+                 `[database]`, `[databases.<name>]`, `[fraiseql]`, `[validation]`, `[query_defaults]`, `[federation]`",
             ]
         );
     }

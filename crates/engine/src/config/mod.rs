@@ -7,10 +7,12 @@ mod decode;
 mod document;
 mod env;
 mod error;
+mod federation;
 mod load;
 mod model;
 
 pub use env::process_env;
 pub use error::{ConfigError, Location, Problem};
+pub use federation::*;
 pub use load::{load, parse};
 pub use model::*;

@@ -25,6 +25,9 @@ pub struct Config {
     pub validation: ValidationConfig,
     #[serde(default)]
     pub query_defaults: QueryDefaults,
+    /// `[federation]`: per-database deadlines, retries and circuit breakers.
+    #[serde(default)]
+    pub federation: super::federation::FederationConfig,
 }
 
 /// `[project]`: what this API is. `name` and `version` (and `description` when set) are shown

@@ -65,6 +65,9 @@ pub(crate) enum DbErrorKind {
     Raised,
     /// Any other rejection of the statement.
     Other,
+    /// Not sent: the database's circuit breaker is open (`resilience.rs`), so the call was
+    /// refused without touching the pool.
+    CircuitOpen,
 }
 
 /// A database failure with the driver's details. `code` is the driver's own code

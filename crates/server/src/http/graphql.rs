@@ -6,6 +6,7 @@
 use super::negotiate::{prefers_html, response_media, Media};
 use super::{error_response, graphiql};
 use crate::execute::{execute, GraphQLRequest, Outcome, OutcomeStatus, Transport};
+use crate::resilience::with_deadline;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
@@ -391,10 +392,11 @@ fn oversized(state: &AppState, len: usize, operation: Option<&'static str>) -> O
 /// Runs `work` once admitted, within the request deadline.
 async fn guarded<T>(state: &AppState, work: impl Future<Output = T>) -> Result<T, Response> {
     let deadline = Duration::from_millis(state.config.server.request_timeout_ms.max(1));
+    let ends = tokio::time::Instant::now() + deadline;
     let admitted = async {
         let permit = state.admission.enter().await;
         match permit {
-            Ok(_permit) => Ok(work.await),
+            Ok(_permit) => Ok(with_deadline(ends, work).await),
             Err(_) => {
                 let mut response = error_response(
                     state,
@@ -409,7 +411,7 @@ async fn guarded<T>(state: &AppState, work: impl Future<Output = T>) -> Result<T
             }
         }
     };
-    match tokio::time::timeout(deadline, admitted).await {
+    match tokio::time::timeout_at(ends, admitted).await {
         Ok(result) => result,
         Err(_) => Err(error_response(
             state,
@@ -439,6 +441,7 @@ fn respond(media: Media, outcome: Outcome) -> Response {
     }
     let status = match (outcome.status, media) {
         (OutcomeStatus::MethodNotAllowed, _) => StatusCode::METHOD_NOT_ALLOWED,
+        (OutcomeStatus::CircuitOpen { .. }, _) => StatusCode::SERVICE_UNAVAILABLE,
         (OutcomeStatus::RequestError, Media::GraphqlResponse) => StatusCode::BAD_REQUEST,
         (OutcomeStatus::RequestError, Media::Json) | (OutcomeStatus::Ok, _) => StatusCode::OK,
     };
@@ -447,6 +450,11 @@ fn respond(media: Media, outcome: Outcome) -> Response {
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    }
+    if let OutcomeStatus::CircuitOpen { retry_after } = outcome.status {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
     }
     response
 }

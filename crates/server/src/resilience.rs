@@ -1,0 +1,371 @@
+//! Per-database resilience, around every database call `execute` makes: the call runs under
+//! its database's deadline (`[federation] database_timeouts` / `default_timeout`), a read
+//! that failed for a passing reason is tried again (`[federation.retry]`), and each
+//! database has a circuit breaker (`[federation.circuit_breaker]`, state machine in
+//! `resilience/breaker.rs`) that refuses calls at once, without touching the pool, while the
+//! database keeps failing.
+//!
+//! Sits between execution and the drivers: `execute.rs` hands a call to
+//! [`Resilience::read`] or [`Resilience::write`] and gets the driver's `Result` back, a
+//! refusal being a [`DbErrorKind::CircuitOpen`] error. Each attempt that reaches a database
+//! is counted in `fraiseql_database_queries_total`; each change of a circuit's state is set
+//! in `fraiseql_federation_circuit_breaker_state` and logged.
+//!
+//! Order of the layers: the breaker is outside the retries (one admitted call, however many
+//! attempts, is one verdict, so `failure_threshold` counts failed requests, not attempts),
+//! and the deadline is inside them (each attempt gets the whole deadline). A call whose
+//! deadline passes is dropped, which cancels its statement on the server (see `db/mod.rs`).
+
+mod breaker;
+
+use crate::db::{DbError, DbErrorKind};
+use crate::metrics::Metrics;
+use breaker::{Breaker, CircuitState, Health, Pass};
+use fraiseql_engine::config::{FederationConfig, RetryConfig};
+use fraiseql_engine::error::{ErrorCode, GraphQLError, PathSegment};
+use fraiseql_engine::plan::{Plan, RootAction};
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::time::Instant;
+
+tokio::task_local! {
+    /// When the request being served must be answered: retries never sleep past it.
+    static REQUEST_DEADLINE: Instant;
+}
+
+/// Runs `work` (a request) with `deadline` as its deadline, for the retries inside it.
+/// Calls made on other tasks (`tokio::spawn`) do not see it.
+pub(crate) fn with_deadline<F: Future>(
+    deadline: Instant,
+    work: F,
+) -> impl Future<Output = F::Output> {
+    // Boxed (see [`Resilience::write`]).
+    REQUEST_DEADLINE.scope(deadline, Box::pin(work))
+}
+
+fn request_deadline() -> Option<Instant> {
+    REQUEST_DEADLINE.try_with(|d| *d).ok()
+}
+
+/// A call's error, as the resilience layer needs to see it: the database's error, if that is
+/// what it is (a mutation's own failure status is not one).
+pub(crate) trait CallError: From<DbError> {
+    fn db_error(&self) -> Option<&DbError>;
+}
+
+impl CallError for DbError {
+    fn db_error(&self) -> Option<&DbError> {
+        Some(self)
+    }
+}
+
+/// The deadline and breaker of every configured database, and the retry policy.
+pub(crate) struct Resilience {
+    databases: HashMap<String, Guard>,
+    retry: RetryConfig,
+    metrics: Metrics,
+}
+
+/// One database's deadline and breaker.
+struct Guard {
+    timeout: Option<Duration>,
+    breaker: Option<Mutex<Breaker>>,
+}
+
+impl Resilience {
+    /// The policies of `databases` (configured names) from `[federation]`; every circuit
+    /// starts closed, and says so in the gauge.
+    pub(crate) fn new<'a>(
+        config: &FederationConfig,
+        databases: impl IntoIterator<Item = &'a str>,
+        metrics: Metrics,
+    ) -> Self {
+        let databases = databases
+            .into_iter()
+            .map(|name| {
+                let policy = config.policy(name);
+                if policy.breaker.is_some() {
+                    metrics.set_circuit_state(name, CircuitState::Closed.gauge());
+                }
+                let guard = Guard {
+                    timeout: policy.timeout,
+                    breaker: policy.breaker.map(|s| Mutex::new(Breaker::new(s))),
+                };
+                (name.to_owned(), guard)
+            })
+            .collect();
+        Self {
+            databases,
+            retry: config.retry.clone(),
+            metrics,
+        }
+    }
+
+    /// A read on `database`: refused at once while its circuit is open; else `call` runs
+    /// under the database's deadline, again (after a backoff) while it fails with a passing
+    /// error and attempts and the request deadline allow.
+    pub(crate) async fn read<T, F, Fut>(&self, database: &str, mut call: F) -> Result<T, DbError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, DbError>>,
+    {
+        let guard = self.databases.get(database);
+        let ticket = self.admit(database, guard)?;
+        let timeout = guard.and_then(|g| g.timeout);
+        let mut attempt = 1;
+        let result = loop {
+            // Boxed at once (see [`Resilience::write`]).
+            let result = self.attempt(database, timeout, Box::pin(call())).await;
+            let Err(e) = &result else { break result };
+            if !transient(e.kind) || attempt >= self.retry.max_attempts {
+                break result;
+            }
+            let delay = jittered(self.retry.delay(attempt));
+            // Sleeping into the deadline would only trade this error for a 504.
+            if request_deadline().is_some_and(|d| Instant::now() + delay >= d) {
+                break result;
+            }
+            tracing::debug!(
+                database,
+                attempt,
+                kind = ?e.kind,
+                delay_ms = delay.as_millis() as u64,
+                "retrying a read"
+            );
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        };
+        ticket.finish(&result);
+        result
+    }
+
+    /// A write (a mutation's transaction) on `database`: refused at once while its circuit
+    /// is open, else run once under the database's deadline. Never retried: it may have
+    /// been applied even when its answer was lost.
+    ///
+    /// Not an `async fn`: that would keep `call` in its future beside the boxed copy it
+    /// awaits. A driver's call is a large future, and in unoptimised builds every layer
+    /// that holds one by value adds its size to a worker's stack when polled (enough to
+    /// overflow it); boxed here, each layer above holds a pointer.
+    pub(crate) fn write<'a, T, E: CallError>(
+        &'a self,
+        database: &'a str,
+        call: impl Future<Output = Result<T, E>> + 'a,
+    ) -> impl Future<Output = Result<T, E>> + 'a {
+        let call = Box::pin(call);
+        async move {
+            let guard = self.databases.get(database);
+            let ticket = self.admit(database, guard)?;
+            let result = self
+                .attempt(database, guard.and_then(|g| g.timeout), call)
+                .await;
+            ticket.finish(&result);
+            result
+        }
+    }
+
+    /// How long until `database`'s circuit lets a call through (`None`: it does now).
+    pub(crate) fn retry_after(&self, database: &str) -> Option<Duration> {
+        let breaker = self.databases.get(database)?.breaker.as_ref()?;
+        lock(breaker).retry_after(Instant::now())
+    }
+
+    /// Whether open circuits refused every root field of `plan` that needed a database (at
+    /// least one did): then nothing reached a database, and the answer is HTTP 503 with a
+    /// `Retry-After` of this many seconds (until the earliest of those circuits lets a call
+    /// through, at least 1).
+    pub(crate) fn refused_all(&self, plan: &Plan, errors: &[GraphQLError]) -> Option<u64> {
+        let needed: HashSet<&str> = plan
+            .roots
+            .iter()
+            .filter(|r| matches!(r.action, RootAction::Fetch(_) | RootAction::Mutate(_)))
+            .map(|r| r.key.as_str())
+            .collect();
+        let mut refused = HashSet::new();
+        let mut earliest: Option<Duration> = None;
+        for e in errors {
+            // Errors of the root fields only: a nested field refused says nothing of its root.
+            let (ErrorCode::ServiceUnavailable, [PathSegment::Key(key)], Some(db)) = (
+                e.code(),
+                e.path.as_slice(),
+                e.extensions.database.as_deref(),
+            ) else {
+                continue;
+            };
+            refused.insert(key.as_str());
+            let wait = self.retry_after(db).unwrap_or(Duration::ZERO);
+            earliest = Some(earliest.map_or(wait, |w| w.min(wait)));
+        }
+        if needed.is_empty() || !needed.is_subset(&refused) {
+            return None;
+        }
+        // Whole seconds, rounded up: a client coming back earlier would be refused again.
+        earliest.map(|w| (w.as_millis().div_ceil(1000) as u64).max(1))
+    }
+
+    /// Asks `database`'s breaker for leave to call.
+    fn admit<'a>(
+        &'a self,
+        database: &'a str,
+        guard: Option<&'a Guard>,
+    ) -> Result<Ticket<'a>, DbError> {
+        let Some(breaker) = guard.and_then(|g| g.breaker.as_ref()) else {
+            return Ok(Ticket {
+                breaker: None,
+                database,
+                metrics: &self.metrics,
+            });
+        };
+        let mut b = lock(breaker);
+        let before = b.state();
+        let admitted = b.admit(Instant::now());
+        publish(&self.metrics, database, before, b.state());
+        drop(b);
+        match admitted {
+            Ok(pass) => Ok(Ticket {
+                breaker: Some((breaker, pass, request_deadline())),
+                database,
+                metrics: &self.metrics,
+            }),
+            Err(wait) => {
+                tracing::debug!(
+                    database,
+                    retry_after_ms = wait.as_millis() as u64,
+                    "circuit open: call refused"
+                );
+                Err(DbError::new(
+                    DbErrorKind::CircuitOpen,
+                    format!("the circuit of database '{database}' is open"),
+                ))
+            }
+        }
+    }
+
+    /// One attempt: under the deadline, timed and counted as a statement.
+    async fn attempt<T, E: CallError, F: Future<Output = Result<T, E>>>(
+        &self,
+        database: &str,
+        timeout: Option<Duration>,
+        call: Pin<Box<F>>,
+    ) -> Result<T, E> {
+        let start = Instant::now();
+        let result = match timeout {
+            None => call.await,
+            // Dropping the call's future at the deadline cancels its statement on the server.
+            Some(limit) => tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+                Err(E::from(DbError::new(
+                    DbErrorKind::Timeout,
+                    format!(
+                        "no answer within {} ms ([federation] timeout of this database)",
+                        limit.as_millis()
+                    ),
+                )))
+            }),
+        };
+        let failed = result
+            .as_ref()
+            .err()
+            .and_then(CallError::db_error)
+            .is_some();
+        self.metrics
+            .observe_db(database, !failed, start.elapsed().as_secs_f64());
+        result
+    }
+}
+
+/// A call admitted by its breaker: its outcome is recorded when it finishes, or, when its
+/// future is dropped first, on the drop.
+struct Ticket<'a> {
+    /// The breaker, the pass and the request's deadline; `None` without a breaker.
+    breaker: Option<(&'a Mutex<Breaker>, Pass, Option<Instant>)>,
+    database: &'a str,
+    metrics: &'a Metrics,
+}
+
+impl Ticket<'_> {
+    fn finish<T, E: CallError>(mut self, result: &Result<T, E>) {
+        let health = match result.as_ref().err().and_then(CallError::db_error) {
+            Some(e) if matches!(e.kind, DbErrorKind::Unavailable | DbErrorKind::Timeout) => {
+                Health::Unhealthy
+            }
+            _ => Health::Answered,
+        };
+        self.record(health);
+    }
+
+    fn record(&mut self, health: Health) {
+        let Some((breaker, pass, _)) = self.breaker.take() else {
+            return;
+        };
+        let mut b = lock(breaker);
+        let before = b.state();
+        b.record(pass, health, Instant::now());
+        publish(self.metrics, self.database, before, b.state());
+    }
+}
+
+impl Drop for Ticket<'_> {
+    /// Dropped unfinished: the request ended first. At its deadline the database did not
+    /// answer in time, which counts like a timeout (so a database that hangs opens its
+    /// circuit even without a `[federation]` timeout); before it, the client went away,
+    /// which says nothing about the database.
+    fn drop(&mut self) {
+        let Some((_, _, deadline)) = self.breaker else {
+            return;
+        };
+        let health = if deadline.is_some_and(|d| Instant::now() >= d) {
+            Health::Unhealthy
+        } else {
+            Health::Unknown
+        };
+        self.record(health);
+    }
+}
+
+/// Sets the gauge and logs when a circuit changed state.
+fn publish(metrics: &Metrics, database: &str, before: CircuitState, after: CircuitState) {
+    if before == after {
+        return;
+    }
+    metrics.set_circuit_state(database, after.gauge());
+    match after {
+        CircuitState::Open => {
+            tracing::warn!(
+                database,
+                "circuit opened: calls to this database are refused"
+            )
+        }
+        CircuitState::HalfOpen => {
+            tracing::info!(database, "circuit half-open: probing the database")
+        }
+        CircuitState::Closed => tracing::info!(database, "circuit closed: the database answers"),
+    }
+}
+
+/// A poisoned lock only means a panic between two whole updates of the state.
+fn lock(breaker: &Mutex<Breaker>) -> std::sync::MutexGuard<'_, Breaker> {
+    breaker.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Errors a second attempt may not meet: the connection was refused or lost, or the
+/// database gave up on the transaction to let another through. Never a timeout (waiting as
+/// long again helps nobody) nor anything the statement itself caused.
+fn transient(kind: DbErrorKind) -> bool {
+    matches!(
+        kind,
+        DbErrorKind::Unavailable | DbErrorKind::Serialization | DbErrorKind::Deadlock
+    )
+}
+
+/// A delay drawn between half of `delay` and all of it, so that clients failing together do
+/// not retry together.
+fn jittered(delay: Duration) -> Duration {
+    let half = delay / 2;
+    half + half.mul_f64(fastrand::f64())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,297 @@
+//! The layer's rules with calls that fail on cue, on tokio's paused clock (sleeps and
+//! deadlines take no real time): which errors are retried, that writes never are, that no
+//! retry sleeps past the request deadline, that a deadline abandons the call, and how the
+//! breaker sees it all. The same rules against real databases are in
+//! `crates/server/tests/resilience.rs`.
+
+use super::*;
+use fraiseql_engine::config::{CircuitBreakerConfig, Millis};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+fn layer(breaker: CircuitBreakerConfig, timeout: Option<u64>) -> Resilience {
+    let config = FederationConfig {
+        default_timeout: timeout.map(Millis),
+        retry: RetryConfig {
+            max_attempts: 3,
+            initial_delay_ms: Millis(100),
+            max_delay_ms: Millis(1000),
+            ..RetryConfig::default()
+        },
+        circuit_breaker: breaker,
+        ..FederationConfig::default()
+    };
+    Resilience::new(&config, ["db"], Metrics::new().expect("metrics"))
+}
+
+fn no_breaker() -> CircuitBreakerConfig {
+    CircuitBreakerConfig {
+        enabled: false,
+        ..CircuitBreakerConfig::default()
+    }
+}
+
+fn fail(kind: DbErrorKind) -> Result<u32, DbError> {
+    Err(DbError::new(kind, "on cue"))
+}
+
+/// A read whose first `failures` attempts fail with `kind`; the attempts it took.
+async fn read_failing(
+    r: &Resilience,
+    failures: u32,
+    kind: DbErrorKind,
+) -> (Result<u32, DbError>, u32) {
+    let calls = AtomicU32::new(0);
+    let result = r
+        .read("db", || async {
+            let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+            if n <= failures {
+                fail(kind)
+            } else {
+                Ok(n)
+            }
+        })
+        .await;
+    (result, calls.load(Ordering::SeqCst))
+}
+
+#[tokio::test(start_paused = true)]
+async fn passing_errors_are_retried_until_an_attempt_answers() {
+    let r = layer(no_breaker(), None);
+    for kind in [
+        DbErrorKind::Unavailable,
+        DbErrorKind::Serialization,
+        DbErrorKind::Deadlock,
+    ] {
+        let started = Instant::now();
+        let (result, calls) = read_failing(&r, 2, kind).await;
+        assert_eq!((result.ok(), calls), (Some(3), 3), "{kind:?}");
+        // Two backoffs: 50..100 ms, then 100..200 ms.
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(150) && waited <= Duration::from_millis(300),
+            "{waited:?}"
+        );
+    }
+    let (result, calls) = read_failing(&r, 5, DbErrorKind::Unavailable).await;
+    assert_eq!(
+        (result.map_err(|e| e.kind), calls),
+        (Err(DbErrorKind::Unavailable), 3),
+        "max_attempts in all"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn other_errors_are_never_retried() {
+    let r = layer(no_breaker(), None);
+    for kind in [
+        DbErrorKind::Timeout,
+        DbErrorKind::InvalidInput,
+        DbErrorKind::UniqueViolation,
+        DbErrorKind::Raised,
+        DbErrorKind::Other,
+    ] {
+        let (result, calls) = read_failing(&r, 1, kind).await;
+        assert_eq!((result.map_err(|e| e.kind), calls), (Err(kind), 1));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn writes_are_never_retried() {
+    let r = layer(no_breaker(), None);
+    let calls = AtomicU32::new(0);
+    let result = r
+        .write("db", async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            fail(DbErrorKind::Unavailable)
+        })
+        .await;
+    assert_eq!(result.map_err(|e| e.kind), Err(DbErrorKind::Unavailable));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_retry_sleeps_past_the_request_deadline() {
+    let r = layer(no_breaker(), None);
+    let started = Instant::now();
+    // The first backoff (50..100 ms) would end after the deadline: the error comes at once.
+    let (result, calls) = with_deadline(
+        started + Duration::from_millis(40),
+        read_failing(&r, 1, DbErrorKind::Unavailable),
+    )
+    .await;
+    assert_eq!(
+        (result.map_err(|e| e.kind), calls),
+        (Err(DbErrorKind::Unavailable), 1)
+    );
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    // With room for it, the retry happens.
+    let (result, calls) = with_deadline(
+        Instant::now() + Duration::from_secs(1),
+        read_failing(&r, 1, DbErrorKind::Unavailable),
+    )
+    .await;
+    assert_eq!((result.ok(), calls), (Some(2), 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_past_its_database_deadline_is_dropped_as_a_timeout() {
+    let r = layer(no_breaker(), Some(250));
+    let dropped = Arc::new(AtomicU32::new(0));
+    struct CountDrop(Arc<AtomicU32>);
+    impl Drop for CountDrop {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let started = Instant::now();
+    let calls = AtomicU32::new(0);
+    let result: Result<u32, DbError> = r
+        .read("db", || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            let guard = CountDrop(dropped.clone());
+            async move {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                drop(guard);
+                Ok(1)
+            }
+        })
+        .await;
+    assert_eq!(result.map_err(|e| e.kind), Err(DbErrorKind::Timeout));
+    assert_eq!(started.elapsed(), Duration::from_millis(250));
+    assert_eq!(dropped.load(Ordering::SeqCst), 1, "the call was dropped");
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "a timeout is not retried");
+}
+
+fn breaker(failures: u32) -> CircuitBreakerConfig {
+    CircuitBreakerConfig {
+        failure_threshold: failures,
+        recovery_timeout_secs: 5,
+        success_threshold: 1,
+        ..CircuitBreakerConfig::default()
+    }
+}
+
+fn gauge(r: &Resilience) -> String {
+    let text = r.metrics.render(&Default::default());
+    text.lines()
+        .find(|l| l.starts_with("fraiseql_federation_circuit_breaker_state{database=\"db\"}"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(start_paused = true)]
+async fn unhealthy_calls_open_the_circuit_and_refusals_never_call() {
+    let r = layer(breaker(2), None);
+    assert!(gauge(&r).ends_with(" 0"), "{}", gauge(&r));
+    // Refused statements are answers: the database is up.
+    for _ in 0..3 {
+        let _ = read_failing(&r, 1, DbErrorKind::UniqueViolation).await;
+    }
+    assert_eq!(r.retry_after("db"), None);
+    // One request, three failed attempts: one failure for the breaker.
+    let _ = read_failing(&r, 9, DbErrorKind::Unavailable).await;
+    assert_eq!(r.retry_after("db"), None);
+    let _ = read_failing(&r, 9, DbErrorKind::Unavailable).await;
+    assert_eq!(r.retry_after("db"), Some(Duration::from_secs(5)));
+    assert!(gauge(&r).ends_with(" 1"), "{}", gauge(&r));
+
+    let (result, calls) = read_failing(&r, 0, DbErrorKind::Unavailable).await;
+    assert_eq!(
+        (result.map_err(|e| e.kind), calls),
+        (Err(DbErrorKind::CircuitOpen), 0)
+    );
+    let calls = AtomicU32::new(0);
+    let write = r
+        .write("db", async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, DbError>(())
+        })
+        .await;
+    assert_eq!(write.map_err(|e| e.kind), Err(DbErrorKind::CircuitOpen));
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+
+    tokio::time::advance(Duration::from_secs(5)).await;
+    let (result, calls) = read_failing(&r, 0, DbErrorKind::Unavailable).await;
+    assert_eq!((result.ok(), calls), (Some(1), 1), "the probe");
+    assert!(gauge(&r).ends_with(" 0"), "{}", gauge(&r));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_dropped_at_the_request_deadline_counts_as_unhealthy() {
+    let r = layer(breaker(1), None);
+    let hang = || async {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok::<_, DbError>(())
+    };
+    // The client goes away: no verdict.
+    let gone = tokio::time::timeout(Duration::from_millis(10), r.read("db", hang)).await;
+    assert!(gone.is_err());
+    assert_eq!(r.retry_after("db"), None);
+    // The request deadline passes: the database did not answer in time.
+    let ends = Instant::now() + Duration::from_millis(10);
+    let late = tokio::time::timeout_at(ends, with_deadline(ends, r.read("db", hang))).await;
+    assert!(late.is_err());
+    assert_eq!(r.retry_after("db"), Some(Duration::from_secs(5)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_root_refused_is_a_503_after_the_earliest_probe() {
+    use fraiseql_engine::plan::{Fetch, Root, Selection, Shape};
+    let r = layer(breaker(1), None);
+    let root = |key: &str, action| Root {
+        key: key.into(),
+        action,
+    };
+    let read = |key: &str| {
+        let fetch = Fetch {
+            field: key.into(),
+            database: "db".into(),
+            view: "v".into(),
+            shape: Shape::One(Selection {
+                type_name: "T".into(),
+                items: Vec::new(),
+            }),
+            filter: None,
+            order: Vec::new(),
+        };
+        root(key, RootAction::Fetch(fetch))
+    };
+    let plan = |roots| Plan {
+        kind: fraiseql_engine::request::OperationKind::Query,
+        roots,
+        steps: Vec::new(),
+    };
+    let refused = |key: &str| {
+        GraphQLError::new(ErrorCode::ServiceUnavailable, "circuit open")
+            .database("db")
+            .at(vec![PathSegment::Key(key.into())])
+    };
+    let typename = root("__typename", RootAction::Typename("Query".into()));
+    let introspection = root("__schema", RootAction::Introspection);
+    assert_eq!(
+        r.refused_all(&plan(vec![typename.clone()]), &[]),
+        None,
+        "no database root"
+    );
+
+    let _ = read_failing(&r, 9, DbErrorKind::Unavailable).await;
+    tokio::time::advance(Duration::from_millis(1500)).await;
+    let p = plan(vec![typename, introspection, read("a"), read("b")]);
+    // 3.5 s until the probe: come back in 4.
+    assert_eq!(r.refused_all(&p, &[refused("a"), refused("b")]), Some(4));
+    assert_eq!(
+        r.refused_all(&p, &[refused("a")]),
+        None,
+        "b reached its database"
+    );
+    let nested = refused("a").at(vec![
+        PathSegment::Key("a".into()),
+        PathSegment::Key("x".into()),
+    ]);
+    assert_eq!(
+        r.refused_all(&p, &[nested, refused("b")]),
+        None,
+        "a answered"
+    );
+}
