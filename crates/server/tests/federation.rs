@@ -110,6 +110,15 @@ impl World {
     /// The three databases with `orders` orders; `payments_url` replaces the payments
     /// database's URL (an unreachable one for the failure cases).
     async fn new(orders: usize, payments_url: Option<&str>) -> Self {
+        Self::with(orders, payments_url, |_| {}).await
+    }
+
+    /// [`World::new`], with the config changed by `tune` before the server starts.
+    async fn with(
+        orders: usize,
+        payments_url: Option<&str>,
+        tune: impl FnOnce(&mut fraiseql_engine::config::Config),
+    ) -> Self {
         let orders_db = orders_db(orders).await;
         let payments = payments_db(orders).await;
         let dir = tempfile::tempdir().expect("tempdir");
@@ -119,6 +128,7 @@ impl World {
             .databases
             .insert("payments".into(), support::database(payments_url));
         config.databases.insert("refunds".into(), refunds_db(&dir));
+        tune(&mut config);
         let running = support::serve(config, SDL).await;
         Self {
             orders: orders_db,
@@ -174,6 +184,21 @@ impl World {
         }
         out.sort();
         out
+    }
+
+    /// Statements each database was sent by `query`.
+    async fn statements_for(&self, query: &str) -> (Value, Vec<(String, u64)>) {
+        let before = self.statements().await;
+        let body = self.query(query).await;
+        let after = self.statements().await;
+        let sent = after
+            .iter()
+            .map(|(db, n)| {
+                let was = before.iter().find(|(d, _)| d == db).map_or(0, |(_, n)| *n);
+                (db.clone(), n - was)
+            })
+            .collect();
+        (body, sent)
     }
 
     async fn stop(self) {
@@ -255,9 +280,8 @@ async fn relation_arguments_apply_per_parent_in_the_target_database() {
 #[tokio::test]
 async fn five_hundred_parents_cost_one_statement_per_database() {
     let world = World::new(500, None).await;
-    let before = world.statements().await;
-    let body = world
-        .query("{ orders(limit: 500) { id payments(limit: 10) { id refund { id } } } }")
+    let (body, sent) = world
+        .statements_for("{ orders(limit: 500) { id payments(limit: 10) { id refund { id } } } }")
         .await;
     let orders = body["data"]["orders"]
         .as_array()
@@ -265,14 +289,6 @@ async fn five_hundred_parents_cost_one_statement_per_database() {
     assert_eq!(orders.len(), 500, "{body}");
     let last = orders.iter().find(|o| o["id"] == "o500").expect("o500");
     assert_eq!(last["payments"], json!([{"id": "p500", "refund": null}]));
-    let after = world.statements().await;
-    let sent: Vec<(String, u64)> = after
-        .iter()
-        .map(|(db, n)| {
-            let was = before.iter().find(|(d, _)| d == db).map_or(0, |(_, n)| *n);
-            (db.clone(), n - was)
-        })
-        .collect();
     assert_eq!(
         sent,
         [
@@ -280,6 +296,31 @@ async fn five_hundred_parents_cost_one_statement_per_database() {
             ("primary".to_string(), 1),
             ("refunds".to_string(), 1)
         ]
+    );
+    world.stop().await;
+}
+
+/// `[federation] batch_size` splits a level's keys: 1,000 parents with 100 keys per
+/// statement are 1 + 10 statements, and the answer is the same.
+#[tokio::test]
+async fn keys_are_split_by_the_batch_size() {
+    let world = World::with(1000, None, |c| {
+        c.federation.batch_size = 100;
+        c.query_defaults.max_page_size = 1000;
+    })
+    .await;
+    let (body, sent) = world
+        .statements_for("{ orders(limit: 1000) { id payments(limit: 1) { id } } }")
+        .await;
+    let orders = body["data"]["orders"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(orders.len(), 1000, "{body}");
+    let with_payments = orders.iter().filter(|o| o["payments"] != json!([])).count();
+    assert_eq!(with_payments, 999, "o3 has none");
+    assert_eq!(
+        sent,
+        [("payments".to_string(), 10), ("primary".to_string(), 1)]
     );
     world.stop().await;
 }
