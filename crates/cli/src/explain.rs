@@ -166,8 +166,9 @@ pub(crate) async fn explain(args: ExplainArgs) -> Outcome {
             None => "the root fields".into(),
         };
         let what = format!(
-            "{} (step {i}: one statement per batch of keys from {after}, shown for none)",
-            step.path.join(".")
+            "{} (step {i}: one statement per {} keys from {after}, shown for none)",
+            step.path.join("."),
+            config.federation.batch_size
         );
         statements.push((step.database.clone(), what, sql));
     }
