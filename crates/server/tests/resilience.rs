@@ -191,9 +191,19 @@ async fn metric(running: &Running, sample: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The circuit's state in the gauge, checked against what `/health` says of it.
 async fn circuit(running: &Running, database: &str) -> f64 {
     let sample = format!("fraiseql_federation_circuit_breaker_state{{database=\"{database}\"}}");
-    metric(running, &sample).await
+    let gauge = metric(running, &sample).await;
+    let health: Value = reqwest::get(format!("{}/health", support::base(running)))
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("health JSON");
+    let label = ["closed", "open", "half_open"][gauge as usize];
+    assert_eq!(health["databases"][database]["circuit"], label, "{health}");
+    gauge
 }
 
 /// Statements sent to `database`, whatever their outcome.

@@ -111,6 +111,9 @@ pub(super) async fn health(State(state): State<Arc<AppState>>, headers: HeaderMa
         entry.insert("status".into(), json!(status));
         entry.insert("type".into(), json!(kind_name(db)));
         pool_fields(&mut entry, db.pool_status());
+        if let Some(circuit) = state.resilience.circuit(name) {
+            entry.insert("circuit".into(), json!(circuit.label()));
+        }
         if let (Some(e), true) = (error, details) {
             entry.insert("error".into(), Value::String(e.clone()));
         }

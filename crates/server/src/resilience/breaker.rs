@@ -33,6 +33,15 @@ impl CircuitState {
     pub(crate) fn gauge(self) -> i64 {
         self as i64
     }
+
+    /// The name `/health` shows.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Open => "open",
+            Self::HalfOpen => "half_open",
+        }
+    }
 }
 
 /// What a finished call says about the database.
