@@ -448,16 +448,20 @@ async fn read_back_entities(
 /// client got back in `x-request-id`: that id is how an operator finds the details of the
 /// fixed message a client reports.
 pub(crate) fn db_error(database: &str, e: &DbError) -> GraphQLError {
-    tracing::warn!(
-        database,
-        kind = ?e.kind,
-        // The driver's own code (SQLSTATE, SQLite extended result code), for operators.
-        code = e.code.as_deref().unwrap_or_default(),
-        error = %clip(&e.message),
-        detail = %clip(e.detail.as_deref().unwrap_or_default()),
-        hint = %clip(e.hint.as_deref().unwrap_or_default()),
-        "database error"
-    );
+    // A call refused by an open circuit never reached the database: the breaker logged
+    // when it opened (and each refusal at debug), so an outage is not a warning per request.
+    if e.kind != DbErrorKind::CircuitOpen {
+        tracing::warn!(
+            database,
+            kind = ?e.kind,
+            // The driver's own code (SQLSTATE, SQLite extended result code), for operators.
+            code = e.code.as_deref().unwrap_or_default(),
+            error = %clip(&e.message),
+            detail = %clip(e.detail.as_deref().unwrap_or_default()),
+            hint = %clip(e.hint.as_deref().unwrap_or_default()),
+            "database error"
+        );
+    }
     let err = |code, msg: String| GraphQLError::new(code, msg).database(database);
     let (code, message) = match e.kind {
         DbErrorKind::Unavailable => {
