@@ -97,6 +97,12 @@ impl PrivateMariadb {
             .keep();
         let cleanup = Held::spawn(CLEANUP, &[], &[("DIR", dir.as_os_str())]);
         let data = dir.join("data");
+        // Its own tmpdir, for the bootstrap and the server: a starting mariadbd deletes every
+        // `#sql*` file in its tmpdir, and in the shared /tmp those are the live temporary
+        // tables of other servers (the test server on 3306 crashed in `free_tmp_table`, and
+        // two bootstraps at once failed on each other's).
+        let tmp = dir.join("tmp");
+        std::fs::create_dir(&tmp).expect("tmp dir");
         let out = Command::new(INSTALL_DB)
             .args([
                 "--no-defaults",
@@ -105,6 +111,7 @@ impl PrivateMariadb {
                 "--skip-test-db",
             ])
             .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .output()
             .unwrap_or_else(|e| panic!("cannot run {INSTALL_DB}: {e}"));
         assert!(
@@ -145,6 +152,7 @@ impl PrivateMariadb {
             "--no-defaults".to_string(),
             "--user=root".to_string(),
             format!("--datadir={}", d("data")),
+            format!("--tmpdir={}", d("tmp")),
             format!("--socket={}", d("mariadb.sock")),
             format!("--pid-file={}", d("mariadb.pid")),
             format!("--port={}", self.port),

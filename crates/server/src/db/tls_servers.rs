@@ -251,6 +251,7 @@ pub(super) fn postgres(tls: bool) -> Server {
 pub(super) fn mariadb(tls: bool) -> Server {
     let dir = scratch_dir("fraiseql-tls-mariadb");
     std::fs::create_dir(dir.join("data")).expect("data dir");
+    std::fs::create_dir(dir.join("tmp")).expect("tmp dir");
     let port = free_port();
     // Where Debian's mariadb-server puts it (/usr/sbin may not be on the PATH).
     let mariadbd = installed(PathBuf::from("/usr/sbin/mariadbd"));
@@ -259,6 +260,10 @@ pub(super) fn mariadb(tls: bool) -> Server {
         "--no-defaults".to_string(),
         "--user=root".to_string(),
         format!("--datadir={}", dir.join("data").display()),
+        // Its own: a starting mariadbd deletes every `#sql*` file in its tmpdir, and in the
+        // shared /tmp those are the live temporary tables of the test server on 3306 (which
+        // then crashes in `free_tmp_table`).
+        format!("--tmpdir={}", dir.join("tmp").display()),
         format!("--socket={}", dir.join("mariadb.sock").display()),
         format!("--pid-file={}", dir.join("mariadb.pid").display()),
         format!("--port={port}"),
