@@ -407,3 +407,32 @@ type Query { accounts: [Account!]! }
     let _ = running.stop().await;
     accounts.drop().await;
 }
+
+/// A relation cycle across databases (order → payments → order → …) is bounded by the depth
+/// limit like any other nesting: refused before any database is read.
+#[tokio::test]
+async fn relation_cycles_across_databases_are_bounded_by_the_depth_limit() {
+    let world = World::with(2, None, |c| c.validation.max_query_depth = 4).await;
+    let (body, sent) = world
+        .statements_for("{ orders { payments { order { payments { order { id } } } } } }")
+        .await;
+    assert!(body.get("data").is_none(), "{body}");
+    assert_eq!(
+        body["errors"][0]["message"], "query depth 5 exceeds the maximum of 4",
+        "{body}"
+    );
+    assert!(sent.iter().all(|(_, n)| *n == 0), "{sent:?}");
+    // Within the limit the cycle is answered, one statement per database per level.
+    let (body, sent) = world
+        .statements_for("{ orders { id payments { order { id } } } }")
+        .await;
+    assert_eq!(
+        body["data"]["orders"][1],
+        json!({"id": "o2", "payments": [{"order": {"id": "o2"}}]})
+    );
+    assert_eq!(
+        sent,
+        [("payments".to_string(), 1), ("primary".to_string(), 2)]
+    );
+    world.stop().await;
+}
