@@ -96,11 +96,18 @@ reports = 100
 database = 'analytic'
 [[federation.circuit_breaker.per_database]]
 database = 'primary'
+[federation.retry.per_database.analytcs]
+max_attempts = 0
+[federation.retry.per_database.primary]
+initial_delay = '5s'
 ";
     insta::assert_snapshot!(err(text), @r"
     fraiseql.toml:7:1: database `anlytics` in [federation.database_timeouts] is not configured (no [databases.anlytics]); did you mean `analytics`?
     fraiseql.toml:8:1: database `reports` in [federation.database_timeouts] is not configured (no [databases.reports]); configured databases: `primary`, `analytics`
     fraiseql.toml:10:1: database `analytic` in [[federation.circuit_breaker.per_database]] is not configured (no [databases.analytic]); did you mean `analytics`?
+    fraiseql.toml:13:32: database `analytcs` in [federation.retry.per_database] is not configured (no [databases.analytcs]); did you mean `analytics`?
+    fraiseql.toml:14:1: `max_attempts` in [federation.retry.per_database.analytcs] must be at least 1
+    fraiseql.toml:16:1: `initial_delay_ms` (5000) in [federation.retry.per_database.primary] is larger than `max_delay_ms` (1000)
     ");
 }
 

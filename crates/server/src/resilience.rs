@@ -21,7 +21,7 @@ mod breaker;
 use crate::db::{DbError, DbErrorKind};
 use crate::metrics::Metrics;
 use breaker::{Breaker, CircuitState, Health, Pass};
-use fraiseql_engine::config::{FederationConfig, RetryConfig};
+use fraiseql_engine::config::{FederationConfig, RetryPolicy};
 use fraiseql_engine::error::{ErrorCode, GraphQLError, PathSegment};
 use fraiseql_engine::plan::{Plan, RootAction};
 use std::collections::{HashMap, HashSet};
@@ -62,16 +62,18 @@ impl CallError for DbError {
     }
 }
 
-/// The deadline and breaker of every configured database, and the retry policy.
+/// The deadline, retries and breaker of every configured database.
 pub(crate) struct Resilience {
     databases: HashMap<String, Guard>,
-    retry: RetryConfig,
+    /// For a database without a guard (none configured under that name).
+    retry: RetryPolicy,
     metrics: Metrics,
 }
 
-/// One database's deadline and breaker.
+/// One database's deadline, retries and breaker.
 struct Guard {
     timeout: Option<Duration>,
+    retry: RetryPolicy,
     breaker: Option<Mutex<Breaker>>,
 }
 
@@ -92,6 +94,7 @@ impl Resilience {
                 }
                 let guard = Guard {
                     timeout: policy.timeout,
+                    retry: policy.retry,
                     breaker: policy.breaker.map(|s| Mutex::new(Breaker::new(s))),
                 };
                 (name.to_owned(), guard)
@@ -99,7 +102,7 @@ impl Resilience {
             .collect();
         Self {
             databases,
-            retry: config.retry.clone(),
+            retry: config.policy("").retry,
             metrics,
         }
     }
@@ -115,15 +118,16 @@ impl Resilience {
         let guard = self.databases.get(database);
         let ticket = self.admit(database, guard)?;
         let timeout = guard.and_then(|g| g.timeout);
+        let retry = guard.map_or(self.retry, |g| g.retry);
         let mut attempt = 1;
         let result = loop {
             // Boxed at once (see [`Resilience::write`]).
             let result = self.attempt(database, timeout, Box::pin(call())).await;
             let Err(e) = &result else { break result };
-            if !transient(e.kind) || attempt >= self.retry.max_attempts {
+            if !transient(e.kind) || attempt >= retry.max_attempts {
                 break result;
             }
-            let delay = jittered(self.retry.delay(attempt));
+            let delay = jittered(retry.delay(attempt));
             // Sleeping into the deadline would only trade this error for a 504.
             if request_deadline().is_some_and(|d| Instant::now() + delay >= d) {
                 break result;

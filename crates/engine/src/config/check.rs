@@ -302,12 +302,19 @@ impl<'a, 'i> Checker<'a, 'i> {
         }
         let retry = path(&["retry"]);
         self.at_least_one(&retry, "max_attempts", u64::from(f.retry.max_attempts));
-        if f.retry.initial_delay_ms.0 > f.retry.max_delay_ms.0 {
-            let message = format!(
-                "`initial_delay_ms` ({}) in [federation.retry] is larger than `max_delay_ms` ({})",
-                f.retry.initial_delay_ms.0, f.retry.max_delay_ms.0
-            );
-            self.report(&retry, "initial_delay_ms", message);
+        let delays = (f.retry.initial_delay_ms.0, f.retry.max_delay_ms.0);
+        self.delays_ordered(&retry, delays);
+        for (name, own) in &f.retry.per_database {
+            let table = path(&["retry", "per_database", name]);
+            let parent = path(&["retry", "per_database"]);
+            self.configured(config, &parent, name, name);
+            if let Some(n) = own.max_attempts {
+                self.at_least_one(&table, "max_attempts", u64::from(n));
+            }
+            // Inherited delays count: an override may only make them out of order.
+            let initial = own.initial_delay_ms.unwrap_or(f.retry.initial_delay_ms).0;
+            let max = own.max_delay_ms.unwrap_or(f.retry.max_delay_ms).0;
+            self.delays_ordered(&table, (initial, max));
         }
         let cb = &f.circuit_breaker;
         let breaker = path(&["circuit_breaker"]);
@@ -336,6 +343,17 @@ impl<'a, 'i> Checker<'a, 'i> {
                 own.recovery_timeout_secs,
                 own.success_threshold,
             );
+        }
+    }
+
+    /// `initial_delay_ms` is at most `max_delay_ms` in the retry table `table`.
+    fn delays_ordered(&mut self, table: &KeyPath, (initial, max): (u64, u64)) {
+        if initial > max {
+            let message = format!(
+                "`initial_delay_ms` ({initial}) in {} is larger than `max_delay_ms` ({max})",
+                table_label(table)
+            );
+            self.report(table, "initial_delay_ms", message);
         }
     }
 

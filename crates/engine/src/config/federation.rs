@@ -67,6 +67,10 @@ pub struct RetryConfig {
     /// No delay is longer than this, in milliseconds; at least `initial_delay_ms`.
     #[serde(default = "default_max_delay", alias = "max_delay")]
     pub max_delay_ms: Millis,
+    /// `[federation.retry.per_database.<name>]`: overrides for one database each; a key
+    /// left out inherits the value above.
+    #[serde(default)]
+    pub per_database: IndexMap<String, DatabaseRetryConfig>,
 }
 
 impl Default for RetryConfig {
@@ -76,7 +80,52 @@ impl Default for RetryConfig {
             backoff: Backoff::default(),
             initial_delay_ms: default_initial_delay(),
             max_delay_ms: default_max_delay(),
+            per_database: IndexMap::new(),
         }
+    }
+}
+
+/// One `[federation.retry.per_database.<name>]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseRetryConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<Backoff>,
+    #[serde(
+        default,
+        alias = "initial_delay",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub initial_delay_ms: Option<Millis>,
+    #[serde(default, alias = "max_delay", skip_serializing_if = "Option::is_none")]
+    pub max_delay_ms: Option<Millis>,
+}
+
+/// How one database's reads are retried, every inheritance applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    pub backoff: Backoff,
+    pub initial_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl RetryPolicy {
+    /// The longest wait before retry number `retry` (1 for the first retry), before jitter:
+    /// the initial delay grown by the backoff, capped at the maximum.
+    pub fn delay(&self, retry: u32) -> Duration {
+        let initial = self.initial_delay;
+        let steps = retry.saturating_sub(1);
+        let delay = match self.backoff {
+            Backoff::Fixed => initial,
+            Backoff::Linear => initial.saturating_mul(steps.saturating_add(1)),
+            // 2^steps, saturating long before it matters (the cap applies).
+            Backoff::Exponential => initial.saturating_mul(1u32 << steps.min(30)),
+        };
+        delay.min(self.max_delay)
     }
 }
 
@@ -88,22 +137,6 @@ fn default_initial_delay() -> Millis {
 }
 fn default_max_delay() -> Millis {
     Millis(1000)
-}
-
-impl RetryConfig {
-    /// The longest wait before retry number `retry` (1 for the first retry), before jitter:
-    /// `initial_delay_ms` grown by the backoff, capped at `max_delay_ms`.
-    pub fn delay(&self, retry: u32) -> Duration {
-        let initial = self.initial_delay_ms.0;
-        let steps = retry.saturating_sub(1);
-        let ms = match self.backoff {
-            Backoff::Fixed => initial,
-            Backoff::Linear => initial.saturating_mul(u64::from(steps) + 1),
-            // 2^steps, saturating long before u64 overflows matters (the cap applies).
-            Backoff::Exponential => initial.saturating_mul(1u64 << steps.min(32)),
-        };
-        Duration::from_millis(ms.min(self.max_delay_ms.0))
-    }
 }
 
 /// How retry delays grow.
@@ -186,6 +219,8 @@ pub struct DatabaseBreakerConfig {
 pub struct DatabasePolicy {
     /// Deadline of one call; `None`: only the request deadline.
     pub timeout: Option<Duration>,
+    /// How its reads are retried.
+    pub retry: RetryPolicy,
     /// `None` when the breaker is disabled for this database.
     pub breaker: Option<BreakerSettings>,
 }
@@ -202,9 +237,10 @@ pub struct BreakerSettings {
 }
 
 impl FederationConfig {
-    /// The deadline and breaker of `database`: its `database_timeouts` entry, else
-    /// `default_timeout` (0 in either: none); its `per_database` entry's keys, else the
-    /// `[federation.circuit_breaker]` ones.
+    /// The deadline, retries and breaker of `database`: its `database_timeouts` entry, else
+    /// `default_timeout` (0 in either: none); its `[federation.retry.per_database]` keys,
+    /// else the `[federation.retry]` ones; its circuit breaker `per_database` entry's keys,
+    /// else the `[federation.circuit_breaker]` ones.
     pub fn policy(&self, database: &str) -> DatabasePolicy {
         let timeout = self
             .database_timeouts
@@ -227,7 +263,31 @@ impl FederationConfig {
                 .and_then(|p| p.success_threshold)
                 .unwrap_or(cb.success_threshold),
         });
-        DatabasePolicy { timeout, breaker }
+        let r = &self.retry;
+        let own_retry = r.per_database.get(database);
+        let retry = RetryPolicy {
+            max_attempts: own_retry
+                .and_then(|o| o.max_attempts)
+                .unwrap_or(r.max_attempts),
+            backoff: own_retry.and_then(|o| o.backoff).unwrap_or(r.backoff),
+            initial_delay: Duration::from_millis(
+                own_retry
+                    .and_then(|o| o.initial_delay_ms)
+                    .unwrap_or(r.initial_delay_ms)
+                    .0,
+            ),
+            max_delay: Duration::from_millis(
+                own_retry
+                    .and_then(|o| o.max_delay_ms)
+                    .unwrap_or(r.max_delay_ms)
+                    .0,
+            ),
+        };
+        DatabasePolicy {
+            timeout,
+            retry,
+            breaker,
+        }
     }
 }
 
@@ -302,12 +362,13 @@ mod tests {
 
     #[test]
     fn delays_grow_by_backoff_and_stop_at_the_cap() {
-        let mut retry = RetryConfig {
-            initial_delay_ms: Millis(50),
-            max_delay_ms: Millis(300),
-            ..RetryConfig::default()
+        let mut retry = RetryPolicy {
+            max_attempts: 5,
+            backoff: Backoff::Exponential,
+            initial_delay: Duration::from_millis(50),
+            max_delay: Duration::from_millis(300),
         };
-        let ms = |r: &RetryConfig| (1..=5).map(|n| r.delay(n).as_millis()).collect::<Vec<_>>();
+        let ms = |r: &RetryPolicy| (1..=5).map(|n| r.delay(n).as_millis()).collect::<Vec<_>>();
         assert_eq!(ms(&retry), [50, 100, 200, 300, 300]);
         retry.backoff = Backoff::Linear;
         assert_eq!(ms(&retry), [50, 100, 150, 200, 250]);
@@ -325,6 +386,11 @@ mod tests {
             [database_timeouts]
             analytics = 500
             legacy = 0
+            [retry]
+            max_attempts = 3
+            [retry.per_database.analytics]
+            max_attempts = 1
+            initial_delay = "200ms"
             [circuit_breaker]
             failure_threshold = 4
             [[circuit_breaker.per_database]]
@@ -346,8 +412,18 @@ mod tests {
                 success_threshold: 2,
             })
         );
+        assert_eq!(
+            analytics.retry,
+            RetryPolicy {
+                max_attempts: 1,
+                backoff: Backoff::Exponential,
+                initial_delay: Duration::from_millis(200),
+                max_delay: Duration::from_millis(1000),
+            }
+        );
         let legacy = config.policy("legacy");
         assert_eq!((legacy.timeout, legacy.breaker), (None, None));
+        assert_eq!(legacy.retry.max_attempts, 3);
         let primary = config.policy("primary");
         assert_eq!(primary.timeout, Some(Duration::from_millis(2000)));
         assert_eq!(

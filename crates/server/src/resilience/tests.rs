@@ -5,7 +5,7 @@
 //! `crates/server/tests/resilience.rs`.
 
 use super::*;
-use fraiseql_engine::config::{CircuitBreakerConfig, Millis};
+use fraiseql_engine::config::{CircuitBreakerConfig, Millis, RetryConfig};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -53,6 +53,38 @@ async fn read_failing(
         })
         .await;
     (result, calls.load(Ordering::SeqCst))
+}
+
+/// `[federation.retry.per_database.<name>]` keys replace the `[federation.retry]` ones for
+/// that database only.
+#[tokio::test(start_paused = true)]
+async fn a_database_can_have_retries_of_its_own() {
+    let mut config = FederationConfig {
+        circuit_breaker: no_breaker(),
+        ..FederationConfig::default()
+    };
+    config.retry.max_attempts = 3;
+    let own = fraiseql_engine::config::DatabaseRetryConfig {
+        max_attempts: Some(1),
+        backoff: None,
+        initial_delay_ms: None,
+        max_delay_ms: None,
+    };
+    config.retry.per_database.insert("db".into(), own);
+    let r = Resilience::new(&config, ["db", "other"], Metrics::new().expect("metrics"));
+    let (result, calls) = read_failing(&r, 1, DbErrorKind::Unavailable).await;
+    assert_eq!((result.is_err(), calls), (true, 1), "no retry on `db`");
+    let calls = AtomicU32::new(0);
+    let other = r
+        .read("other", || async {
+            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                fail(DbErrorKind::Unavailable)
+            } else {
+                Ok(2)
+            }
+        })
+        .await;
+    assert_eq!(other.ok(), Some(2), "`other` keeps [federation.retry]");
 }
 
 #[tokio::test(start_paused = true)]
