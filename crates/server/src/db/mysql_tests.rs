@@ -75,7 +75,8 @@ impl Drop for Scratch {
     }
 }
 
-fn with_database(url: &str, name: &str) -> String {
+/// `url` with its database (path) replaced by `name`, the query kept.
+pub(crate) fn with_database(url: &str, name: &str) -> String {
     let (base, query) = url
         .split_once('?')
         .map_or((url, None), |(b, q)| (b, Some(q)));

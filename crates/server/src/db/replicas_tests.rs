@@ -5,6 +5,7 @@
 //! dropped while in use, and replicas that reject the statement.
 
 use super::PROBE_EVERY;
+use crate::db::mysql::tests::with_database;
 use crate::db::mysql_test_url;
 use crate::db::postgres_test_url;
 use crate::db::{Database, DbErrorKind, MysqlScratch, PgScratch};
@@ -104,22 +105,6 @@ fn assert_alternate(seen: &[String]) {
             pair[0], pair[1],
             "the same replica twice in a row: {seen:?}"
         );
-    }
-}
-
-/// `url` with its database (path) replaced by `name`, the query kept.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let start = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[start..].find('/') {
-        Some(slash) => &base[..start + slash],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
     }
 }
 
