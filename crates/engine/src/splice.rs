@@ -1,5 +1,5 @@
 //! Joining JSON from several databases without parsing it into values. A statement marks each
-//! relation into another database with `[marker, step, key]` (`sql/remote.rs`); [`markers`]
+//! relation into another database with `[marker, step, key]` (`sql/remote.rs`); [`Needle`]
 //! finds them in the JSON text, and [`splice`] copies the text with each marker replaced by
 //! the JSON read for its key. The marker is random per request and bound as a parameter, so
 //! stored data cannot spell one, and the search is a substring scan, not a parse.
@@ -22,23 +22,32 @@ pub struct Marker {
     pub key: Option<String>,
 }
 
-/// Every marker of `marker` in `text`, in text order.
-pub fn markers(text: &str, marker: &str) -> Vec<Marker> {
-    if marker.is_empty() {
-        return Vec::new();
+/// The text a request's markers are found by: its marker, quoted. Made once per request,
+/// then searched for in every statement's JSON.
+#[derive(Debug, Clone)]
+pub struct Needle(String);
+
+impl Needle {
+    /// `None` for an empty marker (a plan without steps writes none).
+    pub fn new(marker: &str) -> Option<Self> {
+        (!marker.is_empty()).then(|| Self(format!("\"{marker}\"")))
     }
-    let needle = format!("\"{marker}\"");
-    let mut out = Vec::new();
-    let mut from = 0;
-    while let Some(found) = text[from..].find(&needle) {
-        let at = from + found;
-        from = at + needle.len();
-        if let Some(m) = parse_marker(text, at, at + needle.len()) {
-            from = m.end;
-            out.push(m);
+
+    /// Every marker in `text`, in text order.
+    pub fn markers(&self, text: &str) -> Vec<Marker> {
+        let needle = self.0.as_str();
+        let mut out = Vec::new();
+        let mut from = 0;
+        while let Some(found) = text[from..].find(needle) {
+            let at = from + found;
+            from = at + needle.len();
+            if let Some(m) = parse_marker(text, at, at + needle.len()) {
+                from = m.end;
+                out.push(m);
+            }
         }
+        out
     }
-    out
 }
 
 /// The marker whose quoted marker string spans `quote..after`: `[` before it, then
@@ -67,7 +76,7 @@ fn parse_marker(text: &str, quote: usize, after: usize) -> Option<Marker> {
     })
 }
 
-/// `text` with each of its `markers` (from [`markers`], in order) replaced by `value(m)`.
+/// `text` with each of its `markers` (from [`Needle::markers`], in order) replaced by `value(m)`.
 pub fn splice<'v>(text: &str, markers: &[Marker], value: impl Fn(&Marker) -> &'v str) -> String {
     let extra: usize = markers.iter().map(|m| value(m).len()).sum();
     let mut out = String::with_capacity(text.len() + extra);
@@ -162,7 +171,7 @@ mod tests {
     fn markers_of_every_dialect_are_found_and_spliced() {
         // PostgreSQL and MariaDB put spaces after commas, SQLite does not.
         let text = r#"[{"id": 1, "c": ["m0a1", 0, "k1"]},{"id":2,"c":["m0a1",0,"k\"2"]},{"c":["m0a1", 3, null]},{"c":["m0a1", 1, 42]}]"#;
-        let found = markers(text, M);
+        let found = Needle::new(M).expect("a marker").markers(text);
         let keys: Vec<(usize, Option<&str>)> =
             found.iter().map(|m| (m.step, m.key.as_deref())).collect();
         assert_eq!(
@@ -190,8 +199,8 @@ mod tests {
         // A string value holding the marker is escaped (`\"`), and another marker is not ours.
         let text =
             r#"{"a": "[\"m0a1\", 0, \"k\"]", "b": ["other", 0, "k"], "c": ["m0a1x", 0, "k"]}"#;
-        assert!(markers(text, M).is_empty());
-        assert!(markers(text, "").is_empty());
+        assert!(Needle::new(M).expect("a marker").markers(text).is_empty());
+        assert!(Needle::new("").is_none());
     }
 
     #[test]

@@ -1124,6 +1124,7 @@ fn pipeline(query: &str, vars: &Map<String, Json>) -> Vec<(DatabaseKind, String,
             }
             // Each relation into another database, for keys that are values too.
             let keys = [format!("{MARK}k'\\"), format!("{MARK}\"]")];
+            let keys = [keys[0].as_str(), keys[1].as_str()];
             for step in 0..plan.steps.len() {
                 let part = StepKeys { step, keys: &keys };
                 if let Ok(q) = render_steps(&[part], kind, catalog, remotes) {

@@ -73,7 +73,7 @@ fn sql(kind: DatabaseKind, query: &str, vars: serde_json::Value) -> String {
     let mut checked: Vec<_> = stmts.into_iter().map(|s| s.sql).collect();
     // Each dependent step as read for two keys.
     for (i, step) in plan.steps.iter().enumerate() {
-        let keys = ["k1".to_string(), "k2".to_string()];
+        let keys = ["k1", "k2"];
         let part = StepKeys {
             step: i,
             keys: &keys,

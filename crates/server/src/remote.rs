@@ -8,12 +8,12 @@
 //! A database that fails costs only its own fields: its markers become failure sentinels,
 //! and [`Remote::finish`] turns each into `null` plus an error carrying its full path.
 
-use crate::db::{DbError, Reads};
+use crate::db::{Database, DbError, Reads};
 use crate::execute::db_error;
 use crate::state::AppState;
 use fraiseql_engine::error::{ErrorCode, GraphQLError, PathSegment};
 use fraiseql_engine::plan::{Plan, RootAction, Step};
-use fraiseql_engine::splice::{failure, markers, splice, take_failures, Marker};
+use fraiseql_engine::splice::{failure, splice, take_failures, Marker, Needle};
 use fraiseql_engine::sql::{render_steps, Remotes, SqlQuery, StepKeys};
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -27,6 +27,8 @@ pub(crate) struct Remote<'a> {
     steps: &'a [Step],
     /// Random per request: what markers and failure sentinels are spelt with.
     marker: String,
+    /// The marker as it is searched for; `None` when the plan has no steps.
+    needle: Option<Needle>,
     /// Keys per statement when a plan reads another database (`[federation] batch_size`).
     batch_size: usize,
     /// Where the reads go: a mutation's response must show what the request wrote, so
@@ -41,14 +43,16 @@ type Answers = HashMap<usize, HashMap<String, String>>;
 
 impl<'a> Remote<'a> {
     pub(crate) fn new(state: &'a AppState, plan: &'a Plan) -> Self {
+        let marker = if plan.steps.is_empty() {
+            String::new()
+        } else {
+            uuid::Uuid::new_v4().simple().to_string()
+        };
         Self {
             state,
             steps: &plan.steps,
-            marker: if plan.steps.is_empty() {
-                String::new()
-            } else {
-                uuid::Uuid::new_v4().simple().to_string()
-            },
+            needle: Needle::new(&marker),
+            marker,
             batch_size: state.config.federation.batch_size,
             reads: if plan
                 .roots
@@ -75,15 +79,12 @@ impl<'a> Remote<'a> {
     /// read, recursively.
     pub(crate) fn resolve(&self, texts: Vec<Option<String>>) -> BoxFuture<'_, Vec<Option<String>>> {
         async move {
-            if self.steps.is_empty() {
+            let Some(needle) = &self.needle else {
                 return texts;
-            }
+            };
             let found: Vec<Vec<Marker>> = texts
                 .iter()
-                .map(|t| {
-                    t.as_deref()
-                        .map_or_else(Vec::new, |t| markers(t, &self.marker))
-                })
+                .map(|t| t.as_deref().map_or_else(Vec::new, |t| needle.markers(t)))
                 .collect();
             if found.iter().all(Vec::is_empty) {
                 return texts;
@@ -180,8 +181,7 @@ impl<'a> Remote<'a> {
         database: &str,
         pairs: &[(usize, &str)],
     ) -> Result<Vec<((usize, String), Option<String>)>, usize> {
-        let sql = self.statement(database, pairs).map_err(|e| self.fail(*e))?;
-        let db = &self.state.databases[database];
+        let (db, sql) = self.statement(database, pairs).map_err(|e| self.fail(*e))?;
         let rows = self
             .state
             .resilience
@@ -201,7 +201,17 @@ impl<'a> Remote<'a> {
             keys.push((step, key));
             texts.push(value);
         }
-        let texts = self.resolve(texts).await;
+        // Only a step some other step follows holds markers: the rest are not searched.
+        let deeper = self
+            .steps
+            .iter()
+            .filter_map(|s| s.after)
+            .any(|after| pairs.iter().any(|(step, _)| *step == after));
+        let texts = if deeper {
+            self.resolve(texts).await
+        } else {
+            texts
+        };
         Ok(keys.into_iter().zip(texts).collect())
     }
 
@@ -209,18 +219,19 @@ impl<'a> Remote<'a> {
         &self,
         database: &str,
         pairs: &[(usize, &str)],
-    ) -> Result<SqlQuery, Box<GraphQLError>> {
+    ) -> Result<(&'a Database, SqlQuery), Box<GraphQLError>> {
         let db = self.state.databases.get(database).ok_or_else(|| {
             Box::new(GraphQLError::new(
                 ErrorCode::InternalServerError,
                 format!("database '{database}' is not configured"),
             ))
         })?;
-        let mut keys: Vec<(usize, Vec<String>)> = Vec::new();
-        for (step, key) in pairs {
+        // The pairs come grouped by step (see `read`): one part per run of a step.
+        let mut keys: Vec<(usize, Vec<&str>)> = Vec::new();
+        for &(step, key) in pairs {
             match keys.last_mut() {
-                Some((s, list)) if s == step => list.push(key.to_string()),
-                _ => keys.push((*step, vec![key.to_string()])),
+                Some((s, list)) if *s == step => list.push(key),
+                _ => keys.push((step, vec![key])),
             }
         }
         let parts: Vec<StepKeys<'_>> = keys
@@ -228,8 +239,9 @@ impl<'a> Remote<'a> {
             .map(|(step, keys)| StepKeys { step: *step, keys })
             .collect();
         let catalog = db.catalog();
-        render_steps(&parts, db.kind, catalog.as_deref(), self.remotes())
-            .map_err(|m| Box::new(GraphQLError::new(ErrorCode::InternalServerError, m)))
+        let sql = render_steps(&parts, db.kind, catalog.as_deref(), self.remotes())
+            .map_err(|m| Box::new(GraphQLError::new(ErrorCode::InternalServerError, m)))?;
+        Ok((db, sql))
     }
 
     fn fail(&self, e: GraphQLError) -> usize {

@@ -171,13 +171,13 @@ impl Resilience {
         }
     }
 
-    /// How long until `database`'s circuit lets a call through (`None`: it does now).
     /// The state of `database`'s circuit (`/health`); `None` without a breaker.
     pub(crate) fn circuit(&self, database: &str) -> Option<CircuitState> {
         let breaker = self.databases.get(database)?.breaker.as_ref()?;
-        Some(breaker.lock().unwrap_or_else(|p| p.into_inner()).state())
+        Some(lock(breaker).state())
     }
 
+    /// How long until `database`'s circuit lets a call through (`None`: it does now).
     pub(crate) fn retry_after(&self, database: &str) -> Option<Duration> {
         let breaker = self.databases.get(database)?.breaker.as_ref()?;
         lock(breaker).retry_after(Instant::now())

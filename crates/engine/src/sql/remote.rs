@@ -12,7 +12,6 @@ use super::{dialect, Param, SqlQuery};
 use crate::catalog::Catalog;
 use crate::config::DatabaseKind;
 use crate::plan::{Related, Step};
-use serde_json::Value as Json;
 
 /// What a statement needs to mark relations into other databases: the plan's steps and the
 /// request's marker.
@@ -26,7 +25,7 @@ pub struct Remotes<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct StepKeys<'a> {
     pub step: usize,
-    pub keys: &'a [String],
+    pub keys: &'a [&'a str],
 }
 
 /// One statement reading `parts` (steps whose target is one database of `kind`). Each row is
@@ -51,9 +50,10 @@ pub fn render_steps(
             .steps
             .get(part.step)
             .ok_or_else(|| format!("step {} is not in the plan", part.step))?;
-        let keys = Json::Array(part.keys.iter().cloned().map(Json::String).collect());
+        // A JSON array of strings: one parameter, however many keys.
+        let keys = serde_json::to_string(part.keys).map_err(|e| e.to_string())?;
         let d = r.d;
-        selects.push(d.step_select(&mut r, part.step, &step.related, keys.to_string()));
+        selects.push(d.step_select(&mut r, part.step, &step.related, keys));
     }
     let q = SqlQuery {
         text: selects.join(" UNION ALL "),
