@@ -11,10 +11,8 @@ use fraiseql_engine::schema::load_schema;
 use fraiseql_server::{spawn, ServeOptions};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
 
 mod support;
 
@@ -22,87 +20,6 @@ const SDL: &str = r#"
 type Post @source(view: "v_post") { id: ID! title: String }
 type Query { posts: [Post!]! }
 "#;
-
-/// The `host:port` part of a database URL, and where the rest starts.
-fn authority(url: &str) -> (usize, usize) {
-    let start = url.find("://").map_or(0, |i| i + 3);
-    let end = url[start..]
-        .find(['/', '?'])
-        .map_or(url.len(), |i| start + i);
-    // After any `user[:password]@`.
-    let host = url[start..end].rfind('@').map_or(start, |i| start + i + 1);
-    (host, end)
-}
-
-/// Where the server of `url` listens (`default_port` when the URL names none).
-fn server_addr(url: &str, default_port: u16) -> SocketAddr {
-    let (start, end) = authority(url);
-    let hostport = &url[start..end];
-    let hostport = if hostport.contains(':') {
-        hostport.to_string()
-    } else {
-        format!("{hostport}:{default_port}")
-    };
-    hostport
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .unwrap_or_else(|| panic!("the recovery test needs a TCP host, not {hostport}"))
-}
-
-/// `url` pointed at `127.0.0.1:port` instead.
-fn through(url: &str, port: u16) -> String {
-    let (start, end) = authority(url);
-    format!("{}127.0.0.1:{port}{}", &url[..start], &url[end..])
-}
-
-/// A TCP forwarder to a database server on a fixed local port that can be opened and
-/// closed.
-struct Gate {
-    port: u16,
-    target: SocketAddr,
-    tasks: Option<JoinSet<()>>,
-}
-
-impl Gate {
-    /// A port that nothing listens on yet, forwarding to `target` once open.
-    async fn closed(target: SocketAddr) -> Self {
-        let probe = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let port = probe.local_addr().expect("addr").port();
-        Self {
-            port,
-            target,
-            tasks: None,
-        }
-    }
-
-    async fn open(&mut self) {
-        let listener = TcpListener::bind(("127.0.0.1", self.port))
-            .await
-            .expect("the gate's port is free again");
-        let target = self.target;
-        let mut tasks = JoinSet::new();
-        tasks.spawn(async move {
-            let mut links = JoinSet::new();
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                links.spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-            }
-        });
-        self.tasks = Some(tasks);
-    }
-
-    /// Stops listening and drops every forwarded connection (aborting the accept task drops
-    /// its set of links, which aborts them).
-    async fn close(&mut self) {
-        if let Some(mut tasks) = self.tasks.take() {
-            tasks.shutdown().await;
-        }
-    }
-}
 
 /// A schema of its own in the PostgreSQL test database, with one view; its URL (the
 /// schema is the connection's search path) and the admin connection that drops it.
@@ -171,8 +88,8 @@ fn assert_unavailable(body: &Value) {
 /// The whole story against the database at `url` (one `v_post` with one post, `hello`),
 /// reached through a gate to the server at `target`.
 async fn recovers_without_restart(url: &str, target: SocketAddr) {
-    let mut gate = Gate::closed(target).await;
-    let url = through(url, gate.port);
+    let mut gate = support::Gate::closed(target).await;
+    let url = support::through(url, gate.port);
     let mut config = Config::default();
     config.databases.insert(
         "primary".into(),
@@ -243,7 +160,7 @@ async fn recovers_without_restart(url: &str, target: SocketAddr) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_down_at_start_and_lost_later_recovers_without_restart() {
     let (schema, url, admin) = pg_scratch().await;
-    recovers_without_restart(&url, server_addr(&support::pg_url(), 5432)).await;
+    recovers_without_restart(&url, support::server_addr(&support::pg_url(), 5432)).await;
     admin
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
         .await
@@ -259,5 +176,5 @@ async fn mysql_down_at_start_and_lost_later_recovers_without_restart() {
            SELECT id, JSON_OBJECT('id', CAST(id AS CHAR), 'title', title) AS data FROM tb_post;",
     )
     .await;
-    recovers_without_restart(&scratch.url, server_addr(&scratch.url, 3306)).await;
+    recovers_without_restart(&scratch.url, support::server_addr(&scratch.url, 3306)).await;
 }

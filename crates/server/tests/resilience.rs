@@ -19,10 +19,8 @@ use fraiseql_server::Running;
 use mysql_async::prelude::Queryable;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
+use tokio::net::TcpListener;
 
 mod support;
 
@@ -327,87 +325,15 @@ async fn a_database_that_is_down_is_refused_at_once_once_its_circuit_opens() {
     running.stop().await.expect("stops");
 }
 
-/// A TCP forwarder on a fixed local port to a database server, opened and closed by the
-/// test; closing drops the connections it carried.
-struct Gate {
-    port: u16,
-    target: SocketAddr,
-    tasks: Option<JoinSet<()>>,
-}
-
-impl Gate {
-    async fn open(target: SocketAddr) -> Self {
-        let mut gate = Self {
-            port: closed_port().await,
-            target,
-            tasks: None,
-        };
-        gate.reopen().await;
-        gate
-    }
-
-    async fn reopen(&mut self) {
-        let listener = TcpListener::bind(("127.0.0.1", self.port))
-            .await
-            .expect("the gate's port is free");
-        let target = self.target;
-        let mut tasks = JoinSet::new();
-        tasks.spawn(async move {
-            let mut links = JoinSet::new();
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                links.spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-            }
-        });
-        self.tasks = Some(tasks);
-    }
-
-    async fn close(&mut self) {
-        if let Some(mut tasks) = self.tasks.take() {
-            tasks.shutdown().await;
-        }
-    }
-}
-
-/// The host and port of the test PostgreSQL server.
-fn pg_server() -> SocketAddr {
-    let url = support::pg_url();
-    let start = url.find("://").map_or(0, |i| i + 3);
-    let rest = &url[start..];
-    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
-    let hostport = authority.rsplit('@').next().unwrap_or(authority);
-    let hostport = if hostport.contains(':') {
-        hostport.to_string()
-    } else {
-        format!("{hostport}:5432")
-    };
-    std::net::ToSocketAddrs::to_socket_addrs(&hostport)
-        .ok()
-        .and_then(|mut a| a.next())
-        .unwrap_or_else(|| panic!("the test needs PostgreSQL over TCP, not {hostport}"))
-}
-
-/// `url` through `127.0.0.1:port`.
-fn through(url: &str, port: u16) -> String {
-    let start = url.find("://").map_or(0, |i| i + 3);
-    let end = url[start..]
-        .find(['/', '?'])
-        .map_or(url.len(), |i| start + i);
-    let host = url[start..end].rfind('@').map_or(start, |i| start + i + 1);
-    format!("{}127.0.0.1:{port}{}", &url[..host], &url[end..])
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_circuit_probes_after_its_recovery_time_and_closes_when_the_database_is_back() {
     let scratch = PgScratch::new(PG_STATS).await;
-    let mut gate = Gate::open(pg_server()).await;
+    let mut gate = support::Gate::closed(support::server_addr(&support::pg_url(), 5432)).await;
+    gate.open().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let analytics = DatabaseConfig {
         connect_timeout_ms: 2000,
-        ..support::database(through(&scratch.url(), gate.port))
+        ..support::database(support::through(&scratch.url(), gate.port))
     };
     let mut config = config(&dir, analytics, breaker(2, 1, 2));
     config.federation.retry.max_attempts = 1;
@@ -440,7 +366,7 @@ async fn an_open_circuit_probes_after_its_recovery_time_and_closes_when_the_data
     assert_eq!(post(&running, BOTH).await.2["errors"][0], refused());
 
     // Back: after the recovery time, two successful probes close it.
-    gate.reopen().await;
+    gate.open().await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(post(&running, BOTH).await.2, answered);
     assert_eq!(

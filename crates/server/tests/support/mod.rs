@@ -9,6 +9,9 @@ use fraiseql_server::{spawn, Running, ServeOptions};
 use mysql_async::prelude::Queryable;
 use reqwest::StatusCode;
 use serde_json::Value;
+use std::net::{SocketAddr, ToSocketAddrs};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
 
 /// `FRAISEQL_TEST_PG_URL`, or the local default.
 pub(crate) fn pg_url() -> String {
@@ -219,4 +222,85 @@ pub(crate) async fn graphql(
         .expect("request");
     let status = response.status();
     (status, response.json().await.expect("JSON body"))
+}
+
+/// The `host:port` part of a database URL, and where the rest starts.
+fn authority(url: &str) -> (usize, usize) {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| start + i);
+    // After any `user[:password]@`.
+    let host = url[start..end].rfind('@').map_or(start, |i| start + i + 1);
+    (host, end)
+}
+
+/// Where the server of `url` listens (`default_port` when the URL names none).
+pub(crate) fn server_addr(url: &str, default_port: u16) -> SocketAddr {
+    let (start, end) = authority(url);
+    let hostport = &url[start..end];
+    let hostport = if hostport.contains(':') {
+        hostport.to_string()
+    } else {
+        format!("{hostport}:{default_port}")
+    };
+    hostport
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .unwrap_or_else(|| panic!("the recovery test needs a TCP host, not {hostport}"))
+}
+
+/// `url` pointed at `127.0.0.1:port` instead.
+pub(crate) fn through(url: &str, port: u16) -> String {
+    let (start, end) = authority(url);
+    format!("{}127.0.0.1:{port}{}", &url[..start], &url[end..])
+}
+
+/// A TCP forwarder to a database server on a fixed local port that can be opened and
+/// closed.
+pub(crate) struct Gate {
+    pub(crate) port: u16,
+    target: SocketAddr,
+    tasks: Option<JoinSet<()>>,
+}
+
+impl Gate {
+    /// A port that nothing listens on yet, forwarding to `target` once open.
+    pub(crate) async fn closed(target: SocketAddr) -> Self {
+        let probe = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = probe.local_addr().expect("addr").port();
+        Self {
+            port,
+            target,
+            tasks: None,
+        }
+    }
+
+    pub(crate) async fn open(&mut self) {
+        let listener = TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("the gate's port is free again");
+        let target = self.target;
+        let mut tasks = JoinSet::new();
+        tasks.spawn(async move {
+            let mut links = JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                links.spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        self.tasks = Some(tasks);
+    }
+
+    /// Stops listening and drops every forwarded connection (aborting the accept task drops
+    /// its set of links, which aborts them).
+    pub(crate) async fn close(&mut self) {
+        if let Some(mut tasks) = self.tasks.take() {
+            tasks.shutdown().await;
+        }
+    }
 }
