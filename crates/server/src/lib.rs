@@ -7,6 +7,7 @@
 mod check;
 mod db;
 mod execute;
+mod events;
 mod explain;
 mod http;
 mod listen;

@@ -10,9 +10,11 @@ mod error;
 mod federation;
 mod load;
 mod model;
+mod observers;
 
 pub use env::process_env;
 pub use error::{ConfigError, Location, Problem};
 pub use federation::*;
 pub use load::{load, parse};
 pub use model::*;
+pub use observers::*;

@@ -28,6 +28,9 @@ pub struct Config {
     /// `[federation]`: per-database deadlines, retries and circuit breakers.
     #[serde(default)]
     pub federation: super::federation::FederationConfig,
+    /// `[observers]`: database changes to events, events to SQL handlers.
+    #[serde(default)]
+    pub observers: super::observers::ObserversConfig,
 }
 
 /// `[project]`: what this API is. `name` and `version` (and `description` when set) are shown
