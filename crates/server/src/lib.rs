@@ -6,8 +6,8 @@
 
 mod check;
 mod db;
-mod execute;
 mod events;
+mod execute;
 mod explain;
 mod http;
 mod listen;

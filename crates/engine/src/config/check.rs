@@ -10,6 +10,7 @@ use super::document::{dotted, entry, get, key_span, table_label, KeyPath};
 use super::env::PRIMARY;
 use super::error::Problem;
 use super::model::{Config, DatabaseConfig, DatabaseKind};
+use super::observers::RuleConfig;
 use crate::suggest::closest;
 
 /// Every database kind this build speaks. `spellings` below is an exhaustive match, so a new
@@ -136,6 +137,7 @@ impl<'a, 'i> Checker<'a, 'i> {
         self.check_admin_token(config);
         self.check_target(config);
         self.check_federation(config);
+        self.check_observers(config);
         let q = &config.query_defaults;
         if q.default_page_size > q.max_page_size {
             let message = format!(
@@ -346,6 +348,150 @@ impl<'a, 'i> Checker<'a, 'i> {
         }
     }
 
+    /// `[observers]`: one spelling of the NATS URL, rules of one shape each with well-formed
+    /// subjects on configured databases, subscriptions with usable names and delays.
+    fn check_observers(&mut self, config: &mut Config) {
+        let o = &mut config.observers;
+        let table: KeyPath = vec!["observers".to_owned()];
+        match (o.nats_url.clone(), o.nats.url.take()) {
+            (Some(a), Some(b)) if a != b => {
+                let message = format!(
+                    "[observers] sets `nats_url` ({a}) and [observers.nats] `url` ({b}); keep one"
+                );
+                self.report(&table, "nats_url", message);
+            }
+            (None, b) => o.nats_url = b,
+            _ => {}
+        }
+        let config: &Config = config;
+        let o = &config.observers;
+        if !valid_name(&o.stream) {
+            let message = format!(
+                "`stream` in [observers] is `{}`: a JetStream stream name holds only letters, \
+                 digits, `_` and `-`",
+                o.stream
+            );
+            self.report(&table, "stream", message);
+        }
+        self.at_least_one(&table, "batch_size", o.batch_size as u64);
+        self.at_least_one(&table, "poll_interval_ms", o.poll_interval_ms.0);
+        for (i, rule) in o.rules.iter().enumerate() {
+            let mut at = vec!["observers".to_owned(), "rules".to_owned(), entry(i)];
+            if get(self.doc, &at).is_none() {
+                // The seed's top-level `[[observers]]` array was lifted into `rules`.
+                at = vec!["observers".to_owned(), entry(i)];
+            }
+            self.check_rule(config, rule, &at);
+        }
+        let mut durables = std::collections::HashSet::new();
+        for (i, sub) in o.subscribe.iter().enumerate() {
+            let at = vec!["observers".to_owned(), "subscribe".to_owned(), entry(i)];
+            let label = table_label(&at);
+            if let Err(why) = check_subject(&sub.subject, true) {
+                self.report(&at, "subject", format!("`subject` in {label}: {why}"));
+            }
+            let durable = sub.durable_name();
+            if !valid_name(&durable) {
+                let message = format!(
+                    "`durable` in {label} is `{durable}`: a consumer name holds only letters, \
+                     digits, `_` and `-`"
+                );
+                self.report(&at, "durable", message);
+            } else if !durables.insert(durable.clone()) {
+                let message = format!(
+                    "durable `{durable}` in {label} is used by an earlier subscription; two \
+                     handlers cannot share one consumer"
+                );
+                self.report(&at, "durable", message);
+            }
+            if !valid_sql_name(&sub.handler) {
+                let message = format!(
+                    "`handler` in {label} is `{}`: expected a function name (letters, digits, \
+                     `_`, optionally `schema.name`)",
+                    sub.handler
+                );
+                self.report(&at, "handler", message);
+            }
+            self.configured(config, &at, "database", sub.database());
+            self.at_least_one(&at, "max_deliver", u64::from(sub.max_deliver));
+            self.at_least_one(&at, "ack_wait_secs", sub.ack_wait_secs);
+            if sub.backoff.is_empty() || sub.backoff.iter().any(|d| d.0 == 0) {
+                let message =
+                    format!("`backoff` in {label} must list at least one delay, each above 0");
+                self.report(&at, "backoff", message);
+            }
+        }
+    }
+
+    fn check_rule(&mut self, config: &Config, rule: &RuleConfig, at: &KeyPath) {
+        let label = table_label(at);
+        let Some(subject) = &rule.subject else {
+            self.report(at, "subject", format!("{label} has no `subject`"));
+            return;
+        };
+        match (&rule.table, &rule.channel) {
+            (Some(_), Some(_)) | (None, None) => {
+                let message = format!(
+                    "{label} needs either `table` (a table's changes) or `channel` (a pg_notify \
+                     channel), not both or neither"
+                );
+                self.report(at, "table", message);
+                return;
+            }
+            (Some(table), None) => {
+                if table.trim().is_empty() {
+                    self.report(at, "table", format!("`table` in {label} is empty"));
+                }
+                if rule.payload_key.is_some() && rule.payload_view.is_none() {
+                    let message = format!("`payload_key` in {label} needs a `payload_view`");
+                    self.report(at, "payload_key", message);
+                }
+                if rule
+                    .condition
+                    .as_deref()
+                    .is_some_and(|c| c.trim().is_empty())
+                {
+                    self.report(at, "condition", format!("`condition` in {label} is empty"));
+                }
+                if let Some(crate::config::Ops::Many(ops)) = &rule.event {
+                    if ops.is_empty() {
+                        self.report(at, "event", format!("`event` in {label} lists nothing"));
+                    }
+                }
+            }
+            (None, Some(_)) => {
+                for (key, set) in [
+                    ("event", rule.event.is_some()),
+                    ("payload_view", rule.payload_view.is_some()),
+                    ("payload_key", rule.payload_key.is_some()),
+                    ("condition", rule.condition.is_some()),
+                    ("include_old", rule.include_old),
+                ] {
+                    if set {
+                        let message = format!(
+                            "`{key}` in {label} applies to table rules; a channel rule forwards \
+                             the notification's payload as it is"
+                        );
+                        self.report(at, key, message);
+                    }
+                }
+                let kind = config.databases.get(rule.database()).and_then(|d| d.kind);
+                if kind.is_some_and(|k| k != DatabaseKind::Postgresql) {
+                    let message = format!(
+                        "{label} forwards a pg_notify channel, but database `{}` is not \
+                         PostgreSQL",
+                        rule.database()
+                    );
+                    self.report(at, "channel", message);
+                }
+            }
+        }
+        if let Err(why) = check_subject(subject, false) {
+            self.report(at, "subject", format!("`subject` in {label}: {why}"));
+        }
+        self.configured(config, at, "database", rule.database());
+    }
+
     /// `initial_delay_ms` is at most `max_delay_ms` in the retry table `table`.
     fn delays_ordered(&mut self, table: &KeyPath, (initial, max): (u64, u64)) {
         if initial > max {
@@ -453,6 +599,85 @@ impl<'a, 'i> Checker<'a, 'i> {
             problem.at_path(dotted(&path))
         });
     }
+}
+
+/// A JetStream stream or consumer name.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// A SQL function name, optionally schema-qualified: it is quoted where it is used, but a
+/// name with anything else in it is a mistake, not a name.
+fn valid_sql_name(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('.').collect();
+    parts.len() <= 2
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && !p.starts_with(|c: char| c.is_ascii_digit())
+                && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
+}
+
+/// A NATS subject: dot-separated tokens, none empty, no whitespace. A rule's subject may
+/// hold `{placeholder}`s (rendered per row) but no wildcard; a subscription's may hold
+/// wildcards (`*` as a whole token, `>` as the last one).
+fn check_subject(subject: &str, wildcards: bool) -> Result<(), String> {
+    if subject.is_empty() {
+        return Err("is empty".into());
+    }
+    if subject.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("`{subject}` holds whitespace"));
+    }
+    let tokens: Vec<&str> = subject.split('.').collect();
+    for (i, token) in tokens.iter().enumerate() {
+        if token.is_empty() {
+            return Err(format!(
+                "`{subject}` has an empty token (two dots, or a dot at an end)"
+            ));
+        }
+        let wild = *token == "*" || (*token == ">" && i == tokens.len() - 1);
+        if token.contains(['*', '>']) && !(wildcards && wild) {
+            return Err(if wildcards {
+                format!("`{subject}`: `*` must be a whole token and `>` the last one")
+            } else {
+                format!("`{subject}` holds a wildcard; a published subject names one subject")
+            });
+        }
+        if !wildcards {
+            check_placeholders(token).map_err(|why| format!("`{subject}`: {why}"))?;
+        } else if token.contains(['{', '}']) {
+            return Err(format!(
+                "`{subject}` holds a placeholder; only rule subjects have them"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `{name}` placeholders in one token: closed, named by an identifier.
+fn check_placeholders(token: &str) -> Result<(), String> {
+    let mut rest = token;
+    while let Some(open) = rest.find(['{', '}']) {
+        if rest.as_bytes()[open] == b'}' {
+            return Err("a `}` closes no `{`".into());
+        }
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            return Err("a `{` is not closed".into());
+        };
+        let name = &after[..close];
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(format!(
+                "placeholder `{{{name}}}` must name `op`, `table` or a column"
+            ));
+        }
+        rest = &after[close + 1..];
+    }
+    Ok(())
 }
 
 /// Whether `url` names an in-memory SQLite database (`sqlite::memory:`, `:memory:`), spelled

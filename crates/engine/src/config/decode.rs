@@ -419,8 +419,8 @@ pool_maxx = 3
 pool_sise = 3
 zzz = 1
 
-[observers]
-backend = 'nats'
+[webhooks]
+url = 'x'
 ";
         assert_eq!(
             problems(text),
@@ -432,8 +432,9 @@ backend = 'nats'
                 "9:1: unknown key `zzz` in [databases.primary]; valid keys: `url`, `type`, \
                  `replicas`, `pool_min`, `pool_max`, `connect_timeout_ms`, `idle_timeout_ms`, `statement_timeout_ms`, \
                  `statement_cache_size`, `ssl_mode`, `ssl_root_cert`",
-                "11:2: unknown section `[observers]`; valid sections: `[project]`, `[server]`, \
-                 `[database]`, `[databases.<name>]`, `[fraiseql]`, `[validation]`, `[query_defaults]`, `[federation]`",
+                "11:2: unknown section `[webhooks]`; valid sections: `[project]`, `[server]`, \
+                 `[database]`, `[databases.<name>]`, `[fraiseql]`, `[validation]`, `[query_defaults]`, `[federation]`, \
+                 `[observers]`",
             ]
         );
     }

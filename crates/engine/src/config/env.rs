@@ -166,7 +166,7 @@ struct Override {
     apply: fn(&mut Config, &str) -> Result<(), String>,
 }
 
-const OVERRIDES: [Override; 3] = [
+const OVERRIDES: [Override; 4] = [
     Override {
         var: "FRAISEQL_SERVER__HOST",
         key: "server.host",
@@ -194,6 +194,14 @@ const OVERRIDES: [Override; 3] = [
             Ok(())
         },
     },
+    Override {
+        var: "FRAISEQL_NATS_URL",
+        key: "observers.nats_url",
+        apply: |config, value| {
+            config.observers.nats_url = Some(value.to_owned());
+            Ok(())
+        },
+    },
 ];
 
 /// The database `[database]` and `DATABASE_URL` stand for.
@@ -212,6 +220,11 @@ pub(crate) fn apply_overrides(config: &mut Config, env: EnvSource<'_>) -> Vec<Pr
                 problems.push(Problem::new(format!("{}: {why}", o.var)).at_path(o.key));
             }
         }
+    }
+    // NATS_URL, the variable the seeds' compose files set, fills only what the file left out.
+    let observers = &mut config.observers;
+    if observers.nats_url.is_none() && observers.nats.url.is_none() {
+        observers.nats_url = set("NATS_URL");
     }
     if let Some(url) = set("DATABASE_URL") {
         if config.databases.is_empty() {

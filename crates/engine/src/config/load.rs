@@ -9,6 +9,7 @@ use toml::de::DeTable;
 
 use super::check::Checker;
 use super::decode::decode;
+use super::document::lift_observer_rules;
 use super::env::{apply_overrides, expand_document, process_env};
 use super::error::{ConfigError, Problem};
 use super::model::Config;
@@ -43,6 +44,7 @@ pub fn parse(
     let root_span = root.span();
     let mut doc = root.into_inner();
 
+    lift_observer_rules(&mut doc);
     let expansion = expand_document(&mut doc, env, text);
     let decoded = decode(&doc, root_span, text);
     let mut problems = expansion.problems;

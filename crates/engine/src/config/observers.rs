@@ -10,8 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::federation::Millis;
 use super::env::PRIMARY;
+use super::federation::Millis;
 
 /// `[observers]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,12 +94,18 @@ impl ObserversConfig {
 
     /// The rules that capture table changes.
     pub fn table_rules(&self) -> impl Iterator<Item = (usize, &RuleConfig)> {
-        self.rules.iter().enumerate().filter(|(_, r)| r.table.is_some())
+        self.rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.table.is_some())
     }
 
     /// The rules that forward a `pg_notify` channel.
     pub fn channel_rules(&self) -> impl Iterator<Item = (usize, &RuleConfig)> {
-        self.rules.iter().enumerate().filter(|(_, r)| r.channel.is_some())
+        self.rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.channel.is_some())
     }
 
     /// Every database that has an outbox: those with a table rule, and the primary (the
@@ -196,26 +202,68 @@ impl RuleConfig {
 }
 
 /// `event = "INSERT"` or `event = ["INSERT", "UPDATE"]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Ops {
     One(Op),
     Many(Vec<Op>),
 }
 
+impl<'de> Deserialize<'de> for Ops {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // A visitor rather than `untagged`, so a wrong value says what is expected.
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Ops;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("INSERT, UPDATE or DELETE, or a list of them")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Ops, E> {
+                one(s).map(Ops::One)
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Ops, A::Error> {
+                let mut ops = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    ops.push(one(&s)?);
+                }
+                Ok(Ops::Many(ops))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+fn one<E: serde::de::Error>(s: &str) -> Result<Op, E> {
+    Op::parse(s).ok_or_else(|| {
+        E::custom(format!(
+            "unknown event `{s}`: expected INSERT, UPDATE or DELETE"
+        ))
+    })
+}
+
 /// A captured change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Op {
-    #[serde(alias = "insert", alias = "CREATE", alias = "create")]
     Insert,
-    #[serde(alias = "update")]
     Update,
-    #[serde(alias = "delete")]
     Delete,
 }
 
 impl Op {
+    /// `INSERT`, `UPDATE`, `DELETE` in any case; `CREATE` is the seeds' word for INSERT.
+    fn parse(s: &str) -> Option<Op> {
+        match s.to_ascii_uppercase().as_str() {
+            "INSERT" | "CREATE" => Some(Op::Insert),
+            "UPDATE" => Some(Op::Update),
+            "DELETE" => Some(Op::Delete),
+            _ => None,
+        }
+    }
+
     /// The spelling stored in the outbox and sent in the `ce-op` header.
     pub fn as_str(self) -> &'static str {
         match self {
