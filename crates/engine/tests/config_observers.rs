@@ -205,7 +205,10 @@ fn mistakes_are_reported_with_their_keys() {
             "[observers]\nstream = 'my stream'\n",
             "a JetStream stream name",
         ),
-        ("[observers]\nbackend = 'kafka'\n", "observers.backend"),
+        (
+            "[observers]\nbackend = 'kafka'\n",
+            "unknown variant `kafka`",
+        ),
         ("[observers]\nbatch_size = 0\n", "must be at least 1"),
         (
             "[observers]\nnats_url = 'nats://a:1'\n[observers.nats]\nurl = 'nats://b:2'\n",

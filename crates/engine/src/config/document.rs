@@ -260,6 +260,28 @@ pub(crate) fn in_table(path: &[String]) -> String {
     }
 }
 
+/// The seed's top-level `[[observers]]` array of rules becomes `[observers] rules = [...]`,
+/// the one shape serde knows. A file with both (`[[observers]]` and `[observers]`) is not
+/// valid TOML, so it never gets here.
+pub(crate) fn lift_observer_rules(root: &mut DeTable<'_>) {
+    let Some((key, value)) = root.get_key_value("observers") else {
+        return;
+    };
+    if !matches!(value.get_ref(), DeValue::Array(_)) {
+        return;
+    }
+    let (key, span) = (key.clone(), value.span());
+    let Some(rules) = root.remove("observers") else {
+        return;
+    };
+    let mut table = DeTable::new();
+    table.insert(
+        toml::Spanned::new(key.span(), std::borrow::Cow::Borrowed("rules")),
+        rules,
+    );
+    root.insert(key, toml::Spanned::new(span, DeValue::Table(table)));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,26 +332,4 @@ mod tests {
             "databases.\"a.b\""
         );
     }
-}
-
-/// The seed's top-level `[[observers]]` array of rules becomes `[observers] rules = [...]`,
-/// the one shape serde knows. A file with both (`[[observers]]` and `[observers]`) is not
-/// valid TOML, so it never gets here.
-pub(crate) fn lift_observer_rules(root: &mut DeTable<'_>) {
-    let Some((key, value)) = root.get_key_value("observers") else {
-        return;
-    };
-    if !matches!(value.get_ref(), DeValue::Array(_)) {
-        return;
-    }
-    let (key, span) = (key.clone(), value.span());
-    let Some(rules) = root.remove("observers") else {
-        return;
-    };
-    let mut table = DeTable::new();
-    table.insert(
-        toml::Spanned::new(key.span(), std::borrow::Cow::Borrowed("rules")),
-        rules,
-    );
-    root.insert(key, toml::Spanned::new(span, DeValue::Table(table)));
 }
