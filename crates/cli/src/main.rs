@@ -4,6 +4,7 @@
 
 mod check;
 mod compile;
+mod events;
 mod explain;
 mod init;
 mod logging;
@@ -68,6 +69,9 @@ enum Command {
     /// Show the SQL a query runs and the database's plan for it.
     #[command(after_help = EXIT_CODES)]
     Explain(explain::ExplainArgs),
+    /// Event commands (`[observers]`).
+    #[command(subcommand)]
+    Events(events::EventsCommand),
     /// Create a new project with sample data: SQLite (runs as is), PostgreSQL or MySQL/MariaDB.
     #[command(after_help = EXIT_CODES)]
     Init(init::InitArgs),
@@ -145,6 +149,7 @@ fn main() -> ExitCode {
             }
             Command::Explain(args) => explain::explain(args).await,
             Command::Init(args) => init::init(args),
+            Command::Events(command) => events::run(command).await,
         }
     });
     match outcome {

@@ -64,7 +64,8 @@ pub(crate) async fn run(args: RunArgs) -> Outcome {
         ServeError::Schema(_) => Failure::schema(anyhow!(e)),
         ServeError::UnknownDatabase { .. }
         | ServeError::Database { .. }
-        | ServeError::Bind { .. } => Failure::config(anyhow!(e)),
+        | ServeError::Bind { .. }
+        | ServeError::Events(_) => Failure::config(anyhow!(e)),
         ServeError::Io(_) => Failure::schema(anyhow!(e)),
     })
 }

@@ -19,6 +19,7 @@ mod serve;
 mod state;
 
 pub use check::{check, CheckReport, Problem, ProblemKind};
+pub use events::{replay, ReplayError, ReplayOptions};
 pub use explain::{explain_sql, introspect, DatabaseError};
 pub use serve::{ServeError, ServeOptions};
 

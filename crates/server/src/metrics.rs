@@ -16,6 +16,19 @@ use prometheus::{
 };
 use std::sync::Arc;
 
+/// The event metrics.
+#[derive(Clone)]
+struct EventMetrics {
+    published: IntCounterVec,
+    publish_failed: IntCounterVec,
+    outbox_depth: IntGaugeVec,
+    outbox_lag: IntGaugeVec,
+    processed: IntCounterVec,
+    consumer_lag: IntGaugeVec,
+    handler_failed: IntCounterVec,
+    dead_lettered: IntCounterVec,
+}
+
 /// Every metric the server exports.
 #[derive(Clone)]
 pub(crate) struct Metrics {
@@ -34,6 +47,8 @@ pub(crate) struct Metrics {
     replica_pool_idle: IntGaugeVec,
     circuit_state: IntGaugeVec,
     in_flight: IntGauge,
+    /// Events (`[observers]`); labels are configured database, subject and consumer names.
+    events: EventMetrics,
     /// Client connections, counted by the listener.
     pub(crate) connections: ConnectionMetrics,
 }
@@ -145,8 +160,81 @@ impl Metrics {
                 &["database"],
             )?,
             in_flight,
+            events: EventMetrics {
+                published: counter(
+                    "fraiseql_events_published_total",
+                    "Events the relay published (stream acknowledged), per database",
+                    &["database"],
+                )?,
+                publish_failed: counter(
+                    "fraiseql_events_publish_failed_total",
+                    "Publish attempts that failed (the events stay in the outbox), per database",
+                    &["database"],
+                )?,
+                outbox_depth: gauge(
+                    "fraiseql_outbox_depth",
+                    "Outbox rows waiting to be published, per database",
+                    &["database"],
+                )?,
+                outbox_lag: gauge(
+                    "fraiseql_outbox_lag_seconds",
+                    "Seconds the oldest waiting outbox row has waited, per database",
+                    &["database"],
+                )?,
+                processed: counter(
+                    "fraiseql_nats_events_processed",
+                    "Inbound events a SQL handler committed, by subscription subject",
+                    &["event_type"],
+                )?,
+                consumer_lag: gauge(
+                    "fraiseql_nats_consumer_lag",
+                    "Messages waiting for a durable consumer",
+                    &["consumer"],
+                )?,
+                handler_failed: counter(
+                    "fraiseql_events_handler_failures_total",
+                    "Inbound deliveries whose handler failed, per consumer",
+                    &["consumer"],
+                )?,
+                dead_lettered: counter(
+                    "fraiseql_events_dead_lettered_total",
+                    "Inbound events sent to the dead letters, per consumer",
+                    &["consumer"],
+                )?,
+            },
             registry,
         })
+    }
+
+    pub(crate) fn events_published(&self, database: &str, n: u64) {
+        self.events.published.with_label_values(&[database]).inc_by(n);
+    }
+
+    pub(crate) fn events_failed(&self, database: &str) {
+        self.events.publish_failed.with_label_values(&[database]).inc();
+    }
+
+    pub(crate) fn outbox_depth(&self, database: &str, depth: u64, age_secs: f64) {
+        let e = &self.events;
+        e.outbox_depth.with_label_values(&[database]).set(depth as i64);
+        e.outbox_lag.with_label_values(&[database]).set(age_secs as i64);
+    }
+
+    /// `subject` is the subscription's configured subject, never a message's.
+    pub(crate) fn event_processed(&self, subject: &str) {
+        self.events.processed.with_label_values(&[subject]).inc();
+    }
+
+    pub(crate) fn consumer_lag(&self, consumer: &str, pending: u64) {
+        self.events.consumer_lag.with_label_values(&[consumer]).set(pending as i64);
+    }
+
+    pub(crate) fn handler_failed(&self, consumer: &str) {
+        self.events.handler_failed.with_label_values(&[consumer]).inc();
+    }
+
+    pub(crate) fn dead_lettered(&self, consumer: &str) {
+        self.events.dead_lettered.with_label_values(&[consumer]).inc();
     }
 
     /// One finished HTTP request. Both labels come from closed sets (see [`method_label`]), so

@@ -52,6 +52,10 @@ pub enum ServeError {
     /// The listening address cannot be bound.
     #[error("cannot listen on {addr}: {message}")]
     Bind { addr: String, message: String },
+    /// `[observers]` cannot start (a stream without the rule subjects, capture triggers
+    /// that cannot be installed).
+    #[error("{0}")]
+    Events(String),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -89,6 +93,9 @@ pub(crate) async fn start(
         databases.insert(name.clone(), Arc::new(db));
     }
     load_catalogs(&databases).await;
+    let events = crate::events::start(&config, &databases, &metrics)
+        .await
+        .map_err(ServeError::Events)?;
 
     let host = opts
         .host
@@ -112,7 +119,9 @@ pub(crate) async fn start(
             },
         })?;
     let addr = listener.local_addr()?;
-    let state = Arc::new(AppState::new(config, Arc::new(api), databases, metrics));
+    let mut state = AppState::new(config, Arc::new(api), databases, metrics);
+    state.events = events;
+    let state = Arc::new(state);
     Ok(Started {
         state,
         listener,
@@ -220,7 +229,7 @@ pub(crate) async fn run(
         drain.as_secs()
     );
     let _ = stop_tx.send(true);
-    match tokio::time::timeout(drain, &mut server).await {
+    let served = match tokio::time::timeout(drain, &mut server).await {
         Ok(result) => result.map_err(ServeError::Io),
         Err(_) => {
             tracing::warn!(
@@ -229,7 +238,13 @@ pub(crate) async fn run(
             );
             Ok(())
         }
+    };
+    // HTTP first (a mutation in flight still writes its outbox row), then the consumers,
+    // then the relays, which publish what is waiting.
+    if let Some(events) = &state.events {
+        events.stop().await;
     }
+    served
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -376,6 +391,9 @@ mod tests {
             [("primary".to_string(), db.clone())].into();
         // The directory is missing: the file cannot be opened, startup carries on.
         load_catalogs(&databases).await;
+    let events = crate::events::start(&config, &databases, &metrics)
+        .await
+        .map_err(ServeError::Events)?;
         assert!(db.catalog().is_none());
         std::fs::create_dir(&dir).expect("create dir");
         let deadline = tokio::time::Instant::now() + CATALOG_RETRY * 3;

@@ -33,6 +33,8 @@ pub(crate) struct AppState {
     pub(crate) started: Instant,
     /// Bounds the GraphQL requests executing and waiting.
     pub(crate) admission: Admission,
+    /// The outbox relays and inbound consumers (`[observers]`), when configured.
+    pub(crate) events: Option<crate::events::Events>,
     /// Keyed per process so cache keys cannot be aimed at collisions from outside.
     hasher: std::collections::hash_map::RandomState,
 }
@@ -63,6 +65,7 @@ impl AppState {
             ready: AtomicBool::new(true),
             started: Instant::now(),
             admission,
+            events: None,
             hasher: Default::default(),
         }
     }

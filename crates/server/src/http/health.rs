@@ -126,6 +126,9 @@ pub(super) async fn health(State(state): State<Arc<AppState>>, headers: HeaderMa
         }
         databases.insert((*name).to_string(), Value::Object(entry));
     }
+    // Events run in the background: trouble there degrades, it does not stop serving.
+    let events = state.events.as_ref().map(|e| (e.health(details), e.degraded()));
+    any_degraded |= events.as_ref().is_some_and(|(_, degraded)| *degraded);
     let serving = state.ready.load(Ordering::SeqCst);
     let (status, code) = match (serving, any_down, any_degraded) {
         (false, _, _) => ("shutting_down", StatusCode::SERVICE_UNAVAILABLE),
@@ -140,13 +143,16 @@ pub(super) async fn health(State(state): State<Arc<AppState>>, headers: HeaderMa
     if let (Some(d), Value::Object(map)) = (&project.description, &mut about) {
         map.insert("description".into(), Value::String(d.clone()));
     }
-    let body = json!({
+    let mut body = json!({
         "status": status,
         "version": env!("CARGO_PKG_VERSION"),
         "project": about,
         "uptime_seconds": state.started.elapsed().as_secs(),
         "databases": databases,
     });
+    if let (Some((events, _)), Value::Object(map)) = (events, &mut body) {
+        map.insert("events".into(), events);
+    }
     (code, Json(body)).into_response()
 }
 
