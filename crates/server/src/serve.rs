@@ -391,9 +391,6 @@ mod tests {
             [("primary".to_string(), db.clone())].into();
         // The directory is missing: the file cannot be opened, startup carries on.
         load_catalogs(&databases).await;
-    let events = crate::events::start(&config, &databases, &metrics)
-        .await
-        .map_err(ServeError::Events)?;
         assert!(db.catalog().is_none());
         std::fs::create_dir(&dir).expect("create dir");
         let deadline = tokio::time::Instant::now() + CATALOG_RETRY * 3;
