@@ -38,9 +38,10 @@ pub(crate) async fn run(command: EventsCommand) -> Outcome {
     let EventsCommand::Replay(args) = command;
     let config = load_config(&args.config)?;
     let since = match args.since.as_deref() {
-        Some(text) => Some(parse_since(text, time::OffsetDateTime::now_utc()).map_err(|e| {
-            Failure::config(anyhow::anyhow!("--since `{text}`: {e}"))
-        })?),
+        Some(text) => Some(
+            parse_since(text, time::OffsetDateTime::now_utc())
+                .map_err(|e| Failure::config(anyhow::anyhow!("--since `{text}`: {e}")))?,
+        ),
         None => None,
     };
     let options = fraiseql_server::ReplayOptions {
@@ -51,7 +52,11 @@ pub(crate) async fn run(command: EventsCommand) -> Outcome {
     };
     match fraiseql_server::replay(&config, &options).await {
         Ok(n) => {
-            outln!("replayed {n} event(s) on {} through {}", options.subject, options.handler)?;
+            outln!(
+                "replayed {n} event(s) on {} through {}",
+                options.subject,
+                options.handler
+            )?;
             Ok(())
         }
         Err(e @ fraiseql_server::ReplayError::Setup(_)) => Err(Failure::config(e)),
@@ -61,12 +66,13 @@ pub(crate) async fn run(command: EventsCommand) -> Outcome {
 
 /// An RFC 3339 time, or an age before `now` (`90s`, `15m`, `2h`, `7d`).
 fn parse_since(text: &str, now: time::OffsetDateTime) -> Result<time::OffsetDateTime, String> {
-    if let Ok(t) =
-        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+    if let Ok(t) = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
     {
         return Ok(t);
     }
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (n, unit) = text.split_at(split);
     let n: i64 = n
         .parse()
@@ -97,7 +103,15 @@ mod tests {
             parse_since("2026-12-01T00:00:00Z", now),
             Ok(datetime!(2026-12-01 0:00 UTC))
         );
-        for bad in ["", "h", "2w", "-1h", "yesterday", "99999999999999999999d", "2026-13-01"] {
+        for bad in [
+            "",
+            "h",
+            "2w",
+            "-1h",
+            "yesterday",
+            "99999999999999999999d",
+            "2026-13-01",
+        ] {
             assert!(parse_since(bad, now).is_err(), "{bad}");
         }
     }

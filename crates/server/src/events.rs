@@ -70,14 +70,22 @@ pub(crate) async fn start(
     }
     let bus = Arc::new(Bus::connect(o, subjects(config)).await?);
     if let Bus::Nats(nats) = &*bus {
-        tracing::info!("[observers] transport: nats ({}), stream: {}", o.url(), o.stream);
+        tracing::info!(
+            "[observers] transport: nats ({}), stream: {}",
+            o.url(),
+            o.stream
+        );
         match tokio::time::timeout(STARTUP_NATS_WAIT, nats.ensure_stream()).await {
             Ok(Ok(())) => {}
             Ok(Err(e @ (bus::StreamError::Uncovered(_) | bus::StreamError::Refused(_)))) => {
                 return Err(format!("[observers] stream `{}`: {e}", o.stream));
             }
-            Ok(Err(e)) => tracing::warn!("[observers] {e}; events wait in the outbox until NATS answers"),
-            Err(_) => tracing::warn!("[observers] NATS does not answer yet; events wait in the outbox until it does"),
+            Ok(Err(e)) => {
+                tracing::warn!("[observers] {e}; events wait in the outbox until NATS answers")
+            }
+            Err(_) => tracing::warn!(
+                "[observers] NATS does not answer yet; events wait in the outbox until it does"
+            ),
         }
     } else {
         tracing::info!("[observers] transport: memory (this process only)");
@@ -160,9 +168,11 @@ pub(crate) async fn start(
             status,
             metrics: metrics.clone(),
         });
-        consumer_tasks.push(supervise(format!("consumer {durable}"), consumers_rx.clone(), {
-            move |stop| consumer.clone().run(stop)
-        }));
+        consumer_tasks.push(supervise(
+            format!("consumer {durable}"),
+            consumers_rx.clone(),
+            { move |stop| consumer.clone().run(stop) },
+        ));
     }
     events.relay_tasks = Mutex::new(relay_tasks);
     events.consumer_tasks = Mutex::new(consumer_tasks);
@@ -247,7 +257,11 @@ impl Events {
             "consumers": consumers,
         });
         if let (Bus::Nats(_), Value::Object(map)) = (&*self.bus, &mut v) {
-            let state = if self.bus.connected() { "connected" } else { "disconnected" };
+            let state = if self.bus.connected() {
+                "connected"
+            } else {
+                "disconnected"
+            };
             map.insert("nats".into(), json!(state));
             map.insert("stream".into(), json!(self.stream));
         }

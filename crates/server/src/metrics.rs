@@ -207,17 +207,27 @@ impl Metrics {
     }
 
     pub(crate) fn events_published(&self, database: &str, n: u64) {
-        self.events.published.with_label_values(&[database]).inc_by(n);
+        self.events
+            .published
+            .with_label_values(&[database])
+            .inc_by(n);
     }
 
     pub(crate) fn events_failed(&self, database: &str) {
-        self.events.publish_failed.with_label_values(&[database]).inc();
+        self.events
+            .publish_failed
+            .with_label_values(&[database])
+            .inc();
     }
 
     pub(crate) fn outbox_depth(&self, database: &str, depth: u64, age_secs: f64) {
         let e = &self.events;
-        e.outbox_depth.with_label_values(&[database]).set(depth as i64);
-        e.outbox_lag.with_label_values(&[database]).set(age_secs as i64);
+        e.outbox_depth
+            .with_label_values(&[database])
+            .set(depth as i64);
+        e.outbox_lag
+            .with_label_values(&[database])
+            .set(age_secs as i64);
     }
 
     /// `subject` is the subscription's configured subject, never a message's.
@@ -226,15 +236,24 @@ impl Metrics {
     }
 
     pub(crate) fn consumer_lag(&self, consumer: &str, pending: u64) {
-        self.events.consumer_lag.with_label_values(&[consumer]).set(pending as i64);
+        self.events
+            .consumer_lag
+            .with_label_values(&[consumer])
+            .set(pending as i64);
     }
 
     pub(crate) fn handler_failed(&self, consumer: &str) {
-        self.events.handler_failed.with_label_values(&[consumer]).inc();
+        self.events
+            .handler_failed
+            .with_label_values(&[consumer])
+            .inc();
     }
 
     pub(crate) fn dead_lettered(&self, consumer: &str) {
-        self.events.dead_lettered.with_label_values(&[consumer]).inc();
+        self.events
+            .dead_lettered
+            .with_label_values(&[consumer])
+            .inc();
     }
 
     /// One finished HTTP request. Both labels come from closed sets (see [`method_label`]), so

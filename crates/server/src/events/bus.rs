@@ -80,9 +80,7 @@ impl Bus {
     /// Whether messages can go out now.
     pub(crate) fn connected(&self) -> bool {
         match self {
-            Bus::Nats(n) => {
-                n.client.connection_state() == async_nats::connection::State::Connected
-            }
+            Bus::Nats(n) => n.client.connection_state() == async_nats::connection::State::Connected,
             Bus::Memory(_) => true,
         }
     }
@@ -369,7 +367,10 @@ mod tests {
             minimal(&list(&["a.b", "a.>", "c.*", "c.d", "a.b"])),
             list(&["a.>", "c.*"])
         );
-        assert_eq!(template_pattern("t.{tenant_id}.orders.{op}"), "t.*.orders.*");
+        assert_eq!(
+            template_pattern("t.{tenant_id}.orders.{op}"),
+            "t.*.orders.*"
+        );
         assert_eq!(template_pattern("x.id_{id}"), "x.*");
     }
 

@@ -143,9 +143,16 @@ impl Consumer {
         }
     }
 
-    async fn on_nats_message(&self, nats: &Nats, message: jetstream::Message) -> Result<(), String> {
+    async fn on_nats_message(
+        &self,
+        nats: &Nats,
+        message: jetstream::Message,
+    ) -> Result<(), String> {
         let (attempt, seq) = match message.info() {
-            Ok(info) => (u32::try_from(info.delivered).unwrap_or(1), info.stream_sequence),
+            Ok(info) => (
+                u32::try_from(info.delivered).unwrap_or(1),
+                info.stream_sequence,
+            ),
             Err(_) => (1, 0),
         };
         let mut headers = Map::new();
@@ -235,13 +242,23 @@ impl Consumer {
         let headers = d.headers.to_string();
         let handled = tokio::time::timeout(
             Duration::from_secs(self.sub.ack_wait_secs),
-            outbox::handle(&self.db, &self.sub.handler, &self.durable, &d.id, body, &headers),
+            outbox::handle(
+                &self.db,
+                &self.sub.handler,
+                &self.durable,
+                &d.id,
+                body,
+                &headers,
+            ),
         )
         .await
         .unwrap_or_else(|_| {
             Err(DbError::new(
                 DbErrorKind::Timeout,
-                format!("handler ran longer than ack_wait_secs ({})", self.sub.ack_wait_secs),
+                format!(
+                    "handler ran longer than ack_wait_secs ({})",
+                    self.sub.ack_wait_secs
+                ),
             ))
         });
         match handled {
@@ -271,7 +288,8 @@ impl Consumer {
     fn delay(&self, attempt: u32) -> Duration {
         let list = &self.sub.backoff;
         let i = (attempt.max(1) as usize - 1).min(list.len().saturating_sub(1));
-        list.get(i).map_or(Duration::from_secs(1), |d| Duration::from_millis(d.0))
+        list.get(i)
+            .map_or(Duration::from_secs(1), |d| Duration::from_millis(d.0))
     }
 
     async fn to_dead_letters(&self, d: &Delivery<'_>, why: &str) {
@@ -310,7 +328,11 @@ impl Consumer {
         headers.insert("fraiseql-original-subject", d.subject);
         headers.insert("fraiseql-deliveries", d.attempt.to_string().as_str());
         let body = bytes::Bytes::copy_from_slice(d.body);
-        if let Err(e) = nats.client.publish_with_headers(subject, headers, body).await {
+        if let Err(e) = nats
+            .client
+            .publish_with_headers(subject, headers, body)
+            .await
+        {
             tracing::warn!(consumer = %self.durable, error = %e, "[observers] dead letter not published");
         }
     }

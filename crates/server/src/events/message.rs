@@ -141,10 +141,18 @@ mod tests {
     fn templates_take_the_op_table_and_columns() {
         let data = json!({"id": 7, "tenant_id": "acme", "status": "paid"});
         assert_eq!(
-            render("tenants.{tenant_id}.{table}.{op}", "update", Some("tb_order"), &data),
+            render(
+                "tenants.{tenant_id}.{table}.{op}",
+                "update",
+                Some("tb_order"),
+                &data
+            ),
             "tenants.acme.tb_order.update"
         );
-        assert_eq!(render("plain.subject", "insert", None, &data), "plain.subject");
+        assert_eq!(
+            render("plain.subject", "insert", None, &data),
+            "plain.subject"
+        );
         assert_eq!(render("x.id_{id}", "insert", None, &data), "x.id_7");
     }
 
@@ -161,7 +169,12 @@ mod tests {
 
     #[test]
     fn headers_follow_the_cloudevents_nats_binding() {
-        let mut r = row("INSERT", Some("tb_order"), "events.order.{op}", json!({"id": "o-1"}));
+        let mut r = row(
+            "INSERT",
+            Some("tb_order"),
+            "events.order.{op}",
+            json!({"id": "o-1"}),
+        );
         r.tenant = Some("acme".into());
         let m = from_row(&r, &source("shop", "primary"));
         assert_eq!(m.subject, "events.order.insert");

@@ -28,7 +28,10 @@ pub(crate) async fn install_script(
 ) -> Result<Vec<String>, InstallError> {
     todo!()
 }
-pub(crate) async fn install(_db: &Database, _observers: &ObserversConfig) -> Result<(), InstallError> {
+pub(crate) async fn install(
+    _db: &Database,
+    _observers: &ObserversConfig,
+) -> Result<(), InstallError> {
     todo!()
 }
 pub(crate) async fn pending(_db: &Database, _limit: usize) -> Result<Vec<OutboxRow>, DbError> {
@@ -85,9 +88,7 @@ pub(crate) async fn dead_letter(
 pub(crate) async fn listen(
     _db: &Database,
     _channels: &[String],
-) -> Result<
-    impl futures::Stream<Item = Result<(String, String), DbError>> + Send + 'static,
-    DbError,
-> {
+) -> Result<impl futures::Stream<Item = Result<(String, String), DbError>> + Send + 'static, DbError>
+{
     Ok(futures::stream::empty())
 }

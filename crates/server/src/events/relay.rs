@@ -178,7 +178,8 @@ impl Relay {
     /// Measures the outbox and deletes published rows past their retention.
     async fn housekeep(&self) -> Result<(), DbError> {
         let (depth, age) = outbox::depth(&self.db).await?;
-        self.metrics.outbox_depth(&self.db.name, depth, age.unwrap_or(0.0));
+        self.metrics
+            .outbox_depth(&self.db.name, depth, age.unwrap_or(0.0));
         self.status.depth(depth, age);
         let purged = outbox::purge(&self.db, self.retention).await?;
         if purged > 0 {

@@ -49,12 +49,10 @@ pub async fn replay(config: &Config, options: &ReplayOptions) -> Result<u64, Rep
             "the memory backend keeps no history; replay reads a JetStream stream".into(),
         ));
     }
-    let cfg = config.databases.get(&options.database).ok_or_else(|| {
-        setup(format!(
-            "database `{}` is not configured",
-            options.database
-        ))
-    })?;
+    let cfg = config
+        .databases
+        .get(&options.database)
+        .ok_or_else(|| setup(format!("database `{}` is not configured", options.database)))?;
     let db = Database::new(&options.database, cfg).map_err(|e| setup(e.message))?;
     let Bus::Nats(nats) = Bus::connect(&config.observers, Vec::new())
         .await
@@ -69,7 +67,12 @@ async fn run(nats: &Nats, db: &Database, options: &ReplayOptions) -> Result<u64,
     let setup = ReplayError::Setup;
     let stream = tokio::time::timeout(Duration::from_secs(10), nats.js.get_stream(&nats.stream))
         .await
-        .map_err(|_| setup(format!("NATS did not answer at {}", nats.client.server_info().host)))?
+        .map_err(|_| {
+            setup(format!(
+                "NATS did not answer at {}",
+                nats.client.server_info().host
+            ))
+        })?
         .map_err(|e| setup(format!("stream `{}`: {e}", nats.stream)))?;
     let deliver_policy = match options.since {
         Some(start_time) => DeliverPolicy::ByStartTime { start_time },
@@ -85,9 +88,7 @@ async fn run(nats: &Nats, db: &Database, options: &ReplayOptions) -> Result<u64,
         })
         .await
         .map_err(|e| setup(format!("consumer on `{}`: {e}", options.subject)))?;
-    let mut pending = consumer
-        .cached_info()
-        .num_pending;
+    let mut pending = consumer.cached_info().num_pending;
     let name = format!("replay-{}", uuid::Uuid::new_v4().simple());
     let mut applied = 0;
     if pending == 0 {

@@ -127,7 +127,10 @@ pub(super) async fn health(State(state): State<Arc<AppState>>, headers: HeaderMa
         databases.insert((*name).to_string(), Value::Object(entry));
     }
     // Events run in the background: trouble there degrades, it does not stop serving.
-    let events = state.events.as_ref().map(|e| (e.health(details), e.degraded()));
+    let events = state
+        .events
+        .as_ref()
+        .map(|e| (e.health(details), e.degraded()));
     any_degraded |= events.as_ref().is_some_and(|(_, degraded)| *degraded);
     let serving = state.ready.load(Ordering::SeqCst);
     let (status, code) = match (serving, any_down, any_degraded) {

@@ -3,6 +3,8 @@
 //! server on a free loopback port, and a GraphQL POST. Each test binary uses part of it.
 #![allow(dead_code)]
 
+pub(crate) mod nats;
+
 use fraiseql_engine::config::{Config, DatabaseConfig, DatabaseKind};
 use fraiseql_engine::schema::load_schema;
 use fraiseql_server::{spawn, Running, ServeOptions};
