@@ -171,7 +171,7 @@ pub(crate) async fn start(
         consumer_tasks.push(supervise(
             format!("consumer {durable}"),
             consumers_rx.clone(),
-            { move |stop| consumer.clone().run(stop) },
+            move |stop| consumer.clone().run(stop),
         ));
     }
     events.relay_tasks = Mutex::new(relay_tasks);

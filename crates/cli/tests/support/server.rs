@@ -121,6 +121,19 @@ impl Server {
         }
     }
 
+    /// `http://127.0.0.1:<port>`.
+    #[allow(dead_code)] // the spec suite does not need it
+    pub(crate) fn base(&self) -> String {
+        self.base.clone()
+    }
+
+    /// Kills the process (SIGKILL) and waits for it.
+    #[allow(dead_code)] // the spec suite does not need it
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Whether the process is still running.
     pub(crate) fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

@@ -1,6 +1,7 @@
 //! NATS for the event tests: the shared JetStream server (`FRAISEQL_TEST_NATS_URL`), names
 //! private to one test (stream, subject prefix), reading a stream back, and a private
-//! `nats-server` a test can stop and start again.
+//! `nats-server` a test can stop and start again. Each test binary uses part of it.
+#![allow(dead_code)]
 
 use async_nats::jetstream::{self, consumer::pull};
 use futures::StreamExt;
