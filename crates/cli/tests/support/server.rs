@@ -135,6 +135,7 @@ impl Server {
     }
 
     /// Whether the process is still running.
+    #[allow(dead_code)] // not every test binary asks
     pub(crate) fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
