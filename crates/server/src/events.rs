@@ -180,7 +180,7 @@ pub(crate) async fn start(
 }
 
 /// Every subject the stream must take: each table rule's subject (placeholders as `*`),
-/// each channel rule's, each subscription's.
+/// each channel rule's, each subscription's, and `stream_subjects`.
 fn subjects(config: &Config) -> Vec<String> {
     let o = &config.observers;
     let rules = o
@@ -189,7 +189,8 @@ fn subjects(config: &Config) -> Vec<String> {
         .filter_map(|r| r.subject.as_deref())
         .map(bus::template_pattern);
     let subscriptions = o.subscribe.iter().map(|s| s.subject.clone());
-    rules.chain(subscriptions).collect()
+    let extra = o.stream_subjects.iter().cloned();
+    rules.chain(subscriptions).chain(extra).collect()
 }
 
 /// Runs `task` until it returns; a panic is logged and the task started again after a

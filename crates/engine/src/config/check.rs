@@ -373,6 +373,12 @@ impl<'a, 'i> Checker<'a, 'i> {
             );
             self.report(&table, "stream", message);
         }
+        for subject in &o.stream_subjects {
+            if let Err(why) = check_subject(subject, true) {
+                let message = format!("`stream_subjects` in [observers]: {why}");
+                self.report(&table, "stream_subjects", message);
+            }
+        }
         self.at_least_one(&table, "batch_size", o.batch_size as u64);
         self.at_least_one(&table, "poll_interval_ms", o.poll_interval_ms.0);
         for (i, rule) in o.rules.iter().enumerate() {

@@ -34,6 +34,10 @@ pub struct ObserversConfig {
     /// when absent.
     #[serde(default = "default_stream", alias = "stream_name")]
     pub stream: String,
+    /// More subjects the stream must take (wildcards allowed), beside the rule and
+    /// subscription subjects: those other services publish into the same stream.
+    #[serde(default)]
+    pub stream_subjects: Vec<String>,
     /// Install the outbox and the capture triggers at start (else `fraiseql observers
     /// install`).
     #[serde(default = "yes")]
@@ -68,6 +72,7 @@ impl Default for ObserversConfig {
             nats_url: None,
             nats: NatsSection::default(),
             stream: default_stream(),
+            stream_subjects: Vec::new(),
             install_triggers: true,
             batch_size: default_batch_size(),
             poll_interval_ms: default_poll_interval(),
