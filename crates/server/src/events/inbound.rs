@@ -28,6 +28,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// Messages asked for per pull.
+const PULL_BATCH: usize = 16;
+
 /// How often a consumer's backlog is measured.
 const LAG_EVERY: Duration = Duration::from_secs(5);
 
@@ -114,7 +117,11 @@ impl Consumer {
             .get_or_create_consumer(&self.durable, config)
             .await
             .map_err(|e| format!("consumer `{}`: {e}", self.durable))?;
+        // Small pulls: messages are handled one at a time, and replicas sharing the durable
+        // consumer each get a share instead of one taking a large batch.
         let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(PULL_BATCH)
             .messages()
             .await
             .map_err(|e| format!("consumer `{}`: {e}", self.durable))?;

@@ -121,6 +121,18 @@ impl Relay {
                 }
                 continue;
             }
+            if !self.bus.connected() {
+                // Sending now would only queue in the client until NATS is back.
+                self.status.fail("NATS is not connected; events wait in the outbox");
+                if draining.is_some() {
+                    return Ok(());
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(self.poll.max(Duration::from_millis(250))) => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
             let messages: Vec<message::Message> = rows
                 .iter()
                 .map(|r| message::from_row(r, &self.source))
@@ -133,6 +145,7 @@ impl Relay {
                     .map_err(|e| e.message)?;
                 self.metrics.events_published(&self.db.name, stored as u64);
                 self.status.published(stored as u64);
+                self.status.set_state("publishing");
                 backoff.reset();
             }
             match error {
