@@ -450,3 +450,64 @@ async fn events_committed_while_nats_is_down_go_out_once_it_is_up() {
     running.stop().await.expect("stops");
     db.drop().await;
 }
+
+/// The quickstart as its README shows it: SQLite and the memory backend, no other
+/// service; a status change reaches the event handler, which records it.
+#[tokio::test]
+async fn the_quickstart_has_events_with_no_external_service() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let quickstart = root.join("examples/quickstart");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("quickstart.db");
+    let db = rusqlite::Connection::open(&file).unwrap();
+    for script in ["db/schema.sql", "db/seed.sql"] {
+        db.execute_batch(&std::fs::read_to_string(quickstart.join(script)).unwrap())
+            .unwrap();
+    }
+    drop(db);
+    let toml = std::fs::read_to_string(quickstart.join("fraiseql.toml"))
+        .unwrap()
+        .replace(
+            "sqlite://./data/quickstart.db",
+            &format!("sqlite://{}", file.display()),
+        );
+    let config = parse(&toml, "fraiseql.toml", &|_| None).unwrap_or_else(|e| panic!("{e}"));
+    let sdl = std::fs::read_to_string(quickstart.join("schema.graphql")).unwrap();
+    let running = support::serve(config, &sdl).await;
+    let (base, http) = (support::base(&running), reqwest::Client::new());
+
+    let ship = r#"mutation { updateOrderStatus(id: "a0000000-0000-4000-8000-000000000004", status: SHIPPED) { identifier status } }"#;
+    let r = mutate(&http, &base, ship).await;
+    assert_eq!(r["data"]["updateOrderStatus"]["status"], "SHIPPED", "{r}");
+    let read = r#"{ order(id: "a0000000-0000-4000-8000-000000000004") { identifier status statusChanges { status } } }"#;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let answer = loop {
+        let r = mutate(&http, &base, read).await;
+        let done = r["data"]["order"]["statusChanges"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty());
+        if done || tokio::time::Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        answer,
+        json!({"data": {"order": {"identifier": "ORD-004", "status": "SHIPPED",
+            "statusChanges": [{"status": "SHIPPED"}]}}})
+    );
+    let health: Value = http
+        .get(format!("{base}/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["events"]["backend"], "memory", "{health}");
+    assert_eq!(
+        health["events"]["consumers"]["fraiseql_fn_on_order_status_changed"]["handled"], 1,
+        "{health}"
+    );
+    running.stop().await.expect("stops");
+}

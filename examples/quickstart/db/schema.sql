@@ -90,6 +90,46 @@ SELECT
 FROM tb_order o
 JOIN tb_customer c ON c.pk_customer = o.fk_customer;
 
+-- Each change of an order's status, written by the event handler below (not by the mutation):
+-- the path is mutation -> tb_order UPDATE -> outbox -> event `orders.status.<status>` ->
+-- fn_on_order_status_changed, all inside the server (the memory backend of fraiseql.toml).
+CREATE TABLE tb_order_status_change (
+    pk_order_status_change INTEGER PRIMARY KEY,
+    id          TEXT NOT NULL UNIQUE,
+    order_id    TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    changed_at  TEXT NOT NULL
+);
+
+CREATE INDEX ix_order_status_change_order ON tb_order_status_change (order_id);
+
+CREATE VIEW v_order_status_change AS
+SELECT
+    id,
+    order_id,
+    json_object('id', id, 'order_id', order_id, 'status', status, 'changed_at', changed_at)
+        AS data
+FROM tb_order_status_change;
+
+-- The event handler: like a mutation, a view whose INSTEAD OF INSERT trigger does the work.
+-- `event` is the message body, here the changed tb_order row as JSON.
+CREATE VIEW fn_on_order_status_changed AS SELECT NULL AS event WHERE 0;
+
+CREATE TRIGGER fn_on_order_status_changed_call
+INSTEAD OF INSERT ON fn_on_order_status_changed
+BEGIN
+    INSERT INTO tb_order_status_change (id, order_id, status, changed_at)
+    VALUES (
+        lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4'
+            || substr(lower(hex(randomblob(2))), 2) || '-'
+            || substr('89ab', 1 + abs(random()) % 4, 1) || substr(lower(hex(randomblob(2))), 2)
+            || '-' || lower(hex(randomblob(6))),
+        json_extract(NEW.event, '$.id'),
+        json_extract(NEW.event, '$.status'),
+        strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+    );
+END;
+
 -- Mutations. SQLite has no stored functions: a mutation is an INSERT into a view named like
 -- the function, whose columns are the parameters. Its INSTEAD OF INSERT trigger does the work
 -- and writes exactly one row into fraiseql_mutation_response, which the engine takes back in

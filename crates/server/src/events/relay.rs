@@ -123,7 +123,8 @@ impl Relay {
             }
             if !self.bus.connected() {
                 // Sending now would only queue in the client until NATS is back.
-                self.status.fail("NATS is not connected; events wait in the outbox");
+                self.status
+                    .fail("NATS is not connected; events wait in the outbox");
                 if draining.is_some() {
                     return Ok(());
                 }
