@@ -511,3 +511,106 @@ async fn the_quickstart_has_events_with_no_external_service() {
     );
     running.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn replay_runs_the_history_through_a_handler() {
+    let names = Names::new();
+    let db = support::PgScratch::new(
+        "CREATE TABLE projection (order_id text, status text);
+         CREATE FUNCTION fn_project(p_event jsonb) RETURNS void LANGUAGE plpgsql AS $$
+         BEGIN
+           IF p_event->>'status' = 'boom' THEN RAISE EXCEPTION 'cannot project'; END IF;
+           INSERT INTO projection VALUES (p_event->>'order_id', p_event->>'status');
+         END $$;",
+    )
+    .await;
+    let (_client, js) = nats::jetstream(&nats::url()).await;
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: names.stream.clone(),
+        subjects: vec![names.subject(">")],
+        ..Default::default()
+    })
+    .await
+    .expect("stream");
+    let subject = names.subject("order.status");
+    for (i, status) in ["pending", "paid", "shipped"].iter().enumerate() {
+        let id = format!("r-{i}");
+        let body = json!({"order_id": "o1", "status": status}).to_string();
+        publish(&js, &subject, &[("Nats-Msg-Id", &id)], &body).await;
+    }
+    let config = config(&db.url, &nats::url(), &names, "");
+    let options =
+        |subject: &str, since: Option<time::OffsetDateTime>| fraiseql_server::ReplayOptions {
+            subject: subject.to_owned(),
+            since,
+            handler: "fn_project".into(),
+            database: "primary".into(),
+        };
+    let all = names.subject("order.>");
+    assert_eq!(
+        fraiseql_server::replay(&config, &options(&all, None))
+            .await
+            .unwrap(),
+        3
+    );
+    // Again: a replay runs every event, whatever ran before.
+    assert_eq!(
+        fraiseql_server::replay(&config, &options(&all, None))
+            .await
+            .unwrap(),
+        3
+    );
+    let statuses: Vec<String> = rows(&db, "SELECT status FROM projection")
+        .await
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        statuses,
+        ["pending", "paid", "shipped", "pending", "paid", "shipped"]
+    );
+    let later = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    assert_eq!(
+        fraiseql_server::replay(&config, &options(&all, Some(later)))
+            .await
+            .unwrap(),
+        0
+    );
+    let nothing = names.subject("nothing.here");
+    assert_eq!(
+        fraiseql_server::replay(&config, &options(&nothing, None))
+            .await
+            .unwrap(),
+        0
+    );
+
+    // A failing handler stops the replay, saying where.
+    publish(
+        &js,
+        &subject,
+        &[("Nats-Msg-Id", "r-boom")],
+        r#"{"order_id": "o1", "status": "boom"}"#,
+    )
+    .await;
+    let err = fraiseql_server::replay(&config, &options(&all, None))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("r-boom") && text.contains("after 3 applied"),
+        "{text}"
+    );
+
+    // Hostile: a handler name that is no function, the memory backend.
+    let mut missing = options(&all, None);
+    missing.handler = "fn_nope".into();
+    assert!(fraiseql_server::replay(&config, &missing).await.is_err());
+    let mut memory = config.clone();
+    memory.observers.backend = fraiseql_engine::config::Backend::Memory;
+    let err = fraiseql_server::replay(&memory, &options(&all, None))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("keeps no history"), "{err}");
+    nats::delete_stream(&js, &names.stream).await;
+    db.drop().await;
+}
