@@ -27,7 +27,7 @@ pub trait Dialect: Sync {
                 out.push('.');
             }
             out.push('"');
-            out.push_str(part);
+            out.push_str(&part.replace('"', "\"\""));
             out.push('"');
         }
         out

@@ -5,6 +5,7 @@
 mod dialect;
 mod mutation;
 mod mysql;
+mod outbox;
 mod postgres;
 mod read;
 mod remote;
@@ -15,6 +16,7 @@ pub use mutation::{
     bind_parameters, first_uncovered, mutation_outcome, render_call, render_read_back, Binding,
     CallSql, MutationResult,
 };
+pub use outbox::{Capture, Outbox, PENDING_COLUMNS};
 pub use read::{render_reads, DatabaseTarget, ReadStatement};
 pub use remote::{render_steps, Remotes, StepKeys};
 
@@ -38,6 +40,15 @@ pub struct SqlQuery {
 
 /// The dialect for a database kind.
 pub fn dialect(kind: DatabaseKind) -> &'static dyn Dialect {
+    match kind {
+        DatabaseKind::Postgresql => &postgres::Postgres,
+        DatabaseKind::Sqlite => &sqlite::Sqlite,
+        DatabaseKind::Mysql => &mysql::Mysql,
+    }
+}
+
+/// The SQL of events for a database kind.
+pub fn outbox_sql(kind: DatabaseKind) -> &'static dyn Outbox {
     match kind {
         DatabaseKind::Postgresql => &postgres::Postgres,
         DatabaseKind::Sqlite => &sqlite::Sqlite,

@@ -14,10 +14,11 @@
 
 use super::dialect::{order_clause, page_clause, push_literal, push_pairs, Dialect, Rows};
 use super::mutation::schema_error;
+use super::outbox::{literal, seq_list, trigger_name, Capture, Outbox};
 use super::read::Renderer;
 use super::{remote, CallSql, Param, SqlQuery};
 use crate::catalog::{Function, SqlType};
-use crate::config::DatabaseKind;
+use crate::config::{DatabaseKind, Op};
 use crate::error::GraphQLError;
 use crate::plan::{Mutate, Related};
 use crate::schema::ScalarKind;
@@ -456,6 +457,261 @@ fn mysql_value(v: &Json) -> Param {
             .unwrap_or_else(|| Param::Text(n.to_string())),
         Json::String(s) => Param::Text(s.clone()),
         other => Param::Text(other.to_string()),
+    }
+}
+
+/// Events on MySQL/MariaDB: tables `fraiseql_*` in the database itself. Capture runs in AFTER
+/// triggers (one per rule and operation), which first take the row lock of the table's entry
+/// in `fraiseql_outbox_order`: the next writer of that table waits there until this
+/// transaction ends, so `seq` order is commit order per table. A payload view is read by the
+/// relay when it publishes (MySQL has no trigger that runs at commit).
+impl Outbox for Mysql {
+    fn outbox_tables(&self) -> Vec<String> {
+        let text = "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin";
+        vec![
+            format!(
+                "CREATE TABLE IF NOT EXISTS fraiseql_outbox (
+                    seq BIGINT AUTO_INCREMENT PRIMARY KEY,
+                    id CHAR(36) {text} NOT NULL UNIQUE,
+                    subject VARCHAR(1024) {text} NOT NULL,
+                    op VARCHAR(10) {text} NOT NULL,
+                    source VARCHAR(255) {text},
+                    row_data LONGTEXT {text} NOT NULL,
+                    old_data LONGTEXT {text},
+                    body LONGTEXT {text},
+                    view_name VARCHAR(255) {text},
+                    view_key VARCHAR(255) {text},
+                    tenant VARCHAR(255) {text},
+                    created_at DATETIME(6) NOT NULL,
+                    published_at DATETIME(6) NULL,
+                    error TEXT {text},
+                    KEY outbox_waiting (published_at, error(1), seq)
+                ) ENGINE=InnoDB"
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS fraiseql_outbox_order (
+                    source VARCHAR(255) {text} PRIMARY KEY,
+                    n BIGINT NOT NULL
+                ) ENGINE=InnoDB"
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS fraiseql_inbox (
+                    consumer VARCHAR(255) {text} NOT NULL,
+                    event_id VARCHAR(255) {text} NOT NULL,
+                    processed_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+                    PRIMARY KEY (consumer, event_id)
+                ) ENGINE=InnoDB"
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS fraiseql_dead_letter (
+                    id BIGINT AUTO_INCREMENT PRIMARY KEY,
+                    consumer VARCHAR(255) {text} NOT NULL,
+                    subject VARCHAR(1024) {text} NOT NULL,
+                    event_id VARCHAR(255) {text} NOT NULL,
+                    body LONGTEXT {text} NOT NULL,
+                    headers LONGTEXT {text},
+                    error TEXT {text} NOT NULL,
+                    deliveries INT NOT NULL,
+                    failed_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+                ) ENGINE=InnoDB"
+            ),
+        ]
+    }
+
+    fn installed_triggers(&self) -> SqlQuery {
+        SqlQuery {
+            text: "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS \
+                   WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME LIKE 'fraiseql\\_capture\\_%'"
+                .into(),
+            params: vec![],
+        }
+    }
+
+    fn drop_trigger(&self, name: &str, _table: &str) -> Vec<String> {
+        vec![format!("DROP TRIGGER IF EXISTS {}", self.ident(name))]
+    }
+
+    fn capture(&self, rule: &Capture) -> Vec<String> {
+        let json = |row: &str| {
+            let pairs: Vec<String> = rule
+                .columns
+                .iter()
+                .map(|c| format!("{}, {row}.{}", literal(c), self.ident(c)))
+                .collect();
+            format!("JSON_OBJECT({})", pairs.join(", "))
+        };
+        let mut out = Vec::new();
+        for op in &rule.ops {
+            let name = self.ident(&trigger_name(rule.index, Some(*op)));
+            let row = if *op == Op::Delete { "OLD" } else { "NEW" };
+            let old = if rule.include_old && *op == Op::Update {
+                json("OLD")
+            } else {
+                "NULL".into()
+            };
+            let (view, key) = match &rule.view {
+                Some((v, k)) => (literal(v), literal(k)),
+                None => ("NULL".into(), "NULL".into()),
+            };
+            let mut body = format!(
+                "INSERT INTO fraiseql_outbox_order (source, n) VALUES ({table}, 1) \
+                 ON DUPLICATE KEY UPDATE n = n + 1;\n\
+                 INSERT INTO fraiseql_outbox (id, subject, op, source, row_data, old_data, \
+                 view_name, view_key, created_at) VALUES (UUID(), {subject}, {op_name}, {table}, \
+                 {row_json}, {old}, {view}, {key}, UTC_TIMESTAMP(6));",
+                table = literal(&rule.table),
+                subject = literal(&rule.subject),
+                op_name = literal(op.as_str()),
+                row_json = json(row),
+            );
+            if let Some(condition) = &rule.condition {
+                let columns: Vec<String> = rule
+                    .columns
+                    .iter()
+                    .map(|c| format!("{row}.{} AS {}", self.ident(c), self.ident(c)))
+                    .collect();
+                body = format!(
+                    "IF EXISTS (SELECT 1 FROM (SELECT {}) AS r WHERE ({condition})) THEN\n{body}\nEND IF;",
+                    columns.join(", ")
+                );
+            }
+            out.push(format!("DROP TRIGGER IF EXISTS {name}"));
+            out.push(format!(
+                "CREATE TRIGGER {name} AFTER {} ON {} FOR EACH ROW\nBEGIN\n{body}\nEND",
+                op.as_str(),
+                self.ident(&rule.table)
+            ));
+        }
+        out
+    }
+
+    fn check_condition(&self, table: &str, condition: &str) -> String {
+        format!(
+            "SELECT 1 FROM {} AS r WHERE ({condition}) LIMIT 0",
+            self.ident(table)
+        )
+    }
+
+    fn pending(&self, limit: usize) -> SqlQuery {
+        SqlQuery {
+            text: "SELECT CAST(seq AS CHAR), id, subject, op, source, body, row_data, old_data, \
+                   view_name, view_key, tenant, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%fZ') \
+                   FROM fraiseql_outbox WHERE published_at IS NULL AND error IS NULL \
+                   ORDER BY seq LIMIT ?"
+                .into(),
+            params: vec![Param::Int(limit as i64)],
+        }
+    }
+
+    fn view_body(&self, view: &str, key: &str, value: &str) -> SqlQuery {
+        SqlQuery {
+            text: format!(
+                "SELECT data FROM {} WHERE {} = ? LIMIT 1",
+                self.ident(view),
+                self.ident(key)
+            ),
+            params: vec![Param::Text(value.into())],
+        }
+    }
+
+    fn mark_published(&self, seqs: &[i64]) -> SqlQuery {
+        let (marks, params) = seq_list(seqs, 1, |_, _| "?".into());
+        SqlQuery {
+            text: format!(
+                "UPDATE fraiseql_outbox SET published_at = UTC_TIMESTAMP(6) WHERE seq IN ({marks})"
+            ),
+            params,
+        }
+    }
+
+    fn mark_failed(&self, seq: i64, error: &str) -> SqlQuery {
+        SqlQuery {
+            text: "UPDATE fraiseql_outbox SET error = ? WHERE seq = ?".into(),
+            params: vec![Param::Text(error.into()), Param::Int(seq)],
+        }
+    }
+
+    fn purge(&self, age_secs: u64) -> SqlQuery {
+        SqlQuery {
+            text: "DELETE FROM fraiseql_outbox \
+                   WHERE published_at < UTC_TIMESTAMP(6) - INTERVAL ? SECOND"
+                .into(),
+            params: vec![Param::Int(age_secs.min(i64::MAX as u64) as i64)],
+        }
+    }
+
+    fn depth(&self) -> SqlQuery {
+        SqlQuery {
+            text: "SELECT CAST(COUNT(*) AS CHAR), \
+                   CAST(TIMESTAMPDIFF(MICROSECOND, MIN(created_at), UTC_TIMESTAMP(6)) / 1000000 AS CHAR) \
+                   FROM fraiseql_outbox WHERE published_at IS NULL AND error IS NULL"
+                .into(),
+            params: vec![],
+        }
+    }
+
+    fn inbox_insert(&self, consumer: &str, event_id: &str) -> SqlQuery {
+        SqlQuery {
+            text: "INSERT IGNORE INTO fraiseql_inbox (consumer, event_id) VALUES (?, ?)".into(),
+            params: vec![Param::Text(consumer.into()), Param::Text(event_id.into())],
+        }
+    }
+
+    fn handler_call(&self, handler: &str, body: &str, headers: Option<&str>) -> SqlQuery {
+        let mut params = vec![Param::Text(body.into())];
+        let args = match headers {
+            Some(h) => {
+                params.push(Param::Text(h.into()));
+                "?, ?"
+            }
+            None => "?",
+        };
+        SqlQuery {
+            text: format!("CALL {}({args})", self.ident(handler)),
+            params,
+        }
+    }
+
+    fn dead_letter(
+        &self,
+        consumer: &str,
+        subject: &str,
+        event_id: &str,
+        body: &str,
+        headers: &str,
+        error: &str,
+        deliveries: u32,
+    ) -> SqlQuery {
+        SqlQuery {
+            text: "INSERT INTO fraiseql_dead_letter \
+                   (consumer, subject, event_id, body, headers, error, deliveries) \
+                   VALUES (?, ?, ?, ?, ?, ?, ?)"
+                .into(),
+            params: vec![
+                Param::Text(consumer.into()),
+                Param::Text(subject.into()),
+                Param::Text(event_id.into()),
+                Param::Text(body.into()),
+                Param::Text(headers.into()),
+                Param::Text(error.into()),
+                Param::Int(i64::from(deliveries)),
+            ],
+        }
+    }
+
+    fn lease_take(&self, _holder: &str, _ttl_secs: u64) -> SqlQuery {
+        // A named lock per database, held by the relay's own connection.
+        SqlQuery {
+            text: "SELECT CAST(GET_LOCK(CONCAT('fraiseql.relay.', DATABASE()), 0) AS CHAR)".into(),
+            params: vec![],
+        }
+    }
+
+    fn lease_release(&self, _holder: &str) -> SqlQuery {
+        SqlQuery {
+            text: "SELECT CAST(RELEASE_LOCK(CONCAT('fraiseql.relay.', DATABASE())) AS CHAR)".into(),
+            params: vec![],
+        }
     }
 }
 

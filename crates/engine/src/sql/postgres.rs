@@ -4,6 +4,7 @@
 use super::dialect::{push_literal, push_pairs, Dialect};
 use super::mutation::schema_error;
 use super::read::Renderer;
+use super::outbox::{literal, seq_list, trigger_name, Capture, Outbox};
 use super::CallSql;
 use super::{json_text, Param, SqlQuery};
 use crate::catalog::{Function, FunctionReturn, SqlType};
@@ -326,6 +327,273 @@ fn pg_arg(r: &mut Renderer<'_>, v: &Json, type_name: &str) -> String {
         p
     } else {
         format!("{p}::{type_name}")
+    }
+}
+
+/// Events on PostgreSQL: the tables live in schema `fraiseql`. Capture runs in a deferred
+/// constraint trigger, i.e. at COMMIT, so the body (a payload view reads the transaction's
+/// later writes too, such as an order's items) shows the transaction's complete changes, and
+/// under an advisory lock per table held from there to the end of the commit, so `seq`
+/// order is commit order per table. Its `NOTIFY` wakes the relay when the transaction
+/// commits (a rolled-back transaction notifies nobody).
+impl Outbox for Postgres {
+    fn outbox_tables(&self) -> Vec<String> {
+        vec![
+            "CREATE SCHEMA IF NOT EXISTS fraiseql".into(),
+            "CREATE TABLE IF NOT EXISTS fraiseql.outbox (
+                seq bigserial PRIMARY KEY,
+                id uuid NOT NULL DEFAULT gen_random_uuid() UNIQUE,
+                subject text NOT NULL,
+                op text NOT NULL,
+                source text,
+                row_data jsonb NOT NULL,
+                body jsonb,
+                tenant text,
+                created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+                published_at timestamptz,
+                error text)"
+                .into(),
+            "CREATE INDEX IF NOT EXISTS outbox_waiting ON fraiseql.outbox (seq) \
+             WHERE published_at IS NULL AND error IS NULL"
+                .into(),
+            "CREATE INDEX IF NOT EXISTS outbox_published ON fraiseql.outbox (published_at) \
+             WHERE published_at IS NOT NULL"
+                .into(),
+            "CREATE TABLE IF NOT EXISTS fraiseql.inbox (
+                consumer text NOT NULL,
+                event_id text NOT NULL,
+                processed_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (consumer, event_id))"
+                .into(),
+            "CREATE TABLE IF NOT EXISTS fraiseql.dead_letter (
+                id bigserial PRIMARY KEY,
+                consumer text NOT NULL,
+                subject text NOT NULL,
+                event_id text NOT NULL,
+                body text NOT NULL,
+                headers jsonb,
+                error text NOT NULL,
+                deliveries int NOT NULL,
+                failed_at timestamptz NOT NULL DEFAULT now())"
+                .into(),
+            // Publishing from SQL: an outbox row in the caller's transaction.
+            "CREATE OR REPLACE FUNCTION fraiseql.emit(p_subject text, p_payload jsonb)
+             RETURNS uuid LANGUAGE plpgsql AS $fraiseql$
+             DECLARE v_id uuid;
+             BEGIN
+               PERFORM pg_advisory_xact_lock(hashtext('fraiseql.outbox'), hashtext(''));
+               INSERT INTO fraiseql.outbox (subject, op, row_data, body, tenant)
+               VALUES (p_subject, 'EMIT', p_payload, p_payload,
+                       nullif(current_setting('app.tenant_id', true), ''))
+               RETURNING id INTO v_id;
+               PERFORM pg_notify('fraiseql_outbox', '');
+               RETURN v_id;
+             END $fraiseql$"
+                .into(),
+        ]
+    }
+
+    fn installed_triggers(&self) -> SqlQuery {
+        SqlQuery {
+            text: "SELECT t.tgname::text, t.tgrelid::regclass::text FROM pg_trigger t \
+                   WHERE NOT t.tgisinternal AND t.tgname LIKE 'fraiseql\\_capture\\_%'"
+                .into(),
+            params: vec![],
+        }
+    }
+
+    fn drop_trigger(&self, name: &str, table: &str) -> Vec<String> {
+        // `table` is as `regclass` prints it: already quoted where it needs to be.
+        vec![format!("DROP TRIGGER IF EXISTS {} ON {table}", self.ident(name))]
+    }
+
+    fn capture(&self, rule: &Capture) -> Vec<String> {
+        let table = self.ident(&rule.table);
+        let function = format!("fraiseql.{}", self.ident(&trigger_name(rule.index, None)));
+        let mut body = String::from("DECLARE v_rec ");
+        body.push_str(&format!("{table}%ROWTYPE; v_row jsonb; v_body jsonb;\nBEGIN\n"));
+        body.push_str("IF TG_OP = 'DELETE' THEN v_rec := OLD; ELSE v_rec := NEW; END IF;\n");
+        if let Some(condition) = &rule.condition {
+            body.push_str(&format!(
+                "IF NOT EXISTS (SELECT 1 FROM (SELECT v_rec.*) AS r WHERE ({condition})) \
+                 THEN RETURN NULL; END IF;\n"
+            ));
+        }
+        body.push_str(&format!(
+            "PERFORM pg_advisory_xact_lock(hashtext('fraiseql.outbox'), hashtext({}));\n",
+            literal(&rule.table)
+        ));
+        body.push_str("v_row := to_jsonb(v_rec);\n");
+        match &rule.view {
+            Some((view, key)) => body.push_str(&format!(
+                "v_body := COALESCE((SELECT v.data::jsonb FROM {} AS v WHERE v.{} = v_rec.{} \
+                 LIMIT 1), v_row);\n",
+                self.ident(view),
+                self.ident(key),
+                self.ident(key)
+            )),
+            None => body.push_str("v_body := v_row;\n"),
+        }
+        if rule.include_old {
+            body.push_str(
+                "IF TG_OP = 'UPDATE' THEN \
+                 v_body := jsonb_build_object('old', to_jsonb(OLD), 'new', v_body); END IF;\n",
+            );
+        }
+        body.push_str(&format!(
+            "INSERT INTO fraiseql.outbox (subject, op, source, row_data, body, tenant) \
+             VALUES ({}, TG_OP, {}, v_row, v_body, \
+             nullif(current_setting('app.tenant_id', true), ''));\n\
+             PERFORM pg_notify('fraiseql_outbox', '');\nRETURN NULL;\nEND",
+            literal(&rule.subject),
+            literal(&rule.table)
+        ));
+        let events: Vec<&str> = rule.ops.iter().map(|op| op.as_str()).collect();
+        let trigger = self.ident(&trigger_name(rule.index, None));
+        vec![
+            format!(
+                "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql \
+                 AS $fraiseql$\n{body}\n$fraiseql$"
+            ),
+            format!("DROP TRIGGER IF EXISTS {trigger} ON {table}"),
+            format!(
+                "CREATE CONSTRAINT TRIGGER {trigger} AFTER {} ON {table} \
+                 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {function}()",
+                events.join(" OR ")
+            ),
+        ]
+    }
+
+    fn check_condition(&self, table: &str, condition: &str) -> String {
+        format!(
+            "SELECT 1 FROM {} AS r WHERE ({condition}) LIMIT 0",
+            self.ident(table)
+        )
+    }
+
+    fn pending(&self, limit: usize) -> SqlQuery {
+        SqlQuery {
+            text: "SELECT seq::text, id::text, subject, op, source, body::text, row_data::text, \
+                   NULL, NULL, NULL, tenant, \
+                   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') \
+                   FROM fraiseql.outbox WHERE published_at IS NULL AND error IS NULL \
+                   ORDER BY seq LIMIT $1::int8"
+                .into(),
+            params: vec![Param::Int(limit as i64)],
+        }
+    }
+
+    fn view_body(&self, view: &str, key: &str, value: &str) -> SqlQuery {
+        SqlQuery {
+            text: format!(
+                "SELECT data::text FROM {} WHERE {}::text = $1::text LIMIT 1",
+                self.ident(view),
+                self.ident(key)
+            ),
+            params: vec![Param::Text(value.into())],
+        }
+    }
+
+    fn mark_published(&self, seqs: &[i64]) -> SqlQuery {
+        let (marks, params) = seq_list(seqs, 1, |n, _| format!("${n}::int8"));
+        SqlQuery {
+            text: format!(
+                "UPDATE fraiseql.outbox SET published_at = now() WHERE seq IN ({marks})"
+            ),
+            params,
+        }
+    }
+
+    fn mark_failed(&self, seq: i64, error: &str) -> SqlQuery {
+        SqlQuery {
+            text: "UPDATE fraiseql.outbox SET error = $2::text WHERE seq = $1::int8".into(),
+            params: vec![Param::Int(seq), Param::Text(error.into())],
+        }
+    }
+
+    fn purge(&self, age_secs: u64) -> SqlQuery {
+        SqlQuery {
+            text: "DELETE FROM fraiseql.outbox \
+                   WHERE published_at < now() - make_interval(secs => $1::float8)"
+                .into(),
+            params: vec![Param::Float(age_secs as f64)],
+        }
+    }
+
+    fn depth(&self) -> SqlQuery {
+        SqlQuery {
+            text: "SELECT count(*)::text, \
+                   extract(epoch FROM clock_timestamp() - min(created_at))::float8::text \
+                   FROM fraiseql.outbox WHERE published_at IS NULL AND error IS NULL"
+                .into(),
+            params: vec![],
+        }
+    }
+
+    fn inbox_insert(&self, consumer: &str, event_id: &str) -> SqlQuery {
+        SqlQuery {
+            text: "INSERT INTO fraiseql.inbox (consumer, event_id) VALUES ($1::text, $2::text) \
+                   ON CONFLICT DO NOTHING"
+                .into(),
+            params: vec![Param::Text(consumer.into()), Param::Text(event_id.into())],
+        }
+    }
+
+    fn handler_call(&self, handler: &str, body: &str, headers: Option<&str>) -> SqlQuery {
+        let mut params = vec![Param::Text(body.into())];
+        let args = match headers {
+            Some(h) => {
+                params.push(Param::Text(h.into()));
+                "$1::jsonb, $2::jsonb"
+            }
+            None => "$1::jsonb",
+        };
+        SqlQuery {
+            text: format!("SELECT {}({args})", self.ident(handler)),
+            params,
+        }
+    }
+
+    fn dead_letter(
+        &self,
+        consumer: &str,
+        subject: &str,
+        event_id: &str,
+        body: &str,
+        headers: &str,
+        error: &str,
+        deliveries: u32,
+    ) -> SqlQuery {
+        SqlQuery {
+            text: "INSERT INTO fraiseql.dead_letter \
+                   (consumer, subject, event_id, body, headers, error, deliveries) \
+                   VALUES ($1::text, $2::text, $3::text, $4::text, $5::jsonb, $6::text, $7::int4)"
+                .into(),
+            params: vec![
+                Param::Text(consumer.into()),
+                Param::Text(subject.into()),
+                Param::Text(event_id.into()),
+                Param::Text(body.into()),
+                Param::Text(headers.into()),
+                Param::Text(error.into()),
+                Param::Int(i64::from(deliveries)),
+            ],
+        }
+    }
+
+    fn lease_take(&self, _holder: &str, _ttl_secs: u64) -> SqlQuery {
+        // The relay holds `pg_try_advisory_lock` on a connection of its own instead.
+        SqlQuery {
+            text: "SELECT pg_try_advisory_lock(hashtext('fraiseql.relay'))::text".into(),
+            params: vec![],
+        }
+    }
+
+    fn lease_release(&self, _holder: &str) -> SqlQuery {
+        SqlQuery {
+            text: "SELECT pg_advisory_unlock(hashtext('fraiseql.relay'))::text".into(),
+            params: vec![],
+        }
     }
 }
 

@@ -3,11 +3,12 @@
 //! subtypes do not survive subqueries, so subquery results are re-marked with `json(...)`.
 
 use super::dialect::{push_literal, push_pairs, Dialect};
+use super::outbox::{literal, seq_list, trigger_name, Capture, Outbox};
 use super::read::Renderer;
 use super::CallSql;
 use super::{Param, SqlQuery};
 use crate::catalog::{Function, SqlType};
-use crate::config::DatabaseKind;
+use crate::config::{DatabaseKind, Op};
 use crate::error::GraphQLError;
 use crate::plan::Mutate;
 use crate::schema::ScalarKind;
@@ -267,6 +268,272 @@ fn sqlite_value(v: &Json) -> Param {
             .unwrap_or_else(|| Param::Float(n.as_f64().unwrap_or(0.0))),
         Json::String(s) => Param::Text(s.clone()),
         other => Param::Text(other.to_string()),
+    }
+}
+
+/// A random version-4 UUID, 8-4-4-4-12, in SQLite.
+const UUID: &str = "lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' \
+    || substr(lower(hex(randomblob(2))), 2) || '-' \
+    || substr('89ab', 1 + abs(random()) % 4, 1) || substr(lower(hex(randomblob(2))), 2) \
+    || '-' || lower(hex(randomblob(6)))";
+
+/// Now, RFC 3339 UTC with milliseconds.
+const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
+/// Now, in seconds since the epoch (with fractions).
+const EPOCH: &str = "((julianday('now') - 2440587.5) * 86400.0)";
+
+/// Events on SQLite: tables `fraiseql_*`. Capture runs in AFTER triggers; SQLite has one
+/// writer at a time, so `seq` order is commit order. A payload view is read by the relay
+/// when it publishes. One relay per file holds a lease row it renews (SQLite has no session
+/// locks another process could see).
+impl Outbox for Sqlite {
+    fn outbox_tables(&self) -> Vec<String> {
+        vec![
+            "CREATE TABLE IF NOT EXISTS fraiseql_outbox (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                id TEXT NOT NULL UNIQUE,
+                subject TEXT NOT NULL,
+                op TEXT NOT NULL,
+                source TEXT,
+                row_data TEXT NOT NULL,
+                old_data TEXT,
+                body TEXT,
+                view_name TEXT,
+                view_key TEXT,
+                tenant TEXT,
+                created_at TEXT NOT NULL,
+                published_at TEXT,
+                error TEXT)"
+                .into(),
+            "CREATE INDEX IF NOT EXISTS fraiseql_outbox_waiting ON fraiseql_outbox (seq) \
+             WHERE published_at IS NULL AND error IS NULL"
+                .into(),
+            "CREATE TABLE IF NOT EXISTS fraiseql_inbox (
+                consumer TEXT NOT NULL,
+                event_id TEXT NOT NULL,
+                processed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+                PRIMARY KEY (consumer, event_id))"
+                .into(),
+            "CREATE TABLE IF NOT EXISTS fraiseql_dead_letter (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                consumer TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                event_id TEXT NOT NULL,
+                body TEXT NOT NULL,
+                headers TEXT,
+                error TEXT NOT NULL,
+                deliveries INTEGER NOT NULL,
+                failed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))"
+                .into(),
+            "CREATE TABLE IF NOT EXISTS fraiseql_relay_lease (
+                name TEXT PRIMARY KEY,
+                holder TEXT NOT NULL,
+                expires_at REAL NOT NULL)"
+                .into(),
+        ]
+    }
+
+    fn installed_triggers(&self) -> SqlQuery {
+        SqlQuery {
+            text: "SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger' \
+                   AND name LIKE 'fraiseql\\_capture\\_%' ESCAPE '\\'"
+                .into(),
+            params: vec![],
+        }
+    }
+
+    fn drop_trigger(&self, name: &str, _table: &str) -> Vec<String> {
+        vec![format!("DROP TRIGGER IF EXISTS {}", self.ident(name))]
+    }
+
+    fn capture(&self, rule: &Capture) -> Vec<String> {
+        let json = |row: &str| {
+            let pairs: Vec<String> = rule
+                .columns
+                .iter()
+                .map(|c| format!("{}, {row}.{}", literal(c), self.ident(c)))
+                .collect();
+            format!("json_object({})", pairs.join(", "))
+        };
+        let mut out = Vec::new();
+        for op in &rule.ops {
+            let name = self.ident(&trigger_name(rule.index, Some(*op)));
+            let row = if *op == Op::Delete { "OLD" } else { "NEW" };
+            let old = if rule.include_old && *op == Op::Update {
+                json("OLD")
+            } else {
+                "NULL".into()
+            };
+            let (view, key) = match &rule.view {
+                Some((v, k)) => (literal(v), literal(k)),
+                None => ("NULL".into(), "NULL".into()),
+            };
+            let when = match &rule.condition {
+                Some(condition) => {
+                    let columns: Vec<String> = rule
+                        .columns
+                        .iter()
+                        .map(|c| format!("{row}.{} AS {}", self.ident(c), self.ident(c)))
+                        .collect();
+                    format!(
+                        "\nWHEN EXISTS (SELECT 1 FROM (SELECT {}) AS r WHERE ({condition}))",
+                        columns.join(", ")
+                    )
+                }
+                None => String::new(),
+            };
+            out.push(format!("DROP TRIGGER IF EXISTS {name}"));
+            out.push(format!(
+                "CREATE TRIGGER {name} AFTER {op_name} ON {table} FOR EACH ROW{when}\nBEGIN\n\
+                 INSERT INTO fraiseql_outbox (id, subject, op, source, row_data, old_data, \
+                 view_name, view_key, created_at) VALUES ({UUID}, {subject}, {op_lit}, \
+                 {table_lit}, {row_json}, {old}, {view}, {key}, {NOW});\nEND",
+                op_name = op.as_str(),
+                table = self.ident(&rule.table),
+                subject = literal(&rule.subject),
+                op_lit = literal(op.as_str()),
+                table_lit = literal(&rule.table),
+                row_json = json(row),
+            ));
+        }
+        out
+    }
+
+    fn check_condition(&self, table: &str, condition: &str) -> String {
+        format!(
+            "SELECT 1 FROM {} AS r WHERE ({condition}) LIMIT 0",
+            self.ident(table)
+        )
+    }
+
+    fn pending(&self, limit: usize) -> SqlQuery {
+        SqlQuery {
+            text: "SELECT CAST(seq AS TEXT), id, subject, op, source, body, row_data, old_data, \
+                   view_name, view_key, tenant, created_at FROM fraiseql_outbox \
+                   WHERE published_at IS NULL AND error IS NULL ORDER BY seq LIMIT ?1"
+                .into(),
+            params: vec![Param::Int(limit as i64)],
+        }
+    }
+
+    fn view_body(&self, view: &str, key: &str, value: &str) -> SqlQuery {
+        SqlQuery {
+            text: format!(
+                "SELECT data FROM {} WHERE CAST({} AS TEXT) = ?1 LIMIT 1",
+                self.ident(view),
+                self.ident(key)
+            ),
+            params: vec![Param::Text(value.into())],
+        }
+    }
+
+    fn mark_published(&self, seqs: &[i64]) -> SqlQuery {
+        let (marks, params) = seq_list(seqs, 1, |n, _| format!("?{n}"));
+        SqlQuery {
+            text: format!("UPDATE fraiseql_outbox SET published_at = {NOW} WHERE seq IN ({marks})"),
+            params,
+        }
+    }
+
+    fn mark_failed(&self, seq: i64, error: &str) -> SqlQuery {
+        SqlQuery {
+            text: "UPDATE fraiseql_outbox SET error = ?2 WHERE seq = ?1".into(),
+            params: vec![Param::Int(seq), Param::Text(error.into())],
+        }
+    }
+
+    fn purge(&self, age_secs: u64) -> SqlQuery {
+        SqlQuery {
+            text: "DELETE FROM fraiseql_outbox WHERE published_at < \
+                   strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || ?1 || ' seconds')"
+                .into(),
+            params: vec![Param::Int(age_secs.min(i64::MAX as u64) as i64)],
+        }
+    }
+
+    fn depth(&self) -> SqlQuery {
+        SqlQuery {
+            text: "SELECT CAST(count(*) AS TEXT), \
+                   CAST((julianday('now') - julianday(min(created_at))) * 86400.0 AS TEXT) \
+                   FROM fraiseql_outbox WHERE published_at IS NULL AND error IS NULL"
+                .into(),
+            params: vec![],
+        }
+    }
+
+    fn inbox_insert(&self, consumer: &str, event_id: &str) -> SqlQuery {
+        SqlQuery {
+            text: "INSERT OR IGNORE INTO fraiseql_inbox (consumer, event_id) VALUES (?1, ?2)"
+                .into(),
+            params: vec![Param::Text(consumer.into()), Param::Text(event_id.into())],
+        }
+    }
+
+    fn handler_call(&self, handler: &str, body: &str, headers: Option<&str>) -> SqlQuery {
+        let mut params = vec![Param::Text(body.into())];
+        let (columns, values) = match headers {
+            Some(h) => {
+                params.push(Param::Text(h.into()));
+                ("event, headers", "?1, ?2")
+            }
+            None => ("event", "?1"),
+        };
+        SqlQuery {
+            text: format!(
+                "INSERT INTO {} ({columns}) VALUES ({values})",
+                self.ident(handler)
+            ),
+            params,
+        }
+    }
+
+    fn dead_letter(
+        &self,
+        consumer: &str,
+        subject: &str,
+        event_id: &str,
+        body: &str,
+        headers: &str,
+        error: &str,
+        deliveries: u32,
+    ) -> SqlQuery {
+        SqlQuery {
+            text: "INSERT INTO fraiseql_dead_letter \
+                   (consumer, subject, event_id, body, headers, error, deliveries) \
+                   VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                .into(),
+            params: vec![
+                Param::Text(consumer.into()),
+                Param::Text(subject.into()),
+                Param::Text(event_id.into()),
+                Param::Text(body.into()),
+                Param::Text(headers.into()),
+                Param::Text(error.into()),
+                Param::Int(i64::from(deliveries)),
+            ],
+        }
+    }
+
+    fn lease_take(&self, holder: &str, ttl_secs: u64) -> SqlQuery {
+        SqlQuery {
+            text: format!(
+                "INSERT INTO fraiseql_relay_lease (name, holder, expires_at) \
+                 VALUES ('relay', ?1, {EPOCH} + ?2) \
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+                 expires_at = excluded.expires_at \
+                 WHERE fraiseql_relay_lease.holder = excluded.holder \
+                 OR fraiseql_relay_lease.expires_at < {EPOCH}"
+            ),
+            params: vec![Param::Text(holder.into()), Param::Int(ttl_secs as i64)],
+        }
+    }
+
+    fn lease_release(&self, holder: &str) -> SqlQuery {
+        SqlQuery {
+            text: "DELETE FROM fraiseql_relay_lease WHERE name = 'relay' AND holder = ?1".into(),
+            params: vec![Param::Text(holder.into())],
+        }
     }
 }
 
