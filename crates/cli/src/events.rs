@@ -1,5 +1,6 @@
-//! `fraiseql events replay`: runs a subject's history from the JetStream stream through a
-//! SQL handler, to rebuild a projection.
+//! The event commands: `fraiseql observers install` prints (or applies) the outbox and the
+//! capture triggers; `fraiseql events replay` runs a subject's history from the JetStream
+//! stream through a SQL handler, to rebuild a projection.
 
 use crate::output::outln;
 use crate::project::{load_config, DEFAULT_CONFIG};
@@ -12,6 +13,45 @@ pub(crate) enum EventsCommand {
     /// Run the events stored on a subject through a SQL handler, oldest first (rebuilds a
     /// projection). Every event runs once, whatever live consumers handled.
     Replay(ReplayArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ObserversCommand {
+    /// Print the statements that install the outbox tables and the capture triggers of
+    /// [[observers.rules]] (what `install_triggers = true` applies at start), or apply them.
+    Install(InstallArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InstallArgs {
+    /// Config file.
+    #[arg(long, default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+    /// Only this database.
+    #[arg(long)]
+    database: Option<String>,
+    /// Apply the statements (idempotent) instead of printing them.
+    #[arg(long)]
+    apply: bool,
+}
+
+pub(crate) async fn observers(command: ObserversCommand) -> Outcome {
+    let ObserversCommand::Install(args) = command;
+    let config = load_config(&args.config)?;
+    let done = fraiseql_server::install_observers(&config, args.database.as_deref(), args.apply)
+        .await
+        .map_err(|e| Failure::config(anyhow::anyhow!(e)))?;
+    for (database, statements) in done {
+        if args.apply {
+            outln!("installed the outbox on database {database} ({} statements)", statements.len())?;
+        } else {
+            outln!("-- database {database}")?;
+            for statement in statements {
+                outln!("{statement};\n")?;
+            }
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Args)]

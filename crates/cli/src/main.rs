@@ -72,6 +72,9 @@ enum Command {
     /// Event commands (`[observers]`).
     #[command(subcommand)]
     Events(events::EventsCommand),
+    /// Observer commands (`[observers]`): the outbox and its capture triggers.
+    #[command(subcommand)]
+    Observers(events::ObserversCommand),
     /// Create a new project with sample data: SQLite (runs as is), PostgreSQL or MySQL/MariaDB.
     #[command(after_help = EXIT_CODES)]
     Init(init::InitArgs),
@@ -150,6 +153,7 @@ fn main() -> ExitCode {
             Command::Explain(args) => explain::explain(args).await,
             Command::Init(args) => init::init(args),
             Command::Events(command) => events::run(command).await,
+            Command::Observers(command) => events::observers(command).await,
         }
     });
     match outcome {

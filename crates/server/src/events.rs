@@ -279,3 +279,41 @@ impl Events {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+/// `fraiseql observers install`: the outbox and capture-trigger statements of each database
+/// with an outbox (or only `database`), applied when `apply`; per database, its name and
+/// the statements.
+pub async fn install(
+    config: &Config,
+    database: Option<&str>,
+    apply: bool,
+) -> Result<Vec<(String, Vec<String>)>, String> {
+    let o = &config.observers;
+    let names: Vec<&str> = config.databases.keys().map(String::as_str).collect();
+    let targets: Vec<&str> = o
+        .outbox_databases(&names)
+        .into_iter()
+        .filter(|name| database.is_none_or(|d| d == *name))
+        .collect();
+    if let Some(d) = database.filter(|_| targets.is_empty()) {
+        return Err(format!(
+            "database `{d}` has no outbox: it is not configured, or no [[observers.rules]] \
+             table rule names it (the primary always has one)"
+        ));
+    }
+    let mut out = Vec::new();
+    for name in targets {
+        let db = Database::new(name, &config.databases[name])
+            .map_err(|e| format!("database `{name}`: {}", e.message))?;
+        let statements = outbox::install_script(&db, o)
+            .await
+            .map_err(|e| format!("database `{name}`: {e}"))?;
+        if apply {
+            outbox::install(&db, o)
+                .await
+                .map_err(|e| format!("database `{name}`: {e}"))?;
+        }
+        out.push((name.to_owned(), statements));
+    }
+    Ok(out)
+}

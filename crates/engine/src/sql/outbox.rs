@@ -36,7 +36,7 @@ pub struct Capture {
 pub const PENDING_COLUMNS: usize = 12;
 
 /// The SQL of events on one database.
-pub trait Outbox {
+pub trait Outbox: Sync {
     /// DDL creating the outbox, inbox, dead-letter (and lease) tables and helpers;
     /// idempotent, in order.
     fn outbox_tables(&self) -> Vec<String>;
@@ -47,6 +47,14 @@ pub trait Outbox {
 
     /// DDL dropping one installed capture trigger.
     fn drop_trigger(&self, name: &str, table: &str) -> Vec<String>;
+
+    /// The names of the triggers [`Outbox::capture`] creates for `rule`: one per operation.
+    fn trigger_names(&self, rule: &Capture) -> Vec<String> {
+        rule.ops
+            .iter()
+            .map(|op| trigger_name(rule.index, Some(*op)))
+            .collect()
+    }
 
     /// DDL (re)creating the capture trigger(s) of one rule.
     fn capture(&self, rule: &Capture) -> Vec<String>;

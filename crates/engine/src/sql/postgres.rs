@@ -407,6 +407,11 @@ impl Outbox for Postgres {
         vec![format!("DROP TRIGGER IF EXISTS {} ON {table}", self.ident(name))]
     }
 
+    fn trigger_names(&self, rule: &Capture) -> Vec<String> {
+        // One deferred trigger for all the rule's operations.
+        vec![trigger_name(rule.index, None)]
+    }
+
     fn capture(&self, rule: &Capture) -> Vec<String> {
         let table = self.ident(&rule.table);
         let function = format!("fraiseql.{}", self.ident(&trigger_name(rule.index, None)));

@@ -130,6 +130,16 @@ pub(crate) struct PoolStatus {
     pub(crate) max: usize,
 }
 
+pub(crate) use mysql::Session as MysqlSession;
+pub(crate) use postgres::Listener as PostgresListener;
+
+/// A dedicated connection (see [`Database::session`]).
+pub(crate) enum Session {
+    Postgres(postgres::Listener),
+    Mysql(mysql::Session),
+    Sqlite,
+}
+
 /// The pools of the drivers we speak.
 enum Pool {
     Postgres(postgres::Pool),
@@ -334,6 +344,22 @@ impl Database {
     /// the statement may be a write, and the answer must not depend on whose turn it is.
     pub(crate) async fn explain(&self, q: &SqlQuery, analyze: bool) -> Result<String, DbError> {
         self.primary.explain(q, analyze).await
+    }
+
+    /// A connection of the primary's own, outside the pool, for the events relay's lease:
+    /// PostgreSQL a [`Listener`](postgres::Listener), MySQL/MariaDB a connection taken from
+    /// the pool; SQLite has none (its lease is a row).
+    pub(crate) async fn session(&self) -> Result<Session, DbError> {
+        let connect = async {
+            match &self.primary.pool {
+                Pool::Postgres(pool) => postgres::listener(pool).await.map(Session::Postgres),
+                Pool::Mysql(pool) => mysql::session(pool).await.map(Session::Mysql),
+                Pool::Sqlite(_) => Ok(Session::Sqlite),
+            }
+        };
+        tokio::time::timeout(self.primary.connect_timeout, connect)
+            .await
+            .unwrap_or_else(|_| Err(DbError::unavailable("no connection within the connect timeout")))
     }
 
     /// `SELECT 1` on the primary, bounded by the connect timeout.
@@ -648,6 +674,22 @@ impl Tx {
             }
             Some(TxInner::Mysql(conn)) => mysql::execute(conn, q).await,
             Some(TxInner::Sqlite(w, limit)) => sqlite::execute(&w.conn, q.clone(), *limit).await,
+            None => Err(DbError::query("transaction already finished")),
+        }
+    }
+
+    /// Runs statements without parameters (DDL) through the text protocol. MySQL/MariaDB
+    /// commit before and after each DDL statement: there, only the statements that are not
+    /// DDL stay in the transaction.
+    pub(crate) async fn script(&mut self, sql: &str) -> Result<(), DbError> {
+        match &mut self.inner {
+            Some(TxInner::Postgres { client, begun }) => {
+                let begin = !*begun;
+                *begun = true;
+                postgres::script_in(client, sql, begin).await
+            }
+            Some(TxInner::Mysql(conn)) => mysql::plain(conn, sql).await,
+            Some(TxInner::Sqlite(w, limit)) => sqlite::script(&w.conn, sql.to_owned(), *limit).await,
             None => Err(DbError::query("transaction already finished")),
         }
     }

@@ -292,6 +292,27 @@ pub(super) async fn plain(conn: &mut MyConn, sql: &str) -> Result<(), DbError> {
     out
 }
 
+/// A set-up connection taken out of the pool for good (the events relay holds its named lock
+/// on it); closed when dropped.
+pub(crate) struct Session(MyConn);
+
+impl Session {
+    /// Runs a statement without parameters; the first column of the first row, as text.
+    pub(crate) async fn first(&mut self, sql: &str) -> Result<Option<String>, DbError> {
+        let row: Option<Option<String>> = self
+            .0
+            .conn
+            .query_first(sql)
+            .await
+            .map_err(|e| mysql_error(&e))?;
+        Ok(row.flatten())
+    }
+}
+
+pub(super) async fn session(pool: &Pool) -> Result<Session, DbError> {
+    Ok(Session(Object::take(conn(pool).await?)))
+}
+
 /// Rolls back a transaction nobody committed, off the dropping task. A connection whose
 /// statement was abandoned is left to recycling, which drops it (closing rolls back).
 pub(super) fn rollback_detached(mut conn: Object) {

@@ -304,6 +304,78 @@ pub(super) async fn commit(conn: &PgConn) -> Result<(), DbError> {
         .map_err(statement_error)
 }
 
+/// Runs statements without parameters (DDL) through the simple protocol inside a
+/// transaction, `BEGIN` first when `begin`.
+pub(super) async fn script_in(conn: &PgConn, sql: &str, begin: bool) -> Result<(), DbError> {
+    guarded(conn, async {
+        batch_if(&conn.client, begin, "BEGIN").await?;
+        conn.client.batch_execute(sql).await
+    })
+    .await
+    .map_err(statement_error)
+}
+
+/// A connection outside the pool that keeps its notifications (`LISTEN`), for the events
+/// relay (which also holds its session lock on it) and the `pg_notify` forwarder. It ends
+/// when dropped.
+pub(crate) struct Listener {
+    client: Client,
+    notes: tokio::sync::mpsc::UnboundedReceiver<Result<(String, String), DbError>>,
+}
+
+impl Listener {
+    /// Runs statements without parameters; the first column of the first row, as text.
+    pub(crate) async fn first(&self, sql: &str) -> Result<Option<String>, DbError> {
+        let messages = self.client.simple_query(sql).await.map_err(statement_error)?;
+        Ok(messages.iter().find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+            _ => None,
+        }))
+    }
+
+    /// The next notification `(channel, payload)`; an error when the connection ended.
+    pub(crate) async fn next(&mut self) -> Result<(String, String), DbError> {
+        match self.notes.recv().await {
+            Some(note) => note,
+            None => Err(DbError::unavailable("the listening connection ended")),
+        }
+    }
+
+    /// Drops the notifications already received (one wake-up covers them all).
+    pub(crate) fn drain(&mut self) {
+        while self.notes.try_recv().is_ok() {}
+    }
+}
+
+/// Opens a [`Listener`] with the pool's settings (URL, TLS).
+pub(super) async fn listener(pool: &Pool) -> Result<Listener, DbError> {
+    let manager = pool.manager();
+    let (client, mut connection) = manager
+        .config
+        .connect(manager.tls.clone())
+        .await
+        .map_err(|e| DbError::unavailable(describe(&e)))?;
+    let (tx, notes) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let message = futures::future::poll_fn(|cx| connection.poll_message(cx)).await;
+            let note = match message {
+                Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
+                    Ok((n.channel().to_owned(), n.payload().to_owned()))
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => Err(DbError::unavailable(describe(&e))),
+                None => Err(DbError::unavailable("the listening connection closed")),
+            };
+            let end = note.is_err();
+            if tx.send(note).is_err() || end {
+                return;
+            }
+        }
+    });
+    Ok(Listener { client, notes })
+}
+
 async fn batch_if(client: &Client, send: bool, sql: &str) -> Result<(), tokio_postgres::Error> {
     if send {
         client.batch_execute(sql).await

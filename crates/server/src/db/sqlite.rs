@@ -291,6 +291,11 @@ async fn batch(conn: &Object, sql: &'static str, limit: Option<Duration>) -> Res
     run(conn, limit, move |c| c.execute_batch(sql)).await
 }
 
+/// Runs statements without parameters (DDL).
+pub(super) async fn script(conn: &Object, sql: String, limit: Option<Duration>) -> Result<(), DbError> {
+    run(conn, limit, move |c| c.execute_batch(&sql)).await
+}
+
 /// Runs `q`; every row, every column as text.
 pub(super) async fn fetch_rows(
     conn: &Object,
