@@ -43,7 +43,10 @@ pub(crate) async fn observers(command: ObserversCommand) -> Outcome {
         .map_err(|e| Failure::config(anyhow::anyhow!(e)))?;
     for (database, statements) in done {
         if args.apply {
-            outln!("installed the outbox on database {database} ({} statements)", statements.len())?;
+            outln!(
+                "installed the outbox on database {database} ({} statements)",
+                statements.len()
+            )?;
         } else {
             outln!("-- database {database}")?;
             for statement in statements {

@@ -76,7 +76,7 @@ pub(crate) async fn start(
             o.stream
         );
         match tokio::time::timeout(STARTUP_NATS_WAIT, nats.ensure_stream()).await {
-            Ok(Ok(())) => {}
+            Ok(Ok(_)) => {}
             Ok(Err(e @ (bus::StreamError::Uncovered(_) | bus::StreamError::Refused(_)))) => {
                 return Err(format!("[observers] stream `{}`: {e}", o.stream));
             }

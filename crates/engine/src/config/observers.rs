@@ -113,15 +113,16 @@ impl ObserversConfig {
             .filter(|(_, r)| r.channel.is_some())
     }
 
-    /// Every database that has an outbox: those with a table rule, and the primary (the
-    /// `emit` helper writes there), in config order, each once.
+    /// Every database with the events tables (outbox, inbox, dead letters) and a relay:
+    /// the primary (the `emit` helper writes there), those with a table rule and those a
+    /// subscription's handler lives in, in that order, each once.
     pub fn outbox_databases<'a>(&'a self, configured: &[&'a str]) -> Vec<&'a str> {
         let mut out: Vec<&str> = Vec::new();
         if configured.contains(&PRIMARY) {
             out.push(PRIMARY);
         }
-        for (_, rule) in self.table_rules() {
-            let db = rule.database();
+        let rules = self.table_rules().map(|(_, r)| r.database());
+        for db in rules.chain(self.subscribe.iter().map(SubscribeConfig::database)) {
             if !out.contains(&db) {
                 out.push(db);
             }

@@ -520,9 +520,10 @@ impl Outbox for Mysql {
 
     fn installed_triggers(&self) -> SqlQuery {
         SqlQuery {
-            text: "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS \
+            text:
+                "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS \
                    WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME LIKE 'fraiseql\\_capture\\_%'"
-                .into(),
+                    .into(),
             params: vec![],
         }
     }

@@ -159,7 +159,11 @@ mod tests {
 
     #[test]
     fn literals_and_names_are_escaped_on_every_dialect() {
-        for kind in [DatabaseKind::Postgresql, DatabaseKind::Mysql, DatabaseKind::Sqlite] {
+        for kind in [
+            DatabaseKind::Postgresql,
+            DatabaseKind::Mysql,
+            DatabaseKind::Sqlite,
+        ] {
             let ddl = outbox_sql(kind).capture(&rule()).join("\n");
             assert!(ddl.contains("'events.o''rder.{op}'"), "{kind:?}: {ddl}");
             assert!(ddl.contains("status <> 'draft'"), "{kind:?}: {ddl}");

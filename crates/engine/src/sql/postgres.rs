@@ -3,8 +3,8 @@
 
 use super::dialect::{push_literal, push_pairs, Dialect};
 use super::mutation::schema_error;
-use super::read::Renderer;
 use super::outbox::{literal, seq_list, trigger_name, Capture, Outbox};
+use super::read::Renderer;
 use super::CallSql;
 use super::{json_text, Param, SqlQuery};
 use crate::catalog::{Function, FunctionReturn, SqlType};
@@ -404,7 +404,10 @@ impl Outbox for Postgres {
 
     fn drop_trigger(&self, name: &str, table: &str) -> Vec<String> {
         // `table` is as `regclass` prints it: already quoted where it needs to be.
-        vec![format!("DROP TRIGGER IF EXISTS {} ON {table}", self.ident(name))]
+        vec![format!(
+            "DROP TRIGGER IF EXISTS {} ON {table}",
+            self.ident(name)
+        )]
     }
 
     fn trigger_names(&self, rule: &Capture) -> Vec<String> {
@@ -416,7 +419,9 @@ impl Outbox for Postgres {
         let table = self.ident(&rule.table);
         let function = format!("fraiseql.{}", self.ident(&trigger_name(rule.index, None)));
         let mut body = String::from("DECLARE v_rec ");
-        body.push_str(&format!("{table}%ROWTYPE; v_row jsonb; v_body jsonb;\nBEGIN\n"));
+        body.push_str(&format!(
+            "{table}%ROWTYPE; v_row jsonb; v_body jsonb;\nBEGIN\n"
+        ));
         body.push_str("IF TG_OP = 'DELETE' THEN v_rec := OLD; ELSE v_rec := NEW; END IF;\n");
         if let Some(condition) = &rule.condition {
             body.push_str(&format!(
@@ -502,9 +507,7 @@ impl Outbox for Postgres {
     fn mark_published(&self, seqs: &[i64]) -> SqlQuery {
         let (marks, params) = seq_list(seqs, 1, |n, _| format!("${n}::int8"));
         SqlQuery {
-            text: format!(
-                "UPDATE fraiseql.outbox SET published_at = now() WHERE seq IN ({marks})"
-            ),
+            text: format!("UPDATE fraiseql.outbox SET published_at = now() WHERE seq IN ({marks})"),
             params,
         }
     }
@@ -549,9 +552,9 @@ impl Outbox for Postgres {
         let args = match headers {
             Some(h) => {
                 params.push(Param::Text(h.into()));
-                "$1::jsonb, $2::jsonb"
+                "$1::text::jsonb, $2::text::jsonb"
             }
-            None => "$1::jsonb",
+            None => "$1::text::jsonb",
         };
         SqlQuery {
             text: format!("SELECT {}({args})", self.ident(handler)),
@@ -572,7 +575,7 @@ impl Outbox for Postgres {
         SqlQuery {
             text: "INSERT INTO fraiseql.dead_letter \
                    (consumer, subject, event_id, body, headers, error, deliveries) \
-                   VALUES ($1::text, $2::text, $3::text, $4::text, $5::jsonb, $6::text, $7::int4)"
+                   VALUES ($1::text, $2::text, $3::text, $4::text, $5::text::jsonb, $6::text, $7::int8::int4)"
                 .into(),
             params: vec![
                 Param::Text(consumer.into()),

@@ -359,7 +359,11 @@ impl Database {
         };
         tokio::time::timeout(self.primary.connect_timeout, connect)
             .await
-            .unwrap_or_else(|_| Err(DbError::unavailable("no connection within the connect timeout")))
+            .unwrap_or_else(|_| {
+                Err(DbError::unavailable(
+                    "no connection within the connect timeout",
+                ))
+            })
     }
 
     /// `SELECT 1` on the primary, bounded by the connect timeout.
@@ -689,7 +693,9 @@ impl Tx {
                 postgres::script_in(client, sql, begin).await
             }
             Some(TxInner::Mysql(conn)) => mysql::plain(conn, sql).await,
-            Some(TxInner::Sqlite(w, limit)) => sqlite::script(&w.conn, sql.to_owned(), *limit).await,
+            Some(TxInner::Sqlite(w, limit)) => {
+                sqlite::script(&w.conn, sql.to_owned(), *limit).await
+            }
             None => Err(DbError::query("transaction already finished")),
         }
     }

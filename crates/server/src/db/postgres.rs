@@ -326,7 +326,11 @@ pub(crate) struct Listener {
 impl Listener {
     /// Runs statements without parameters; the first column of the first row, as text.
     pub(crate) async fn first(&self, sql: &str) -> Result<Option<String>, DbError> {
-        let messages = self.client.simple_query(sql).await.map_err(statement_error)?;
+        let messages = self
+            .client
+            .simple_query(sql)
+            .await
+            .map_err(statement_error)?;
         Ok(messages.iter().find_map(|m| match m {
             tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
             _ => None,

@@ -292,7 +292,11 @@ async fn batch(conn: &Object, sql: &'static str, limit: Option<Duration>) -> Res
 }
 
 /// Runs statements without parameters (DDL).
-pub(super) async fn script(conn: &Object, sql: String, limit: Option<Duration>) -> Result<(), DbError> {
+pub(super) async fn script(
+    conn: &Object,
+    sql: String,
+    limit: Option<Duration>,
+) -> Result<(), DbError> {
     run(conn, limit, move |c| c.execute_batch(&sql)).await
 }
 

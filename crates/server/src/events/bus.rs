@@ -142,7 +142,8 @@ impl Nats {
 
     /// Makes sure the stream exists and takes the subjects (wildcards allowed): an existing
     /// stream is used as it is when it covers them; a missing one is created with them.
-    pub(crate) async fn ensure_stream(&self) -> Result<(), StreamError> {
+    /// Whether it was created now.
+    pub(crate) async fn ensure_stream(&self) -> Result<bool, StreamError> {
         let wanted = minimal(&self.subjects);
         match self.js.get_stream(&self.stream).await {
             Ok(mut existing) => {
@@ -156,7 +157,7 @@ impl Nats {
                     .cloned()
                     .collect();
                 if uncovered.is_empty() {
-                    Ok(())
+                    Ok(false)
                 } else {
                     Err(StreamError::Uncovered(uncovered))
                 }
@@ -180,7 +181,7 @@ impl Nats {
                 match self.js.create_stream(config).await {
                     Ok(_) => {
                         tracing::info!(stream = %self.stream, "[observers] JetStream stream created");
-                        Ok(())
+                        Ok(true)
                     }
                     Err(e) => match e.kind() {
                         jetstream::context::CreateStreamErrorKind::JetStream(j) => {
@@ -234,16 +235,15 @@ impl Nats {
     /// was away), which creating it again fixes, or the subject is one it does not take.
     async fn no_stream(&self) -> PublishError {
         match self.ensure_stream().await {
-            Ok(()) => match self.js.get_stream(&self.stream).await {
-                // It exists and covers the configured subjects, yet refused this one: an
-                // emitted event on a subject no stream takes.
-                Ok(_) => PublishError::Reject(format!(
-                    "no stream takes this subject (stream `{}` does not); add it to the \
-                     stream's subjects",
-                    self.stream
-                )),
-                Err(e) => PublishError::Retry(e.to_string()),
-            },
+            // Created just now: the same message goes in the next round.
+            Ok(true) => PublishError::Retry(format!("stream `{}` created", self.stream)),
+            // It was there, covering the configured subjects, yet refused this one: an
+            // emitted event on a subject no stream takes.
+            Ok(false) => PublishError::Reject(format!(
+                "no stream takes this subject (stream `{}` does not); add it to the stream's \
+                 subjects ([observers] stream_subjects)",
+                self.stream
+            )),
             Err(e) => PublishError::Retry(e.to_string()),
         }
     }

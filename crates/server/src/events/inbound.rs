@@ -242,8 +242,7 @@ impl Consumer {
             Some(body) => body,
             None => {
                 let why = "the message body is not JSON";
-                self.to_dead_letters(d, why).await;
-                return Verdict::Dead;
+                return self.to_dead_letters(d, why).await;
             }
         };
         let headers = d.headers.to_string();
@@ -252,8 +251,7 @@ impl Consumer {
             outbox::handle(
                 &self.db,
                 &self.sub.handler,
-                &self.durable,
-                &d.id,
+                Some((&self.durable, &d.id)),
                 body,
                 &headers,
             ),
@@ -282,8 +280,7 @@ impl Consumer {
                 // A database that is away is not the event's fault: wait, never dead-letter.
                 let outage = matches!(e.kind, DbErrorKind::Unavailable | DbErrorKind::CircuitOpen);
                 if !outage && d.attempt >= self.sub.max_deliver {
-                    self.to_dead_letters(d, &e.message).await;
-                    return Verdict::Dead;
+                    return self.to_dead_letters(d, &e.message).await;
                 }
                 Verdict::Retry(self.delay(d.attempt))
             }
@@ -299,7 +296,9 @@ impl Consumer {
             .map_or(Duration::from_secs(1), |d| Duration::from_millis(d.0))
     }
 
-    async fn to_dead_letters(&self, d: &Delivery<'_>, why: &str) {
+    /// Stores the event as a dead letter: `Dead`, or `Retry` when it cannot be stored (the
+    /// event is then kept in the stream rather than lost).
+    async fn to_dead_letters(&self, d: &Delivery<'_>, why: &str) -> Verdict {
         let body = String::from_utf8_lossy(d.body);
         let headers = d.headers.to_string();
         if let Err(e) = outbox::dead_letter(
@@ -314,11 +313,13 @@ impl Consumer {
         )
         .await
         {
-            tracing::error!(consumer = %self.durable, event = %d.id, error = %e.message, "[observers] cannot store a dead letter");
+            tracing::error!(consumer = %self.durable, event = %d.id, error = %e.message, "[observers] cannot store a dead letter; the event is kept");
+            return Verdict::Retry(self.delay(d.attempt));
         }
         self.status.dead_lettered();
         self.metrics.dead_lettered(&self.durable);
         tracing::error!(consumer = %self.durable, event = %d.id, subject = %d.subject, attempts = d.attempt, error = %crate::log::clip(why), "[observers] event dead-lettered");
+        Verdict::Dead
     }
 
     /// Publishes a dead letter on `<stream>.dlq.<durable>` (stored when a stream takes it).

@@ -131,7 +131,10 @@ pub(crate) async fn install_script(
     let mut out = o.outbox_tables();
     // Triggers of rules that are gone (or moved) are dropped; the others are replaced.
     let wanted: Vec<String> = captures.iter().flat_map(|c| o.trigger_names(c)).collect();
-    if let Ok(installed) = db.fetch_all_from(&o.installed_triggers(), Reads::Primary).await {
+    if let Ok(installed) = db
+        .fetch_all_from(&o.installed_triggers(), Reads::Primary)
+        .await
+    {
         for row in installed {
             if let [Some(name), Some(table), ..] = row.as_slice() {
                 if !wanted.contains(name) {
@@ -148,7 +151,10 @@ pub(crate) async fn install_script(
 
 /// Installs the outbox and the capture triggers (idempotent): in one transaction where
 /// the database has transactional DDL (PostgreSQL, SQLite).
-pub(crate) async fn install(db: &Database, observers: &ObserversConfig) -> Result<(), InstallError> {
+pub(crate) async fn install(
+    db: &Database,
+    observers: &ObserversConfig,
+) -> Result<(), InstallError> {
     let statements = install_script(db, observers).await?;
     let mut tx = db.begin().await.map_err(InstallError::Database)?;
     for statement in &statements {
@@ -189,7 +195,9 @@ pub(crate) async fn pending(db: &Database, limit: usize) -> Result<Vec<OutboxRow
     let mut out = Vec::with_capacity(rows.len());
     for mut r in rows {
         if r.len() < PENDING_COLUMNS {
-            return Err(DbError::query("the outbox returned fewer columns than expected"));
+            return Err(DbError::query(
+                "the outbox returned fewer columns than expected",
+            ));
         }
         let mut take = |i: usize| r[i].take();
         let seq = take(0).and_then(|s| s.parse().ok()).unwrap_or_default();
@@ -267,7 +275,9 @@ pub(crate) async fn mark_published(db: &Database, seqs: &[i64]) -> Result<(), Db
 }
 
 pub(crate) async fn mark_failed(db: &Database, seq: i64, error: &str) -> Result<(), DbError> {
-    execute(db, &sql(db).mark_failed(seq, error)).await.map(drop)
+    execute(db, &sql(db).mark_failed(seq, error))
+        .await
+        .map(drop)
 }
 
 /// Deletes published rows older than `age`; how many.
@@ -403,21 +413,23 @@ pub(crate) enum Handled {
     Duplicate,
 }
 
-/// Runs `handler` for one event in a transaction that also records `(consumer, event_id)`:
-/// an event recorded before is not run again; a failing handler rolls both back.
+/// Runs `handler` for one event in a transaction that also records `once`, `(consumer,
+/// event_id)`: an event recorded before is not run again; a failing handler rolls both
+/// back. Without `once` (a replay) the handler just runs.
 pub(crate) async fn handle(
     db: &Database,
     handler: &str,
-    consumer: &str,
-    event_id: &str,
+    once: Option<(&str, &str)>,
     body: &str,
     headers: &str,
 ) -> Result<Handled, DbError> {
     let o = sql(db);
     let with_headers = takes_headers(db, handler).await?;
     let mut tx = db.begin().await?;
-    if tx.execute(&o.inbox_insert(consumer, event_id)).await? == 0 {
-        return Ok(Handled::Duplicate);
+    if let Some((consumer, event_id)) = once {
+        if tx.execute(&o.inbox_insert(consumer, event_id)).await? == 0 {
+            return Ok(Handled::Duplicate);
+        }
     }
     tx.execute(&o.handler_call(handler, body, with_headers.then_some(headers)))
         .await?;
@@ -444,7 +456,10 @@ async fn takes_headers(db: &Database, handler: &str) -> Result<bool, DbError> {
     look(&catalog).ok_or_else(|| {
         DbError::new(
             DbErrorKind::Other,
-            format!("handler `{handler}` does not exist in database `{}`", db.name),
+            format!(
+                "handler `{handler}` does not exist in database `{}`",
+                db.name
+            ),
         )
     })
 }
@@ -461,7 +476,9 @@ pub(crate) async fn dead_letter(
     error: &str,
     deliveries: u32,
 ) -> Result<(), DbError> {
-    let q = sql(db).dead_letter(consumer, subject, event_id, body, headers, error, deliveries);
+    let q = sql(db).dead_letter(
+        consumer, subject, event_id, body, headers, error, deliveries,
+    );
     execute(db, &q).await.map(drop)
 }
 
@@ -473,17 +490,22 @@ pub(crate) async fn listen(
 ) -> Result<impl futures::Stream<Item = Result<(String, String), DbError>> + Send + 'static, DbError>
 {
     let Session::Postgres(listener) = db.session().await? else {
-        return Err(DbError::query("pg_notify channels exist on PostgreSQL only"));
+        return Err(DbError::query(
+            "pg_notify channels exist on PostgreSQL only",
+        ));
     };
     for channel in channels {
         let quoted = format!("\"{}\"", channel.replace('"', "\"\""));
         listener.first(&format!("LISTEN {quoted}")).await?;
     }
-    Ok(futures::stream::unfold(Some(listener), |state| async move {
-        let mut listener = state?;
-        match listener.next().await {
-            Ok(note) => Some((Ok(note), Some(listener))),
-            Err(e) => Some((Err(e), None)),
-        }
-    }))
+    Ok(futures::stream::unfold(
+        Some(listener),
+        |state| async move {
+            let mut listener = state?;
+            match listener.next().await {
+                Ok(note) => Some((Ok(note), Some(listener))),
+                Err(e) => Some((Err(e), None)),
+            }
+        },
+    ))
 }

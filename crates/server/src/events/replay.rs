@@ -1,8 +1,8 @@
 //! `fraiseql events replay`: the stream's history on a subject, from a point in time, run
 //! through a SQL handler, to rebuild a projection (seed 001, pattern 2). The replay reads
-//! with its own ephemeral consumer, so live consumers are not disturbed, and records its
-//! event ids under a consumer name of its own, so a replay runs every event once whatever
-//! the live consumers handled; it stops when it has caught up with the stream.
+//! with its own ephemeral consumer, so live consumers are not disturbed, and runs every event
+//! once whatever the live consumers handled (it records nothing in the inbox); it stops when
+//! it has caught up with the stream.
 
 use super::bus::{Bus, Nats};
 use super::outbox::{self, Handled};
@@ -89,7 +89,6 @@ async fn run(nats: &Nats, db: &Database, options: &ReplayOptions) -> Result<u64,
         .await
         .map_err(|e| setup(format!("consumer on `{}`: {e}", options.subject)))?;
     let mut pending = consumer.cached_info().num_pending;
-    let name = format!("replay-{}", uuid::Uuid::new_v4().simple());
     let mut applied = 0;
     if pending == 0 {
         return Ok(0);
@@ -129,7 +128,7 @@ async fn run(nats: &Nats, db: &Database, options: &ReplayOptions) -> Result<u64,
         let body = std::str::from_utf8(&message.payload)
             .map_err(|_| fail("the message body is not UTF-8 text".into()))?;
         let headers = Value::Object(headers).to_string();
-        match outbox::handle(db, &options.handler, &name, &id, body, &headers).await {
+        match outbox::handle(db, &options.handler, None, body, &headers).await {
             Ok(Handled::Done) => applied += 1,
             Ok(Handled::Duplicate) => {}
             Err(e) => return Err(fail(e.message)),
