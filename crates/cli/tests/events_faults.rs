@@ -139,6 +139,22 @@ fn ids(messages: &[nats::Stored]) -> Vec<String> {
     ids
 }
 
+/// The stream's order is the outbox's; the first difference, when there is one.
+fn same_order(stream: &[String], outbox: &[String], what: &str) {
+    assert_eq!(
+        stream.len(),
+        outbox.len(),
+        "{what}: as many in the stream as in the outbox"
+    );
+    if let Some(i) = stream.iter().zip(outbox).position(|(a, b)| a != b) {
+        panic!(
+            "{what} out of commit order from position {i}: stream {:?}, outbox {:?}",
+            &stream[i..(i + 3).min(stream.len())],
+            &outbox[i..(i + 3).min(outbox.len())]
+        );
+    }
+}
+
 /// The event ids of `table`'s outbox rows in `seq` (commit) order.
 async fn outbox_order(db: &tokio_postgres::Client, table: &str) -> Vec<String> {
     db.query(
@@ -255,16 +271,8 @@ async fn a_thousand_mutations_through_kills_and_a_nats_outage_are_each_published
     assert_eq!(items.len(), committed.len(), "every committed item once");
     assert_eq!(published, committed, "exactly the committed items");
     assert_eq!(logs.len(), committed.len(), "every committed log line once");
-    assert_eq!(
-        ids(&items),
-        outbox_order(&db, "tb_item").await,
-        "items in commit order"
-    );
-    assert_eq!(
-        ids(&logs),
-        outbox_order(&db, "tb_log").await,
-        "log lines in commit order"
-    );
+    same_order(&ids(&items), &outbox_order(&db, "tb_item").await, "items");
+    same_order(&ids(&logs), &outbox_order(&db, "tb_log").await, "log lines");
 
     drop(base);
     nats::delete_stream(&js, &names.stream).await;

@@ -597,8 +597,8 @@ impl Outbox for Mysql {
         SqlQuery {
             text: "SELECT CAST(seq AS CHAR), id, subject, op, source, body, row_data, old_data, \
                    view_name, view_key, tenant, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%fZ') \
-                   FROM fraiseql_outbox WHERE published_at IS NULL AND error IS NULL \
-                   ORDER BY seq LIMIT ?"
+                   FROM fraiseql_outbox AS o WHERE published_at IS NULL AND error IS NULL \
+                   ORDER BY o.seq LIMIT ?"
                 .into(),
             params: vec![Param::Int(limit as i64)],
         }

@@ -486,8 +486,8 @@ impl Outbox for Postgres {
             text: "SELECT seq::text, id::text, subject, op, source, body::text, row_data::text, \
                    NULL, NULL, NULL, tenant, \
                    to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') \
-                   FROM fraiseql.outbox WHERE published_at IS NULL AND error IS NULL \
-                   ORDER BY seq LIMIT $1::int8"
+                   FROM fraiseql.outbox AS o WHERE published_at IS NULL AND error IS NULL \
+                   ORDER BY o.seq LIMIT $1::int8"
                 .into(),
             params: vec![Param::Int(limit as i64)],
         }

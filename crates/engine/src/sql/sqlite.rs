@@ -410,8 +410,8 @@ impl Outbox for Sqlite {
     fn pending(&self, limit: usize) -> SqlQuery {
         SqlQuery {
             text: "SELECT CAST(seq AS TEXT), id, subject, op, source, body, row_data, old_data, \
-                   view_name, view_key, tenant, created_at FROM fraiseql_outbox \
-                   WHERE published_at IS NULL AND error IS NULL ORDER BY seq LIMIT ?1"
+                   view_name, view_key, tenant, created_at FROM fraiseql_outbox AS o \
+                   WHERE published_at IS NULL AND error IS NULL ORDER BY o.seq LIMIT ?1"
                 .into(),
             params: vec![Param::Int(limit as i64)],
         }

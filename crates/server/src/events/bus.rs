@@ -2,10 +2,10 @@
 //! "memory"`). The relay publishes through [`Bus::publish`]; inbound consumers read from
 //! JetStream durable consumers (`inbound.rs`) or from [`Memory::subscribe`].
 //!
-//! Publishing is ordered: messages are sent one after another on one connection and their
-//! acknowledgements awaited in order, and the count returned is the prefix the stream
-//! stored. The relay marks only that prefix, so a message is never marked before the stream
-//! has it, and never skipped.
+//! Publishing is ordered: one message at a time, each acknowledged by the stream before the
+//! next is sent, and the count returned is the prefix the stream stored. The relay marks
+//! only that prefix, so a message is never marked before the stream has it, never skipped,
+//! and never stored after one that followed it.
 
 use super::message::Message;
 use async_nats::jetstream::{self, context::PublishErrorKind, stream};
@@ -195,9 +195,12 @@ impl Nats {
     }
 
     async fn publish(&self, messages: &[Message]) -> (usize, Option<PublishError>) {
-        // Send them all, then await the acknowledgements in order: one round trip for the
-        // batch, and the stream stores them in the order sent.
-        let mut acks = Vec::with_capacity(messages.len());
+        // One message in flight at a time. With several, a connection lost mid-batch can
+        // drop one message from the socket while the ones queued behind it are sent after
+        // the reconnect: the stream would store them before the dropped one is published
+        // again, out of order. An acknowledgement per message costs a round trip on the
+        // relay's side, not on any request's.
+        let mut stored = 0;
         let mut stopped = None;
         for message in messages {
             let mut headers = HeaderMap::new();
@@ -207,20 +210,14 @@ impl Nats {
             let publish = jetstream::message::PublishMessage::build()
                 .payload(message.body.clone())
                 .headers(headers);
-            match self.js.send_publish(message.subject.clone(), publish).await {
-                Ok(ack) => acks.push(ack),
-                Err(e) => {
-                    stopped = Some(publish_error(e.kind(), &e));
-                    break;
-                }
-            }
-        }
-        let mut stored = 0;
-        for ack in acks {
-            match ack.await {
+            let acked = match self.js.send_publish(message.subject.clone(), publish).await {
+                Ok(ack) => ack.await.map_err(|e| publish_error(e.kind(), &e)),
+                Err(e) => Err(publish_error(e.kind(), &e)),
+            };
+            match acked {
                 Ok(_) => stored += 1,
                 Err(e) => {
-                    stopped = Some(publish_error(e.kind(), &e));
+                    stopped = Some(e);
                     break;
                 }
             }

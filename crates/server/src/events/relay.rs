@@ -139,6 +139,7 @@ impl Relay {
                 .map(|r| message::from_row(r, &self.source))
                 .collect();
             let (stored, error) = self.bus.publish(&messages).await;
+            tracing::debug!(database = %self.db.name, first = rows[0].seq, last = rows[rows.len() - 1].seq, stored, error = ?error, "[observers] published");
             if stored > 0 {
                 let seqs: Vec<i64> = rows[..stored].iter().map(|r| r.seq).collect();
                 outbox::mark_published(&self.db, &seqs)

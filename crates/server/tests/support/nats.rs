@@ -127,6 +127,8 @@ pub(crate) async fn read_now(js: &jetstream::Context, stream: &str, subject: &st
             sequence,
         });
     }
+    // In stream order whatever order the pulls delivered them in.
+    out.sort_by_key(|m| m.sequence);
     out
 }
 
