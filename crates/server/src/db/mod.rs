@@ -744,7 +744,7 @@ pub(crate) fn mysql_test_url() -> String {
 }
 
 #[cfg(test)]
-pub(crate) use mysql::tests::Scratch as MysqlScratch;
+pub(crate) use mysql::tests::{with_database, Scratch as MysqlScratch};
 #[cfg(test)]
 pub(crate) use postgres::tests::Scratch as PgScratch;
 
