@@ -107,6 +107,10 @@ if [ -d sdk/python ]; then
   FRAISEQL_BIN="$PWD/target/debug/fraiseql" target/venv/bin/python -m pytest -q sdk/python/tests
 fi
 
+section "choreography example (seed 002: order service, four Python workers, NATS)"
+# run.sh as its README runs it, then its pytest suite (examples/choreography/tests).
+FRAISEQL_BIN="$PWD/target/debug/fraiseql" bash examples/choreography/test.sh
+
 section "browser test (GraphiQL in headless Chromium)"
 # GraphiQL served by target/debug/fraiseql, driven by Playwright in Debian's Chromium with
 # every request outside the server blocked (see tests/browser/README.md).
