@@ -5,13 +5,16 @@
 #   bash bench/run.sh --quick    # smoke test: small data, 3 s per point, report in target/bench/quick/
 #   bash bench/run.sh --compare-mariadb   # FraiseQL on PostgreSQL beside FraiseQL on MariaDB
 #   bash bench/run.sh --federation        # W6: a relation into a second database (PostgreSQL, MariaDB)
+#   bash bench/run.sh --events            # observers off vs on, commit-to-JetStream latency (NATS)
 #   bash bench/run.sh --help     # every flag
 #
 # On a fresh Debian machine it installs what it needs: PostgreSQL (started, trust auth on
 # loopback, as scripts/test.sh does), wrk, Node.js + PostGraphile (unless --skip-peer,
 # --compare-mariadb or --federation), MariaDB (with --compare-mariadb or --federation; root
 # over TCP without a password, as scripts/test.sh does),
-# matplotlib in target/bench-venv (for the chart), and builds the release binary into its own
+# matplotlib in target/bench-venv (for the chart; with --events also nats-py, which only
+# bench/harness/events.py imports; NATS itself, JetStream enabled, is expected running at
+# --nats-url / BENCH_NATS_URL, default nats://127.0.0.1:4222), and builds the release binary into its own
 # target dir (target/bench) so it never waits on the test build. FRAISEQL_BIN=/path/to/fraiseql
 # uses that binary instead of building. Then it runs bench/harness (Python 3 standard library).
 set -euo pipefail
@@ -25,9 +28,11 @@ say() { printf '[bench] %s\n' "$*" >&2; }
 peer=1
 report_only=0
 maria=0
+events=0
 for arg in "$@"; do
   case "$arg" in
     --skip-peer) peer=0 ;;
+    --events) events=1; peer=0 ;;
     --compare-mariadb|--federation) maria=1; peer=0 ;;
     --report-only) report_only=1 ;;
     -h|--help) cd "$here" && exec python3 -m harness --help ;;
@@ -117,6 +122,12 @@ if [ -x "$venv/bin/python" ]; then
     say "installing matplotlib into $venv"
     "$venv/bin/pip" install -q matplotlib || say "matplotlib not installed: no chart"
   fi
+  if [ "$events" = 1 ] && ! "$python" -c 'import nats' >/dev/null 2>&1; then
+    say "installing nats-py into $venv (--events)"
+    "$venv/bin/pip" install -q nats-py || { say "nats-py not installed: --events cannot run"; exit 1; }
+  fi
+elif [ "$events" = 1 ] && [ "$report_only" = 0 ] && ! python3 -c 'import nats' >/dev/null 2>&1; then
+  say "--events needs nats-py, in $venv (python3-venv) or the system Python"; exit 1
 fi
 
 # --- the binary under test --------------------------------------------------------------

@@ -354,6 +354,10 @@ def main(argv: list[str]) -> int:
         # Imported here, as compare (--report-only rewrites its section from federation.json).
         from . import federation
         return federation.main(s)
+    if s.events:
+        # Imported here: events.py builds on this module's steps, and it alone imports nats-py.
+        from . import events
+        return events.main(s)
     if s.report_only:
         return _report(s, json.loads((s.results_dir / "latest.json").read_text()))
     _require_tools(s)

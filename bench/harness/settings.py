@@ -26,7 +26,10 @@ class Settings:
     sqlite: bool
     compare_mariadb: bool
     federation: bool
+    events: bool
     rounds: int
+    rate: float          # --events: mutations per second of the latency run
+    nats_url: str
     mariadb_url: str
     quick: bool
     report_only: bool
@@ -93,8 +96,19 @@ def parse(argv: list[str]) -> Settings:
                         "MariaDB, interleaved for --rounds rounds, medians and the cost of each "
                         "cross-database variant; results in bench/results/federation.json and "
                         "BENCHMARKS.md's W6 section")
+    p.add_argument("--events", action="store_true",
+                   help="instead of the full run: createOrder throughput with observers off and on "
+                        "(the same binary and database, only [observers] differs) at 1 and 16 "
+                        "connections, and the commit-to-JetStream latency at --rate mutations/s, for "
+                        "--rounds rounds; results in bench/results/events.json and BENCHMARKS.md's "
+                        "events section (needs NATS with JetStream, --nats-url)")
     p.add_argument("--rounds", type=int, default=3,
-                   help="--compare-mariadb, --federation: rounds (default 3)")
+                   help="--compare-mariadb, --federation, --events: rounds (default 3)")
+    p.add_argument("--rate", type=float, default=200.0,
+                   help="--events: mutations per second of the open-loop latency run (default 200)")
+    p.add_argument("--nats-url", default=os.environ.get("BENCH_NATS_URL", "nats://127.0.0.1:4222"),
+                   help="--events: the NATS server, JetStream enabled (default nats://127.0.0.1:4222; "
+                        "also BENCH_NATS_URL); the run uses a stream and subjects of its own")
     p.add_argument("--mariadb-url", default=os.environ.get("BENCH_MARIADB_URL", "mysql://root@127.0.0.1:3306"),
                    help="an admin connection to the MariaDB server (default root@127.0.0.1:3306)")
     p.add_argument("--report-only", action="store_true",
@@ -128,8 +142,10 @@ def parse(argv: list[str]) -> Settings:
     duration = a.duration if a.duration is not None else (3.0 if quick else 10.0)
     if duration < 1:
         p.error("--duration must be at least 1 second")
-    if a.compare_mariadb and a.federation:
-        p.error("--compare-mariadb and --federation are separate runs; give one")
+    if sum((a.compare_mariadb, a.federation, a.events)) > 1:
+        p.error("--compare-mariadb, --federation and --events are separate runs; give one")
+    if a.rate <= 0:
+        p.error("--rate must be positive")
     if a.rounds < 1:
         p.error("--rounds must be at least 1")
     cpus = os.cpu_count() or 1
@@ -137,9 +153,11 @@ def parse(argv: list[str]) -> Settings:
     command = os.environ.get("BENCH_COMMAND") or "bash bench/run.sh " + " ".join(shlex.quote(x) for x in argv)
     return Settings(
         scale=scale, seed=a.seed, duration=duration, warmup=1.0 if quick else 2.0,
-        concurrency=a.concurrency or [1, 16, 64], workloads=a.workloads,
-        peer=not a.skip_peer and not a.compare_mariadb and not a.federation, sqlite=a.sqlite,
-        compare_mariadb=a.compare_mariadb, federation=a.federation, rounds=a.rounds, mariadb_url=a.mariadb_url, quick=quick, report_only=a.report_only, reuse_data=a.reuse_data,
+        concurrency=a.concurrency or ([1, 16] if a.events else [1, 16, 64]), workloads=a.workloads,
+        peer=not a.skip_peer and not a.compare_mariadb and not a.federation and not a.events,
+        sqlite=a.sqlite,
+        compare_mariadb=a.compare_mariadb, federation=a.federation, events=a.events, rounds=a.rounds,
+        rate=a.rate, nats_url=a.nats_url, mariadb_url=a.mariadb_url, quick=quick, report_only=a.report_only, reuse_data=a.reuse_data,
         admin_url=a.pg_url, database=a.database,
         fraiseql_bin=binary.resolve(), node_dir=ROOT / "target" / "bench-tools" / "node",
         work_dir=ROOT / "target" / "bench",
