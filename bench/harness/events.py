@@ -171,8 +171,10 @@ def _check(port: int, customer: str) -> dict:
 def _waits_start(url: str, seconds: float) -> subprocess.Popen:
     """The wait-event sampler (bench_wait_samples) for about `seconds`, in the background."""
     n = max(1, int(0.9 * seconds / SAMPLE_EVERY))
-    return subprocess.Popen(["psql", url, "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c",
-                             f"SET synchronous_commit = off; CALL bench_wait_samples({n}, {SAMPLE_EVERY})"],
+    # Two -c: one string would be one implicit transaction, in which CALL cannot COMMIT.
+    return subprocess.Popen(["psql", url, "-X", "-At", "-v", "ON_ERROR_STOP=1",
+                             "-c", "SET synchronous_commit = off",
+                             "-c", f"CALL bench_wait_samples({n}, {SAMPLE_EVERY})"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -419,7 +421,8 @@ async def _nats_describe(nats_url: str) -> dict:
     nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=1)
     try:
         info = await nc.jetstream().account_info()  # raises when JetStream is off
-        return {"nats_server": nc.connected_server_version and str(nc.connected_server_version),
+        v = nc.connected_server_version
+        return {"nats_server": f"nats-server {v.major}.{v.minor}.{v.patch}",
                 "jetstream_streams": info.streams}
     finally:
         await nc.close()
