@@ -38,6 +38,7 @@ import asyncio
 import dataclasses
 import json
 import random
+import re
 import statistics
 import subprocess
 import time
@@ -50,7 +51,13 @@ from .settings import ROOT, Settings
 from .workloads import RANDOM_ID
 
 MODES = ("off", "on")
-LABELS = {"off": "observers off", "on": "observers on"}
+# --breakdown: observers off (no relay) with the capture triggers kept as installed, then
+# with the trigger's advisory lock taken out of its function, then with its NOTIFY taken out
+# too (diagnostics, not configurations): (advisory lock, NOTIFY) per variant.
+BREAKDOWN = ("capture", "capture_nolock", "capture_bare")
+CAPTURE_PARTS = {"capture": (True, True), "capture_nolock": (False, True), "capture_bare": (False, False)}
+LABELS = {"off": "observers off", "on": "observers on", "capture": "capture only",
+          "capture_nolock": "capture, no lock", "capture_bare": "capture, no lock, no NOTIFY"}
 GOAL = 0.15  # observers cost less than this share of the throughput
 START, END = "<!-- events:start -->", "<!-- events:end -->"
 HEADING = "## Events (issue 12)"
@@ -137,6 +144,60 @@ def _drop_triggers(url: str) -> None:
         raise RuntimeError(f"capture triggers still there after DROP: {left}")
 
 
+def _capture_defs(url: str) -> dict:
+    """The capture triggers and their functions as the on server installed them."""
+    triggers = pg.rows(url, "SELECT tgname::text, tgrelid::regclass::text, pg_get_triggerdef(oid) "
+                            "FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE 'fraiseql\\_capture\\_%'")
+    functions = pg.rows(url, "SELECT p.oid::regprocedure::text FROM pg_proc p "
+                             "JOIN pg_namespace n ON n.oid = p.pronamespace "
+                             "WHERE n.nspname = 'fraiseql' AND p.proname LIKE 'fraiseql\\_capture\\_%'")
+    if not triggers or not functions:
+        raise RuntimeError("the on server installed no capture trigger")
+    # pg_get_functiondef's text has newlines (pg.rows splits lines): read it whole.
+    functions = [(name, _text(url, f"SELECT pg_get_functiondef({pg.literal(name)}::regprocedure)"))
+                 for (name,) in functions]
+    return {"triggers": triggers, "functions": functions}
+
+
+def _text(url: str, sql: str) -> str:
+    proc = subprocess.run(["psql", url, "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                          text=True, capture_output=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"psql failed ({url}): {proc.stderr.strip()}")
+    return proc.stdout.rstrip("\n")
+
+
+_LOCK_LINE = re.compile(r"(?m)^\s*PERFORM pg_advisory_xact_lock\(.*\);\n")
+_NOTIFY_LINE = re.compile(r"(?m)^\s*PERFORM pg_notify\(.*\);\n")
+
+
+def _set_capture(url: str, defs: dict, lock: bool = True, notify: bool = True) -> None:
+    """The capture triggers as installed, or with the advisory lock and/or the NOTIFY taken
+    out of their functions."""
+    script = []
+    for name, text in defs["functions"]:
+        for keep, line, what in ((lock, _LOCK_LINE, "advisory lock"), (notify, _NOTIFY_LINE, "pg_notify")):
+            if not keep:
+                stripped = line.sub("", text)
+                if stripped == text:
+                    raise RuntimeError(f"no {what} in {name}: the capture function changed")
+                text = stripped
+        script.append(text.rstrip().rstrip(";") + ";")
+    for name, table, definition in defs["triggers"]:
+        script.append(f'DROP TRIGGER IF EXISTS "{name}" ON {table};')
+        script.append(definition + ";")
+    pg.run_script(url, "\n".join(script) + "\n")
+
+
+def _purge(url: str) -> int:
+    """Deletes the outbox rows no relay published (the capture-only variants'), returns how many."""
+    try:
+        return int(pg.scalar(url, "WITH d AS (DELETE FROM fraiseql.outbox WHERE published_at IS NULL "
+                                  "RETURNING 1) SELECT count(*) FROM d"))
+    except RuntimeError:
+        return 0
+
+
 def _outbox(url: str) -> tuple[int, int]:
     """(rows waiting, rows with an error) in the outbox; (0, 0) before it exists."""
     try:
@@ -193,19 +254,22 @@ def _waits_end(proc: subprocess.Popen) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
-def _throughput(mode: str, s: Settings, ev: Settings, config: Path, url: str, script: Path,
-                customers: list[str], out: dict) -> None:
-    """One server (off or on): check, warm-up, a point per connection count; on: the outbox
-    drained before it stops."""
+def _throughput(mode: str, s: Settings, ev: Settings, configs: dict[str, Path], url: str, script: Path,
+                customers: list[str], defs: dict, out: dict) -> None:
+    """One server (a variant): check, warm-up, a point per connection count; on: the outbox
+    drained after each point; capture variants: their unpublished rows deleted after."""
     if mode == "off":
         _drop_triggers(url)
-    srv = servers.fraiseql(s.fraiseql_bin, config, url, s.port,
+    elif mode in BREAKDOWN:
+        lock, notify = CAPTURE_PARTS[mode]
+        _set_capture(url, defs, lock, notify)
+    srv = servers.fraiseql(s.fraiseql_bin, configs["on" if mode == "on" else "off"], url, s.port,
                            s.work_dir / "logs" / f"fraiseql_events_{mode}.log")
     out["ready_ms"] = round(srv.start() * 1000, 1)
     try:
         out["capture_triggers"] = [t[0] for t in _triggers(url)]
-        if (mode == "on") != bool(out["capture_triggers"]):
-            raise RuntimeError(f"observers {mode} but capture triggers {out['capture_triggers'] or 'none'}")
+        if (mode != "off") != bool(out["capture_triggers"]):
+            raise RuntimeError(f"{LABELS[mode]} but capture triggers {out['capture_triggers'] or 'none'}")
         time.sleep(0.3)
         out["check"] = _check(s.port, customers[0])
         load.run(f"http://127.0.0.1:{s.port}/graphql", script, min(16, max(s.concurrency)), s.warmup,
@@ -221,6 +285,8 @@ def _throughput(mode: str, s: Settings, ev: Settings, config: Path, url: str, sc
                 p["outbox_waiting_after"], p["outbox_errors"] = _outbox(url)
                 # The relay's backlog goes out before the next point.
                 p["drain_s"] = _drain(url)
+            elif mode in BREAKDOWN:
+                p["outbox_waiting_after"] = _outbox(url)[0]
             top = ", ".join(f"{k} {v}" for k, v in list(p["waits"].items())[:3])
             _log(f"  {LABELS[mode]:13} c={c:<3} {p['rps']:>9.1f} req/s  p50 {p['p50_ms']:.2f} ms  "
                  f"p99 {p['p99_ms']:.2f} ms  errors {p['errors']}  cpu {p['cpu_seconds']} s"
@@ -234,6 +300,9 @@ def _throughput(mode: str, s: Settings, ev: Settings, config: Path, url: str, sc
         out["points"] = points
     finally:
         srv.stop()
+        if mode in BREAKDOWN:
+            out["purged_rows"] = _purge(url)
+            _set_capture(url, defs)
 
 
 # ---------------------------------------------------------------------------------------
@@ -463,11 +532,12 @@ def _waits_share(points: list[dict]) -> dict[str, float]:
 
 def _summary(results: dict) -> dict:
     runs = results["throughput"]
-    conns = sorted({p["connections"] for m in MODES for run in runs[m] for p in run.get("points", [])})
+    variants = [m for m in MODES + BREAKDOWN if m in runs]
+    conns = sorted({p["connections"] for m in variants for run in runs[m] for p in run.get("points", [])})
     rows = []
     for c in conns:
         row: dict = {"connections": c}
-        for m in MODES:
+        for m in variants:
             points = [p for run in runs[m] for p in run.get("points", []) if p["connections"] == c]
             row[m] = {
                 "runs": len(points),
@@ -487,6 +557,9 @@ def _summary(results: dict) -> dict:
             }
         off, on = row["off"]["rps_median"], row["on"]["rps_median"]
         row["cost"] = 1 - on / off if off and on is not None else None
+        for m in variants[2:]:
+            v = row[m]["rps_median"]
+            row[f"cost_{m}"] = 1 - v / off if off and v is not None else None
         by_round = {m: {run["round"]: p for run in runs[m] for p in run.get("points", [])
                         if p["connections"] == c} for m in MODES}
         row["cost_per_round"] = [round(1 - by_round["on"][r]["rps"] / by_round["off"][r]["rps"], 3)
@@ -547,7 +620,8 @@ def _section(results: dict) -> str:
          f"{max(loads, default=0):.2f} at the points; other compilers or test runners were running at "
          f"{busy} of {total} points (a shared machine: absolute figures move, the ratios come from the "
          "two servers alternating within each round). "
-         f"{st['rounds']} rounds (off first in odd rounds, on first in even ones), {st['duration_s']:g} s "
+         f"{st['rounds']} rounds (the variants one after the other, which goes first rotating by round), "
+         f"{st['duration_s']:g} s "
          f"per point after {st['warmup_s']:g} s of warm-up, pool {st['pool']}, wrk {st['threads']} threads. "
          "Medians over the rounds.", "",
          "### Mutation throughput, observers off and on", "",
@@ -576,13 +650,38 @@ def _section(results: dict) -> str:
         met = row["goal_met"]
         state = "–" if met is None else ("met" if met else "**not met**")
         L.append(f"- {row['connections']} connection(s): {_pc(row['cost'])} ({state}).")
+    variants = [m for m in MODES + BREAKDOWN if rows and m in rows[0]]
+    extra = [m for m in variants if m in BREAKDOWN]
+    if extra:
+        L += ["", "Where the cost goes (`--breakdown`: three diagnostic variants in the same rotation, "
+                  "all with the off config, i.e. no relay, and the capture trigger as the on server "
+                  "installs it: **capture only** as installed; **capture, no lock** with the trigger "
+                  "function's `pg_advisory_xact_lock` line taken out; **capture, no lock, no NOTIFY** "
+                  "with its `pg_notify` line taken out too; their outbox rows are deleted after each "
+                  "run). req/s medians, cost against off in brackets:", "",
+              "| conns | off | no lock, no NOTIFY (trigger + outbox row) | no lock (+ NOTIFY) "
+              "| capture only (+ advisory lock) | on (+ relay) "
+              "| PostgreSQL CPU ms/req off / bare / no lock / capture / on |",
+              "|---|---|---|---|---|---|---|"]
+        order = ("off", "capture_bare", "capture_nolock", "capture", "on")
+        for row in rows:
+            def cell(m: str) -> str:
+                if m not in row:
+                    return "–"
+                cost = row["cost"] if m == "on" else row.get(f"cost_{m}")
+                return f"{_f(row[m]['rps_median'])} ({_pc(cost)})"
+            cpu = " / ".join(_f(row[m]["postgres_cpu_ms_per_request"], 3) if m in row else "–"
+                             for m in order)
+            L.append(f"| {row['connections']} | {_f(row['off']['rps_median'])} | {cell('capture_bare')} "
+                     f"| {cell('capture_nolock')} | {cell('capture')} | {cell('on')} | {cpu} |")
     L += ["", "Where the database's sessions were (share of the active-session samples taken every "
               f"{int(SAMPLE_EVERY * 1000)} ms during the points, `pg_stat_activity`; `CPU` = no wait "
-              "event):", "", "| conns | observers off | observers on |", "|---|---|---|"]
+              "event):", "", "| conns | " + " | ".join(LABELS[m] for m in variants) + " |",
+          "|---|" + "---|" * len(variants)]
     for row in rows:
         def top(d: dict) -> str:
-            return ", ".join(f"{k} {v:.0%}" for k, v in list(d["waits"].items())[:5]) or "–"
-        L.append(f"| {row['connections']} | {top(row['off'])} | {top(row['on'])} |")
+            return ", ".join(f"{k} {v:.0%}" for k, v in list(d["waits"].items())[:4]) or "–"
+        L.append(f"| {row['connections']} | " + " | ".join(top(row[m]) for m in variants) + " |")
     lat = sm["latency"]
     L += ["", "### Commit to JetStream", "",
           f"Per round, the on server under an open-loop load of {_f(st['rate'], 0)} mutations/s for "
@@ -668,14 +767,30 @@ def main(s: Settings) -> int:
         "configs": {m: p.read_text() for m, p in configs.items()},
         "throughput": {m: [] for m in MODES}, "latency": [], "failures": [], "notes": [],
     }
+    variants = MODES + (BREAKDOWN if s.breakdown else ())
+    results["throughput"] = {m: [] for m in variants}
     try:
+        # The on server once: it installs the outbox and the trigger and creates the stream;
+        # the capture variants reuse the trigger as it installed it.
+        _log("events: installing the outbox and the capture trigger (the on server once)")
+        prime = servers.fraiseql(s.fraiseql_bin, configs["on"], url, s.port,
+                                 s.work_dir / "logs" / "fraiseql_events_on.log")
+        prime.start()
+        try:
+            _check(s.port, customers[0])
+            _drain(url, 30)
+            defs = _capture_defs(url)
+        finally:
+            prime.stop()
+        results["capture_sql"] = {"triggers": [d[2] for d in defs["triggers"]],
+                                  "functions": [d[1] for d in defs["functions"]]}
         for r in range(s.rounds):
-            order = MODES if r % 2 == 0 else MODES[::-1]
+            order = variants[r % len(variants):] + variants[:r % len(variants)]
             for mode in order:
                 _log(f"events round {r + 1}/{s.rounds}: throughput, {LABELS[mode]}")
                 out: dict = {"round": r + 1}
                 try:
-                    _throughput(mode, s, ev, configs[mode], url, script, customers, out)
+                    _throughput(mode, s, ev, configs, url, script, customers, defs, out)
                 except RuntimeError as e:
                     _log(f"  FAILED: {e}")
                     out["error"] = str(e)

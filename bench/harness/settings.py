@@ -27,6 +27,7 @@ class Settings:
     compare_mariadb: bool
     federation: bool
     events: bool
+    breakdown: bool      # --events: also the capture-only variants
     rounds: int
     rate: float          # --events: mutations per second of the latency run
     nats_url: str
@@ -102,6 +103,10 @@ def parse(argv: list[str]) -> Settings:
                         "connections, and the commit-to-JetStream latency at --rate mutations/s, for "
                         "--rounds rounds; results in bench/results/events.json and BENCHMARKS.md's "
                         "events section (needs NATS with JetStream, --nats-url)")
+    p.add_argument("--breakdown", action="store_true",
+                   help="--events: also two diagnostic variants, the capture triggers without the relay "
+                        "(observers off, triggers kept) and the same without the trigger's advisory lock, "
+                        "to tell where observers' cost goes")
     p.add_argument("--rounds", type=int, default=3,
                    help="--compare-mariadb, --federation, --events: rounds (default 3)")
     p.add_argument("--rate", type=float, default=200.0,
@@ -144,6 +149,8 @@ def parse(argv: list[str]) -> Settings:
         p.error("--duration must be at least 1 second")
     if sum((a.compare_mariadb, a.federation, a.events)) > 1:
         p.error("--compare-mariadb, --federation and --events are separate runs; give one")
+    if a.breakdown and not a.events:
+        p.error("--breakdown goes with --events")
     if a.rate <= 0:
         p.error("--rate must be positive")
     if a.rounds < 1:
@@ -156,7 +163,8 @@ def parse(argv: list[str]) -> Settings:
         concurrency=a.concurrency or ([1, 16] if a.events else [1, 16, 64]), workloads=a.workloads,
         peer=not a.skip_peer and not a.compare_mariadb and not a.federation and not a.events,
         sqlite=a.sqlite,
-        compare_mariadb=a.compare_mariadb, federation=a.federation, events=a.events, rounds=a.rounds,
+        compare_mariadb=a.compare_mariadb, federation=a.federation, events=a.events, breakdown=a.breakdown,
+        rounds=a.rounds,
         rate=a.rate, nats_url=a.nats_url, mariadb_url=a.mariadb_url, quick=quick, report_only=a.report_only, reuse_data=a.reuse_data,
         admin_url=a.pg_url, database=a.database,
         fraiseql_bin=binary.resolve(), node_dir=ROOT / "target" / "bench-tools" / "node",
