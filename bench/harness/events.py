@@ -198,6 +198,17 @@ def _purge(url: str) -> int:
         return 0
 
 
+def _wal(url: str) -> dict | None:
+    """pg_stat_wal (PostgreSQL 14+; the whole server's, other sessions' too): WAL records,
+    bytes, and the fsyncs of the WAL (each commit waits for one unless a group commit or
+    another session's flush covered it)."""
+    try:
+        r = pg.rows(url, "SELECT wal_records, wal_bytes, wal_sync FROM pg_stat_wal")[0]
+        return {"records": int(r[0]), "bytes": int(r[1]), "syncs": int(r[2])}
+    except (RuntimeError, IndexError, ValueError):
+        return None
+
+
 def _outbox(url: str) -> tuple[int, int]:
     """(rows waiting, rows with an error) in the outbox; (0, 0) before it exists."""
     try:
@@ -279,8 +290,13 @@ def _throughput(mode: str, s: Settings, ev: Settings, configs: dict[str, Path], 
         points = []
         for c in s.concurrency:
             sampler = _waits_start(url, s.duration)
+            wal_before = _wal(url)
             p = _point_wrk(srv, script, c, ev)
+            wal_after = _wal(url)
             p["waits"] = _waits_end(sampler)
+            if wal_before and wal_after and p["requests"]:
+                p["wal_bytes_per_request"] = round((wal_after["bytes"] - wal_before["bytes"]) / p["requests"], 1)
+                p["wal_syncs_per_request"] = round((wal_after["syncs"] - wal_before["syncs"]) / p["requests"], 3)
             if mode == "on":
                 p["outbox_waiting_after"], p["outbox_errors"] = _outbox(url)
                 # The relay's backlog goes out before the next point.
@@ -289,7 +305,8 @@ def _throughput(mode: str, s: Settings, ev: Settings, configs: dict[str, Path], 
                 p["outbox_waiting_after"] = _outbox(url)[0]
             top = ", ".join(f"{k} {v}" for k, v in list(p["waits"].items())[:3])
             _log(f"  {LABELS[mode]:13} c={c:<3} {p['rps']:>9.1f} req/s  p50 {p['p50_ms']:.2f} ms  "
-                 f"p99 {p['p99_ms']:.2f} ms  errors {p['errors']}  cpu {p['cpu_seconds']} s"
+                 f"p99 {p['p99_ms']:.2f} ms  errors {p['errors']}  cpu {p['cpu_seconds']} s  "
+                 f"WAL {p.get('wal_bytes_per_request')} B/req {p.get('wal_syncs_per_request')} fsync/req"
                  + (f"  outbox after {p['outbox_waiting_after']} (drained in {p['drain_s']} s)"
                     if mode == "on" else "") + f"  waits: {top}")
             if p["errors"]:
@@ -414,7 +431,7 @@ async def _latency_run(s: Settings, nats_url: str, stream: str, subject: str,
 
         tasks = []
         t0 = loop.time() + 0.1
-        started = time.monotonic()
+        started = time.monotonic() + 0.1
         for i in range(total):
             at = t0 + i / s.rate
             delay = at - loop.time()
@@ -422,8 +439,8 @@ async def _latency_run(s: Settings, nats_url: str, stream: str, subject: str,
                 await asyncio.sleep(delay)
             lateness.append((loop.time() - at) * 1000)
             tasks.append(asyncio.create_task(one(customers[rng.randrange(len(customers))])))
+        sent_s = time.monotonic() - started + 1 / s.rate  # the last request's slot included
         await asyncio.gather(*tasks)
-        sent_s = time.monotonic() - started
         # Every committed order's message, or 30 s; then a little longer for duplicates.
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not set(committed) <= set(received):
@@ -550,6 +567,8 @@ def _summary(results: dict) -> dict:
                 "postgres_cpu_ms_per_request": _median(
                     [_per_request_ms(p["database_cpu_seconds"]["postgres"], p) for p in points]),
                 "waits": _waits_share(points),
+                "wal_bytes_per_request": _median([p.get("wal_bytes_per_request") for p in points]),
+                "wal_syncs_per_request": _median([p.get("wal_syncs_per_request") for p in points]),
                 "busy_points": sum(1 for p in points if p.get("other_busy_processes")),
                 "loadavg_1m": [p.get("loadavg_1m") for p in points],
                 "outbox_waiting_after_max": max((p.get("outbox_waiting_after", 0) for p in points), default=0),
@@ -619,7 +638,7 @@ def _section(results: dict) -> str:
          f"average {m['load_average_at_start'][0]} at the start, {min(loads, default=0):.2f}–"
          f"{max(loads, default=0):.2f} at the points; other compilers or test runners were running at "
          f"{busy} of {total} points (a shared machine: absolute figures move, the ratios come from the "
-         "two servers alternating within each round). "
+         "variants alternating within each round). "
          f"{st['rounds']} rounds (the variants one after the other, which goes first rotating by round), "
          f"{st['duration_s']:g} s "
          f"per point after {st['warmup_s']:g} s of warm-up, pool {st['pool']}, wrk {st['threads']} threads. "
@@ -627,8 +646,9 @@ def _section(results: dict) -> str:
          "### Mutation throughput, observers off and on", "",
          "| conns | off req/s | on req/s | cost (1 − on÷off) | cost per round | p50 ms off / on "
          "| p99 ms off / on | FraiseQL CPU ms/req off / on | PostgreSQL CPU ms/req off / on "
-         "| outbox left after a point (max) | errors off / on |",
-         "|---|---|---|---|---|---|---|---|---|---|---|"]
+         "| WAL bytes/req off / on | WAL fsyncs/req off / on | outbox left after a point (max) "
+         "| errors off / on |",
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         off, on = row["off"], row["on"]
 
@@ -643,7 +663,8 @@ def _section(results: dict) -> str:
         L.append(f"| {row['connections']} | {rps(off)} | {rps(on)} | {_pc(row['cost'])} "
                  f"| {', '.join(_pc(x) for x in row['cost_per_round'])} | {two('p50_ms_median', 2)} "
                  f"| {two('p99_ms_median', 2)} | {two('server_cpu_ms_per_request', 3)} "
-                 f"| {two('postgres_cpu_ms_per_request', 3)} | {on['outbox_waiting_after_max']} "
+                 f"| {two('postgres_cpu_ms_per_request', 3)} | {two('wal_bytes_per_request', 0)} "
+                 f"| {two('wal_syncs_per_request', 2)} | {on['outbox_waiting_after_max']} "
                  f"(drained in ≤ {_f(on['drain_s_max'], 2)} s) | {off['errors']} / {on['errors']} |")
     L += ["", f"Goal (issue 12): observers cost under {GOAL:.0%} of the mutation throughput:", ""]
     for row in rows:
@@ -661,8 +682,9 @@ def _section(results: dict) -> str:
                   "run). req/s medians, cost against off in brackets:", "",
               "| conns | off | no lock, no NOTIFY (trigger + outbox row) | no lock (+ NOTIFY) "
               "| capture only (+ advisory lock) | on (+ relay) "
-              "| PostgreSQL CPU ms/req off / bare / no lock / capture / on |",
-              "|---|---|---|---|---|---|---|"]
+              "| PostgreSQL CPU ms/req off / bare / no lock / capture / on "
+              "| WAL fsyncs/req off / bare / no lock / capture / on |",
+              "|---|---|---|---|---|---|---|---|"]
         order = ("off", "capture_bare", "capture_nolock", "capture", "on")
         for row in rows:
             def cell(m: str) -> str:
@@ -672,8 +694,10 @@ def _section(results: dict) -> str:
                 return f"{_f(row[m]['rps_median'])} ({_pc(cost)})"
             cpu = " / ".join(_f(row[m]["postgres_cpu_ms_per_request"], 3) if m in row else "–"
                              for m in order)
+            syncs = " / ".join(_f(row[m]["wal_syncs_per_request"], 2) if m in row else "–"
+                               for m in order)
             L.append(f"| {row['connections']} | {_f(row['off']['rps_median'])} | {cell('capture_bare')} "
-                     f"| {cell('capture_nolock')} | {cell('capture')} | {cell('on')} | {cpu} |")
+                     f"| {cell('capture_nolock')} | {cell('capture')} | {cell('on')} | {cpu} | {syncs} |")
     L += ["", "Where the database's sessions were (share of the active-session samples taken every "
               f"{int(SAMPLE_EVERY * 1000)} ms during the points, `pg_stat_activity`; `CPU` = no wait "
               "event):", "", "| conns | " + " | ".join(LABELS[m] for m in variants) + " |",
