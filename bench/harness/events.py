@@ -209,6 +209,15 @@ def _wal(url: str) -> dict | None:
         return None
 
 
+def _vacuum(url: str) -> None:
+    """VACUUM (ANALYZE) the outbox before each server: every variant starts from the same
+    outbox, whatever the earlier ones left (published rows' old versions, the capture-only
+    variants' deleted rows: dead entries in the partial index the relay's query scans, which
+    a bitmap scan never marks dead) and whether autovacuum runs on this server or not."""
+    if pg.scalar(url, "SELECT to_regclass('fraiseql.outbox') IS NOT NULL") == "t":
+        pg.run_script(url, "VACUUM (ANALYZE) fraiseql.outbox;")
+
+
 def _outbox(url: str) -> tuple[int, int]:
     """(rows waiting, rows with an error) in the outbox; (0, 0) before it exists."""
     try:
@@ -274,6 +283,7 @@ def _throughput(mode: str, s: Settings, ev: Settings, configs: dict[str, Path], 
     elif mode in BREAKDOWN:
         lock, notify = CAPTURE_PARTS[mode]
         _set_capture(url, defs, lock, notify)
+    _vacuum(url)
     srv = servers.fraiseql(s.fraiseql_bin, configs["on" if mode == "on" else "off"], url, s.port,
                            s.work_dir / "logs" / f"fraiseql_events_{mode}.log")
     out["ready_ms"] = round(srv.start() * 1000, 1)
@@ -483,6 +493,7 @@ def _round(x: float | None, digits: int = 3) -> float | None:
 
 def _latency(s: Settings, config: Path, url: str, nats_url: str, stream: str, subject: str,
              customers: list[str], out: dict) -> None:
+    _vacuum(url)
     srv = servers.fraiseql(s.fraiseql_bin, config, url, s.port, s.work_dir / "logs" / "fraiseql_events_latency.log")
     srv.start()
     try:
@@ -584,7 +595,11 @@ def _summary(results: dict) -> dict:
         row["cost_per_round"] = [round(1 - by_round["on"][r]["rps"] / by_round["off"][r]["rps"], 3)
                                  for r in sorted(by_round["off"]) if r in by_round["on"]
                                  and by_round["off"][r]["rps"]]
-        row["goal_met"] = None if row["cost"] is None else row["cost"] < GOAL
+        # The median of the per-round costs is less moved by one disturbed point than the
+        # cost of the medians; the verdict takes the worse of the two.
+        row["cost_per_round_median"] = _median(row["cost_per_round"])
+        worst = max((x for x in (row["cost"], row["cost_per_round_median"]) if x is not None), default=None)
+        row["goal_met"] = None if worst is None else worst < GOAL
         rows.append(row)
     lat = [run for run in results["latency"] if "latency_ms" in run]
     pooled = [x for run in lat for x in run.get("samples_ms", [])]
@@ -633,7 +648,8 @@ def _section(results: dict) -> str:
          f"({results['machine'].get('nats_server', 'NATS')}, on this machine) while the load runs, and the "
          "outbox is drained after each point before the next one.", "",
          f"Machine: {m['cpus']} × {m['cpu_model']}, {m['memory_gib']} GiB, {m['os']}; PostgreSQL "
-         f"{m['postgresql']} (synchronous_commit {m.get('synchronous_commit', '?')}), NATS, the server, "
+         f"{m['postgresql']} (synchronous_commit {m.get('synchronous_commit', '?')}, autovacuum "
+         f"{m.get('autovacuum', '?')}; the outbox is vacuumed before each server), NATS, the server, "
          f"wrk and the harness all on this machine. `{m['fraiseql']}` at git `{m['fraiseql_git']}`. Load "
          f"average {m['load_average_at_start'][0]} at the start, {min(loads, default=0):.2f}–"
          f"{max(loads, default=0):.2f} at the points; other compilers or test runners were running at "
@@ -666,11 +682,13 @@ def _section(results: dict) -> str:
                  f"| {two('postgres_cpu_ms_per_request', 3)} | {two('wal_bytes_per_request', 0)} "
                  f"| {two('wal_syncs_per_request', 2)} | {on['outbox_waiting_after_max']} "
                  f"(drained in ≤ {_f(on['drain_s_max'], 2)} s) | {off['errors']} / {on['errors']} |")
-    L += ["", f"Goal (issue 12): observers cost under {GOAL:.0%} of the mutation throughput:", ""]
+    L += ["", f"Goal (issue 12): observers cost under {GOAL:.0%} of the mutation throughput (the verdict "
+              "takes the worse of the cost of the medians and the median of the per-round costs):", ""]
     for row in rows:
         met = row["goal_met"]
         state = "–" if met is None else ("met" if met else "**not met**")
-        L.append(f"- {row['connections']} connection(s): {_pc(row['cost'])} ({state}).")
+        L.append(f"- {row['connections']} connection(s): {_pc(row['cost'])}, per-round median "
+                 f"{_pc(row.get('cost_per_round_median'))} ({state}).")
     variants = [m for m in MODES + BREAKDOWN if rows and m in rows[0]]
     extra = [m for m in variants if m in BREAKDOWN]
     if extra:
@@ -766,6 +784,7 @@ def main(s: Settings) -> int:
     except Exception as e:  # noqa: BLE001
         raise SystemExit(f"NATS with JetStream is needed at {s.nats_url} (--nats-url): {e}")
     info["synchronous_commit"] = pg.scalar(s.admin_url, "SHOW synchronous_commit")
+    info["autovacuum"] = pg.scalar(s.admin_url, "SHOW autovacuum")
     sizes = dataset.Sizes.at(s.scale)
     primary = _prepare_database(s, sizes)
     url = _prepare_events_db(s, primary)
