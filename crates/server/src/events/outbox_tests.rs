@@ -349,6 +349,28 @@ async fn scenario(kind: DatabaseKind) {
     outbox::dead_letter(db, "c", "s", "b1", "{}", &headers, "no", 5)
         .await
         .unwrap();
+
+    // Publishing from SQL, as docs/events.md shows it.
+    let emit = match kind {
+        DatabaseKind::Postgresql => "SELECT fraiseql.emit('billing.sent', '{\"n\": 1}'::jsonb)",
+        DatabaseKind::Mysql => {
+            "INSERT INTO fraiseql_outbox (id, subject, op, row_data, body, created_at) \
+             VALUES (UUID(), 'billing.sent', 'EMIT', '{\"n\": 1}', '{\"n\": 1}', UTC_TIMESTAMP(6))"
+        }
+        DatabaseKind::Sqlite => {
+            "INSERT INTO fraiseql_outbox (id, subject, op, row_data, body, created_at) \
+             VALUES (lower(hex(randomblob(16))), 'billing.sent', 'EMIT', '{\"n\": 1}', \
+             '{\"n\": 1}', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
+        }
+    };
+    run(db, &[emit]).await;
+    let rows = pending(db).await;
+    let last = rows.last().unwrap();
+    assert_eq!(
+        (last.op.as_str(), last.subject.as_str()),
+        ("EMIT", "billing.sent")
+    );
+    assert_eq!(json_of(&last.body), json!({"n": 1}), "{kind:?}");
 }
 
 #[tokio::test]
