@@ -462,6 +462,25 @@ async fn postgresql_commits_wake_the_relay_and_emit_publishes() {
     assert_eq!(json_of(&rows[0].body), json!({"n": 1}));
 }
 
+/// SQLite: a BLOB column is captured as hex instead of failing the write.
+#[tokio::test]
+async fn sqlite_blobs_are_captured_as_hex() {
+    let s = scratch(DatabaseKind::Sqlite).await;
+    run(
+        &s.db,
+        &["CREATE TABLE tb_file (id TEXT PRIMARY KEY, content BLOB)"],
+    )
+    .await;
+    let o = observers("[[observers.rules]]\ntable = \"tb_file\"\nsubject = \"files\"\n");
+    outbox::install(&s.db, &o).await.unwrap();
+    run(&s.db, &["INSERT INTO tb_file VALUES ('f1', x'00ff10')"]).await;
+    let rows = pending(&s.db).await;
+    assert_eq!(
+        json_of(&rows[0].row),
+        json!({"id": "f1", "content": "00FF10"})
+    );
+}
+
 /// MariaDB: a later writer of the same table waits for the first to commit, so `seq` is
 /// commit order.
 #[tokio::test]
