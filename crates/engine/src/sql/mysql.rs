@@ -703,14 +703,16 @@ impl Outbox for Mysql {
     fn lease_take(&self, _holder: &str, _ttl_secs: u64) -> SqlQuery {
         // A named lock per database, held by the relay's own connection.
         SqlQuery {
-            text: "SELECT CAST(GET_LOCK(CONCAT('fraiseql.relay.', DATABASE()), 0) AS CHAR)".into(),
+            text: "SELECT CAST(GET_LOCK(CONCAT('fraiseql.relay.', MD5(DATABASE())), 0) AS CHAR)"
+                .into(),
             params: vec![],
         }
     }
 
     fn lease_release(&self, _holder: &str) -> SqlQuery {
         SqlQuery {
-            text: "SELECT CAST(RELEASE_LOCK(CONCAT('fraiseql.relay.', DATABASE())) AS CHAR)".into(),
+            text: "SELECT CAST(RELEASE_LOCK(CONCAT('fraiseql.relay.', MD5(DATABASE()))) AS CHAR)"
+                .into(),
             params: vec![],
         }
     }
