@@ -453,10 +453,12 @@ impl Outbox for Postgres {
                  THEN RETURN NULL; END IF;\n"
             ));
         }
-        body.push_str(&format!(
-            "PERFORM pg_advisory_xact_lock(hashtext('fraiseql.outbox'), hashtext({}));\n",
-            literal(&rule.table)
-        ));
+        if rule.table_order {
+            body.push_str(&format!(
+                "PERFORM pg_advisory_xact_lock(hashtext('fraiseql.outbox'), hashtext({}));\n",
+                literal(&rule.table)
+            ));
+        }
         body.push_str("v_row := to_jsonb(v_rec);\n");
         match &rule.view {
             Some((view, key)) => body.push_str(&format!(
