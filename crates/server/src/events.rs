@@ -205,6 +205,8 @@ where
         loop {
             match tokio::spawn(task(stop.clone())).await {
                 Ok(()) => return,
+                // The runtime is shutting down.
+                Err(e) if e.is_cancelled() => return,
                 Err(e) => {
                     tracing::error!(task = %name, error = %e, "[observers] background task panicked; starting it again");
                 }
@@ -267,6 +269,22 @@ impl Events {
             map.insert("stream".into(), json!(self.stream));
         }
         v
+    }
+
+    /// One line for the startup banner: the transport and where it goes.
+    pub(crate) fn summary(&self) -> String {
+        match &*self.bus {
+            Bus::Nats(_) => format!(
+                "NATS {}, stream {}",
+                if self.bus.connected() {
+                    "connected"
+                } else {
+                    "not connected yet"
+                },
+                self.stream
+            ),
+            Bus::Memory(_) => "in-process memory bus".to_owned(),
+        }
     }
 
     /// The memory bus, for subscriptions in this process.
