@@ -40,7 +40,13 @@ pub(crate) async fn observers(command: ObserversCommand) -> Outcome {
     let config = load_config(&args.config)?;
     let done = fraiseql_server::install_observers(&config, args.database.as_deref(), args.apply)
         .await
-        .map_err(|e| Failure::config(anyhow::anyhow!(e)))?;
+        .map_err(|e| match e {
+            fraiseql_server::InstallFailure::Unreachable(_) => Failure {
+                code: 3,
+                error: e.into(),
+            },
+            fraiseql_server::InstallFailure::Invalid(_) => Failure::config(e),
+        })?;
     for (database, statements) in done {
         if args.apply {
             outln!(

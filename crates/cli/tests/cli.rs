@@ -855,3 +855,100 @@ fn check_and_explain_against(dir: &Path, url: &str) {
         text(&out)
     );
 }
+
+/// `fraiseql observers install` prints the outbox and the capture triggers, applies them
+/// with `--apply` (twice: idempotent), and refuses a rule the database cannot serve.
+#[test]
+fn observers_install_prints_then_applies_and_refuses_bad_rules() {
+    let (_tmp, dir) = project();
+    let config = dir.join("fraiseql.toml");
+    let base = std::fs::read_to_string(&config).unwrap();
+    let rule = "\n[observers]\nbackend = \"memory\"\n[[observers.rules]]\ntable = \"tb_post\"\n\
+                event = [\"INSERT\", \"UPDATE\"]\nsubject = \"posts.{op}\"\n";
+    std::fs::write(&config, format!("{base}{rule}")).unwrap();
+
+    let out = fraiseql(&dir, &["observers", "install"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let printed = stdout(&out);
+    assert!(printed.contains("-- database primary"), "{printed}");
+    assert!(
+        printed.contains("CREATE TABLE IF NOT EXISTS fraiseql_outbox"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("CREATE TRIGGER \"fraiseql_capture_0_insert\""),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("CREATE TRIGGER \"fraiseql_capture_0_update\""),
+        "{printed}"
+    );
+    let db = rusqlite::Connection::open(dir.join("app.db")).unwrap();
+    let triggers = |db: &rusqlite::Connection| -> i64 {
+        db.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'fraiseql_capture_%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(triggers(&db), 0, "printing applies nothing");
+
+    for _ in 0..2 {
+        let out = fraiseql(&dir, &["observers", "install", "--apply"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(stdout(&out).contains("installed the outbox on database primary"));
+    }
+    assert_eq!(triggers(&db), 2);
+
+    // Hostile: a table that is not there, a condition that is not SQL over the row.
+    for (bad, expected) in [
+        (
+            "table = \"tb_nope\"\nsubject = \"s\"",
+            "has no table `tb_nope`",
+        ),
+        (
+            "table = \"tb_post\"\nsubject = \"s\"\ncondition = \"nope = 1\"",
+            "is not valid SQL",
+        ),
+        (
+            "table = \"tb_post\"\nsubject = \"s\"\ncondition = \"1; DROP TABLE tb_post\"",
+            "one SQL expression",
+        ),
+    ] {
+        let rules = format!("\n[observers]\nbackend = \"memory\"\n[[observers.rules]]\n{bad}\n");
+        std::fs::write(&config, format!("{base}{rules}")).unwrap();
+        let out = fraiseql(&dir, &["observers", "install", "--apply"]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(stderr(&out).contains(expected), "{}", text(&out));
+    }
+    assert_eq!(triggers(&db), 2, "a refused install changes nothing");
+    let posts: i64 = db
+        .query_row("SELECT count(*) FROM tb_post", [], |r| r.get(0))
+        .unwrap();
+    assert!(posts > 0, "tb_post is still there");
+
+    std::fs::write(&config, format!("{base}{rule}")).unwrap();
+    let out = fraiseql(&dir, &["observers", "install", "--database", "nope"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("database `nope` has no outbox"),
+        "{}",
+        text(&out)
+    );
+    let out = fraiseql(
+        &dir,
+        &[
+            "events",
+            "replay",
+            "--subject",
+            "a.>",
+            "--handler",
+            "h",
+            "--since",
+            "soon",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(stderr(&out).contains("--since `soon`"), "{}", text(&out));
+}

@@ -169,6 +169,14 @@ fn mistakes_are_reported_with_their_keys() {
             "unknown event `TRUNCATE`",
         ),
         (
+            "[[observers.rules]]\ntable = 't'\nsubject = 's'\ncondition = '1; DROP TABLE t'\n",
+            "must be one SQL expression",
+        ),
+        (
+            "[[observers.rules]]\ntable = 't'\nsubject = 's'\ncondition = 'x = $fraiseql$a$fraiseql$'\n",
+            "must be one SQL expression",
+        ),
+        (
             "[[observers.rules]]\nchannel = 'c'\nsubject = 's'\ncondition = 'x'\n",
             "applies to table rules",
         ),

@@ -205,6 +205,8 @@ where
         loop {
             match tokio::spawn(task(stop.clone())).await {
                 Ok(()) => return,
+                // The runtime is shutting down.
+                Err(e) if e.is_cancelled() => return,
                 Err(e) => {
                     tracing::error!(task = %name, error = %e, "[observers] background task panicked; starting it again");
                 }
@@ -269,6 +271,22 @@ impl Events {
         v
     }
 
+    /// One line for the startup banner: the transport and where it goes.
+    pub(crate) fn summary(&self) -> String {
+        match &*self.bus {
+            Bus::Nats(_) => format!(
+                "NATS {}, stream {}",
+                if self.bus.connected() {
+                    "connected"
+                } else {
+                    "not connected yet"
+                },
+                self.stream
+            ),
+            Bus::Memory(_) => "in-process memory bus".to_owned(),
+        }
+    }
+
     /// The memory bus, for subscriptions in this process.
     #[allow(dead_code)] // subscriptions over WebSocket read it
     pub(crate) fn bus(&self) -> &Arc<Bus> {
@@ -280,6 +298,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Why `fraiseql observers install` stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallFailure {
+    /// A database did not answer (exit 3).
+    #[error("{0}")]
+    Unreachable(String),
+    /// A rule or database name is wrong (exit 2).
+    #[error("{0}")]
+    Invalid(String),
+}
+
 /// `fraiseql observers install`: the outbox and capture-trigger statements of each database
 /// with an outbox (or only `database`), applied when `apply`; per database, its name and
 /// the statements.
@@ -287,7 +316,7 @@ pub async fn install(
     config: &Config,
     database: Option<&str>,
     apply: bool,
-) -> Result<Vec<(String, Vec<String>)>, String> {
+) -> Result<Vec<(String, Vec<String>)>, InstallFailure> {
     let o = &config.observers;
     let names: Vec<&str> = config.databases.keys().map(String::as_str).collect();
     let targets: Vec<&str> = o
@@ -296,22 +325,30 @@ pub async fn install(
         .filter(|name| database.is_none_or(|d| d == *name))
         .collect();
     if let Some(d) = database.filter(|_| targets.is_empty()) {
-        return Err(format!(
+        return Err(InstallFailure::Invalid(format!(
             "database `{d}` has no outbox: it is not configured, or no [[observers.rules]] \
              table rule names it (the primary always has one)"
-        ));
+        )));
     }
+    let failure = |name: &str, e: outbox::InstallError| match e {
+        outbox::InstallError::Database(db) => {
+            InstallFailure::Unreachable(format!("database `{name}`: {}", db.message))
+        }
+        outbox::InstallError::Invalid(why) => {
+            InstallFailure::Invalid(format!("database `{name}`: {why}"))
+        }
+    };
     let mut out = Vec::new();
     for name in targets {
         let db = Database::new(name, &config.databases[name])
-            .map_err(|e| format!("database `{name}`: {}", e.message))?;
+            .map_err(|e| InstallFailure::Invalid(format!("database `{name}`: {}", e.message)))?;
         let statements = outbox::install_script(&db, o)
             .await
-            .map_err(|e| format!("database `{name}`: {e}"))?;
+            .map_err(|e| failure(name, e))?;
         if apply {
             outbox::install(&db, o)
                 .await
-                .map_err(|e| format!("database `{name}`: {e}"))?;
+                .map_err(|e| failure(name, e))?;
         }
         out.push((name.to_owned(), statements));
     }

@@ -19,7 +19,9 @@ mod serve;
 mod state;
 
 pub use check::{check, CheckReport, Problem, ProblemKind};
-pub use events::{install as install_observers, replay, ReplayError, ReplayOptions};
+pub use events::{
+    install as install_observers, replay, InstallFailure, ReplayError, ReplayOptions,
+};
 pub use explain::{explain_sql, introspect, DatabaseError};
 pub use serve::{ServeError, ServeOptions};
 

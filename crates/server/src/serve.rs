@@ -93,9 +93,6 @@ pub(crate) async fn start(
         databases.insert(name.clone(), Arc::new(db));
     }
     load_catalogs(&databases).await;
-    let events = crate::events::start(&config, &databases, &metrics)
-        .await
-        .map_err(ServeError::Events)?;
 
     let host = opts
         .host
@@ -119,6 +116,10 @@ pub(crate) async fn start(
             },
         })?;
     let addr = listener.local_addr()?;
+    // After the port is ours: a server that cannot listen installs and relays nothing.
+    let events = crate::events::start(&config, &databases, &metrics)
+        .await
+        .map_err(ServeError::Events)?;
     let mut state = AppState::new(config, Arc::new(api), databases, metrics);
     state.events = events;
     let state = Arc::new(state);
@@ -312,6 +313,16 @@ pub(crate) fn banner(state: &AppState, addr: SocketAddr) -> String {
             "Database {name}: {} (pool: max {}{replicas})\n",
             db.kind.label(),
             db.pool_status().max
+        ));
+    }
+    if let Some(events) = &state.events {
+        let o = &state.config.observers;
+        let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+        out.push_str(&format!(
+            "Events: {} ({}, {})\n",
+            events.summary(),
+            count(o.rules.len(), "rule"),
+            count(o.subscribe.len(), "subscription")
         ));
     }
     out.push_str("Press Ctrl+C to stop\n");

@@ -614,3 +614,87 @@ async fn replay_runs_the_history_through_a_handler() {
     nats::delete_stream(&js, &names.stream).await;
     db.drop().await;
 }
+
+/// MariaDB and SQLite through a real server to JetStream: rows written by other clients
+/// (not through FraiseQL) are published in commit order, the payload view read when the
+/// relay publishes, a rolled-back transaction never.
+#[tokio::test]
+async fn mariadb_and_sqlite_changes_reach_jetstream() {
+    use mysql_async::prelude::Queryable;
+    const TABLES: &str = "CREATE TABLE tb_note (id VARCHAR(20) PRIMARY KEY, body TEXT NOT NULL)";
+    const SDL_NOTES: &str = r#"
+type Note @source(view: "v_note") { id: ID! body: String! }
+type Query { notes: [Note!]! }
+"#;
+    let (_client, js) = nats::jetstream(&nats::url()).await;
+
+    // MariaDB.
+    let maria = support::MysqlScratch::new(&format!(
+        "{TABLES}; CREATE VIEW v_note AS SELECT id, JSON_OBJECT('id', id, 'body', body, \
+         'length', CHAR_LENGTH(body)) AS data FROM tb_note"
+    ))
+    .await;
+    // SQLite.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.db");
+    let lite = rusqlite::Connection::open(&file).unwrap();
+    lite.execute_batch(&format!(
+        "{TABLES}; CREATE VIEW v_note AS SELECT id, json_object('id', id, 'body', body, \
+         'length', length(body)) AS data FROM tb_note;"
+    ))
+    .unwrap();
+    let urls = [maria.url.clone(), format!("sqlite://{}", file.display())];
+    for url in urls {
+        let names = Names::new();
+        let subject = names.subject("notes.{op}");
+        let observers = format!(
+            "poll_interval_ms = 20\n[[observers.rules]]\ntable = \"tb_note\"\n\
+             subject = \"{subject}\"\npayload_view = \"v_note\"\n"
+        );
+        let running =
+            support::serve(config(&url, &nats::url(), &names, &observers), SDL_NOTES).await;
+        let odd = "it's \"odd\" é";
+        if url.starts_with("mysql") {
+            let mut c = maria.conn().await;
+            c.query_drop(format!(
+                "INSERT INTO tb_note VALUES ('n1', '{}')",
+                odd.replace('\'', "''")
+            ))
+            .await
+            .unwrap();
+            c.query_drop("START TRANSACTION").await.unwrap();
+            c.query_drop("INSERT INTO tb_note VALUES ('gone', 'x')")
+                .await
+                .unwrap();
+            c.query_drop("ROLLBACK").await.unwrap();
+            c.query_drop("UPDATE tb_note SET body = 'b' WHERE id = 'n1'")
+                .await
+                .unwrap();
+        } else {
+            lite.execute("INSERT INTO tb_note VALUES ('n1', ?1)", [odd])
+                .unwrap();
+            lite.execute_batch("BEGIN; INSERT INTO tb_note VALUES ('gone', 'x'); ROLLBACK;")
+                .unwrap();
+            lite.execute("UPDATE tb_note SET body = 'b' WHERE id = 'n1'", [])
+                .unwrap();
+        }
+        let all = names.subject("notes.*");
+        let got = nats::read(&js, &names.stream, &all, 2, Duration::from_secs(10)).await;
+        let seen: Vec<(String, Value)> =
+            got.iter().map(|m| (m.subject.clone(), m.json())).collect();
+        // The view is read at publication: both bodies may show the update.
+        assert_eq!(seen.len(), 2, "{url}: {seen:?}");
+        assert_eq!(seen[0].0, names.subject("notes.insert"), "{url}");
+        assert_eq!(seen[1].0, names.subject("notes.update"), "{url}");
+        assert_eq!(
+            seen[1].1,
+            json!({"id": "n1", "body": "b", "length": 1}),
+            "{url}"
+        );
+        assert!(got.iter().all(|m| m
+            .header("ce-type")
+            .is_some_and(|t| t.starts_with("fraiseql.tb_note."))));
+        running.stop().await.expect("stops");
+        nats::delete_stream(&js, &names.stream).await;
+    }
+}

@@ -67,7 +67,12 @@ async def run(name, subscriptions):
         # The order service creates the stream when it starts: wait for it.
         for attempt in range(120):
             try:
-                await js.subscribe(subject, durable=durable, stream=stream, cb=callback, manual_ack=True)
+                # A queue group of the durable's name: several instances of a worker share
+                # its messages (the seed's "scale horizontally"; a plain durable push
+                # consumer takes one subscriber only).
+                await js.subscribe(
+                    subject, queue=durable, durable=durable, stream=stream, cb=callback, manual_ack=True
+                )
                 break
             except nats.js.errors.NotFoundError:
                 await asyncio.sleep(0.5)

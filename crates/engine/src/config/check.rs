@@ -452,12 +452,18 @@ impl<'a, 'i> Checker<'a, 'i> {
                     let message = format!("`payload_key` in {label} needs a `payload_view`");
                     self.report(at, "payload_key", message);
                 }
-                if rule
-                    .condition
-                    .as_deref()
-                    .is_some_and(|c| c.trim().is_empty())
-                {
-                    self.report(at, "condition", format!("`condition` in {label} is empty"));
+                if let Some(condition) = rule.condition.as_deref() {
+                    // An expression never needs `;`, and `$fraiseql$` would end the function
+                    // body the PostgreSQL trigger is written in.
+                    if condition.trim().is_empty() {
+                        self.report(at, "condition", format!("`condition` in {label} is empty"));
+                    } else if condition.contains(';') || condition.contains("$fraiseql$") {
+                        let message = format!(
+                            "`condition` in {label} must be one SQL expression over the row \
+                             (no `;`, no `$fraiseql$`)"
+                        );
+                        self.report(at, "condition", message);
+                    }
                 }
                 if let Some(crate::config::Ops::Many(ops)) = &rule.event {
                     if ops.is_empty() {

@@ -38,6 +38,12 @@ pub struct ObserversConfig {
     /// subscription subjects: those other services publish into the same stream.
     #[serde(default)]
     pub stream_subjects: Vec<String>,
+    /// The order events of one table are published in: `table` (commit order across the
+    /// table's rows: writers of a captured table commit one after another) or `row` (each
+    /// row's changes in order, the row lock already orders them; concurrent writers of
+    /// different rows do not wait for each other).
+    #[serde(default)]
+    pub ordering: Ordering,
     /// Install the outbox and the capture triggers at start (else `fraiseql observers
     /// install`).
     #[serde(default = "yes")]
@@ -73,6 +79,7 @@ impl Default for ObserversConfig {
             nats: NatsSection::default(),
             stream: default_stream(),
             stream_subjects: Vec::new(),
+            ordering: Ordering::default(),
             install_triggers: true,
             batch_size: default_batch_size(),
             poll_interval_ms: default_poll_interval(),
@@ -139,6 +146,17 @@ pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
 pub struct NatsSection {
     #[serde(default)]
     pub url: Option<String>,
+}
+
+/// How strictly a table's events keep the order of their transactions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Ordering {
+    /// Commit order across the whole table.
+    #[default]
+    Table,
+    /// Each row's changes in order.
+    Row,
 }
 
 /// Where published events go.

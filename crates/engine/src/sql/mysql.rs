@@ -554,10 +554,17 @@ impl Outbox for Mysql {
                 Some((v, k)) => (literal(v), literal(k)),
                 None => ("NULL".into(), "NULL".into()),
             };
+            let lock = if rule.table_order {
+                format!(
+                    "INSERT INTO fraiseql_outbox_order (source, n) VALUES ({}, 1) \
+                     ON DUPLICATE KEY UPDATE n = n + 1;\n",
+                    literal(&rule.table)
+                )
+            } else {
+                String::new()
+            };
             let mut body = format!(
-                "INSERT INTO fraiseql_outbox_order (source, n) VALUES ({table}, 1) \
-                 ON DUPLICATE KEY UPDATE n = n + 1;\n\
-                 INSERT INTO fraiseql_outbox (id, subject, op, source, row_data, old_data, \
+                "{lock}INSERT INTO fraiseql_outbox (id, subject, op, source, row_data, old_data, \
                  view_name, view_key, created_at) VALUES (UUID(), {subject}, {op_name}, {table}, \
                  {row_json}, {old}, {view}, {key}, UTC_TIMESTAMP(6));",
                 table = literal(&rule.table),
@@ -703,14 +710,16 @@ impl Outbox for Mysql {
     fn lease_take(&self, _holder: &str, _ttl_secs: u64) -> SqlQuery {
         // A named lock per database, held by the relay's own connection.
         SqlQuery {
-            text: "SELECT CAST(GET_LOCK(CONCAT('fraiseql.relay.', DATABASE()), 0) AS CHAR)".into(),
+            text: "SELECT CAST(GET_LOCK(CONCAT('fraiseql.relay.', MD5(DATABASE())), 0) AS CHAR)"
+                .into(),
             params: vec![],
         }
     }
 
     fn lease_release(&self, _holder: &str) -> SqlQuery {
         SqlQuery {
-            text: "SELECT CAST(RELEASE_LOCK(CONCAT('fraiseql.relay.', DATABASE())) AS CHAR)".into(),
+            text: "SELECT CAST(RELEASE_LOCK(CONCAT('fraiseql.relay.', MD5(DATABASE()))) AS CHAR)"
+                .into(),
             params: vec![],
         }
     }

@@ -27,6 +27,9 @@ pub struct Capture {
     pub include_old: bool,
     /// The table's columns (MySQL/MariaDB and SQLite spell the row's JSON with them).
     pub columns: Vec<String>,
+    /// Commit order across the table (a per-table lock from capture to commit), not only
+    /// per row (`[observers] ordering`).
+    pub table_order: bool,
 }
 
 /// The columns of a pending outbox row, in order: `seq`, `id`, `subject`, `op`, `source`,
@@ -154,6 +157,7 @@ mod tests {
             condition: Some("status <> 'draft'".into()),
             include_old: true,
             columns: vec!["id".into(), "status".into(), "we\"ird`col".into()],
+            table_order: true,
         }
     }
 

@@ -340,6 +340,8 @@ impl Outbox for Postgres {
     fn outbox_tables(&self) -> Vec<String> {
         vec![
             "CREATE SCHEMA IF NOT EXISTS fraiseql".into(),
+            // Any role may call `fraiseql.emit`; the tables stay the installer's.
+            "GRANT USAGE ON SCHEMA fraiseql TO PUBLIC".into(),
             "CREATE TABLE IF NOT EXISTS fraiseql.outbox (
                 seq bigserial PRIMARY KEY,
                 id uuid NOT NULL DEFAULT gen_random_uuid() UNIQUE,
@@ -376,17 +378,39 @@ impl Outbox for Postgres {
                 deliveries int NOT NULL,
                 failed_at timestamptz NOT NULL DEFAULT now())"
                 .into(),
-            // Publishing from SQL: an outbox row in the caller's transaction.
-            "CREATE OR REPLACE FUNCTION fraiseql.emit(p_subject text, p_payload jsonb)
-             RETURNS uuid LANGUAGE plpgsql AS $fraiseql$
-             DECLARE v_id uuid;
+            // Publishing from SQL: queued in the caller's transaction and moved into the
+            // outbox by a deferred trigger at COMMIT, like the captured changes, so an event
+            // emitted after a change is published after it.
+            "CREATE TABLE IF NOT EXISTS fraiseql.emitted (
+                n bigserial PRIMARY KEY,
+                id uuid NOT NULL DEFAULT gen_random_uuid(),
+                subject text NOT NULL,
+                payload jsonb NOT NULL,
+                tenant text)"
+                .into(),
+            "CREATE OR REPLACE FUNCTION fraiseql.emit_at_commit() RETURNS trigger
+             LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $fraiseql$
              BEGIN
                PERFORM pg_advisory_xact_lock(hashtext('fraiseql.outbox'), hashtext(''));
-               INSERT INTO fraiseql.outbox (subject, op, row_data, body, tenant)
-               VALUES (p_subject, 'EMIT', p_payload, p_payload,
-                       nullif(current_setting('app.tenant_id', true), ''))
-               RETURNING id INTO v_id;
+               INSERT INTO fraiseql.outbox (id, subject, op, row_data, body, tenant)
+               VALUES (NEW.id, NEW.subject, 'EMIT', NEW.payload, NEW.payload, NEW.tenant);
+               DELETE FROM fraiseql.emitted WHERE n = NEW.n;
                PERFORM pg_notify('fraiseql_outbox', '');
+               RETURN NULL;
+             END $fraiseql$"
+                .into(),
+            "DROP TRIGGER IF EXISTS fraiseql_emit ON fraiseql.emitted".into(),
+            "CREATE CONSTRAINT TRIGGER fraiseql_emit AFTER INSERT ON fraiseql.emitted \
+             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION fraiseql.emit_at_commit()"
+                .into(),
+            "CREATE OR REPLACE FUNCTION fraiseql.emit(p_subject text, p_payload jsonb)
+             RETURNS uuid LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog
+             AS $fraiseql$
+             DECLARE v_id uuid;
+             BEGIN
+               INSERT INTO fraiseql.emitted (subject, payload, tenant)
+               VALUES (p_subject, p_payload, nullif(current_setting('app.tenant_id', true), ''))
+               RETURNING id INTO v_id;
                RETURN v_id;
              END $fraiseql$"
                 .into(),
@@ -429,10 +453,12 @@ impl Outbox for Postgres {
                  THEN RETURN NULL; END IF;\n"
             ));
         }
-        body.push_str(&format!(
-            "PERFORM pg_advisory_xact_lock(hashtext('fraiseql.outbox'), hashtext({}));\n",
-            literal(&rule.table)
-        ));
+        if rule.table_order {
+            body.push_str(&format!(
+                "PERFORM pg_advisory_xact_lock(hashtext('fraiseql.outbox'), hashtext({}));\n",
+                literal(&rule.table)
+            ));
+        }
         body.push_str("v_row := to_jsonb(v_rec);\n");
         match &rule.view {
             Some((view, key)) => body.push_str(&format!(
@@ -461,8 +487,11 @@ impl Outbox for Postgres {
         let events: Vec<&str> = rule.ops.iter().map(|op| op.as_str()).collect();
         let trigger = self.ident(&trigger_name(rule.index, None));
         vec![
+            // As the installer, with the search path it installed with: a writer whose role
+            // cannot touch `fraiseql` (or resolves names elsewhere) still commits.
             format!(
                 "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql \
+                 SECURITY DEFINER SET search_path FROM CURRENT \
                  AS $fraiseql$\n{body}\n$fraiseql$"
             ),
             format!("DROP TRIGGER IF EXISTS {trigger} ON {table}"),

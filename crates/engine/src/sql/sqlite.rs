@@ -352,7 +352,14 @@ impl Outbox for Sqlite {
             let pairs: Vec<String> = rule
                 .columns
                 .iter()
-                .map(|c| format!("{}, {row}.{}", literal(c), self.ident(c)))
+                .map(|c| {
+                    // JSON cannot hold a BLOB (json_object would fail the write): hex it.
+                    let v = format!("{row}.{}", self.ident(c));
+                    format!(
+                        "{}, CASE WHEN typeof({v}) = 'blob' THEN hex({v}) ELSE {v} END",
+                        literal(c)
+                    )
+                })
                 .collect();
             format!("json_object({})", pairs.join(", "))
         };

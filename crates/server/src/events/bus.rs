@@ -59,7 +59,8 @@ impl std::fmt::Display for StreamError {
 
 /// The bus of one server.
 pub(crate) enum Bus {
-    Nats(Nats),
+    /// Boxed: a JetStream context is far larger than the memory bus.
+    Nats(Box<Nats>),
     Memory(Memory),
 }
 
@@ -73,7 +74,9 @@ impl Bus {
     ) -> Result<Bus, String> {
         match config.backend {
             Backend::Memory => Ok(Bus::Memory(Memory::default())),
-            Backend::Nats => Nats::connect(config, subjects).await.map(Bus::Nats),
+            Backend::Nats => Nats::connect(config, subjects)
+                .await
+                .map(|n| Bus::Nats(Box::new(n))),
         }
     }
 

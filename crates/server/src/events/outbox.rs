@@ -126,6 +126,7 @@ pub(crate) async fn install_script(
             condition: rule.condition.clone(),
             include_old: rule.include_old,
             columns,
+            table_order: observers.ordering == fraiseql_engine::config::Ordering::Table,
         });
     }
     let mut out = o.outbox_tables();
