@@ -50,13 +50,16 @@ from .run import _config, _log, _point_wrk, _prepare_database
 from .settings import ROOT, Settings
 from .workloads import RANDOM_ID
 
-MODES = ("off", "on")
+MODES = ("off", "on", "on_row")
+# The observers-on configs: the default `ordering = "table"`, and `ordering = "row"`.
+ON_MODES = ("on", "on_row")
+ORDERING = {"on": 'table (default)', "on_row": "row"}
 # --breakdown: observers off (no relay) with the capture triggers kept as installed, then
 # with the trigger's advisory lock taken out of its function, then with its NOTIFY taken out
 # too (diagnostics, not configurations): (advisory lock, NOTIFY) per variant.
 BREAKDOWN = ("capture", "capture_nolock", "capture_bare")
 CAPTURE_PARTS = {"capture": (True, True), "capture_nolock": (False, True), "capture_bare": (False, False)}
-LABELS = {"off": "observers off", "on": "observers on", "capture": "capture only",
+LABELS = {"off": "observers off", "on": "observers on", "on_row": "on, ordering=row", "capture": "capture only",
           "capture_nolock": "capture, no lock", "capture_bare": "capture, no lock, no NOTIFY"}
 GOAL = 0.15  # observers cost less than this share of the throughput
 START, END = "<!-- events:start -->", "<!-- events:end -->"
@@ -121,7 +124,8 @@ def _configs(s: Settings, nats_url: str, stream: str, subject: str) -> dict[str,
         'event = "INSERT"\n'
         f"subject = {json.dumps(subject)}\n")
     out = {}
-    for mode, text in (("off", base), ("on", base + observers)):
+    row = observers.replace("install_triggers = true\n", 'install_triggers = true\nordering = "row"\n')
+    for mode, text in (("off", base), ("on", base + observers), ("on_row", base + row)):
         path = s.work_dir / f"fraiseql_events_{mode}.toml"
         path.write_text(text)
         out[mode] = path
@@ -148,9 +152,8 @@ def _capture_defs(url: str) -> dict:
     """The capture triggers and their functions as the on server installed them."""
     triggers = pg.rows(url, "SELECT tgname::text, tgrelid::regclass::text, pg_get_triggerdef(oid) "
                             "FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE 'fraiseql\\_capture\\_%'")
-    functions = pg.rows(url, "SELECT p.oid::regprocedure::text FROM pg_proc p "
-                             "JOIN pg_namespace n ON n.oid = p.pronamespace "
-                             "WHERE n.nspname = 'fraiseql' AND p.proname LIKE 'fraiseql\\_capture\\_%'")
+    functions = pg.rows(url, "SELECT DISTINCT tgfoid::regprocedure::text FROM pg_trigger "
+                             "WHERE NOT tgisinternal AND tgname LIKE 'fraiseql\\_capture\\_%'")
     if not triggers or not functions:
         raise RuntimeError("the on server installed no capture trigger")
     # pg_get_functiondef's text has newlines (pg.rows splits lines): read it whole.
@@ -284,7 +287,7 @@ def _throughput(mode: str, s: Settings, ev: Settings, configs: dict[str, Path], 
         lock, notify = CAPTURE_PARTS[mode]
         _set_capture(url, defs, lock, notify)
     _vacuum(url)
-    srv = servers.fraiseql(s.fraiseql_bin, configs["on" if mode == "on" else "off"], url, s.port,
+    srv = servers.fraiseql(s.fraiseql_bin, configs.get(mode, configs["off"]), url, s.port,
                            s.work_dir / "logs" / f"fraiseql_events_{mode}.log")
     out["ready_ms"] = round(srv.start() * 1000, 1)
     try:
@@ -295,7 +298,7 @@ def _throughput(mode: str, s: Settings, ev: Settings, configs: dict[str, Path], 
         out["check"] = _check(s.port, customers[0])
         load.run(f"http://127.0.0.1:{s.port}/graphql", script, min(16, max(s.concurrency)), s.warmup,
                  s.threads)
-        if mode == "on":
+        if mode in ON_MODES:
             _drain(url)
         points = []
         for c in s.concurrency:
@@ -307,7 +310,7 @@ def _throughput(mode: str, s: Settings, ev: Settings, configs: dict[str, Path], 
             if wal_before and wal_after and p["requests"]:
                 p["wal_bytes_per_request"] = round((wal_after["bytes"] - wal_before["bytes"]) / p["requests"], 1)
                 p["wal_syncs_per_request"] = round((wal_after["syncs"] - wal_before["syncs"]) / p["requests"], 3)
-            if mode == "on":
+            if mode in ON_MODES:
                 p["outbox_waiting_after"], p["outbox_errors"] = _outbox(url)
                 # The relay's backlog goes out before the next point.
                 p["drain_s"] = _drain(url)
@@ -318,7 +321,7 @@ def _throughput(mode: str, s: Settings, ev: Settings, configs: dict[str, Path], 
                  f"p99 {p['p99_ms']:.2f} ms  errors {p['errors']}  cpu {p['cpu_seconds']} s  "
                  f"WAL {p.get('wal_bytes_per_request')} B/req {p.get('wal_syncs_per_request')} fsync/req"
                  + (f"  outbox after {p['outbox_waiting_after']} (drained in {p['drain_s']} s)"
-                    if mode == "on" else "") + f"  waits: {top}")
+                    if mode in ON_MODES else "") + f"  waits: {top}")
             if p["errors"]:
                 status, body = servers.post_graphql(s.port, MUTATION, {"customer": customers[0],
                                                                        "total": "42.50"})
@@ -591,15 +594,18 @@ def _summary(results: dict) -> dict:
             v = row[m]["rps_median"]
             row[f"cost_{m}"] = 1 - v / off if off and v is not None else None
         by_round = {m: {run["round"]: p for run in runs[m] for p in run.get("points", [])
-                        if p["connections"] == c} for m in MODES}
-        row["cost_per_round"] = [round(1 - by_round["on"][r]["rps"] / by_round["off"][r]["rps"], 3)
-                                 for r in sorted(by_round["off"]) if r in by_round["on"]
-                                 and by_round["off"][r]["rps"]]
-        # The median of the per-round costs is less moved by one disturbed point than the
-        # cost of the medians; the verdict takes the worse of the two.
-        row["cost_per_round_median"] = _median(row["cost_per_round"])
-        worst = max((x for x in (row["cost"], row["cost_per_round_median"]) if x is not None), default=None)
-        row["goal_met"] = None if worst is None else worst < GOAL
+                        if p["connections"] == c} for m in variants}
+        for m in (x for x in ON_MODES if x in variants):
+            suffix = "" if m == "on" else f"_{m}"
+            per_round = [round(1 - by_round[m][r]["rps"] / by_round["off"][r]["rps"], 3)
+                         for r in sorted(by_round["off"]) if r in by_round[m] and by_round["off"][r]["rps"]]
+            row[f"cost_per_round{suffix}"] = per_round
+            # The median of the per-round costs is less moved by one disturbed point than the
+            # cost of the medians; the verdict takes the worse of the two.
+            row[f"cost_per_round_median{suffix}"] = _median(per_round)
+            worst = max((x for x in (row["cost"] if m == "on" else row[f"cost_{m}"], _median(per_round))
+                         if x is not None), default=None)
+            row[f"goal_met{suffix}"] = None if worst is None else worst < GOAL
         rows.append(row)
     lat = [run for run in results["latency"] if "latency_ms" in run]
     pooled = [x for run in lat for x in run.get("samples_ms", [])]
@@ -628,9 +634,11 @@ def _pc(x) -> str:
 def _section(results: dict) -> str:
     m, st, sm = results["machine"], results["settings"], results["summary"]
     rows = sm["throughput"]
-    busy = sum(row[x]["busy_points"] for row in rows for x in MODES)
-    total = sum(row[x]["runs"] for row in rows for x in MODES)
-    loads = [x for row in rows for md in MODES for x in row[md]["loadavg_1m"] if x is not None]
+    present = [x for x in MODES + BREAKDOWN if rows and x in rows[0]]
+    ons = [x for x in ON_MODES if x in present]
+    busy = sum(row[x]["busy_points"] for row in rows for x in present)
+    total = sum(row[x]["runs"] for row in rows for x in present)
+    loads = [x for row in rows for md in present for x in row[md]["loadavg_1m"] if x is not None]
     L = [START, "",
          f"Written by the harness (`bench/harness/events.py`) on {results['started']} in "
          f"{results.get('elapsed_s', '?')} s; raw numbers in `bench/results/events.json`. Reproduce with:",
@@ -638,7 +646,7 @@ def _section(results: dict) -> str:
          f"The mutation is `{results['mutation']}` with a random customer per request: "
          "`fn_create_order` (bench/db/postgres_events.sql) inserts an order and its one line and "
          "returns `mutation_response`; FraiseQL reads the order back from `v_order`. Same binary, "
-         f"schema and database (`{results['database']}`, a copy of the dataset) for both servers; "
+         f"schema and database (`{results['database']}`, a copy of the dataset) for every server; "
          "only `[observers]` differs:", "",
          "- **off**: no `[observers]`; the capture triggers dropped before the server starts "
          "(checked: none on the database).",
@@ -646,7 +654,10 @@ def _section(results: dict) -> str:
          f"`{results['subject']}`, stream `{results['stream']}`, `install_triggers = true` "
          "(checked: the trigger is there); the relay publishes to JetStream "
          f"({results['machine'].get('nats_server', 'NATS')}, on this machine) while the load runs, and the "
-         "outbox is drained after each point before the next one.", "",
+         "outbox is drained after each point before the next one. `ordering` is left at its default, "
+         "`\"table\"` (commit order across the table: the trigger takes a per-table advisory lock).",
+         "- **on, ordering = row**: the same `[observers]` plus `ordering = \"row\"` (each row's "
+         "changes in order; no per-table lock)." if "on_row" in present else "", "",
          f"Machine: {m['cpus']} × {m['cpu_model']}, {m['memory_gib']} GiB, {m['os']}; PostgreSQL "
          f"{m['postgresql']} (synchronous_commit {m.get('synchronous_commit', '?')}, autovacuum "
          f"{m.get('autovacuum', '?')}; the outbox is vacuumed before each server), NATS, the server, "
@@ -660,13 +671,15 @@ def _section(results: dict) -> str:
          f"per point after {st['warmup_s']:g} s of warm-up, pool {st['pool']}, wrk {st['threads']} threads. "
          "Medians over the rounds.", "",
          "### Mutation throughput, observers off and on", "",
-         "| conns | off req/s | on req/s | cost (1 − on÷off) | cost per round | p50 ms off / on "
+         "| conns | ordering | off req/s | on req/s | cost (1 − on÷off) | cost per round | p50 ms off / on "
          "| p99 ms off / on | FraiseQL CPU ms/req off / on | PostgreSQL CPU ms/req off / on "
          "| WAL bytes/req off / on | WAL fsyncs/req off / on | outbox left after a point (max) "
          "| errors off / on |",
-         "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for row in rows:
-        off, on = row["off"], row["on"]
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row, mode in ((row, mode) for row in rows for mode in ons):
+        off, on = row["off"], row[mode]
+        suffix = "" if mode == "on" else f"_{mode}"
+        cost = row["cost"] if mode == "on" else row.get(f"cost_{mode}")
 
         def rps(d: dict) -> str:
             if not d["rps"]:
@@ -676,20 +689,25 @@ def _section(results: dict) -> str:
         def two(key: str, digits: int) -> str:
             return f"{_f(off[key], digits)} / {_f(on[key], digits)}"
 
-        L.append(f"| {row['connections']} | {rps(off)} | {rps(on)} | {_pc(row['cost'])} "
-                 f"| {', '.join(_pc(x) for x in row['cost_per_round'])} | {two('p50_ms_median', 2)} "
+        L.append(f"| {row['connections']} | {ORDERING[mode]} | {rps(off)} | {rps(on)} | {_pc(cost)} "
+                 f"| {', '.join(_pc(x) for x in row[f'cost_per_round{suffix}'])} | {two('p50_ms_median', 2)} "
                  f"| {two('p99_ms_median', 2)} | {two('server_cpu_ms_per_request', 3)} "
                  f"| {two('postgres_cpu_ms_per_request', 3)} | {two('wal_bytes_per_request', 0)} "
                  f"| {two('wal_syncs_per_request', 2)} | {on['outbox_waiting_after_max']} "
                  f"(drained in ≤ {_f(on['drain_s_max'], 2)} s) | {off['errors']} / {on['errors']} |")
     L += ["", f"Goal (issue 12): observers cost under {GOAL:.0%} of the mutation throughput (the verdict "
               "takes the worse of the cost of the medians and the median of the per-round costs):", ""]
-    for row in rows:
-        met = row["goal_met"]
-        state = "–" if met is None else ("met" if met else "**not met**")
-        L.append(f"- {row['connections']} connection(s): {_pc(row['cost'])}, per-round median "
-                 f"{_pc(row.get('cost_per_round_median'))} ({state}).")
-    variants = [m for m in MODES + BREAKDOWN if rows and m in rows[0]]
+    for mode in ons:
+        suffix = "" if mode == "on" else f"_{mode}"
+        verdicts = []
+        for row in rows:
+            met = row.get(f"goal_met{suffix}")
+            state = "–" if met is None else ("met" if met else "**not met**")
+            cost = row["cost"] if mode == "on" else row.get(f"cost_{mode}")
+            verdicts.append(f"{_pc(cost)} at {row['connections']} (per-round median "
+                            f"{_pc(row.get(f'cost_per_round_median{suffix}'))}; {state})")
+        L.append(f"- ordering {ORDERING[mode]}: " + ", ".join(verdicts) + ".")
+    variants = present
     extra = [m for m in variants if m in BREAKDOWN]
     if extra:
         L += ["", "Where the cost goes (`--breakdown`: three diagnostic variants in the same rotation, "
@@ -808,7 +826,7 @@ def main(s: Settings) -> int:
         "database": ev.database, "stream": stream, "subject": subject,
         "mutation": MUTATION, "variables": VARIABLES,
         "configs": {m: p.read_text() for m, p in configs.items()},
-        "throughput": {m: [] for m in MODES}, "latency": [], "failures": [], "notes": [],
+        "throughput": {}, "latency": [], "failures": [], "notes": [],
     }
     variants = MODES + (BREAKDOWN if s.breakdown else ())
     results["throughput"] = {m: [] for m in variants}
