@@ -272,7 +272,15 @@ pub(crate) async fn mark_published(db: &Database, seqs: &[i64]) -> Result<(), Db
     if seqs.is_empty() {
         return Ok(());
     }
-    execute(db, &sql(db).mark_published(seqs)).await.map(drop)
+    let mut tx = db.begin().await?;
+    if db.kind == fraiseql_engine::config::DatabaseKind::Postgresql {
+        // A mark lost in a crash only republishes rows the stream drops as duplicates
+        // (Nats-Msg-Id): it need not wait for its own WAL flush, which would double the
+        // flushes of a database whose every commit is captured.
+        tx.script("SET LOCAL synchronous_commit = off").await?;
+    }
+    tx.execute(&sql(db).mark_published(seqs)).await?;
+    tx.commit().await
 }
 
 pub(crate) async fn mark_failed(db: &Database, seq: i64, error: &str) -> Result<(), DbError> {
