@@ -648,6 +648,14 @@ impl Outbox for Mysql {
         }
     }
 
+    fn purge_inbox(&self, age_secs: u64) -> SqlQuery {
+        SqlQuery {
+            text: "DELETE FROM fraiseql_inbox WHERE processed_at < NOW(6) - INTERVAL ? SECOND"
+                .into(),
+            params: vec![Param::Int(age_secs.min(i64::MAX as u64) as i64)],
+        }
+    }
+
     fn depth(&self) -> SqlQuery {
         SqlQuery {
             text: "SELECT CAST(COUNT(*) AS CHAR), \

@@ -79,6 +79,10 @@ pub trait Outbox: Sync {
     /// Deletes rows published more than `age_secs` ago.
     fn purge(&self, age_secs: u64) -> SqlQuery;
 
+    /// Deletes inbox records older than `age_secs`: redeliveries and retried publications
+    /// come well within that.
+    fn purge_inbox(&self, age_secs: u64) -> SqlQuery;
+
     /// One row: rows waiting, and the seconds the oldest has waited (NULL when none).
     fn depth(&self) -> SqlQuery;
 

@@ -557,6 +557,15 @@ impl Outbox for Postgres {
         }
     }
 
+    fn purge_inbox(&self, age_secs: u64) -> SqlQuery {
+        SqlQuery {
+            text: "DELETE FROM fraiseql.inbox \
+                   WHERE processed_at < now() - make_interval(secs => $1::float8)"
+                .into(),
+            params: vec![Param::Float(age_secs as f64)],
+        }
+    }
+
     fn depth(&self) -> SqlQuery {
         SqlQuery {
             text: "SELECT count(*)::text, \

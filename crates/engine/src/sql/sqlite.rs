@@ -459,6 +459,15 @@ impl Outbox for Sqlite {
         }
     }
 
+    fn purge_inbox(&self, age_secs: u64) -> SqlQuery {
+        SqlQuery {
+            text: "DELETE FROM fraiseql_inbox WHERE processed_at < \
+                   strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || ?1 || ' seconds')"
+                .into(),
+            params: vec![Param::Int(age_secs.min(i64::MAX as u64) as i64)],
+        }
+    }
+
     fn depth(&self) -> SqlQuery {
         SqlQuery {
             text: "SELECT CAST(count(*) AS TEXT), \

@@ -320,7 +320,7 @@ pub(super) async fn script_in(conn: &PgConn, sql: &str, begin: bool) -> Result<(
 /// when dropped.
 pub(crate) struct Listener {
     client: Client,
-    notes: tokio::sync::mpsc::UnboundedReceiver<Result<(String, String), DbError>>,
+    notes: tokio::sync::mpsc::Receiver<Result<(String, String), DbError>>,
 }
 
 impl Listener {
@@ -351,6 +351,9 @@ impl Listener {
     }
 }
 
+/// Notifications a [`Listener`] holds for its reader at most.
+const NOTIFICATIONS: usize = 1024;
+
 /// Opens a [`Listener`] with the pool's settings (URL, TLS).
 pub(super) async fn listener(pool: &Pool) -> Result<Listener, DbError> {
     let manager = pool.manager();
@@ -359,7 +362,9 @@ pub(super) async fn listener(pool: &Pool) -> Result<Listener, DbError> {
         .connect(manager.tls.clone())
         .await
         .map_err(|e| DbError::unavailable(describe(&e)))?;
-    let (tx, notes) = tokio::sync::mpsc::unbounded_channel();
+    // Bounded: a reader that falls behind loses notifications (the relay's are wake-ups,
+    // one standing for many; forwarded channels are best-effort), never memory.
+    let (tx, notes) = tokio::sync::mpsc::channel(NOTIFICATIONS);
     tokio::spawn(async move {
         loop {
             let message = futures::future::poll_fn(|cx| connection.poll_message(cx)).await;
@@ -372,7 +377,14 @@ pub(super) async fn listener(pool: &Pool) -> Result<Listener, DbError> {
                 None => Err(DbError::unavailable("the listening connection closed")),
             };
             let end = note.is_err();
-            if tx.send(note).is_err() || end {
+            match tx.try_send(note) {
+                Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => return,
+                Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                    tracing::debug!("a notification was dropped: its reader is behind");
+                }
+                Ok(()) => {}
+            }
+            if end {
                 return;
             }
         }

@@ -289,8 +289,9 @@ pub(crate) async fn mark_failed(db: &Database, seq: i64, error: &str) -> Result<
         .map(drop)
 }
 
-/// Deletes published rows older than `age`; how many.
+/// Deletes published rows, and inbox records, older than `age`; how many outbox rows.
 pub(crate) async fn purge(db: &Database, age: Duration) -> Result<u64, DbError> {
+    execute(db, &sql(db).purge_inbox(age.as_secs())).await?;
     execute(db, &sql(db).purge(age.as_secs())).await
 }
 
