@@ -138,6 +138,7 @@ impl<'a, 'i> Checker<'a, 'i> {
         self.check_target(config);
         self.check_federation(config);
         self.check_observers(config);
+        self.check_subscriptions(config);
         let q = &config.query_defaults;
         if q.default_page_size > q.max_page_size {
             let message = format!(
@@ -530,6 +531,27 @@ impl<'a, 'i> Checker<'a, 'i> {
         }
         if let Some(n) = successes {
             self.at_least_one(table, "success_threshold", u64::from(n));
+        }
+    }
+
+    /// `[subscriptions]`: every limit at least 1 (a zero would refuse every client).
+    fn check_subscriptions(&mut self, config: &Config) {
+        let s = &config.subscriptions;
+        let table = vec!["subscriptions".to_owned()];
+        let counts = [
+            ("max_connections", s.max_connections as u64),
+            ("max_connections_per_ip", s.max_connections_per_ip as u64),
+            (
+                "max_subscriptions_per_connection",
+                s.max_subscriptions_per_connection as u64,
+            ),
+            ("max_message_size", s.max_message_size.0),
+            ("connection_init_timeout_ms", s.connection_init_timeout_ms.0),
+            ("keep_alive_ms", s.keep_alive_ms.0),
+            ("send_queue", s.send_queue as u64),
+        ];
+        for (key, value) in counts {
+            self.at_least_one(&table, key, value);
         }
     }
 

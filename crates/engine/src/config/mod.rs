@@ -11,6 +11,7 @@ mod federation;
 mod load;
 mod model;
 mod observers;
+mod subscriptions;
 
 pub use env::process_env;
 pub use error::{ConfigError, Location, Problem};
@@ -18,3 +19,4 @@ pub use federation::*;
 pub use load::{load, parse};
 pub use model::*;
 pub use observers::*;
+pub use subscriptions::*;

@@ -31,6 +31,9 @@ pub struct Config {
     /// `[observers]`: database changes to events, events to SQL handlers.
     #[serde(default)]
     pub observers: super::observers::ObserversConfig,
+    /// `[subscriptions]`: GraphQL subscriptions over WebSocket and their limits.
+    #[serde(default)]
+    pub subscriptions: super::subscriptions::SubscriptionsConfig,
 }
 
 /// `[project]`: what this API is. `name` and `version` (and `description` when set) are shown

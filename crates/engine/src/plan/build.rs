@@ -43,10 +43,9 @@ pub fn plan(
             ("__schema" | "__type", _) => Ok(RootAction::Introspection),
             (_, OperationKind::Query) => planner.query(fields).map(RootAction::Fetch),
             (_, OperationKind::Mutation) => planner.mutation(fields).map(RootAction::Mutate),
-            (_, OperationKind::Subscription) => Err(GraphQLError::new(
-                ErrorCode::BadRequest,
-                "subscriptions are not served over HTTP; WebSocket delivery is not available yet",
-            )),
+            (_, OperationKind::Subscription) => planner
+                .subscription(fields)
+                .map(|s| RootAction::Subscribe(Box::new(s))),
         };
         match action {
             Ok(action) => roots.push(Root {
@@ -135,7 +134,13 @@ impl Planner<'_> {
     fn enter_root(&self, key: &str, name: &str, kind: OperationKind) {
         let database = match kind {
             OperationKind::Mutation => self.schema.mutations.get(name).map(|m| &m.database),
-            _ => self.schema.queries.get(name).map(|q| &q.database),
+            OperationKind::Query => self.schema.queries.get(name).map(|q| &q.database),
+            OperationKind::Subscription => self
+                .schema
+                .subscriptions
+                .get(name)
+                .and_then(|s| self.schema.types.get(&s.ty.name))
+                .map(|t| &t.database),
         };
         *self.scope.borrow_mut() = Scope {
             database: database.cloned().unwrap_or_default(),
@@ -208,6 +213,92 @@ impl Planner<'_> {
             shape,
             filter,
             order,
+        })
+    }
+
+    /// A subscription field: the entity read per event, its arguments as filters on the
+    /// entity's fields (compile resolved each to a data key), the key pinned by one of them
+    /// kept aside so other entities' events are passed over without a read.
+    fn subscription(&self, fields: &[&Node<Field>]) -> Result<Subscribe, GraphQLError> {
+        let field = fields[0];
+        let s = self
+            .schema
+            .subscriptions
+            .get(field.name.as_str())
+            .ok_or_else(|| {
+                GraphQLError::new(
+                    ErrorCode::GraphqlValidationFailed,
+                    format!("unknown subscription `{}`", field.name),
+                )
+            })?;
+        let ty = self.object(&s.ty.name)?;
+        let topic = s.topic.clone().ok_or_else(|| {
+            GraphQLError::new(
+                ErrorCode::BadRequest,
+                format!("subscription `{}` names no topic", s.name),
+            )
+        })?;
+        let key_name = ty.key_fields.first().map_or("id", String::as_str);
+        let key_kind = ty
+            .fields
+            .values()
+            .find(|f| f.key == key_name)
+            .and_then(|f| ScalarKind::of(&f.ty.name))
+            .unwrap_or(ScalarKind::Id);
+        let key = Target {
+            path: vec![key_name.to_owned()],
+            kind: key_kind,
+        };
+        let args = arguments(field, self.vars)?;
+        let mut key_value = None;
+        let mut filters = Vec::new();
+        for a in &s.arguments {
+            let Some(value) = args.get(&a.name).filter(|v| !v.is_null()) else {
+                continue;
+            };
+            let f = ty.fields.values().find(|f| f.key == a.key && f.relation.is_none());
+            let type_name = f.map_or(a.ty.name.as_str(), |f| f.ty.name.as_str());
+            let enum_name = self.schema.enums.get(type_name).map(|e| e.name.as_str());
+            let kind = match (ScalarKind::of(type_name), enum_name) {
+                (Some(k), _) => k,
+                (None, Some(_)) => ScalarKind::Text,
+                (None, None) => {
+                    return Err(user_error(format!(
+                        "argument `{}` of `{}` is not a scalar and cannot filter events",
+                        a.name, s.name
+                    )))
+                }
+            };
+            let value = argument_value(self.schema, enum_name, kind, value, a.ty.list, &a.name)?;
+            if a.key == key_name && !a.ty.list {
+                key_value = Some(value.clone());
+            }
+            let target = Target {
+                path: vec![a.key.clone()],
+                kind,
+            };
+            let op = if a.ty.list { Op::In } else { Op::Eq };
+            filters.push(Filter::Compare { target, op, value });
+        }
+        let filter = match filters.len() {
+            0 => None,
+            1 => filters.pop(),
+            _ => Some(Filter::And(filters)),
+        };
+        Ok(Subscribe {
+            field: s.name.clone(),
+            topic,
+            operation: s.operation.clone(),
+            key,
+            key_value,
+            fetch: Fetch {
+                field: s.name.clone(),
+                database: ty.database.clone(),
+                view: ty.sql_source.clone(),
+                shape: Shape::One(self.selection(&sub_sets(fields), ty)?),
+                filter,
+                order: Vec::new(),
+            },
         })
     }
 

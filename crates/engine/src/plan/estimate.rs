@@ -10,8 +10,11 @@ use crate::error::{ErrorCode, GraphQLError, PathSegment};
 pub(super) fn check_rows(plan: &Plan, max: u64) -> Result<(), GraphQLError> {
     let mut total: u64 = 0;
     for root in &plan.roots {
-        let RootAction::Fetch(fetch) = &root.action else {
-            continue;
+        let fetch = match &root.action {
+            RootAction::Fetch(f) => f,
+            // Each event reads one entity with the selection: its relation lists count.
+            RootAction::Subscribe(s) => &s.fetch,
+            _ => continue,
         };
         total = total.saturating_add(fetch_rows(fetch, &plan.steps));
         if total > max {

@@ -49,6 +49,50 @@ pub enum RootAction {
     Fetch(Fetch),
     /// A call of a SQL function.
     Mutate(Mutate),
+    /// A subscription: each event on a topic names an entity, read through its view
+    /// (boxed: it is much larger than the other actions).
+    Subscribe(Box<Subscribe>),
+}
+
+/// What a subscription listens to and how each event's entity is read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subscribe {
+    pub field: String,
+    /// The NATS subject (wildcards allowed) its events arrive on.
+    pub topic: String,
+    /// `INSERT`, `UPDATE` or `DELETE`: only events of that operation; `None`: all.
+    pub operation: Option<String>,
+    /// The entity's key field: an event names its entity by this data key.
+    pub key: Target,
+    /// The key an argument pins (`orderId: "…"`), so events of other entities are passed
+    /// over without reading anything.
+    pub key_value: Option<serde_json::Value>,
+    /// One row of the entity's view with the selection, filtered by the other arguments;
+    /// [`Subscribe::read`] adds the event's key.
+    pub fetch: Fetch,
+}
+
+impl Subscribe {
+    /// The read of the entity whose key is `key`, for one event.
+    pub fn read(&self, key: serde_json::Value) -> Fetch {
+        let by_key = Filter::Compare {
+            target: self.key.clone(),
+            op: Op::Eq,
+            value: key,
+        };
+        let filter = match self.fetch.filter.clone() {
+            None => by_key,
+            Some(Filter::And(mut all)) => {
+                all.insert(0, by_key);
+                Filter::And(all)
+            }
+            Some(other) => Filter::And(vec![by_key, other]),
+        };
+        Fetch {
+            filter: Some(filter),
+            ..self.fetch.clone()
+        }
+    }
 }
 
 /// A read of one view, returning one JSON text value.

@@ -610,20 +610,96 @@ impl Compiler {
                 format!("unknown type `{entity_type}`"),
             );
         }
-        let arguments = self
+        if entity_type != obj.name {
+            self.err(
+                format!("{path}.entity_type"),
+                format!(
+                    "the entity type `{entity_type}` must be the return type `{}`: each event's \
+                     entity is read with the subscription's selection",
+                    obj.name
+                ),
+            );
+        }
+        let topic = match &s.topic {
+            Some(t) if is_subject(t) => Some(t.clone()),
+            Some(t) => {
+                self.err(
+                    format!("{path}.topic"),
+                    format!("`{t}` is not a NATS subject (dot-separated tokens, `*` and `>` as wildcards)"),
+                );
+                None
+            }
+            None => {
+                self.err(
+                    format!("{path}.topic"),
+                    "a subscription needs a topic: the NATS subject its events arrive on",
+                );
+                None
+            }
+        };
+        let operation = match s.operation.as_deref().map(str::to_ascii_uppercase).as_deref() {
+            None => None,
+            Some("INSERT" | "CREATE") => Some("INSERT".to_owned()),
+            Some("UPDATE") => Some("UPDATE".to_owned()),
+            Some("DELETE") => Some("DELETE".to_owned()),
+            Some(other) => {
+                self.err(
+                    format!("{path}.operation"),
+                    format!("`{other}` is not an operation: INSERT, UPDATE or DELETE"),
+                );
+                None
+            }
+        };
+        let mut arguments: Vec<Argument> = self
             .arguments(&s.arguments, &path, "arguments", kinds)
             .into_values()
             .collect();
+        // Each argument filters events by the entity field of its name; `<entity>_<key>`
+        // (`orderId` on `Order`) names the key.
+        let key = obj.key_fields.first().cloned().unwrap_or_else(|| "id".into());
+        let key_alias = format!("{}_{key}", snake_case(&obj.name));
+        for a in &mut arguments {
+            let is_field = obj
+                .fields
+                .values()
+                .any(|f| f.key == a.key && f.relation.is_none());
+            if !is_field && a.key == key_alias {
+                a.key = key.clone();
+            } else if !is_field {
+                self.err(
+                    format!("{path}.arguments.{}", a.name),
+                    format!(
+                        "`{}` names no field of `{}`: a subscription's arguments filter events by \
+                         the entity's fields (`{}` for its key)",
+                        a.name,
+                        obj.name,
+                        camel_case(&key_alias)
+                    ),
+                );
+            }
+        }
         Some(SubscriptionField {
             name,
             ty,
             description: s.description.clone(),
             entity_type,
-            topic: s.topic.clone(),
-            operation: s.operation.clone(),
+            topic,
+            operation,
             arguments,
         })
     }
+}
+
+/// Whether `s` is a NATS subject a subscription can listen on: dot-separated non-empty
+/// tokens of printable characters without spaces, `*` a whole token, `>` the last.
+fn is_subject(s: &str) -> bool {
+    let tokens: Vec<&str> = s.split('.').collect();
+    tokens.iter().enumerate().all(|(i, t)| {
+        !t.is_empty()
+            && t.chars().all(|c| c.is_ascii_graphic())
+            && (!t.contains('*') || *t == "*")
+            && (!t.contains('>') || (*t == ">" && i == tokens.len() - 1))
+    })
 }
 
 /// How a key compares once it has left its database: as text, as a number, or (any other

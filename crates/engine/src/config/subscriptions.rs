@@ -1,0 +1,96 @@
+//! `[subscriptions]`: GraphQL subscriptions over WebSocket. Every limit a client could push
+//! against has a key and a default here; the server (`server/src/subscriptions/`) enforces
+//! each and says in `docs/subscriptions.md` what a client sees when it is reached.
+
+use super::federation::Millis;
+use super::model::ByteSize;
+use serde::{Deserialize, Serialize};
+
+/// `[subscriptions]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionsConfig {
+    /// Accept WebSocket connections on `/graphql`, `/ws` and `/subscriptions`.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// WebSocket connections open at once on this server.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// WebSocket connections open at once from one client address.
+    #[serde(default = "default_max_connections_per_ip")]
+    pub max_connections_per_ip: usize,
+    /// Operations (subscriptions, and queries or mutations in flight) one connection runs
+    /// at once.
+    #[serde(
+        default = "default_max_subscriptions",
+        alias = "max_active_per_connection"
+    )]
+    pub max_subscriptions_per_connection: usize,
+    /// Largest message a client may send.
+    #[serde(default = "default_max_message_size")]
+    pub max_message_size: ByteSize,
+    /// How long a new connection has to send `connection_init`.
+    #[serde(default = "default_init_timeout")]
+    pub connection_init_timeout_ms: Millis,
+    /// How often the server pings an idle connection; one that sends nothing (not even
+    /// the pong) for twice this long is closed.
+    #[serde(default = "default_keep_alive")]
+    pub keep_alive_ms: Millis,
+    /// Messages queued for one connection before it counts as a slow consumer.
+    #[serde(default = "default_send_queue")]
+    pub send_queue: usize,
+    /// What happens to a slow consumer: `close` it (the client reconnects and reads again),
+    /// or `drop` the events it has no room for (counted) and keep it open.
+    #[serde(default)]
+    pub slow_consumer: SlowConsumer,
+}
+
+impl Default for SubscriptionsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_connections: default_max_connections(),
+            max_connections_per_ip: default_max_connections_per_ip(),
+            max_subscriptions_per_connection: default_max_subscriptions(),
+            max_message_size: default_max_message_size(),
+            connection_init_timeout_ms: default_init_timeout(),
+            keep_alive_ms: default_keep_alive(),
+            send_queue: default_send_queue(),
+            slow_consumer: SlowConsumer::default(),
+        }
+    }
+}
+
+/// What to do with a connection whose queue is full.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SlowConsumer {
+    #[default]
+    Close,
+    Drop,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_max_connections() -> usize {
+    10_000
+}
+fn default_max_connections_per_ip() -> usize {
+    100
+}
+fn default_max_subscriptions() -> usize {
+    100
+}
+fn default_max_message_size() -> ByteSize {
+    ByteSize(64 * 1024)
+}
+fn default_init_timeout() -> Millis {
+    Millis(3_000)
+}
+fn default_keep_alive() -> Millis {
+    Millis(15_000)
+}
+fn default_send_queue() -> usize {
+    256
+}
