@@ -8,6 +8,7 @@
 //! - `relay.rs`: outbox to bus, one task per database; `forward.rs`: `pg_notify` channels.
 //! - `inbound.rs`: durable consumers calling SQL handlers; `replay.rs`: history replayed.
 //! - `status.rs`: what the tasks report to `/health`.
+//! - `tap.rs`: a subject's messages fed to the GraphQL subscriptions of this process.
 //!
 //! [`Events`] owns the tasks: each is supervised (a panic restarts it after a backoff),
 //! and [`Events::stop`] stops them in order: consumers first, then the relays, which drain.
@@ -22,8 +23,10 @@ mod outbox_tests;
 mod relay;
 mod replay;
 mod status;
+mod tap;
 
 pub use replay::{replay, ReplayError, ReplayOptions};
+pub(crate) use tap::Tapped;
 
 use crate::db::Database;
 use crate::metrics::Metrics;
@@ -59,16 +62,21 @@ pub(crate) struct Events {
 /// Starts the relays, channel forwarders and consumers `[observers]` asks for; `None` when
 /// it asks for nothing. Fails on what a restart would not fix: a stream that exists without
 /// the rule subjects, capture triggers that cannot be installed on a database that answers.
+/// `topics` are the subjects the schema's subscriptions listen on: the stream must take
+/// them too.
 pub(crate) async fn start(
     config: &Config,
     databases: &IndexMap<String, Arc<Database>>,
     metrics: &Metrics,
+    topics: Vec<String>,
 ) -> Result<Option<Events>, String> {
     let o = &config.observers;
     if !o.is_on() {
         return Ok(None);
     }
-    let bus = Arc::new(Bus::connect(o, subjects(config)).await?);
+    let mut subjects = subjects(config);
+    subjects.extend(topics);
+    let bus = Arc::new(Bus::connect(o, subjects).await?);
     if let Bus::Nats(nats) = &*bus {
         tracing::info!(
             "[observers] transport: nats ({}), stream: {}",
@@ -287,10 +295,14 @@ impl Events {
         }
     }
 
-    /// The memory bus, for subscriptions in this process.
-    #[allow(dead_code)] // subscriptions over WebSocket read it
-    pub(crate) fn bus(&self) -> &Arc<Bus> {
-        &self.bus
+    /// The messages on `subject` from now on, for the subscriptions of this process
+    /// (`tap.rs`); the feed ends when `stop` turns true.
+    pub(crate) fn tap(
+        &self,
+        subject: &str,
+        stop: watch::Receiver<bool>,
+    ) -> tokio::sync::mpsc::Receiver<Tapped> {
+        tap::start(&self.bus, subject, stop)
     }
 }
 

@@ -9,7 +9,7 @@ use crate::remote::Remote;
 use crate::state::AppState;
 use fraiseql_engine::catalog::Catalog;
 use fraiseql_engine::error::{ErrorCode, GraphQLError, PathSegment};
-use fraiseql_engine::plan::{plan, Mutate, Plan, RootAction};
+use fraiseql_engine::plan::{plan, Fetch, Mutate, Plan, Root, RootAction, Step};
 use fraiseql_engine::request::{introspect, prepare, OperationKind, Prepared};
 use fraiseql_engine::response::{assemble, request_error, RootValue};
 use fraiseql_engine::sql::{
@@ -30,6 +30,8 @@ pub(crate) struct GraphQLRequest {
 pub(crate) enum Transport {
     Post,
     Get,
+    /// A query or mutation sent over a subscriptions WebSocket.
+    Socket,
 }
 
 /// How the HTTP layer should answer.
@@ -73,6 +75,14 @@ pub(crate) async fn execute(
     };
     let kind = prepared.kind;
     let op = Some(label(kind));
+    if kind == OperationKind::Subscription && transport != Transport::Socket {
+        let e = GraphQLError::new(
+            ErrorCode::BadRequest,
+            "subscriptions are served over WebSocket (graphql-transport-ws) at /graphql and /ws, \
+             not over HTTP",
+        );
+        return failed(state, &[e], OutcomeStatus::RequestError, op);
+    }
     if transport == Transport::Get && kind != OperationKind::Query {
         let e = GraphQLError::new(
             ErrorCode::MutationNotAllowed,
@@ -94,7 +104,7 @@ pub(crate) async fn execute(
     let remote = Remote::new(state, &plan);
     let (values, errors) = match kind {
         OperationKind::Mutation => run_mutations(state, &plan, &remote).await,
-        _ => match run_reads(state, &prepared, &plan, &remote, &req.variables).await {
+        _ => match run_reads(state, Some(&prepared), &plan, &remote, &req.variables).await {
             Ok(r) => r,
             Err(errors) => return failed(state, &errors, OutcomeStatus::RequestError, op),
         },
@@ -151,7 +161,10 @@ fn failed(
 }
 
 /// Parse + validate, cached by (query text, operation name).
-fn prepared(state: &AppState, req: &GraphQLRequest) -> Result<Arc<Prepared>, Vec<GraphQLError>> {
+pub(crate) fn prepared(
+    state: &AppState,
+    req: &GraphQLRequest,
+) -> Result<Arc<Prepared>, Vec<GraphQLError>> {
     let key = state.prepared_key(&req.query, req.operation_name.as_deref());
     if let Some(p) = state.prepared.get(&key) {
         return Ok(p);
@@ -171,14 +184,14 @@ type Values = Vec<Option<String>>;
 /// parallel.
 async fn run_reads(
     state: &AppState,
-    prepared: &Prepared,
+    prepared: Option<&Prepared>,
     plan: &Plan,
     remote: &Remote<'_>,
     variables: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<(Values, Vec<GraphQLError>), Vec<GraphQLError>> {
     let mut values: Values = vec![None; plan.roots.len()];
     let mut errors = Vec::new();
-    if prepared.introspection {
+    if let Some(prepared) = prepared.filter(|p| p.introspection) {
         let map = introspect(&state.api, prepared, variables)?;
         for (i, root) in plan.roots.iter().enumerate() {
             if root.action == RootAction::Introspection {
@@ -254,10 +267,36 @@ async fn run_mutations(
                 }
                 Err(e) => errors.push(e.at(vec![PathSegment::Key(root.key.clone())])),
             },
-            RootAction::Fetch(_) | RootAction::Introspection => {}
+            RootAction::Fetch(_) | RootAction::Introspection | RootAction::Subscribe(_) => {}
         }
     }
     (values, errors)
+}
+
+/// The entity one event names, read with a subscription's selection: `fetch` is
+/// [`Subscribe::read`](fraiseql_engine::plan::Subscribe::read) of the event's key, `steps`
+/// the subscription plan's relations into other databases. `None` when no row matches (the
+/// entity is gone, or the subscription's arguments filter it out).
+pub(crate) async fn read_event(
+    state: &AppState,
+    key: &str,
+    fetch: Fetch,
+    steps: &[Step],
+) -> (Option<String>, Vec<GraphQLError>) {
+    let plan = Plan {
+        kind: OperationKind::Query,
+        roots: vec![Root {
+            key: key.to_owned(),
+            action: RootAction::Fetch(fetch),
+        }],
+        steps: steps.to_vec(),
+    };
+    let remote = Remote::new(state, &plan);
+    let no_variables = serde_json::Map::new();
+    match run_reads(state, None, &plan, &remote, &no_variables).await {
+        Ok((mut values, errors)) => (values.pop().flatten(), errors),
+        Err(errors) => (None, errors),
+    }
 }
 
 async fn mutate(

@@ -6,12 +6,15 @@
 pub(crate) mod admission;
 mod graphiql;
 mod graphql;
+pub(crate) use graphql::socket_operation;
 mod health;
 mod negotiate;
 
 use crate::listen::ConnPhase;
 use crate::metrics::method_label;
 use crate::state::AppState;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -32,6 +35,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         usize::try_from(state.config.server.limits.max_request_size.0).unwrap_or(usize::MAX);
     let mut router = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/ws", get(socket))
+        .route("/subscriptions", get(socket))
         .route("/health", get(health::health))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
@@ -47,6 +52,28 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
+}
+
+/// `/ws` and `/subscriptions`: WebSocket only (`/graphql` takes upgrades too, in
+/// `graphql::get`).
+async fn socket(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(conn): ConnectInfo<ConnPhase>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    match ws {
+        Ok(ws) if state.config.subscriptions.enabled => {
+            crate::subscriptions::upgrade(state, ws, &conn, &headers)
+        }
+        Ok(_) => error_response(
+            &state,
+            StatusCode::NOT_FOUND,
+            ErrorCode::BadRequest,
+            "subscriptions are disabled on this server ([subscriptions] enabled = false)",
+        ),
+        Err(rejection) => rejection.into_response(),
+    }
 }
 
 /// Request id, span, access log line and HTTP metrics for every request.

@@ -17,6 +17,7 @@ mod remote;
 mod resilience;
 mod serve;
 mod state;
+mod subscriptions;
 
 pub use check::{check, CheckReport, Problem, ProblemKind};
 pub use events::{

@@ -94,7 +94,7 @@ impl Listener for ClientListener {
                 _slot: slot,
                 _counted: self.metrics.opened(),
             };
-            let conn = ClientConn::new(stream, self.limits, open, self.metrics.clone());
+            let conn = ClientConn::new(stream, addr, self.limits, open, self.metrics.clone());
             return (conn, addr);
         }
     }
@@ -105,9 +105,12 @@ impl Listener for ClientListener {
 }
 
 /// Where a connection is in its request cycle, shared by the connection and the request
-/// middleware.
+/// middleware, and who is at the other end (per-address limits use it).
 #[derive(Debug, Clone)]
-pub(crate) struct ConnPhase(Arc<AtomicU8>);
+pub(crate) struct ConnPhase {
+    state: Arc<AtomicU8>,
+    pub(crate) peer: SocketAddr,
+}
 
 /// Waiting for a request head that has begun (or for the first one): the head timer runs.
 const HEAD: u8 = 0;
@@ -115,28 +118,38 @@ const HEAD: u8 = 0;
 const SERVING: u8 = 1;
 /// Between requests: only the idle timer runs.
 const IDLE: u8 = 2;
+/// Upgraded to a WebSocket: no request heads any more, only the idle timer runs.
+const UPGRADED: u8 = 3;
 
 impl ConnPhase {
-    fn new() -> Self {
-        Self(Arc::new(AtomicU8::new(HEAD)))
+    fn new(peer: SocketAddr) -> Self {
+        Self {
+            state: Arc::new(AtomicU8::new(HEAD)),
+            peer,
+        }
     }
 
     /// Marks the request as parsed; the connection is back between requests once the
     /// returned guard drops (also when the request is cancelled).
     pub(crate) fn serving(&self) -> Serving {
-        self.0.store(SERVING, Ordering::Release);
+        self.state.store(SERVING, Ordering::Release);
         Serving(self.clone())
+    }
+
+    /// The connection becomes a WebSocket: the bytes that follow are frames, not heads.
+    pub(crate) fn upgraded(&self) {
+        self.state.store(UPGRADED, Ordering::Release);
     }
 
     /// Bytes arrived: if the connection was between requests, a new head has begun.
     fn begin_head(&self) -> bool {
-        self.0
+        self.state
             .compare_exchange(IDLE, HEAD, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
     }
 
     fn in_head(&self) -> bool {
-        self.0.load(Ordering::Acquire) == HEAD
+        self.state.load(Ordering::Acquire) == HEAD
     }
 }
 
@@ -145,7 +158,13 @@ pub(crate) struct Serving(ConnPhase);
 
 impl Drop for Serving {
     fn drop(&mut self) {
-        self.0 .0.store(IDLE, Ordering::Release);
+        // An upgraded connection stays upgraded.
+        let _ = self.0.state.compare_exchange(
+            SERVING,
+            IDLE,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
     }
 }
 
@@ -179,12 +198,18 @@ pub(crate) struct ClientConn {
 }
 
 impl ClientConn {
-    fn new(inner: TcpStream, limits: ConnLimits, open: Open, metrics: ConnectionMetrics) -> Self {
+    fn new(
+        inner: TcpStream,
+        peer: SocketAddr,
+        limits: ConnLimits,
+        open: Open,
+        metrics: ConnectionMetrics,
+    ) -> Self {
         let now = Instant::now();
         Self {
             inner,
             limits,
-            phase: ConnPhase::new(),
+            phase: ConnPhase::new(peer),
             active: now,
             head_since: now,
             timer: Box::pin(tokio::time::sleep_until(now + limits.idle)),

@@ -51,6 +51,25 @@ pub(crate) struct Metrics {
     events: EventMetrics,
     /// Client connections, counted by the listener.
     pub(crate) connections: ConnectionMetrics,
+    /// GraphQL subscriptions over WebSocket.
+    pub(crate) subscriptions: SubscriptionMetrics,
+}
+
+/// WebSocket connections and what they were sent. Labels come from closed sets.
+#[derive(Clone)]
+pub(crate) struct SubscriptionMetrics {
+    /// WebSocket connections open now.
+    pub(crate) connections: IntGauge,
+    /// Subscriptions registered now.
+    pub(crate) active: IntGauge,
+    /// Event messages (`next`) queued for clients.
+    pub(crate) pushed: IntCounter,
+    /// Events not delivered, by reason (`slow_consumer`, `no_key`).
+    pub(crate) dropped: IntCounterVec,
+    /// Connections refused or closed by a limit, by reason.
+    pub(crate) refused: IntCounterVec,
+    /// From the event's commit (`ce-time`) to its message being queued for the client.
+    pub(crate) latency: prometheus::Histogram,
 }
 
 impl Metrics {
@@ -90,8 +109,50 @@ impl Metrics {
             header_timeout: closed.with_label_values(&[ConnectionDrop::HeaderTimeout.label()]),
             idle_timeout: closed.with_label_values(&[ConnectionDrop::IdleTimeout.label()]),
         };
+        let ws_open = IntGauge::new(
+            "fraiseql_subscriptions_connections",
+            "WebSocket (subscriptions) connections open now",
+        )?;
+        registry.register(Box::new(ws_open.clone()))?;
+        let active = IntGauge::new(
+            "fraiseql_subscriptions_active",
+            "GraphQL subscriptions registered now",
+        )?;
+        registry.register(Box::new(active.clone()))?;
+        let pushed = IntCounter::new(
+            "fraiseql_subscriptions_events_total",
+            "Subscription event messages queued for clients",
+        )?;
+        registry.register(Box::new(pushed.clone()))?;
+        let latency = prometheus::Histogram::with_opts(
+            HistogramOpts::new(
+                "fraiseql_subscriptions_latency_seconds",
+                "From an event's commit to its message being queued for a client",
+            )
+            .buckets(vec![
+                0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+        )?;
+        registry.register(Box::new(latency.clone()))?;
+        let subscriptions = SubscriptionMetrics {
+            connections: ws_open,
+            active,
+            pushed,
+            dropped: counter(
+                "fraiseql_subscriptions_dropped_total",
+                "Subscription events not delivered, by reason",
+                &["reason"],
+            )?,
+            refused: counter(
+                "fraiseql_subscriptions_refused_total",
+                "WebSocket connections refused or closed by a limit, by reason",
+                &["reason"],
+            )?,
+            latency,
+        };
         Ok(Self {
             connections,
+            subscriptions,
             http_requests: counter(
                 "fraiseql_http_requests_total",
                 "HTTP requests by method and status",

@@ -117,12 +117,19 @@ pub(crate) async fn start(
         })?;
     let addr = listener.local_addr()?;
     // After the port is ours: a server that cannot listen installs and relays nothing.
-    let events = crate::events::start(&config, &databases, &metrics)
+    let topics = api
+        .compiled
+        .subscriptions
+        .values()
+        .filter_map(|s| s.topic.clone())
+        .collect();
+    let events = crate::events::start(&config, &databases, &metrics, topics)
         .await
         .map_err(ServeError::Events)?;
     let mut state = AppState::new(config, Arc::new(api), databases, metrics);
     state.events = events;
     let state = Arc::new(state);
+    state.subscriptions.start(&state);
     Ok(Started {
         state,
         listener,
@@ -230,6 +237,8 @@ pub(crate) async fn run(
         drain.as_secs()
     );
     let _ = stop_tx.send(true);
+    // WebSocket connections are no longer the HTTP server's: they close on their own.
+    state.subscriptions.shutdown();
     let served = match tokio::time::timeout(drain, &mut server).await {
         Ok(result) => result.map_err(ServeError::Io),
         Err(_) => {

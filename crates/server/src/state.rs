@@ -35,6 +35,8 @@ pub(crate) struct AppState {
     pub(crate) admission: Admission,
     /// The outbox relays and inbound consumers (`[observers]`), when configured.
     pub(crate) events: Option<crate::events::Events>,
+    /// WebSocket connections and their subscriptions.
+    pub(crate) subscriptions: Arc<crate::subscriptions::Hub>,
     /// Keyed per process so cache keys cannot be aimed at collisions from outside.
     hasher: std::collections::hash_map::RandomState,
 }
@@ -55,6 +57,10 @@ impl AppState {
             databases.keys().map(String::as_str),
             metrics.clone(),
         );
+        let subscriptions = Arc::new(crate::subscriptions::Hub::new(
+            config.subscriptions.clone(),
+            metrics.subscriptions.clone(),
+        ));
         Self {
             config,
             api,
@@ -66,6 +72,7 @@ impl AppState {
             started: Instant::now(),
             admission,
             events: None,
+            subscriptions,
             hasher: Default::default(),
         }
     }

@@ -39,6 +39,10 @@ pub struct SubscriptionsConfig {
     /// Messages queued for one connection before it counts as a slow consumer.
     #[serde(default = "default_send_queue")]
     pub send_queue: usize,
+    /// Origins (`https://app.example.com`) a browser may open a connection from; a
+    /// connection from another is closed with 4403. Empty: any origin.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
     /// What happens to a slow consumer: `close` it (the client reconnects and reads again),
     /// or `drop` the events it has no room for (counted) and keep it open.
     #[serde(default)]
@@ -56,6 +60,7 @@ impl Default for SubscriptionsConfig {
             connection_init_timeout_ms: default_init_timeout(),
             keep_alive_ms: default_keep_alive(),
             send_queue: default_send_queue(),
+            allowed_origins: Vec::new(),
             slow_consumer: SlowConsumer::default(),
         }
     }

@@ -9,7 +9,10 @@ use crate::execute::{execute, GraphQLRequest, Outcome, OutcomeStatus, Transport}
 use crate::resilience::with_deadline;
 use crate::state::AppState;
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
+use crate::listen::ConnPhase;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use fraiseql_engine::error::{ErrorCode, GraphQLError};
@@ -155,9 +158,17 @@ async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<
 /// `GET /graphql`: GraphiQL for browsers, else a query from the URL.
 pub(super) async fn get(
     State(state): State<Arc<AppState>>,
+    ConnectInfo(conn): ConnectInfo<ConnPhase>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    // A WebSocket upgrade: subscriptions (and queries, mutations) over graphql-transport-ws.
+    if headers.contains_key(header::UPGRADE) {
+        if let (Ok(ws), true) = (ws, state.config.subscriptions.enabled) {
+            return crate::subscriptions::upgrade(state, ws, &conn, &headers);
+        }
+    }
     if state.config.server.playground && prefers_html(accept(&headers)) {
         return graphiql::page().await.into_response();
     }
@@ -314,6 +325,26 @@ async fn single(
     }
 }
 
+/// A query or mutation sent over a subscriptions WebSocket: the same gate, deadline and
+/// response size limit as over HTTP. The serialized response (`{"data":…}` or
+/// `{"errors":[…]}`).
+pub(crate) async fn socket_operation(state: &Arc<AppState>, request: GraphQLRequest) -> Vec<u8> {
+    let outcome = admitted(state, execute(state, request, Transport::Socket)).await;
+    match outcome {
+        Ok(outcome) => match oversized(state, outcome.body.len(), outcome.operation) {
+            None => outcome.body,
+            Some(error) => error.body,
+        },
+        Err(refusal) => {
+            let e = refusal.error();
+            state.metrics.count_error(e.code().as_str());
+            let mut body = Vec::new();
+            request_error(&mut body, &[e]);
+            body
+        }
+    }
+}
+
 /// A batch: the requests run one after another under one slot and one deadline; the answer
 /// is the array of their responses, always 200. The whole array is held to
 /// `max_response_size`: once it is crossed the rest is not run, and the answer is that one
@@ -389,40 +420,72 @@ fn oversized(state: &AppState, len: usize, operation: Option<&'static str>) -> O
     })
 }
 
-/// Runs `work` once admitted, within the request deadline.
-async fn guarded<T>(state: &AppState, work: impl Future<Output = T>) -> Result<T, Response> {
+/// Why a request did not run to its end.
+pub(crate) enum Refusal {
+    /// Every slot and the waiting room are taken.
+    Overloaded,
+    /// The request deadline passed (while waiting or running).
+    Timeout(Duration),
+}
+
+impl Refusal {
+    /// The error a client gets.
+    pub(crate) fn error(&self) -> GraphQLError {
+        match self {
+            Refusal::Overloaded => GraphQLError::new(
+                ErrorCode::ServiceUnavailable,
+                "the server is at capacity; retry shortly",
+            ),
+            Refusal::Timeout(d) => GraphQLError::new(
+                ErrorCode::Timeout,
+                format!("the request did not finish within {} ms", d.as_millis()),
+            ),
+        }
+    }
+}
+
+/// Runs `work` once admitted, within the request deadline: the gate and the deadline every
+/// operation passes, over HTTP or a WebSocket.
+pub(crate) async fn admitted<T>(
+    state: &AppState,
+    work: impl Future<Output = T>,
+) -> Result<T, Refusal> {
     let deadline = Duration::from_millis(state.config.server.request_timeout_ms.max(1));
     let ends = tokio::time::Instant::now() + deadline;
-    let admitted = async {
-        let permit = state.admission.enter().await;
-        match permit {
+    let run = async {
+        match state.admission.enter().await {
             Ok(_permit) => Ok(with_deadline(ends, work).await),
-            Err(_) => {
+            Err(_) => Err(Refusal::Overloaded),
+        }
+    };
+    match tokio::time::timeout_at(ends, run).await {
+        Ok(result) => result,
+        Err(_) => Err(Refusal::Timeout(deadline)),
+    }
+}
+
+/// [`admitted`], a refusal answered as HTTP (503 with `Retry-After`, or 504).
+async fn guarded<T>(state: &AppState, work: impl Future<Output = T>) -> Result<T, Response> {
+    admitted(state, work).await.map_err(|refusal| {
+        let e = refusal.error();
+        match refusal {
+            Refusal::Overloaded => {
                 let mut response = error_response(
                     state,
                     StatusCode::SERVICE_UNAVAILABLE,
-                    ErrorCode::ServiceUnavailable,
-                    "the server is at capacity; retry shortly",
+                    e.code(),
+                    e.message.clone(),
                 );
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                Err(response)
+                response
+            }
+            Refusal::Timeout(_) => {
+                error_response(state, StatusCode::GATEWAY_TIMEOUT, e.code(), e.message.clone())
             }
         }
-    };
-    match tokio::time::timeout_at(ends, admitted).await {
-        Ok(result) => result,
-        Err(_) => Err(error_response(
-            state,
-            StatusCode::GATEWAY_TIMEOUT,
-            ErrorCode::Timeout,
-            format!(
-                "the request did not finish within {} ms",
-                deadline.as_millis()
-            ),
-        )),
-    }
+    })
 }
 
 /// Records the client's operation name in the request span, bounded: it is client text of

@@ -1,0 +1,98 @@
+//! GraphQL subscriptions over WebSocket: `graphql-transport-ws` (and the legacy `graphql-ws`
+//! subprotocol) on `/graphql`, `/ws` and `/subscriptions`, fed by the events `[observers]`
+//! publishes. A client subscribes to a `Subscription` field bound to a topic; each event on
+//! the topic names an entity, which is read through its view with the client's selection
+//! and pushed. Queries and mutations can be sent over the same socket.
+//!
+//! - `protocol.rs`: the two subprotocols' messages and the close codes.
+//! - `connection.rs`: one socket: states, operations, keep-alive, limits.
+//! - `hub.rs`: taps per topic, subscriptions grouped by shape, one read per event and group,
+//!   bounded per-connection queues, the connection limits.
+//!
+//! The upgrade itself (here) picks the subprotocol, checks the origin and takes a place
+//! under the connection limits; a refusal is a close frame with the limit's code, so every
+//! WebSocket client sees why.
+
+mod connection;
+mod hub;
+mod protocol;
+
+pub(crate) use hub::Hub;
+
+use crate::listen::ConnPhase;
+use crate::state::AppState;
+use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
+use axum::http::{header, HeaderMap};
+use axum::response::Response;
+use protocol::{close, Protocol};
+use std::sync::Arc;
+
+/// Takes a WebSocket upgrade request on one of the subscription paths.
+pub(crate) fn upgrade(
+    state: Arc<AppState>,
+    ws: WebSocketUpgrade,
+    conn: &ConnPhase,
+    headers: &HeaderMap,
+) -> Response {
+    let config = state.subscriptions.config();
+    let offered = ws.requested_protocols().count();
+    let ws = ws.protocols([Protocol::TRANSPORT_WS, Protocol::LEGACY]);
+    let protocol = match ws.selected_protocol().map(|p| p.as_bytes()) {
+        Some(p) if p == Protocol::LEGACY.as_bytes() => Protocol::Legacy,
+        Some(_) => Protocol::TransportWs,
+        // No subprotocol asked for: graphql-transport-ws.
+        None if offered == 0 => Protocol::TransportWs,
+        None => {
+            return refuse(
+                &state,
+                ws,
+                close::SUBPROTOCOL,
+                "Subprotocol not acceptable",
+                "subprotocol",
+            )
+        }
+    };
+    if !config.allowed_origins.is_empty() {
+        let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
+        let allowed = origin.is_some_and(|o| config.allowed_origins.iter().any(|a| a == o));
+        if !allowed {
+            return refuse(&state, ws, close::FORBIDDEN, "Forbidden origin", "origin");
+        }
+    }
+    let admitted = match state.subscriptions.admit(conn.peer.ip()) {
+        Ok(a) => a,
+        Err((code, reason)) => return close_at_once(ws, code, reason),
+    };
+    conn.upgraded();
+    let max = usize::try_from(config.max_message_size.0).unwrap_or(usize::MAX);
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| connection::serve(state, socket, protocol, admitted))
+}
+
+/// Completes the upgrade only to close with `code`, counted under `reason_label`.
+fn refuse(
+    state: &AppState,
+    ws: WebSocketUpgrade,
+    code: u16,
+    reason: &'static str,
+    reason_label: &str,
+) -> Response {
+    state
+        .subscriptions
+        .metrics()
+        .refused
+        .with_label_values(&[reason_label])
+        .inc();
+    close_at_once(ws, code, reason)
+}
+
+fn close_at_once(ws: WebSocketUpgrade, code: u16, reason: &'static str) -> Response {
+    ws.on_upgrade(move |mut socket| async move {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = socket.send(Message::Close(Some(frame))).await;
+    })
+}

@@ -1,0 +1,309 @@
+//! One WebSocket connection: the protocol's states (waiting for `connection_init`, then
+//! acknowledged), its operations by id (subscriptions registered with the hub; queries and
+//! mutations run as tasks), keep-alive, and every limit's close code.
+//!
+//! A reader loop (this task) handles the client's messages; a writer task drains the
+//! connection's bounded queue ([`Out`]) into the socket, so neither a slow client nor a slow
+//! database holds the other side up.
+
+use super::hub::{Admitted, Out, Registration, Sink};
+use super::protocol::{self, close, ClientMessage, Operation, Protocol};
+use crate::execute::{prepared, GraphQLRequest};
+use crate::state::AppState;
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use fraiseql_engine::error::{ErrorCode, GraphQLError};
+use fraiseql_engine::plan::{plan, RootAction};
+use fraiseql_engine::request::OperationKind;
+use futures::{SinkExt, StreamExt};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+
+/// An operation in progress.
+enum Running {
+    /// A subscription: events arrive until it is completed or the connection closes.
+    Subscription(#[allow(dead_code)] Registration),
+    /// A query or mutation being executed.
+    Request(AbortHandle),
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Running::Request(task) = self {
+            task.abort();
+        }
+    }
+}
+
+/// Serves one upgraded connection until either side closes it.
+pub(crate) async fn serve(
+    state: Arc<AppState>,
+    socket: WebSocket,
+    protocol: Protocol,
+    admitted: Admitted,
+) {
+    let config = state.subscriptions.config().clone();
+    let (mut sink, mut stream) = socket.split();
+    let (tx, mut rx) = mpsc::channel::<Out>(config.send_queue.max(1));
+    let out = Sink::new(
+        tx.clone(),
+        protocol,
+        config.slow_consumer,
+        state.subscriptions.metrics().clone(),
+    );
+    let writer = tokio::spawn(async move {
+        while let Some(message) = rx.recv().await {
+            let frame = match message {
+                Out::Text(text) => Message::Text(text.into()),
+                Out::Ping => Message::Ping(Default::default()),
+                Out::Close(code, reason) => {
+                    let frame = CloseFrame {
+                        code,
+                        reason: fit_reason(reason).into(),
+                    };
+                    let _ = sink.send(Message::Close(Some(frame))).await;
+                    break;
+                }
+            };
+            if sink.send(frame).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+
+    let mut conn = Connection {
+        state: state.clone(),
+        protocol,
+        out,
+        running: HashMap::new(),
+        initialised: false,
+        done: mpsc::unbounded_channel(),
+    };
+    let init_deadline = Instant::now() + Duration::from_millis(config.connection_init_timeout_ms.0);
+    // Pings keep the connection's bytes moving under the server's idle limit too.
+    let idle = Duration::from_secs(state.config.server.keep_alive_secs.max(1));
+    let every = Duration::from_millis(config.keep_alive_ms.0).min(idle / 2);
+    let mut ticker = tokio::time::interval_at(Instant::now() + every, every);
+    let mut heard = Instant::now();
+    let mut stopping = state.subscriptions.stopping();
+    let max_message = usize::try_from(config.max_message_size.0).unwrap_or(usize::MAX);
+
+    let ending: Option<(u16, String)> = loop {
+        tokio::select! {
+            frame = stream.next() => {
+                heard = Instant::now();
+                match frame {
+                    None | Some(Ok(Message::Close(_))) => break None,
+                    Some(Err(e)) => {
+                        break too_big(&e).then(|| (close::TOO_BIG, "Message too big".to_owned()));
+                    }
+                    Some(Ok(Message::Text(text))) => {
+                        if text.len() > max_message {
+                            break Some((close::TOO_BIG, "Message too big".to_owned()));
+                        }
+                        if let Some(end) = conn.message(text.as_str()).await {
+                            break Some(end);
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        break Some((close::BAD_REQUEST, "Invalid message: binary frames are not accepted".to_owned()));
+                    }
+                    // Answered by the WebSocket layer; hearing it is what counts.
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                }
+            }
+            () = tokio::time::sleep_until(init_deadline), if !conn.initialised => {
+                break Some((close::INIT_TIMEOUT, "Connection initialisation timeout".to_owned()));
+            }
+            _ = ticker.tick() => {
+                if heard.elapsed() > every * 2 {
+                    break Some((close::GOING_AWAY, "No answer to pings".to_owned()));
+                }
+                let _ = conn.out.tx.try_send(Out::Ping);
+                if protocol == Protocol::Legacy && conn.initialised {
+                    let _ = conn.out.tx.try_send(Out::Text(protocol::keep_alive()));
+                }
+            }
+            () = conn.out.slow.notified() => {
+                state.subscriptions.metrics().refused.with_label_values(&["slow_consumer"]).inc();
+                break Some((close::TRY_AGAIN, "Slow consumer: messages were not read in time".to_owned()));
+            }
+            // Only ever turns true.
+            _ = stopping.changed() => {
+                break Some((close::GOING_AWAY, "Server shutting down".to_owned()));
+            }
+            Some(id) = conn.done.1.recv() => {
+                conn.running.remove(&id);
+            }
+        }
+    };
+    // Subscriptions and requests end with the connection.
+    conn.running.clear();
+    if let Some((code, reason)) = ending {
+        // The close goes after what is queued; a full queue (a slow consumer) is cut short.
+        if tx.try_send(Out::Close(code, reason)).is_err() {
+            writer.abort();
+        }
+    }
+    drop(conn);
+    drop(tx);
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    drop(admitted);
+}
+
+struct Connection {
+    state: Arc<AppState>,
+    protocol: Protocol,
+    out: Sink,
+    running: HashMap<String, Running>,
+    initialised: bool,
+    /// Requests that finished, by id.
+    done: (mpsc::UnboundedSender<String>, mpsc::UnboundedReceiver<String>),
+}
+
+impl Connection {
+    /// Handles one client message; `Some` closes the connection with that code and reason.
+    async fn message(&mut self, text: &str) -> Option<(u16, String)> {
+        let message = match protocol::parse(self.protocol, text) {
+            Ok(m) => m,
+            Err(v) => return Some((close::BAD_REQUEST, v.0)),
+        };
+        match message {
+            ClientMessage::Init(_payload) => {
+                if self.initialised {
+                    return Some((
+                        close::TOO_MANY,
+                        "Too many initialisation requests".to_owned(),
+                    ));
+                }
+                // The payload (`authToken`, `tenantId`) is kept for the auth work.
+                self.initialised = true;
+                self.send(protocol::ack()).await;
+            }
+            ClientMessage::Ping(payload) => self.send(protocol::pong(payload.as_ref())).await,
+            ClientMessage::Pong => {}
+            ClientMessage::Terminate => return Some((close::NORMAL, String::new())),
+            ClientMessage::Complete { id } => {
+                self.running.remove(&id);
+            }
+            ClientMessage::Subscribe { id, payload } => {
+                if !self.initialised {
+                    return Some((close::UNAUTHORIZED, "Unauthorized".to_owned()));
+                }
+                if self.running.contains_key(&id) {
+                    let reason = format!(
+                        "Subscriber for {} already exists",
+                        id.chars().take(64).collect::<String>()
+                    );
+                    return Some((close::DUPLICATE_ID, reason));
+                }
+                let max = self.state.subscriptions.config().max_subscriptions_per_connection;
+                if self.running.len() >= max {
+                    let e = GraphQLError::new(
+                        ErrorCode::BadRequest,
+                        format!(
+                            "this connection already runs {max} operations, the most \
+                             [subscriptions] max_subscriptions_per_connection allows; \
+                             complete one first"
+                        ),
+                    );
+                    self.send(protocol::error(&id, &[e])).await;
+                    return None;
+                }
+                self.start(id, payload).await;
+            }
+        }
+        None
+    }
+
+    /// Queues a reply to the client's own message (waits for room: the client is asking).
+    async fn send(&self, text: String) {
+        let _ = self.out.tx.send(Out::Text(text)).await;
+    }
+
+    /// Starts operation `id`: a subscription is registered; a query or mutation runs.
+    async fn start(&mut self, id: String, op: Operation) {
+        let request = GraphQLRequest {
+            query: op.query,
+            operation_name: op.operation_name,
+            variables: op.variables,
+        };
+        let kind = match prepared(&self.state, &request) {
+            Ok(p) => p.kind,
+            Err(errors) => return self.send(protocol::error(&id, &errors)).await,
+        };
+        if kind != OperationKind::Subscription {
+            let state = self.state.clone();
+            let out = self.out.clone();
+            let done = self.done.0.clone();
+            let task_id = id.clone();
+            let task = tokio::spawn(async move {
+                let body = crate::http::socket_operation(&state, request).await;
+                let body = String::from_utf8_lossy(&body);
+                let _ = out
+                    .tx
+                    .send(Out::Text(protocol::next(out.protocol, &task_id, &body)))
+                    .await;
+                let _ = out.tx.send(Out::Text(protocol::complete(&task_id))).await;
+                let _ = done.send(task_id);
+            });
+            self.running.insert(id, Running::Request(task.abort_handle()));
+            return;
+        }
+        match self.subscribe(&id, &request) {
+            Ok(registration) => {
+                self.running
+                    .insert(id, Running::Subscription(registration));
+            }
+            Err(errors) => self.send(protocol::error(&id, &errors)).await,
+        }
+    }
+
+    fn subscribe(
+        &self,
+        id: &str,
+        request: &GraphQLRequest,
+    ) -> Result<Registration, Vec<GraphQLError>> {
+        let prepared = prepared(&self.state, request)?;
+        let mut plan = plan(&self.state.api, &prepared, &request.variables)?;
+        let root = plan.roots.pop().filter(|_| plan.roots.is_empty());
+        let Some(root) = root else {
+            return Err(vec![GraphQLError::new(
+                ErrorCode::GraphqlValidationFailed,
+                "a subscription selects exactly one root field",
+            )]);
+        };
+        let RootAction::Subscribe(sub) = root.action else {
+            return Err(vec![GraphQLError::new(
+                ErrorCode::GraphqlValidationFailed,
+                "a subscription's root field must be a field of `Subscription`",
+            )]);
+        };
+        self.state
+            .subscriptions
+            .subscribe(*sub, plan.steps, self.out.clone(), id.to_owned(), root.key)
+            .map_err(|m| vec![GraphQLError::new(ErrorCode::ServiceUnavailable, m)])
+    }
+}
+
+/// Whether a read error is a message over `max_message_size`.
+fn too_big(e: &axum::Error) -> bool {
+    let text = e.to_string();
+    text.contains("Space limit exceeded") || text.contains("too long") || text.contains("too big")
+}
+
+/// A close reason fits in 123 bytes (RFC 6455, 5.5): cut at a character boundary.
+fn fit_reason(mut reason: String) -> String {
+    if reason.len() > 123 {
+        let mut end = 123;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+    }
+    reason
+}
