@@ -100,6 +100,14 @@ pub(crate) async fn explain(args: ExplainArgs) -> Outcome {
                 m.function,
                 m.database
             )?,
+            RootAction::Subscribe(s) => outln!(
+                "-- {}: subscription on topic `{}`; each event's entity is read from {} on \
+                 database '{}' by its key (not explained)",
+                root.key,
+                s.topic,
+                s.fetch.view,
+                s.fetch.database
+            )?,
             RootAction::Fetch(_) => {}
         }
     }
