@@ -159,12 +159,10 @@ pub(crate) struct Serving(ConnPhase);
 impl Drop for Serving {
     fn drop(&mut self) {
         // An upgraded connection stays upgraded.
-        let _ = self.0.state.compare_exchange(
-            SERVING,
-            IDLE,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
+        let _ = self
+            .0
+            .state
+            .compare_exchange(SERVING, IDLE, Ordering::AcqRel, Ordering::Acquire);
     }
 }
 

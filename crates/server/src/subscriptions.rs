@@ -9,8 +9,9 @@
 //! - `hub.rs`: taps per topic, subscriptions grouped by shape, one read per event and group,
 //!   bounded per-connection queues, the connection limits.
 //!
-//! The upgrade itself (here) picks the subprotocol, checks the origin and takes a place
-//! under the connection limits; a refusal is a close frame with the limit's code, so every
+//! The upgrade itself (here) picks the subprotocol (none offered: graphql-transport-ws;
+//! only others offered: HTTP 400), checks the origin and takes a place under the connection
+//! limits; a refusal past the handshake is a close frame with the limit's code, so every
 //! WebSocket client sees why.
 
 mod connection;
@@ -19,11 +20,13 @@ mod protocol;
 
 pub(crate) use hub::Hub;
 
+use crate::http::error_response;
 use crate::listen::ConnPhase;
 use crate::state::AppState;
 use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
+use fraiseql_engine::error::ErrorCode;
 use protocol::{close, Protocol};
 use std::sync::Arc;
 
@@ -42,14 +45,22 @@ pub(crate) fn upgrade(
         Some(_) => Protocol::TransportWs,
         // No subprotocol asked for: graphql-transport-ws.
         None if offered == 0 => Protocol::TransportWs,
+        // Offered only others: a client that asked for a subprotocol fails the handshake
+        // when none is chosen, so the refusal is an HTTP answer it can show.
         None => {
-            return refuse(
+            state
+                .subscriptions
+                .metrics()
+                .refused
+                .with_label_values(&["subprotocol"])
+                .inc();
+            return error_response(
                 &state,
-                ws,
-                close::SUBPROTOCOL,
-                "Subprotocol not acceptable",
-                "subprotocol",
-            )
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadRequest,
+                "unsupported WebSocket subprotocol: use graphql-transport-ws (or the legacy \
+                 graphql-ws)",
+            );
         }
     };
     if !config.allowed_origins.is_empty() {

@@ -256,7 +256,10 @@ impl Planner<'_> {
             let Some(value) = args.get(&a.name).filter(|v| !v.is_null()) else {
                 continue;
             };
-            let f = ty.fields.values().find(|f| f.key == a.key && f.relation.is_none());
+            let f = ty
+                .fields
+                .values()
+                .find(|f| f.key == a.key && f.relation.is_none());
             let type_name = f.map_or(a.ty.name.as_str(), |f| f.ty.name.as_str());
             let enum_name = self.schema.enums.get(type_name).map(|e| e.name.as_str());
             let kind = match (ScalarKind::of(type_name), enum_name) {

@@ -637,7 +637,12 @@ impl Compiler {
                 None
             }
         };
-        let operation = match s.operation.as_deref().map(str::to_ascii_uppercase).as_deref() {
+        let operation = match s
+            .operation
+            .as_deref()
+            .map(str::to_ascii_uppercase)
+            .as_deref()
+        {
             None => None,
             Some("INSERT" | "CREATE") => Some("INSERT".to_owned()),
             Some("UPDATE") => Some("UPDATE".to_owned()),
@@ -656,7 +661,11 @@ impl Compiler {
             .collect();
         // Each argument filters events by the entity field of its name; `<entity>_<key>`
         // (`orderId` on `Order`) names the key.
-        let key = obj.key_fields.first().cloned().unwrap_or_else(|| "id".into());
+        let key = obj
+            .key_fields
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "id".into());
         let key_alias = format!("{}_{key}", snake_case(&obj.name));
         for a in &mut arguments {
             let is_field = obj

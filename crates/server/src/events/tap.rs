@@ -1,7 +1,7 @@
 //! Taps: the messages of one subject as they reach the bus, for the GraphQL subscriptions of
 //! this process (`subscriptions/hub.rs`). The memory bus hands each message over directly. On
-//! JetStream a tap is an ordered consumer (ephemeral, starting with the messages that arrive
-//! after it); when NATS goes away the tap pauses, and when it is back the consumer is made
+//! JetStream a tap is an ordered consumer (ephemeral, starting after the stream's last
+//! message when the tap starts); when NATS goes away the tap pauses, and when it is back the consumer is made
 //! again from the stream sequence after the last one delivered, so what the stream kept in
 //! between still arrives, in order. Nothing is acknowledged: a tap only reads.
 
@@ -85,19 +85,30 @@ async fn jetstream(
         if *stop.borrow() || tx.is_closed() {
             return;
         }
-        let deliver_policy = match last {
-            Some(seq) => DeliverPolicy::ByStartSequence {
-                start_sequence: seq + 1,
-            },
-            None => DeliverPolicy::New,
-        };
-        let config = OrderedConfig {
-            filter_subject: subject.clone(),
-            deliver_policy,
-            ..Default::default()
-        };
         let made = async {
-            let stream = nats.js.get_stream(&nats.stream).await.map_err(|e| e.to_string())?;
+            let mut stream = nats
+                .js
+                .get_stream(&nats.stream)
+                .await
+                .map_err(|e| e.to_string())?;
+            // The first consumer starts after the stream's last message, as a sequence: a
+            // consumer made again after an outage then resumes from there, not from "new".
+            let start = match last {
+                Some(seq) => seq + 1,
+                None => {
+                    let info = stream.info().await.map_err(|e| e.to_string())?;
+                    let seq = info.state.last_sequence;
+                    last = Some(seq);
+                    seq + 1
+                }
+            };
+            let config = OrderedConfig {
+                filter_subject: subject.clone(),
+                deliver_policy: DeliverPolicy::ByStartSequence {
+                    start_sequence: start,
+                },
+                ..Default::default()
+            };
             let consumer = stream
                 .create_consumer(config)
                 .await

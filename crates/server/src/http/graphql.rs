@@ -6,10 +6,10 @@
 use super::negotiate::{prefers_html, response_media, Media};
 use super::{error_response, graphiql};
 use crate::execute::{execute, GraphQLRequest, Outcome, OutcomeStatus, Transport};
+use crate::listen::ConnPhase;
 use crate::resilience::with_deadline;
 use crate::state::AppState;
 use axum::body::Body;
-use crate::listen::ConnPhase;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, RawQuery, State};
@@ -326,22 +326,34 @@ async fn single(
 }
 
 /// A query or mutation sent over a subscriptions WebSocket: the same gate, deadline and
-/// response size limit as over HTTP. The serialized response (`{"data":…}` or
-/// `{"errors":[…]}`).
-pub(crate) async fn socket_operation(state: &Arc<AppState>, request: GraphQLRequest) -> Vec<u8> {
+/// response size limit as over HTTP. `Ok`: the serialized response (`{"data":…}`);
+/// `Err`: the errors (a JSON array) of a request that did not run (bad variables, refused,
+/// too large).
+pub(crate) async fn socket_operation(
+    state: &Arc<AppState>,
+    request: GraphQLRequest,
+) -> Result<Vec<u8>, String> {
     let outcome = admitted(state, execute(state, request, Transport::Socket)).await;
-    match outcome {
+    let outcome = match outcome {
         Ok(outcome) => match oversized(state, outcome.body.len(), outcome.operation) {
-            None => outcome.body,
-            Some(error) => error.body,
+            None => outcome,
+            Some(error) => error,
         },
         Err(refusal) => {
             let e = refusal.error();
             state.metrics.count_error(e.code().as_str());
-            let mut body = Vec::new();
-            request_error(&mut body, &[e]);
-            body
+            return Err(serde_json::to_string(&[e]).unwrap_or_else(|_| "[]".into()));
         }
+    };
+    if outcome.status != OutcomeStatus::RequestError {
+        return Ok(outcome.body);
+    }
+    match serde_json::from_slice::<Value>(&outcome.body) {
+        Ok(Value::Object(mut body)) => match body.remove("errors") {
+            Some(errors) => Err(errors.to_string()),
+            None => Ok(serde_json::to_vec(&body).unwrap_or_default()),
+        },
+        _ => Ok(outcome.body),
     }
 }
 
@@ -481,9 +493,12 @@ async fn guarded<T>(state: &AppState, work: impl Future<Output = T>) -> Result<T
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
                 response
             }
-            Refusal::Timeout(_) => {
-                error_response(state, StatusCode::GATEWAY_TIMEOUT, e.code(), e.message.clone())
-            }
+            Refusal::Timeout(_) => error_response(
+                state,
+                StatusCode::GATEWAY_TIMEOUT,
+                e.code(),
+                e.message.clone(),
+            ),
         }
     })
 }

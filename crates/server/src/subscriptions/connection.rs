@@ -162,7 +162,10 @@ struct Connection {
     running: HashMap<String, Running>,
     initialised: bool,
     /// Requests that finished, by id.
-    done: (mpsc::UnboundedSender<String>, mpsc::UnboundedReceiver<String>),
+    done: (
+        mpsc::UnboundedSender<String>,
+        mpsc::UnboundedReceiver<String>,
+    ),
 }
 
 impl Connection {
@@ -201,7 +204,11 @@ impl Connection {
                     );
                     return Some((close::DUPLICATE_ID, reason));
                 }
-                let max = self.state.subscriptions.config().max_subscriptions_per_connection;
+                let max = self
+                    .state
+                    .subscriptions
+                    .config()
+                    .max_subscriptions_per_connection;
                 if self.running.len() >= max {
                     let e = GraphQLError::new(
                         ErrorCode::BadRequest,
@@ -242,22 +249,28 @@ impl Connection {
             let done = self.done.0.clone();
             let task_id = id.clone();
             let task = tokio::spawn(async move {
-                let body = crate::http::socket_operation(&state, request).await;
-                let body = String::from_utf8_lossy(&body);
-                let _ = out
-                    .tx
-                    .send(Out::Text(protocol::next(out.protocol, &task_id, &body)))
-                    .await;
-                let _ = out.tx.send(Out::Text(protocol::complete(&task_id))).await;
+                match crate::http::socket_operation(&state, request).await {
+                    Ok(body) => {
+                        let body = String::from_utf8_lossy(&body);
+                        let next = protocol::next(out.protocol, &task_id, &body);
+                        let _ = out.tx.send(Out::Text(next)).await;
+                        let _ = out.tx.send(Out::Text(protocol::complete(&task_id))).await;
+                    }
+                    // Nothing ran: an `error` ends the operation (no `complete`).
+                    Err(errors) => {
+                        let error = protocol::error_raw(&task_id, &errors);
+                        let _ = out.tx.send(Out::Text(error)).await;
+                    }
+                }
                 let _ = done.send(task_id);
             });
-            self.running.insert(id, Running::Request(task.abort_handle()));
+            self.running
+                .insert(id, Running::Request(task.abort_handle()));
             return;
         }
         match self.subscribe(&id, &request) {
             Ok(registration) => {
-                self.running
-                    .insert(id, Running::Subscription(registration));
+                self.running.insert(id, Running::Subscription(registration));
             }
             Err(errors) => self.send(protocol::error(&id, &errors)).await,
         }

@@ -272,9 +272,11 @@ impl Hub {
         key: String,
     ) -> Result<Registration, String> {
         if !self.live.load(Ordering::Acquire) {
-            return Err("subscriptions receive no events on this server: [observers] is not \
+            return Err(
+                "subscriptions receive no events on this server: [observers] is not \
                         configured (see docs/subscriptions.md)"
-                .to_owned());
+                    .to_owned(),
+            );
         }
         let topic = sub.topic.clone();
         let shape = format!("{sub:?}{steps:?}");
@@ -371,7 +373,11 @@ impl Hub {
         let mut reads = Vec::new();
         for g in groups {
             if let Some(op) = &g.sub.operation {
-                if !event.op.as_deref().is_some_and(|o| o.eq_ignore_ascii_case(op)) {
+                if !event
+                    .op
+                    .as_deref()
+                    .is_some_and(|o| o.eq_ignore_ascii_case(op))
+                {
                     continue;
                 }
             }
@@ -509,8 +515,8 @@ fn row_matches(filter: &Filter, row: &Value) -> bool {
 
 /// Seconds since an RFC 3339 time, when it parses and is not in the future.
 fn since(time: &str) -> Option<f64> {
-    let t = time::OffsetDateTime::parse(time, &time::format_description::well_known::Rfc3339)
-        .ok()?;
+    let t =
+        time::OffsetDateTime::parse(time, &time::format_description::well_known::Rfc3339).ok()?;
     let seconds = (time::OffsetDateTime::now_utc() - t).as_seconds_f64();
     (seconds >= 0.0).then_some(seconds)
 }
@@ -581,11 +587,20 @@ mod tests {
         let key = |body: Value| event_key(&body, &ev, &sub, "order_id");
         assert_eq!(key(json!({"order_id": "A", "id": "B"})), Some(json!("A")));
         assert_eq!(key(json!({"id": 7})), Some(json!(7)));
-        assert_eq!(key(json!({"old": {"id": "X"}, "new": {"id": "Y"}})), Some(json!("Y")));
-        assert_eq!(key(json!({"id": {"nested": 1}})), Some(json!("from-header")));
+        assert_eq!(
+            key(json!({"old": {"id": "X"}, "new": {"id": "Y"}})),
+            Some(json!("Y"))
+        );
+        assert_eq!(
+            key(json!({"id": {"nested": 1}})),
+            Some(json!("from-header"))
+        );
         assert_eq!(key(json!("not an object")), Some(json!("from-header")));
         let no_header = tapped(None);
-        assert_eq!(event_key(&json!({"x": 1}), &no_header, &sub, "order_id"), None);
+        assert_eq!(
+            event_key(&json!({"x": 1}), &no_header, &sub, "order_id"),
+            None
+        );
     }
 
     #[test]
@@ -611,7 +626,12 @@ mod tests {
             op: Op::Eq,
             value: json!("pending"),
         }));
-        assert_eq!(deleted_entity(&filtered, &json!({"id": "A", "status": "shipped"})), None);
-        assert!(deleted_entity(&filtered, &json!({"old": {"id": "A", "status": "pending"}})).is_some());
+        assert_eq!(
+            deleted_entity(&filtered, &json!({"id": "A", "status": "shipped"})),
+            None
+        );
+        assert!(
+            deleted_entity(&filtered, &json!({"old": {"id": "A", "status": "pending"}})).is_some()
+        );
     }
 }

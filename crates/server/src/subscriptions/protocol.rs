@@ -27,8 +27,6 @@ pub(crate) mod close {
     pub(crate) const UNAUTHORIZED: u16 = 4401;
     /// The connection is refused (an origin not in `[subscriptions] allowed_origins`).
     pub(crate) const FORBIDDEN: u16 = 4403;
-    /// None of the offered subprotocols is spoken here.
-    pub(crate) const SUBPROTOCOL: u16 = 4406;
     /// No `connection_init` within `connection_init_timeout_ms`.
     pub(crate) const INIT_TIMEOUT: u16 = 4408;
     /// `subscribe` with the id of an operation still running.
@@ -53,9 +51,14 @@ pub(crate) enum ClientMessage {
     Ping(Option<Value>),
     Pong,
     /// `subscribe` (legacy: `start`).
-    Subscribe { id: String, payload: Operation },
+    Subscribe {
+        id: String,
+        payload: Operation,
+    },
     /// `complete` (legacy: `stop`).
-    Complete { id: String },
+    Complete {
+        id: String,
+    },
     /// Legacy `connection_terminate`.
     Terminate,
 }
@@ -173,7 +176,14 @@ pub(crate) fn next(protocol: Protocol, id: &str, payload: &str) -> String {
 
 /// Operation `id` failed before it ran (it will send nothing more).
 pub(crate) fn error(id: &str, errors: &[GraphQLError]) -> String {
-    let payload = serde_json::to_string(errors).unwrap_or_else(|_| "[]".into());
+    error_raw(
+        id,
+        &serde_json::to_string(errors).unwrap_or_else(|_| "[]".into()),
+    )
+}
+
+/// [`error`] with the errors already serialized (a JSON array).
+pub(crate) fn error_raw(id: &str, payload: &str) -> String {
     format!(
         r#"{{"id":{},"type":"error","payload":{payload}}}"#,
         Value::String(id.to_owned())
@@ -201,7 +211,10 @@ mod tests {
             Ok(ClientMessage::Init(None))
         );
         assert!(matches!(
-            parse(t, r#"{"type":"connection_init","payload":{"authToken":"x"}}"#),
+            parse(
+                t,
+                r#"{"type":"connection_init","payload":{"authToken":"x"}}"#
+            ),
             Ok(ClientMessage::Init(Some(_)))
         ));
         let sub = r#"{"id":"1","type":"subscribe","payload":{"query":"{a}","variables":{"x":1}}}"#;
@@ -211,7 +224,10 @@ mod tests {
         assert_eq!((id.as_str(), payload.query.as_str()), ("1", "{a}"));
         assert_eq!(payload.variables["x"], 1);
         let start = r#"{"id":"1","type":"start","payload":{"query":"{a}"}}"#;
-        assert!(matches!(parse(l, start), Ok(ClientMessage::Subscribe { .. })));
+        assert!(matches!(
+            parse(l, start),
+            Ok(ClientMessage::Subscribe { .. })
+        ));
         assert_eq!(
             parse(l, r#"{"id":"1","type":"stop"}"#),
             Ok(ClientMessage::Complete { id: "1".into() })

@@ -4,6 +4,9 @@
 #![allow(dead_code)]
 
 pub(crate) mod nats;
+pub(crate) mod orders;
+pub(crate) mod quickstart;
+pub(crate) mod ws;
 
 use fraiseql_engine::config::{Config, DatabaseConfig, DatabaseKind};
 use fraiseql_engine::schema::load_schema;
