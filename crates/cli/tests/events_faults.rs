@@ -348,9 +348,18 @@ async fn two_replicas_publish_each_event_once_and_share_the_inbound_work() {
         let http = http.clone();
         async move { http.get(url).send().await.unwrap().text().await.unwrap() }
     };
-    let (ma, mb) = (metrics(&a).await, metrics(&b).await);
+    // The log lines the handlers wrote are published after they commit: wait for them.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let total = loop {
+        let (ma, mb) = (metrics(&a).await, metrics(&b).await);
+        let total = published(&ma) + published(&mb);
+        if total >= 2 * N as u64 || tokio::time::Instant::now() > deadline {
+            break total;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(
-        published(&ma) + published(&mb),
+        total,
         2 * N as u64,
         "items and log lines, each published by one replica"
     );
