@@ -61,6 +61,7 @@ async fn committed_changes_reach_subscribers_with_their_selection() {
     one.send(json!({"type": "connection_init", "payload": {"authToken": "later"}}))
         .await;
     assert_eq!(one.recv().await, json!({"type": "connection_ack"}));
+    assert_eq!(one.recv().await, json!({"type": "ka"}));
     let query =
         format!(r#"subscription {{ orderStatusChanged(orderId: "{ORDER_5}") {{ status }} }}"#);
     one.send(json!({"id": "x", "type": "start", "payload": {"query": query}}))
@@ -670,4 +671,28 @@ async fn mariadb_changes_reach_subscribers_through_jetstream() {
     running.stop().await.expect("stops");
     let (_client, js) = nats::jetstream(&nats::url()).await;
     nats::delete_stream(&js, &names.stream).await;
+}
+
+/// Keep-alive: a client that answers the server's pings (any WebSocket client that reads
+/// does) stays connected; one that sends nothing for twice `keep_alive_ms` is closed.
+#[tokio::test]
+async fn silent_clients_are_closed_and_answering_ones_stay() {
+    let q = Quickstart::start("[subscriptions]\nkeep_alive_ms = 200").await;
+    let (base, http) = (q.base(), reqwest::Client::new());
+    let mut answering = Ws::ready(&q.addr()).await;
+    let _silent = Ws::ready(&q.addr()).await;
+    // Reading answers the ping frames; nothing else arrives.
+    assert_eq!(
+        answering.recv_within(Duration::from_millis(1500)).await,
+        None
+    );
+    let text = metrics(&http, &base).await;
+    assert_eq!(
+        metric(&text, "fraiseql_subscriptions_connections"),
+        1.0,
+        "{text}"
+    );
+    answering.send(json!({"type": "ping"})).await;
+    assert_eq!(answering.recv().await, json!({"type": "pong"}));
+    q.running.stop().await.expect("stops");
 }

@@ -183,9 +183,14 @@ impl Connection {
                         "Too many initialisation requests".to_owned(),
                     ));
                 }
-                // The payload (`authToken`, `tenantId`) is kept for the auth work.
+                // The payload (`authToken`, `tenantId`) is for the auth work; nothing reads
+                // it yet.
                 self.initialised = true;
                 self.send(protocol::ack()).await;
+                if self.protocol == Protocol::Legacy {
+                    // subscriptions-transport-ws clients expect a keep-alive at once.
+                    self.send(protocol::keep_alive()).await;
+                }
             }
             ClientMessage::Ping(payload) => self.send(protocol::pong(payload.as_ref())).await,
             ClientMessage::Pong => {}

@@ -408,15 +408,20 @@ impl Hub {
         let results = futures::future::join_all(reads).await;
         let latency = event.time.as_deref().and_then(since);
         for (g, (value, errors)) in results {
-            // No row: the entity is gone, or the arguments filter it out.
-            let Some(text) = value else { continue };
+            // No row and no error: the entity is gone, or the arguments filter it out. An
+            // error (the database is down) is sent, with the field null.
+            let root = match &value {
+                Some(text) => RootValue::Raw(text),
+                None if errors.is_empty() => continue,
+                None => RootValue::Null,
+            };
             for m in &g.members {
                 let errors: Vec<GraphQLError> = errors
                     .iter()
                     .map(|e| e.clone().at(vec![PathSegment::Key(m.key.clone())]))
                     .collect();
-                let mut payload = Vec::with_capacity(text.len() + m.key.len() + 16);
-                assemble(&mut payload, &[(&m.key, RootValue::Raw(&text))], &errors);
+                let mut payload = Vec::with_capacity(value.as_ref().map_or(0, String::len) + 64);
+                assemble(&mut payload, &[(&m.key, root)], &errors);
                 let payload = String::from_utf8_lossy(&payload);
                 m.sink
                     .event(protocol::next(m.sink.protocol, &m.op_id, &payload));
