@@ -4,7 +4,7 @@
 //! subprotocols, queries and mutations over the socket, every close code, every limit, a
 //! client that never reads, and a NATS outage that pauses delivery without disconnecting.
 
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use support::nats::{self, Names, PrivateNats};
@@ -168,6 +168,12 @@ async fn queries_and_mutations_run_over_the_socket() {
         json!({"data": {"updateOrderStatus": {"status": "SHIPPED"}}})
     );
     assert_eq!(ws.recv().await["type"], "complete");
+    // An id is free the moment its operation completed, every time.
+    for _ in 0..20 {
+        ws.subscribe("again", "{ __typename }").await;
+        assert_eq!(ws.recv().await["type"], "next");
+        assert_eq!(ws.recv().await, json!({"id": "again", "type": "complete"}));
+    }
     // Invalid documents and variables: an `error` for that id, the connection stays.
     for (id, payload) in [
         ("parse", json!({"query": "{ order("})),
@@ -391,7 +397,6 @@ async fn a_client_that_never_reads_is_cut_off_and_the_server_stays_responsive() 
     let (mut stalled, _) = tokio_tungstenite::client_async(request, stream)
         .await
         .unwrap();
-    use futures::SinkExt;
     stalled
         .send(Message::Text(
             json!({"type": "connection_init"}).to_string().into(),
@@ -694,5 +699,46 @@ async fn silent_clients_are_closed_and_answering_ones_stay() {
     );
     answering.send(json!({"type": "ping"})).await;
     assert_eq!(answering.recv().await, json!({"type": "pong"}));
+    q.running.stop().await.expect("stops");
+}
+
+/// A client that sends and never reads (a ping flood) cannot hold its connection's loop:
+/// the replies fill its queue and it is closed as a slow consumer.
+#[tokio::test]
+async fn a_client_that_floods_without_reading_is_closed() {
+    let q = Quickstart::start("[subscriptions]\nsend_queue = 4").await;
+    let (base, http) = (q.base(), reqwest::Client::new());
+    let mut flood = Ws::ready(&q.addr()).await;
+    let ping = json!({"type": "ping", "payload": {"pad": "x".repeat(1000)}}).to_string();
+    for _ in 0..2000 {
+        if tokio::time::timeout(
+            Duration::from_secs(1),
+            flood.socket.send(Message::Text(ping.clone().into())),
+        )
+        .await
+        .map_or(true, |r| r.is_err())
+        {
+            break;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = metrics(&http, &base).await;
+        if metric(&text, "fraiseql_subscriptions_connections") == 0.0 {
+            assert!(
+                metric(
+                    &text,
+                    "fraiseql_subscriptions_refused_total{reason=\"slow_consumer\"}"
+                ) >= 1.0,
+                "{text}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the flooding client is never closed: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     q.running.stop().await.expect("stops");
 }

@@ -26,13 +26,13 @@ use tokio::time::Instant;
 enum Running {
     /// A subscription: events arrive until it is completed or the connection closes.
     Subscription(#[allow(dead_code)] Registration),
-    /// A query or mutation being executed.
-    Request(AbortHandle),
+    /// A query or mutation being executed; `None` once it has finished.
+    Request(Option<AbortHandle>),
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if let Running::Request(task) = self {
+        if let Running::Request(Some(task)) = self {
             task.abort();
         }
     }
@@ -94,27 +94,15 @@ pub(crate) async fn serve(
 
     let ending: Option<(u16, String)> = loop {
         tokio::select! {
-            frame = stream.next() => {
-                heard = Instant::now();
-                match frame {
-                    None | Some(Ok(Message::Close(_))) => break None,
-                    Some(Err(e)) => {
-                        break too_big(&e).then(|| (close::TOO_BIG, "Message too big".to_owned()));
-                    }
-                    Some(Ok(Message::Text(text))) => {
-                        if text.len() > max_message {
-                            break Some((close::TOO_BIG, "Message too big".to_owned()));
-                        }
-                        if let Some(end) = conn.message(text.as_str()).await {
-                            break Some(end);
-                        }
-                    }
-                    Some(Ok(Message::Binary(_))) => {
-                        break Some((close::BAD_REQUEST, "Invalid message: binary frames are not accepted".to_owned()));
-                    }
-                    // Answered by the WebSocket layer; hearing it is what counts.
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            // The client's frames last: a client that floods cannot starve the timers, and a
+            // finished request's id is free before the next frame is read.
+            biased;
+            Some(id) = conn.done.1.recv() => {
+                // Finished: let it send its last messages.
+                if let Some(Running::Request(task)) = conn.running.get_mut(&id) {
+                    task.take();
                 }
+                conn.running.remove(&id);
             }
             () = tokio::time::sleep_until(init_deadline), if !conn.initialised => {
                 break Some((close::INIT_TIMEOUT, "Connection initialisation timeout".to_owned()));
@@ -136,8 +124,27 @@ pub(crate) async fn serve(
             _ = stopping.changed() => {
                 break Some((close::GOING_AWAY, "Server shutting down".to_owned()));
             }
-            Some(id) = conn.done.1.recv() => {
-                conn.running.remove(&id);
+            frame = stream.next() => {
+                heard = Instant::now();
+                match frame {
+                    None | Some(Ok(Message::Close(_))) => break None,
+                    Some(Err(e)) => {
+                        break too_big(&e).then(|| (close::TOO_BIG, "Message too big".to_owned()));
+                    }
+                    Some(Ok(Message::Text(text))) => {
+                        if text.len() > max_message {
+                            break Some((close::TOO_BIG, "Message too big".to_owned()));
+                        }
+                        if let Some(end) = conn.message(text.as_str()).await {
+                            break Some(end);
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        break Some((close::BAD_REQUEST, "Invalid message: binary frames are not accepted".to_owned()));
+                    }
+                    // Answered by the WebSocket layer; hearing it is what counts.
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                }
             }
         }
     };
@@ -232,9 +239,12 @@ impl Connection {
         None
     }
 
-    /// Queues a reply to the client's own message (waits for room: the client is asking).
+    /// Queues a reply to the client's own message. A full queue makes a slow consumer: a
+    /// client that sends without reading cannot hold the connection's loop.
     async fn send(&self, text: String) {
-        let _ = self.out.tx.send(Out::Text(text)).await;
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.out.tx.try_send(Out::Text(text)) {
+            self.out.slow.notify_one();
+        }
     }
 
     /// Starts operation `id`: a subscription is registered; a query or mutation runs.
@@ -254,23 +264,24 @@ impl Connection {
             let done = self.done.0.clone();
             let task_id = id.clone();
             let task = tokio::spawn(async move {
-                match crate::http::socket_operation(&state, request).await {
+                let messages = match crate::http::socket_operation(&state, request).await {
                     Ok(body) => {
                         let body = String::from_utf8_lossy(&body);
                         let next = protocol::next(out.protocol, &task_id, &body);
-                        let _ = out.tx.send(Out::Text(next)).await;
-                        let _ = out.tx.send(Out::Text(protocol::complete(&task_id))).await;
+                        vec![next, protocol::complete(&task_id)]
                     }
                     // Nothing ran: an `error` ends the operation (no `complete`).
-                    Err(errors) => {
-                        let error = protocol::error_raw(&task_id, &errors);
-                        let _ = out.tx.send(Out::Text(error)).await;
-                    }
-                }
+                    Err(errors) => vec![protocol::error_raw(&task_id, &errors)],
+                };
+                // The id is free before the client can read the last message, so it may
+                // use the id again at once.
                 let _ = done.send(task_id);
+                for m in messages {
+                    let _ = out.tx.send(Out::Text(m)).await;
+                }
             });
             self.running
-                .insert(id, Running::Request(task.abort_handle()));
+                .insert(id, Running::Request(Some(task.abort_handle())));
             return;
         }
         match self.subscribe(&id, &request) {
