@@ -4,7 +4,8 @@
 # PostgreSQL, MariaDB and NATS (JetStream) are installed (apt) and answering, builds once,
 # runs the Rust tests, then the Python SDK tests (in a venv at target/venv) against the built
 # binary, then GraphiQL in headless Chromium (apt `chromium`, npm packages under
-# tests/browser). Tests never skip a missing service: they fail.
+# tests/browser), then the WebSocket tests (npm packages under tests/ws). Tests never skip a
+# missing service: they fail.
 #
 # PostgreSQL (FRAISEQL_TEST_PG_URL) and MariaDB (FRAISEQL_TEST_MYSQL_URL) are what the Rust and
 # spec tests use; NATS (FRAISEQL_TEST_NATS_URL) is started and exported for the event tests as
@@ -126,3 +127,9 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1 \
 fi
 npm ci --prefix tests/browser --no-audit --no-fund --quiet
 FRAISEQL_BIN=target/debug/fraiseql node tests/browser/graphiql.test.mjs
+
+section "WebSocket tests (graphql-ws client and raw frames)"
+# Subscriptions, queries and mutations over WebSocket against the quickstart, with the
+# graphql-ws npm client and frames written by hand (see tests/ws/README.md).
+npm ci --prefix tests/ws --no-audit --no-fund --quiet
+FRAISEQL_BIN=target/debug/fraiseql node --test tests/ws/

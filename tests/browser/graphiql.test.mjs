@@ -15,12 +15,8 @@
 // target/browser/graphiql.png whether the test passes or fails.
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, copyFileSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 import { chromium } from 'playwright-core';
 import {
@@ -30,10 +26,8 @@ import {
   validateSchema,
 } from 'graphql';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '../..');
-const quickstart = join(root, 'examples/quickstart');
-const bin = resolve(root, process.env.FRAISEQL_BIN ?? 'target/debug/fraiseql');
+import { root, startQuickstart } from '../support/quickstart.mjs';
+
 const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const screenshot = join(root, 'target/browser/graphiql.png');
 
@@ -66,78 +60,12 @@ function fail(message) {
   throw new Error(message);
 }
 
-/** Checks the tools the test needs before doing anything, so a missing one reads clearly. */
+/** Checks for Chromium before doing anything, so a missing one reads clearly. */
 function checkPrerequisites() {
-  if (!existsSync(bin)) {
-    fail(`fraiseql binary not found at ${bin}: build it with \`cargo build -p fraiseql\` ` +
-      'or point FRAISEQL_BIN at it');
-  }
   if (!existsSync(chromiumPath)) {
     fail(`Chromium not found at ${chromiumPath}: install it with ` +
       '`apt-get install -y chromium` or point CHROMIUM at it');
   }
-}
-
-/** Creates the quickstart database the way examples/quickstart/run.sh does. */
-function createDatabase(dir) {
-  mkdirSync(join(dir, 'data'));
-  const db = join(dir, 'data/quickstart.db');
-  const sql = ['schema.sql', 'seed.sql'].map((f) => join(quickstart, 'db', f));
-  const python = `
-import sqlite3, sys
-con = sqlite3.connect(sys.argv[1])
-for path in sys.argv[2:]:
-    with open(path, encoding="utf-8") as f:
-        con.executescript(f.read())
-con.commit()
-con.close()
-`;
-  let run = spawnSync('python3', ['-c', python, db, ...sql], { encoding: 'utf8' });
-  if (run.error?.code === 'ENOENT') {
-    const input = sql.map((f) => readFileSync(f, 'utf8')).join('\n');
-    run = spawnSync('sqlite3', [db], { input, encoding: 'utf8' });
-    if (run.error?.code === 'ENOENT') {
-      fail('creating the quickstart database needs python3 (or the sqlite3 CLI)');
-    }
-  }
-  if (run.status !== 0) fail(`creating ${db} failed:\n${run.stderr}`);
-}
-
-/** A port nothing listens on right now (the server binds it a moment later). */
-function freePort() {
-  return new Promise((ok, err) => {
-    const probe = createServer();
-    probe.once('error', err);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => ok(port));
-    });
-  });
-}
-
-/** Starts `fraiseql run` on the quickstart copy in `dir`; resolves once /health/ready is 200. */
-async function startServer(dir, port, log) {
-  const child = spawn(bin, ['run', 'fraiseql.toml', '--port', String(port), '--bind', '127.0.0.1'], {
-    cwd: dir,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout.on('data', (chunk) => log.push(chunk.toString()));
-  child.stderr.on('data', (chunk) => log.push(chunk.toString()));
-  let exited = null;
-  child.on('exit', (code, signal) => { exited = signal ?? `exit code ${code}`; });
-
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (exited) fail(`fraiseql run stopped (${exited}) before it was ready`);
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/health/ready`);
-      if (res.status === 200) return child;
-    } catch {
-      // Not listening yet.
-    }
-    await new Promise((ok) => setTimeout(ok, 200));
-  }
-  fail('fraiseql run did not answer 200 on /health/ready within 30 s');
 }
 
 /** What a tool like graphql-codegen does with our introspection: build, validate, print. */
@@ -249,8 +177,6 @@ async function driveGraphiQL(page, origin) {
 
 async function main() {
   checkPrerequisites();
-  const dir = mkdtempSync(join(tmpdir(), 'fraiseql-graphiql-'));
-  const serverLog = [];
   const pageLog = [];
   const blocked = [];
   const served = [];
@@ -258,11 +184,8 @@ async function main() {
   let browser;
   let page;
   try {
-    for (const f of ['fraiseql.toml', 'schema.graphql']) copyFileSync(join(quickstart, f), join(dir, f));
-    createDatabase(dir);
-    const port = await freePort();
-    const origin = `http://127.0.0.1:${port}`;
-    server = await startServer(dir, port, serverLog);
+    server = await startQuickstart();
+    const { origin } = server;
 
     await checkIntrospection(`${origin}/graphql`);
 
@@ -289,12 +212,11 @@ async function main() {
     console.error('FAILED: GraphiQL browser test');
     if (blocked.length) console.error(`blocked requests:\n  ${blocked.join('\n  ')}`);
     if (pageLog.length) console.error(`browser log:\n  ${pageLog.join('\n  ')}`);
-    if (serverLog.length) console.error(`server log:\n${serverLog.join('')}`);
+    if (server?.log.length) console.error(`server log:\n${server.log.join('')}`);
     throw err;
   } finally {
     await browser?.close();
-    server?.kill('SIGTERM');
-    rmSync(dir, { recursive: true, force: true });
+    await server?.stop();
   }
 }
 

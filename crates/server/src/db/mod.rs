@@ -179,6 +179,10 @@ pub(crate) struct Database {
     replicas: Replicas,
     catalog: RwLock<Option<Arc<Catalog>>>,
     observer: Option<ReadObserver>,
+    /// Told of each transaction of this process that commits, so the event relay of a
+    /// database without `NOTIFY` (MySQL/MariaDB, SQLite) looks at its outbox at once rather
+    /// than at its next poll. Writes by other processes still wait for the poll.
+    commits: Arc<tokio::sync::Notify>,
 }
 
 impl fmt::Debug for Database {
@@ -263,6 +267,7 @@ impl Database {
             replicas: Replicas::new(replicas),
             catalog: RwLock::new(None),
             observer: None,
+            commits: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -334,7 +339,15 @@ impl Database {
     /// PostgreSQL sends its `BEGIN` together with the first statement; MySQL/MariaDB send it
     /// now.
     pub(crate) async fn begin(&self) -> Result<Tx, DbError> {
-        self.primary.begin().await
+        let mut tx = self.primary.begin().await?;
+        tx.commits = Some(self.commits.clone());
+        Ok(tx)
+    }
+
+    /// Returns after the next commit of a transaction of this process on this database (at
+    /// once when one committed since the last call).
+    pub(crate) async fn committed(&self) {
+        self.commits.notified().await;
     }
 
     /// The primary's plan for `q`, as text (`fraiseql explain`), spelled by the driver
@@ -512,7 +525,10 @@ impl Target {
             }
             Pool::Sqlite(s) => TxInner::Sqlite(sqlite::begin(&s.pool, &s.writer).await?, s.limit),
         };
-        Ok(Tx { inner: Some(inner) })
+        Ok(Tx {
+            inner: Some(inner),
+            commits: None,
+        })
     }
 
     /// See [`Database::explain`].
@@ -590,6 +606,8 @@ fn one_row(mut rows: Vec<Vec<Option<String>>>) -> Result<Vec<Option<String>>, Db
 pub(crate) struct Tx {
     /// `None` only after commit.
     inner: Option<TxInner>,
+    /// [`Database::committed`]'s signal, told when this transaction commits.
+    commits: Option<Arc<tokio::sync::Notify>>,
 }
 
 enum TxInner {
@@ -660,6 +678,7 @@ impl Tx {
             // the statement is cancelled and the connection discarded, which rolls back.
             if rows.is_ok() {
                 self.inner = None;
+                self.tell_committed();
             }
             return rows;
         }
@@ -714,7 +733,14 @@ impl Tx {
             None => return Ok(()),
         }
         self.inner = None;
+        self.tell_committed();
         Ok(())
+    }
+
+    fn tell_committed(&self) {
+        if let Some(commits) = &self.commits {
+            commits.notify_one();
+        }
     }
 }
 

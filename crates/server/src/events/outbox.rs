@@ -361,8 +361,9 @@ impl Lease {
         }))
     }
 
-    /// Returns when a commit captured something (PostgreSQL `NOTIFY`) or after `max`; an
-    /// error when the lease is lost (its connection died, or the lease row was taken).
+    /// Returns when a commit captured something (PostgreSQL `NOTIFY`; elsewhere a commit of
+    /// this process) or after `max`; an error when the lease is lost (its connection died,
+    /// or the lease row was taken).
     pub(crate) async fn wait(&mut self, max: Duration) -> Result<(), DbError> {
         match &mut self.hold {
             Hold::Postgres(listener) => {
@@ -376,7 +377,10 @@ impl Lease {
                 Ok(())
             }
             Hold::Mysql(session, checked) => {
-                tokio::time::sleep(max).await;
+                tokio::select! {
+                    () = self.db.committed() => {}
+                    () = tokio::time::sleep(max) => {}
+                }
                 // Nothing reads an idle MySQL socket: ask now and then whether it lives.
                 if checked.elapsed() >= Duration::from_secs(1) {
                     session.first("SELECT 1").await?;
@@ -385,7 +389,10 @@ impl Lease {
                 Ok(())
             }
             Hold::Sqlite { holder, renewed } => {
-                tokio::time::sleep(max).await;
+                tokio::select! {
+                    () = self.db.committed() => {}
+                    () = tokio::time::sleep(max) => {}
+                }
                 if renewed.elapsed() >= SQLITE_LEASE / 3 {
                     let take = sql(&self.db).lease_take(holder, SQLITE_LEASE.as_secs());
                     if execute(&self.db, &take).await? != 1 {
