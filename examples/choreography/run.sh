@@ -22,7 +22,7 @@ bin="$(fraiseql_bin "$root")"
 recreate_postgres "$DATABASE_URL" "$here/db/orders.sql"
 
 venv="${CHOREOGRAPHY_VENV:-$root/target/venv-choreography}"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import nats, asyncpg' 2>/dev/null; then
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import nats, asyncpg, websockets' 2>/dev/null; then
     echo "==> installing the workers' packages into $venv" >&2
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q -r "$here/workers/requirements.txt"

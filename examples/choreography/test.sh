@@ -14,7 +14,7 @@ export CHOREOGRAPHY_STREAM="${CHOREOGRAPHY_STREAM:-fraiseql_choreography}"
 export DATABASE_URL="${CHOREOGRAPHY_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/fraiseql_choreography}"
 export CHOREOGRAPHY_DATABASE_URL="$DATABASE_URL"
 
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import nats, asyncpg, pytest' 2>/dev/null; then
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import nats, asyncpg, pytest, websockets' 2>/dev/null; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q -r "$here/workers/requirements.txt" -r "$here/tests/requirements.txt"
 fi
