@@ -6,13 +6,14 @@
 #   bash bench/run.sh --compare-mariadb   # FraiseQL on PostgreSQL beside FraiseQL on MariaDB
 #   bash bench/run.sh --federation        # W6: a relation into a second database (PostgreSQL, MariaDB)
 #   bash bench/run.sh --events            # observers off vs on, commit-to-JetStream latency (NATS)
+#   bash bench/run.sh --subscriptions     # 1 vs 1,000 WebSocket subscribers: commit-to-client latency, memory
 #   bash bench/run.sh --help     # every flag
 #
 # On a fresh Debian machine it installs what it needs: PostgreSQL (started, trust auth on
 # loopback, as scripts/test.sh does), wrk, Node.js + PostGraphile (unless --skip-peer,
 # --compare-mariadb or --federation), MariaDB (with --compare-mariadb or --federation; root
 # over TCP without a password, as scripts/test.sh does),
-# matplotlib in target/bench-venv (for the chart; with --events also nats-py, which only
+# matplotlib in target/bench-venv (for the chart; with --events and --subscriptions also nats-py, which only
 # bench/harness/events.py imports; NATS itself, JetStream enabled, is expected running at
 # --nats-url / BENCH_NATS_URL, default nats://127.0.0.1:4222), and builds the release binary into its own
 # target dir (target/bench) so it never waits on the test build. FRAISEQL_BIN=/path/to/fraiseql
@@ -29,10 +30,12 @@ peer=1
 report_only=0
 maria=0
 events=0
+subs=0
 for arg in "$@"; do
   case "$arg" in
     --skip-peer) peer=0 ;;
     --events) events=1; peer=0 ;;
+    --subscriptions) events=1; subs=1; peer=0 ;;
     --compare-mariadb|--federation) maria=1; peer=0 ;;
     --report-only) report_only=1 ;;
     -h|--help) cd "$here" && exec python3 -m harness --help ;;
@@ -108,6 +111,12 @@ if [ "$report_only" = 0 ] && [ "$peer" = 1 ] && [ ! -x "$node_dir/node_modules/.
   [ -f "$node_dir/package.json" ] || echo '{"private": true}' > "$node_dir/package.json"
   (cd "$node_dir" && npm install --no-audit --no-fund --loglevel=error \
       postgraphile@4.14.1 postgraphile-plugin-connection-filter@2.3.0)
+fi
+
+# --- the WebSocket client of --subscriptions (ws, pinned by its package-lock.json) ---------
+if [ "$report_only" = 0 ] && [ "$subs" = 1 ]; then
+  command -v node >/dev/null 2>&1 || { say "--subscriptions needs Node.js 20+ with npm"; exit 1; }
+  npm ci --prefix "$here/subscriptions" --no-audit --no-fund --loglevel=error
 fi
 
 # --- Python with matplotlib (the chart; the harness itself needs only the stdlib) -------

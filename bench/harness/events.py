@@ -773,14 +773,14 @@ def _section(results: dict) -> str:
     return "\n".join(L)
 
 
-def _write_report(path: Path, section: str) -> None:
+def _write_report(path: Path, section: str, start: str = START, end: str = END, heading: str = HEADING) -> None:
     """Replaces the text between the markers, or appends the section under its heading."""
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section + rest.split(END, 1)[1]
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + section + rest.split(end, 1)[1]
     else:
-        text = text.rstrip("\n") + f"\n\n{HEADING}\n\n{section}\n"
+        text = text.rstrip("\n") + f"\n\n{heading}\n\n{section}\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
 

@@ -354,6 +354,10 @@ def main(argv: list[str]) -> int:
         # Imported here, as compare (--report-only rewrites its section from federation.json).
         from . import federation
         return federation.main(s)
+    if s.subscriptions:
+        # Imported here: it builds on events.py, which imports nats-py.
+        from . import subscriptions
+        return subscriptions.main(s)
     if s.events:
         # Imported here: events.py builds on this module's steps, and it alone imports nats-py.
         from . import events

@@ -27,6 +27,8 @@ class Settings:
     compare_mariadb: bool
     federation: bool
     events: bool
+    subscriptions: bool  # --subscriptions: commit-to-client latency, 1 vs --subscribers
+    subscribers: int
     breakdown: bool      # --events: also the capture-only variants
     rounds: int
     rate: float          # --events: mutations per second of the latency run
@@ -103,16 +105,26 @@ def parse(argv: list[str]) -> Settings:
                         "connections, and the commit-to-JetStream latency at --rate mutations/s, for "
                         "--rounds rounds; results in bench/results/events.json and BENCHMARKS.md's "
                         "events section (needs NATS with JetStream, --nats-url)")
+    p.add_argument("--subscriptions", action="store_true",
+                   help="instead of the full run: GraphQL subscriptions over WebSocket on PostgreSQL + "
+                        "NATS, one subscriber and then --subscribers on one server, commit-to-client "
+                        "latency at --rate mutations/s and the server's memory per idle connection, for "
+                        "--rounds rounds; results in bench/results/subscriptions.json and BENCHMARKS.md's "
+                        "subscriptions section (needs NATS with JetStream and Node.js)")
+    p.add_argument("--subscribers", type=int, default=1000,
+                   help="--subscriptions: the larger number of open subscriptions (default 1000)")
     p.add_argument("--breakdown", action="store_true",
                    help="--events: also two diagnostic variants, the capture triggers without the relay "
                         "(observers off, triggers kept) and the same without the trigger's advisory lock, "
                         "to tell where observers' cost goes")
     p.add_argument("--rounds", type=int, default=3,
-                   help="--compare-mariadb, --federation, --events: rounds (default 3)")
-    p.add_argument("--rate", type=float, default=200.0,
-                   help="--events: mutations per second of the open-loop latency run (default 200)")
+                   help="--compare-mariadb, --federation, --events, --subscriptions: rounds (default 3)")
+    p.add_argument("--rate", type=float, default=None,
+                   help="--events, --subscriptions: mutations per second of the open-loop latency run "
+                        "(default 200 with --events, 20 with --subscriptions: each is pushed to every "
+                        "subscriber)")
     p.add_argument("--nats-url", default=os.environ.get("BENCH_NATS_URL", "nats://127.0.0.1:4222"),
-                   help="--events: the NATS server, JetStream enabled (default nats://127.0.0.1:4222; "
+                   help="--events, --subscriptions: the NATS server, JetStream enabled (default nats://127.0.0.1:4222; "
                         "also BENCH_NATS_URL); the run uses a stream and subjects of its own")
     p.add_argument("--mariadb-url", default=os.environ.get("BENCH_MARIADB_URL", "mysql://root@127.0.0.1:3306"),
                    help="an admin connection to the MariaDB server (default root@127.0.0.1:3306)")
@@ -147,10 +159,14 @@ def parse(argv: list[str]) -> Settings:
     duration = a.duration if a.duration is not None else (3.0 if quick else 10.0)
     if duration < 1:
         p.error("--duration must be at least 1 second")
-    if sum((a.compare_mariadb, a.federation, a.events)) > 1:
-        p.error("--compare-mariadb, --federation and --events are separate runs; give one")
+    if sum((a.compare_mariadb, a.federation, a.events, a.subscriptions)) > 1:
+        p.error("--compare-mariadb, --federation, --events and --subscriptions are separate runs; give one")
+    if a.subscribers < 2:
+        p.error("--subscribers must be at least 2")
     if a.breakdown and not a.events:
         p.error("--breakdown goes with --events")
+    if a.rate is None:
+        a.rate = 20.0 if a.subscriptions else 200.0
     if a.rate <= 0:
         p.error("--rate must be positive")
     if a.rounds < 1:
@@ -161,9 +177,11 @@ def parse(argv: list[str]) -> Settings:
     return Settings(
         scale=scale, seed=a.seed, duration=duration, warmup=1.0 if quick else 2.0,
         concurrency=a.concurrency or ([1, 16] if a.events else [1, 16, 64]), workloads=a.workloads,
-        peer=not a.skip_peer and not a.compare_mariadb and not a.federation and not a.events,
+        peer=not a.skip_peer and not a.compare_mariadb and not a.federation and not a.events
+        and not a.subscriptions,
         sqlite=a.sqlite,
         compare_mariadb=a.compare_mariadb, federation=a.federation, events=a.events, breakdown=a.breakdown,
+        subscriptions=a.subscriptions, subscribers=a.subscribers,
         rounds=a.rounds,
         rate=a.rate, nats_url=a.nats_url, mariadb_url=a.mariadb_url, quick=quick, report_only=a.report_only, reuse_data=a.reuse_data,
         admin_url=a.pg_url, database=a.database,
