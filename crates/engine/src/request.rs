@@ -70,6 +70,10 @@ pub struct Prepared {
     pub kind: OperationKind,
     /// The operation selects `__schema` or `__type`.
     pub introspection: bool,
+    /// How deep its selection nests (a root field alone is 1).
+    pub depth: usize,
+    /// How many fields it selects, through fragments.
+    pub fields: usize,
 }
 
 impl Prepared {
@@ -160,6 +164,8 @@ pub fn prepare(
         operation_name,
         kind,
         introspection,
+        depth: shape.max_depth,
+        fields: shape.fields,
     })
 }
 

@@ -15,6 +15,7 @@
 //! WebSocket client sees why.
 
 mod connection;
+mod hooks;
 mod hub;
 mod protocol;
 

@@ -6,6 +6,7 @@
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::nats::{self, Names, PrivateNats};
 use support::quickstart::{Quickstart, ORDER_4, ORDER_5};
@@ -741,4 +742,207 @@ async fn a_client_that_floods_without_reading_is_closed() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     q.running.stop().await.expect("stops");
+}
+
+/// A hook endpoint for the tests: records every body; `on_connect` lets in only the token
+/// `let-me-in`, `on_subscribe` refuses a selection of `note`, `/slow` answers after 2 s.
+async fn hook_server() -> (String, Arc<Mutex<Vec<Value>>>) {
+    use axum::{extract::State, http::StatusCode, routing::post, Json, Router};
+    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let record = |path: &'static str| {
+        move |State(seen): State<Arc<Mutex<Vec<Value>>>>, Json(mut body): Json<Value>| async move {
+            body["path"] = json!(path);
+            seen.lock().unwrap().push(body.clone());
+            let allowed = match path {
+                "connect" => body["payload"]["authToken"] == "let-me-in",
+                "subscribe" => !body["query"].as_str().unwrap_or("").contains("note"),
+                "slow" => {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    true
+                }
+                _ => true,
+            };
+            if allowed {
+                StatusCode::NO_CONTENT
+            } else {
+                StatusCode::FORBIDDEN
+            }
+        }
+    };
+    let app = Router::new()
+        .route("/connect", post(record("connect")))
+        .route("/subscribe", post(record("subscribe")))
+        .route("/disconnect", post(record("disconnect")))
+        .route("/slow", post(record("slow")))
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, seen)
+}
+
+#[tokio::test]
+async fn hooks_decide_connections_and_subscriptions_and_hear_disconnects() {
+    let (hooks, seen) = hook_server().await;
+    let q = Quickstart::start(&format!(
+        "[subscriptions]\nmax_selection_depth = 1\nmax_selected_fields = 4\n\
+         [subscriptions.hooks]\non_connect = \"{hooks}/connect\"\n\
+         on_subscribe = \"{hooks}/subscribe\"\non_disconnect = \"{hooks}/disconnect\"\n\
+         timeout_ms = 300"
+    ))
+    .await;
+    let addr = q.addr();
+    let (base, http) = (q.base(), reqwest::Client::new());
+    let open = || Ws::connect(&addr, "/graphql", Some("graphql-transport-ws"));
+
+    // Without the token, or with another: 4403, counted.
+    for init in [
+        json!({"type": "connection_init"}),
+        json!({"type": "connection_init", "payload": {"authToken": "guess"}}),
+    ] {
+        let mut ws = open().await;
+        ws.send(init.clone()).await;
+        assert_eq!(ws.closed().await, (4403, "Forbidden".into()), "{init}");
+    }
+    let text = metrics(&http, &base).await;
+    assert_eq!(
+        metric(
+            &text,
+            "fraiseql_subscriptions_refused_total{reason=\"on_connect\"}"
+        ),
+        2.0,
+        "{text}"
+    );
+
+    // With it: ack; the hook saw the payload, the address and the protocol.
+    let mut ws = open().await;
+    ws.send(
+        json!({"type": "connection_init", "payload": {"authToken": "let-me-in", "tenantId": "t1"}}),
+    )
+    .await;
+    assert_eq!(ws.recv().await, json!({"type": "connection_ack"}));
+    let connect = seen.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(connect["event"], "connect");
+    assert_eq!(connect["payload"]["tenantId"], "t1");
+    assert_eq!(connect["remote_addr"], "127.0.0.1");
+    assert_eq!(connect["protocol"], "graphql-transport-ws");
+    let connection_id = connect["connection_id"].as_str().unwrap().to_owned();
+
+    // on_subscribe refuses `note`: an error for that id only; it lets the other through and
+    // is told the operation.
+    let watch = "subscription Watch($id: ID) { orderStatusChanged(orderId: $id) { status } }";
+    ws.send(json!({"id": "no", "type": "subscribe", "payload": {"query": "subscription { orderStatusChanged { note } }"}}))
+        .await;
+    let refused = ws.recv().await;
+    assert_eq!(
+        (refused["id"].as_str(), refused["type"].as_str()),
+        (Some("no"), Some("error")),
+        "{refused}"
+    );
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"], "FORBIDDEN",
+        "{refused}"
+    );
+    ws.send(json!({"id": "yes", "type": "subscribe", "payload": {"query": watch, "operationName": "Watch", "variables": {"id": ORDER_4}}}))
+        .await;
+    ws.send(json!({"type": "ping"})).await;
+    assert_eq!(ws.recv().await, json!({"type": "pong"}));
+    let subscribe = seen.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(subscribe["event"], "subscribe");
+    assert_eq!(subscribe["id"], "yes");
+    assert_eq!(subscribe["operation_name"], "Watch");
+    assert_eq!(subscribe["variables"]["id"], ORDER_4);
+    assert_eq!(subscribe["connection_id"], connection_id.as_str());
+    post(&http, &base, &set_status(ORDER_4, "SHIPPED")).await;
+    let m = ws.recv().await;
+    assert_eq!(
+        m["payload"]["data"]["orderStatusChanged"]["status"], "SHIPPED",
+        "{m}"
+    );
+
+    // The subscription's own limits: an object below the root field (depth 2, counted as
+    // [validation] max_query_depth counts), more than 4 fields. Queries are not held to them.
+    for (id, query) in [
+        (
+            "deep",
+            "subscription { orderStatusChanged { customer { name } } }",
+        ),
+        (
+            "wide",
+            "subscription { orderStatusChanged { id identifier status total } }",
+        ),
+    ] {
+        ws.send(json!({"id": id, "type": "subscribe", "payload": {"query": query}}))
+            .await;
+        let m = ws.recv().await;
+        assert_eq!(
+            (m["id"].as_str(), m["type"].as_str()),
+            (Some(id), Some("error")),
+            "{m}"
+        );
+        let message = m["payload"][0]["message"].as_str().unwrap();
+        assert!(message.contains("[subscriptions] max_selec"), "{message}");
+    }
+    ws.subscribe(
+        "q",
+        "{ orders(limit: 1) { customer { name } id identifier status total } }",
+    )
+    .await;
+    assert_eq!(ws.recv().await["type"], "next");
+    assert_eq!(ws.recv().await["type"], "complete");
+
+    // Closing: on_disconnect hears of it, with how long the connection lasted.
+    ws.socket.close(None).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let disconnect = loop {
+        let found = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|b| b["event"] == "disconnect")
+            .cloned();
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(Instant::now() < deadline, "on_disconnect was not called");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(disconnect["connection_id"], connection_id.as_str());
+    assert!(disconnect["duration_ms"].as_u64().is_some(), "{disconnect}");
+    // Refused connections were never initialised: one disconnect only.
+    let disconnects = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|b| b["event"] == "disconnect")
+        .count();
+    assert_eq!(disconnects, 1);
+    q.running.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_hook_that_is_slow_or_unreachable_refuses() {
+    let (hooks, _) = hook_server().await;
+    // A port nothing listens on.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    for url in [format!("{hooks}/slow"), format!("http://{closed}/connect")] {
+        let q = Quickstart::start(&format!(
+            "[subscriptions.hooks]\non_connect = \"{url}\"\ntimeout_ms = 200"
+        ))
+        .await;
+        let mut ws = Ws::connect(&q.addr(), "/graphql", Some("graphql-transport-ws")).await;
+        let started = Instant::now();
+        ws.send(json!({"type": "connection_init", "payload": {"authToken": "let-me-in"}}))
+            .await;
+        assert_eq!(ws.closed().await.0, 4403, "{url}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{url}: waited {:?}",
+            started.elapsed()
+        );
+        q.running.stop().await.expect("stops");
+    }
 }

@@ -553,6 +553,28 @@ impl<'a, 'i> Checker<'a, 'i> {
         for (key, value) in counts {
             self.at_least_one(&table, key, value);
         }
+        let limits = [
+            ("max_selection_depth", s.max_selection_depth),
+            ("max_selected_fields", s.max_selected_fields),
+        ];
+        for (key, value) in limits {
+            if let Some(v) = value {
+                self.at_least_one(&table, key, v as u64);
+            }
+        }
+        let hooks = vec!["subscriptions".to_owned(), "hooks".to_owned()];
+        self.at_least_one(&hooks, "timeout_ms", s.hooks.timeout_ms.0);
+        for (key, url) in s.hooks.urls() {
+            let ok =
+                matches!(url.split_once("://"), Some(("http" | "https", rest)) if !rest.is_empty());
+            if !ok {
+                let message = format!(
+                    "`{key}` in [subscriptions.hooks] must be an http:// or https:// URL, not \
+                     `{url}`"
+                );
+                self.report(&hooks, key, message);
+            }
+        }
     }
 
     fn at_least_one(&mut self, table: &KeyPath, key: &str, value: u64) {

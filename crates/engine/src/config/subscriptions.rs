@@ -47,6 +47,61 @@ pub struct SubscriptionsConfig {
     /// or `drop` the events it has no room for (counted) and keep it open.
     #[serde(default)]
     pub slow_consumer: SlowConsumer,
+    /// How deep a subscription's selection may nest (its root field is 1), below
+    /// `[validation] max_query_depth`: each event runs the selection once per group of
+    /// subscribers, for as long as they stay. None: only the request limits.
+    #[serde(default)]
+    pub max_selection_depth: Option<usize>,
+    /// How many fields a subscription may select. None: only the request limits.
+    #[serde(default, alias = "max_fields_per_subscription")]
+    pub max_selected_fields: Option<usize>,
+    /// HTTP endpoints told of connections and subscriptions (`[subscriptions.hooks]`).
+    #[serde(default)]
+    pub hooks: SubscriptionHooks,
+}
+
+/// `[subscriptions.hooks]`: URLs the server POSTs JSON to. `on_connect` and `on_subscribe`
+/// decide (fail-closed: an answer other than 2xx, or none within `timeout_ms`, refuses);
+/// `on_disconnect` is told and not waited for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionHooks {
+    /// Asked after `connection_init`, before `connection_ack`: refused closes with 4403.
+    #[serde(default)]
+    pub on_connect: Option<String>,
+    /// Asked before a subscription starts: refused sends `error` (FORBIDDEN) for its id.
+    #[serde(default)]
+    pub on_subscribe: Option<String>,
+    /// Told when an initialised connection ends.
+    #[serde(default)]
+    pub on_disconnect: Option<String>,
+    /// How long a hook may take.
+    #[serde(default = "default_hook_timeout")]
+    pub timeout_ms: Millis,
+}
+
+impl Default for SubscriptionHooks {
+    fn default() -> Self {
+        Self {
+            on_connect: None,
+            on_subscribe: None,
+            on_disconnect: None,
+            timeout_ms: default_hook_timeout(),
+        }
+    }
+}
+
+impl SubscriptionHooks {
+    /// Each configured hook with its key.
+    pub fn urls(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("on_connect", &self.on_connect),
+            ("on_subscribe", &self.on_subscribe),
+            ("on_disconnect", &self.on_disconnect),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
+    }
 }
 
 impl Default for SubscriptionsConfig {
@@ -62,6 +117,9 @@ impl Default for SubscriptionsConfig {
             send_queue: default_send_queue(),
             allowed_origins: Vec::new(),
             slow_consumer: SlowConsumer::default(),
+            max_selection_depth: None,
+            max_selected_fields: None,
+            hooks: SubscriptionHooks::default(),
         }
     }
 }
@@ -98,4 +156,7 @@ fn default_keep_alive() -> Millis {
 }
 fn default_send_queue() -> usize {
     256
+}
+fn default_hook_timeout() -> Millis {
+    Millis(500)
 }

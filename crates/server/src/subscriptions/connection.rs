@@ -6,6 +6,7 @@
 //! connection's bounded queue ([`Out`]) into the socket, so neither a slow client nor a slow
 //! database holds the other side up.
 
+use super::hooks::Refused;
 use super::hub::{Admitted, Out, Registration, Sink};
 use super::protocol::{self, close, ClientMessage, Operation, Protocol};
 use crate::execute::{prepared, GraphQLRequest};
@@ -15,6 +16,7 @@ use fraiseql_engine::error::{ErrorCode, GraphQLError};
 use fraiseql_engine::plan::{plan, RootAction};
 use fraiseql_engine::request::OperationKind;
 use futures::{SinkExt, StreamExt};
+use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,6 +84,10 @@ pub(crate) async fn serve(
         running: HashMap::new(),
         initialised: false,
         done: mpsc::unbounded_channel(),
+        id: uuid::Uuid::new_v4().to_string(),
+        peer: admitted.ip().to_string(),
+        init_payload: Map::new(),
+        opened: Instant::now(),
     };
     let init_deadline = Instant::now() + Duration::from_millis(config.connection_init_timeout_ms.0);
     // Pings keep the connection's bytes moving under the server's idle limit too.
@@ -150,6 +156,13 @@ pub(crate) async fn serve(
     };
     // Subscriptions and requests end with the connection.
     conn.running.clear();
+    if conn.initialised {
+        if let Some(url) = state.subscriptions.hooks().on_disconnect() {
+            let mut body = conn.hook_body("disconnect");
+            body["duration_ms"] = json!(conn.opened.elapsed().as_millis() as u64);
+            state.subscriptions.hooks().tell(url, body);
+        }
+    }
     if let Some((code, reason)) = ending {
         // The close goes after what is queued; a full queue (a slow consumer) is cut short.
         if tx.try_send(Out::Close(code, reason)).is_err() {
@@ -173,6 +186,12 @@ struct Connection {
         mpsc::UnboundedSender<String>,
         mpsc::UnboundedReceiver<String>,
     ),
+    /// Names the connection to the hooks.
+    id: String,
+    peer: String,
+    /// The `connection_init` payload (auth for the hooks; `{}` when none).
+    init_payload: Map<String, Value>,
+    opened: Instant,
 }
 
 impl Connection {
@@ -183,15 +202,27 @@ impl Connection {
             Err(v) => return Some((close::BAD_REQUEST, v.0)),
         };
         match message {
-            ClientMessage::Init(_payload) => {
+            ClientMessage::Init(payload) => {
                 if self.initialised {
                     return Some((
                         close::TOO_MANY,
                         "Too many initialisation requests".to_owned(),
                     ));
                 }
-                // The payload (`authToken`, `tenantId`) is for the auth work; nothing reads
-                // it yet.
+                self.init_payload = payload.unwrap_or_default();
+                let hooks = self.state.subscriptions.hooks();
+                if let Some(url) = hooks.on_connect() {
+                    if let Err(Refused(why)) = hooks.ask(url, &self.hook_body("connect")).await {
+                        tracing::info!(connection = %self.id, peer = %self.peer, reason = %why, "[subscriptions.hooks] on_connect refused a connection");
+                        self.state
+                            .subscriptions
+                            .metrics()
+                            .refused
+                            .with_label_values(&["on_connect"])
+                            .inc();
+                        return Some((close::FORBIDDEN, "Forbidden".to_owned()));
+                    }
+                }
                 self.initialised = true;
                 self.send(protocol::ack()).await;
                 if self.protocol == Protocol::Legacy {
@@ -254,10 +285,19 @@ impl Connection {
             operation_name: op.operation_name,
             variables: op.variables,
         };
-        let kind = match prepared(&self.state, &request) {
-            Ok(p) => p.kind,
+        let p = match prepared(&self.state, &request) {
+            Ok(p) => p,
             Err(errors) => return self.send(protocol::error(&id, &errors)).await,
         };
+        let kind = p.kind;
+        if kind == OperationKind::Subscription {
+            if let Err(e) = self
+                .admit_subscription(&id, &request, p.depth, p.fields)
+                .await
+            {
+                return self.send(protocol::error(&id, &[e])).await;
+            }
+        }
         if kind != OperationKind::Subscription {
             let state = self.state.clone();
             let out = self.out.clone();
@@ -290,6 +330,65 @@ impl Connection {
             }
             Err(errors) => self.send(protocol::error(&id, &errors)).await,
         }
+    }
+
+    /// A subscription's own limits, then the `on_subscribe` hook.
+    async fn admit_subscription(
+        &self,
+        id: &str,
+        request: &GraphQLRequest,
+        depth: usize,
+        fields: usize,
+    ) -> Result<(), GraphQLError> {
+        let config = self.state.subscriptions.config();
+        let over = |what: &str, got: usize, max: Option<usize>| {
+            max.filter(|m| got > *m).map(|m| {
+                GraphQLError::new(
+                    ErrorCode::GraphqlValidationFailed,
+                    format!(
+                        "subscription {what} {got} exceeds the maximum of {m} \
+                         ([subscriptions] max_{})",
+                        what.replace(' ', "_")
+                    ),
+                )
+            })
+        };
+        if let Some(e) = over("selection depth", depth, config.max_selection_depth)
+            .or_else(|| over("selected fields", fields, config.max_selected_fields))
+        {
+            return Err(e);
+        }
+        let hooks = self.state.subscriptions.hooks();
+        if let Some(url) = hooks.on_subscribe() {
+            let mut body = self.hook_body("subscribe");
+            body["id"] = json!(id);
+            body["query"] = json!(request.query);
+            body["operation_name"] = json!(request.operation_name);
+            body["variables"] = Value::Object(request.variables.clone());
+            if let Err(Refused(why)) = hooks.ask(url, &body).await {
+                tracing::info!(connection = %self.id, peer = %self.peer, reason = %why, "[subscriptions.hooks] on_subscribe refused a subscription");
+                return Err(GraphQLError::new(
+                    ErrorCode::Forbidden,
+                    "the subscription was refused ([subscriptions.hooks] on_subscribe)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// What every hook is told about this connection.
+    fn hook_body(&self, event: &str) -> Value {
+        let protocol = match self.protocol {
+            Protocol::TransportWs => Protocol::TRANSPORT_WS,
+            Protocol::Legacy => Protocol::LEGACY,
+        };
+        json!({
+            "event": event,
+            "connection_id": self.id,
+            "remote_addr": self.peer,
+            "protocol": protocol,
+            "payload": Value::Object(self.init_payload.clone()),
+        })
     }
 
     fn subscribe(

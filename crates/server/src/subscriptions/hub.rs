@@ -11,6 +11,7 @@
 //! When the queue is full the connection is a slow consumer: it is closed, or its events
 //! are dropped and counted (`[subscriptions] slow_consumer`).
 
+use super::hooks::Hooks;
 use super::protocol::{self, Protocol};
 use crate::events::Tapped;
 use crate::execute::read_event;
@@ -124,12 +125,20 @@ pub(crate) struct Hub {
     stop: watch::Sender<bool>,
     /// Connections open, in all and per client address.
     open: Mutex<(usize, HashMap<IpAddr, usize>)>,
+    hooks: Hooks,
 }
 
 /// A connection's place under the connection limits; freed when dropped.
 pub(crate) struct Admitted {
     hub: Arc<Hub>,
     ip: IpAddr,
+}
+
+impl Admitted {
+    /// The client's address.
+    pub(crate) fn ip(&self) -> IpAddr {
+        self.ip
+    }
 }
 
 impl Drop for Admitted {
@@ -172,14 +181,19 @@ impl Drop for Registration {
 impl Hub {
     pub(crate) fn new(config: SubscriptionsConfig, metrics: SubscriptionMetrics) -> Self {
         Self {
-            config,
             metrics,
             topics: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
             live: AtomicBool::new(false),
             stop: watch::channel(false).0,
             open: Mutex::new((0, HashMap::new())),
+            hooks: Hooks::new(config.hooks.clone()),
+            config,
         }
+    }
+
+    pub(crate) fn hooks(&self) -> &Hooks {
+        &self.hooks
     }
 
     pub(crate) fn config(&self) -> &SubscriptionsConfig {
