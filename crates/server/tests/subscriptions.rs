@@ -42,6 +42,51 @@ fn metric(text: &str, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Argument values an attacker would send for an `ID` key: quotes and SQL, a malformed
+/// UUID, a NUL, a long string, a number. Each is a valid `ID`.
+fn hostile_keys() -> Vec<Value> {
+    vec![
+        json!("'; DROP TABLE tb_order; --"),
+        json!("\" OR 1=1 --"),
+        json!("a0000000-0000-4000-8000-00000000000Z"),
+        json!("n2\u{0}"),
+        json!("x".repeat(4000)),
+        json!(7),
+    ]
+}
+
+/// A connection subscribed to `field(arg: <hostile>)` once per hostile value. The NUL is
+/// refused (`error`, BAD_USER_INPUT, for its id); the others are accepted (nothing reaches
+/// SQL: the value is compared with each event's key in the server) and must never match.
+async fn hostile_subscriber(addr: &str, field: &str, arg: &str) -> Ws {
+    let mut ws = Ws::ready(addr).await;
+    for (i, value) in hostile_keys().into_iter().enumerate() {
+        let query = format!("subscription ($v: ID) {{ {field}({arg}: $v) {{ __typename }} }}");
+        ws.send(json!({"id": format!("h{i}"), "type": "subscribe", "payload": {"query": query, "variables": {"v": value}}}))
+            .await;
+    }
+    ws.send(json!({"type": "ping"})).await;
+    let refused = ws.recv().await;
+    assert_eq!(refused["id"], "h3", "{refused}");
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{refused}"
+    );
+    assert_eq!(ws.recv().await, json!({"type": "pong"}));
+    ws
+}
+
+/// Nothing arrived on `ws` but the answer to a ping sent now.
+async fn heard_nothing(ws: &mut Ws) {
+    ws.send(json!({"type": "ping"})).await;
+    assert_eq!(
+        ws.recv().await,
+        json!({"type": "pong"}),
+        "a hostile key matched"
+    );
+}
+
 #[tokio::test]
 async fn committed_changes_reach_subscribers_with_their_selection() {
     let q = Quickstart::start("").await;
@@ -67,6 +112,7 @@ async fn committed_changes_reach_subscribers_with_their_selection() {
         format!(r#"subscription {{ orderStatusChanged(orderId: "{ORDER_5}") {{ status }} }}"#);
     one.send(json!({"id": "x", "type": "start", "payload": {"query": query}}))
         .await;
+    let mut hostile = hostile_subscriber(&q.addr(), "orderStatusChanged", "orderId").await;
     // A hostile argument is refused, not dropped: an error for that id only.
     all.subscribe(
         "bad",
@@ -112,6 +158,7 @@ async fn committed_changes_reach_subscribers_with_their_selection() {
         one.recv().await,
         json!({"id": "x", "type": "data", "payload": {"data": {"orderStatusChanged": {"status": "CANCELLED"}}}})
     );
+    heard_nothing(&mut hostile).await;
 
     // `complete` ends one subscription; the other goes on. Legacy `stop` likewise.
     all.send(json!({"id": "all", "type": "complete"})).await;
@@ -127,15 +174,16 @@ async fn committed_changes_reach_subscribers_with_their_selection() {
     assert_eq!(all.recv_within(Duration::from_millis(300)).await, None);
     assert_eq!(one.recv_within(Duration::from_millis(300)).await, None);
 
+    // Open: `all`, `one` and the hostile one (its five subscriptions, and `alias`).
     let text = metrics(&http, &base).await;
     assert_eq!(
         metric(&text, "fraiseql_subscriptions_connections"),
-        2.0,
+        3.0,
         "{text}"
     );
     assert_eq!(
         metric(&text, "fraiseql_subscriptions_active"),
-        1.0,
+        6.0,
         "{text}"
     );
     assert_eq!(
@@ -511,6 +559,7 @@ async fn postgres_changes_reach_subscribers_through_jetstream() {
         &format!(r#"subscription {{ orderUpdated(id: "{id}") {{ identifier status }} }}"#),
     )
     .await;
+    let mut hostile = hostile_subscriber(&running.addr.to_string(), "orderUpdated", "id").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut latencies = Vec::new();
     for i in 0..40 {
@@ -531,6 +580,7 @@ async fn postgres_changes_reach_subscribers_through_jetstream() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    heard_nothing(&mut hostile).await;
     latencies.sort();
     eprintln!(
         "mutation answered -> subscriber: p50 {:?}, max {:?} (40 updates, 50/s)",
@@ -656,6 +706,7 @@ async fn mariadb_changes_reach_subscribers_through_jetstream() {
         r#"subscription { noteChanged(id: "n2") { id body length } }"#,
     )
     .await;
+    let mut hostile = hostile_subscriber(&running.addr.to_string(), "noteChanged", "id").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut c = maria.conn().await;
     c.query_drop("INSERT INTO tb_note VALUES ('n1', 'other')")
@@ -674,6 +725,7 @@ async fn mariadb_changes_reach_subscribers_through_jetstream() {
     // A deleted entity: what the event's row carries.
     let gone = ws.recv().await;
     assert_eq!(gone["payload"]["data"]["noteChanged"]["id"], "n2", "{gone}");
+    heard_nothing(&mut hostile).await;
     running.stop().await.expect("stops");
     let (_client, js) = nats::jetstream(&nats::url()).await;
     nats::delete_stream(&js, &names.stream).await;
