@@ -77,10 +77,16 @@ pub(crate) fn upgrade(
     };
     conn.upgraded();
     let max = usize::try_from(config.max_message_size.0).unwrap_or(usize::MAX);
+    // The read buffer is each connection's fixed cost (128 KiB by default, allocated up
+    // front): 4 KiB holds any client message but a large one, which grows it as needed.
     ws.max_message_size(max)
         .max_frame_size(max)
+        .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| connection::serve(state, socket, protocol, admitted))
 }
+
+/// The WebSocket read buffer of a connection.
+const READ_BUFFER: usize = 4 * 1024;
 
 /// Completes the upgrade only to close with `code`, counted under `reason_label`.
 fn refuse(

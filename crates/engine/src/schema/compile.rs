@@ -609,8 +609,7 @@ impl Compiler {
                 format!("{path}.entity_type"),
                 format!("unknown type `{entity_type}`"),
             );
-        }
-        if entity_type != obj.name {
+        } else if entity_type != obj.name {
             self.err(
                 format!("{path}.entity_type"),
                 format!(
@@ -808,5 +807,71 @@ type Query {{ orders: [Order!]! }}
             ),
             "{errors}"
         );
+    }
+
+    /// Seed 002's subscription, as schema.json has it, and the same as an SDL directive.
+    #[test]
+    fn subscriptions_compile_from_json_and_sdl() {
+        let json: SchemaInput = serde_json::from_value(serde_json::json!({
+            "types": [{"name": "Order", "fields": [
+                {"name": "id", "type": "ID!"}, {"name": "status", "type": "String!"}
+            ]}],
+            "queries": [{"name": "orders", "return_type": "[Order!]!"}],
+            "subscriptions": [{"name": "order_status_updated", "return_type": "Order",
+                "entity_type": "Order", "topic": "events.order.status_updated",
+                "arguments": [{"name": "order_id", "type": "ID"}]}]
+        }))
+        .unwrap();
+        let from_json = compile(&json).unwrap();
+        let sdl = r#"
+type Order @source(view: "v_order") { id: ID! status: String! }
+type Query { orders: [Order!]! }
+type Subscription {
+  orderStatusUpdated(orderId: ID): Order! @topic(name: "events.order.status_updated", entity: "Order", operation: "update")
+}"#;
+        let from_sdl = crate::schema::load_schema(sdl, "schema.graphql").unwrap();
+        for s in [&from_json, &from_sdl] {
+            let sub = &s.subscriptions["orderStatusUpdated"];
+            assert_eq!(sub.entity_type, "Order");
+            assert_eq!(sub.topic.as_deref(), Some("events.order.status_updated"));
+            // `orderId` on `Order` names the key.
+            assert_eq!(sub.arguments[0].key, "id");
+        }
+        assert_eq!(from_sdl.subscriptions["orderStatusUpdated"].operation.as_deref(), Some("UPDATE"));
+    }
+
+    #[test]
+    fn subscription_mistakes_are_reported_with_their_paths() {
+        let sdl = r#"
+type Order @source(view: "v_order") { id: ID! status: String! }
+type Customer @source(view: "v_customer") { id: ID! }
+type Query { orders: [Order!]! }
+type Subscription {
+  noTopic: Order!
+  spaced(status: String): Order! @topic(name: "orders updated")
+  empty: Order! @topic(name: "orders..x")
+  truncated: Order! @topic(name: "orders.>", operation: "TRUNCATE")
+  other: Order! @topic(name: "orders.>", entity: "Customer")
+  unknown: Order! @topic(name: "orders.>", entity: "Custmer")
+  byNothing(colour: String): Order! @topic(name: "orders.>")
+}"#;
+        let errors = crate::schema::load_schema(sdl, "schema.graphql")
+            .unwrap_err()
+            .to_string();
+        for wanted in [
+            "subscriptions.no_topic.topic: a subscription needs a topic",
+            "subscriptions.spaced.topic: `orders updated` is not a NATS subject",
+            "subscriptions.empty.topic: `orders..x` is not a NATS subject",
+            "subscriptions.truncated.operation: `TRUNCATE` is not an operation",
+            "subscriptions.other.entity_type: the entity type `Customer` must be the return type `Order`",
+            "subscriptions.unknown.entity_type: unknown type `Custmer`",
+            "subscriptions.by_nothing.arguments.colour: `colour` names no field of `Order`",
+        ] {
+            assert!(errors.contains(wanted), "missing `{wanted}` in:\n{errors}");
+        }
+        // A valid argument beside them is not reported, nor an unknown type twice.
+        assert!(!errors.contains("spaced.arguments"), "{errors}");
+        assert!(errors.contains("8 error") || errors.contains("7 error"), "{errors}");
+        assert!(!errors.contains("entity type `Custmer` must be"), "{errors}");
     }
 }
