@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use fraiseql_engine::config::{parse, Config, DatabaseConfig, DatabaseKind};
+use fraiseql_engine::config::{parse, AuthConfig, Config, DatabaseConfig, DatabaseKind};
 use serde_json::Value;
 
 const REFERENCE: &str = include_str!("../../../docs/reference.toml");
@@ -68,6 +68,8 @@ fn model_keys() -> BTreeSet<String> {
     config
         .databases
         .insert(ANY_DB.into(), DatabaseConfig::default());
+    // Sections that are off unless written: every key of theirs.
+    config.auth = Some(AuthConfig::empty());
     let mut keys = BTreeSet::new();
     collect("", &serde_json::to_value(&config).unwrap(), &mut keys);
     keys
@@ -93,13 +95,18 @@ fn collect(prefix: &str, value: &Value, out: &mut BTreeSet<String>) {
 }
 
 /// `section.key` for every key written in the file, as a setting (`key = …`) or as a
-/// commented-out one (`# key = …`, for keys without a default). Indented comment lines are
-/// examples of other layouts and do not count.
+/// commented-out one (`# key = …`, for keys without a default), under a section header or a
+/// commented-out one (`# [auth]`, for a section that is off unless written). Indented
+/// comment lines are examples of other layouts and do not count.
 fn documented_keys() -> BTreeSet<String> {
     let mut section = String::new();
     let mut keys = BTreeSet::new();
     for line in REFERENCE.lines() {
-        if let Some(header) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+        let header_line = line.strip_prefix("# ").unwrap_or(line);
+        if let Some(header) = header_line
+            .strip_prefix('[')
+            .and_then(|l| l.strip_suffix(']'))
+        {
             section = header.replace("databases.primary", &format!("databases.{ANY_DB}"));
             continue;
         }

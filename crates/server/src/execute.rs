@@ -3,6 +3,7 @@
 //! parallel; a database that fails nulls only its own fields (a partial result). Mutations
 //! run one after another, each in its own transaction.
 
+use crate::context::RequestContext;
 use crate::db::{Database, DbError, DbErrorKind};
 use crate::log::clip;
 use crate::remote::Remote;
@@ -13,7 +14,8 @@ use fraiseql_engine::plan::{plan, Fetch, Mutate, Plan, Root, RootAction, Step};
 use fraiseql_engine::request::{introspect, prepare, OperationKind, Prepared};
 use fraiseql_engine::response::{assemble, request_error, RootValue};
 use fraiseql_engine::sql::{
-    mutation_outcome, render_call, render_read_back, render_reads, CallSql, MutationResult, Remotes,
+    dialect, mutation_outcome, render_call, render_read_back, render_reads, CallSql,
+    MutationResult, Remotes,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -63,11 +65,12 @@ fn label(kind: OperationKind) -> &'static str {
     }
 }
 
-/// Executes one GraphQL request.
+/// Executes one GraphQL request as `ctx`'s caller.
 pub(crate) async fn execute(
     state: &AppState,
     req: GraphQLRequest,
     transport: Transport,
+    ctx: &RequestContext,
 ) -> Outcome {
     let prepared = match prepared(state, &req) {
         Ok(p) => p,
@@ -101,10 +104,10 @@ pub(crate) async fn execute(
         Ok(p) => p,
         Err(errors) => return failed(state, &errors, OutcomeStatus::RequestError, op),
     };
-    let remote = Remote::new(state, &plan);
+    let remote = Remote::new(state, &plan, ctx);
     let (values, errors) = match kind {
-        OperationKind::Mutation => run_mutations(state, &plan, &remote).await,
-        _ => match run_reads(state, Some(&prepared), &plan, &remote, &req.variables).await {
+        OperationKind::Mutation => run_mutations(state, &plan, &remote, ctx).await,
+        _ => match run_reads(state, Some(&prepared), &plan, &remote, &req.variables, ctx).await {
             Ok(r) => r,
             Err(errors) => return failed(state, &errors, OutcomeStatus::RequestError, op),
         },
@@ -188,6 +191,7 @@ async fn run_reads(
     plan: &Plan,
     remote: &Remote<'_>,
     variables: &serde_json::Map<String, serde_json::Value>,
+    ctx: &RequestContext,
 ) -> Result<(Values, Vec<GraphQLError>), Vec<GraphQLError>> {
     let mut values: Values = vec![None; plan.roots.len()];
     let mut errors = Vec::new();
@@ -221,9 +225,10 @@ async fn run_reads(
     // Each database's rows are joined with those of other databases as soon as they arrive.
     let runs = statements.iter().map(|s| async move {
         let db = &state.databases[&s.database];
+        let prelude = dialect(db.kind).session_prelude(&ctx.settings);
         let columns = state
             .resilience
-            .read(&db.name, || db.fetch_texts(&s.sql))
+            .read(&db.name, || db.fetch_texts_as(&s.sql, prelude.as_ref()))
             .await?;
         Ok::<_, DbError>(remote.resolve(columns).await)
     });
@@ -253,13 +258,14 @@ async fn run_mutations(
     state: &AppState,
     plan: &Plan,
     remote: &Remote<'_>,
+    ctx: &RequestContext,
 ) -> (Values, Vec<GraphQLError>) {
     let mut values: Values = vec![None; plan.roots.len()];
     let mut errors = Vec::new();
     for (i, root) in plan.roots.iter().enumerate() {
         match &root.action {
             RootAction::Typename(name) => values[i] = Some(format!("\"{name}\"")),
-            RootAction::Mutate(m) => match mutate(state, m, remote.remotes()).await {
+            RootAction::Mutate(m) => match mutate(state, m, remote.remotes(), ctx).await {
                 // Relations into other databases are read after the transaction.
                 Ok(v) => {
                     let v = remote.resolve(vec![v]).await.pop().flatten();
@@ -282,6 +288,7 @@ pub(crate) async fn read_event(
     key: &str,
     fetch: Fetch,
     steps: &[Step],
+    ctx: &RequestContext,
 ) -> (Option<String>, Vec<GraphQLError>) {
     let plan = Plan {
         kind: OperationKind::Query,
@@ -291,9 +298,9 @@ pub(crate) async fn read_event(
         }],
         steps: steps.to_vec(),
     };
-    let remote = Remote::new(state, &plan);
+    let remote = Remote::new(state, &plan, ctx);
     let no_variables = serde_json::Map::new();
-    match run_reads(state, None, &plan, &remote, &no_variables).await {
+    match run_reads(state, None, &plan, &remote, &no_variables, ctx).await {
         Ok((mut values, errors)) => (values.pop().flatten(), errors),
         Err(errors) => (None, errors),
     }
@@ -303,6 +310,7 @@ async fn mutate(
     state: &AppState,
     m: &Mutate,
     remotes: Remotes<'_>,
+    ctx: &RequestContext,
 ) -> Result<Option<String>, GraphQLError> {
     let db = state.databases.get(&m.database).ok_or_else(|| {
         GraphQLError::new(
@@ -321,7 +329,7 @@ async fn mutate(
     let call = render_call(m, db.kind, Some(&catalog), remotes)?;
     let result = state
         .resilience
-        .write(&db.name, run_call(db, m, &catalog, call, remotes))
+        .write(&db.name, run_call(db, m, &catalog, call, remotes, ctx))
         .await;
     match result {
         Ok(v) => Ok(v),
@@ -364,8 +372,10 @@ async fn run_call(
     catalog: &Catalog,
     call: CallSql,
     remotes: Remotes<'_>,
+    ctx: &RequestContext,
 ) -> Result<Option<String>, MutateError> {
     let mut tx = db.begin().await?;
+    tx.set_prelude(dialect(db.kind).session_prelude(&ctx.settings));
     let response = match call {
         CallSql::Rows(q) => return Ok(first_text(tx.fetch_rows_and_commit(&q).await?)),
         CallSql::Response(q) => tx.fetch_rows(&q).await?,

@@ -10,6 +10,8 @@ pub(crate) use graphql::socket_operation;
 mod health;
 mod negotiate;
 
+use crate::auth::AuthError;
+use crate::context::RequestContext;
 use crate::listen::ConnPhase;
 use crate::metrics::method_label;
 use crate::state::AppState;
@@ -77,7 +79,7 @@ async fn socket(
 }
 
 /// Request id, span, access log line and HTTP metrics for every request.
-async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+async fn track(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     // The head is parsed: the connection's head timer stops until the next request.
     let _serving = req
@@ -85,6 +87,7 @@ async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
         .get::<ConnectInfo<ConnPhase>>()
         .map(|ConnectInfo(phase)| phase.serving());
     let id = request_id(req.headers());
+    req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
     let path = crate::log::clip(req.uri().path());
     let span = tracing::info_span!(
@@ -112,6 +115,54 @@ async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
+    response
+}
+
+/// The request's id, for the handlers (set by the tracking layer).
+#[derive(Debug, Clone)]
+pub(crate) struct RequestId(pub(crate) String);
+
+/// Who is calling: the `Authorization` header checked by `[auth]`. Without `[auth]`, every
+/// request is anonymous; a refusal is the 401 to send (`WWW-Authenticate: Bearer`, GraphQL
+/// error UNAUTHENTICATED), before any other work.
+pub(crate) async fn caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: Option<RequestId>,
+) -> Result<RequestContext, Response> {
+    let id = id.map_or_else(|| uuid::Uuid::new_v4().to_string(), |RequestId(id)| id);
+    let Some(auth) = &state.auth else {
+        return Ok(RequestContext::anonymous(id));
+    };
+    let token = match headers.get(axum::http::header::AUTHORIZATION) {
+        None => None,
+        Some(v) => match v.to_str() {
+            Ok(v) => Some(v),
+            Err(_) => {
+                return Err(unauthenticated(
+                    state,
+                    &AuthError::Invalid("not text".into()),
+                ))
+            }
+        },
+    };
+    auth.context(id, token)
+        .await
+        .map_err(|e| unauthenticated(state, &e))
+}
+
+/// The 401 of a refused token.
+pub(crate) fn unauthenticated(state: &AppState, e: &AuthError) -> Response {
+    let mut response = error_response(
+        state,
+        StatusCode::UNAUTHORIZED,
+        ErrorCode::Unauthenticated,
+        e.message(),
+    );
+    response.headers_mut().insert(
+        axum::http::header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(e.challenge()),
+    );
     response
 }
 

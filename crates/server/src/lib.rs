@@ -4,7 +4,9 @@
 //! The public surface is what the `fraiseql` binary needs: [`serve()`], [`check()`] and the
 //! `explain` helpers. Everything else is crate-private.
 
+mod auth;
 mod check;
+mod context;
 mod db;
 mod events;
 mod execute;

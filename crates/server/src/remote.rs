@@ -8,13 +8,14 @@
 //! A database that fails costs only its own fields: its markers become failure sentinels,
 //! and [`Remote::finish`] turns each into `null` plus an error carrying its full path.
 
+use crate::context::RequestContext;
 use crate::db::{Database, DbError, Reads};
 use crate::execute::db_error;
 use crate::state::AppState;
 use fraiseql_engine::error::{ErrorCode, GraphQLError, PathSegment};
 use fraiseql_engine::plan::{Plan, RootAction, Step};
 use fraiseql_engine::splice::{failure, splice, take_failures, Marker, Needle};
-use fraiseql_engine::sql::{render_steps, Remotes, SqlQuery, StepKeys};
+use fraiseql_engine::sql::{dialect, render_steps, Remotes, SqlQuery, StepKeys};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use indexmap::{IndexMap, IndexSet};
@@ -36,13 +37,15 @@ pub(crate) struct Remote<'a> {
     reads: Reads,
     /// Errors of failed steps; a sentinel names one by its index.
     failures: Mutex<Vec<GraphQLError>>,
+    /// The request's settings: each database's reads carry its session prelude.
+    settings: &'a [(String, String)],
 }
 
 /// The JSON read for each key, per step.
 type Answers = HashMap<usize, HashMap<String, String>>;
 
 impl<'a> Remote<'a> {
-    pub(crate) fn new(state: &'a AppState, plan: &'a Plan) -> Self {
+    pub(crate) fn new(state: &'a AppState, plan: &'a Plan, ctx: &'a RequestContext) -> Self {
         let marker = if plan.steps.is_empty() {
             String::new()
         } else {
@@ -54,6 +57,7 @@ impl<'a> Remote<'a> {
             needle: Needle::new(&marker),
             marker,
             batch_size: state.config.federation.batch_size,
+            settings: &ctx.settings,
             reads: if plan
                 .roots
                 .iter()
@@ -182,10 +186,13 @@ impl<'a> Remote<'a> {
         pairs: &[(usize, &str)],
     ) -> Result<Vec<((usize, String), Option<String>)>, usize> {
         let (db, sql) = self.statement(database, pairs).map_err(|e| self.fail(*e))?;
+        let prelude = dialect(db.kind).session_prelude(self.settings);
         let rows = self
             .state
             .resilience
-            .read(database, || db.fetch_all_from(&sql, self.reads))
+            .read(database, || {
+                db.fetch_all_as(&sql, self.reads, prelude.as_ref())
+            })
             .await
             .map_err(|e: DbError| self.fail(db_error(database, &e)))?;
         let mut keys = Vec::with_capacity(rows.len());

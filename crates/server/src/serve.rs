@@ -130,6 +130,15 @@ pub(crate) async fn start(
     state.events = events;
     let state = Arc::new(state);
     state.subscriptions.start(&state);
+    if state.auth.is_some() {
+        // The keys before the first request needs them (a failure is retried on use).
+        let s = state.clone();
+        tokio::spawn(async move {
+            if let Some(auth) = &s.auth {
+                auth.warm().await;
+            }
+        });
+    }
     Ok(Started {
         state,
         listener,

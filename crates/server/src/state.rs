@@ -37,6 +37,8 @@ pub(crate) struct AppState {
     pub(crate) events: Option<crate::events::Events>,
     /// WebSocket connections and their subscriptions.
     pub(crate) subscriptions: Arc<crate::subscriptions::Hub>,
+    /// `[auth]`: verifies tokens; `None` serves every request anonymously.
+    pub(crate) auth: Option<crate::auth::Authenticator>,
     /// Keyed per process so cache keys cannot be aimed at collisions from outside.
     hasher: std::collections::hash_map::RandomState,
 }
@@ -61,7 +63,9 @@ impl AppState {
             config.subscriptions.clone(),
             metrics.subscriptions.clone(),
         ));
+        let auth = config.auth.as_ref().map(crate::auth::Authenticator::new);
         Self {
+            auth,
             config,
             api,
             databases,

@@ -149,18 +149,17 @@ include_old = true
         health["events"]["relays"]["primary"]["state"], "publishing",
         "{health}"
     );
-    let metrics = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains("fraiseql_events_published_total{database=\"primary\"} 4"),
-        "{metrics}"
-    );
+    // The relay counts a message once the stream acknowledged it, which may be just after
+    // the subscriber above got it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = support::metrics(&http, &base).await;
+        if metrics.contains("fraiseql_events_published_total{database=\"primary\"} 4") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     running.stop().await.expect("stops");
     nats::delete_stream(&js, &names.stream).await;

@@ -25,16 +25,6 @@ async fn post(http: &reqwest::Client, base: &str, query: &str) -> Value {
         .1
 }
 
-async fn metrics(http: &reqwest::Client, base: &str) -> String {
-    http.get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 /// The value of an unlabelled metric, or of `name{labels}`.
 fn metric(text: &str, name: &str) -> f64 {
     text.lines()
@@ -175,7 +165,7 @@ async fn committed_changes_reach_subscribers_with_their_selection() {
     assert_eq!(one.recv_within(Duration::from_millis(300)).await, None);
 
     // Open: `all`, `one` and the hostile one (its five subscriptions, and `alias`).
-    let text = metrics(&http, &base).await;
+    let text = support::metrics(&http, &base).await;
     assert_eq!(
         metric(&text, "fraiseql_subscriptions_connections"),
         3.0,
@@ -355,7 +345,7 @@ async fn protocol_violations_close_with_their_codes() {
     }
     // After all that, the server is fine and holds no connection.
     let http = reqwest::Client::new();
-    let text = metrics(&http, &q.base()).await;
+    let text = support::metrics(&http, &q.base()).await;
     assert_eq!(
         metric(&text, "fraiseql_subscriptions_connections"),
         0.0,
@@ -463,7 +453,7 @@ async fn a_client_that_never_reads_is_cut_off_and_the_server_stays_responsive() 
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let text = metrics(&http, &base).await;
+    let text = support::metrics(&http, &base).await;
     assert_eq!(
         metric(&text, "fraiseql_subscriptions_active"),
         1.0,
@@ -480,7 +470,7 @@ async fn a_client_that_never_reads_is_cut_off_and_the_server_stays_responsive() 
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let text = metrics(&http, &base).await;
+        let text = support::metrics(&http, &base).await;
         let dropped = metric(
             &text,
             "fraiseql_subscriptions_dropped_total{reason=\"slow_consumer\"}",
@@ -744,7 +734,7 @@ async fn silent_clients_are_closed_and_answering_ones_stay() {
         answering.recv_within(Duration::from_millis(1500)).await,
         None
     );
-    let text = metrics(&http, &base).await;
+    let text = support::metrics(&http, &base).await;
     assert_eq!(
         metric(&text, "fraiseql_subscriptions_connections"),
         1.0,
@@ -776,7 +766,7 @@ async fn a_client_that_floods_without_reading_is_closed() {
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let text = metrics(&http, &base).await;
+        let text = support::metrics(&http, &base).await;
         if metric(&text, "fraiseql_subscriptions_connections") == 0.0 {
             assert!(
                 metric(
@@ -856,7 +846,7 @@ async fn hooks_decide_connections_and_subscriptions_and_hear_disconnects() {
         ws.send(init.clone()).await;
         assert_eq!(ws.closed().await, (4403, "Forbidden".into()), "{init}");
     }
-    let text = metrics(&http, &base).await;
+    let text = support::metrics(&http, &base).await;
     assert_eq!(
         metric(
             &text,

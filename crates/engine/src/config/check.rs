@@ -5,6 +5,7 @@
 
 use toml::de::DeTable;
 
+use super::auth::{AuthConfig, HMAC_ALGORITHMS, KEY_ALGORITHMS};
 use super::decode::ALIASES;
 use super::document::{dotted, entry, get, key_span, table_label, KeyPath};
 use super::env::PRIMARY;
@@ -139,6 +140,7 @@ impl<'a, 'i> Checker<'a, 'i> {
         self.check_federation(config);
         self.check_observers(config);
         self.check_subscriptions(config);
+        self.check_auth(config);
         let q = &config.query_defaults;
         if q.default_page_size > q.max_page_size {
             let message = format!(
@@ -565,15 +567,106 @@ impl<'a, 'i> Checker<'a, 'i> {
         let hooks = vec!["subscriptions".to_owned(), "hooks".to_owned()];
         self.at_least_one(&hooks, "timeout_ms", s.hooks.timeout_ms.0);
         for (key, url) in s.hooks.urls() {
-            let ok =
-                matches!(url.split_once("://"), Some(("http" | "https", rest)) if !rest.is_empty());
-            if !ok {
+            if !is_http_url(url) {
                 let message = format!(
                     "`{key}` in [subscriptions.hooks] must be an http:// or https:// URL, not \
                      `{url}`"
                 );
                 self.report(&hooks, key, message);
             }
+        }
+    }
+
+    fn check_auth(&mut self, config: &Config) {
+        let Some(a) = &config.auth else { return };
+        let table = vec!["auth".to_owned()];
+        if a.secret.is_none() && !a.uses_keys() {
+            self.report(
+                &table,
+                "secret",
+                "[auth] needs a key source: `secret` (HS256; e.g. \"${JWT_SECRET}\"), `jwks_url`, \
+                 or `issuer` for OIDC discovery"
+                    .to_owned(),
+            );
+        }
+        if let Some(secret) = &a.secret {
+            if secret.len() < 32 {
+                self.report(
+                    &table,
+                    "secret",
+                    format!(
+                        "`secret` in [auth] is {} bytes; an HMAC secret needs at least 32",
+                        secret.len()
+                    ),
+                );
+            }
+        }
+        for (key, url) in [
+            ("jwks_url", &a.jwks_url),
+            ("issuer", &a.issuer),
+            ("discovery_url", &a.discovery_url),
+        ] {
+            if let Some(url) = url {
+                if !is_http_url(url) {
+                    let message = format!(
+                        "`{key}` in [auth] must be an http:// or https:// URL, not `{url}`"
+                    );
+                    self.report(&table, key, message);
+                }
+            }
+        }
+        for alg in &a.algorithms {
+            let hmac = HMAC_ALGORITHMS.contains(&alg.as_str());
+            let keyed = KEY_ALGORITHMS.contains(&alg.as_str());
+            let message = if !hmac && !keyed {
+                Some(format!(
+                    "`{alg}` in [auth] algorithms is not an algorithm the server verifies: {}, {}",
+                    HMAC_ALGORITHMS.join(", "),
+                    KEY_ALGORITHMS.join(", ")
+                ))
+            } else if hmac && a.secret.is_none() {
+                Some(format!("`{alg}` in [auth] algorithms needs `secret`"))
+            } else if keyed && !a.uses_keys() {
+                Some(format!(
+                    "`{alg}` in [auth] algorithms needs `jwks_url` (or `issuer` for discovery)"
+                ))
+            } else {
+                None
+            };
+            if let Some(message) = message {
+                self.report(&table, "algorithms", message);
+            }
+        }
+        for (name, claim) in a.claim_settings() {
+            let setting = AuthConfig::setting_name(&name);
+            let valid = setting.split('.').count() == 2
+                && setting.split('.').all(|p| {
+                    let mut c = p.chars();
+                    matches!(c.next(), Some(f) if f.is_ascii_alphabetic() || f == '_')
+                        && c.all(|c| c.is_ascii_alphanumeric() || c == '_')
+                });
+            if !valid || claim.trim().is_empty() {
+                let message = format!(
+                    "[auth] claims: `{name} = \"{claim}\"` must name a setting (`user_id`, or \
+                     `app.user_id`) and a claim"
+                );
+                self.report(&table, "claims", message);
+            }
+        }
+        self.at_least_one(&table, "jwks_cache_secs", a.jwks_cache_secs);
+        if a.max_token_bytes < 256 {
+            self.report(
+                &table,
+                "max_token_bytes",
+                "`max_token_bytes` in [auth] must be at least 256".to_owned(),
+            );
+        }
+        if a.leeway_secs > 3600 {
+            self.report(
+                &table,
+                "leeway_secs",
+                "`leeway_secs` in [auth] must be at most 3600".to_owned(),
+            );
         }
     }
 
@@ -760,6 +853,11 @@ fn scheme(url: &str) -> Option<&str> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
     valid.then_some(scheme)
+}
+
+/// `http://host…` or `https://host…`.
+fn is_http_url(url: &str) -> bool {
+    matches!(url.split_once("://"), Some(("http" | "https", rest)) if !rest.is_empty())
 }
 
 #[cfg(test)]

@@ -226,6 +226,7 @@ pub(crate) fn apply_overrides(config: &mut Config, env: EnvSource<'_>) -> Vec<Pr
     if observers.nats_url.is_none() && observers.nats.url.is_none() {
         observers.nats_url = set("NATS_URL");
     }
+    auth_from_env(config, &set);
     if let Some(url) = set("DATABASE_URL") {
         if config.databases.is_empty() {
             config
@@ -237,6 +238,39 @@ pub(crate) fn apply_overrides(config: &mut Config, env: EnvSource<'_>) -> Vec<Pr
         }
     }
     problems
+}
+
+/// The seeds' JWT and OIDC variables: they make an `[auth]` when the file has none (and a
+/// key source is among them), and fill what the file's `[auth]` leaves out.
+fn auth_from_env(config: &mut Config, set: &dyn Fn(&str) -> Option<String>) {
+    let secret = set("JWT_SECRET");
+    let issuer = set("OIDC_ISSUER_URL").or_else(|| set("JWT_ISSUER"));
+    let discovery = set("OIDC_DISCOVERY_URL");
+    if config.auth.is_none() && (secret.is_some() || issuer.is_some() || discovery.is_some()) {
+        config.auth = Some(crate::config::AuthConfig::empty());
+    }
+    let Some(auth) = config.auth.as_mut() else {
+        return;
+    };
+    if auth.secret.is_none() && auth.jwks_url.is_none() && auth.discovery_url.is_none() {
+        auth.secret = secret;
+    }
+    if auth.issuer.is_none() {
+        auth.issuer = issuer;
+    }
+    if auth.discovery_url.is_none() && auth.jwks_url.is_none() {
+        auth.discovery_url = discovery;
+    }
+    if auth.audience.is_none() {
+        auth.audience = set("JWT_AUDIENCE")
+            .or_else(|| set("OIDC_CLIENT_ID"))
+            .map(crate::config::Audience::One);
+    }
+    if let Some(claim) = set("JWT_ROLES_CLAIM") {
+        if auth.roles_claim == "roles" {
+            auth.roles_claim = claim;
+        }
+    }
 }
 
 #[cfg(test)]

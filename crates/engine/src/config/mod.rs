@@ -2,6 +2,7 @@
 //! `load`/`parse` are the entry points; every problem in a file comes back at once in a
 //! [`ConfigError`], each with its position and key path.
 
+mod auth;
 mod check;
 mod decode;
 mod document;
@@ -13,6 +14,7 @@ mod model;
 mod observers;
 mod subscriptions;
 
+pub use auth::*;
 pub use env::process_env;
 pub use error::{ConfigError, Location, Problem};
 pub use federation::*;

@@ -34,6 +34,9 @@ pub struct Config {
     /// `[subscriptions]`: GraphQL subscriptions over WebSocket and their limits.
     #[serde(default)]
     pub subscriptions: super::subscriptions::SubscriptionsConfig,
+    /// `[auth]`: bearer tokens (none: every request is anonymous).
+    #[serde(default)]
+    pub auth: Option<super::auth::AuthConfig>,
 }
 
 /// `[project]`: what this API is. `name` and `version` (and `description` when set) are shown

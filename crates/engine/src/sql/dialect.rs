@@ -19,6 +19,13 @@ pub trait Dialect: Sync {
     /// the database infer the bound type.
     fn placeholder(&self, n: usize, param: &Param) -> String;
 
+    /// The statement that hands a request's settings (`app.user_id` = the token's `sub`) to
+    /// SQL for the rest of its transaction, names and values bound; `None` where the
+    /// database has no such settings (or there are none).
+    fn session_prelude(&self, _settings: &[(String, String)]) -> Option<SqlQuery> {
+        None
+    }
+
     /// A quoted identifier, schema-qualified names quoted per part.
     fn ident(&self, name: &str) -> String {
         let mut out = String::with_capacity(name.len() + 2);

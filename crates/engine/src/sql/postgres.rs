@@ -57,6 +57,31 @@ fn column_cast(column: SqlType) -> Option<&'static str> {
 }
 
 impl Dialect for Postgres {
+    /// `set_config(name, value, true)`: local to the transaction, so a pooled connection
+    /// never carries one request's settings into the next.
+    fn session_prelude(&self, settings: &[(String, String)]) -> Option<SqlQuery> {
+        if settings.is_empty() {
+            return None;
+        }
+        let calls: Vec<String> = (0..settings.len())
+            .map(|i| {
+                format!(
+                    "set_config(${}::text, ${}::text, true)",
+                    2 * i + 1,
+                    2 * i + 2
+                )
+            })
+            .collect();
+        let params = settings
+            .iter()
+            .flat_map(|(k, v)| [Param::Text(k.clone()), Param::Text(v.clone())])
+            .collect();
+        Some(SqlQuery {
+            text: format!("SELECT {}", calls.join(", ")),
+            params,
+        })
+    }
+
     fn kind(&self) -> DatabaseKind {
         DatabaseKind::Postgresql
     }

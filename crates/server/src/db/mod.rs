@@ -277,7 +277,9 @@ impl Database {
     }
 
     /// Runs a read that returns exactly one row; returns its columns as text (SQL NULL is
-    /// `None`). Sent as [`Database::fetch_all`] sends it.
+    /// `None`). Sent as [`Database::fetch_all`] sends it. (Requests use
+    /// [`Database::fetch_texts_as`], with their settings.)
+    #[cfg(test)]
     pub(crate) async fn fetch_texts(&self, q: &SqlQuery) -> Result<Vec<Option<String>>, DbError> {
         one_row(self.fetch_all(q).await?)
     }
@@ -288,6 +290,7 @@ impl Database {
     /// failure is the answer: the statement would fail the same way elsewhere, and a
     /// timeout has used up the time already. Only ever a read: a write must go through
     /// [`Database::begin`], which is always the primary.
+    #[cfg(test)]
     pub(crate) async fn fetch_all(
         &self,
         q: &SqlQuery,
@@ -301,19 +304,39 @@ impl Database {
         q: &SqlQuery,
         reads: Reads,
     ) -> Result<Vec<Vec<Option<String>>>, DbError> {
+        self.fetch_all_as(q, reads, None).await
+    }
+
+    /// A read that returns one row, in a transaction with `prelude` first (the request's
+    /// settings; see [`fraiseql_engine::sql::Dialect::session_prelude`]) when there is one.
+    pub(crate) async fn fetch_texts_as(
+        &self,
+        q: &SqlQuery,
+        prelude: Option<&SqlQuery>,
+    ) -> Result<Vec<Option<String>>, DbError> {
+        one_row(self.fetch_all_as(q, Reads::Replicas, prelude).await?)
+    }
+
+    /// [`Database::fetch_all_from`] with a prelude (see [`Database::fetch_texts_as`]).
+    pub(crate) async fn fetch_all_as(
+        &self,
+        q: &SqlQuery,
+        reads: Reads,
+        prelude: Option<&SqlQuery>,
+    ) -> Result<Vec<Vec<Option<String>>>, DbError> {
         let turn = match reads {
             Reads::Replicas => self.replicas.turn(),
             Reads::Primary => Vec::new(),
         };
         for replica in turn {
-            let result = replica.target.fetch_all(q).await;
+            let result = replica.target.fetch_all(q, prelude).await;
             self.observed(Role::Replica(replica.index), result.is_ok());
             match result {
                 Err(e) if e.kind == DbErrorKind::Unavailable => replica.mark_down(&e),
                 answer => return answer,
             }
         }
-        let result = self.primary.fetch_all(q).await;
+        let result = self.primary.fetch_all(q, prelude).await;
         self.observed(Role::Primary, result.is_ok());
         result
     }
@@ -493,17 +516,30 @@ impl Target {
     /// Runs a statement that returns exactly one row, on this server; returns its columns
     /// as text (SQL NULL is `None`).
     pub(crate) async fn fetch_texts(&self, q: &SqlQuery) -> Result<Vec<Option<String>>, DbError> {
-        one_row(self.fetch_all(q).await?)
+        one_row(self.fetch_all(q, None).await?)
     }
 
     /// Runs a statement on this server; returns every row, columns as text (SQL NULL is
-    /// `None`).
+    /// `None`). With a `prelude`, both run in one transaction (pipelined on PostgreSQL, the
+    /// only database whose dialect makes one).
     pub(crate) async fn fetch_all(
         &self,
         q: &SqlQuery,
+        prelude: Option<&SqlQuery>,
     ) -> Result<Vec<Vec<Option<String>>>, DbError> {
         match &self.pool {
-            Pool::Postgres(p) => postgres::fetch_rows(&*postgres::client(p).await?, q).await,
+            Pool::Postgres(p) => {
+                let client = postgres::client(p).await?;
+                let steps = postgres::TxSteps {
+                    begin: prelude.is_some(),
+                    prelude,
+                    commit: prelude.is_some(),
+                };
+                postgres::fetch_rows_in(&client, q, steps).await
+            }
+            _ if prelude.is_some() => Err(DbError::query(
+                "session settings are only sent to PostgreSQL",
+            )),
             Pool::Mysql(p) => mysql::fetch_rows(&mut *mysql::conn(p).await?, q).await,
             Pool::Sqlite(s) => {
                 sqlite::fetch_rows(&sqlite::conn(&s.pool).await?, q.clone(), s.limit).await
@@ -528,6 +564,7 @@ impl Target {
         Ok(Tx {
             inner: Some(inner),
             commits: None,
+            prelude: None,
         })
     }
 
@@ -608,6 +645,8 @@ pub(crate) struct Tx {
     inner: Option<TxInner>,
     /// [`Database::committed`]'s signal, told when this transaction commits.
     commits: Option<Arc<tokio::sync::Notify>>,
+    /// The request's session prelude, sent with the first statement.
+    prelude: Option<SqlQuery>,
 }
 
 enum TxInner {
@@ -624,6 +663,23 @@ enum TxInner {
 }
 
 impl Tx {
+    /// Sends `prelude` (the request's settings) with the transaction's first statement.
+    /// Only PostgreSQL's dialect makes one.
+    pub(crate) fn set_prelude(&mut self, prelude: Option<SqlQuery>) {
+        self.prelude = prelude;
+    }
+
+    /// Before a statement that cannot carry the prelude in its own write: `BEGIN` and the
+    /// prelude now, when the transaction has not begun.
+    async fn send_prelude(&mut self) -> Result<(), DbError> {
+        if let (Some(prelude), Some(TxInner::Postgres { begun: false, .. })) =
+            (self.prelude.clone(), &self.inner)
+        {
+            self.fetch_rows(&prelude).await?;
+        }
+        Ok(())
+    }
+
     /// Runs a statement and returns all rows, columns as text.
     pub(crate) async fn fetch_rows(
         &mut self,
@@ -633,6 +689,7 @@ impl Tx {
             Some(TxInner::Postgres { client, begun }) => {
                 let steps = postgres::TxSteps {
                     begin: !*begun,
+                    prelude: self.prelude.as_ref().filter(|_| !*begun),
                     commit: false,
                 };
                 *begun = true;
@@ -668,6 +725,7 @@ impl Tx {
         if let Some(TxInner::Postgres { client, begun }) = &mut self.inner {
             let steps = postgres::TxSteps {
                 begin: !*begun,
+                prelude: self.prelude.as_ref().filter(|_| !*begun),
                 commit: true,
             };
             *begun = true;
@@ -689,6 +747,7 @@ impl Tx {
 
     /// Runs a statement and returns the number of rows it affected.
     pub(crate) async fn execute(&mut self, q: &SqlQuery) -> Result<u64, DbError> {
+        self.send_prelude().await?;
         match &mut self.inner {
             Some(TxInner::Postgres { client, begun }) => {
                 let begin = !*begun;
@@ -705,6 +764,7 @@ impl Tx {
     /// commit before and after each DDL statement: there, only the statements that are not
     /// DDL stay in the transaction.
     pub(crate) async fn script(&mut self, sql: &str) -> Result<(), DbError> {
+        self.send_prelude().await?;
         match &mut self.inner {
             Some(TxInner::Postgres { client, begun }) => {
                 let begin = !*begun;

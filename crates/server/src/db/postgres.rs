@@ -250,35 +250,51 @@ pub(super) async fn client(pool: &Pool) -> Result<Object, DbError> {
     })
 }
 
-/// Where a statement stands in its transaction: [`fetch_rows_in`] sends `BEGIN` before it
-/// and `COMMIT` after it in the same write when asked, so opening and closing a transaction
-/// costs no round trips of its own (tokio-postgres pipelines requests that are polled
-/// together, in first-poll order, which `futures::join!` keeps).
+/// Where a statement stands in its transaction: [`fetch_rows_in`] sends `BEGIN` (and the
+/// request's session prelude, `set_config(…, true)`) before it and `COMMIT` after it in the
+/// same write when asked, so opening and closing a transaction costs no round trips of its
+/// own (tokio-postgres pipelines requests that are polled together, in first-poll order,
+/// which `futures::join!` keeps).
 #[derive(Debug, Clone, Copy)]
-pub(super) struct TxSteps {
+pub(super) struct TxSteps<'a> {
     pub(super) begin: bool,
+    pub(super) prelude: Option<&'a SqlQuery>,
     pub(super) commit: bool,
 }
 
-/// Runs `q` inside a transaction, with `BEGIN` and/or `COMMIT` pipelined around it. When the
-/// statement fails, a pipelined `COMMIT` ends the aborted transaction (PostgreSQL answers it
-/// with a rollback), so the connection is not left inside it.
+/// Runs `q` inside a transaction, with `BEGIN` (and the prelude) and/or `COMMIT` pipelined
+/// around it. When a statement fails, a pipelined `COMMIT` ends the aborted transaction
+/// (PostgreSQL answers it with a rollback), so the connection is not left inside it.
 pub(super) async fn fetch_rows_in(
     conn: &PgConn,
     q: &SqlQuery,
-    steps: TxSteps,
+    steps: TxSteps<'_>,
 ) -> Result<Vec<Vec<Option<String>>>, DbError> {
     guarded(conn, async {
         // A hot shape is a cache lookup, no round trip.
         let statement = conn.statement(&q.text).await.map_err(statement_error)?;
+        let prelude = match steps.prelude {
+            Some(p) => Some((
+                conn.statement(&p.text).await.map_err(statement_error)?,
+                params(&p.params),
+            )),
+            None => None,
+        };
         let params = params(&q.params);
         let client = &conn.client;
-        let (begun, rows, committed) = futures::join!(
+        let (begun, set, rows, committed) = futures::join!(
             batch_if(client, steps.begin, "BEGIN"),
+            async {
+                match &prelude {
+                    Some((statement, params)) => client.query(statement, params).await.map(drop),
+                    None => Ok(()),
+                }
+            },
             client.query(&statement, &params),
             batch_if(client, steps.commit, "COMMIT"),
         );
         begun.map_err(statement_error)?;
+        set.map_err(statement_error)?;
         let rows = rows.map_err(statement_error)?;
         committed.map_err(statement_error)?;
         texts(&rows)
@@ -418,18 +434,6 @@ pub(super) fn rollback_detached(client: Object) {
         }
         Err(_) => drop(Object::take(client)),
     }
-}
-
-/// Runs `q`; every row, every column as text.
-pub(super) async fn fetch_rows(
-    client: &PgConn,
-    q: &SqlQuery,
-) -> Result<Vec<Vec<Option<String>>>, DbError> {
-    let outside = TxSteps {
-        begin: false,
-        commit: false,
-    };
-    fetch_rows_in(client, q, outside).await
 }
 
 fn texts(rows: &[tokio_postgres::Row]) -> Result<Vec<Vec<Option<String>>>, DbError> {

@@ -4,7 +4,8 @@
 //! its outcome to a status code for the negotiated media type.
 
 use super::negotiate::{prefers_html, response_media, Media};
-use super::{error_response, graphiql};
+use super::{caller, error_response, graphiql, RequestId};
+use crate::context::RequestContext;
 use crate::execute::{execute, GraphQLRequest, Outcome, OutcomeStatus, Transport};
 use crate::listen::ConnPhase;
 use crate::resilience::with_deadline;
@@ -15,6 +16,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use fraiseql_engine::error::{ErrorCode, GraphQLError};
 use fraiseql_engine::response::request_error;
 use futures::StreamExt;
@@ -26,6 +28,7 @@ use std::time::Duration;
 /// `POST /graphql`.
 pub(super) async fn post(
     State(state): State<Arc<AppState>>,
+    id: Option<Extension<RequestId>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -40,6 +43,11 @@ pub(super) async fn post(
             "requests must be sent as Content-Type: application/json",
         );
     }
+    // Before the body is read: a caller without a valid token costs no more than this.
+    let ctx = match caller(&state, &headers, id.map(|Extension(id)| id)).await {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
     let body = match read_body(&state, &headers, body).await {
         Ok(body) => body,
         Err(response) => return response,
@@ -78,10 +86,10 @@ pub(super) async fn post(
                     Err(m) => return bad_request(&state, format!("batch item {i}: {m}")),
                 }
             }
-            batch(state, media, requests).await
+            batch(state, media, requests, ctx).await
         }
         other => match request_from_json(other) {
-            Ok(request) => single(state, media, request, Transport::Post).await,
+            Ok(request) => single(state, media, request, Transport::Post, ctx).await,
             Err(message) => bad_request(&state, message),
         },
     }
@@ -159,6 +167,7 @@ async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<
 pub(super) async fn get(
     State(state): State<Arc<AppState>>,
     ConnectInfo(conn): ConnectInfo<ConnPhase>,
+    id: Option<Extension<RequestId>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -175,8 +184,12 @@ pub(super) async fn get(
     let Some(media) = response_media(accept(&headers)) else {
         return not_acceptable(&state);
     };
+    let ctx = match caller(&state, &headers, id.map(|Extension(id)| id)).await {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
     match request_from_query(query.as_deref().unwrap_or_default()) {
-        Ok(request) => single(state, media, request, Transport::Get).await,
+        Ok(request) => single(state, media, request, Transport::Get, ctx).await,
         Err(message) => bad_request(&state, message),
     }
 }
@@ -312,10 +325,14 @@ async fn single(
     media: Media,
     request: GraphQLRequest,
     transport: Transport,
+    ctx: RequestContext,
 ) -> Response {
     record_operation_name(request.operation_name.as_deref());
     let s = state.clone();
-    let outcome = guarded(&state, async move { execute(&s, request, transport).await }).await;
+    let outcome = guarded(&state, async move {
+        execute(&s, request, transport, &ctx).await
+    })
+    .await;
     match outcome {
         Ok(outcome) => match oversized(&state, outcome.body.len(), outcome.operation) {
             None => respond(media, outcome),
@@ -332,8 +349,9 @@ async fn single(
 pub(crate) async fn socket_operation(
     state: &Arc<AppState>,
     request: GraphQLRequest,
+    ctx: &RequestContext,
 ) -> Result<Vec<u8>, String> {
-    let outcome = admitted(state, execute(state, request, Transport::Socket)).await;
+    let outcome = admitted(state, execute(state, request, Transport::Socket, ctx)).await;
     let outcome = match outcome {
         Ok(outcome) => match oversized(state, outcome.body.len(), outcome.operation) {
             None => outcome,
@@ -361,7 +379,12 @@ pub(crate) async fn socket_operation(
 /// is the array of their responses, always 200. The whole array is held to
 /// `max_response_size`: once it is crossed the rest is not run, and the answer is that one
 /// error instead of the array.
-async fn batch(state: Arc<AppState>, media: Media, requests: Vec<GraphQLRequest>) -> Response {
+async fn batch(
+    state: Arc<AppState>,
+    media: Media,
+    requests: Vec<GraphQLRequest>,
+    ctx: RequestContext,
+) -> Response {
     let s = state.clone();
     let outcomes = guarded(&state, async move {
         let mut bodies = Vec::with_capacity(requests.len());
@@ -371,7 +394,7 @@ async fn batch(state: Arc<AppState>, media: Media, requests: Vec<GraphQLRequest>
             // request error) would otherwise run the whole batch in one poll, out of the
             // deadline's reach: yielding lets the timeout fire between operations.
             tokio::task::yield_now().await;
-            let outcome = execute(&s, request, Transport::Post).await;
+            let outcome = execute(&s, request, Transport::Post, &ctx).await;
             total += outcome.body.len() + 1;
             if let Some(error) = oversized(&s, total, outcome.operation) {
                 return Err(error);

@@ -9,6 +9,7 @@
 use super::hooks::Refused;
 use super::hub::{Admitted, Out, Registration, Sink};
 use super::protocol::{self, close, ClientMessage, Operation, Protocol};
+use crate::context::RequestContext;
 use crate::execute::{prepared, GraphQLRequest};
 use crate::state::AppState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
@@ -46,6 +47,7 @@ pub(crate) async fn serve(
     socket: WebSocket,
     protocol: Protocol,
     admitted: Admitted,
+    header_token: Option<String>,
 ) {
     let config = state.subscriptions.config().clone();
     let (mut sink, mut stream) = socket.split();
@@ -88,7 +90,10 @@ pub(crate) async fn serve(
         peer: admitted.ip().to_string(),
         init_payload: Map::new(),
         opened: Instant::now(),
+        header_token,
+        ctx: RequestContext::anonymous(String::new()),
     };
+    conn.ctx.request_id = conn.id.clone();
     let init_deadline = Instant::now() + Duration::from_millis(config.connection_init_timeout_ms.0);
     // Pings keep the connection's bytes moving under the server's idle limit too.
     let idle = Duration::from_secs(state.config.server.keep_alive_secs.max(1));
@@ -192,6 +197,10 @@ struct Connection {
     /// The `connection_init` payload (auth for the hooks; `{}` when none).
     init_payload: Map<String, Value>,
     opened: Instant,
+    /// The upgrade request's `Authorization` header, for clients that can set one.
+    header_token: Option<String>,
+    /// Who the connection is, once `connection_init` was checked by `[auth]`.
+    ctx: RequestContext,
 }
 
 impl Connection {
@@ -210,17 +219,21 @@ impl Connection {
                     ));
                 }
                 self.init_payload = payload.unwrap_or_default();
+                if let Some(auth) = &self.state.auth {
+                    let token = init_token(&self.init_payload).or(self.header_token.as_deref());
+                    match auth.context(self.id.clone(), token).await {
+                        Ok(ctx) => self.ctx = ctx,
+                        Err(e) => {
+                            tracing::info!(connection = %self.id, peer = %self.peer, reason = ?e, "[auth] WebSocket connection refused");
+                            return Some(self.forbidden("unauthenticated"));
+                        }
+                    }
+                }
                 let hooks = self.state.subscriptions.hooks();
                 if let Some(url) = hooks.on_connect() {
                     if let Err(Refused(why)) = hooks.ask(url, &self.hook_body("connect")).await {
                         tracing::info!(connection = %self.id, peer = %self.peer, reason = %why, "[subscriptions.hooks] on_connect refused a connection");
-                        self.state
-                            .subscriptions
-                            .metrics()
-                            .refused
-                            .with_label_values(&["on_connect"])
-                            .inc();
-                        return Some((close::FORBIDDEN, "Forbidden".to_owned()));
+                        return Some(self.forbidden("on_connect"));
                     }
                 }
                 self.initialised = true;
@@ -303,8 +316,9 @@ impl Connection {
             let out = self.out.clone();
             let done = self.done.0.clone();
             let task_id = id.clone();
+            let ctx = self.ctx.clone();
             let task = tokio::spawn(async move {
-                let messages = match crate::http::socket_operation(&state, request).await {
+                let messages = match crate::http::socket_operation(&state, request, &ctx).await {
                     Ok(body) => {
                         let body = String::from_utf8_lossy(&body);
                         let next = protocol::next(out.protocol, &task_id, &body);
@@ -376,6 +390,13 @@ impl Connection {
         Ok(())
     }
 
+    /// The close of a refused `connection_init`, counted under `reason`.
+    fn forbidden(&self, reason: &str) -> (u16, String) {
+        let metrics = self.state.subscriptions.metrics();
+        metrics.refused.with_label_values(&[reason]).inc();
+        (close::FORBIDDEN, "Forbidden".to_owned())
+    }
+
     /// What every hook is told about this connection.
     fn hook_body(&self, event: &str) -> Value {
         let protocol = match self.protocol {
@@ -413,9 +434,24 @@ impl Connection {
         };
         self.state
             .subscriptions
-            .subscribe(*sub, plan.steps, self.out.clone(), id.to_owned(), root.key)
+            .subscribe(
+                *sub,
+                plan.steps,
+                self.out.clone(),
+                id.to_owned(),
+                root.key,
+                &self.ctx,
+            )
             .map_err(|m| vec![GraphQLError::new(ErrorCode::ServiceUnavailable, m)])
     }
+}
+
+/// The token a `connection_init` payload carries: `authToken` (the seeds' and Apollo's
+/// spelling), `Authorization`/`authorization` (headers-as-payload clients) or `token`.
+fn init_token(payload: &Map<String, Value>) -> Option<&str> {
+    ["authToken", "Authorization", "authorization", "token"]
+        .iter()
+        .find_map(|k| payload.get(*k).and_then(Value::as_str))
 }
 
 /// Whether a read error is a message over `max_message_size`.

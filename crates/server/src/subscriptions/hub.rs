@@ -13,6 +13,7 @@
 
 use super::hooks::Hooks;
 use super::protocol::{self, Protocol};
+use crate::context::RequestContext;
 use crate::events::Tapped;
 use crate::execute::read_event;
 use crate::metrics::SubscriptionMetrics;
@@ -89,6 +90,8 @@ impl Sink {
 struct Group {
     sub: Arc<Subscribe>,
     steps: Arc<[Step]>,
+    /// Whose settings the reads carry: a group holds only members with the same ones.
+    ctx: RequestContext,
     /// `<entity>_<key>` (`order_id`): the data key naming the entity in other rows.
     key_alias: String,
     members: Vec<Member>,
@@ -108,6 +111,7 @@ struct Member {
 struct Snapshot {
     sub: Arc<Subscribe>,
     steps: Arc<[Step]>,
+    ctx: RequestContext,
     key_alias: String,
     members: Vec<Member>,
 }
@@ -284,6 +288,7 @@ impl Hub {
         sink: Sink,
         op_id: String,
         key: String,
+        ctx: &RequestContext,
     ) -> Result<Registration, String> {
         if !self.live.load(Ordering::Acquire) {
             return Err(
@@ -293,7 +298,9 @@ impl Hub {
             );
         }
         let topic = sub.topic.clone();
-        let shape = format!("{sub:?}{steps:?}");
+        // Subscribers who read alike: the same selection, arguments and SQL settings (with
+        // row-level security, two callers may see different rows).
+        let shape = format!("{sub:?}{steps:?}{:?}", ctx.settings);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let member = Member {
             id,
@@ -316,6 +323,7 @@ impl Hub {
                     Group {
                         sub: Arc::new(sub),
                         steps: steps.into(),
+                        ctx: ctx.clone(),
                         key_alias,
                         members: vec![member],
                     },
@@ -341,6 +349,7 @@ impl Hub {
             .map(|g| Snapshot {
                 sub: g.sub.clone(),
                 steps: g.steps.clone(),
+                ctx: g.ctx.clone(),
                 key_alias: g.key_alias.clone(),
                 members: g.members.clone(),
             })
@@ -414,7 +423,7 @@ impl Hub {
                     (deleted_entity(&g.sub, body), Vec::new())
                 } else {
                     let field = g.sub.field.clone();
-                    read_event(state, &field, g.sub.read(key), &g.steps).await
+                    read_event(state, &field, g.sub.read(key), &g.steps, &g.ctx).await
                 };
                 (g, read)
             });

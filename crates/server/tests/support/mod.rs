@@ -3,6 +3,7 @@
 //! server on a free loopback port, and a GraphQL POST. Each test binary uses part of it.
 #![allow(dead_code)]
 
+pub(crate) mod jwt;
 pub(crate) mod nats;
 pub(crate) mod orders;
 pub(crate) mod quickstart;
@@ -211,6 +212,17 @@ pub(crate) fn local() -> ServeOptions {
 /// `http://<addr>` of a running server.
 pub(crate) fn base(running: &Running) -> String {
     format!("http://{}", running.addr)
+}
+
+/// The server's `/metrics` text.
+pub(crate) async fn metrics(http: &reqwest::Client, base: &str) -> String {
+    http.get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// POSTs `body` to `<base>/graphql`; the status and the JSON body.

@@ -1,0 +1,467 @@
+//! `[auth]` (issue 14) through a real server: HS256 tokens and their claims reaching
+//! PostgreSQL as transaction settings that never outlive the request; every hostile token
+//! refused with 401 before any work; JWKS keys of each family found by `kid`, rotated,
+//! fetched at a bounded rate and kept through an outage; OIDC discovery; WebSocket
+//! connections authenticated by their `connection_init` token.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use support::jwt::{self, claims, now, Published, Signer, SECRET};
+use support::quickstart::Quickstart;
+use support::ws::Ws;
+
+mod support;
+
+const NOTES: &str = r#"
+CREATE TYPE mutation_response AS (status text, message text, entity_id text,
+  entity_type text, entity jsonb, updated_fields text[], cascade jsonb, metadata jsonb);
+CREATE TABLE tb_note (id text PRIMARY KEY DEFAULT gen_random_uuid()::text,
+  owner text NOT NULL, body text NOT NULL);
+INSERT INTO tb_note (id, owner, body) VALUES ('n1', 'alice', 'from alice'), ('n2', 'bob', 'from bob');
+-- Each caller sees their own notes: the view reads the request's setting.
+CREATE VIEW v_note AS SELECT id, jsonb_build_object('id', id, 'owner', owner, 'body', body) AS data
+  FROM tb_note WHERE owner = current_setting('app.user_id', true);
+CREATE VIEW v_whoami AS SELECT 'me' AS id, jsonb_build_object('id', 'me',
+  'user_id', current_setting('app.user_id', true), 'roles', current_setting('app.roles', true)) AS data;
+CREATE FUNCTION fn_add_note(p_body text) RETURNS mutation_response LANGUAGE plpgsql AS $$
+DECLARE r mutation_response; v_id text;
+BEGIN
+  INSERT INTO tb_note (owner, body) VALUES (current_setting('app.user_id'), p_body) RETURNING id INTO v_id;
+  r.status := 'success'; r.entity_id := v_id; r.entity_type := 'Note';
+  RETURN r;
+END $$;
+"#;
+
+const SDL: &str = r#"
+type Note @source(view: "v_note") { id: ID! owner: String! body: String! }
+type WhoAmI @source(view: "v_whoami") { id: ID! userId: String roles: String }
+type Query { notes: [Note!]! whoami: [WhoAmI!]! }
+type Mutation { addNote(body: String!): Note @function(name: "fn_add_note") }
+"#;
+
+fn config(text: &str) -> fraiseql_engine::config::Config {
+    fraiseql_engine::config::parse(text, "fraiseql.toml", &|_| None)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// POSTs `query` with `token` (when given) as a bearer token.
+async fn ask(
+    http: &reqwest::Client,
+    base: &str,
+    token: Option<&str>,
+    query: &str,
+) -> (StatusCode, Option<String>, Value) {
+    let mut request = http
+        .post(format!("{base}/graphql"))
+        .json(&json!({ "query": query }));
+    if let Some(t) = token {
+        request = request.header("Authorization", format!("Bearer {t}"));
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, challenge, response.json().await.expect("JSON"))
+}
+
+#[tokio::test]
+async fn claims_reach_postgresql_as_settings_that_never_outlive_the_request() {
+    let db = support::PgScratch::new(NOTES).await;
+    // One pooled connection: every request below uses the same session.
+    let running = support::serve(
+        config(&format!(
+            "[database]\nurl = \"{}\"\npool_min = 1\npool_max = 1\n[auth]\nrequired = false\nsecret = \"{SECRET}\"\n\
+             audience = \"fraiseql\"\n",
+            db.url
+        )),
+        SDL,
+    )
+    .await;
+    let (base, http) = (support::base(&running), reqwest::Client::new());
+    let hs = Signer::hmac(SECRET);
+    let alice = hs.sign(&claims(
+        "alice",
+        json!({"aud": "fraiseql", "roles": ["admin", "editor"]}),
+    ));
+    let bob = hs.sign(&claims("bob", json!({"aud": "fraiseql"})));
+
+    let (status, _, body) = ask(
+        &http,
+        &base,
+        Some(&alice),
+        "{ notes { id owner } whoami { userId roles } }",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["data"],
+        json!({"notes": [{"id": "n1", "owner": "alice"}], "whoami": [{"userId": "alice", "roles": "[\"admin\",\"editor\"]"}]})
+    );
+    // A mutation runs its function with the caller's settings, and reads back as them.
+    let (_, _, body) = ask(
+        &http,
+        &base,
+        Some(&bob),
+        r#"mutation { addNote(body: "it's bob's") { owner body } }"#,
+    )
+    .await;
+    assert_eq!(
+        body["data"]["addNote"],
+        json!({"owner": "bob", "body": "it's bob's"}),
+        "{body}"
+    );
+    let (_, _, body) = ask(&http, &base, Some(&bob), "{ notes { body } }").await;
+    let mut bodies: Vec<&str> = body["data"]["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["body"].as_str().unwrap())
+        .collect();
+    bodies.sort();
+    assert_eq!(bodies, ["from bob", "it's bob's"]);
+    // The next request on the same connection, anonymous: nothing of bob's is left (an
+    // absent claim is '', always).
+    let (status, _, body) = ask(
+        &http,
+        &base,
+        None,
+        "{ notes { id } whoami { userId roles } }",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body["data"],
+        json!({"notes": [], "whoami": [{"userId": "", "roles": ""}]}),
+        "{body}"
+    );
+    // A claim value is data, never SQL.
+    let hostile = hs.sign(&claims(
+        "x'); DROP TABLE tb_note; --",
+        json!({"aud": "fraiseql"}),
+    ));
+    let (_, _, body) = ask(&http, &base, Some(&hostile), "{ whoami { userId } }").await;
+    assert_eq!(
+        body["data"]["whoami"][0]["userId"],
+        "x'); DROP TABLE tb_note; --"
+    );
+    let (_, _, body) = ask(&http, &base, Some(&alice), "{ notes { id } }").await;
+    assert_eq!(
+        body["data"]["notes"],
+        json!([{"id": "n1"}]),
+        "the table is still there"
+    );
+    running.stop().await.expect("stops");
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn every_hostile_token_is_refused_with_401_before_any_work() {
+    let q = Quickstart::start(&format!(
+        "[auth]\nsecret = \"{SECRET}\"\nissuer = \"https://issuer.test\"\naudience = \"fraiseql\"\nleeway_secs = 5\n"
+    ))
+    .await;
+    let (base, http) = (q.base(), reqwest::Client::new());
+    let hs = Signer::hmac(SECRET);
+    let good = |extra: Value| {
+        let mut c = claims(
+            "alice",
+            json!({"iss": "https://issuer.test", "aud": "fraiseql"}),
+        );
+        c.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        c
+    };
+    let valid = hs.sign(&good(json!({})));
+    let (status, _, body) = ask(
+        &http,
+        &base,
+        Some(&valid),
+        "{ customers(limit: 1) { name } }",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let rsa = Signer::rsa("k1");
+    let mut hostile: Vec<(&str, String)> = vec![
+        ("expired", hs.sign(&good(json!({"exp": now() - 60})))),
+        ("not yet valid", hs.sign(&good(json!({"nbf": now() + 600})))),
+        ("no exp", {
+            let mut c = good(json!({}));
+            c.as_object_mut().unwrap().remove("exp");
+            hs.sign(&c)
+        }),
+        (
+            "wrong audience",
+            hs.sign(&good(json!({"aud": "someone-else"}))),
+        ),
+        (
+            "wrong issuer",
+            hs.sign(&good(json!({"iss": "https://evil.test"}))),
+        ),
+        ("alg none", jwt::unsigned(&good(json!({})))),
+        (
+            "forged payload",
+            jwt::tampered(&valid, &good(json!({"sub": "admin"}))),
+        ),
+        (
+            "another secret",
+            Signer::hmac("another-secret-of-at-least-32-bytes!").sign(&good(json!({}))),
+        ),
+        ("RS256 with no keys configured", rsa.sign(&good(json!({})))),
+        (
+            "HS256 signed with a public key",
+            jwt::hs256_with(
+                &serde_json::to_string(&rsa.jwk()).unwrap(),
+                &good(json!({})),
+                Some("k1"),
+            ),
+        ),
+        (
+            "oversized",
+            hs.sign(&good(json!({"pad": "x".repeat(9000)}))),
+        ),
+        ("garbage", "not-a-token".into()),
+        ("two parts", "eyJhbGciOiJIUzI1NiJ9.e30".into()),
+        ("bad base64", "eyJhbGciOiJIUzI1NiJ9.!!!.???".into()),
+        ("header not JSON", format!("{}.e30.sig", "bm90IGpzb24")),
+        ("empty", String::new()),
+    ];
+    hostile.push(("trailing junk", format!("{valid} extra")));
+    for (what, token) in &hostile {
+        let (status, challenge, body) =
+            ask(&http, &base, Some(token), "{ customers { name } }").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {body}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+            "{what}: {body}"
+        );
+        assert!(body.get("data").is_none(), "{what}");
+        let challenge = challenge.unwrap_or_default();
+        assert!(challenge.starts_with("Bearer"), "{what}: {challenge}");
+        // Nothing about why reaches the client.
+        assert_eq!(
+            body["errors"][0]["message"], "the bearer token is not valid",
+            "{what}"
+        );
+    }
+    // No token at all: 401 with a plain challenge; another scheme: refused.
+    let (status, challenge, body) = ask(&http, &base, None, "{ customers { name } }").await;
+    assert_eq!(
+        (status, challenge.as_deref()),
+        (StatusCode::UNAUTHORIZED, Some("Bearer")),
+        "{body}"
+    );
+    let response = http
+        .post(format!("{base}/graphql"))
+        .header("Authorization", format!("Basic {valid}"))
+        .json(&json!({"query": "{ __typename }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // The token is checked before the body is even read: a broken body gets 401, not 400.
+    let response = http
+        .post(format!("{base}/graphql"))
+        .header("Content-Type", "application/json")
+        .body("{ not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // GET and batches are held to the same rule.
+    let response = http
+        .get(format!("{base}/graphql?query=%7B__typename%7D"))
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = http
+        .get(format!("{base}/graphql?query=%7B__typename%7D"))
+        .header("Accept", "application/json")
+        .header("Authorization", format!("bearer {valid}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "the scheme is case-insensitive"
+    );
+    let metrics = support::metrics(&http, &base).await;
+    assert!(metrics.contains("code=\"UNAUTHENTICATED\""), "counted");
+    q.running.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn jwks_keys_are_found_by_kid_rotated_rate_limited_and_kept_through_an_outage() {
+    let published = Arc::new(Published::default());
+    let (rsa, ec, ed) = (Signer::rsa("rsa-1"), Signer::ec("ec-1"), Signer::ed("ed-1"));
+    *published.keys.lock().unwrap() = vec![rsa.jwk(), ec.jwk(), ed.jwk()];
+    let jwks = jwt::jwks_server(published.clone()).await;
+    let q = Quickstart::start(&format!(
+        "[auth]\njwks_url = \"{jwks}/jwks.json\"\njwks_min_refresh_secs = 1\njwks_cache_secs = 4\n"
+    ))
+    .await;
+    let (base, http) = (q.base(), reqwest::Client::new());
+    let query = "{ customers(limit: 1) { name } }";
+    for signer in [&rsa, &ec, &ed] {
+        let token = signer.sign(&claims("alice", json!({})));
+        let (status, _, body) = ask(&http, &base, Some(&token), query).await;
+        assert_eq!(status, StatusCode::OK, "{:?}: {body}", signer.alg);
+    }
+    // A key may not sign with another algorithm than its own, nor another family.
+    let mut wrong = Signer::ec("rsa-1");
+    wrong.kid = "rsa-1".into();
+    let (status, _, _) = ask(
+        &http,
+        &base,
+        Some(&wrong.sign(&claims("alice", json!({})))),
+        query,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "an EC signature under the RSA key's kid"
+    );
+    // The HMAC family is never verified with keys (no secret is configured).
+    let hs = jwt::hs256_with(
+        &serde_json::to_string(&rsa.jwk()).unwrap(),
+        &claims("x", json!({})),
+        Some("rsa-1"),
+    );
+    assert_eq!(
+        ask(&http, &base, Some(&hs), query).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Rotation: a token signed with a key published after the server fetched the set.
+    let fetched = published.fetches.load(Ordering::SeqCst);
+    let rotated = Signer::rsa("rsa-2");
+    published.keys.lock().unwrap().push(rotated.jwk());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let token = rotated.sign(&claims("alice", json!({})));
+    assert_eq!(
+        ask(&http, &base, Some(&token), query).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(published.fetches.load(Ordering::SeqCst), fetched + 1);
+    // Unknown kids in a burst: refused, and the set is fetched at most once a second.
+    let before = published.fetches.load(Ordering::SeqCst);
+    for i in 0..20 {
+        let stranger = Signer::ec(&format!("unknown-{i}"));
+        let (status, _, _) = ask(
+            &http,
+            &base,
+            Some(&stranger.sign(&claims("x", json!({})))),
+            query,
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert!(
+        published.fetches.load(Ordering::SeqCst) - before <= 2,
+        "a fetch per unknown kid"
+    );
+
+    // The endpoint goes down: the keys already fetched keep working until they expire.
+    published.down.store(true, Ordering::SeqCst);
+    let token = ec.sign(&claims("alice", json!({})));
+    assert_eq!(
+        ask(&http, &base, Some(&token), query).await.0,
+        StatusCode::OK
+    );
+    // Past jwks_cache_secs with the endpoint still down: refused, not a crash.
+    tokio::time::sleep(Duration::from_millis(4200)).await;
+    assert_eq!(
+        ask(&http, &base, Some(&token), query).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // Back up: accepted again.
+    published.down.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        ask(&http, &base, Some(&token), query).await.0,
+        StatusCode::OK
+    );
+    q.running.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn oidc_discovery_finds_the_keys_from_the_issuer() {
+    let published = Arc::new(Published::default());
+    let signer = Signer::ed("ed-1");
+    *published.keys.lock().unwrap() = vec![signer.jwk()];
+    let issuer = jwt::jwks_server(published.clone()).await;
+    let q = Quickstart::start(&format!(
+        "[auth]\nissuer = \"{issuer}\"\naudience = \"app\"\n"
+    ))
+    .await;
+    let (base, http) = (q.base(), reqwest::Client::new());
+    let token = signer.sign(&claims(
+        "alice",
+        json!({"iss": issuer, "aud": ["other", "app"]}),
+    ));
+    let (status, _, body) = ask(&http, &base, Some(&token), "{ __typename }").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = signer.sign(&claims(
+        "alice",
+        json!({"iss": "https://elsewhere.test", "aud": "app"}),
+    ));
+    assert_eq!(
+        ask(&http, &base, Some(&token), "{ __typename }").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    q.running.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn websocket_connections_are_authenticated_by_their_init_token() {
+    let q = Quickstart::start(&format!("[auth]\nsecret = \"{SECRET}\"\n")).await;
+    let addr = q.addr();
+    let hs = Signer::hmac(SECRET);
+    let valid = hs.sign(&claims("alice", json!({})));
+    let expired = hs.sign(&claims("alice", json!({"exp": now() - 600})));
+    // No token, an expired one, another scheme: 4403 after connection_init.
+    for payload in [
+        json!({}),
+        json!({"authToken": expired}),
+        json!({"Authorization": format!("Basic {valid}")}),
+    ] {
+        let mut ws = Ws::connect(&addr, "/graphql", Some("graphql-transport-ws")).await;
+        ws.send(json!({"type": "connection_init", "payload": payload}))
+            .await;
+        assert_eq!(ws.closed().await, (4403, "Forbidden".into()), "{payload}");
+    }
+    // The token in the payload (bare, or as a header value), or in the upgrade's header.
+    for payload in [
+        json!({"authToken": valid}),
+        json!({"Authorization": format!("Bearer {valid}")}),
+    ] {
+        let mut ws = Ws::connect(&addr, "/graphql", Some("graphql-transport-ws")).await;
+        ws.send(json!({"type": "connection_init", "payload": payload}))
+            .await;
+        assert_eq!(ws.recv().await, json!({"type": "connection_ack"}));
+        ws.subscribe("q", "{ customers(limit: 1) { name } }").await;
+        assert_eq!(ws.recv().await["type"], "next");
+    }
+    let bearer = format!("Bearer {valid}");
+    let mut ws = Ws::connect_with(
+        &addr,
+        "/graphql",
+        Some("graphql-transport-ws"),
+        &[("Authorization", &bearer)],
+    )
+    .await
+    .unwrap();
+    ws.send(json!({"type": "connection_init"})).await;
+    assert_eq!(ws.recv().await, json!({"type": "connection_ack"}));
+    q.running.stop().await.expect("stops");
+}

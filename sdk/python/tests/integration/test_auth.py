@@ -1,0 +1,70 @@
+"""``FraiseQLTestClient.set_token`` against a server with ``[auth]``: without a token the
+server answers 401 UNAUTHENTICATED, with a valid HS256 token the query runs, with a forged
+one it is refused again; ``set_token(None)`` stops sending it."""
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+
+import pytest
+
+from fraiseql.testing import FraiseQLTestClient
+
+from .test_server import export_order_schema, make_database
+
+pytestmark = pytest.mark.integration
+
+SECRET = "an-sdk-test-secret-of-32-bytes-or-more"
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def hs256(claims: dict, secret: str = SECRET) -> str:
+    """A JWT signed with HMAC-SHA256 (the standard library is enough for HS256)."""
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = b64(json.dumps(claims).encode())
+    signature = hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{b64(signature)}"
+
+
+@pytest.fixture
+def app_dir(tmp_path):
+    make_database(tmp_path / "app.db")
+    export_order_schema(tmp_path / "schema.json")
+    (tmp_path / "fraiseql.test.toml").write_text(
+        "[database]\n"
+        f"url = {json.dumps('sqlite://' + str((tmp_path / 'app.db').resolve()))}\n"
+        '\n[fraiseql]\nschema_file = "schema.json"\n'
+        f'\n[auth]\nsecret = "{SECRET}"\naudience = "sdk-tests"\n'
+    )
+    return tmp_path
+
+
+@pytest.mark.asyncio
+async def test_set_token_authenticates_every_later_request(app_dir, fraiseql_bin):
+    async with FraiseQLTestClient(config=app_dir / "fraiseql.test.toml", binary=fraiseql_bin) as client:
+        query = "{ orders(limit: 1) { identifier } }"
+        refused = await client.execute(query)
+        assert refused["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", refused
+
+        now = int(time.time())
+        client.set_token(hs256({"sub": "alice", "aud": "sdk-tests", "exp": now + 300}))
+        answer = await client.execute(query)
+        assert "errors" not in answer and len(answer["data"]["orders"]) == 1, answer
+
+        for bad in (
+            hs256({"sub": "alice", "aud": "sdk-tests", "exp": now - 300}),
+            hs256({"sub": "alice", "aud": "sdk-tests", "exp": now + 300}, secret="x" * 40),
+            hs256({"sub": "alice", "aud": "elsewhere", "exp": now + 300}),
+        ):
+            client.set_token(bad)
+            answer = await client.execute(query)
+            assert answer["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", answer
+
+        client.set_token(None)
+        assert "Authorization" not in client.headers
+        assert (await client.execute(query))["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
