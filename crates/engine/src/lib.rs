@@ -5,6 +5,7 @@
 // GraphQLError is large but only travels on the error path, once per request.
 #![allow(clippy::result_large_err)]
 
+pub mod authorize;
 pub mod catalog;
 pub mod config;
 pub mod error;

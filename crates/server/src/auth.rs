@@ -100,6 +100,11 @@ impl Authenticator {
         }
     }
 
+    /// The role `__schema`/`__type` need, if any.
+    pub(crate) fn introspection_role(&self) -> Option<&str> {
+        self.config.introspection_role.as_deref()
+    }
+
     /// The context of a request that sent `token` (the `Authorization` header's value, or a
     /// WebSocket `connection_init` token), or none.
     pub(crate) async fn context(
@@ -111,7 +116,9 @@ impl Authenticator {
             if self.config.required {
                 return Err(AuthError::Missing);
             }
-            return Ok(self.context_of(request_id, Map::new()));
+            let mut ctx = self.context_of(request_id, Map::new());
+            ctx.authenticated = false;
+            return Ok(ctx);
         };
         let token = bearer(token)?;
         let claims = self.verify(token).await.inspect_err(|e| {
@@ -186,10 +193,30 @@ impl Authenticator {
                 (setting.clone(), value)
             })
             .collect();
+        let scopes = list(
+            claims
+                .get(&self.config.scopes_claim)
+                .or_else(|| claims.get("scp")),
+        );
         RequestContext {
             request_id,
+            authenticated: true,
+            roles: list(claims.get(&self.config.roles_claim)),
+            scopes,
             settings: settings.into(),
         }
+    }
+}
+
+/// A claim holding names: a list of strings, or one space-separated string.
+fn list(claim: Option<&Value>) -> Vec<String> {
+    match claim {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        Some(Value::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
+        _ => Vec::new(),
     }
 }
 

@@ -8,15 +8,32 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub(crate) struct RequestContext {
     pub(crate) request_id: String,
+    /// A verified token was sent.
+    pub(crate) authenticated: bool,
+    /// The token's roles (`[auth] roles_claim`) and scopes (`scopes_claim`).
+    pub(crate) roles: Vec<String>,
+    pub(crate) scopes: Vec<String>,
     /// Transaction settings for SQL (`app.user_id` -> the `sub` claim), in order.
     pub(crate) settings: Arc<[(String, String)]>,
 }
 
 impl RequestContext {
+    /// The caller as the engine's authorization sees it.
+    pub(crate) fn caller(&self) -> fraiseql_engine::authorize::Caller<'_> {
+        fraiseql_engine::authorize::Caller {
+            authenticated: self.authenticated,
+            roles: &self.roles,
+            scopes: &self.scopes,
+        }
+    }
+
     /// A request without a token.
     pub(crate) fn anonymous(request_id: String) -> Self {
         Self {
             request_id,
+            authenticated: false,
+            roles: Vec::new(),
+            scopes: Vec::new(),
             settings: Arc::from(Vec::new()),
         }
     }

@@ -47,6 +47,8 @@ pub(crate) enum OutcomeStatus {
     MethodNotAllowed,
     /// Open circuits refused every database field: 503, `Retry-After` in seconds.
     CircuitOpen { retry_after: u64 },
+    /// The caller may not run the operation: 401 (no token) or 403.
+    Denied { unauthenticated: bool },
 }
 
 /// A serialized GraphQL response and how to send it.
@@ -78,6 +80,17 @@ pub(crate) async fn execute(
     };
     let kind = prepared.kind;
     let op = Some(label(kind));
+    if let Err(errors) = permitted(state, &prepared, ctx) {
+        let unauthenticated = errors
+            .iter()
+            .all(|e| e.code() == ErrorCode::Unauthenticated);
+        return failed(
+            state,
+            &errors,
+            OutcomeStatus::Denied { unauthenticated },
+            op,
+        );
+    }
     if kind == OperationKind::Subscription && transport != Transport::Socket {
         let e = GraphQLError::new(
             ErrorCode::BadRequest,
@@ -161,6 +174,33 @@ fn failed(
         status,
         operation: op,
     }
+}
+
+/// Whether `ctx` may run the operation: every field's and type's `@auth`, and
+/// `[auth] introspection_role` for `__schema`/`__type`. Before any planning or database work.
+pub(crate) fn permitted(
+    state: &AppState,
+    prepared: &Prepared,
+    ctx: &RequestContext,
+) -> Result<(), Vec<GraphQLError>> {
+    let role = state.auth.as_ref().and_then(|a| a.introspection_role());
+    if let (true, Some(role)) = (prepared.introspection, role) {
+        if !ctx.roles.iter().any(|r| r == role) {
+            let e = if ctx.authenticated {
+                GraphQLError::new(
+                    ErrorCode::Forbidden,
+                    format!("introspection needs the role `{role}`"),
+                )
+            } else {
+                GraphQLError::new(
+                    ErrorCode::Unauthenticated,
+                    "introspection needs an authenticated caller",
+                )
+            };
+            return Err(vec![e]);
+        }
+    }
+    fraiseql_engine::authorize::authorize(&state.api, prepared, &ctx.caller())
 }
 
 /// Parse + validate, cached by (query text, operation name).

@@ -465,3 +465,108 @@ async fn websocket_connections_are_authenticated_by_their_init_token() {
     assert_eq!(ws.recv().await, json!({"type": "connection_ack"}));
     q.running.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn roles_and_scopes_refuse_fields_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE tb_note (id TEXT PRIMARY KEY, body TEXT, secret TEXT);
+             INSERT INTO tb_note VALUES ('n1', 'hello', 's3cret');
+             CREATE VIEW v_note AS SELECT id, json_object('id', id, 'body', body, 'secret', secret) AS data FROM tb_note;",
+        )
+        .unwrap();
+    let sdl = r#"
+type Note @source(view: "v_note") {
+  id: ID!
+  body: String!
+  secret: String @auth(requires: "admin")
+  body2: String @data(key: "body") @auth(scope: "read:more")
+}
+type Query { notes: [Note!]! }
+"#;
+    let running = support::serve(
+        config(&format!(
+            "[database]\nurl = \"sqlite://{}\"\n[auth]\nrequired = false\nsecret = \"{SECRET}\"\n\
+             introspection_role = \"developer\"\n",
+            db.display()
+        )),
+        sdl,
+    )
+    .await;
+    let (base, http) = (support::base(&running), reqwest::Client::new());
+    let hs = Signer::hmac(SECRET);
+    let alice = hs.sign(&claims(
+        "alice",
+        json!({"roles": ["editor"], "scope": "read:more other"}),
+    ));
+    let admin = hs.sign(&claims("root", json!({"roles": "admin developer"})));
+
+    // Anonymous: 401; a token without the role: 403; with it: the data.
+    let (status, challenge, body) = ask(&http, &base, None, "{ notes { secret } }").await;
+    assert_eq!(
+        (status, challenge.as_deref()),
+        (StatusCode::UNAUTHORIZED, Some("Bearer")),
+        "{body}"
+    );
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    let (status, _, body) = ask(&http, &base, Some(&alice), "{ notes { id s: secret } }").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN");
+    assert_eq!(body["errors"][0]["path"], json!(["notes", "s"]));
+    assert!(body.get("data").is_none(), "no data at all: {body}");
+    let (status, _, body) = ask(&http, &base, Some(&admin), "{ notes { secret } }").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["notes"][0]["secret"], "s3cret");
+    // A scope from the space-separated `scope` claim.
+    let (status, _, body) = ask(&http, &base, Some(&alice), "{ notes { body2 } }").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, _) = ask(&http, &base, Some(&admin), "{ notes { body2 } }").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Open fields stay open to anyone.
+    let (status, _, _) = ask(&http, &base, None, "{ notes { body } }").await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Introspection limited to `developer`.
+    let introspect = "{ __schema { queryType { name } } }";
+    assert_eq!(
+        ask(&http, &base, None, introspect).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        ask(&http, &base, Some(&alice), introspect).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        ask(&http, &base, Some(&admin), introspect).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        ask(&http, &base, None, "{ __typename }").await.0,
+        StatusCode::OK
+    );
+
+    // Over a WebSocket: an `error` for that operation; the connection stays.
+    let mut ws = Ws::connect(
+        &running.addr.to_string(),
+        "/graphql",
+        Some("graphql-transport-ws"),
+    )
+    .await;
+    ws.send(json!({"type": "connection_init", "payload": {"authToken": alice}}))
+        .await;
+    assert_eq!(ws.recv().await, json!({"type": "connection_ack"}));
+    ws.subscribe("x", "{ notes { secret } }").await;
+    let m = ws.recv().await;
+    assert_eq!(
+        (m["id"].as_str(), m["type"].as_str()),
+        (Some("x"), Some("error")),
+        "{m}"
+    );
+    assert_eq!(m["payload"][0]["extensions"]["code"], "FORBIDDEN", "{m}");
+    ws.subscribe("y", "{ notes { body } }").await;
+    assert_eq!(ws.recv().await["type"], "next");
+    running.stop().await.expect("stops");
+}

@@ -158,7 +158,7 @@ def test_unsupported_options_are_named():
     @fraiseql.type(tenant_scoped=True)
     class Order:
         id: ID
-        secret: str = fraiseql.field(requires_scope="read:secret")
+        secret: str = fraiseql.field(requires_scope="read secret")
         customer: "Order" = fraiseql.federated(database="primary", lookup="id", batch_size=100)
 
     @fraiseql.query(sql_source="v_order", requires_role="admin")
@@ -170,12 +170,9 @@ def test_unsupported_options_are_named():
 
     assert problems() == [
         "type Order: unsupported option 'tenant_scoped' (schema.json has no place for it)",
-        "type Order.secret: unsupported option 'requires_scope' in fraiseql.field() "
-        "(authorization is enforced in fraiseql.toml and the database)",
+        "type Order.secret: requires_scope must be one word (a role or scope name), got 'read secret'",
         "type Order.customer: unsupported option 'batch_size' in fraiseql.federated() "
         "(schema.json has no place for it)",
-        "query orders: unsupported option 'requires_role' (authorization is enforced in "
-        "fraiseql.toml and the database)",
         "query orders: unsupported option 'additional_views' in fraiseql.config() "
         "(schema.json has no place for it)",
         "subscription shipped: unsupported option 'filter' (declare the filter as an argument "
@@ -216,3 +213,20 @@ def test_decorating_the_wrong_thing_fails_immediately():
         fraiseql.enum(type("NotEnum", (), {}))
     with pytest.raises(TypeError, match="FraiseQLTestClient"):
         fraiseql.query("{ orders { id } }")
+
+
+def test_roles_and_scopes_are_exported():
+    @fraiseql.type(requires_role="staff")
+    class Payroll:
+        id: ID
+        salary: float = fraiseql.field(requires_scope="read:salary")
+
+    @fraiseql.query(sql_source="v_payroll", requires_role="admin", requires_scope="read:payroll")
+    def payroll() -> list[Payroll]: ...
+
+    doc = fraiseql.export_schema(None)
+    (payroll_type,) = doc["types"]
+    assert payroll_type["requires_role"] == "staff"
+    assert payroll_type["fields"][1]["requires_scope"] == "read:salary"
+    (query,) = doc["queries"]
+    assert (query["requires_role"], query["requires_scope"]) == ("admin", "read:payroll")

@@ -42,6 +42,13 @@ pub struct AuthConfig {
     /// The claim holding the caller's roles (a list, or a space-separated string).
     #[serde(default = "default_roles_claim")]
     pub roles_claim: String,
+    /// The claim holding the caller's scopes (OAuth `scope`, space-separated, or a list;
+    /// `scp` is read when it is absent).
+    #[serde(default = "default_scopes_claim")]
+    pub scopes_claim: String,
+    /// Only callers with this role may introspect the schema (`__schema`, `__type`).
+    #[serde(default)]
+    pub introspection_role: Option<String>,
     /// Claims handed to SQL, by setting name: `user_id = "sub"` sets `app.user_id` to the
     /// token's `sub` in each statement's transaction (a name with a dot is used as it is).
     /// Default: `{ user_id = "sub", roles = <roles_claim> }`.
@@ -88,6 +95,8 @@ impl AuthConfig {
             leeway_secs: default_leeway(),
             algorithms: Vec::new(),
             roles_claim: default_roles_claim(),
+            scopes_claim: default_scopes_claim(),
+            introspection_role: None,
             claims: None,
             jwks_cache_secs: default_jwks_cache(),
             jwks_min_refresh_secs: default_jwks_refresh(),
@@ -154,6 +163,9 @@ fn default_leeway() -> u64 {
 }
 fn default_roles_claim() -> String {
     "roles".into()
+}
+fn default_scopes_claim() -> String {
+    "scope".into()
 }
 fn default_jwks_cache() -> u64 {
     300

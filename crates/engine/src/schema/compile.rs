@@ -69,6 +69,26 @@ enum Kind {
 }
 
 impl Compiler {
+    /// `requires_role` / `requires_scope` as an [`Access`]; an empty or spaced name is an
+    /// error (it could never match a token's roles or scopes).
+    fn access(&mut self, path: &str, role: &Option<String>, scope: &Option<String>) -> Access {
+        let mut name = |key: &str, v: &Option<String>| {
+            let v = v.as_ref()?;
+            if v.is_empty() || v.chars().any(char::is_whitespace) {
+                self.err(
+                    format!("{path}.{key}"),
+                    format!("`{v}` is not a {}: one word, no spaces", &key[9..]),
+                );
+                return None;
+            }
+            Some(v.clone())
+        };
+        Access {
+            role: name("requires_role", role),
+            scope: name("requires_scope", scope),
+        }
+    }
+
     fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.errors.push(CompileError {
             path: path.into(),
@@ -313,6 +333,7 @@ impl Compiler {
                     description: f.description.clone(),
                     deprecated: f.deprecated.clone(),
                     relation,
+                    access: self.access(&fpath, &f.requires_role, &f.requires_scope),
                 },
             );
         }
@@ -342,6 +363,7 @@ impl Compiler {
             })
             .collect();
         Some(ObjectType {
+            access: self.access(&path, &t.requires_role, &t.requires_scope),
             name: t.name.clone(),
             description: t.description.clone(),
             sql_source,
@@ -528,6 +550,7 @@ impl Compiler {
             }
         }
         Some(QueryField {
+            access: self.access(&path, &q.requires_role, &q.requires_scope),
             name,
             ty,
             description: q.description.clone(),
@@ -584,6 +607,7 @@ impl Compiler {
             .into_values()
             .collect();
         Some(MutationField {
+            access: self.access(&path, &m.requires_role, &m.requires_scope),
             name,
             ty,
             description: m.description.clone(),
@@ -687,6 +711,7 @@ impl Compiler {
             }
         }
         Some(SubscriptionField {
+            access: self.access(&path, &s.requires_role, &s.requires_scope),
             name,
             ty,
             description: s.description.clone(),

@@ -47,6 +47,12 @@ pub struct ObjectTypeInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_fields: Option<Vec<String>>,
     pub fields: Vec<FieldInput>,
+    /// Only callers with this role may select it.
+    #[serde(default)]
+    pub requires_role: Option<String>,
+    /// Only callers with this scope may select it.
+    #[serde(default)]
+    pub requires_scope: Option<String>,
 }
 
 /// One field of an object type.
@@ -69,6 +75,12 @@ pub struct FieldInput {
     /// The field is another view-backed type fetched by key instead of read from `data`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relation: Option<RelationInput>,
+    /// Only callers with this role may select it.
+    #[serde(default)]
+    pub requires_role: Option<String>,
+    /// Only callers with this scope may select it.
+    #[serde(default)]
+    pub requires_scope: Option<String>,
 }
 
 /// How a relation field finds its rows: `target.remote_key = parent.local_key`.
@@ -184,6 +196,12 @@ pub struct QueryInput {
     /// Response cache lifetime; 0 or absent disables caching.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_ttl_seconds: Option<u64>,
+    /// Only callers with this role may select it.
+    #[serde(default)]
+    pub requires_role: Option<String>,
+    /// Only callers with this scope may select it.
+    #[serde(default)]
+    pub requires_scope: Option<String>,
 }
 
 /// A root mutation field backed by a SQL function.
@@ -205,6 +223,12 @@ pub struct MutationInput {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deprecated: Option<String>,
+    /// Only callers with this role may select it.
+    #[serde(default)]
+    pub requires_role: Option<String>,
+    /// Only callers with this scope may select it.
+    #[serde(default)]
+    pub requires_scope: Option<String>,
 }
 
 /// A root subscription field fed by events on a topic.
@@ -226,4 +250,10 @@ pub struct SubscriptionInput {
     pub arguments: Vec<ArgumentInput>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Only callers with this role may select it.
+    #[serde(default)]
+    pub requires_role: Option<String>,
+    /// Only callers with this scope may select it.
+    #[serde(default)]
+    pub requires_scope: Option<String>,
 }

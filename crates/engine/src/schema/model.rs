@@ -77,6 +77,9 @@ pub struct ObjectType {
     pub key_fields: Vec<String>,
     /// Fields by GraphQL name.
     pub fields: IndexMap<String, Field>,
+    /// Who may select it (`@auth`, `requires_role`/`requires_scope`).
+    #[serde(default, skip_serializing_if = "Access::is_open")]
+    pub access: Access,
 }
 
 /// A field of an object type.
@@ -94,6 +97,9 @@ pub struct Field {
     pub deprecated: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relation: Option<Relation>,
+    /// Who may select it (`@auth`, `requires_role`/`requires_scope`).
+    #[serde(default, skip_serializing_if = "Access::is_open")]
+    pub access: Access,
 }
 
 /// A field fetched from another type's view: `target.remote_key = parent.local_key`.
@@ -176,6 +182,22 @@ pub struct AutoParams {
     pub offset: bool,
 }
 
+/// Who may select a type or field: callers with `role` among their roles and `scope`
+/// among their scopes (each only when set). Open when neither is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Access {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+impl Access {
+    pub fn is_open(&self) -> bool {
+        self.role.is_none() && self.scope.is_none()
+    }
+}
+
 /// A root query field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueryField {
@@ -197,6 +219,9 @@ pub struct QueryField {
     pub auto_params: Option<AutoParams>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub cache_ttl_seconds: u64,
+    /// Who may select it (`@auth`, `requires_role`/`requires_scope`).
+    #[serde(default, skip_serializing_if = "Access::is_open")]
+    pub access: Access,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -231,6 +256,9 @@ pub struct MutationField {
     pub database: String,
     pub operation: MutationOperation,
     pub arguments: Vec<Argument>,
+    /// Who may select it (`@auth`, `requires_role`/`requires_scope`).
+    #[serde(default, skip_serializing_if = "Access::is_open")]
+    pub access: Access,
 }
 
 impl MutationField {
@@ -260,6 +288,9 @@ pub struct SubscriptionField {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<String>,
     pub arguments: Vec<Argument>,
+    /// Who may select it (`@auth`, `requires_role`/`requires_scope`).
+    #[serde(default, skip_serializing_if = "Access::is_open")]
+    pub access: Access,
 }
 
 impl CompiledSchema {

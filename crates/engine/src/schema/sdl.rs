@@ -2,7 +2,8 @@
 //! [`SchemaInput`] that `schema.json` deserializes to, so both compile identically.
 //! Directives: `@source(view:, database:)`, `@key(fields:)`, `@relation(localKey:, remoteKey:)`,
 //! `@data(key:)`, `@relay`, `@cache(ttl:)`, `@autoParams(...)`, `@function(name:, database:,
-//! operation:)`, `@topic(name:, entity:, operation:)`, `@value(stored:)` and `@deprecated`.
+//! operation:)`, `@topic(name:, entity:, operation:)`, `@value(stored:)`, `@auth(requires:, scope:)`
+//! and `@deprecated`.
 
 use super::compile::{CompileError, CompileErrors};
 use super::input::*;
@@ -189,6 +190,8 @@ impl Lowering {
                     deprecated: deprecation(&f.directives),
                     graphql_name,
                     relation,
+                    requires_role: str_arg(&f.directives, "auth", "requires"),
+                    requires_scope: str_arg(&f.directives, "auth", "scope"),
                 }
             })
             .collect();
@@ -201,6 +204,8 @@ impl Lowering {
             database: str_arg(&t.directives, "source", "database"),
             key_fields,
             fields,
+            requires_role: str_arg(&t.directives, "auth", "requires"),
+            requires_scope: str_arg(&t.directives, "auth", "scope"),
         });
     }
 
@@ -242,6 +247,8 @@ impl Lowering {
                 relay: d.has("relay").then_some(true),
                 auto_params,
                 cache_ttl_seconds,
+                requires_role: str_arg(d, "auth", "requires"),
+                requires_scope: str_arg(d, "auth", "scope"),
             });
         }
     }
@@ -266,6 +273,8 @@ impl Lowering {
                 arguments,
                 description: text(&f.description),
                 deprecated: deprecation(d),
+                requires_role: str_arg(d, "auth", "requires"),
+                requires_scope: str_arg(d, "auth", "scope"),
             });
         }
     }
@@ -282,6 +291,8 @@ impl Lowering {
                 operation: str_arg(d, "topic", "operation"),
                 arguments,
                 description: text(&f.description),
+                requires_role: str_arg(d, "auth", "requires"),
+                requires_scope: str_arg(d, "auth", "scope"),
             });
         }
     }

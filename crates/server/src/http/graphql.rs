@@ -363,7 +363,10 @@ pub(crate) async fn socket_operation(
             return Err(serde_json::to_string(&[e]).unwrap_or_else(|_| "[]".into()));
         }
     };
-    if outcome.status != OutcomeStatus::RequestError {
+    if !matches!(
+        outcome.status,
+        OutcomeStatus::RequestError | OutcomeStatus::Denied { .. }
+    ) {
         return Ok(outcome.body);
     }
     match serde_json::from_slice::<Value>(&outcome.body) {
@@ -543,6 +546,13 @@ fn respond(media: Media, outcome: Outcome) -> Response {
     let status = match (outcome.status, media) {
         (OutcomeStatus::MethodNotAllowed, _) => StatusCode::METHOD_NOT_ALLOWED,
         (OutcomeStatus::CircuitOpen { .. }, _) => StatusCode::SERVICE_UNAVAILABLE,
+        (
+            OutcomeStatus::Denied {
+                unauthenticated: true,
+            },
+            _,
+        ) => StatusCode::UNAUTHORIZED,
+        (OutcomeStatus::Denied { .. }, _) => StatusCode::FORBIDDEN,
         (OutcomeStatus::RequestError, Media::GraphqlResponse) => StatusCode::BAD_REQUEST,
         (OutcomeStatus::RequestError, Media::Json) | (OutcomeStatus::Ok, _) => StatusCode::OK,
     };
@@ -551,6 +561,11 @@ fn respond(media: Media, outcome: Outcome) -> Response {
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     if let OutcomeStatus::CircuitOpen { retry_after } = outcome.status {
         response

@@ -304,6 +304,9 @@ impl Connection {
         };
         let kind = p.kind;
         if kind == OperationKind::Subscription {
+            if let Err(errors) = crate::execute::permitted(&self.state, &p, &self.ctx) {
+                return self.send(protocol::error(&id, &errors)).await;
+            }
             if let Err(e) = self
                 .admit_subscription(&id, &request, p.depth, p.fields)
                 .await

@@ -40,6 +40,8 @@ def type(  # noqa: A001 - the public name is fraiseql.type, as in the seeds
     sql_source: str | None = None,
     key_fields: list[str] | str | None = None,
     description: str | None = None,
+    requires_role: str | None = None,
+    requires_scope: str | None = None,
     **unsupported: Any,
 ) -> Any:
     """An output object type read from a view with a JSON ``data`` column.
@@ -48,7 +50,14 @@ def type(  # noqa: A001 - the public name is fraiseql.type, as in the seeds
     defaults to ``v_<snake_case name>``, ``database`` to ``primary``, ``key_fields`` to
     ``["id"]`` (all resolved by the engine), ``description`` to the class docstring.
     """
-    options = _given(database=database, sql_source=sql_source, key_fields=key_fields, description=description)
+    options = _given(
+        database=database,
+        sql_source=sql_source,
+        key_fields=key_fields,
+        description=description,
+        requires_role=requires_role,
+        requires_scope=requires_scope,
+    )
     return _class_decorator("type", cls, options, unsupported)
 
 
@@ -110,6 +119,8 @@ def query(
     auto_params: bool | dict[str, bool] | None = None,
     description: str | None = None,
     deprecated: str | bool | None = None,
+    requires_role: str | None = None,
+    requires_scope: str | None = None,
     **unsupported: Any,
 ) -> Any:
     """A root query field. Name = function name; arguments = parameters (Python defaults
@@ -128,6 +139,8 @@ def query(
         auto_params=auto_params,
         description=description,
         deprecated=deprecated,
+        requires_role=requires_role,
+        requires_scope=requires_scope,
     )
     return _function_decorator("query", fn, options, unsupported)
 
@@ -143,6 +156,8 @@ def mutation(
     deprecated: str | bool | None = None,
     sql_function: str | None = None,
     fn_name: str | None = None,
+    requires_role: str | None = None,
+    requires_scope: str | None = None,
     **unsupported: Any,
 ) -> Any:
     """A root mutation backed by the SQL function ``sql_source`` (required; ``sql_function``
@@ -156,6 +171,8 @@ def mutation(
         deprecated=deprecated,
         sql_function=sql_function,
         fn_name=fn_name,
+        requires_role=requires_role,
+        requires_scope=requires_scope,
     )
     return _function_decorator("mutation", fn, options, unsupported)
 
@@ -169,13 +186,21 @@ def subscription(
     operation: str | None = None,
     description: str | None = None,
     event: str | None = None,
+    requires_role: str | None = None,
+    requires_scope: str | None = None,
     **unsupported: Any,
 ) -> Any:
     """A root subscription fed by events on ``topic`` (a NATS subject). ``entity_type`` is
     re-read for each event (default: the return type); ``operation`` is ``INSERT``/
     ``UPDATE``/``DELETE`` (``event`` is an alias; absent means all). Arguments filter events."""
     options = _given(
-        entity_type=entity_type, topic=topic, operation=operation, description=description, event=event
+        entity_type=entity_type,
+        topic=topic,
+        operation=operation,
+        description=description,
+        event=event,
+        requires_role=requires_role,
+        requires_scope=requires_scope,
     )
     return _function_decorator("subscription", fn, options, unsupported)
 

@@ -53,8 +53,6 @@ _SQL_NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z$]*(\.[_A-Za-z][_0-9A-Za-z$]*)?$")
 #: Why some seed-era options are rejected, so the message says where they went.
 _UNSUPPORTED_HINTS = {
     "inject": "inject values in SQL (session variables / RLS) instead",
-    "requires_role": "authorization is enforced in fraiseql.toml and the database",
-    "requires_scope": "authorization is enforced in fraiseql.toml and the database",
     "filter": "declare the filter as an argument of the subscription",
 }
 
@@ -157,6 +155,7 @@ class _Exporter:
         self.put_text(out, "description", options.get("description", _docstring(cls)), decl.label)
         self.put_sql_name(out, "sql_source", options.get("sql_source"), decl.label)
         self.put_database(out, options.get("database"), decl.label)
+        self.put_access(out, options, decl.label)
         self.report_unsupported(decl.label, decl.unsupported)
         self.report_field_resolvers(decl)
 
@@ -220,6 +219,7 @@ class _Exporter:
                 out["graphql_name"] = spec.graphql_name
         if spec.default is not MISSING:
             self.problem(f"{where}: default= applies to input fields and arguments, not object fields")
+        self.put_access(out, {"requires_role": spec.requires_role, "requires_scope": spec.requires_scope}, where)
         if spec.relation is not None:
             relation = self.relation(owner, where, ref, spec)
             if relation is not None:
@@ -422,6 +422,7 @@ class _Exporter:
         ttl = self.cache_ttl(decl.label, options)
         if ttl is not None:
             out["cache_ttl_seconds"] = ttl
+        self.put_access(out, options, decl.label)
         arguments = self.arguments(decl)
         if arguments:
             out["arguments"] = arguments
@@ -453,6 +454,7 @@ class _Exporter:
         for key in ("relay", "auto_params", "cache_ttl", "cache_ttl_seconds"):
             if key in options:
                 self.problem(f"{decl.label}: {key} applies to queries, not mutations")
+        self.put_access(out, options, decl.label)
         arguments = self.arguments(decl)
         if arguments:
             out["arguments"] = arguments
@@ -463,6 +465,7 @@ class _Exporter:
         out: dict[str, Any] = {"name": decl.name}
         self.return_type(decl, out)
         self.report_unsupported(decl.label, decl.unsupported)
+        self.put_access(out, options, decl.label)
         entity = options.get("entity_type")
         if entity is not None:
             if not isinstance(entity, str):
@@ -636,6 +639,17 @@ class _Exporter:
             self.problem(f"{where}: {message}")
         self.report_unsupported(where, spec.unsupported, where=f"fraiseql.{spec.helper}()")
         return spec
+
+    def put_access(self, out: dict[str, Any], options: dict[str, Any], label: str) -> None:
+        """``requires_role`` / ``requires_scope``: one word each (a token's role or scope)."""
+        for key in ("requires_role", "requires_scope"):
+            value = options.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+                self.problem(f"{label}: {key} must be one word (a role or scope name), got {value!r}")
+            else:
+                out[key] = value
 
     def report_unsupported(self, label: str, unsupported: dict[str, Any], where: str = "") -> None:
         for key in unsupported:

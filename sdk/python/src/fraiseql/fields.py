@@ -35,6 +35,9 @@ class FieldSpec:
     relation: tuple[str, str | None] | None = None
     #: Where ``federated(database=…)`` says the target lives; checked against the target type.
     database: str | None = None
+    #: Only callers with this role / scope may select the field (object fields only).
+    requires_role: str | None = None
+    requires_scope: str | None = None
     #: Which helper made it (``field``, ``relation``, ``federated``), for messages.
     helper: str = "field"
     unsupported: dict[str, Any] = dc_field(default_factory=dict)
@@ -48,15 +51,20 @@ def field(
     deprecated: str | bool | None = None,
     graphql_name: str | None = None,
     default: Any = MISSING,
+    requires_role: str | None = None,
+    requires_scope: str | None = None,
     **unsupported: Any,
 ) -> Any:
     """Options of a field: ``description``, ``deprecated`` (reason, or ``True``),
-    ``graphql_name`` (object fields only) and ``default`` (input fields and arguments only)."""
+    ``graphql_name`` and ``requires_role``/``requires_scope`` (object fields only: the caller's
+    token must carry that role / scope) and ``default`` (input fields and arguments only)."""
     return FieldSpec(
         description=description,
         deprecated=deprecated,
         graphql_name=graphql_name,
         default=default,
+        requires_role=requires_role,
+        requires_scope=requires_scope,
         helper="field",
         unsupported=dict(unsupported),
     )
