@@ -570,3 +570,116 @@ type Query { notes: [Note!]! }
     assert_eq!(ws.recv().await["type"], "next");
     running.stop().await.expect("stops");
 }
+
+/// The notes scenario on SQLite: `current_setting` as on PostgreSQL (the server gives each
+/// connection the function), a mutation's trigger reading it too.
+const SQLITE_NOTES: &str = r#"
+CREATE TABLE tb_note (id TEXT PRIMARY KEY, owner TEXT NOT NULL, body TEXT NOT NULL);
+INSERT INTO tb_note VALUES ('n1', 'alice', 'from alice'), ('n2', 'bob', 'from bob');
+CREATE VIEW v_note AS SELECT id, json_object('id', id, 'owner', owner, 'body', body) AS data
+  FROM tb_note WHERE owner = current_setting('app.user_id', true);
+CREATE VIEW v_whoami AS SELECT 'me' AS id, json_object('id', 'me',
+  'user_id', current_setting('app.user_id', true), 'roles', current_setting('app.roles', true)) AS data;
+CREATE TABLE fraiseql_mutation_response (status TEXT NOT NULL, message TEXT, entity_id TEXT,
+  entity_type TEXT, entity TEXT, metadata TEXT);
+CREATE VIEW fn_add_note AS SELECT NULL AS p_body WHERE 0;
+CREATE TRIGGER fn_add_note_call INSTEAD OF INSERT ON fn_add_note BEGIN
+  INSERT INTO tb_note (id, owner, body)
+    VALUES (lower(hex(randomblob(8))), current_setting('app.user_id'), NEW.p_body);
+  INSERT INTO fraiseql_mutation_response (status, entity_id, entity_type)
+    SELECT 'success', id, 'Note' FROM tb_note WHERE rowid = last_insert_rowid();
+END;
+"#;
+
+/// The notes scenario on MariaDB: views cannot read user variables (a MySQL rule), so they
+/// call stored functions that do; the procedure reads the variable directly.
+const MARIADB_NOTES: &str = r#"
+CREATE TABLE tb_note (id VARCHAR(36) PRIMARY KEY, owner VARCHAR(100) NOT NULL, body TEXT NOT NULL);
+INSERT INTO tb_note VALUES ('n1', 'alice', 'from alice'), ('n2', 'bob', 'from bob');
+CREATE FUNCTION app_user_id() RETURNS TEXT NOT DETERMINISTIC READS SQL DATA RETURN @`app.user_id`;
+CREATE FUNCTION app_roles() RETURNS TEXT NOT DETERMINISTIC READS SQL DATA RETURN @`app.roles`;
+CREATE VIEW v_note AS SELECT id, JSON_OBJECT('id', id, 'owner', owner, 'body', body) AS data
+  FROM tb_note WHERE owner = app_user_id();
+CREATE VIEW v_whoami AS SELECT 'me' AS id, JSON_OBJECT('id', 'me', 'user_id', app_user_id(),
+  'roles', app_roles()) AS data;
+CREATE PROCEDURE fn_add_note(IN p_body TEXT)
+BEGIN
+  DECLARE v_id CHAR(36) DEFAULT UUID();
+  INSERT INTO tb_note VALUES (v_id, @`app.user_id`, p_body);
+  SELECT 'success' AS status, v_id AS entity_id, 'Note' AS entity_type;
+END;
+"#;
+
+/// Claims reach SQL on `url`'s database the same way on every dialect, and never outlive
+/// their request on the one pooled connection.
+async fn claims_reach(url: &str) {
+    let running = support::serve(
+        config(&format!(
+            "[database]\nurl = \"{url}\"\npool_min = 1\npool_max = 1\n[auth]\nrequired = false\n\
+             secret = \"{SECRET}\"\n"
+        )),
+        SDL,
+    )
+    .await;
+    let (base, http) = (support::base(&running), reqwest::Client::new());
+    let hs = Signer::hmac(SECRET);
+    let alice = hs.sign(&claims("alice", json!({"roles": ["admin"]})));
+    let bob = hs.sign(&claims("bob", json!({})));
+    let (status, _, body) = ask(
+        &http,
+        &base,
+        Some(&alice),
+        "{ notes { id } whoami { userId roles } }",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{url}: {body}");
+    assert_eq!(
+        body["data"],
+        json!({"notes": [{"id": "n1"}], "whoami": [{"userId": "alice", "roles": "[\"admin\"]"}]}),
+        "{url}"
+    );
+    let (_, _, body) = ask(
+        &http,
+        &base,
+        Some(&bob),
+        r#"mutation { addNote(body: "bob's 'quoted' note") { owner body } }"#,
+    )
+    .await;
+    assert_eq!(
+        body["data"]["addNote"],
+        json!({"owner": "bob", "body": "bob's 'quoted' note"}),
+        "{url}: {body}"
+    );
+    let (_, _, body) = ask(&http, &base, None, "{ notes { id } whoami { userId } }").await;
+    assert_eq!(
+        body["data"],
+        json!({"notes": [], "whoami": [{"userId": ""}]}),
+        "{url}: nothing of bob's is left"
+    );
+    let hostile = hs.sign(&claims("x'); DROP TABLE tb_note; --", json!({})));
+    let (_, _, body) = ask(&http, &base, Some(&hostile), "{ whoami { userId } }").await;
+    assert_eq!(
+        body["data"]["whoami"][0]["userId"], "x'); DROP TABLE tb_note; --",
+        "{url}"
+    );
+    let (_, _, body) = ask(&http, &base, Some(&alice), "{ notes { id } }").await;
+    assert_eq!(
+        body["data"]["notes"],
+        json!([{"id": "n1"}]),
+        "{url}: the table is still there"
+    );
+    running.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn claims_reach_sqlite_and_mariadb_the_same_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("notes.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(SQLITE_NOTES)
+        .unwrap();
+    claims_reach(&format!("sqlite://{}", db.display())).await;
+    let maria = support::MysqlScratch::new(MARIADB_NOTES).await;
+    claims_reach(&maria.url).await;
+}

@@ -76,6 +76,26 @@ fn typed(value: &str, kind: ScalarKind) -> String {
 }
 
 impl Dialect for Mysql {
+    /// User variables named like the settings (`@`app.user_id``), values bound. They stay
+    /// on the connection until the next request sets them all again; views cannot read user
+    /// variables (a MySQL rule), stored functions and procedures can.
+    fn session_prelude(&self, settings: &[(String, String)]) -> Option<SqlQuery> {
+        if settings.is_empty() {
+            return None;
+        }
+        let sets: Vec<String> = settings
+            .iter()
+            .map(|(k, _)| format!("@`{}` = ?", k.replace('`', "``")))
+            .collect();
+        Some(SqlQuery {
+            text: format!("SET {}", sets.join(", ")),
+            params: settings
+                .iter()
+                .map(|(_, v)| Param::Text(v.clone()))
+                .collect(),
+        })
+    }
+
     fn kind(&self) -> DatabaseKind {
         DatabaseKind::Mysql
     }

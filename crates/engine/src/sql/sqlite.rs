@@ -31,6 +31,23 @@ fn json_path(path: &[String]) -> String {
 }
 
 impl Dialect for Sqlite {
+    /// `fraiseql_set_config(name, value, …)`: a function the server gives each connection
+    /// (with `current_setting(name [, missing_ok])` to read them back, as on PostgreSQL); the
+    /// values live with the connection until the next request sets them all again.
+    fn session_prelude(&self, settings: &[(String, String)]) -> Option<SqlQuery> {
+        if settings.is_empty() {
+            return None;
+        }
+        let holes: Vec<String> = (1..=settings.len() * 2).map(|n| format!("?{n}")).collect();
+        Some(SqlQuery {
+            text: format!("SELECT fraiseql_set_config({})", holes.join(", ")),
+            params: settings
+                .iter()
+                .flat_map(|(k, v)| [Param::Text(k.clone()), Param::Text(v.clone())])
+                .collect(),
+        })
+    }
+
     fn kind(&self) -> DatabaseKind {
         DatabaseKind::Sqlite
     }

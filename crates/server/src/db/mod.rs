@@ -537,9 +537,17 @@ impl Target {
                 };
                 postgres::fetch_rows_in(&client, q, steps).await
             }
-            _ if prelude.is_some() => Err(DbError::query(
-                "session settings are only sent to PostgreSQL",
-            )),
+            Pool::Mysql(p) if prelude.is_some() => {
+                let mut conn = mysql::conn(p).await?;
+                if let Some(prelude) = prelude {
+                    mysql::execute(&mut conn, prelude).await?;
+                }
+                mysql::fetch_rows(&mut conn, q).await
+            }
+            Pool::Sqlite(s) if prelude.is_some() => {
+                let conn = sqlite::conn(&s.pool).await?;
+                sqlite::fetch_rows_after(&conn, prelude.cloned(), q.clone(), s.limit).await
+            }
             Pool::Mysql(p) => mysql::fetch_rows(&mut *mysql::conn(p).await?, q).await,
             Pool::Sqlite(s) => {
                 sqlite::fetch_rows(&sqlite::conn(&s.pool).await?, q.clone(), s.limit).await
@@ -672,10 +680,31 @@ impl Tx {
     /// Before a statement that cannot carry the prelude in its own write: `BEGIN` and the
     /// prelude now, when the transaction has not begun.
     async fn send_prelude(&mut self) -> Result<(), DbError> {
-        if let (Some(prelude), Some(TxInner::Postgres { begun: false, .. })) =
-            (self.prelude.clone(), &self.inner)
-        {
-            self.fetch_rows(&prelude).await?;
+        let Some(prelude) = self.prelude.clone() else {
+            return Ok(());
+        };
+        match &mut self.inner {
+            Some(TxInner::Postgres {
+                client,
+                begun: begun @ false,
+            }) => {
+                let steps = postgres::TxSteps {
+                    begin: true,
+                    prelude: None,
+                    commit: false,
+                };
+                *begun = true;
+                postgres::fetch_rows_in(client, &prelude, steps).await?;
+            }
+            Some(TxInner::Postgres { .. }) | None => {}
+            Some(TxInner::Mysql(conn)) => {
+                mysql::execute(conn, &prelude).await?;
+                self.prelude = None;
+            }
+            Some(TxInner::Sqlite(w, limit)) => {
+                sqlite::execute(&w.conn, prelude, *limit).await?;
+                self.prelude = None;
+            }
         }
         Ok(())
     }
@@ -685,6 +714,9 @@ impl Tx {
         &mut self,
         q: &SqlQuery,
     ) -> Result<Vec<Vec<Option<String>>>, DbError> {
+        if !matches!(self.inner, Some(TxInner::Postgres { .. })) {
+            self.send_prelude().await?;
+        }
         match &mut self.inner {
             Some(TxInner::Postgres { client, begun }) => {
                 let steps = postgres::TxSteps {
@@ -707,6 +739,7 @@ impl Tx {
         &mut self,
         q: &SqlQuery,
     ) -> Result<(Vec<String>, Vec<Vec<Option<String>>>), DbError> {
+        self.send_prelude().await?;
         match &mut self.inner {
             Some(TxInner::Mysql(conn)) => mysql::fetch_named(conn, q).await,
             Some(_) => Err(DbError::query(

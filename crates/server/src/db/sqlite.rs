@@ -110,6 +110,7 @@ pub(super) fn pool(url: &str, cfg: &DatabaseConfig, access: Access) -> Result<Po
                     let _one_at_a_time = setup.lock().unwrap_or_else(|e| e.into_inner());
                     c.set_prepared_statement_cache_capacity(statement_cache_size);
                     c.busy_timeout(Duration::from_millis(5000))?;
+                    session_settings(c)?;
                     c.execute_batch(connection_setup)
                 })
                 .await
@@ -119,6 +120,49 @@ pub(super) fn pool(url: &str, cfg: &DatabaseConfig, access: Access) -> Result<Po
         }))
         .build()
         .map_err(|e| DbError::unavailable(format!("cannot build the connection pool: {e}")))
+}
+
+/// The request settings of one connection (`[auth] claims`): `fraiseql_set_config(name,
+/// value, …)` replaces them (the dialect's session prelude, run before each request's
+/// statements), `current_setting(name [, missing_ok])` reads one as PostgreSQL's does (an
+/// unknown name is an error, or NULL with `missing_ok`), so views read claims the same way
+/// on both.
+fn session_settings(c: &rusqlite::Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    let settings: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>> = Arc::default();
+    let write = settings.clone();
+    c.create_scalar_function(
+        "fraiseql_set_config",
+        -1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
+        move |ctx| {
+            let mut map = write.lock().unwrap_or_else(|e| e.into_inner());
+            map.clear();
+            for i in (0..ctx.len()).step_by(2) {
+                let name: String = ctx.get(i)?;
+                let value: String = ctx.get(i + 1)?;
+                map.insert(name, value);
+            }
+            Ok(true)
+        },
+    )?;
+    c.create_scalar_function(
+        "current_setting",
+        -1,
+        FunctionFlags::SQLITE_UTF8,
+        move |ctx| {
+            let name: String = ctx.get(0)?;
+            let missing_ok = ctx.len() > 1 && ctx.get::<bool>(1)?;
+            let map = settings.lock().unwrap_or_else(|e| e.into_inner());
+            match map.get(&name) {
+                Some(v) => Ok(Some(v.clone())),
+                None if missing_ok => Ok(None),
+                None => Err(rusqlite::Error::UserFunctionError(
+                    format!("unrecognized configuration parameter \"{name}\"").into(),
+                )),
+            }
+        },
+    )
 }
 
 /// `path` as an SQLite URI that opens it read-only and never creates it (rusqlite opens
@@ -306,7 +350,22 @@ pub(super) async fn fetch_rows(
     q: SqlQuery,
     limit: Option<Duration>,
 ) -> Result<Vec<Vec<Option<String>>>, DbError> {
+    fetch_rows_after(conn, None, q, limit).await
+}
+
+/// [`fetch_rows`] after `prelude` (the request's settings) on the same connection, in one
+/// call.
+pub(super) async fn fetch_rows_after(
+    conn: &Object,
+    prelude: Option<SqlQuery>,
+    q: SqlQuery,
+    limit: Option<Duration>,
+) -> Result<Vec<Vec<Option<String>>>, DbError> {
     run(conn, limit, move |c| {
+        if let Some(p) = &prelude {
+            c.prepare_cached(&p.text)?
+                .query_row(params_from_iter(p.params.iter().map(value)), |_| Ok(()))?;
+        }
         let mut statement = c.prepare_cached(&q.text)?;
         let width = statement.column_count();
         let mut rows = statement.query(params_from_iter(q.params.iter().map(value)))?;
