@@ -354,6 +354,9 @@ def main(argv: list[str]) -> int:
         # Imported here, as compare (--report-only rewrites its section from federation.json).
         from . import federation
         return federation.main(s)
+    if s.auth:
+        from . import authbench
+        return authbench.main(s)
     if s.subscriptions:
         # Imported here: it builds on events.py, which imports nats-py.
         from . import subscriptions
