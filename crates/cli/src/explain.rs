@@ -34,6 +34,11 @@ pub(crate) struct ExplainArgs {
     /// `ANALYZE FORMAT=JSON`; rolled back).
     #[arg(long)]
     analyze: bool,
+    /// Explain as a caller with these token claims (a JSON object, e.g.
+    /// `'{"sub":"u1","roles":["admin"]}'`): `[auth]`'s role and scope checks apply, and the
+    /// claims' settings are set first in the statement's transaction, as for a request.
+    #[arg(long = "as", value_name = "CLAIMS")]
+    as_claims: Option<String>,
 }
 
 fn request_errors(what: &str, errors: &[GraphQLError]) -> Failure {
@@ -82,6 +87,7 @@ pub(crate) async fn explain(args: ExplainArgs) -> Outcome {
     .map_err(|e| Failure::schema(anyhow!(e)))?;
     let prepared = prepare(&api, &query, args.operation.as_deref())
         .map_err(|e| request_errors("the query is invalid", &e))?;
+    let settings = caller_settings(&config, &api, &prepared, args.as_claims.as_deref())?;
     let plan = plan(&api, &prepared, &variables)
         .map_err(|e| request_errors("cannot plan the query", &e))?;
 
@@ -195,7 +201,7 @@ pub(crate) async fn explain(args: ExplainArgs) -> Outcome {
             outln!("-- (no plan: the database is not reachable: {why})")?;
             continue;
         }
-        match fraiseql_server::explain_sql(&config, database, sql, args.analyze).await {
+        match fraiseql_server::explain_sql(&config, database, sql, args.analyze, &settings).await {
             Ok(text) => {
                 outln!("-- plan:")?;
                 for line in text.lines() {
@@ -209,6 +215,47 @@ pub(crate) async fn explain(args: ExplainArgs) -> Outcome {
         outln!("(no database statement: nothing in this operation reads a view)")?;
     }
     Ok(())
+}
+
+/// With `--as`: the claims' roles and scopes checked as the server checks a request's (a
+/// refusal is the command's error), and their SQL settings. Without: no settings, and the
+/// operation is explained whoever may run it.
+fn caller_settings(
+    config: &fraiseql_engine::config::Config,
+    api: &ApiSchema,
+    prepared: &fraiseql_engine::request::Prepared,
+    claims: Option<&str>,
+) -> Result<Vec<(String, String)>, Failure> {
+    let Some(text) = claims else {
+        return Ok(Vec::new());
+    };
+    let Some(auth) = &config.auth else {
+        return Err(Failure::config(anyhow!(
+            "--as needs [auth] in the config: it says which claims are roles, scopes and settings"
+        )));
+    };
+    let claims = match serde_json::from_str(text) {
+        Ok(serde_json::Value::Object(map)) => map,
+        Ok(_) => {
+            return Err(Failure::schema(anyhow!(
+                "--as must be a JSON object of claims"
+            )))
+        }
+        Err(e) => return Err(Failure::schema(anyhow!("--as is not valid JSON: {e}"))),
+    };
+    let who = fraiseql_server::identity(auth, &claims);
+    let caller = fraiseql_engine::authorize::Caller {
+        authenticated: true,
+        roles: &who.roles,
+        scopes: &who.scopes,
+    };
+    fraiseql_engine::authorize::authorize(api, prepared, &caller)
+        .map_err(|e| request_errors("this caller may not run the operation", &e))?;
+    outln!("-- as: roles {:?}, scopes {:?}", who.roles, who.scopes)?;
+    for (name, value) in &who.settings {
+        outln!("-- setting {name} = {value:?}")?;
+    }
+    Ok(who.settings)
 }
 
 fn describe(p: &Param) -> String {

@@ -631,6 +631,57 @@ fn check_reports_unreachable_databases_with_exit_3_and_mismatches_with_1() {
 }
 
 #[test]
+fn explain_as_a_caller_checks_roles_and_sets_the_claims() {
+    let (_tmp, dir) = project();
+    let schema = std::fs::read_to_string(dir.join("schema.graphql")).unwrap();
+    let guarded = schema.replacen(
+        "  posts: [Post!]!\n",
+        "  posts: [Post!]! @auth(requires: \"editor\")\n",
+        1,
+    );
+    assert_ne!(schema, guarded, "the init schema changed: update this test");
+    std::fs::write(dir.join("schema.graphql"), guarded).unwrap();
+    // Without [auth], --as has nothing to read claims with.
+    let out = fraiseql(
+        &dir,
+        &["explain", "{ posts { title } }", "--as", r#"{"sub": "u1"}"#],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(stderr(&out).contains("--as needs [auth]"), "{}", text(&out));
+
+    let config = std::fs::read_to_string(dir.join("fraiseql.toml")).unwrap();
+    std::fs::write(
+        dir.join("fraiseql.toml"),
+        format!("{config}\n[auth]\nsecret = \"0123456789abcdef0123456789abcdef\"\n"),
+    )
+    .unwrap();
+    let reader = r#"{"sub": "u1", "roles": ["reader"]}"#;
+    let out = fraiseql(&dir, &["explain", "{ posts { title } }", "--as", reader]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("[FORBIDDEN] `Query.posts` needs the role `editor`"),
+        "{}",
+        text(&out)
+    );
+
+    let editor = r#"{"sub": "u1'; --", "roles": ["editor"]}"#;
+    let out = fraiseql(&dir, &["explain", "{ posts { title } }", "--as", editor]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let shown = stdout(&out);
+    assert!(
+        shown.contains(r#"-- setting app.user_id = "u1'; --""#),
+        "{shown}"
+    );
+    assert!(shown.contains("-- plan:"), "{shown}");
+
+    for bad in ["not json", "[1]"] {
+        let out = fraiseql(&dir, &["explain", "{ posts { title } }", "--as", bad]);
+        assert_eq!(out.status.code(), Some(1), "{bad}: {}", text(&out));
+        assert!(stderr(&out).contains("--as"), "{}", text(&out));
+    }
+}
+
+#[test]
 fn explain_shows_sql_and_plan() {
     let (_tmp, dir) = project();
     let out = fraiseql(

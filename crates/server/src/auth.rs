@@ -49,7 +49,6 @@ pub(crate) struct Authenticator {
     secret: Option<DecodingKey>,
     jwks: Option<Jwks>,
     allowed: Vec<Algorithm>,
-    settings: Vec<(String, String)>,
 }
 
 impl Authenticator {
@@ -76,17 +75,11 @@ impl Authenticator {
             .into_iter()
             .filter_map(|n| Algorithm::from_str(n).ok())
             .collect();
-        let settings = config
-            .claim_settings()
-            .into_iter()
-            .map(|(name, claim)| (AuthConfig::setting_name(&name), claim))
-            .collect();
         Self {
             config: config.clone(),
             secret,
             jwks,
             allowed,
-            settings,
         }
     }
 
@@ -179,32 +172,49 @@ impl Authenticator {
     }
 
     fn context_of(&self, request_id: String, claims: Map<String, Value>) -> RequestContext {
-        let settings: Vec<(String, String)> = self
-            .settings
-            .iter()
-            // Every setting, every time: an absent claim is '' (as PostgreSQL shows a custom
-            // setting a connection once had), so no request sees what an earlier one set.
-            .map(|(setting, claim)| {
-                let value = match claims.get(claim) {
-                    None | Some(Value::Null) => String::new(),
-                    Some(Value::String(s)) => s.clone(),
-                    Some(other) => other.to_string(),
-                };
-                (setting.clone(), value)
-            })
-            .collect();
-        let scopes = list(
-            claims
-                .get(&self.config.scopes_claim)
-                .or_else(|| claims.get("scp")),
-        );
+        let who = identity(&self.config, &claims);
         RequestContext {
             request_id,
             authenticated: true,
-            roles: list(claims.get(&self.config.roles_claim)),
-            scopes,
-            settings: settings.into(),
+            roles: who.roles,
+            scopes: who.scopes,
+            settings: who.settings.into(),
         }
+    }
+}
+
+/// What a set of verified claims means under an `[auth]`: the caller's roles and scopes,
+/// and the SQL settings, every configured one (an absent claim is '', as PostgreSQL shows a
+/// custom setting a connection once had, so no request sees what an earlier one set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub roles: Vec<String>,
+    pub scopes: Vec<String>,
+    pub settings: Vec<(String, String)>,
+}
+
+/// The [`Identity`] of `claims` (also `fraiseql explain --as`).
+pub fn identity(config: &AuthConfig, claims: &Map<String, Value>) -> Identity {
+    let settings = config
+        .claim_settings()
+        .into_iter()
+        .map(|(name, claim)| {
+            let value = match claims.get(&claim) {
+                None | Some(Value::Null) => String::new(),
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+            };
+            (AuthConfig::setting_name(&name), value)
+        })
+        .collect();
+    Identity {
+        roles: list(claims.get(&config.roles_claim)),
+        scopes: list(
+            claims
+                .get(&config.scopes_claim)
+                .or_else(|| claims.get("scp")),
+        ),
+        settings,
     }
 }
 

@@ -48,15 +48,18 @@ pub async fn introspect(config: &Config, database: &str) -> Result<Catalog, Data
 
 /// The plan `database` chooses for `query`, as text. With `analyze` on PostgreSQL and
 /// MariaDB the statement really runs (inside a transaction that is rolled back); SQLite has
-/// no equivalent and shows the plan only.
+/// no equivalent and shows the plan only. `settings` (`explain --as`) are set first in the
+/// same transaction, as a request's claims are.
 pub async fn explain_sql(
     config: &Config,
     database: &str,
     query: &SqlQuery,
     analyze: bool,
+    settings: &[(String, String)],
 ) -> Result<String, DatabaseError> {
     let db = open(config, database)?;
-    db.explain(query, analyze)
+    let prelude = fraiseql_engine::sql::dialect(db.kind).session_prelude(settings);
+    db.explain(query, analyze, prelude)
         .await
         .map_err(|e| DatabaseError::from_db(database, e))
 }
@@ -88,7 +91,7 @@ mod tests {
                 .into(),
             params: vec![Param::Int(1), Param::Text("x".into())],
         };
-        let plan = explain_sql(&config, "primary", &q, false)
+        let plan = explain_sql(&config, "primary", &q, false, &[])
             .await
             .expect("plan");
         assert!(plan.contains("SCALAR SUBQUERY"), "{plan}");
@@ -96,7 +99,7 @@ mod tests {
             plan.contains("\n  SEARCH t USING INTEGER PRIMARY KEY"),
             "{plan}"
         );
-        let err = explain_sql(&config, "other", &q, false)
+        let err = explain_sql(&config, "other", &q, false, &[])
             .await
             .expect_err("unknown database");
         assert!(!err.unreachable);
@@ -116,7 +119,7 @@ mod tests {
     async fn analyze_rolls_back(db: DatabaseConfig, insert: SqlQuery, count: &str, shows: &str) {
         let mut config = Config::default();
         config.databases.insert("primary".into(), db.clone());
-        let analyzed = explain_sql(&config, "primary", &insert, true)
+        let analyzed = explain_sql(&config, "primary", &insert, true, &[])
             .await
             .expect("analyze");
         assert!(analyzed.contains(shows), "{analyzed}");
@@ -152,7 +155,7 @@ mod tests {
             "SELECT (SELECT v FROM t WHERE id = ?), (SELECT COUNT(*) FROM t WHERE v = ?)",
             vec![Param::Int(1), Param::Text("x".into())],
         );
-        let plan = explain_sql(&config, "primary", &q, false)
+        let plan = explain_sql(&config, "primary", &q, false, &[])
             .await
             .expect("plan");
         let json: serde_json::Value = serde_json::from_str(&plan).expect("a JSON plan");
@@ -161,7 +164,7 @@ mod tests {
             plan.contains("\"attached_condition\": \"t.v = 'x'\""),
             "{plan}"
         );
-        let analyzed = explain_sql(&config, "primary", &q, true)
+        let analyzed = explain_sql(&config, "primary", &q, true, &[])
             .await
             .expect("analyze");
         assert!(analyzed.contains("r_total_time_ms"), "{analyzed}");
@@ -175,7 +178,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        let err = explain_sql(&config, "down", &q, false)
+        let err = explain_sql(&config, "down", &q, false, &[])
             .await
             .expect_err("unreachable");
         assert!(err.unreachable, "{err}");
@@ -184,6 +187,7 @@ mod tests {
             "primary",
             &sql("SELECT nope FROM t", vec![]),
             false,
+            &[],
         )
         .await
         .expect_err("refused");
@@ -219,11 +223,11 @@ mod tests {
                 .into(),
             params: vec![Param::Text("pg_class".into()), Param::Int(1)],
         };
-        let plan = explain_sql(&config, "primary", &q, false)
+        let plan = explain_sql(&config, "primary", &q, false, &[])
             .await
             .expect("plan");
         assert!(plan.contains("Limit"), "{plan}");
-        let analyzed = explain_sql(&config, "primary", &q, true)
+        let analyzed = explain_sql(&config, "primary", &q, true, &[])
             .await
             .expect("analyze");
         assert!(analyzed.contains("actual time"), "{analyzed}");
@@ -237,7 +241,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        let err = explain_sql(&config, "down", &q, false)
+        let err = explain_sql(&config, "down", &q, false, &[])
             .await
             .expect_err("unreachable");
         assert!(err.unreachable, "{err}");

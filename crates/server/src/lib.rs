@@ -21,6 +21,7 @@ mod serve;
 mod state;
 mod subscriptions;
 
+pub use auth::{identity, Identity};
 pub use check::{check, CheckReport, Problem, ProblemKind};
 pub use events::{
     install as install_observers, replay, InstallFailure, ReplayError, ReplayOptions,

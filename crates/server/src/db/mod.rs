@@ -378,8 +378,13 @@ impl Database {
     /// PLAN`). With `analyze`, where the database can (PostgreSQL, MariaDB), the statement
     /// really runs, inside a transaction that is rolled back. The primary, not a replica:
     /// the statement may be a write, and the answer must not depend on whose turn it is.
-    pub(crate) async fn explain(&self, q: &SqlQuery, analyze: bool) -> Result<String, DbError> {
-        self.primary.explain(q, analyze).await
+    pub(crate) async fn explain(
+        &self,
+        q: &SqlQuery,
+        analyze: bool,
+        prelude: Option<SqlQuery>,
+    ) -> Result<String, DbError> {
+        self.primary.explain(q, analyze, prelude).await
     }
 
     /// A connection of the primary's own, outside the pool, for the events relay's lease:
@@ -577,13 +582,19 @@ impl Target {
     }
 
     /// See [`Database::explain`].
-    async fn explain(&self, q: &SqlQuery, analyze: bool) -> Result<String, DbError> {
+    async fn explain(
+        &self,
+        q: &SqlQuery,
+        analyze: bool,
+        prelude: Option<SqlQuery>,
+    ) -> Result<String, DbError> {
         let statement = match &self.pool {
             Pool::Postgres(_) => postgres::explain_statement(q, analyze),
             Pool::Mysql(_) => mysql::explain_statement(q, analyze),
             Pool::Sqlite(_) => sqlite::explain_statement(q),
         };
         let mut tx = self.begin().await?;
+        tx.set_prelude(prelude);
         let rows = tx.fetch_rows(&statement).await?;
         // Dropped without commit: whatever ANALYZE ran is rolled back.
         drop(tx);
