@@ -264,13 +264,14 @@ async fn run_reads(
     .map_err(|m| vec![GraphQLError::new(ErrorCode::InternalServerError, m)])?;
     // Each database's rows are joined with those of other databases as soon as they arrive.
     let runs = statements.iter().map(|s| async move {
-        let db = &state.databases[&s.database];
+        let db = state.database(&s.database).map_err(|e| *e)?;
         let prelude = dialect(db.kind).session_prelude(&ctx.settings);
         let columns = state
             .resilience
             .read(&db.name, || db.fetch_texts_as(&s.sql, prelude.as_ref()))
-            .await?;
-        Ok::<_, DbError>(remote.resolve(columns).await)
+            .await
+            .map_err(|e| db_error(&s.database, &e))?;
+        Ok::<_, GraphQLError>(remote.resolve(columns).await)
     });
     let results = futures::future::join_all(runs).await;
     for (stmt, result) in statements.iter().zip(results) {
@@ -281,8 +282,7 @@ async fn run_reads(
                     values[*root] = text.map(|t| remote.finish(key, t, &mut errors));
                 }
             }
-            Err(e) => {
-                let base = db_error(&stmt.database, &e);
+            Err(base) => {
                 for root in &stmt.roots {
                     let key = plan.roots[*root].key.clone();
                     errors.push(base.clone().at(vec![PathSegment::Key(key)]));
@@ -352,12 +352,7 @@ async fn mutate(
     remotes: Remotes<'_>,
     ctx: &RequestContext,
 ) -> Result<Option<String>, GraphQLError> {
-    let db = state.databases.get(&m.database).ok_or_else(|| {
-        GraphQLError::new(
-            ErrorCode::InternalServerError,
-            format!("database '{}' is not configured", m.database),
-        )
-    })?;
+    let db = state.database(&m.database).map_err(|e| *e)?;
     let catalog = match db.catalog() {
         Some(c) => c,
         None => state

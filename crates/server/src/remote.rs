@@ -227,12 +227,7 @@ impl<'a> Remote<'a> {
         database: &str,
         pairs: &[(usize, &str)],
     ) -> Result<(&'a Database, SqlQuery), Box<GraphQLError>> {
-        let db = self.state.databases.get(database).ok_or_else(|| {
-            Box::new(GraphQLError::new(
-                ErrorCode::InternalServerError,
-                format!("database '{database}' is not configured"),
-            ))
-        })?;
+        let db = self.state.database(database)?;
         // The pairs come grouped by step (see `read`): one part per run of a step.
         let mut keys: Vec<(usize, Vec<&str>)> = Vec::new();
         for &(step, key) in pairs {

@@ -81,6 +81,21 @@ impl AppState {
         }
     }
 
+    /// The database a plan's logical name stands for. Every name a plan holds comes from the
+    /// schema, which startup checked against the config, so a miss is an internal error
+    /// (reported, never a panic).
+    pub(crate) fn database(
+        &self,
+        name: &str,
+    ) -> Result<&Arc<Database>, Box<fraiseql_engine::error::GraphQLError>> {
+        self.databases.get(name).ok_or_else(|| {
+            Box::new(fraiseql_engine::error::GraphQLError::new(
+                fraiseql_engine::error::ErrorCode::InternalServerError,
+                format!("database '{name}' is not configured"),
+            ))
+        })
+    }
+
     /// The cache key of an operation: its text and the operation name chosen from it.
     pub(crate) fn prepared_key(&self, query: &str, operation_name: Option<&str>) -> u64 {
         let mut h = self.hasher.build_hasher();
