@@ -486,11 +486,13 @@ type Note @source(view: "v_note") {
   body2: String @data(key: "body") @auth(scope: "read:more")
 }
 type Query { notes: [Note!]! }
+type Subscription { noteChanged: Note! @topic(name: "notes.changed") }
 "#;
     let running = support::serve(
         config(&format!(
             "[database]\nurl = \"sqlite://{}\"\n[auth]\nrequired = false\nsecret = \"{SECRET}\"\n\
-             introspection_role = \"developer\"\n",
+             introspection_role = \"developer\"\n[observers]\nbackend = \"memory\"\n\
+             [[observers.rules]]\ntable = \"tb_note\"\nsubject = \"notes.changed\"\n",
             db.display()
         )),
         sdl,
@@ -568,6 +570,25 @@ type Query { notes: [Note!]! }
     assert_eq!(m["payload"][0]["extensions"]["code"], "FORBIDDEN", "{m}");
     ws.subscribe("y", "{ notes { body } }").await;
     assert_eq!(ws.recv().await["type"], "next");
+    assert_eq!(ws.recv().await["type"], "complete");
+    // A subscription is held to the same rule.
+    ws.subscribe("s", "subscription { noteChanged { secret } }")
+        .await;
+    let m = ws.recv().await;
+    assert_eq!(
+        (m["id"].as_str(), m["type"].as_str()),
+        (Some("s"), Some("error")),
+        "{m}"
+    );
+    assert_eq!(m["payload"][0]["extensions"]["code"], "FORBIDDEN", "{m}");
+    ws.subscribe("t", "subscription { noteChanged { body } }")
+        .await;
+    ws.send(json!({"type": "ping"})).await;
+    assert_eq!(
+        ws.recv().await,
+        json!({"type": "pong"}),
+        "the allowed subscription runs"
+    );
     running.stop().await.expect("stops");
 }
 
