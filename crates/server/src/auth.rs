@@ -87,7 +87,7 @@ impl Authenticator {
     /// use).
     pub(crate) async fn warm(&self) {
         if let Some(jwks) = &self.jwks {
-            if let Err(e) = jwks.refresh(true).await {
+            if let Err(e) = jwks.refresh().await {
                 tracing::warn!(error = %e, "[auth] cannot fetch the signing keys yet; requests with tokens will retry");
             }
         }

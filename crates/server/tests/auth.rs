@@ -384,6 +384,18 @@ async fn jwks_keys_are_found_by_kid_rotated_rate_limited_and_kept_through_an_out
         ask(&http, &base, Some(&token), query).await.0,
         StatusCode::UNAUTHORIZED
     );
+    // A burst while it is down costs the issuer at most one fetch per interval.
+    let before = published.fetches.load(Ordering::SeqCst);
+    for _ in 0..20 {
+        assert_eq!(
+            ask(&http, &base, Some(&token), query).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert!(
+        published.fetches.load(Ordering::SeqCst) - before <= 2,
+        "a fetch per request while the keys are unavailable"
+    );
     // Back up: accepted again.
     published.down.store(false, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(1100)).await;

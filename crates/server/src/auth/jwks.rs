@@ -64,16 +64,11 @@ impl Jwks {
         kid: Option<&str>,
         alg: Algorithm,
     ) -> Result<DecodingKey, String> {
-        match self.lookup(kid, alg) {
-            Lookup::Found(key) => return Ok(key),
-            Lookup::Expired | Lookup::Empty => {
-                self.refresh(true).await?;
-            }
-            Lookup::Unknown => {
-                // Rotation: the issuer may have published a new key since.
-                self.refresh(false).await?;
-            }
+        if let Lookup::Found(key) = self.lookup(kid, alg) {
+            return Ok(key);
         }
+        // Missing, expired, or (rotation) the issuer may have published a new key since.
+        self.refresh().await?;
         match self.lookup(kid, alg) {
             Lookup::Found(key) => Ok(key),
             Lookup::Expired | Lookup::Empty => Err("no signing keys".into()),
@@ -114,22 +109,14 @@ impl Jwks {
         }
     }
 
-    /// Fetches the keys. `force`: even if a fetch ran within `jwks_min_refresh_secs` (the
-    /// cache is empty or expired); otherwise such a fetch is skipped.
-    pub(crate) async fn refresh(&self, force: bool) -> Result<(), String> {
+    /// Fetches the keys, unless a fetch started within `jwks_min_refresh_secs` (whether it
+    /// succeeded or not): a flood of unknown `kid`s, or of tokens while the endpoint is down,
+    /// costs the issuer one request per interval, and the requests that waited use what it
+    /// brought.
+    pub(crate) async fn refresh(&self) -> Result<(), String> {
         let mut last = self.last_fetch.lock().await;
-        if let Some(at) = *last {
-            let recent = at.elapsed() < self.min_refresh;
-            // Another request fetched while this one waited, or a fetch ran just now.
-            let fresh = self
-                .cache
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .as_ref()
-                .is_some_and(|c| c.fetched >= at && c.fetched.elapsed() <= self.ttl);
-            if recent && (!force || fresh) {
-                return Ok(());
-            }
+        if last.is_some_and(|at| at.elapsed() < self.min_refresh) {
+            return Ok(());
         }
         *last = Some(Instant::now());
         let keys = self.fetch().await?;
