@@ -1,8 +1,9 @@
 //! The signing keys of an `[auth]` JWKS: fetched from `jwks_url`, or from the `jwks_uri` of
 //! the issuer's OIDC discovery document, and kept for `jwks_cache_secs`. A token whose `kid`
-//! the cache lacks fetches them again (key rotation), at most every
-//! `jwks_min_refresh_secs`, one fetch at a time. When the endpoint cannot be reached, the
-//! keys already fetched keep working until they expire; then tokens are refused.
+//! the cache lacks fetches them again (key rotation); every fetch (also for missing or
+//! expired keys) happens at most once per `jwks_min_refresh_secs`, one at a time. When the
+//! endpoint cannot be reached, the keys already fetched keep working until they expire;
+//! then tokens are refused.
 
 use fraiseql_engine::config::AuthConfig;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
