@@ -176,6 +176,7 @@ impl Authenticator {
         RequestContext {
             request_id,
             authenticated: true,
+            expires_at: claims.get("exp").and_then(Value::as_u64),
             roles: who.roles,
             scopes: who.scopes,
             settings: who.settings.into(),

@@ -13,6 +13,9 @@ pub(crate) struct RequestContext {
     /// The token's roles (`[auth] roles_claim`) and scopes (`scopes_claim`).
     pub(crate) roles: Vec<String>,
     pub(crate) scopes: Vec<String>,
+    /// When the token stops being valid (its `exp`, seconds since the epoch): a WebSocket
+    /// connection authenticated by it is closed then.
+    pub(crate) expires_at: Option<u64>,
     /// Transaction settings for SQL (`app.user_id` -> the `sub` claim), in order.
     pub(crate) settings: Arc<[(String, String)]>,
 }
@@ -32,6 +35,7 @@ impl RequestContext {
         Self {
             request_id,
             authenticated: false,
+            expires_at: None,
             roles: Vec::new(),
             scopes: Vec::new(),
             settings: Arc::from(Vec::new()),

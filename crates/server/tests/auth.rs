@@ -436,7 +436,7 @@ async fn oidc_discovery_finds_the_keys_from_the_issuer() {
 
 #[tokio::test]
 async fn websocket_connections_are_authenticated_by_their_init_token() {
-    let q = Quickstart::start(&format!("[auth]\nsecret = \"{SECRET}\"\n")).await;
+    let q = Quickstart::start(&format!("[auth]\nsecret = \"{SECRET}\"\nleeway_secs = 0\n")).await;
     let addr = q.addr();
     let hs = Signer::hmac(SECRET);
     let valid = hs.sign(&claims("alice", json!({})));
@@ -475,6 +475,15 @@ async fn websocket_connections_are_authenticated_by_their_init_token() {
     .unwrap();
     ws.send(json!({"type": "connection_init"})).await;
     assert_eq!(ws.recv().await, json!({"type": "connection_ack"}));
+    // A connection does not outlive its token: closed with 4403 when it expires.
+    let brief = hs.sign(&claims("alice", json!({"exp": now() + 2})));
+    let mut ws = Ws::connect(&addr, "/graphql", Some("graphql-transport-ws")).await;
+    ws.send(json!({"type": "connection_init", "payload": {"authToken": brief}}))
+        .await;
+    assert_eq!(ws.recv().await, json!({"type": "connection_ack"}));
+    let started = std::time::Instant::now();
+    assert_eq!(ws.closed().await, (4403, "Token expired".into()));
+    assert!(started.elapsed() < Duration::from_secs(5));
     q.running.stop().await.expect("stops");
 }
 

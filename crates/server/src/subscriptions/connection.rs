@@ -104,6 +104,8 @@ pub(crate) async fn serve(
     let max_message = usize::try_from(config.max_message_size.0).unwrap_or(usize::MAX);
 
     let ending: Option<(u16, String)> = loop {
+        // Set at connection_init: the connection ends with its token.
+        let (expires, expiry) = (conn.ctx.expires_at.is_some(), conn.expiry());
         tokio::select! {
             // The client's frames last: a client that floods cannot starve the timers, and a
             // finished request's id is free before the next frame is read.
@@ -114,6 +116,9 @@ pub(crate) async fn serve(
                     task.take();
                 }
                 conn.running.remove(&id);
+            }
+            () = tokio::time::sleep_until(expiry), if expires => {
+                break Some((close::FORBIDDEN, "Token expired".to_owned()));
             }
             () = tokio::time::sleep_until(init_deadline), if !conn.initialised => {
                 break Some((close::INIT_TIMEOUT, "Connection initialisation timeout".to_owned()));
@@ -391,6 +396,19 @@ impl Connection {
             }
         }
         Ok(())
+    }
+
+    /// When the connection's token expires (leeway included: the token was accepted within
+    /// it); far in the future when it has none.
+    fn expiry(&self) -> Instant {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let leeway = self.state.config.auth.as_ref().map_or(0, |a| a.leeway_secs);
+        match self.ctx.expires_at {
+            Some(exp) => Instant::now() + Duration::from_secs((exp + leeway).saturating_sub(now)),
+            None => Instant::now() + Duration::from_secs(86_400 * 365),
+        }
     }
 
     /// The close of a refused `connection_init`, counted under `reason`.
