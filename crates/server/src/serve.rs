@@ -263,6 +263,11 @@ pub(crate) async fn run(
     if let Some(events) = &state.events {
         events.stop().await;
     }
+    for db in state.databases.values() {
+        db.stop_upkeep();
+    }
+    // Let the aborted upkeep tasks be dropped before the runtime goes.
+    tokio::task::yield_now().await;
     served
 }
 

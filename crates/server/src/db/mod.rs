@@ -412,6 +412,15 @@ impl Database {
         self.primary.ping().await
     }
 
+    /// Ends the pools' background upkeep (at shutdown: a connection it is still opening
+    /// must not outlive the runtime's blocking threads).
+    pub(crate) fn stop_upkeep(&self) {
+        self.primary.stop_upkeep();
+        for replica in self.replicas.all() {
+            replica.target.stop_upkeep();
+        }
+    }
+
     /// The catalog, once [`Database::load_catalog`] has succeeded.
     pub(crate) fn catalog(&self) -> Option<Arc<Catalog>> {
         // A poisoned lock only means a writer panicked between two whole assignments.
@@ -448,13 +457,17 @@ pub(crate) struct Target {
 
 impl Drop for Target {
     fn drop(&mut self) {
-        if let Some(upkeep) = &self.upkeep {
-            upkeep.abort();
-        }
+        self.stop_upkeep();
     }
 }
 
 impl Target {
+    fn stop_upkeep(&self) {
+        if let Some(upkeep) = &self.upkeep {
+            upkeep.abort();
+        }
+    }
+
     /// Builds the pool for `url`, the server playing `role`, without connecting. When called
     /// inside a tokio runtime, starts the pool's upkeep (`pool_min`, `idle_timeout_ms`).
     fn open(
