@@ -42,6 +42,9 @@ pub fn authorize(
     prepared: &Prepared,
     caller: &Caller<'_>,
 ) -> Result<(), Vec<GraphQLError>> {
+    if !api.guarded {
+        return Ok(());
+    }
     let mut walk = Walk {
         schema: &api.compiled,
         doc: &prepared.document,

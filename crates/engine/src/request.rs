@@ -28,6 +28,9 @@ pub struct ApiSchema {
     pub defaults: QueryDefaults,
     pub limits: ValidationConfig,
     pub introspection: bool,
+    /// Some type, field or root field has an `@auth` requirement (else `authorize` has
+    /// nothing to check and skips its walk).
+    pub guarded: bool,
 }
 
 impl ApiSchema {
@@ -42,7 +45,15 @@ impl ApiSchema {
         let graphql = Schema::parse_and_validate(sdl.as_str(), "schema.graphql")
             .map_err(|e| format!("generated GraphQL schema is invalid: {}", e.errors))?;
         let implementers = graphql.implementers_map();
+        let guarded = compiled
+            .types
+            .values()
+            .any(|t| !t.access.is_open() || t.fields.values().any(|f| !f.access.is_open()))
+            || compiled.queries.values().any(|q| !q.access.is_open())
+            || compiled.mutations.values().any(|m| !m.access.is_open())
+            || compiled.subscriptions.values().any(|s| !s.access.is_open());
         Ok(Self {
+            guarded,
             compiled: Arc::new(compiled),
             sdl,
             graphql,
