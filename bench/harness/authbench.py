@@ -4,17 +4,19 @@ read. In the order it runs:
 1. the data: `fraiseql_bench` on PostgreSQL, as every mode makes it, and its order ids;
 2. two configs of one binary, schema and database: **off** is bench/fraiseql.toml; **on**
    adds `[auth]` with an HS256 secret (`required = true`, default claims `user_id = "sub"`,
-   `roles = "roles"`), so every request's token is verified and each statement runs in a
-   transaction that begins with `set_config('app.user_id', …, true), set_config('app.roles',
-   …, true)`, pipelined;
-3. per round (--rounds), W1 and W2 at each connection count (default 1 and 16) on both
-   servers, which goes first alternating by round; wrk sends the same token (the "on"
-   server verifies it, the "off" one ignores the header) with every request;
-4. medians over the rounds and on ÷ off per point into bench/results/auth.json (or
-   target/bench/quick/) and the section "Auth (issue 14)" of BENCHMARKS.md between its
+   `roles = "roles"`), so every request's token is verified and its claims become the
+   session settings (`set_config('app.user_id', …, false), …`) of the connections its
+   statements run on, sent when a connection holds another caller's;
+3. per round (--rounds), W1 and W2 at each connection count (default 1 and 16) in three
+   modes, whose order rotates by round: **off**; **on**, one caller (the same token on every
+   request, so connections keep its settings); **many**, 1,000 callers (a token drawn at
+   random per request, so nearly every statement sends the settings first). The off server
+   ignores the header;
+4. medians over the rounds and on ÷ off, many ÷ off per point into bench/results/auth.json
+   (or target/bench/quick/) and the section "Auth (issue 14)" of BENCHMARKS.md between its
    `auth:` markers.
 
-The goal (issue 14): with auth at least 0.9× the throughput without."""
+The goal (issue 14): with auth at least 0.9× the throughput without, in both auth modes."""
 
 from __future__ import annotations
 
@@ -35,15 +37,18 @@ GOAL = 0.9
 SECRET = "bench-secret-of-at-least-thirty-two-bytes"
 START, END = "<!-- auth:start -->", "<!-- auth:end -->"
 HEADING = "## Auth (issue 14)"
-MODES = ("off", "on")
+MODES = ("off", "on", "many")
+# Auth modes, each compared with "off".
+AUTH = ("on", "many")
+CALLERS = 1000
 
 
-def _token() -> str:
+def _token(sub: str = "bench-user") -> str:
     def b64(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
     head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    body = b64(json.dumps({"sub": "bench-user", "roles": ["reader"],
+    body = b64(json.dumps({"sub": sub, "roles": ["reader"],
                            "exp": int(time.time()) + 86400}).encode())
     sig = hmac.new(SECRET.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
     return f"{head}.{body}.{b64(sig)}"
@@ -76,13 +81,17 @@ def _summary(results: dict) -> list[dict]:
                       "errors": sum(p["errors"] for p in pts)}
         by_round = {m: {p["round"]: p["rps"] for p in results["points"]
                         if (p["workload"], p["connections"], p["mode"]) == (w, c, m)} for m in MODES}
-        per_round = [round(by_round["on"][r] / by_round["off"][r], 3)
-                     for r in sorted(by_round["off"]) if r in by_round["on"] and by_round["off"][r]]
-        off, on = row["off"]["rps_median"], row["on"]["rps_median"]
-        row["ratio"] = on / off if off and on is not None else None
-        row["ratio_per_round"] = per_round
-        worst = min((x for x in (row["ratio"], _median(per_round)) if x is not None), default=None)
-        row["goal_met"] = None if worst is None else worst >= GOAL
+        off = row["off"]["rps_median"]
+        verdicts = []
+        for m in AUTH:
+            per_round = [round(by_round[m][r] / by_round["off"][r], 3)
+                         for r in sorted(by_round["off"]) if r in by_round[m] and by_round["off"][r]]
+            on = row[m]["rps_median"]
+            row[m]["ratio"] = on / off if off and on is not None else None
+            row[m]["ratio_per_round"] = per_round
+            worst = min((x for x in (row[m]["ratio"], _median(per_round)) if x is not None), default=None)
+            verdicts.append(None if worst is None else worst >= GOAL)
+        row["goal_met"] = None if None in verdicts else all(verdicts)
         rows.append(row)
     return rows
 
@@ -94,27 +103,33 @@ def _section(results: dict) -> str:
          f"{results.get('elapsed_s', '?')} s; raw numbers in `bench/results/auth.json`. Reproduce with:",
          "", "```sh", results["command"], "```", "",
          "One binary, schema and database (`fraiseql_bench` on PostgreSQL); **off** is "
-         "bench/fraiseql.toml, **on** adds `[auth]` with an HS256 secret: every request's token "
-         "is verified, and each statement runs in a transaction that begins with "
-         "`set_config('app.user_id', …, true), set_config('app.roles', …, true)` (pipelined with "
-         "`BEGIN`, the statement and `COMMIT`: no extra round trip). wrk sends the same bearer token "
-         "to both.", "",
+         "bench/fraiseql.toml, **on** and **many** add `[auth]` with an HS256 secret: every "
+         "request's token is verified, and its claims become the session settings "
+         "(`set_config('app.user_id', …, false), set_config('app.roles', …, false)`) of each "
+         "connection its statements run on, pipelined before the statement when that connection "
+         "holds another caller's. **on**: one caller, the same token on every request. "
+         f"**many**: {CALLERS:,} callers, a token drawn at random per request, so nearly every "
+         "statement sends the settings first.", "",
          f"Machine: {m['cpus']} × {m['cpu_model']}, {m['memory_gib']} GiB, {m['os']}; PostgreSQL "
          f"{m['postgresql']}; `{m['fraiseql']}` at git `{m['fraiseql_git']}`; a shared machine: the "
          f"ratios come from the two servers alternating within each round. {st['rounds']} rounds, "
          f"{st['duration_s']:g} s per point, pool {st['pool']}, wrk {st['threads']} threads; medians.", "",
-         "| workload | conns | off req/s | on req/s | on ÷ off | per round | p50 ms off / on | p99 ms off / on "
-         "| errors off / on |",
-         "|---|---|---|---|---|---|---|---|---|"]
+         "| workload | conns | off req/s | on req/s | many req/s | on ÷ off (per round) "
+         "| many ÷ off (per round) | p50 ms off / on / many | p99 ms off / on / many | errors |",
+         "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        off, on = r["off"], r["on"]
+        off, on, many = r["off"], r["on"], r["many"]
+
+        def ratio(x: dict) -> str:
+            return f"{_f(x['ratio'], 3)} ({', '.join(f'{v:.3f}' for v in x['ratio_per_round'])})"
+
         L.append(f"| {r['workload']} | {r['connections']} | {_f(off['rps_median'])} | {_f(on['rps_median'])} "
-                 f"| {_f(r['ratio'], 3)} | {', '.join(f'{x:.3f}' for x in r['ratio_per_round'])} "
-                 f"| {_f(off['p50_ms_median'], 2)} / {_f(on['p50_ms_median'], 2)} "
-                 f"| {_f(off['p99_ms_median'], 2)} / {_f(on['p99_ms_median'], 2)} "
-                 f"| {off['errors']} / {on['errors']} |")
-    L += ["", f"Goal (issue 14): on ≥ {GOAL}× off (the verdict takes the worse of the ratio of the "
-              "medians and the median of the per-round ratios): " + ", ".join(
+                 f"| {_f(many['rps_median'])} | {ratio(on)} | {ratio(many)} "
+                 f"| {' / '.join(_f(r[m]['p50_ms_median'], 2) for m in MODES)} "
+                 f"| {' / '.join(_f(r[m]['p99_ms_median'], 2) for m in MODES)} "
+                 f"| {' / '.join(str(r[m]['errors']) for m in MODES)} |")
+    L += ["", f"Goal (issue 14): on and many ≥ {GOAL}× off (each verdict takes the worse of the ratio "
+              "of the medians and the median of the per-round ratios): " + ", ".join(
                   f"{r['workload']} at {r['connections']}: "
                   f"{'met' if r['goal_met'] else '**not met**' if r['goal_met'] is not None else '–'}"
                   for r in rows) + "."]
@@ -142,13 +157,17 @@ def main(s: Settings) -> int:
     off = _config(s)
     on = s.work_dir / "fraiseql_auth.toml"
     on.write_text(off.read_text() + f'\n# --auth (bench/harness/authbench.py).\n[auth]\nsecret = "{SECRET}"\n')
-    configs = {"off": off, "on": on}
+    configs = {"off": off, "on": on, "many": on}
     token = _token()
+    tokens_file = s.work_dir / "auth_tokens.txt"
+    tokens_file.write_text("".join(_token(f"caller-{i}") + "\n" for i in range(CALLERS)))
     workloads = [ALL["W1"], ALL["W2"]]
-    scripts = {w.key: load.write_script(s.work_dir / "lua" / f"auth_{w.key}.lua", f"auth {w.key}",
-                                        {"query": w.query, "variables": w.variables}, ids_file, s.seed,
-                                        headers={"Authorization": f"Bearer {token}"})
-               for w in workloads}
+    scripts = {(m, w.key): load.write_script(
+        s.work_dir / "lua" / f"auth_{m}_{w.key}.lua", f"auth {m} {w.key}",
+        {"query": w.query, "variables": w.variables}, ids_file, s.seed,
+        headers={"Authorization": f"Bearer {token}"},
+        tokens_file=tokens_file if m == "many" else None)
+        for m in MODES for w in workloads}
     results: dict = {
         "command": s.command, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started)),
         "settings": {"scale": s.scale, "duration_s": s.duration, "rounds": s.rounds, "pool": s.pool,
@@ -157,7 +176,7 @@ def main(s: Settings) -> int:
         "points": [], "failures": [],
     }
     for r in range(s.rounds):
-        for mode in (MODES if r % 2 == 0 else MODES[::-1]):
+        for mode in MODES[r % len(MODES):] + MODES[:r % len(MODES)]:
             _log(f"auth round {r + 1}/{s.rounds}: {mode}")
             srv = servers.fraiseql(s.fraiseql_bin, configs[mode], db_url, s.port,
                                    s.work_dir / "logs" / f"fraiseql_auth_{mode}.log")
@@ -166,11 +185,12 @@ def main(s: Settings) -> int:
                 for w in workloads:
                     variables = with_id(w.variables, ids[0]) if w.random_id else w.variables
                     _check(s.port, token, w.query, variables, 200)
-                    if mode == "on":
+                    if mode != "off":
                         _check(s.port, token + "x", w.query, variables, 401)
-                    load.run(f"http://127.0.0.1:{s.port}/graphql", scripts[w.key], 16, s.warmup, s.threads)
+                    script = scripts[(mode, w.key)]
+                    load.run(f"http://127.0.0.1:{s.port}/graphql", script, 16, s.warmup, s.threads)
                     for c in s.concurrency:
-                        p = _point_wrk(srv, scripts[w.key], c, s)
+                        p = _point_wrk(srv, script, c, s)
                         p.update({"round": r + 1, "mode": mode, "workload": w.key})
                         _log(f"  {mode:3} {w.key} c={c:<3} {p['rps']:>9.1f} req/s  p50 {p['p50_ms']:.2f} ms  "
                              f"p99 {p['p99_ms']:.2f} ms  errors {p['errors']}")

@@ -24,6 +24,8 @@ wrk.headers["Accept"] = "application/json"
 local suffix = [==[{suffix}]==]
 local ids_file = [==[{ids_file}]==]
 local ids = nil
+local tokens_file = [==[{tokens_file}]==]
+local tokens = nil
 local threads = {{}}
 local thread_count = 0
 
@@ -41,6 +43,10 @@ function init(args)
     for line in io.lines(ids_file) do ids[#ids + 1] = line end
   else
     wrk.body = prefix
+  end
+  if tokens_file ~= "" then
+    tokens = {{}}
+    for line in io.lines(tokens_file) do tokens[#tokens + 1] = line end
   end
 end
 
@@ -72,6 +78,12 @@ _REQUEST_RANDOM = """function request()
   return wrk.format(nil, nil, nil, prefix .. ids[math.random(#ids)] .. suffix)
 end"""
 
+# Each request with one of the tokens, drawn at random (many callers), and its body.
+_REQUEST_AS = """function request()
+  wrk.headers["Authorization"] = "Bearer " .. tokens[math.random(#tokens)]
+  return wrk.format(nil, nil, nil, {body})
+end"""
+
 
 @dataclass
 class LoadResult:
@@ -92,9 +104,11 @@ class LoadResult:
 
 
 def write_script(path: Path, label: str, body: dict, ids_file: Path | None, seed: int,
-                 delay_ms: float | None = None, headers: dict[str, str] | None = None) -> Path:
+                 delay_ms: float | None = None, headers: dict[str, str] | None = None,
+                 tokens_file: Path | None = None) -> Path:
     """The Lua script that posts `body` (its RANDOM_ID placeholder replaced per request),
-    with `headers` added to every request."""
+    with `headers` added to every request and, with `tokens_file`, a bearer token drawn
+    from its lines per request."""
     text = json.dumps(body, separators=(",", ":"))
     if RANDOM_ID in text:
         if ids_file is None:
@@ -103,6 +117,9 @@ def write_script(path: Path, label: str, body: dict, ids_file: Path | None, seed
         request_fn, ids = _REQUEST_RANDOM, str(ids_file)
     else:
         prefix, suffix, request_fn, ids = text, "", "", ""
+    if tokens_file is not None:
+        body = "prefix .. ids[math.random(#ids)] .. suffix" if ids else "prefix"
+        request_fn = _REQUEST_AS.format(body=body)
     for part in (prefix, suffix):
         if "]==]" in part:
             raise ValueError(f"{label}: the body cannot be quoted in Lua")
@@ -118,6 +135,7 @@ def write_script(path: Path, label: str, body: dict, ids_file: Path | None, seed
         extra += f'wrk.headers[ [==[{name}]==] ] = [==[{value}]==]\n'
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(_TEMPLATE.format(label=label, prefix=prefix, suffix=suffix, ids_file=ids,
+                                     tokens_file=str(tokens_file or ""),
                                      extra_headers=extra,
                                      seed=int(seed),
                                      request_fn=request_fn, delay_fn=delay_fn))

@@ -17,7 +17,7 @@ pub(crate) struct RequestContext {
     /// connection authenticated by it is closed then.
     pub(crate) expires_at: Option<u64>,
     /// Transaction settings for SQL (`app.user_id` -> the `sub` claim), in order.
-    pub(crate) settings: Arc<[(String, String)]>,
+    pub(crate) settings: crate::db::Settings,
 }
 
 impl RequestContext {

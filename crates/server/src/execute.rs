@@ -14,8 +14,7 @@ use fraiseql_engine::plan::{plan, Fetch, Mutate, Plan, Root, RootAction, Step};
 use fraiseql_engine::request::{introspect, prepare, OperationKind, Prepared};
 use fraiseql_engine::response::{assemble, request_error, RootValue};
 use fraiseql_engine::sql::{
-    dialect, mutation_outcome, render_call, render_read_back, render_reads, CallSql,
-    MutationResult, Remotes,
+    mutation_outcome, render_call, render_read_back, render_reads, CallSql, MutationResult, Remotes,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -265,10 +264,9 @@ async fn run_reads(
     // Each database's rows are joined with those of other databases as soon as they arrive.
     let runs = statements.iter().map(|s| async move {
         let db = state.database(&s.database).map_err(|e| *e)?;
-        let prelude = dialect(db.kind).session_prelude(&ctx.settings);
         let columns = state
             .resilience
-            .read(&db.name, || db.fetch_texts_as(&s.sql, prelude.as_ref()))
+            .read(&db.name, || db.fetch_texts_as(&s.sql, &ctx.settings))
             .await
             .map_err(|e| db_error(&s.database, &e))?;
         Ok::<_, GraphQLError>(remote.resolve(columns).await)
@@ -409,8 +407,7 @@ async fn run_call(
     remotes: Remotes<'_>,
     ctx: &RequestContext,
 ) -> Result<Option<String>, MutateError> {
-    let mut tx = db.begin().await?;
-    tx.set_prelude(dialect(db.kind).session_prelude(&ctx.settings));
+    let mut tx = db.begin_as(&ctx.settings).await?;
     let response = match call {
         CallSql::Rows(q) => return Ok(first_text(tx.fetch_rows_and_commit(&q).await?)),
         CallSql::Response(q) => tx.fetch_rows(&q).await?,

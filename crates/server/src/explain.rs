@@ -48,8 +48,8 @@ pub async fn introspect(config: &Config, database: &str) -> Result<Catalog, Data
 
 /// The plan `database` chooses for `query`, as text. With `analyze` on PostgreSQL and
 /// MariaDB the statement really runs (inside a transaction that is rolled back); SQLite has
-/// no equivalent and shows the plan only. `settings` (`explain --as`) are set first in the
-/// same transaction, as a request's claims are.
+/// no equivalent and shows the plan only. `settings` (`explain --as`) are set first on the
+/// connection, as a request's claims are.
 pub async fn explain_sql(
     config: &Config,
     database: &str,
@@ -58,8 +58,7 @@ pub async fn explain_sql(
     settings: &[(String, String)],
 ) -> Result<String, DatabaseError> {
     let db = open(config, database)?;
-    let prelude = fraiseql_engine::sql::dialect(db.kind).session_prelude(settings);
-    db.explain(query, analyze, prelude)
+    db.explain(query, analyze, &settings.iter().cloned().collect())
         .await
         .map_err(|e| DatabaseError::from_db(database, e))
 }

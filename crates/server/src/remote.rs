@@ -15,7 +15,7 @@ use crate::state::AppState;
 use fraiseql_engine::error::{ErrorCode, GraphQLError, PathSegment};
 use fraiseql_engine::plan::{Plan, RootAction, Step};
 use fraiseql_engine::splice::{failure, splice, take_failures, Marker, Needle};
-use fraiseql_engine::sql::{dialect, render_steps, Remotes, SqlQuery, StepKeys};
+use fraiseql_engine::sql::{render_steps, Remotes, SqlQuery, StepKeys};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use indexmap::{IndexMap, IndexSet};
@@ -38,7 +38,7 @@ pub(crate) struct Remote<'a> {
     /// Errors of failed steps; a sentinel names one by its index.
     failures: Mutex<Vec<GraphQLError>>,
     /// The request's settings: each database's reads carry its session prelude.
-    settings: &'a [(String, String)],
+    settings: &'a crate::db::Settings,
 }
 
 /// The JSON read for each key, per step.
@@ -186,12 +186,11 @@ impl<'a> Remote<'a> {
         pairs: &[(usize, &str)],
     ) -> Result<Vec<((usize, String), Option<String>)>, usize> {
         let (db, sql) = self.statement(database, pairs).map_err(|e| self.fail(*e))?;
-        let prelude = dialect(db.kind).session_prelude(self.settings);
         let rows = self
             .state
             .resilience
             .read(database, || {
-                db.fetch_all_as(&sql, self.reads, prelude.as_ref())
+                db.fetch_all_as(&sql, self.reads, self.settings)
             })
             .await
             .map_err(|e: DbError| self.fail(db_error(database, &e)))?;

@@ -20,8 +20,8 @@ pub trait Dialect: Sync {
     fn placeholder(&self, n: usize, param: &Param) -> String;
 
     /// The statement that hands a request's settings (`app.user_id` = the token's `sub`) to
-    /// SQL for the rest of its transaction, names and values bound; `None` where the
-    /// database has no such settings (or there are none).
+    /// SQL on a connection, session-level, names and values bound; `None` when there is
+    /// nothing to send. The server decides when to send it (`db/settings.rs`).
     fn session_prelude(&self, _settings: &[(String, String)]) -> Option<SqlQuery> {
         None
     }

@@ -77,8 +77,8 @@ fn typed(value: &str, kind: ScalarKind) -> String {
 
 impl Dialect for Mysql {
     /// User variables named like the settings (`@`app.user_id``), values bound. They stay
-    /// on the connection until the next request sets them all again; views cannot read user
-    /// variables (a MySQL rule), stored functions and procedures can.
+    /// on the connection until the server changes them for another statement's settings;
+    /// views cannot read user variables (a MySQL rule), stored functions and procedures can.
     fn session_prelude(&self, settings: &[(String, String)]) -> Option<SqlQuery> {
         if settings.is_empty() {
             return None;

@@ -57,8 +57,10 @@ fn column_cast(column: SqlType) -> Option<&'static str> {
 }
 
 impl Dialect for Postgres {
-    /// `set_config(name, value, true)`: local to the transaction, so a pooled connection
-    /// never carries one request's settings into the next.
+    /// `set_config(name, value, false)`: session-level. The server tracks what each pooled
+    /// connection holds and sends this only when it differs from what the next statement
+    /// must see (every statement names its settings, the server's own none), so a pooled
+    /// connection never carries one request's settings into another's statement.
     fn session_prelude(&self, settings: &[(String, String)]) -> Option<SqlQuery> {
         if settings.is_empty() {
             return None;
@@ -66,7 +68,7 @@ impl Dialect for Postgres {
         let calls: Vec<String> = (0..settings.len())
             .map(|i| {
                 format!(
-                    "set_config(${}::text, ${}::text, true)",
+                    "set_config(${}::text, ${}::text, false)",
                     2 * i + 1,
                     2 * i + 2
                 )

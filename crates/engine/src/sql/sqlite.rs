@@ -32,12 +32,10 @@ fn json_path(path: &[String]) -> String {
 
 impl Dialect for Sqlite {
     /// `fraiseql_set_config(name, value, …)`: a function the server gives each connection
-    /// (with `current_setting(name [, missing_ok])` to read them back, as on PostgreSQL); the
-    /// values live with the connection until the next request sets them all again.
+    /// (with `current_setting(name [, missing_ok])` to read them back, as on PostgreSQL). It
+    /// replaces every value the connection held, so it is sent before every statement,
+    /// with no settings too (the server's own statements: it clears them).
     fn session_prelude(&self, settings: &[(String, String)]) -> Option<SqlQuery> {
-        if settings.is_empty() {
-            return None;
-        }
         let holes: Vec<String> = (1..=settings.len() * 2).map(|n| format!("?{n}")).collect();
         Some(SqlQuery {
             text: format!("SELECT fraiseql_set_config({})", holes.join(", ")),

@@ -255,3 +255,112 @@ async fn every_dialect_reports_an_unreachable_database_as_unavailable() {
         assert_eq!(err.kind, DbErrorKind::Unavailable, "{kind:?}: {err}");
     }
 }
+
+/// Request settings as the context makes them.
+fn who(pairs: &[(&str, &str)]) -> crate::db::Settings {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The value of `app.user_id` the statement sees (`''` when unset or cleared).
+async fn seen(db: &Database, settings: &crate::db::Settings, kind: DatabaseKind) -> String {
+    let q = SqlQuery {
+        text: match kind {
+            DatabaseKind::Mysql => "SELECT COALESCE(@`app.user_id`, '')".into(),
+            _ => "SELECT COALESCE(current_setting('app.user_id', true), '')".into(),
+        },
+        params: Vec::new(),
+    };
+    let row = db.fetch_texts_as(&q, settings).await.expect("read");
+    row[0].clone().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn every_dialect_runs_each_statement_with_exactly_its_settings() {
+    for kind in DIALECTS {
+        let (cfg, _guard) = setup(kind).await;
+        // One connection: every statement below shares its session.
+        let cfg = DatabaseConfig {
+            pool_min: 1,
+            pool_max: 1,
+            ..cfg
+        };
+        let db = Database::new("primary", &cfg).expect("pool");
+        let none = crate::db::settings::none();
+        let alice = who(&[("app.user_id", "alice")]);
+        assert_eq!(seen(&db, &alice, kind).await, "alice", "{kind:?}");
+        assert_eq!(seen(&db, &alice, kind).await, "alice", "{kind:?}: kept");
+        assert_eq!(
+            seen(&db, &none, kind).await,
+            "",
+            "{kind:?}: the server's own"
+        );
+        // A transaction's settings are the connection's from its first statement, and a
+        // rollback does not bring back the previous caller's.
+        let bob = who(&[("app.user_id", "bob")]);
+        assert_eq!(seen(&db, &alice, kind).await, "alice");
+        let mut tx = db.begin_as(&bob).await.expect("begin");
+        let q = SqlQuery {
+            text: match kind {
+                DatabaseKind::Mysql => "SELECT @`app.user_id`".into(),
+                _ => "SELECT current_setting('app.user_id')".into(),
+            },
+            params: Vec::new(),
+        };
+        assert_eq!(
+            tx.fetch_rows(&q).await.expect("read")[0][0].as_deref(),
+            Some("bob")
+        );
+        drop(tx);
+        assert_eq!(seen(&db, &bob, kind).await, "bob", "{kind:?}");
+        let tx = db.begin().await.expect("begin");
+        let q = SqlQuery {
+            text: match kind {
+                DatabaseKind::Mysql => "SELECT COALESCE(@`app.user_id`, '')".into(),
+                _ => "SELECT COALESCE(current_setting('app.user_id', true), '')".into(),
+            },
+            params: Vec::new(),
+        };
+        let rows = tx.fetch_rows_and_commit(&q);
+        assert_eq!(
+            rows.await.expect("read")[0][0].as_deref(),
+            Some(""),
+            "{kind:?}: a server transaction"
+        );
+        // A value is data, whatever it holds.
+        let hostile = who(&[("app.user_id", "x'); DROP TABLE parent; --")]);
+        assert_eq!(
+            seen(&db, &hostile, kind).await,
+            "x'); DROP TABLE parent; --"
+        );
+        assert_eq!(seen(&db, &none, kind).await, "");
+    }
+}
+
+#[tokio::test]
+async fn a_postgresql_connection_whose_settings_failed_is_never_reused() {
+    let (cfg, _guard) = setup(DatabaseKind::Postgresql).await;
+    let cfg = DatabaseConfig { pool_max: 1, ..cfg };
+    let db = Database::new("primary", &cfg).expect("pool");
+    let pid = SqlQuery {
+        text: "SELECT pg_backend_pid()::text, COALESCE(current_setting('app.user_id', true), '')"
+            .into(),
+        params: Vec::new(),
+    };
+    let alice = who(&[("app.user_id", "alice")]);
+    let before = db.fetch_texts_as(&pid, &alice).await.expect("read");
+    assert_eq!(before[1].as_deref(), Some("alice"));
+    // A name PostgreSQL refuses: the prelude fails, the statement's rows are not used.
+    let bad = who(&[("app.user_id", "bob"), ("no dot", "x")]);
+    let err = db.fetch_texts_as(&pid, &bad).await.expect_err("refused");
+    assert_eq!(err.kind, DbErrorKind::Other, "{err}");
+    // The connection's settings are unknown now: the next checkout opens another one.
+    let after = db
+        .fetch_texts_as(&pid, &crate::db::settings::none())
+        .await
+        .expect("read");
+    assert_ne!(after[0], before[0], "a fresh connection");
+    assert_eq!(after[1].as_deref(), Some(""));
+}

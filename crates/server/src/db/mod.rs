@@ -20,6 +20,7 @@ mod mysql_catalog;
 mod postgres;
 mod postgres_catalog;
 mod replicas;
+pub(crate) mod settings;
 mod sqlite;
 mod sqlite_catalog;
 mod tls;
@@ -30,6 +31,7 @@ use fraiseql_engine::config::{DatabaseConfig, DatabaseKind};
 use fraiseql_engine::sql::SqlQuery;
 pub(crate) use replicas::Replica;
 use replicas::Replicas;
+pub(crate) use settings::Settings;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -298,45 +300,45 @@ impl Database {
         self.fetch_all_from(q, Reads::Replicas).await
     }
 
-    /// [`Database::fetch_all`] on the servers `reads` allows.
+    /// [`Database::fetch_all`] on the servers `reads` allows, as the server itself (no
+    /// request settings).
     pub(crate) async fn fetch_all_from(
         &self,
         q: &SqlQuery,
         reads: Reads,
     ) -> Result<Vec<Vec<Option<String>>>, DbError> {
-        self.fetch_all_as(q, reads, None).await
+        self.fetch_all_as(q, reads, &settings::none()).await
     }
 
-    /// A read that returns one row, in a transaction with `prelude` first (the request's
-    /// settings; see [`fraiseql_engine::sql::Dialect::session_prelude`]) when there is one.
+    /// A read that returns one row, with the request's `settings` (see `settings.rs`).
     pub(crate) async fn fetch_texts_as(
         &self,
         q: &SqlQuery,
-        prelude: Option<&SqlQuery>,
+        settings: &Settings,
     ) -> Result<Vec<Option<String>>, DbError> {
-        one_row(self.fetch_all_as(q, Reads::Replicas, prelude).await?)
+        one_row(self.fetch_all_as(q, Reads::Replicas, settings).await?)
     }
 
-    /// [`Database::fetch_all_from`] with a prelude (see [`Database::fetch_texts_as`]).
+    /// [`Database::fetch_all_from`] with the request's `settings`.
     pub(crate) async fn fetch_all_as(
         &self,
         q: &SqlQuery,
         reads: Reads,
-        prelude: Option<&SqlQuery>,
+        settings: &Settings,
     ) -> Result<Vec<Vec<Option<String>>>, DbError> {
         let turn = match reads {
             Reads::Replicas => self.replicas.turn(),
             Reads::Primary => Vec::new(),
         };
         for replica in turn {
-            let result = replica.target.fetch_all(q, prelude).await;
+            let result = replica.target.fetch_all(q, settings).await;
             self.observed(Role::Replica(replica.index), result.is_ok());
             match result {
                 Err(e) if e.kind == DbErrorKind::Unavailable => replica.mark_down(&e),
                 answer => return answer,
             }
         }
-        let result = self.primary.fetch_all(q, prelude).await;
+        let result = self.primary.fetch_all(q, settings).await;
         self.observed(Role::Primary, result.is_ok());
         result
     }
@@ -362,7 +364,12 @@ impl Database {
     /// PostgreSQL sends its `BEGIN` together with the first statement; MySQL/MariaDB send it
     /// now.
     pub(crate) async fn begin(&self) -> Result<Tx, DbError> {
-        let mut tx = self.primary.begin().await?;
+        self.begin_as(&settings::none()).await
+    }
+
+    /// [`Database::begin`] for a request: its statements run with its `settings`.
+    pub(crate) async fn begin_as(&self, settings: &Settings) -> Result<Tx, DbError> {
+        let mut tx = self.primary.begin(settings).await?;
         tx.commits = Some(self.commits.clone());
         Ok(tx)
     }
@@ -382,9 +389,9 @@ impl Database {
         &self,
         q: &SqlQuery,
         analyze: bool,
-        prelude: Option<SqlQuery>,
+        settings: &Settings,
     ) -> Result<String, DbError> {
-        self.primary.explain(q, analyze, prelude).await
+        self.primary.explain(q, analyze, settings).await
     }
 
     /// A connection of the primary's own, outside the pool, for the events relay's lease:
@@ -534,47 +541,36 @@ impl Target {
     /// Runs a statement that returns exactly one row, on this server; returns its columns
     /// as text (SQL NULL is `None`).
     pub(crate) async fn fetch_texts(&self, q: &SqlQuery) -> Result<Vec<Option<String>>, DbError> {
-        one_row(self.fetch_all(q, None).await?)
+        one_row(self.fetch_all(q, &settings::none()).await?)
     }
 
-    /// Runs a statement on this server; returns every row, columns as text (SQL NULL is
-    /// `None`). With a `prelude`, both run in one transaction (pipelined on PostgreSQL, the
-    /// only database whose dialect makes one).
+    /// Runs a statement on this server, in autocommit, with `settings` (see `settings.rs`);
+    /// returns every row, columns as text (SQL NULL is `None`).
     pub(crate) async fn fetch_all(
         &self,
         q: &SqlQuery,
-        prelude: Option<&SqlQuery>,
+        settings: &Settings,
     ) -> Result<Vec<Vec<Option<String>>>, DbError> {
         match &self.pool {
             Pool::Postgres(p) => {
                 let client = postgres::client(p).await?;
-                let steps = postgres::TxSteps {
-                    begin: prelude.is_some(),
-                    prelude,
-                    commit: prelude.is_some(),
-                };
-                postgres::fetch_rows_in(&client, q, steps).await
+                postgres::fetch_rows_in(&client, q, settings, Default::default()).await
             }
-            Pool::Mysql(p) if prelude.is_some() => {
+            Pool::Mysql(p) => {
                 let mut conn = mysql::conn(p).await?;
-                if let Some(prelude) = prelude {
-                    mysql::execute(&mut conn, prelude).await?;
-                }
+                mysql::hold(&mut conn, settings).await?;
                 mysql::fetch_rows(&mut conn, q).await
             }
-            Pool::Sqlite(s) if prelude.is_some() => {
-                let conn = sqlite::conn(&s.pool).await?;
-                sqlite::fetch_rows_after(&conn, prelude.cloned(), q.clone(), s.limit).await
-            }
-            Pool::Mysql(p) => mysql::fetch_rows(&mut *mysql::conn(p).await?, q).await,
             Pool::Sqlite(s) => {
-                sqlite::fetch_rows(&sqlite::conn(&s.pool).await?, q.clone(), s.limit).await
+                let conn = sqlite::conn(&s.pool).await?;
+                sqlite::fetch_rows_after(&conn, sqlite::prelude(settings), q.clone(), s.limit).await
             }
         }
     }
 
-    /// Starts a transaction on this server (see [`Database::begin`]).
-    async fn begin(&self) -> Result<Tx, DbError> {
+    /// Starts a transaction on this server (see [`Database::begin`]) whose statements run
+    /// with `settings`.
+    async fn begin(&self, settings: &Settings) -> Result<Tx, DbError> {
         let inner = match &self.pool {
             Pool::Postgres(p) => TxInner::Postgres {
                 client: Box::new(postgres::client(p).await?),
@@ -590,7 +586,8 @@ impl Target {
         Ok(Tx {
             inner: Some(inner),
             commits: None,
-            prelude: None,
+            settings: settings.clone(),
+            settled: false,
         })
     }
 
@@ -599,15 +596,14 @@ impl Target {
         &self,
         q: &SqlQuery,
         analyze: bool,
-        prelude: Option<SqlQuery>,
+        settings: &Settings,
     ) -> Result<String, DbError> {
         let statement = match &self.pool {
             Pool::Postgres(_) => postgres::explain_statement(q, analyze),
             Pool::Mysql(_) => mysql::explain_statement(q, analyze),
             Pool::Sqlite(_) => sqlite::explain_statement(q),
         };
-        let mut tx = self.begin().await?;
-        tx.set_prelude(prelude);
+        let mut tx = self.begin(settings).await?;
         let rows = tx.fetch_rows(&statement).await?;
         // Dropped without commit: whatever ANALYZE ran is rolled back.
         drop(tx);
@@ -677,8 +673,11 @@ pub(crate) struct Tx {
     inner: Option<TxInner>,
     /// [`Database::committed`]'s signal, told when this transaction commits.
     commits: Option<Arc<tokio::sync::Notify>>,
-    /// The request's session prelude, sent with the first statement.
-    prelude: Option<SqlQuery>,
+    /// The settings its statements run with (`settings.rs`).
+    settings: Settings,
+    /// Whether the connection holds them already (brought there before the first
+    /// statement; on PostgreSQL, pipelined with it).
+    settled: bool,
 }
 
 enum TxInner {
@@ -695,41 +694,25 @@ enum TxInner {
 }
 
 impl Tx {
-    /// Sends `prelude` (the request's settings) with the transaction's first statement.
-    /// Only PostgreSQL's dialect makes one.
-    pub(crate) fn set_prelude(&mut self, prelude: Option<SqlQuery>) {
-        self.prelude = prelude;
-    }
-
-    /// Before a statement that cannot carry the prelude in its own write: `BEGIN` and the
-    /// prelude now, when the transaction has not begun.
-    async fn send_prelude(&mut self) -> Result<(), DbError> {
-        let Some(prelude) = self.prelude.clone() else {
+    /// Brings the connection to the transaction's settings before its first statement,
+    /// where that statement cannot carry them in its own write.
+    async fn settle(&mut self) -> Result<(), DbError> {
+        if self.settled {
             return Ok(());
-        };
-        match &mut self.inner {
-            Some(TxInner::Postgres {
-                client,
-                begun: begun @ false,
-            }) => {
-                let steps = postgres::TxSteps {
-                    begin: true,
-                    prelude: None,
-                    commit: false,
-                };
-                *begun = true;
-                postgres::fetch_rows_in(client, &prelude, steps).await?;
-            }
-            Some(TxInner::Postgres { .. }) | None => {}
-            Some(TxInner::Mysql(conn)) => {
-                mysql::execute(conn, &prelude).await?;
-                self.prelude = None;
-            }
-            Some(TxInner::Sqlite(w, limit)) => {
-                sqlite::execute(&w.conn, prelude, *limit).await?;
-                self.prelude = None;
-            }
         }
+        match &mut self.inner {
+            Some(TxInner::Postgres { client, .. }) => {
+                postgres::hold(client, &self.settings).await?
+            }
+            Some(TxInner::Mysql(conn)) => mysql::hold(conn, &self.settings).await?,
+            Some(TxInner::Sqlite(w, limit)) => {
+                if let Some(prelude) = sqlite::prelude(&self.settings) {
+                    sqlite::execute(&w.conn, prelude, *limit).await?;
+                }
+            }
+            None => {}
+        }
+        self.settled = true;
         Ok(())
     }
 
@@ -739,17 +722,17 @@ impl Tx {
         q: &SqlQuery,
     ) -> Result<Vec<Vec<Option<String>>>, DbError> {
         if !matches!(self.inner, Some(TxInner::Postgres { .. })) {
-            self.send_prelude().await?;
+            self.settle().await?;
         }
         match &mut self.inner {
             Some(TxInner::Postgres { client, begun }) => {
                 let steps = postgres::TxSteps {
                     begin: !*begun,
-                    prelude: self.prelude.as_ref().filter(|_| !*begun),
                     commit: false,
                 };
                 *begun = true;
-                postgres::fetch_rows_in(client, q, steps).await
+                self.settled = true;
+                postgres::fetch_rows_in(client, q, &self.settings, steps).await
             }
             Some(TxInner::Mysql(conn)) => mysql::fetch_rows(conn, q).await,
             Some(TxInner::Sqlite(w, limit)) => sqlite::fetch_rows(&w.conn, q.clone(), *limit).await,
@@ -763,7 +746,7 @@ impl Tx {
         &mut self,
         q: &SqlQuery,
     ) -> Result<(Vec<String>, Vec<Vec<Option<String>>>), DbError> {
-        self.send_prelude().await?;
+        self.settle().await?;
         match &mut self.inner {
             Some(TxInner::Mysql(conn)) => mysql::fetch_named(conn, q).await,
             Some(_) => Err(DbError::query(
@@ -782,11 +765,11 @@ impl Tx {
         if let Some(TxInner::Postgres { client, begun }) = &mut self.inner {
             let steps = postgres::TxSteps {
                 begin: !*begun,
-                prelude: self.prelude.as_ref().filter(|_| !*begun),
                 commit: true,
             };
             *begun = true;
-            let rows = postgres::fetch_rows_in(client, q, steps).await;
+            self.settled = true;
+            let rows = postgres::fetch_rows_in(client, q, &self.settings, steps).await;
             // Committed. On an error the client stays here and the drop rolls back: the
             // COMMIT may not have been sent (a statement that failed to prepare), and after
             // one that ran a ROLLBACK only draws a warning. If this future is dropped mid-way
@@ -804,7 +787,7 @@ impl Tx {
 
     /// Runs a statement and returns the number of rows it affected.
     pub(crate) async fn execute(&mut self, q: &SqlQuery) -> Result<u64, DbError> {
-        self.send_prelude().await?;
+        self.settle().await?;
         match &mut self.inner {
             Some(TxInner::Postgres { client, begun }) => {
                 let begin = !*begun;
@@ -821,7 +804,7 @@ impl Tx {
     /// commit before and after each DDL statement: there, only the statements that are not
     /// DDL stay in the transaction.
     pub(crate) async fn script(&mut self, sql: &str) -> Result<(), DbError> {
-        self.send_prelude().await?;
+        self.settle().await?;
         match &mut self.inner {
             Some(TxInner::Postgres { client, begun }) => {
                 let begin = !*begun;

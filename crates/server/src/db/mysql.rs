@@ -13,6 +13,7 @@
 //! sent on a connection of its own (same TLS), and its connection is never handed out again.
 //! TLS is chosen by `sslmode` in the URL (`tls.rs`).
 
+use super::settings::{Held, Settings};
 use super::{tls, DbError, DbErrorKind};
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use deadpool::Runtime;
@@ -42,6 +43,8 @@ pub(super) struct MyConn {
     conn: Conn,
     /// Set while a statement runs; still set after its future was dropped mid-way.
     busy: Arc<AtomicBool>,
+    /// The request settings the session holds as user variables (`settings.rs`).
+    held: Held,
 }
 
 impl MyConn {
@@ -95,6 +98,7 @@ impl managed::Manager for Manager {
         Ok(MyConn {
             conn,
             busy: Arc::new(AtomicBool::new(false)),
+            held: Held::default(),
         })
     }
 
@@ -110,6 +114,9 @@ impl managed::Manager for Manager {
         }
         if conn.abandoned() {
             return Err(RecycleError::message("a statement was abandoned on it"));
+        }
+        if conn.held.unknown() {
+            return Err(RecycleError::message("its session settings are unknown"));
         }
         // Nothing reads an idle connection's socket, so one the server closed (a restart,
         // `wait_timeout`, `KILL`) looks open until a statement fails on it. One that has
@@ -282,6 +289,23 @@ pub(super) async fn execute(conn: &mut MyConn, q: &SqlQuery) -> Result<u64, DbEr
         .map_err(|e| mysql_error(&e));
     running.finish();
     out
+}
+
+/// Brings the session's user variables to `settings` when it holds other ones (one
+/// `SET @\`app.x\` = ?, …`; nothing when they are the same).
+pub(super) async fn hold(conn: &mut MyConn, settings: &Settings) -> Result<(), DbError> {
+    let Some(change) = conn.held.change(settings) else {
+        return Ok(());
+    };
+    let Some(set) = fraiseql_engine::sql::dialect(fraiseql_engine::config::DatabaseKind::Mysql)
+        .session_prelude(&change)
+    else {
+        // Nothing to assign: only a connection already unknown gets here, and it stays so.
+        return Ok(());
+    };
+    execute(conn, &set).await?;
+    conn.held.now(settings);
+    Ok(())
 }
 
 /// Runs a statement without parameters (`BEGIN`, `COMMIT`), guarded.

@@ -10,6 +10,7 @@
 //! TLS is chosen by `sslmode` in the URL ([`super::tls`]); connections and cancel requests
 //! go through the same rustls connector.
 
+use super::settings::{Held, Settings};
 use super::{tls, DbError, DbErrorKind};
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use deadpool::Runtime;
@@ -51,6 +52,8 @@ pub(super) struct PgConn {
     /// Set while a statement runs; still set after its future was dropped mid-way, which
     /// tells recycling the connection may still be busy.
     busy: AtomicBool,
+    /// The request settings the session holds (`settings.rs`).
+    held: Held,
 }
 
 impl PgConn {
@@ -106,6 +109,7 @@ impl managed::Manager for Manager {
             tls: self.tls.clone(),
             statements,
             busy: AtomicBool::new(false),
+            held: Held::default(),
         })
     }
 
@@ -129,6 +133,9 @@ impl managed::Manager for Manager {
         }
         if conn.abandoned() {
             return Err(RecycleError::message("a statement was abandoned on it"));
+        }
+        if conn.held.unknown() {
+            return Err(RecycleError::message("its session settings are unknown"));
         }
         Ok(())
     }
@@ -250,30 +257,49 @@ pub(super) async fn client(pool: &Pool) -> Result<Object, DbError> {
     })
 }
 
-/// Where a statement stands in its transaction: [`fetch_rows_in`] sends `BEGIN` (and the
-/// request's session prelude, `set_config(…, true)`) before it and `COMMIT` after it in the
-/// same write when asked, so opening and closing a transaction costs no round trips of its
-/// own (tokio-postgres pipelines requests that are polled together, in first-poll order,
-/// which `futures::join!` keeps).
-#[derive(Debug, Clone, Copy)]
-pub(super) struct TxSteps<'a> {
+/// Where a statement stands in its transaction: [`fetch_rows_in`] sends `BEGIN` before it
+/// and `COMMIT` after it in the same write when asked, so opening and closing a transaction
+/// costs no round trips of its own (tokio-postgres pipelines requests that are polled
+/// together, in first-poll order, which `futures::join!` keeps).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct TxSteps {
     pub(super) begin: bool,
-    pub(super) prelude: Option<&'a SqlQuery>,
     pub(super) commit: bool,
 }
 
-/// Runs `q` inside a transaction, with `BEGIN` (and the prelude) and/or `COMMIT` pipelined
-/// around it. When a statement fails, a pipelined `COMMIT` ends the aborted transaction
-/// (PostgreSQL answers it with a rollback), so the connection is not left inside it.
+/// The statement that brings `conn`'s session to `settings` (`set_config(…, false)`), when
+/// it holds other ones; [`applied`] records the outcome.
+fn prelude(conn: &PgConn, settings: &Settings) -> Option<SqlQuery> {
+    let change = conn.held.change(settings)?;
+    fraiseql_engine::sql::dialect(fraiseql_engine::config::DatabaseKind::Postgresql)
+        .session_prelude(&change)
+}
+
+/// Records that the prelude ran: otherwise the connection stays unknown and is dropped at
+/// its next checkout.
+fn applied(conn: &PgConn, settings: &Settings, ran: &Result<(), tokio_postgres::Error>) {
+    if ran.is_ok() {
+        conn.held.now(settings);
+    }
+}
+
+/// Runs `q` with `settings`, `BEGIN` and/or `COMMIT` around it as `steps` says, all
+/// pipelined: the settings' prelude (when the session holds other ones) goes first, outside
+/// the transaction, so a rollback cannot undo it. When the prelude fails, the statement's
+/// result is not used. When a statement fails, a pipelined `COMMIT` ends the aborted
+/// transaction (PostgreSQL answers it with a rollback), so the connection is not left
+/// inside it.
 pub(super) async fn fetch_rows_in(
     conn: &PgConn,
     q: &SqlQuery,
-    steps: TxSteps<'_>,
+    settings: &Settings,
+    steps: TxSteps,
 ) -> Result<Vec<Vec<Option<String>>>, DbError> {
     guarded(conn, async {
         // A hot shape is a cache lookup, no round trip.
         let statement = conn.statement(&q.text).await.map_err(statement_error)?;
-        let prelude = match steps.prelude {
+        let change = prelude(conn, settings);
+        let prelude = match &change {
             Some(p) => Some((
                 conn.statement(&p.text).await.map_err(statement_error)?,
                 params(&p.params),
@@ -282,24 +308,45 @@ pub(super) async fn fetch_rows_in(
         };
         let params = params(&q.params);
         let client = &conn.client;
-        let (begun, set, rows, committed) = futures::join!(
-            batch_if(client, steps.begin, "BEGIN"),
+        let (set, begun, rows, committed) = futures::join!(
             async {
                 match &prelude {
                     Some((statement, params)) => client.query(statement, params).await.map(drop),
                     None => Ok(()),
                 }
             },
+            batch_if(client, steps.begin, "BEGIN"),
             client.query(&statement, &params),
             batch_if(client, steps.commit, "COMMIT"),
         );
-        begun.map_err(statement_error)?;
+        if prelude.is_some() {
+            applied(conn, settings, &set);
+        }
         set.map_err(statement_error)?;
+        begun.map_err(statement_error)?;
         let rows = rows.map_err(statement_error)?;
         committed.map_err(statement_error)?;
         texts(&rows)
     })
     .await
+}
+
+/// Brings `conn`'s session to `settings` when it holds other ones (its own round trip: for
+/// statements that cannot carry the prelude in their write).
+pub(super) async fn hold(conn: &PgConn, settings: &Settings) -> Result<(), DbError> {
+    let Some(p) = prelude(conn, settings) else {
+        return Ok(());
+    };
+    let ran = guarded(conn, async {
+        let statement = conn.statement(&p.text).await?;
+        conn.client
+            .query(&statement, &params(&p.params))
+            .await
+            .map(drop)
+    })
+    .await;
+    applied(conn, settings, &ran);
+    ran.map_err(statement_error)
 }
 
 /// Runs `q` inside a transaction, `BEGIN` first when `begin` (its own round trip: rarely used,

@@ -353,6 +353,13 @@ pub(super) async fn fetch_rows(
     fetch_rows_after(conn, None, q, limit).await
 }
 
+/// The statement that gives the connection exactly `settings` (none: clears them). Sent
+/// every time rather than tracked: it is a call into this process, not a round trip.
+pub(super) fn prelude(settings: &super::Settings) -> Option<SqlQuery> {
+    fraiseql_engine::sql::dialect(fraiseql_engine::config::DatabaseKind::Sqlite)
+        .session_prelude(settings)
+}
+
 /// [`fetch_rows`] after `prelude` (the request's settings) on the same connection, in one
 /// call.
 pub(super) async fn fetch_rows_after(
