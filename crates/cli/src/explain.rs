@@ -87,9 +87,33 @@ pub(crate) async fn explain(args: ExplainArgs) -> Outcome {
     .map_err(|e| Failure::schema(anyhow!(e)))?;
     let prepared = prepare(&api, &query, args.operation.as_deref())
         .map_err(|e| request_errors("the query is invalid", &e))?;
-    let settings = caller_settings(&config, &api, &prepared, args.as_claims.as_deref())?;
-    let plan = plan(&api, &prepared, &variables)
-        .map_err(|e| request_errors("cannot plan the query", &e))?;
+    let who = as_caller(&config, args.as_claims.as_deref())?;
+    let caller = match &who {
+        Some((claims, who)) => fraiseql_engine::authorize::Caller {
+            authenticated: true,
+            roles: &who.roles,
+            scopes: &who.scopes,
+            claims: Some(claims),
+        },
+        None => fraiseql_engine::authorize::Caller::ANONYMOUS,
+    };
+    if let Some((_, who)) = &who {
+        fraiseql_engine::authorize::authorize(&api, &prepared, &caller)
+            .map_err(|e| request_errors("this caller may not run the operation", &e))?;
+        outln!("-- as: roles {:?}, scopes {:?}", who.roles, who.scopes)?;
+        for (name, value) in &who.settings {
+            outln!("-- setting {name} = {value:?}")?;
+        }
+    }
+    let plan = plan(&api, &prepared, &variables, &caller).map_err(|e| {
+        let hint = if who.is_none() {
+            " (an operation that injects token claims needs --as)"
+        } else {
+            ""
+        };
+        request_errors(&format!("cannot plan the query{hint}"), &e)
+    })?;
+    let settings = who.map(|(_, w)| w.settings).unwrap_or_default();
 
     for root in &plan.roots {
         match &root.action {
@@ -217,17 +241,21 @@ pub(crate) async fn explain(args: ExplainArgs) -> Outcome {
     Ok(())
 }
 
-/// With `--as`: the claims' roles and scopes checked as the server checks a request's (a
-/// refusal is the command's error), and their SQL settings. Without: no settings, and the
-/// operation is explained whoever may run it.
-fn caller_settings(
+/// `--as`: the claims, and the identity they make under `[auth]`.
+type AsCaller = (
+    serde_json::Map<String, serde_json::Value>,
+    fraiseql_server::Identity,
+);
+
+/// With `--as`: the claims and what they mean under `[auth]` (roles, scopes, SQL
+/// settings), checked by the caller as the server checks a request's. Without: nobody, and
+/// the operation is explained whoever may run it.
+fn as_caller(
     config: &fraiseql_engine::config::Config,
-    api: &ApiSchema,
-    prepared: &fraiseql_engine::request::Prepared,
     claims: Option<&str>,
-) -> Result<Vec<(String, String)>, Failure> {
+) -> Result<Option<AsCaller>, Failure> {
     let Some(text) = claims else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
     let Some(auth) = &config.auth else {
         return Err(Failure::config(anyhow!(
@@ -244,18 +272,7 @@ fn caller_settings(
         Err(e) => return Err(Failure::schema(anyhow!("--as is not valid JSON: {e}"))),
     };
     let who = fraiseql_server::identity(auth, &claims);
-    let caller = fraiseql_engine::authorize::Caller {
-        authenticated: true,
-        roles: &who.roles,
-        scopes: &who.scopes,
-    };
-    fraiseql_engine::authorize::authorize(api, prepared, &caller)
-        .map_err(|e| request_errors("this caller may not run the operation", &e))?;
-    outln!("-- as: roles {:?}, scopes {:?}", who.roles, who.scopes)?;
-    for (name, value) in &who.settings {
-        outln!("-- setting {name} = {value:?}")?;
-    }
-    Ok(who.settings)
+    Ok(Some((claims, who)))
 }
 
 fn describe(p: &Param) -> String {

@@ -73,7 +73,15 @@ fn stages(c: &mut Criterion) {
         let prepared = prepare(&api, query, None).expect("valid");
         let v = vars(&v);
         group.bench_function(BenchmarkId::from_parameter(name), |b| {
-            b.iter(|| plan(&api, black_box(&prepared), black_box(&v)).expect("plans"))
+            b.iter(|| {
+                plan(
+                    &api,
+                    black_box(&prepared),
+                    black_box(&v),
+                    &fraiseql_engine::authorize::Caller::ANONYMOUS,
+                )
+                .expect("plans")
+            })
         });
     }
     group.finish();
@@ -82,7 +90,13 @@ fn stages(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("render/{kind:?}").to_lowercase());
         for (name, query, v) in workloads() {
             let prepared = prepare(&api, query, None).expect("valid");
-            let p = plan(&api, &prepared, &vars(&v)).expect("plans");
+            let p = plan(
+                &api,
+                &prepared,
+                &vars(&v),
+                &fraiseql_engine::authorize::Caller::ANONYMOUS,
+            )
+            .expect("plans");
             group.bench_function(BenchmarkId::from_parameter(name), |b| {
                 b.iter(|| {
                     render_reads(black_box(&p), &|_| Some((kind, None)), Remotes::default())
@@ -100,7 +114,13 @@ fn stages(c: &mut Criterion) {
         let v = vars(&v);
         group.bench_function(BenchmarkId::from_parameter(name), |b| {
             b.iter(|| {
-                let p = plan(&api, &prepared, &v).expect("plans");
+                let p = plan(
+                    &api,
+                    &prepared,
+                    &v,
+                    &fraiseql_engine::authorize::Caller::ANONYMOUS,
+                )
+                .expect("plans");
                 render_reads(
                     &p,
                     &|_| Some((DatabaseKind::Postgresql, None)),

@@ -1,7 +1,8 @@
 //! `authorize`: may this caller run this operation? Every field the operation selects —
 //! under any alias, through fragments, in nested objects and relations, in a mutation's
 //! read-back — is checked against its own `@auth` (`requires_role`/`requires_scope`) and its
-//! type's, before any planning or database work. A refusal refuses the whole operation.
+//! type's, and a root field that injects token claims (`inject`) needs a caller whose token
+//! has them, before any planning or database work. A refusal refuses the whole operation.
 
 use crate::error::{ErrorCode, GraphQLError, PathSegment};
 use crate::request::{ApiSchema, OperationKind, Prepared};
@@ -16,14 +17,17 @@ pub struct Caller<'a> {
     pub authenticated: bool,
     pub roles: &'a [String],
     pub scopes: &'a [String],
+    /// The verified token's claims (`None` without a token).
+    pub claims: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
-impl Caller<'_> {
+impl<'a> Caller<'a> {
     /// Anyone, without a token.
     pub const ANONYMOUS: Caller<'static> = Caller {
         authenticated: false,
         roles: &[],
         scopes: &[],
+        claims: None,
     };
 
     fn may(&self, access: &Access) -> bool {
@@ -32,6 +36,31 @@ impl Caller<'_> {
                 .scope
                 .as_ref()
                 .is_none_or(|s| self.scopes.contains(s))
+    }
+
+    /// The value of `claim` for root field `field`'s `inject`: a scalar or a list of
+    /// scalars. UNAUTHENTICATED without a token, FORBIDDEN when the token lacks it.
+    pub fn claim(&self, field: &str, claim: &str) -> Result<&'a serde_json::Value, GraphQLError> {
+        use serde_json::Value;
+        let Some(claims) = self.claims.filter(|_| self.authenticated) else {
+            return Err(GraphQLError::new(
+                ErrorCode::Unauthenticated,
+                format!("`{field}` needs an authenticated caller"),
+            ));
+        };
+        let scalar = |v: &Value| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_));
+        match claims.get(claim) {
+            Some(v) if scalar(v) => Ok(v),
+            Some(Value::Array(items)) if items.iter().all(scalar) => Ok(&claims[claim]),
+            Some(Value::Null) | None => Err(GraphQLError::new(
+                ErrorCode::Forbidden,
+                format!("`{field}` needs the token claim `{claim}`, which this token lacks"),
+            )),
+            Some(_) => Err(GraphQLError::new(
+                ErrorCode::Forbidden,
+                format!("`{field}` needs the token claim `{claim}` as a value or a list of values"),
+            )),
+        }
     }
 }
 
@@ -84,6 +113,9 @@ impl<'a> Walk<'a> {
                     if let Some(access) = self.field_access(parent, name, root) {
                         self.check(access, parent, name, path);
                     }
+                    if root {
+                        self.injected(name, path);
+                    }
                     let schema: &'a CompiledSchema = self.schema;
                     if let Some(t) = schema.types.get(returns) {
                         self.check(&t.access, returns, "", path);
@@ -97,6 +129,23 @@ impl<'a> Walk<'a> {
                     }
                 }
                 Selection::InlineFragment(i) => self.set(&i.selection_set, path, root),
+            }
+        }
+    }
+
+    /// A root field's `inject` claims are in the caller's token.
+    fn injected(&mut self, name: &str, path: &[PathSegment]) {
+        let schema: &'a CompiledSchema = self.schema;
+        let inject = match self.kind {
+            OperationKind::Query => schema.queries.get(name).map(|q| &q.inject),
+            OperationKind::Mutation => schema.mutations.get(name).map(|m| &m.inject),
+            OperationKind::Subscription => None,
+        };
+        for claim in inject.into_iter().flat_map(|i| i.values()) {
+            if let Err(e) = self.caller.claim(name, claim) {
+                if self.seen.insert((name.to_owned(), claim.clone())) {
+                    self.errors.push(e.at(path.to_vec()));
+                }
             }
         }
     }

@@ -28,8 +28,8 @@ pub struct ApiSchema {
     pub defaults: QueryDefaults,
     pub limits: ValidationConfig,
     pub introspection: bool,
-    /// Some type, field or root field has an `@auth` requirement (else `authorize` has
-    /// nothing to check and skips its walk).
+    /// Some type, field or root field has an `@auth` requirement or injects token claims
+    /// (else `authorize` has nothing to check and skips its walk).
     pub guarded: bool,
 }
 
@@ -49,8 +49,14 @@ impl ApiSchema {
             .types
             .values()
             .any(|t| !t.access.is_open() || t.fields.values().any(|f| !f.access.is_open()))
-            || compiled.queries.values().any(|q| !q.access.is_open())
-            || compiled.mutations.values().any(|m| !m.access.is_open())
+            || compiled
+                .queries
+                .values()
+                .any(|q| !q.access.is_open() || !q.inject.is_empty())
+            || compiled
+                .mutations
+                .values()
+                .any(|m| !m.access.is_open() || !m.inject.is_empty())
             || compiled.subscriptions.values().any(|s| !s.access.is_open());
         Ok(Self {
             guarded,

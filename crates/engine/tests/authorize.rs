@@ -58,6 +58,7 @@ fn user<'a>(roles: &'a [String], scopes: &'a [String]) -> Caller<'a> {
         authenticated: true,
         roles,
         scopes,
+        claims: None,
     }
 }
 

@@ -1104,7 +1104,12 @@ fn pipeline(query: &str, vars: &Map<String, Json>) -> Vec<(DatabaseKind, String,
     let Ok(prepared) = prepare(api, query, None) else {
         return Vec::new();
     };
-    let Ok(plan) = plan(api, &prepared, vars) else {
+    let Ok(plan) = plan(
+        api,
+        &prepared,
+        vars,
+        &fraiseql_engine::authorize::Caller::ANONYMOUS,
+    ) else {
         return Vec::new();
     };
     let mut out = Vec::new();

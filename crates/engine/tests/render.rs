@@ -60,7 +60,13 @@ fn sql(kind: DatabaseKind, query: &str, vars: serde_json::Value) -> String {
     let api = api();
     let prepared = prepare(&api, query, None).unwrap_or_else(|e| panic!("{e:?}"));
     let vars = vars.as_object().cloned().unwrap_or_default();
-    let plan = plan(&api, &prepared, &vars).unwrap_or_else(|e| panic!("{e:?}"));
+    let plan = plan(
+        &api,
+        &prepared,
+        &vars,
+        &fraiseql_engine::authorize::Caller::ANONYMOUS,
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
     let remotes = Remotes {
         steps: &plan.steps,
         marker: "marker",
@@ -273,7 +279,13 @@ fn plan_errors(query: &str) -> Vec<(String, String, String)> {
                 .collect()
         }
     };
-    let errors = plan(&api, &prepared, &serde_json::Map::new()).expect_err("plan should fail");
+    let errors = plan(
+        &api,
+        &prepared,
+        &serde_json::Map::new(),
+        &fraiseql_engine::authorize::Caller::ANONYMOUS,
+    )
+    .expect_err("plan should fail");
     errors
         .iter()
         .map(|e| {
@@ -363,7 +375,12 @@ fn max_result_rows_is_configurable() {
     let api = ApiSchema::new(schema, QueryDefaults::default(), limits, true).unwrap();
     let run = |q: &str| {
         let prepared = prepare(&api, q, None).unwrap_or_else(|e| panic!("{e:?}"));
-        plan(&api, &prepared, &serde_json::Map::new())
+        plan(
+            &api,
+            &prepared,
+            &serde_json::Map::new(),
+            &fraiseql_engine::authorize::Caller::ANONYMOUS,
+        )
     };
     assert!(run("{ customers(limit: 5) { orders(limit: 1) { id } } }").is_ok());
     let e = run("{ customers(limit: 6) { orders(limit: 1) { id } } }").unwrap_err();
@@ -436,9 +453,21 @@ fn where_conditions_are_bounded_per_operation() {
             .cloned()
             .unwrap_or_default()
     };
-    assert!(plan(&api, &prepared, &vars(600, 400)).is_ok());
+    assert!(plan(
+        &api,
+        &prepared,
+        &vars(600, 400),
+        &fraiseql_engine::authorize::Caller::ANONYMOUS
+    )
+    .is_ok());
     for (a, b) in [(1001, 0), (600, 401), (70_000, 1)] {
-        let errors = plan(&api, &prepared, &vars(a, b)).expect_err("too many conditions");
+        let errors = plan(
+            &api,
+            &prepared,
+            &vars(a, b),
+            &fraiseql_engine::authorize::Caller::ANONYMOUS,
+        )
+        .expect_err("too many conditions");
         let v = serde_json::to_value(&errors[0]).unwrap();
         assert_eq!(v["extensions"]["code"], "BAD_USER_INPUT", "{v}");
         assert!(

@@ -5,6 +5,13 @@
 //!
 //! Every failure is one [`AuthError`]: the client is told the token is not valid, never
 //! why (the reason goes to the log at debug level).
+//!
+//! A client sends the same token with every request until it expires, so what a verified
+//! token means (claims, roles, scopes, settings) is kept, keyed by the whole token, for
+//! [`VERIFIED_TTL`] and never past its `exp` (plus leeway): a repeated token costs a lookup,
+//! not a signature check and two JSON parses. The cache is bounded by bytes
+//! ([`VERIFIED_BYTES`]). A token verified with JWKS keys is verified again once those keys
+//! expire or are fetched again, so a withdrawn key stops its tokens as it would uncached.
 
 mod jwks;
 
@@ -13,6 +20,7 @@ use fraiseql_engine::config::{AuthConfig, HMAC_ALGORITHMS, KEY_ALGORITHMS};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 use std::str::FromStr;
+use std::sync::Arc;
 
 pub(crate) use jwks::Jwks;
 
@@ -43,12 +51,33 @@ impl AuthError {
     }
 }
 
+/// How long a verified token's meaning is kept.
+pub(crate) const VERIFIED_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+/// The most the verified tokens kept may weigh (their text and claims, roughly).
+pub(crate) const VERIFIED_BYTES: u64 = 16 * 1024 * 1024;
+
+/// What a verified token means, shared by every request that sends it.
+#[derive(Debug)]
+struct Verified {
+    claims: Arc<Map<String, Value>>,
+    roles: Arc<[String]>,
+    scopes: Arc<[String]>,
+    settings: crate::db::Settings,
+    expires_at: Option<u64>,
+    /// The generation of the JWKS keys that verified it (`None`: the secret).
+    keys: Option<u64>,
+}
+
 /// The verifier of one server's `[auth]`.
 pub(crate) struct Authenticator {
     config: AuthConfig,
     secret: Option<DecodingKey>,
     jwks: Option<Jwks>,
     allowed: Vec<Algorithm>,
+    /// Verified tokens by their text.
+    verified: moka::sync::Cache<Arc<str>, Arc<Verified>>,
+    /// A request without a token (`required = false`): every setting ''.
+    anonymous: Verified,
 }
 
 impl Authenticator {
@@ -75,12 +104,31 @@ impl Authenticator {
             .into_iter()
             .filter_map(|n| Algorithm::from_str(n).ok())
             .collect();
-        Self {
+        let verified = moka::sync::Cache::builder()
+            .weigher(|token: &Arc<str>, v: &Arc<Verified>| {
+                let claims = serde_json::to_string(&*v.claims).map_or(0, |c| c.len());
+                u32::try_from(token.len() + claims + 256).unwrap_or(u32::MAX)
+            })
+            .max_capacity(VERIFIED_BYTES)
+            .time_to_live(VERIFIED_TTL)
+            .build();
+        let mut this = Self {
             config: config.clone(),
             secret,
             jwks,
             allowed,
-        }
+            verified,
+            anonymous: Verified {
+                claims: Arc::default(),
+                roles: Arc::from(Vec::new()),
+                scopes: Arc::from(Vec::new()),
+                settings: crate::db::settings::none(),
+                expires_at: None,
+                keys: None,
+            },
+        };
+        this.anonymous = this.meaning(Map::new());
+        this
     }
 
     /// Fetches the keys now, so the first request does not wait (failures are retried on
@@ -109,21 +157,39 @@ impl Authenticator {
             if self.config.required {
                 return Err(AuthError::Missing);
             }
-            let mut ctx = self.context_of(request_id, Map::new());
+            let mut ctx = context(request_id, &self.anonymous);
             ctx.authenticated = false;
+            ctx.claims = None;
             return Ok(ctx);
         };
         let token = bearer(token)?;
-        let claims = self.verify(token).await.inspect_err(|e| {
+        if let Some(v) = self.verified.get(token) {
+            let now = jsonwebtoken::get_current_timestamp();
+            let live = v
+                .expires_at
+                .is_none_or(|exp| now < exp.saturating_add(self.config.leeway_secs));
+            // Keys that expired, or were fetched again, verify the token again.
+            let keys = v.keys.is_none() || v.keys == self.jwks.as_ref().and_then(Jwks::current);
+            if live && keys {
+                return Ok(context(request_id, &v));
+            }
+            self.verified.invalidate(token);
+        }
+        let (claims, keys) = self.verify(token).await.inspect_err(|e| {
             if let AuthError::Invalid(why) = e {
                 tracing::debug!(reason = %why, "[auth] token refused");
             }
         })?;
-        Ok(self.context_of(request_id, claims))
+        let mut v = self.meaning(claims);
+        v.keys = keys;
+        let v = Arc::new(v);
+        self.verified.insert(Arc::from(token), v.clone());
+        Ok(context(request_id, &v))
     }
 
-    /// Checks a token's signature, algorithm, times, issuer and audience.
-    pub(crate) async fn verify(&self, token: &str) -> Result<Map<String, Value>, AuthError> {
+    /// Checks a token's signature, algorithm, times, issuer and audience; its claims, and
+    /// the generation of the JWKS keys that verified it (`None`: the secret).
+    async fn verify(&self, token: &str) -> Result<(Map<String, Value>, Option<u64>), AuthError> {
         let invalid = |why: String| AuthError::Invalid(why);
         if token.len() > self.config.max_token_bytes {
             return Err(invalid(format!(
@@ -142,18 +208,22 @@ impl Authenticator {
             header.alg,
             Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
         );
-        let key = if hmac {
-            self.secret
-                .clone()
-                .ok_or_else(|| invalid("no secret for an HMAC token".into()))?
+        let (key, keys) = if hmac {
+            let secret = self.secret.clone();
+            (
+                secret.ok_or_else(|| invalid("no secret for an HMAC token".into()))?,
+                None,
+            )
         } else {
             let jwks = self
                 .jwks
                 .as_ref()
                 .ok_or_else(|| invalid("no keys for this algorithm".into()))?;
-            jwks.key(header.kid.as_deref(), header.alg)
+            let (key, generation) = jwks
+                .key(header.kid.as_deref(), header.alg)
                 .await
-                .map_err(invalid)?
+                .map_err(invalid)?;
+            (key, Some(generation))
         };
         let mut validation = Validation::new(header.alg);
         validation.leeway = self.config.leeway_secs;
@@ -168,19 +238,33 @@ impl Authenticator {
         }
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
             .map_err(|e| invalid(e.to_string()))?;
-        Ok(data.claims)
+        Ok((data.claims, keys))
     }
 
-    fn context_of(&self, request_id: String, claims: Map<String, Value>) -> RequestContext {
+    /// What verified `claims` mean under this `[auth]`.
+    fn meaning(&self, claims: Map<String, Value>) -> Verified {
         let who = identity(&self.config, &claims);
-        RequestContext {
-            request_id,
-            authenticated: true,
+        Verified {
             expires_at: claims.get("exp").and_then(Value::as_u64),
-            roles: who.roles,
-            scopes: who.scopes,
+            roles: who.roles.into(),
+            scopes: who.scopes.into(),
             settings: who.settings.into(),
+            claims: Arc::new(claims),
+            keys: None,
         }
+    }
+}
+
+/// The context of a request with a verified token.
+fn context(request_id: String, v: &Verified) -> RequestContext {
+    RequestContext {
+        request_id,
+        authenticated: true,
+        expires_at: v.expires_at,
+        roles: v.roles.clone(),
+        scopes: v.scopes.clone(),
+        settings: v.settings.clone(),
+        claims: Some(v.claims.clone()),
     }
 }
 

@@ -345,7 +345,8 @@ fn check_database(
     }
 }
 
-/// Every argument binds to a parameter, and every parameter without a default has one.
+/// Every argument (and injected claim) binds to a parameter, and every parameter without a
+/// default has one.
 fn check_parameters(
     report: &mut CheckReport,
     schema: &CompiledSchema,
@@ -358,6 +359,7 @@ fn check_parameters(
         .parameter_arguments(schema)
         .iter()
         .map(|a| a.key.as_str())
+        .chain(m.inject.keys().map(String::as_str))
         .collect();
     match bind_parameters(f, &m.function, &keys) {
         Err(message) => report.mismatch(format!("{user}: {message}")),

@@ -11,13 +11,15 @@ pub(crate) struct RequestContext {
     /// A verified token was sent.
     pub(crate) authenticated: bool,
     /// The token's roles (`[auth] roles_claim`) and scopes (`scopes_claim`).
-    pub(crate) roles: Vec<String>,
-    pub(crate) scopes: Vec<String>,
+    pub(crate) roles: Arc<[String]>,
+    pub(crate) scopes: Arc<[String]>,
     /// When the token stops being valid (its `exp`, seconds since the epoch): a WebSocket
     /// connection authenticated by it is closed then.
     pub(crate) expires_at: Option<u64>,
-    /// Transaction settings for SQL (`app.user_id` -> the `sub` claim), in order.
+    /// Session settings for SQL (`app.user_id` -> the `sub` claim), in order.
     pub(crate) settings: crate::db::Settings,
+    /// The verified token's claims, for `inject` (`None` without a token).
+    pub(crate) claims: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
 }
 
 impl RequestContext {
@@ -27,6 +29,7 @@ impl RequestContext {
             authenticated: self.authenticated,
             roles: &self.roles,
             scopes: &self.scopes,
+            claims: self.claims.as_deref(),
         }
     }
 
@@ -36,9 +39,10 @@ impl RequestContext {
             request_id,
             authenticated: false,
             expires_at: None,
-            roles: Vec::new(),
-            scopes: Vec::new(),
-            settings: Arc::from(Vec::new()),
+            roles: Arc::from(Vec::new()),
+            scopes: Arc::from(Vec::new()),
+            settings: crate::db::settings::none(),
+            claims: None,
         }
     }
 }

@@ -112,7 +112,7 @@ pub(crate) async fn execute(
         );
         return failed(state, &[e], OutcomeStatus::RequestError, op);
     }
-    let plan = match plan(&state.api, &prepared, &req.variables) {
+    let plan = match plan(&state.api, &prepared, &req.variables, &ctx.caller()) {
         Ok(p) => p,
         Err(errors) => return failed(state, &errors, OutcomeStatus::RequestError, op),
     };

@@ -725,3 +725,261 @@ async fn claims_reach_sqlite_and_mariadb_the_same_way() {
     let maria = support::MysqlScratch::new(MARIADB_NOTES).await;
     claims_reach(&maria.url).await;
 }
+
+/// `inject` on each dialect: documents with an owner (a data key) and an organization (a
+/// view column beside `data`); every view shows every row, so only the injected filters
+/// keep callers apart.
+const PG_DOCS: &str = r#"
+CREATE TYPE mutation_response AS (status text, message text, entity_id text,
+  entity_type text, entity jsonb, updated_fields text[], cascade jsonb, metadata jsonb);
+CREATE TABLE tb_doc (id text PRIMARY KEY, owner text NOT NULL, org text NOT NULL, body text NOT NULL);
+INSERT INTO tb_doc VALUES ('d1', 'alice', 'acme', 'a1'), ('d2', 'bob', 'acme', 'b1'),
+  ('d3', 'bob', 'globex', 'b2');
+CREATE VIEW v_doc AS SELECT id, org, jsonb_build_object('id', id, 'owner', owner, 'body', body) AS data
+  FROM tb_doc;
+CREATE FUNCTION fn_add_doc(p_body text, p_owner text) RETURNS mutation_response LANGUAGE plpgsql AS $$
+DECLARE r mutation_response;
+BEGIN
+  INSERT INTO tb_doc VALUES ('d' || (SELECT count(*) + 1 FROM tb_doc), p_owner, 'acme', p_body)
+    RETURNING id INTO r.entity_id;
+  r.status := 'success'; r.entity_type := 'Doc';
+  RETURN r;
+END $$;
+"#;
+
+const SQLITE_DOCS: &str = r#"
+CREATE TABLE tb_doc (id TEXT PRIMARY KEY, owner TEXT NOT NULL, org TEXT NOT NULL, body TEXT NOT NULL);
+INSERT INTO tb_doc VALUES ('d1', 'alice', 'acme', 'a1'), ('d2', 'bob', 'acme', 'b1'),
+  ('d3', 'bob', 'globex', 'b2');
+CREATE VIEW v_doc AS SELECT id, org, json_object('id', id, 'owner', owner, 'body', body) AS data
+  FROM tb_doc;
+CREATE TABLE fraiseql_mutation_response (status TEXT NOT NULL, message TEXT, entity_id TEXT,
+  entity_type TEXT, entity TEXT, metadata TEXT);
+CREATE VIEW fn_add_doc AS SELECT NULL AS p_body, NULL AS p_owner WHERE 0;
+CREATE TRIGGER fn_add_doc_call INSTEAD OF INSERT ON fn_add_doc BEGIN
+  INSERT INTO tb_doc VALUES ('d' || ((SELECT count(*) FROM tb_doc) + 1), NEW.p_owner, 'acme', NEW.p_body);
+  INSERT INTO fraiseql_mutation_response (status, entity_id, entity_type)
+    SELECT 'success', id, 'Doc' FROM tb_doc WHERE rowid = last_insert_rowid();
+END;
+"#;
+
+const MARIADB_DOCS: &str = r#"
+CREATE TABLE tb_doc (id VARCHAR(36) PRIMARY KEY, owner VARCHAR(100) NOT NULL,
+  org VARCHAR(100) NOT NULL, body TEXT NOT NULL);
+INSERT INTO tb_doc VALUES ('d1', 'alice', 'acme', 'a1'), ('d2', 'bob', 'acme', 'b1'),
+  ('d3', 'bob', 'globex', 'b2');
+CREATE VIEW v_doc AS SELECT id, org, JSON_OBJECT('id', id, 'owner', owner, 'body', body) AS data
+  FROM tb_doc;
+CREATE PROCEDURE fn_add_doc(IN p_body TEXT, IN p_owner TEXT)
+BEGIN
+  DECLARE v_id VARCHAR(36);
+  SET v_id = CONCAT('d', (SELECT COUNT(*) + 1 FROM tb_doc));
+  INSERT INTO tb_doc VALUES (v_id, p_owner, 'acme', p_body);
+  SELECT 'success' AS status, v_id AS entity_id, 'Doc' AS entity_type;
+END;
+"#;
+
+const DOCS_SDL: &str = r#"
+type Doc @source(view: "v_doc") { id: ID! owner: String! body: String! }
+type Query {
+  docs: [Doc!]! @inject(owner: "jwt:sub")
+  orgDocs: [Doc!]! @inject(org: "jwt:org")
+}
+type Mutation {
+  addDoc(body: String!): Doc @function(name: "fn_add_doc") @inject(owner: "jwt:sub")
+}
+"#;
+
+/// The ids `query` answers with `token` (sorted), or its error code and HTTP status.
+async fn doc_ids(
+    http: &reqwest::Client,
+    base: &str,
+    token: Option<&str>,
+    query: &str,
+) -> Result<Vec<String>, (StatusCode, String)> {
+    let (status, _, body) = ask(http, base, token, query).await;
+    if let Some(e) = body["errors"].get(0) {
+        return Err((
+            status,
+            e["extensions"]["code"].as_str().unwrap_or("").into(),
+        ));
+    }
+    let list = body["data"].as_object().unwrap().values().next().unwrap();
+    let mut ids: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+async fn injects_on(url: &str) {
+    let running = support::serve(
+        config(&format!(
+            "[database]\nurl = \"{url}\"\n[auth]\nrequired = false\nsecret = \"{SECRET}\"\n"
+        )),
+        DOCS_SDL,
+    )
+    .await;
+    let (base, http) = (support::base(&running), reqwest::Client::new());
+    let hs = Signer::hmac(SECRET);
+    let alice = hs.sign(&claims("alice", json!({"org": "acme"})));
+    let bob = hs.sign(&claims("bob", json!({"org": ["acme", "globex"]})));
+    let ids = |v: &[&str]| Ok(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+
+    // The claim filters: a data key, a view column, a list claim.
+    assert_eq!(
+        doc_ids(&http, &base, Some(&alice), "{ docs { id } }").await,
+        ids(&["d1"]),
+        "{url}"
+    );
+    assert_eq!(
+        doc_ids(&http, &base, Some(&bob), "{ docs { id } }").await,
+        ids(&["d2", "d3"])
+    );
+    assert_eq!(
+        doc_ids(&http, &base, Some(&alice), "{ orgDocs { id } }").await,
+        ids(&["d1", "d2"])
+    );
+    assert_eq!(
+        doc_ids(&http, &base, Some(&bob), "{ orgDocs { id } }").await,
+        ids(&["d1", "d2", "d3"])
+    );
+    // Without a token, or without the claim, or with a claim that is no value: refused
+    // before any database work.
+    assert_eq!(
+        doc_ids(&http, &base, None, "{ docs { id } }").await,
+        Err((StatusCode::UNAUTHORIZED, "UNAUTHENTICATED".into())),
+        "{url}"
+    );
+    let no_org = hs.sign(&claims("carol", json!({})));
+    assert_eq!(
+        doc_ids(&http, &base, Some(&no_org), "{ orgDocs { id } }").await,
+        Err((StatusCode::FORBIDDEN, "FORBIDDEN".into()))
+    );
+    let object_org = hs.sign(&claims("carol", json!({"org": {"name": "acme"}})));
+    assert_eq!(
+        doc_ids(&http, &base, Some(&object_org), "{ orgDocs { id } }").await,
+        Err((StatusCode::FORBIDDEN, "FORBIDDEN".into()))
+    );
+    // A hostile claim is a value like any other: it matches nothing.
+    for hostile in [
+        "x' OR '1'='1",
+        "acme'; DROP TABLE tb_doc; --",
+        "%",
+        "acme\\",
+        "",
+    ] {
+        let token = hs.sign(&claims(hostile, json!({"org": hostile})));
+        assert_eq!(
+            doc_ids(&http, &base, Some(&token), "{ docs { id } }").await,
+            ids(&[]),
+            "{url} {hostile}"
+        );
+        assert_eq!(
+            doc_ids(&http, &base, Some(&token), "{ orgDocs { id } }").await,
+            ids(&[]),
+            "{url} {hostile}"
+        );
+    }
+    // The client cannot name an injected key.
+    let (status, _, body) = ask(
+        &http,
+        &base,
+        Some(&alice),
+        r#"{ docs(owner: "bob") { id } }"#,
+    )
+    .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
+        "{status} {body}"
+    );
+    let (_, _, body) = ask(
+        &http,
+        &base,
+        Some(&alice),
+        r#"mutation { addDoc(body: "x", owner: "bob") { id } }"#,
+    )
+    .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
+        "{body}"
+    );
+    // A mutation gets the claim after the client's arguments.
+    let (_, _, body) = ask(
+        &http,
+        &base,
+        Some(&bob),
+        r#"mutation { addDoc(body: "bob's 'new' doc") { owner body } }"#,
+    )
+    .await;
+    assert_eq!(
+        body["data"]["addDoc"],
+        json!({"owner": "bob", "body": "bob's 'new' doc"}),
+        "{url}: {body}"
+    );
+    let (status, _, _) = ask(
+        &http,
+        &base,
+        None,
+        r#"mutation { addDoc(body: "x") { id } }"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        doc_ids(&http, &base, Some(&alice), "{ docs { id } }").await,
+        ids(&["d1"]),
+        "{url}"
+    );
+    running.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn injected_claims_filter_queries_and_feed_mutations_on_every_dialect() {
+    let pg = support::PgScratch::new(PG_DOCS).await;
+    injects_on(&pg.url).await;
+    pg.drop().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("docs.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(SQLITE_DOCS)
+        .unwrap();
+    injects_on(&format!("sqlite://{}", db.display())).await;
+    let maria = support::MysqlScratch::new(MARIADB_DOCS).await;
+    injects_on(&maria.url).await;
+}
+
+/// A verified token is remembered (its meaning, not a pass): once its `exp` passes, the
+/// next request with it is refused like any expired token.
+#[tokio::test]
+async fn a_remembered_token_is_refused_once_it_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("notes.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(SQLITE_NOTES)
+        .unwrap();
+    let running = support::serve(
+        config(&format!(
+            "[database]\nurl = \"sqlite://{}\"\n[auth]\nsecret = \"{SECRET}\"\nleeway_secs = 0\n",
+            db.display()
+        )),
+        SDL,
+    )
+    .await;
+    let (base, http) = (support::base(&running), reqwest::Client::new());
+    let short = Signer::hmac(SECRET).sign(&json!({"sub": "alice", "exp": now() + 2}));
+    for _ in 0..3 {
+        let (status, _, body) = ask(&http, &base, Some(&short), "{ whoami { userId } }").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["data"]["whoami"][0]["userId"], "alice");
+    }
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let (status, challenge, _) = ask(&http, &base, Some(&short), "{ whoami { userId } }").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(challenge.as_deref(), Some("Bearer error=\"invalid_token\""));
+    running.stop().await.expect("stops");
+}

@@ -230,3 +230,47 @@ def test_roles_and_scopes_are_exported():
     assert payroll_type["fields"][1]["requires_scope"] == "read:salary"
     (query,) = doc["queries"]
     assert (query["requires_role"], query["requires_scope"]) == ("admin", "read:payroll")
+
+
+def test_injected_claims_are_exported_and_checked():
+    @fraiseql.type(sql_source="v_note")
+    class Note:
+        id: ID
+        owner: str
+
+    @fraiseql.query(inject={"owner": "jwt:sub"})
+    def my_notes() -> list[Note]: ...
+
+    @fraiseql.mutation(sql_source="fn_add_note", inject={"owner": "jwt:sub"})
+    def add_note(body: str) -> Note: ...
+
+    doc = fraiseql.export_schema(None)
+    assert doc["queries"][0]["inject"] == {"owner": "jwt:sub"}
+    assert doc["mutations"][0]["inject"] == {"owner": "jwt:sub"}
+
+
+def test_injected_claims_that_cannot_be_trusted_are_problems():
+    @fraiseql.type(sql_source="v_note")
+    class Note:
+        id: ID
+        owner: str
+
+    @fraiseql.query(inject={"owner": "header:X-User"})
+    def by_header() -> list[Note]: ...
+
+    @fraiseql.query(inject={"Owner": "jwt:sub"})
+    def camel() -> list[Note]: ...
+
+    @fraiseql.query(inject={"owner": "jwt:sub"})
+    def both(owner: str) -> list[Note]: ...
+
+    @fraiseql.mutation(sql_source="fn_x", inject=["owner"])
+    def listed() -> Note: ...
+
+    assert problems() == [
+        "query by_header: inject['owner'] must be 'jwt:<claim>' (the verified token is the only "
+        "source the server trusts), got 'header:X-User'",
+        "query camel: inject key 'Owner' is not a snake_case name",
+        "query both: 'owner' is injected from the token, so it cannot also be a parameter",
+        "mutation listed: inject must be a dict such as {\"owner_id\": \"jwt:sub\"}, got ['owner']",
+    ]

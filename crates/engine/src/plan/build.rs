@@ -5,6 +5,7 @@
 use super::collect::{arguments, collect, sub_sets, Grouped, Variables};
 use super::input::{argument_value, check_cursors, filter_from_where, order_from_input};
 use super::model::*;
+use crate::authorize::Caller;
 use crate::error::{ErrorCode, GraphQLError, PathSegment};
 use crate::request::{ApiSchema, OperationKind, Prepared};
 use crate::schema::{auto_params, CompiledSchema, ObjectType, QueryField, ScalarKind};
@@ -13,11 +14,13 @@ use apollo_compiler::Node;
 use serde_json::Value as Json;
 use std::cell::RefCell;
 
-/// Plans an operation. Errors are request errors (bad variables or arguments).
+/// Plans an operation for `caller` (whose token fills root fields' `inject`). Errors are
+/// request errors (bad variables or arguments).
 pub fn plan(
     api: &ApiSchema,
     prepared: &Prepared,
     variables: &serde_json::Map<String, Json>,
+    caller: &Caller<'_>,
 ) -> Result<Plan, Vec<GraphQLError>> {
     let operation = prepared.operation();
     let vars = coerce_variables(api, operation, variables)?;
@@ -28,6 +31,7 @@ pub fn plan(
         schema: &api.compiled,
         doc,
         vars: &vars,
+        caller,
         conditions: std::cell::Cell::new(0),
         steps: RefCell::new(Vec::new()),
         scope: RefCell::new(Scope::default()),
@@ -105,6 +109,7 @@ struct Planner<'a> {
     schema: &'a CompiledSchema,
     doc: &'a ExecutableDocument,
     vars: &'a Variables,
+    caller: &'a Caller<'a>,
     /// Conditions of every `where` planned so far in this operation.
     conditions: std::cell::Cell<usize>,
     /// Relations into other databases planned so far.
@@ -164,6 +169,7 @@ impl Planner<'_> {
         let ty = self.object(&q.ty.name)?;
         let args = arguments(field, self.vars)?;
         let mut filters = self.declared_filters(q, ty, &args)?;
+        filters.extend(self.injected_filters(q, ty)?);
         let auto = auto_params(q, &self.api.defaults);
         if let Some(f) = self.list_filter(ty, &args)? {
             filters.push(f);
@@ -345,6 +351,51 @@ impl Planner<'_> {
             };
             let op = if a.ty.list { Op::In } else { Op::Eq };
             let value = argument_value(self.schema, enum_name, kind, value, a.ty.list, &a.name)?;
+            out.push(Filter::Compare { target, op, value });
+        }
+        Ok(out)
+    }
+
+    /// A query's `inject`: each key equals its claim's value (is in it, for a list).
+    fn injected_filters(
+        &self,
+        q: &QueryField,
+        ty: &ObjectType,
+    ) -> Result<Vec<Filter>, GraphQLError> {
+        let mut out = Vec::with_capacity(q.inject.len());
+        for (key, claim) in &q.inject {
+            let value = self.caller.claim(&q.name, claim)?;
+            let field = ty
+                .fields
+                .values()
+                .find(|f| &f.key == key && f.relation.is_none());
+            let enum_name = field
+                .and_then(|f| self.schema.enums.get(&f.ty.name))
+                .map(|e| e.name.as_str());
+            let first = value.as_array().and_then(|a| a.first()).unwrap_or(value);
+            let kind = match (field.and_then(|f| ScalarKind::of(&f.ty.name)), first) {
+                (Some(k), _) => k,
+                // A view column beside `data`: compared as the claim's own kind.
+                (None, Json::Number(_)) if enum_name.is_none() => ScalarKind::Float,
+                (None, Json::Bool(_)) if enum_name.is_none() => ScalarKind::Boolean,
+                (None, _) => ScalarKind::Text,
+            };
+            let list = value.is_array();
+            let value =
+                argument_value(self.schema, enum_name, kind, value, list, key).map_err(|e| {
+                    GraphQLError::new(
+                        ErrorCode::Forbidden,
+                        format!(
+                            "the token claim `{claim}` cannot be compared with `{key}`: {}",
+                            e.message
+                        ),
+                    )
+                })?;
+            let target = Target {
+                path: vec![key.clone()],
+                kind,
+            };
+            let op = if list { Op::In } else { Op::Eq };
             out.push(Filter::Compare { target, op, value });
         }
         Ok(out)
@@ -684,6 +735,12 @@ impl Planner<'_> {
             if only_input {
                 args = fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
             }
+        }
+        // Claims from the token, after the client's arguments.
+        for (key, claim) in &m.inject {
+            let value = self.caller.claim(&m.name, claim)?.clone();
+            object.insert(key.clone(), value.clone());
+            args.push((key.clone(), value));
         }
         Ok(Mutate {
             field: m.name.clone(),

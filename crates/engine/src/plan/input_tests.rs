@@ -45,7 +45,8 @@ fn run(query: &str, vars: Json) -> Result<Plan, (ErrorCode, String)> {
     let api = api();
     let prepared = prepare(&api, query, None).unwrap_or_else(|e| panic!("{e:?}"));
     let vars = vars.as_object().cloned().unwrap_or_default();
-    plan(&api, &prepared, &vars).map_err(|e| (e[0].extensions.code, e[0].message.clone()))
+    plan(&api, &prepared, &vars, &crate::authorize::Caller::ANONYMOUS)
+        .map_err(|e| (e[0].extensions.code, e[0].message.clone()))
 }
 
 /// The filter of the first root, when planning succeeds.

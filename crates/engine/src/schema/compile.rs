@@ -89,6 +89,53 @@ impl Compiler {
         }
     }
 
+    /// `inject` (`{"owner_id": "jwt:sub"}`) as key -> claim. A key is a snake_case name (a
+    /// data key, view column or function parameter) that no argument has: the client can
+    /// never supply it. A value names a claim of the verified token (`jwt:<claim>`), the one
+    /// source the server can trust.
+    fn inject(
+        &mut self,
+        path: &str,
+        given: Option<&IndexMap<String, String>>,
+        taken: &[&str],
+    ) -> IndexMap<String, String> {
+        let mut out = IndexMap::new();
+        for (key, source) in given.into_iter().flatten() {
+            let at = format!("{path}.inject.{key}");
+            let snake = key
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !snake {
+                self.err(at, format!("`{key}` is not a snake_case key"));
+                continue;
+            }
+            if taken.contains(&key.as_str()) {
+                self.err(
+                    at,
+                    format!("`{key}` is injected from the token, so it cannot also be an argument"),
+                );
+                continue;
+            }
+            let claim = source.strip_prefix("jwt:").unwrap_or_default();
+            if claim.is_empty() || claim.len() > 256 || claim.chars().any(char::is_whitespace) {
+                self.err(
+                    at,
+                    format!(
+                        "`{source}` is not a token claim: write `jwt:<claim>` (the verified token \
+                         is the only source the server trusts)"
+                    ),
+                );
+                continue;
+            }
+            out.insert(key.clone(), claim.to_owned());
+        }
+        out
+    }
+
     fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.errors.push(CompileError {
             path: path.into(),
@@ -550,6 +597,11 @@ impl Compiler {
             }
         }
         Some(QueryField {
+            inject: self.inject(
+                &path,
+                q.inject.as_ref(),
+                &arguments.iter().map(|a| a.key.as_str()).collect::<Vec<_>>(),
+            ),
             access: self.access(&path, &q.requires_role, &q.requires_scope),
             name,
             ty,
@@ -602,11 +654,21 @@ impl Compiler {
                 MutationOperation::Custom
             }
         };
-        let arguments = self
+        let arguments: Vec<Argument> = self
             .arguments(&m.arguments, &path, "arguments", kinds)
             .into_values()
             .collect();
         Some(MutationField {
+            inject: {
+                // A lone input argument binds its fields to the function's parameters.
+                let mut taken: Vec<&str> = arguments.iter().map(|a| a.key.as_str()).collect();
+                if let [only] = arguments.as_slice() {
+                    if let Some(input) = schema.inputs.get(&only.ty.name) {
+                        taken.extend(input.fields.values().map(|f| f.key.as_str()));
+                    }
+                }
+                self.inject(&path, m.inject.as_ref(), &taken)
+            },
             access: self.access(&path, &m.requires_role, &m.requires_scope),
             name,
             ty,
@@ -906,5 +968,62 @@ type Subscription {
             !errors.contains("entity type `Custmer` must be"),
             "{errors}"
         );
+    }
+
+    /// `inject` from schema.json and from SDL compile alike; mistakes name their path.
+    #[test]
+    fn injects_compile_from_json_and_sdl_and_mistakes_are_reported() {
+        let json: SchemaInput = serde_json::from_value(serde_json::json!({
+            "types": [{"name": "Doc", "fields": [{"name": "id", "type": "ID!"}]}],
+            "input_types": [{"name": "DocInput", "fields": [{"name": "body", "type": "String!"}]}],
+            "queries": [{"name": "docs", "return_type": "[Doc!]!",
+                "inject": {"owner_id": "jwt:sub", "org": "jwt:https://example.com/org"}}],
+            "mutations": [{"name": "add_doc", "return_type": "Doc", "sql_source": "fn_add_doc",
+                "arguments": [{"name": "input", "type": "DocInput!"}],
+                "inject": {"owner_id": "jwt:sub"}}]
+        }))
+        .unwrap();
+        let from_json = compile(&json).unwrap();
+        let sdl = r#"
+type Doc @source(view: "v_doc") { id: ID! }
+input DocInput { body: String! }
+type Query { docs: [Doc!]! @inject(owner_id: "jwt:sub", org: "jwt:https://example.com/org") }
+type Mutation { addDoc(input: DocInput!): Doc @function(name: "fn_add_doc") @inject(owner_id: "jwt:sub") }
+"#;
+        let from_sdl = crate::schema::load_schema(sdl, "schema.graphql").unwrap();
+        for s in [&from_json, &from_sdl] {
+            let q = &s.queries["docs"].inject;
+            assert_eq!(q["owner_id"], "sub");
+            assert_eq!(q["org"], "https://example.com/org");
+            assert_eq!(s.mutations["addDoc"].inject["owner_id"], "sub");
+        }
+        let bad = r#"
+type Doc @source(view: "v_doc") { id: ID! }
+input DocInput { body: String! ownerId: String }
+type Query {
+  header: [Doc!]! @inject(owner_id: "header:X-User")
+  empty: [Doc!]! @inject(owner_id: "jwt:")
+  spaced: [Doc!]! @inject(owner_id: "jwt:a b")
+  camel: [Doc!]! @inject(ownerId: "jwt:sub")
+  number: [Doc!]! @inject(owner_id: 7)
+  both(ownerId: String): [Doc!]! @inject(owner_id: "jwt:sub")
+}
+type Mutation { addDoc(input: DocInput!): Doc @function(name: "fn_add_doc") @inject(owner_id: "jwt:sub") }
+"#;
+        let errors = crate::schema::load_schema(bad, "schema.graphql")
+            .unwrap_err()
+            .to_string();
+        for wanted in [
+            "queries.header.inject.owner_id: `header:X-User` is not a token claim",
+            "queries.empty.inject.owner_id: `jwt:` is not a token claim",
+            "queries.spaced.inject.owner_id: `jwt:a b` is not a token claim",
+            "queries.camel.inject.ownerId: `ownerId` is not a snake_case key",
+            "queries.number.inject.owner_id: `7` is not a token claim",
+            "queries.both.inject.owner_id: `owner_id` is injected from the token, so it cannot also be an argument",
+            "mutations.add_doc.inject.owner_id: `owner_id` is injected from the token",
+        ] {
+            assert!(errors.contains(wanted), "missing `{wanted}` in:\n{errors}");
+        }
+        assert!(errors.contains("with 7 error(s)"), "{errors}");
     }
 }

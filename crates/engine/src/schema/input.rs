@@ -2,6 +2,7 @@
 //! front end (`schema.graphql`) is lowered into. It is raw input, mostly `Option`s; `compile`
 //! resolves every default and checks every reference. Documented in `docs/schema.md`.
 
+use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 /// A whole authored schema, as written to `schema.json`.
@@ -202,6 +203,11 @@ pub struct QueryInput {
     /// Only callers with this scope may select it.
     #[serde(default)]
     pub requires_scope: Option<String>,
+    /// Values the server takes from the caller's verified token, never from the client:
+    /// `{"owner_id": "jwt:sub"}`. A query filters on each key; a mutation passes each to
+    /// its function after the client's arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inject: Option<IndexMap<String, String>>,
 }
 
 /// A root mutation field backed by a SQL function.
@@ -229,6 +235,10 @@ pub struct MutationInput {
     /// Only callers with this scope may select it.
     #[serde(default)]
     pub requires_scope: Option<String>,
+    /// As a query's `inject`: each value is passed to the function after the client's
+    /// arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inject: Option<IndexMap<String, String>>,
 }
 
 /// A root subscription field fed by events on a topic.

@@ -222,6 +222,9 @@ pub struct QueryField {
     /// Who may select it (`@auth`, `requires_role`/`requires_scope`).
     #[serde(default, skip_serializing_if = "Access::is_open")]
     pub access: Access,
+    /// Filters filled from the caller's token: data key (or view column) -> claim name.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub inject: IndexMap<String, String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -259,6 +262,10 @@ pub struct MutationField {
     /// Who may select it (`@auth`, `requires_role`/`requires_scope`).
     #[serde(default, skip_serializing_if = "Access::is_open")]
     pub access: Access,
+    /// Function parameters filled from the caller's token, after the client's arguments:
+    /// parameter key -> claim name.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub inject: IndexMap<String, String>,
 }
 
 impl MutationField {

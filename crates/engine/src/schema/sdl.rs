@@ -57,6 +57,24 @@ fn str_arg(dirs: &DirectiveList, directive: &str, arg: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// `@inject(owner_id: "jwt:sub", …)`: each argument a key and its source. A value that is not
+/// a string is kept as its GraphQL text, for the compiler to refuse with its path.
+fn inject(dirs: &DirectiveList) -> Option<indexmap::IndexMap<String, String>> {
+    let d = dirs.get("inject")?;
+    Some(
+        d.arguments
+            .iter()
+            .map(|a| {
+                let v = a
+                    .value
+                    .as_str()
+                    .map_or_else(|| a.value.to_string(), str::to_owned);
+                (a.name.to_string(), v)
+            })
+            .collect(),
+    )
+}
+
 fn bool_arg(dirs: &DirectiveList, directive: &str, arg: &str) -> Option<bool> {
     match dirs
         .get(directive)?
@@ -249,6 +267,7 @@ impl Lowering {
                 cache_ttl_seconds,
                 requires_role: str_arg(d, "auth", "requires"),
                 requires_scope: str_arg(d, "auth", "scope"),
+                inject: inject(d),
             });
         }
     }
@@ -275,6 +294,7 @@ impl Lowering {
                 deprecated: deprecation(d),
                 requires_role: str_arg(d, "auth", "requires"),
                 requires_scope: str_arg(d, "auth", "scope"),
+                inject: inject(d),
             });
         }
     }

@@ -28,6 +28,8 @@ struct Key {
 struct Cached {
     keys: Vec<Key>,
     fetched: Instant,
+    /// Counts fetches: a token verified with keys of another generation is checked again.
+    generation: u64,
 }
 
 pub(crate) struct Jwks {
@@ -58,13 +60,22 @@ impl Jwks {
         }
     }
 
-    /// The key for a token's `kid` and `alg`; fetches the keys when they are missing,
-    /// expired, or lack the `kid`.
+    /// The generation of the keys, while they are fresh.
+    pub(crate) fn current(&self) -> Option<u64> {
+        let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
+        cache
+            .as_ref()
+            .filter(|c| c.fetched.elapsed() <= self.ttl)
+            .map(|c| c.generation)
+    }
+
+    /// The key for a token's `kid` and `alg`, with the generation of the keys it is from;
+    /// fetches the keys when they are missing, expired, or lack the `kid`.
     pub(crate) async fn key(
         &self,
         kid: Option<&str>,
         alg: Algorithm,
-    ) -> Result<DecodingKey, String> {
+    ) -> Result<(DecodingKey, u64), String> {
         if let Lookup::Found(key) = self.lookup(kid, alg) {
             return Ok(key);
         }
@@ -105,7 +116,7 @@ impl Jwks {
             }
         };
         match found {
-            Some(k) => Lookup::Found(k.key.clone()),
+            Some(k) => Lookup::Found((k.key.clone(), cached.generation)),
             None => Lookup::Unknown,
         }
     }
@@ -121,9 +132,12 @@ impl Jwks {
         }
         *last = Some(Instant::now());
         let keys = self.fetch().await?;
-        *self.cache.write().unwrap_or_else(|p| p.into_inner()) = Some(Cached {
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        let generation = cache.as_ref().map_or(0, |c| c.generation + 1);
+        *cache = Some(Cached {
             keys,
             fetched: Instant::now(),
+            generation,
         });
         Ok(())
     }
@@ -178,7 +192,8 @@ impl Jwks {
 }
 
 enum Lookup {
-    Found(DecodingKey),
+    /// The key and the generation of the keys it is from.
+    Found((DecodingKey, u64)),
     Unknown,
     Expired,
     Empty,

@@ -439,7 +439,12 @@ impl Connection {
         request: &GraphQLRequest,
     ) -> Result<Registration, Vec<GraphQLError>> {
         let prepared = prepared(&self.state, request)?;
-        let mut plan = plan(&self.state.api, &prepared, &request.variables)?;
+        let mut plan = plan(
+            &self.state.api,
+            &prepared,
+            &request.variables,
+            &self.ctx.caller(),
+        )?;
         let root = plan.roots.pop().filter(|_| plan.roots.is_empty());
         let Some(root) = root else {
             return Err(vec![GraphQLError::new(

@@ -121,6 +121,7 @@ def query(
     deprecated: str | bool | None = None,
     requires_role: str | None = None,
     requires_scope: str | None = None,
+    inject: dict[str, str] | None = None,
     **unsupported: Any,
 ) -> Any:
     """A root query field. Name = function name; arguments = parameters (Python defaults
@@ -128,7 +129,8 @@ def query(
 
     Options may be given here or returned from a bare stub as
     ``return fraiseql.config(sql_source=…)``. ``cache_ttl`` is an alias of
-    ``cache_ttl_seconds``.
+    ``cache_ttl_seconds``. ``inject={"owner_id": "jwt:sub"}`` filters on ``owner_id`` with the
+    caller's verified ``sub`` claim (never a client argument).
     """
     options = _given(
         sql_source=sql_source,
@@ -141,6 +143,7 @@ def query(
         deprecated=deprecated,
         requires_role=requires_role,
         requires_scope=requires_scope,
+        inject=inject,
     )
     return _function_decorator("query", fn, options, unsupported)
 
@@ -158,11 +161,14 @@ def mutation(
     fn_name: str | None = None,
     requires_role: str | None = None,
     requires_scope: str | None = None,
+    inject: dict[str, str] | None = None,
     **unsupported: Any,
 ) -> Any:
     """A root mutation backed by the SQL function ``sql_source`` (required; ``sql_function``
     and ``fn_name`` are seed-era aliases). ``operation`` is ``CREATE``/``UPDATE``/``DELETE``/
-    ``CUSTOM``. The function body is never run."""
+    ``CUSTOM``. ``inject={"user_id": "jwt:sub"}`` passes the caller's verified claim to the
+    function's ``user_id`` parameter, after the client's arguments. The function body is
+    never run."""
     options = _given(
         sql_source=sql_source,
         operation=operation,
@@ -173,6 +179,7 @@ def mutation(
         fn_name=fn_name,
         requires_role=requires_role,
         requires_scope=requires_scope,
+        inject=inject,
     )
     return _function_decorator("mutation", fn, options, unsupported)
 

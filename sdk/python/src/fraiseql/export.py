@@ -52,7 +52,6 @@ _SQL_NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z$]*(\.[_A-Za-z][_0-9A-Za-z$]*)?$")
 
 #: Why some seed-era options are rejected, so the message says where they went.
 _UNSUPPORTED_HINTS = {
-    "inject": "inject values in SQL (session variables / RLS) instead",
     "filter": "declare the filter as an argument of the subscription",
 }
 
@@ -426,6 +425,7 @@ class _Exporter:
         arguments = self.arguments(decl)
         if arguments:
             out["arguments"] = arguments
+        self.put_inject(out, options, decl.label)
         return out
 
     def mutation(self, decl: Declaration) -> dict[str, Any]:
@@ -458,6 +458,7 @@ class _Exporter:
         arguments = self.arguments(decl)
         if arguments:
             out["arguments"] = arguments
+        self.put_inject(out, options, decl.label)
         return out
 
     def subscription(self, decl: Declaration) -> dict[str, Any]:
@@ -650,6 +651,31 @@ class _Exporter:
                 self.problem(f"{label}: {key} must be one word (a role or scope name), got {value!r}")
             else:
                 out[key] = value
+
+    def put_inject(self, out: dict[str, Any], options: dict[str, Any], label: str) -> None:
+        """``inject={"owner_id": "jwt:sub"}``: snake_case keys no argument has, each from a
+        claim of the verified token."""
+        inject = options.get("inject")
+        if inject is None:
+            return
+        if not isinstance(inject, dict) or not inject:
+            self.problem(f"{label}: inject must be a dict such as {{\"owner_id\": \"jwt:sub\"}}, got {inject!r}")
+            return
+        taken = {a.get("name") for a in out.get("arguments", [])}
+        good: dict[str, str] = {}
+        for key, source in inject.items():
+            if not isinstance(key, str) or not re.fullmatch(r"[a-z_][a-z0-9_]*", key):
+                self.problem(f"{label}: inject key {key!r} is not a snake_case name")
+            elif key in taken:
+                self.problem(f"{label}: {key!r} is injected from the token, so it cannot also be a parameter")
+            elif (not isinstance(source, str) or not source.startswith("jwt:") or len(source) == 4
+                  or any(c.isspace() for c in source)):
+                self.problem(f"{label}: inject[{key!r}] must be 'jwt:<claim>' (the verified token is "
+                             f"the only source the server trusts), got {source!r}")
+            else:
+                good[key] = source
+        if good:
+            out["inject"] = good
 
     def report_unsupported(self, label: str, unsupported: dict[str, Any], where: str = "") -> None:
         for key in unsupported:
