@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+import fraiseql
+from fraiseql.scalars import ID
 from fraiseql.testing import FraiseQLTestClient
 
 from .test_server import export_order_schema, make_database
@@ -68,3 +70,40 @@ async def test_set_token_authenticates_every_later_request(app_dir, fraiseql_bin
         client.set_token(None)
         assert "Authorization" not in client.headers
         assert (await client.execute(query))["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+@pytest.mark.asyncio
+async def test_an_injected_claim_filters_an_sdk_query(tmp_path, fraiseql_bin):
+    """``inject={"status": "jwt:status"}`` authored in Python: each caller sees the orders
+    whose status is their token's claim, and cannot ask for another."""
+    make_database(tmp_path / "app.db")
+    fraiseql.reset_registry()
+
+    @fraiseql.type(sql_source="v_order")
+    class Order:
+        id: ID
+        identifier: str
+        status: str
+
+    @fraiseql.query(sql_source="v_order", inject={"status": "jwt:status"})
+    def my_orders() -> list[Order]: ...
+
+    fraiseql.export_schema(tmp_path / "schema.json")
+    (tmp_path / "fraiseql.test.toml").write_text(
+        "[database]\n"
+        f"url = {json.dumps('sqlite://' + str((tmp_path / 'app.db').resolve()))}\n"
+        '\n[fraiseql]\nschema_file = "schema.json"\n'
+        f'\n[auth]\nsecret = "{SECRET}"\n'
+    )
+    now = int(time.time())
+    async with FraiseQLTestClient(config=tmp_path / "fraiseql.test.toml", binary=fraiseql_bin) as client:
+        query = "{ myOrders { identifier } }"
+        for status, wanted in (("shipped", ["ORD-002"]), ("paid", ["ORD-003"]), ("' OR 1=1 --", [])):
+            client.set_token(hs256({"sub": "alice", "status": status, "exp": now + 300}))
+            answer = await client.execute(query)
+            assert [o["identifier"] for o in answer["data"]["myOrders"]] == wanted, answer
+        client.set_token(hs256({"sub": "alice", "exp": now + 300}))
+        answer = await client.execute(query)
+        assert answer["errors"][0]["extensions"]["code"] == "FORBIDDEN", answer
+        answer = await client.execute('{ myOrders(status: "paid") { identifier } }')
+        assert answer["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED", answer
