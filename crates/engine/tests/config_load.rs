@@ -136,7 +136,7 @@ pool_maxx = 10
 #[test]
 fn unknown_section_is_an_error() {
     let text = "[database]\nurl = 'sqlite::memory:'\n\n[queries.defaults]\nwhere = true\n";
-    insta::assert_snapshot!(err(text, &[]), @"fraiseql.toml:4:2: unknown section `[queries]`; valid sections: `[project]`, `[server]`, `[database]`, `[databases.<name>]`, `[fraiseql]`, `[validation]`, `[query_defaults]`, `[federation]`, `[observers]`, `[subscriptions]`, `[auth]`");
+    insta::assert_snapshot!(err(text, &[]), @"fraiseql.toml:4:2: unknown section `[queries]`; valid sections: `[project]`, `[server]`, `[database]`, `[databases.<name>]`, `[fraiseql]`, `[validation]`, `[query_defaults]`, `[federation]`, `[observers]`, `[subscriptions]`, `[auth]`, `[multi_tenancy]`, `[multitenancy]`");
 }
 
 #[test]

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use fraiseql_engine::config::{parse, AuthConfig, Config, DatabaseConfig, DatabaseKind};
+use fraiseql_engine::config::{
+    parse, AuthConfig, Config, DatabaseConfig, DatabaseKind, TenancyConfig,
+};
 use serde_json::Value;
 
 const REFERENCE: &str = include_str!("../../../docs/reference.toml");
@@ -70,6 +72,7 @@ fn model_keys() -> BTreeSet<String> {
         .insert(ANY_DB.into(), DatabaseConfig::default());
     // Sections that are off unless written: every key of theirs.
     config.auth = Some(AuthConfig::empty());
+    config.multi_tenancy = Some(TenancyConfig::default());
     let mut keys = BTreeSet::new();
     collect("", &serde_json::to_value(&config).unwrap(), &mut keys);
     keys

@@ -264,6 +264,7 @@ fn context(request_id: String, v: &Verified) -> RequestContext {
         roles: v.roles.clone(),
         scopes: v.scopes.clone(),
         settings: v.settings.clone(),
+        tenant: None,
         claims: Some(v.claims.clone()),
     }
 }

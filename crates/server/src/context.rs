@@ -18,6 +18,8 @@ pub(crate) struct RequestContext {
     pub(crate) expires_at: Option<u64>,
     /// Session settings for SQL (`app.user_id` -> the `sub` claim), in order.
     pub(crate) settings: crate::db::Settings,
+    /// The tenant (`[multi_tenancy]`), once `tenancy.rs` resolved it.
+    pub(crate) tenant: Option<String>,
     /// The verified token's claims, for `inject` (`None` without a token).
     pub(crate) claims: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
 }
@@ -42,6 +44,7 @@ impl RequestContext {
             roles: Arc::from(Vec::new()),
             scopes: Arc::from(Vec::new()),
             settings: crate::db::settings::none(),
+            tenant: None,
             claims: None,
         }
     }

@@ -56,6 +56,8 @@ pub(crate) struct Outcome {
     pub(crate) status: OutcomeStatus,
     /// `"query"` or `"mutation"` once known.
     pub(crate) operation: Option<&'static str>,
+    /// The code of the first error, if any (the tenant metrics' `error_type`).
+    pub(crate) error: Option<&'static str>,
 }
 
 fn label(kind: OperationKind) -> &'static str {
@@ -66,8 +68,28 @@ fn label(kind: OperationKind) -> &'static str {
     }
 }
 
-/// Executes one GraphQL request as `ctx`'s caller.
+/// Executes one GraphQL request as `ctx`'s caller, counted under its tenant, if any.
 pub(crate) async fn execute(
+    state: &AppState,
+    req: GraphQLRequest,
+    transport: Transport,
+    ctx: &RequestContext,
+) -> Outcome {
+    let started = std::time::Instant::now();
+    let outcome = run(state, req, transport, ctx).await;
+    if let Some(tenant) = &ctx.tenant {
+        state.metrics.tenants.observe(
+            tenant,
+            "/graphql",
+            outcome.operation.unwrap_or("unknown"),
+            started.elapsed().as_secs_f64(),
+            outcome.error,
+        );
+    }
+    outcome
+}
+
+async fn run(
     state: &AppState,
     req: GraphQLRequest,
     transport: Transport,
@@ -151,6 +173,7 @@ pub(crate) async fn execute(
         body,
         status,
         operation: op,
+        error: errors.first().map(|e| e.code().as_str()),
     }
 }
 
@@ -172,6 +195,7 @@ fn failed(
         body,
         status,
         operation: op,
+        error: errors.first().map(|e| e.code().as_str()),
     }
 }
 

@@ -131,24 +131,45 @@ pub(crate) async fn caller(
     id: Option<RequestId>,
 ) -> Result<RequestContext, Response> {
     let id = id.map_or_else(|| uuid::Uuid::new_v4().to_string(), |RequestId(id)| id);
-    let Some(auth) = &state.auth else {
-        return Ok(RequestContext::anonymous(id));
+    let mut ctx = match &state.auth {
+        None => RequestContext::anonymous(id),
+        Some(auth) => {
+            let token = match headers.get(axum::http::header::AUTHORIZATION) {
+                None => None,
+                Some(v) => match v.to_str() {
+                    Ok(v) => Some(v),
+                    Err(_) => {
+                        return Err(unauthenticated(
+                            state,
+                            &AuthError::Invalid("not text".into()),
+                        ))
+                    }
+                },
+            };
+            auth.context(id, token)
+                .await
+                .map_err(|e| unauthenticated(state, &e))?
+        }
     };
-    let token = match headers.get(axum::http::header::AUTHORIZATION) {
-        None => None,
-        Some(v) => match v.to_str() {
-            Ok(v) => Some(v),
-            Err(_) => {
-                return Err(unauthenticated(
-                    state,
-                    &AuthError::Invalid("not text".into()),
-                ))
+    if let Some(t) = state.config.multi_tenancy.as_ref().filter(|t| t.enabled) {
+        let header = match headers.get(t.auth_header.as_str()).map(|v| v.to_str()) {
+            None => None,
+            Some(Ok(v)) => Some(v),
+            Some(Err(_)) => Some("\u{fffd}"), // not text: refused as an invalid id
+        };
+        match crate::tenancy::resolve(t, state.auth.is_some(), header, &ctx) {
+            Ok(tenant) => crate::tenancy::enter(&mut ctx, tenant),
+            Err(e) => {
+                let status = match e.code() {
+                    ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+                    ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                return Err(error_response(state, status, e.code(), e.message()));
             }
-        },
-    };
-    auth.context(id, token)
-        .await
-        .map_err(|e| unauthenticated(state, &e))
+        }
+    }
+    Ok(ctx)
 }
 
 /// The 401 of a refused token.

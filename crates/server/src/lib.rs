@@ -20,6 +20,7 @@ mod resilience;
 mod serve;
 mod state;
 mod subscriptions;
+mod tenancy;
 
 pub use auth::{identity, Identity};
 pub use check::{check, CheckReport, Problem, ProblemKind};

@@ -5,7 +5,8 @@
 //! Every label value comes from a closed set (method names, status codes, error codes,
 //! operation kinds, configured database names, connection-drop reasons), never from request
 //! text: each new value is a new series, so a client inventing values could grow `/metrics`
-//! and the server's memory without bound.
+//! and the server's memory without bound. The one open set, tenant ids (`[multi_tenancy]`),
+//! is capped: the first `max_tenant_labels` tenants seen are named, the rest are `other`.
 
 use crate::db::{Database, ReadObserver, Role};
 use axum::http::{Method, StatusCode};
@@ -53,6 +54,56 @@ pub(crate) struct Metrics {
     pub(crate) connections: ConnectionMetrics,
     /// GraphQL subscriptions over WebSocket.
     pub(crate) subscriptions: SubscriptionMetrics,
+    /// Requests per tenant (`[multi_tenancy]`).
+    pub(crate) tenants: TenantMetrics,
+}
+
+/// Per-tenant series, their tenant labels capped.
+#[derive(Clone)]
+pub(crate) struct TenantMetrics {
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    errors: IntCounterVec,
+    /// The tenants named in labels so far, and how many may be.
+    named: Arc<std::sync::Mutex<(std::collections::HashSet<String>, usize)>>,
+}
+
+impl TenantMetrics {
+    /// At most `max` tenants get series of their own.
+    pub(crate) fn cap(&self, max: usize) {
+        self.named.lock().unwrap_or_else(|e| e.into_inner()).1 = max;
+    }
+
+    /// `tenant`'s label: itself while there is room, else `other`.
+    fn label(&self, tenant: &str) -> String {
+        let mut named = self.named.lock().unwrap_or_else(|e| e.into_inner());
+        let (seen, max) = &mut *named;
+        if seen.contains(tenant) || (seen.len() < *max && seen.insert(tenant.to_owned())) {
+            tenant.to_owned()
+        } else {
+            "other".to_owned()
+        }
+    }
+
+    /// One request of `tenant` to `endpoint`: its operation kind, latency and the code of
+    /// its first error, if any.
+    pub(crate) fn observe(
+        &self,
+        tenant: &str,
+        endpoint: &'static str,
+        operation: &'static str,
+        seconds: f64,
+        error: Option<&'static str>,
+    ) {
+        let tenant = self.label(tenant);
+        self.requests.with_label_values(&[&tenant, endpoint]).inc();
+        self.latency
+            .with_label_values(&[&tenant, operation])
+            .observe(seconds);
+        if let Some(code) = error {
+            self.errors.with_label_values(&[&tenant, code]).inc();
+        }
+    }
 }
 
 /// WebSocket connections and what they were sent. Labels come from closed sets.
@@ -150,7 +201,26 @@ impl Metrics {
             )?,
             latency,
         };
+        let tenants = TenantMetrics {
+            requests: counter(
+                "fraiseql_tenant_requests_total",
+                "GraphQL requests per tenant and endpoint",
+                &["tenant_id", "endpoint"],
+            )?,
+            latency: histogram(
+                "fraiseql_tenant_latency_seconds",
+                "GraphQL request latency per tenant and operation kind",
+                &["tenant_id", "operation"],
+            )?,
+            errors: counter(
+                "fraiseql_tenant_errors_total",
+                "GraphQL requests that failed, per tenant and the code of their first error",
+                &["tenant_id", "error_type"],
+            )?,
+            named: Arc::default(),
+        };
         Ok(Self {
+            tenants,
             connections,
             subscriptions,
             http_requests: counter(

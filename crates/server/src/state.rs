@@ -64,6 +64,9 @@ impl AppState {
             metrics.subscriptions.clone(),
         ));
         let auth = config.auth.as_ref().map(crate::auth::Authenticator::new);
+        if let Some(t) = &config.multi_tenancy {
+            metrics.tenants.cap(t.max_tenant_labels);
+        }
         Self {
             auth,
             config,

@@ -80,13 +80,21 @@ pub(crate) fn upgrade(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let tenant = state
+        .config
+        .multi_tenancy
+        .as_ref()
+        .and_then(|t| headers.get(t.auth_header.as_str()))
+        .map(|v| v.to_str().unwrap_or("\u{fffd}").to_owned());
     let max = usize::try_from(config.max_message_size.0).unwrap_or(usize::MAX);
     // The read buffer is each connection's fixed cost (128 KiB by default, allocated up
     // front): 4 KiB holds any client message but a large one, which grows it as needed.
     ws.max_message_size(max)
         .max_frame_size(max)
         .read_buffer_size(READ_BUFFER)
-        .on_upgrade(move |socket| connection::serve(state, socket, protocol, admitted, token))
+        .on_upgrade(move |socket| {
+            connection::serve(state, socket, protocol, admitted, (token, tenant))
+        })
 }
 
 /// The WebSocket read buffer of a connection.

@@ -12,6 +12,7 @@ use super::env::PRIMARY;
 use super::error::Problem;
 use super::model::{Config, DatabaseConfig, DatabaseKind};
 use super::observers::RuleConfig;
+use super::tenancy::{TenancyStrategy, TENANT_PLACEHOLDER};
 use crate::suggest::closest;
 
 /// Every database kind this build speaks. `spellings` below is an exhaustive match, so a new
@@ -141,6 +142,7 @@ impl<'a, 'i> Checker<'a, 'i> {
         self.check_observers(config);
         self.check_subscriptions(config);
         self.check_auth(config);
+        self.check_tenancy(config);
         let q = &config.query_defaults;
         if q.default_page_size > q.max_page_size {
             let message = format!(
@@ -670,6 +672,79 @@ impl<'a, 'i> Checker<'a, 'i> {
         }
     }
 
+    /// `[multi_tenancy]`: a usable header, claim and setting; limits at least 1; tenant
+    /// databases (`{tenant}` in a url) exactly when the strategy is `database_per_tenant`.
+    fn check_tenancy(&mut self, config: &Config) {
+        let per_tenant: Vec<&String> = config
+            .databases
+            .iter()
+            .filter(|(_, db)| {
+                db.url
+                    .as_deref()
+                    .is_some_and(|u| u.contains(TENANT_PLACEHOLDER))
+            })
+            .map(|(name, _)| name)
+            .collect();
+        let Some(t) = config.multi_tenancy.as_ref().filter(|t| t.enabled) else {
+            for name in per_tenant {
+                let table = vec!["databases".to_owned(), name.clone()];
+                let message = format!(
+                    "the url of [databases.{name}] holds {TENANT_PLACEHOLDER}, which only \
+                     [multi_tenancy] strategy = \"database_per_tenant\" fills"
+                );
+                self.report(&table, "url", message);
+            }
+            return;
+        };
+        let table = vec!["multi_tenancy".to_owned()];
+        let header_ok = !t.auth_header.is_empty() && is_header_name(&t.auth_header);
+        if !header_ok {
+            let message = format!(
+                "`auth_header` in [multi_tenancy] is not a header name: `{}`",
+                t.auth_header
+            );
+            self.report(&table, "auth_header", message);
+        }
+        if t.tenant_claim.trim().is_empty() {
+            self.report(
+                &table,
+                "tenant_claim",
+                "`tenant_claim` in [multi_tenancy] is empty".to_owned(),
+            );
+        }
+        self.at_least_one(&table, "max_tenant_pools", t.max_tenant_pools as u64);
+        self.at_least_one(&table, "tenant_pool_idle_secs", t.tenant_pool_idle_secs);
+        self.at_least_one(&table, "max_tenant_labels", t.max_tenant_labels as u64);
+        if !t.trusts_header(config.auth.is_some()) && config.auth.is_none() {
+            self.report(
+                &table,
+                "trust_header",
+                "[multi_tenancy] trust_header = false needs [auth]: without a token nothing \
+                 names the tenant"
+                    .to_owned(),
+            );
+        }
+        match (t.strategy, per_tenant.is_empty()) {
+            (TenancyStrategy::DatabasePerTenant, true) => self.report(
+                &table,
+                "strategy",
+                format!(
+                    "strategy = \"database_per_tenant\" needs a database whose url holds \
+                     {TENANT_PLACEHOLDER} (url = \"postgresql://app@db/tenant_{TENANT_PLACEHOLDER}\")"
+                ),
+            ),
+            (TenancyStrategy::Row, false) => self.report(
+                &table,
+                "strategy",
+                format!(
+                    "a database url holds {TENANT_PLACEHOLDER}, which only strategy = \
+                     \"database_per_tenant\" fills"
+                ),
+            ),
+            _ => {}
+        }
+    }
+
     fn at_least_one(&mut self, table: &KeyPath, key: &str, value: u64) {
         if value == 0 {
             let message = format!("`{key}` in {} must be at least 1", table_label(table));
@@ -858,6 +933,12 @@ fn scheme(url: &str) -> Option<&str> {
 /// `http://host…` or `https://host…`.
 fn is_http_url(url: &str) -> bool {
     matches!(url.split_once("://"), Some(("http" | "https", rest)) if !rest.is_empty())
+}
+
+/// An HTTP header name: RFC 9110 token characters.
+fn is_header_name(name: &str) -> bool {
+    name.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 #[cfg(test)]

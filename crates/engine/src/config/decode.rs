@@ -434,7 +434,7 @@ url = 'x'
                  `statement_cache_size`, `ssl_mode`, `ssl_root_cert`",
                 "11:2: unknown section `[webhooks]`; valid sections: `[project]`, `[server]`, \
                  `[database]`, `[databases.<name>]`, `[fraiseql]`, `[validation]`, `[query_defaults]`, `[federation]`, \
-                 `[observers]`, `[subscriptions]`, `[auth]`",
+                 `[observers]`, `[subscriptions]`, `[auth]`, `[multi_tenancy]`, `[multitenancy]`",
             ]
         );
     }

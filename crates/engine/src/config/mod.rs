@@ -13,6 +13,7 @@ mod load;
 mod model;
 mod observers;
 mod subscriptions;
+mod tenancy;
 
 pub use auth::*;
 pub use env::process_env;
@@ -22,3 +23,4 @@ pub use load::{load, parse};
 pub use model::*;
 pub use observers::*;
 pub use subscriptions::*;
+pub use tenancy::*;

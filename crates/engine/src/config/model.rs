@@ -37,6 +37,9 @@ pub struct Config {
     /// `[auth]`: bearer tokens (none: every request is anonymous).
     #[serde(default)]
     pub auth: Option<super::auth::AuthConfig>,
+    /// `[multi_tenancy]`: which tenant a request is for (none: no tenants).
+    #[serde(default, alias = "multitenancy")]
+    pub multi_tenancy: Option<super::tenancy::TenancyConfig>,
 }
 
 /// `[project]`: what this API is. `name` and `version` (and `description` when set) are shown

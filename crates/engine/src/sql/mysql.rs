@@ -585,8 +585,9 @@ impl Outbox for Mysql {
             };
             let mut body = format!(
                 "{lock}INSERT INTO fraiseql_outbox (id, subject, op, source, row_data, old_data, \
-                 view_name, view_key, created_at) VALUES (UUID(), {subject}, {op_name}, {table}, \
-                 {row_json}, {old}, {view}, {key}, UTC_TIMESTAMP(6));",
+                 view_name, view_key, tenant, created_at) VALUES (UUID(), {subject}, {op_name}, \
+                 {table}, {row_json}, {old}, {view}, {key}, NULLIF(@`app.tenant_id`, ''), \
+                 UTC_TIMESTAMP(6));",
                 table = literal(&rule.table),
                 subject = literal(&rule.subject),
                 op_name = literal(op.as_str()),

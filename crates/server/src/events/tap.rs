@@ -26,6 +26,8 @@ pub(crate) struct Tapped {
     pub(crate) about: Option<String>,
     /// `ce-time`: when the change was committed (RFC 3339).
     pub(crate) time: Option<String>,
+    /// `ce-tenant`: the tenant whose statement made the change (`[multi_tenancy]`).
+    pub(crate) tenant: Option<String>,
     pub(crate) body: bytes::Bytes,
 }
 
@@ -53,6 +55,7 @@ pub(crate) fn start(
                         op: m.header("ce-op").map(str::to_owned),
                         about: m.header("ce-subject").map(str::to_owned),
                         time: m.header("ce-time").map(str::to_owned),
+                        tenant: m.header("ce-tenant").map(str::to_owned),
                         body: m.body.clone(),
                     };
                     if tx.send(tapped).await.is_err() {
@@ -149,6 +152,7 @@ async fn jetstream(
                         op: header("ce-op"),
                         about: header("ce-subject"),
                         time: header("ce-time"),
+                        tenant: header("ce-tenant"),
                         body: m.payload.clone(),
                     };
                     if tx.send(tapped).await.is_err() {

@@ -455,6 +455,7 @@ fn oversized(state: &AppState, len: usize, operation: Option<&'static str>) -> O
         body,
         status: OutcomeStatus::RequestError,
         operation,
+        error: Some(ErrorCode::ResponseTooLarge.as_str()),
     })
 }
 

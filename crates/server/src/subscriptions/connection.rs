@@ -47,7 +47,7 @@ pub(crate) async fn serve(
     socket: WebSocket,
     protocol: Protocol,
     admitted: Admitted,
-    header_token: Option<String>,
+    (header_token, header_tenant): (Option<String>, Option<String>),
 ) {
     let config = state.subscriptions.config().clone();
     let (mut sink, mut stream) = socket.split();
@@ -91,6 +91,7 @@ pub(crate) async fn serve(
         init_payload: Map::new(),
         opened: Instant::now(),
         header_token,
+        header_tenant,
         ctx: RequestContext::anonymous(String::new()),
     };
     conn.ctx.request_id = conn.id.clone();
@@ -204,6 +205,8 @@ struct Connection {
     opened: Instant,
     /// The upgrade request's `Authorization` header, for clients that can set one.
     header_token: Option<String>,
+    /// The upgrade request's tenant header (`[multi_tenancy] auth_header`).
+    header_tenant: Option<String>,
     /// Who the connection is, once `connection_init` was checked by `[auth]`.
     ctx: RequestContext,
 }
@@ -231,6 +234,23 @@ impl Connection {
                         Err(e) => {
                             tracing::info!(connection = %self.id, peer = %self.peer, reason = ?e, "[auth] WebSocket connection refused");
                             return Some(self.forbidden("unauthenticated"));
+                        }
+                    }
+                }
+                if let Some(t) = self
+                    .state
+                    .config
+                    .multi_tenancy
+                    .as_ref()
+                    .filter(|t| t.enabled)
+                {
+                    let named = init_tenant(&self.init_payload, &t.auth_header)
+                        .or(self.header_tenant.as_deref());
+                    match crate::tenancy::resolve(t, self.state.auth.is_some(), named, &self.ctx) {
+                        Ok(tenant) => crate::tenancy::enter(&mut self.ctx, tenant),
+                        Err(e) => {
+                            tracing::info!(connection = %self.id, peer = %self.peer, reason = %e.message(), "[multi_tenancy] WebSocket connection refused");
+                            return Some(self.forbidden("tenant"));
                         }
                     }
                 }
@@ -476,6 +496,14 @@ impl Connection {
 /// spelling), `Authorization`/`authorization` (headers-as-payload clients) or `token`.
 fn init_token(payload: &Map<String, Value>) -> Option<&str> {
     ["authToken", "Authorization", "authorization", "token"]
+        .iter()
+        .find_map(|k| payload.get(*k).and_then(Value::as_str))
+}
+
+/// The tenant a `connection_init` payload names: `tenantId` (the seeds' spelling),
+/// `tenant_id`, or the tenant header's name.
+fn init_tenant<'a>(payload: &'a Map<String, Value>, header: &str) -> Option<&'a str> {
+    ["tenantId", "tenant_id", header]
         .iter()
         .find_map(|k| payload.get(*k).and_then(Value::as_str))
 }

@@ -395,6 +395,11 @@ impl Hub {
         let mut unkeyed = false;
         let mut reads = Vec::new();
         for g in groups {
+            // A tenant's subscribers hear only their tenant's changes (a deleted entity is
+            // sent from the event itself, with no read to filter it).
+            if g.ctx.tenant.is_some() && g.ctx.tenant != event.tenant {
+                continue;
+            }
             if let Some(op) = &g.sub.operation {
                 if !event
                     .op
@@ -604,6 +609,7 @@ mod tests {
             op: Some("UPDATE".into()),
             about: about.map(str::to_owned),
             time: None,
+            tenant: None,
             body: bytes::Bytes::new(),
         }
     }

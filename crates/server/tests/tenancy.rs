@@ -1,0 +1,351 @@
+//! `[multi_tenancy]` (issue 15) through a real server, `strategy = "row"`: the tenant named
+//! by the header (behind a gateway) or by a verified token's claim becomes `app.tenant_id`,
+//! which PostgreSQL row-level security policies (a view with `security_invoker`, read by a
+//! role that is not a superuser), MariaDB stored functions and SQLite's `current_setting`
+//! read; hostile, missing and disagreeing tenants are refused before any database work;
+//! metrics count each tenant, capped.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use support::jwt::{claims, Signer, SECRET};
+
+mod support;
+
+/// Projects of two tenants; the write function takes the tenant from the setting.
+const PG_PROJECTS: &str = r#"
+CREATE TYPE mutation_response AS (status text, message text, entity_id text,
+  entity_type text, entity jsonb, updated_fields text[], cascade jsonb, metadata jsonb);
+CREATE TABLE tb_project (id text PRIMARY KEY,
+  tenant_id text NOT NULL DEFAULT current_setting('app.tenant_id'), name text NOT NULL);
+ALTER TABLE tb_project ENABLE ROW LEVEL SECURITY;
+CREATE POLICY by_tenant ON tb_project
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+INSERT INTO tb_project VALUES ('p1', 'acme', 'Rocket'), ('p2', 'acme', 'Anvil'),
+  ('p3', 'globex', 'Dome');
+CREATE VIEW v_project WITH (security_invoker = true) AS
+  SELECT id, tenant_id, jsonb_build_object('id', id, 'name', name, 'tenant_id', tenant_id) AS data
+  FROM tb_project;
+-- Without security_invoker a view reads as its owner: the one way to leak.
+CREATE VIEW v_project_leaky AS
+  SELECT id, jsonb_build_object('id', id, 'name', name, 'tenant_id', tenant_id) AS data
+  FROM tb_project;
+CREATE FUNCTION fn_create_project(p_id text, p_name text) RETURNS mutation_response
+LANGUAGE plpgsql AS $$
+DECLARE r mutation_response;
+BEGIN
+  INSERT INTO tb_project (id, name) VALUES (p_id, p_name);
+  r.status := 'success'; r.entity_id := p_id; r.entity_type := 'Project';
+  RETURN r;
+END $$;
+"#;
+
+const SQLITE_PROJECTS: &str = r#"
+CREATE TABLE tb_project (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, name TEXT NOT NULL);
+INSERT INTO tb_project VALUES ('p1', 'acme', 'Rocket'), ('p2', 'acme', 'Anvil'),
+  ('p3', 'globex', 'Dome');
+CREATE VIEW v_project AS SELECT id, tenant_id,
+  json_object('id', id, 'name', name, 'tenant_id', tenant_id) AS data
+  FROM tb_project WHERE tenant_id = current_setting('app.tenant_id', 1);
+CREATE VIEW v_project_leaky AS SELECT id,
+  json_object('id', id, 'name', name, 'tenant_id', tenant_id) AS data FROM tb_project;
+CREATE TABLE fraiseql_mutation_response (status TEXT NOT NULL, message TEXT, entity_id TEXT,
+  entity_type TEXT, entity TEXT, metadata TEXT);
+CREATE VIEW fn_create_project AS SELECT NULL AS p_id, NULL AS p_name WHERE 0;
+CREATE TRIGGER fn_create_project_call INSTEAD OF INSERT ON fn_create_project BEGIN
+  INSERT INTO tb_project VALUES (NEW.p_id, current_setting('app.tenant_id'), NEW.p_name);
+  INSERT INTO fraiseql_mutation_response (status, entity_id, entity_type)
+    VALUES ('success', NEW.p_id, 'Project');
+END;
+"#;
+
+const MARIADB_PROJECTS: &str = r#"
+CREATE TABLE tb_project (id VARCHAR(36) PRIMARY KEY, tenant_id VARCHAR(63) NOT NULL,
+  name VARCHAR(100) NOT NULL);
+INSERT INTO tb_project VALUES ('p1', 'acme', 'Rocket'), ('p2', 'acme', 'Anvil'),
+  ('p3', 'globex', 'Dome');
+CREATE FUNCTION app_tenant() RETURNS TEXT NOT DETERMINISTIC READS SQL DATA RETURN @`app.tenant_id`;
+CREATE VIEW v_project AS SELECT id, tenant_id,
+  JSON_OBJECT('id', id, 'name', name, 'tenant_id', tenant_id) AS data
+  FROM tb_project WHERE tenant_id = app_tenant();
+CREATE VIEW v_project_leaky AS SELECT id,
+  JSON_OBJECT('id', id, 'name', name, 'tenant_id', tenant_id) AS data FROM tb_project;
+CREATE PROCEDURE fn_create_project(IN p_id TEXT, IN p_name TEXT)
+BEGIN
+  INSERT INTO tb_project VALUES (p_id, @`app.tenant_id`, p_name);
+  SELECT 'success' AS status, p_id AS entity_id, 'Project' AS entity_type;
+END;
+"#;
+
+const SDL: &str = r#"
+type Project @source(view: "v_project") { id: ID! name: String! tenantId: String! }
+type LeakyProject @source(view: "v_project_leaky") { id: ID! name: String! tenantId: String! }
+type Query {
+  projects: [Project!]!
+  project(id: ID!): Project
+  leakyProjects: [LeakyProject!]!
+}
+type Mutation {
+  createProject(id: ID!, name: String!): Project @function(name: "fn_create_project")
+}
+"#;
+
+fn config(text: &str) -> fraiseql_engine::config::Config {
+    fraiseql_engine::config::parse(text, "fraiseql.toml", &|_| None)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Status, error code (if any) and body of `query` sent with `headers`.
+async fn ask(
+    http: &reqwest::Client,
+    base: &str,
+    headers: &[(&str, &str)],
+    query: &str,
+) -> (StatusCode, Option<String>, Value) {
+    let mut request = http
+        .post(format!("{base}/graphql"))
+        .json(&json!({ "query": query }));
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    let body: Value = response.json().await.expect("JSON");
+    let code = body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .map(str::to_owned);
+    (status, code, body)
+}
+
+/// The project ids a tenant's `projects` answers with, sorted.
+async fn project_ids(http: &reqwest::Client, base: &str, headers: &[(&str, &str)]) -> Vec<String> {
+    let (status, _, body) = ask(http, base, headers, "{ projects { id tenantId } }").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut ids: Vec<String> = body["data"]["projects"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The row strategy behind a gateway (the header names the tenant) on the database at `url`,
+/// whose one pooled connection every request shares.
+async fn rows_are_kept_apart(url: &str, leaky_leaks: bool) {
+    let running = support::serve(
+        config(&format!(
+            "[database]\nurl = \"{url}\"\npool_min = 1\npool_max = 1\n[multi_tenancy]\n\
+             strategy = \"row\"\nmax_tenant_labels = 2\n"
+        )),
+        SDL,
+    )
+    .await;
+    let (base, http) = (support::base(&running), reqwest::Client::new());
+    let acme = [("X-Tenant-ID", "acme")];
+    let globex = [("X-Tenant-ID", "globex")];
+    assert_eq!(
+        project_ids(&http, &base, &acme).await,
+        ["p1", "p2"],
+        "{url}"
+    );
+    assert_eq!(project_ids(&http, &base, &globex).await, ["p3"], "{url}");
+    assert_eq!(
+        project_ids(&http, &base, &acme).await,
+        ["p1", "p2"],
+        "{url}: not globex's"
+    );
+    // By id: another tenant's row is not there.
+    let (_, _, body) = ask(&http, &base, &globex, r#"{ project(id: "p1") { id } }"#).await;
+    assert_eq!(body["data"]["project"], Value::Null, "{url}: {body}");
+    // A mutation writes under the caller's tenant and reads back as it.
+    let (_, _, body) = ask(
+        &http,
+        &base,
+        &globex,
+        r#"mutation { createProject(id: "p4", name: "globex's 'new' one") { id tenantId } }"#,
+    )
+    .await;
+    assert_eq!(
+        body["data"]["createProject"],
+        json!({"id": "p4", "tenantId": "globex"}),
+        "{url}: {body}"
+    );
+    assert_eq!(
+        project_ids(&http, &base, &acme).await,
+        ["p1", "p2"],
+        "{url}"
+    );
+    assert_eq!(
+        project_ids(&http, &base, &globex).await,
+        ["p3", "p4"],
+        "{url}"
+    );
+    // Missing, hostile and unknown tenants.
+    let (status, code, _) = ask(&http, &base, &[], "{ projects { id } }").await;
+    assert_eq!(
+        (status, code.as_deref()),
+        (StatusCode::UNAUTHORIZED, Some("UNAUTHENTICATED")),
+        "{url}"
+    );
+    let long = "a".repeat(64);
+    for hostile in [
+        "acme' OR '1'='1",
+        "acme; DROP TABLE tb_project",
+        "../acme",
+        "acme\u{202e}",
+        "ácme",
+        long.as_str(),
+    ] {
+        let request = http
+            .post(format!("{base}/graphql"))
+            .header("X-Tenant-ID", hostile.as_bytes())
+            .json(&json!({"query": "{ projects { id } }"}));
+        let response = request.send().await.expect("request");
+        assert_eq!(
+            response.status(),
+            StatusCode::BAD_REQUEST,
+            "{url}: {hostile:?}"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "BAD_REQUEST",
+            "{body}"
+        );
+    }
+    // A tenant with no rows sees none.
+    assert!(project_ids(&http, &base, &[("X-Tenant-ID", "initech")])
+        .await
+        .is_empty());
+    // A view that ignores the tenant is the one way to leak (what `fraiseql check` warns of).
+    let (_, _, body) = ask(&http, &base, &acme, "{ leakyProjects { id } }").await;
+    let leaked = body["data"]["leakyProjects"].as_array().unwrap().len();
+    assert_eq!(leaked > 2, leaky_leaks, "{url}: {body}");
+    // Per-tenant metrics, the tenants past max_tenant_labels counted as `other`.
+    let metrics = support::metrics(&http, &base).await;
+    assert!(
+        metrics.contains(r#"fraiseql_tenant_requests_total{endpoint="/graphql",tenant_id="acme"}"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"tenant_id="globex""#), "{metrics}");
+    assert!(metrics.contains(r#"tenant_id="other""#), "{metrics}");
+    assert!(!metrics.contains(r#"tenant_id="initech""#), "{metrics}");
+    assert!(!metrics.contains("DROP TABLE"), "{metrics}");
+    running.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn postgresql_row_level_security_keeps_tenants_apart() {
+    let db = support::PgScratch::new(PG_PROJECTS).await;
+    // A role that is not a superuser (superusers pass every policy), owning nothing.
+    let role = format!("app_{}", &db.name[11..]);
+    let admin = support::pg_admin().await;
+    let (scratch, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    admin
+        .batch_execute(&format!("CREATE ROLE {role} LOGIN"))
+        .await
+        .unwrap();
+    scratch
+        .batch_execute(&format!(
+            "GRANT SELECT, INSERT ON tb_project TO {role}; GRANT SELECT ON v_project, \
+             v_project_leaky TO {role}; GRANT USAGE ON TYPE mutation_response TO {role};"
+        ))
+        .await
+        .unwrap();
+    let url = db.url.replacen("://postgres@", &format!("://{role}@"), 1);
+    assert_ne!(url, db.url, "the test URL names the postgres user");
+    rows_are_kept_apart(&url, true).await;
+    db.drop().await;
+    admin
+        .batch_execute(&format!("DROP ROLE IF EXISTS {role}"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_and_mariadb_views_keep_tenants_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("projects.db");
+    rusqlite::Connection::open(&file)
+        .unwrap()
+        .execute_batch(SQLITE_PROJECTS)
+        .unwrap();
+    rows_are_kept_apart(&format!("sqlite://{}", file.display()), true).await;
+    let maria = support::MysqlScratch::new(MARIADB_PROJECTS).await;
+    rows_are_kept_apart(&maria.url, true).await;
+}
+
+#[tokio::test]
+async fn with_auth_the_token_names_the_tenant_and_the_header_must_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("projects.db");
+    rusqlite::Connection::open(&file)
+        .unwrap()
+        .execute_batch(SQLITE_PROJECTS)
+        .unwrap();
+    let running = support::serve(
+        config(&format!(
+            "[database]\nurl = \"sqlite://{}\"\n[auth]\nsecret = \"{SECRET}\"\n[multi_tenancy]\n",
+            file.display()
+        )),
+        SDL,
+    )
+    .await;
+    let (base, http) = (support::base(&running), reqwest::Client::new());
+    let hs = Signer::hmac(SECRET);
+    let acme = format!(
+        "Bearer {}",
+        hs.sign(&claims("alice", json!({"tenant_id": "acme"})))
+    );
+    let no_tenant = format!("Bearer {}", hs.sign(&claims("bob", json!({}))));
+    let q = "{ projects { id } }";
+    assert_eq!(
+        project_ids(&http, &base, &[("Authorization", &acme)]).await,
+        ["p1", "p2"]
+    );
+    assert_eq!(
+        project_ids(
+            &http,
+            &base,
+            &[("Authorization", &acme), ("X-Tenant-ID", "acme")]
+        )
+        .await,
+        ["p1", "p2"]
+    );
+    // A header that names another tenant than the token.
+    let (status, code, _) = ask(
+        &http,
+        &base,
+        &[("Authorization", &acme), ("X-Tenant-ID", "globex")],
+        q,
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_deref()),
+        (StatusCode::FORBIDDEN, Some("FORBIDDEN"))
+    );
+    // With [auth], a header alone is not believed.
+    let (status, code, _) = ask(
+        &http,
+        &base,
+        &[("Authorization", &no_tenant), ("X-Tenant-ID", "globex")],
+        q,
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_deref()),
+        (StatusCode::UNAUTHORIZED, Some("UNAUTHENTICATED"))
+    );
+    // A hostile claim is refused like a hostile header.
+    let hostile = format!(
+        "Bearer {}",
+        hs.sign(&claims("eve", json!({"tenant_id": "acme' OR '1'='1"})))
+    );
+    let (status, _, _) = ask(&http, &base, &[("Authorization", &hostile)], q).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    running.stop().await.expect("stops");
+}
