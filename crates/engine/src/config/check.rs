@@ -725,6 +725,14 @@ impl<'a, 'i> Checker<'a, 'i> {
             );
         }
         match (t.strategy, per_tenant.is_empty()) {
+            // Refused rather than accepted and ignored until its pools are built.
+            (TenancyStrategy::DatabasePerTenant, false) => self.report(
+                &table,
+                "strategy",
+                "strategy = \"database_per_tenant\" is not available in this build yet; use \
+                 \"row\" (one database, row-level security) — see docs/multi-tenancy.md"
+                    .to_owned(),
+            ),
             (TenancyStrategy::DatabasePerTenant, true) => self.report(
                 &table,
                 "strategy",

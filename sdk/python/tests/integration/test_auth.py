@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import sqlite3
 import time
 
 import pytest
@@ -107,3 +108,39 @@ async def test_an_injected_claim_filters_an_sdk_query(tmp_path, fraiseql_bin):
         assert answer["errors"][0]["extensions"]["code"] == "FORBIDDEN", answer
         answer = await client.execute('{ myOrders(status: "paid") { identifier } }')
         assert answer["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED", answer
+
+
+@pytest.mark.asyncio
+async def test_set_tenant_names_the_tenant_of_every_later_request(tmp_path, fraiseql_bin):
+    """``set_tenant`` with ``[multi_tenancy]``: the view reads ``app.tenant_id``, so each
+    tenant sees its own orders; a hostile id and no tenant at all are refused."""
+    make_database(tmp_path / "app.db")
+    with sqlite3.connect(tmp_path / "app.db") as db:
+        db.executescript(
+            """
+            ALTER TABLE tb_order ADD COLUMN tenant_id TEXT NOT NULL DEFAULT 'tenant-a';
+            UPDATE tb_order SET tenant_id = 'tenant-b' WHERE id = 'ord-2';
+            DROP VIEW v_order;
+            CREATE VIEW v_order AS SELECT id, json_object('id', id, 'identifier', identifier,
+              'total', total, 'status', status, 'created_at', created_at) AS data
+              FROM tb_order WHERE tenant_id = current_setting('app.tenant_id', 1);
+            """
+        )
+    export_order_schema(tmp_path / "schema.json")
+    (tmp_path / "fraiseql.test.toml").write_text(
+        "[database]\n"
+        f"url = {json.dumps('sqlite://' + str((tmp_path / 'app.db').resolve()))}\n"
+        '\n[fraiseql]\nschema_file = "schema.json"\n\n[multi_tenancy]\n'
+    )
+    async with FraiseQLTestClient(config=tmp_path / "fraiseql.test.toml", binary=fraiseql_bin) as client:
+        query = "{ orders { identifier } }"
+        refused = await client.execute(query)
+        assert refused["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", refused
+        for tenant, wanted in (("tenant-a", ["ORD-001", "ORD-003"]), ("tenant-b", ["ORD-002"]), ("tenant-c", [])):
+            client.set_tenant(tenant)
+            answer = await client.execute(query)
+            assert sorted(o["identifier"] for o in answer["data"]["orders"]) == wanted, answer
+        client.set_tenant("tenant-a' OR '1'='1")
+        assert (await client.execute(query))["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+        client.set_tenant(None)
+        assert "X-Tenant-ID" not in client.headers
