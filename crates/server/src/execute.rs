@@ -6,9 +6,10 @@
 use crate::context::RequestContext;
 use crate::db::{Database, DbError, DbErrorKind};
 use crate::log::clip;
-use crate::remote::Remote;
+use crate::remote::{plan_databases, Remote};
 use crate::state::AppState;
 use fraiseql_engine::catalog::Catalog;
+use fraiseql_engine::config::DatabaseKind;
 use fraiseql_engine::error::{ErrorCode, GraphQLError, PathSegment};
 use fraiseql_engine::plan::{plan, Fetch, Mutate, Plan, Root, RootAction, Step};
 use fraiseql_engine::request::{introspect, prepare, OperationKind, Prepared};
@@ -138,7 +139,10 @@ async fn run(
         Ok(p) => p,
         Err(errors) => return failed(state, &errors, OutcomeStatus::RequestError, op),
     };
-    let remote = Remote::new(state, &plan, ctx);
+    let remote = match Remote::new(state, &plan, ctx).await {
+        Ok(r) => r,
+        Err(e) => return failed(state, &[e], OutcomeStatus::RequestError, op),
+    };
     let (values, errors) = match kind {
         OperationKind::Mutation => run_mutations(state, &plan, &remote, ctx).await,
         _ => match run_reads(state, Some(&prepared), &plan, &remote, &req.variables, ctx).await {
@@ -271,23 +275,26 @@ async fn run_reads(
             values[i] = Some(format!("\"{name}\""));
         }
     }
-    let catalogs: HashMap<&str, Option<Arc<Catalog>>> = state
-        .databases
-        .iter()
-        .map(|(name, db)| (name.as_str(), db.catalog()))
-        .collect();
-    let statements = render_reads(
-        plan,
-        &|name| {
-            let db = state.databases.get(name)?;
-            Some((db.kind, catalogs.get(name).and_then(|c| c.as_deref())))
-        },
-        remote.remotes(),
-    )
+    let mut catalogs: HashMap<&str, (DatabaseKind, Option<Arc<Catalog>>)> = HashMap::new();
+    let statements = {
+        for name in plan_databases(plan) {
+            if let Ok(db) = remote.database(name) {
+                catalogs.insert(name, (db.kind, db.catalog()));
+            }
+        }
+        render_reads(
+            plan,
+            &|name| {
+                let (kind, catalog) = catalogs.get(name)?;
+                Some((*kind, catalog.as_deref()))
+            },
+            remote.remotes(),
+        )
+    }
     .map_err(|m| vec![GraphQLError::new(ErrorCode::InternalServerError, m)])?;
     // Each database's rows are joined with those of other databases as soon as they arrive.
     let runs = statements.iter().map(|s| async move {
-        let db = state.database(&s.database).map_err(|e| *e)?;
+        let db = remote.database(&s.database).map_err(|e| *e)?;
         let columns = state
             .resilience
             .read(&db.name, || db.fetch_texts_as(&s.sql, &ctx.settings))
@@ -327,7 +334,7 @@ async fn run_mutations(
     for (i, root) in plan.roots.iter().enumerate() {
         match &root.action {
             RootAction::Typename(name) => values[i] = Some(format!("\"{name}\"")),
-            RootAction::Mutate(m) => match mutate(state, m, remote.remotes(), ctx).await {
+            RootAction::Mutate(m) => match mutate(state, m, remote, ctx).await {
                 // Relations into other databases are read after the transaction.
                 Ok(v) => {
                     let v = remote.resolve(vec![v]).await.pop().flatten();
@@ -360,7 +367,10 @@ pub(crate) async fn read_event(
         }],
         steps: steps.to_vec(),
     };
-    let remote = Remote::new(state, &plan, ctx);
+    let remote = match Remote::new(state, &plan, ctx).await {
+        Ok(r) => r,
+        Err(e) => return (None, vec![e]),
+    };
     let no_variables = serde_json::Map::new();
     match run_reads(state, None, &plan, &remote, &no_variables, ctx).await {
         Ok((mut values, errors)) => (values.pop().flatten(), errors),
@@ -371,10 +381,11 @@ pub(crate) async fn read_event(
 async fn mutate(
     state: &AppState,
     m: &Mutate,
-    remotes: Remotes<'_>,
+    remote: &Remote<'_>,
     ctx: &RequestContext,
 ) -> Result<Option<String>, GraphQLError> {
-    let db = state.database(&m.database).map_err(|e| *e)?;
+    let remotes = remote.remotes();
+    let db = remote.database(&m.database).map_err(|e| *e)?;
     let catalog = match db.catalog() {
         Some(c) => c,
         None => state

@@ -33,6 +33,15 @@ fn open(config: &Config, database: &str) -> Result<Database, DatabaseError> {
             unreachable: false,
             message: format!("database '{database}' is not configured"),
         })?;
+    if crate::db::tenants::per_tenant(cfg) {
+        return Err(DatabaseError {
+            unreachable: false,
+            message: format!(
+                "database '{database}' is one per tenant ({{tenant}} in its url): explain a \
+                 tenant's own database with a config that names it"
+            ),
+        });
+    }
     Database::new(database, cfg).map_err(|e| DatabaseError::from_db(database, e))
 }
 

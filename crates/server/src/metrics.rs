@@ -64,6 +64,8 @@ pub(crate) struct TenantMetrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     errors: IntCounterVec,
+    /// Tenant databases open now (`database_per_tenant`), set when scraped.
+    pub(crate) pools: IntGauge,
     /// The tenants named in labels so far, and how many may be.
     named: Arc<std::sync::Mutex<(std::collections::HashSet<String>, usize)>>,
 }
@@ -217,6 +219,14 @@ impl Metrics {
                 "GraphQL requests that failed, per tenant and the code of their first error",
                 &["tenant_id", "error_type"],
             )?,
+            pools: {
+                let g = IntGauge::new(
+                    "fraiseql_tenant_pools_open",
+                    "Tenant databases open now (database_per_tenant)",
+                )?;
+                registry.register(Box::new(g.clone()))?;
+                g
+            },
             named: Arc::default(),
         };
         Ok(Self {

@@ -20,6 +20,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use indexmap::{IndexMap, IndexSet};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::Mutex;
 
 /// One request's relations into other databases.
@@ -39,19 +40,39 @@ pub(crate) struct Remote<'a> {
     failures: Mutex<Vec<GraphQLError>>,
     /// The request's settings: each database's reads carry its session prelude.
     settings: &'a crate::db::Settings,
+    /// The request's tenant's own databases (`database_per_tenant`), by logical name.
+    tenant_databases: HashMap<String, Arc<Database>>,
 }
 
 /// The JSON read for each key, per step.
 type Answers = HashMap<usize, HashMap<String, String>>;
 
 impl<'a> Remote<'a> {
-    pub(crate) fn new(state: &'a AppState, plan: &'a Plan, ctx: &'a RequestContext) -> Self {
+    /// The remote reads of `plan` for `ctx`, with the databases of its tenant it needs
+    /// resolved first (an unknown tenant or a tenant database that cannot be opened fails
+    /// the request here, before any statement).
+    pub(crate) async fn new(
+        state: &'a AppState,
+        plan: &'a Plan,
+        ctx: &'a RequestContext,
+    ) -> Result<Self, GraphQLError> {
+        let mut tenant_databases = HashMap::new();
+        if state.tenants.is_some() {
+            for name in plan_databases(plan) {
+                if tenant_databases.contains_key(name) {
+                    continue;
+                }
+                if let Some(db) = Box::pin(state.tenant_database(name, ctx)).await {
+                    tenant_databases.insert(name.to_owned(), db?);
+                }
+            }
+        }
         let marker = if plan.steps.is_empty() {
             String::new()
         } else {
             uuid::Uuid::new_v4().simple().to_string()
         };
-        Self {
+        Ok(Self {
             state,
             steps: &plan.steps,
             needle: Needle::new(&marker),
@@ -68,6 +89,15 @@ impl<'a> Remote<'a> {
                 Reads::Replicas
             },
             failures: Mutex::new(Vec::new()),
+            tenant_databases,
+        })
+    }
+
+    /// The database a plan's logical name stands for, for this request.
+    pub(crate) fn database(&self, name: &str) -> Result<&Arc<Database>, Box<GraphQLError>> {
+        match self.tenant_databases.get(name) {
+            Some(db) => Ok(db),
+            None => self.state.database(name),
         }
     }
 
@@ -225,8 +255,8 @@ impl<'a> Remote<'a> {
         &self,
         database: &str,
         pairs: &[(usize, &str)],
-    ) -> Result<(&'a Database, SqlQuery), Box<GraphQLError>> {
-        let db = self.state.database(database)?;
+    ) -> Result<(&Database, SqlQuery), Box<GraphQLError>> {
+        let db = self.database(database)?;
         // The pairs come grouped by step (see `read`): one part per run of a step.
         let mut keys: Vec<(usize, Vec<&str>)> = Vec::new();
         for &(step, key) in pairs {
@@ -269,4 +299,21 @@ impl<'a> Remote<'a> {
         }
         text
     }
+}
+
+/// Every database `plan` reads or writes, in order of first use.
+pub(crate) fn plan_databases(plan: &Plan) -> Vec<&str> {
+    let roots = plan.roots.iter().filter_map(|r| match &r.action {
+        RootAction::Fetch(f) => Some(f.database.as_str()),
+        RootAction::Mutate(m) => Some(m.database.as_str()),
+        RootAction::Subscribe(s) => Some(s.fetch.database.as_str()),
+        _ => None,
+    });
+    let mut out: Vec<&str> = Vec::new();
+    for name in roots.chain(plan.steps.iter().map(|s| s.database.as_str())) {
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
 }

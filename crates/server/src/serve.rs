@@ -83,8 +83,12 @@ pub(crate) async fn start(
     .map_err(ServeError::Schema)?;
     let metrics = Metrics::new().map_err(|e| ServeError::Schema(format!("metrics: {e}")))?;
     let mut databases = IndexMap::new();
+    let deadline = Duration::from_millis(config.server.request_timeout_ms.max(1));
     for (name, cfg) in &config.databases {
-        let deadline = Duration::from_millis(config.server.request_timeout_ms.max(1));
+        if crate::db::tenants::per_tenant(cfg) {
+            // One per tenant, opened on the tenant's first request (`db/tenants.rs`).
+            continue;
+        }
         let mut db = Database::serving(name, cfg, deadline).map_err(|e| ServeError::Database {
             name: name.clone(),
             message: e.message,
@@ -265,6 +269,9 @@ pub(crate) async fn run(
     }
     for db in state.databases.values() {
         db.stop_upkeep();
+    }
+    if let Some(tenants) = &state.tenants {
+        tenants.stop();
     }
     // Let the aborted upkeep tasks be dropped before the runtime goes.
     tokio::task::yield_now().await;

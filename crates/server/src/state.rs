@@ -39,6 +39,8 @@ pub(crate) struct AppState {
     pub(crate) subscriptions: Arc<crate::subscriptions::Hub>,
     /// `[auth]`: verifies tokens; `None` serves every request anonymously.
     pub(crate) auth: Option<crate::auth::Authenticator>,
+    /// The databases per tenant (`database_per_tenant`), when the config has any.
+    pub(crate) tenants: Option<crate::db::tenants::TenantDatabases>,
     /// Keyed per process so cache keys cannot be aimed at collisions from outside.
     hasher: std::collections::hash_map::RandomState,
 }
@@ -64,11 +66,20 @@ impl AppState {
             metrics.subscriptions.clone(),
         ));
         let auth = config.auth.as_ref().map(crate::auth::Authenticator::new);
+        let tenants = config.multi_tenancy.as_ref().and_then(|t| {
+            crate::db::tenants::TenantDatabases::new(
+                &config.databases,
+                std::time::Duration::from_millis(config.server.request_timeout_ms.max(1)),
+                t.max_tenant_pools,
+                std::time::Duration::from_secs(t.tenant_pool_idle_secs),
+            )
+        });
         if let Some(t) = &config.multi_tenancy {
             metrics.tenants.cap(t.max_tenant_labels);
         }
         Self {
             auth,
+            tenants,
             config,
             api,
             databases,
@@ -84,9 +95,10 @@ impl AppState {
         }
     }
 
-    /// The database a plan's logical name stands for. Every name a plan holds comes from the
-    /// schema, which startup checked against the config, so a miss is an internal error
-    /// (reported, never a panic).
+    /// The configured database a plan's logical name stands for (a database per tenant is
+    /// resolved with the request's tenant by [`AppState::tenant_database`]). Every name a
+    /// plan holds comes from the schema, which startup checked against the config, so a
+    /// miss is an internal error (reported, never a panic).
     pub(crate) fn database(
         &self,
         name: &str,
@@ -97,6 +109,37 @@ impl AppState {
                 format!("database '{name}' is not configured"),
             ))
         })
+    }
+
+    /// `ctx`'s own database `name` when `name` is a database per tenant (opened on first
+    /// use), `None` when it is a configured one. An unknown tenant is NOT_FOUND, a tenant
+    /// database that cannot be reached DATABASE_UNAVAILABLE, a request without a tenant
+    /// UNAUTHENTICATED.
+    pub(crate) async fn tenant_database(
+        &self,
+        name: &str,
+        ctx: &crate::context::RequestContext,
+    ) -> Option<Result<Arc<Database>, fraiseql_engine::error::GraphQLError>> {
+        use crate::db::tenants::TenantDbError;
+        use fraiseql_engine::error::{ErrorCode, GraphQLError};
+        let tenants = self.tenants.as_ref().filter(|t| t.serves(name))?;
+        let Some(tenant) = &ctx.tenant else {
+            return Some(Err(GraphQLError::new(
+                ErrorCode::Unauthenticated,
+                "missing tenant context",
+            )));
+        };
+        Some(tenants.get(name, tenant).await.map_err(|e| match e {
+            TenantDbError::Unknown => GraphQLError::new(
+                ErrorCode::NotFound,
+                format!("unknown tenant '{tenant}': it has no database"),
+            ),
+            TenantDbError::Down(e) => {
+                let mut error = crate::execute::db_error(name, &e);
+                error.message = format!("tenant '{tenant}': {}", error.message);
+                error
+            }
+        }))
     }
 
     /// The cache key of an operation: its text and the operation name chosen from it.

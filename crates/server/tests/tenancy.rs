@@ -349,3 +349,167 @@ async fn with_auth_the_token_names_the_tenant_and_the_header_must_agree() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     running.stop().await.expect("stops");
 }
+
+/// One tenant's database: its projects, a view without any tenant filter (the database is
+/// the boundary), and the write function.
+const PG_TENANT_DB: &str = r#"
+CREATE TYPE mutation_response AS (status text, message text, entity_id text,
+  entity_type text, entity jsonb, updated_fields text[], cascade jsonb, metadata jsonb);
+CREATE TABLE tb_project (id text PRIMARY KEY, tenant_id text NOT NULL, name text NOT NULL);
+CREATE VIEW v_project AS
+  SELECT id, jsonb_build_object('id', id, 'name', name, 'tenant_id', tenant_id) AS data
+  FROM tb_project;
+CREATE VIEW v_project_leaky AS SELECT * FROM v_project;
+CREATE FUNCTION fn_create_project(p_id text, p_name text) RETURNS mutation_response
+LANGUAGE plpgsql AS $$
+DECLARE r mutation_response;
+BEGIN
+  INSERT INTO tb_project VALUES (p_id, current_setting('app.tenant_id'), p_name);
+  r.status := 'success'; r.entity_id := p_id; r.entity_type := 'Project';
+  RETURN r;
+END $$;
+"#;
+
+#[tokio::test]
+async fn each_tenant_has_its_own_postgresql_database() {
+    let admin = support::pg_admin().await;
+    let prefix = format!(
+        "fraiseql_t_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    for (tenant, rows) in [
+        ("acme", "('p1', 'acme', 'Rocket'), ('p2', 'acme', 'Anvil')"),
+        ("globex", "('p3', 'globex', 'Dome')"),
+    ] {
+        let name = format!("{prefix}_{tenant}");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        let (c, connection) = tokio_postgres::connect(
+            &support::with_database(&support::pg_url(), &name),
+            tokio_postgres::NoTls,
+        )
+        .await
+        .unwrap();
+        tokio::spawn(connection);
+        c.batch_execute(PG_TENANT_DB).await.unwrap();
+        c.batch_execute(&format!("INSERT INTO tb_project VALUES {rows}"))
+            .await
+            .unwrap();
+    }
+    let url = support::with_database(&support::pg_url(), &format!("{prefix}_{{tenant}}"));
+    // One tenant database open at a time: every switch closes one and opens the other.
+    let running = support::serve(
+        config(&format!(
+            "[database]\nurl = \"{url}\"\npool_max = 2\n[multi_tenancy]\n\
+             strategy = \"database_per_tenant\"\nmax_tenant_pools = 1\n"
+        )),
+        SDL,
+    )
+    .await;
+    let (base, http) = (support::base(&running), reqwest::Client::new());
+    let acme = [("X-Tenant-ID", "acme")];
+    let globex = [("X-Tenant-ID", "globex")];
+    for _ in 0..3 {
+        assert_eq!(project_ids(&http, &base, &acme).await, ["p1", "p2"]);
+        assert_eq!(project_ids(&http, &base, &globex).await, ["p3"]);
+    }
+    let (_, _, body) = ask(
+        &http,
+        &base,
+        &acme,
+        r#"mutation { createProject(id: "p9", name: "new") { id tenantId } }"#,
+    )
+    .await;
+    assert_eq!(
+        body["data"]["createProject"],
+        json!({"id": "p9", "tenantId": "acme"}),
+        "{body}"
+    );
+    assert_eq!(project_ids(&http, &base, &acme).await, ["p1", "p2", "p9"]);
+    assert_eq!(project_ids(&http, &base, &globex).await, ["p3"]);
+    // A tenant without a database: a clear error, nothing opened.
+    let (_, code, body) = ask(
+        &http,
+        &base,
+        &[("X-Tenant-ID", "initech")],
+        "{ projects { id } }",
+    )
+    .await;
+    assert_eq!(code.as_deref(), Some("NOT_FOUND"), "{body}");
+    assert!(body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("unknown tenant 'initech'"));
+    let metrics = support::metrics(&http, &base).await;
+    let open: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("fraiseql_tenant_pools_open "))
+        .expect("the gauge")
+        .parse()
+        .unwrap();
+    assert!(open <= 1.0, "{metrics}");
+    // One tenant's database goes away: only that tenant's requests fail.
+    admin
+        .batch_execute(&format!("DROP DATABASE {prefix}_globex WITH (FORCE)"))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (_, code, body) = ask(&http, &base, &globex, "{ projects { id } }").await;
+    assert!(code.is_some(), "{body}");
+    assert_eq!(project_ids(&http, &base, &acme).await, ["p1", "p2", "p9"]);
+    running.stop().await.expect("stops");
+    admin
+        .batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {prefix}_acme WITH (FORCE)"
+        ))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn each_tenant_has_its_own_sqlite_file_and_unknown_ones_are_not_created() {
+    let dir = tempfile::tempdir().unwrap();
+    for (tenant, rows) in [
+        ("acme", "('p1', 'acme', 'Rocket')"),
+        ("globex", "('p3', 'globex', 'Dome')"),
+    ] {
+        let c = rusqlite::Connection::open(dir.path().join(format!("tenant_{tenant}.db"))).unwrap();
+        c.execute_batch(SQLITE_PROJECTS).unwrap();
+        c.execute_batch(&format!(
+            "DELETE FROM tb_project; INSERT INTO tb_project VALUES {rows}"
+        ))
+        .unwrap();
+    }
+    let url = format!("sqlite://{}/tenant_{{tenant}}.db", dir.path().display());
+    let running = support::serve(
+        config(&format!(
+            "[database]\nurl = \"{url}\"\n[multi_tenancy]\nstrategy = \"database_per_tenant\"\n"
+        )),
+        SDL,
+    )
+    .await;
+    let (base, http) = (support::base(&running), reqwest::Client::new());
+    assert_eq!(
+        project_ids(&http, &base, &[("X-Tenant-ID", "acme")]).await,
+        ["p1"]
+    );
+    assert_eq!(
+        project_ids(&http, &base, &[("X-Tenant-ID", "globex")]).await,
+        ["p3"]
+    );
+    let (_, code, _) = ask(
+        &http,
+        &base,
+        &[("X-Tenant-ID", "initech")],
+        "{ projects { id } }",
+    )
+    .await;
+    assert_eq!(code.as_deref(), Some("NOT_FOUND"));
+    assert!(
+        !dir.path().join("tenant_initech.db").exists(),
+        "no file for an unknown tenant"
+    );
+    running.stop().await.expect("stops");
+}

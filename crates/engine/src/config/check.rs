@@ -724,15 +724,21 @@ impl<'a, 'i> Checker<'a, 'i> {
                     .to_owned(),
             );
         }
+        let o = &config.observers;
+        let observed = o
+            .table_rules()
+            .map(|(_, r)| r.database())
+            .chain(o.subscribe.iter().map(|s| s.database()));
+        for db in observed {
+            if per_tenant.iter().any(|n| n.as_str() == db) {
+                let message = format!(
+                    "[observers] cannot watch database '{db}': it is one database per tenant, \
+                     and the event relay reads one database"
+                );
+                self.report(&["observers".to_owned()], "database", message);
+            }
+        }
         match (t.strategy, per_tenant.is_empty()) {
-            // Refused rather than accepted and ignored until its pools are built.
-            (TenancyStrategy::DatabasePerTenant, false) => self.report(
-                &table,
-                "strategy",
-                "strategy = \"database_per_tenant\" is not available in this build yet; use \
-                 \"row\" (one database, row-level security) — see docs/multi-tenancy.md"
-                    .to_owned(),
-            ),
             (TenancyStrategy::DatabasePerTenant, true) => self.report(
                 &table,
                 "strategy",

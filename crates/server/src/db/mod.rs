@@ -23,6 +23,7 @@ mod replicas;
 pub(crate) mod settings;
 mod sqlite;
 mod sqlite_catalog;
+pub(crate) mod tenants;
 mod tls;
 mod upkeep;
 
@@ -904,6 +905,15 @@ fn pool_error<E>(
         PoolError::Closed => DbError::unavailable("the connection pool is closed"),
         PoolError::NoRuntimeSpecified => DbError::unavailable("the pool has no runtime"),
         PoolError::PostCreateHook(_) => DbError::unavailable("a connection setup hook failed"),
+    }
+}
+
+/// Whether `e` says the database itself does not exist (a tenant's, not created yet).
+pub(crate) fn missing_database(kind: DatabaseKind, e: &DbError) -> bool {
+    match kind {
+        DatabaseKind::Postgresql => postgres::missing_database(e),
+        DatabaseKind::Mysql => mysql::missing_database(e),
+        DatabaseKind::Sqlite => false,
     }
 }
 

@@ -411,6 +411,11 @@ pub(super) fn mysql_error(e: &mysql_async::Error) -> DbError {
     }
 }
 
+/// ER_BAD_DB_ERROR (1049): the database named in the URL does not exist.
+pub(super) fn missing_database(e: &DbError) -> bool {
+    e.code.as_deref() == Some("1049")
+}
+
 /// A MySQL/MariaDB error number as the portable kind. The only place they are read.
 pub(super) fn server_kind(code: u16, state: &str) -> DbErrorKind {
     match code {

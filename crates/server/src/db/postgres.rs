@@ -188,6 +188,11 @@ pub(super) fn pool(
         .map_err(|e| DbError::unavailable(format!("cannot build the connection pool: {e}")))
 }
 
+/// `3D000` (invalid_catalog_name): the database named in the URL does not exist.
+pub(super) fn missing_database(e: &DbError) -> bool {
+    e.code.as_deref() == Some("3D000")
+}
+
 /// Runs `work` (statements on `conn`) so that dropping it before it finished cancels what
 /// runs on the server and marks `conn` abandoned (see [`Manager::recycle`]).
 pub(super) async fn guarded<T>(conn: &PgConn, work: impl Future<Output = T>) -> T {

@@ -214,6 +214,9 @@ pub(super) async fn ready(State(state): State<Arc<AppState>>, headers: HeaderMap
 
 /// `GET /metrics`.
 pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    if let Some(tenants) = &state.tenants {
+        state.metrics.tenants.pools.set(tenants.open() as i64);
+    }
     let mut response = state.metrics.render(&state.databases).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
