@@ -11,6 +11,7 @@ mod logging;
 mod output;
 mod project;
 mod run;
+mod tenant;
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -78,6 +79,9 @@ enum Command {
     /// Create a new project with sample data: SQLite (runs as is), PostgreSQL or MySQL/MariaDB.
     #[command(after_help = EXIT_CODES)]
     Init(init::InitArgs),
+    /// Tenant databases (`[multi_tenancy] strategy = "database_per_tenant"`).
+    #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,6 +158,7 @@ fn main() -> ExitCode {
             Command::Init(args) => init::init(args),
             Command::Events(command) => events::run(command).await,
             Command::Observers(command) => events::observers(command).await,
+            Command::Tenant(command) => tenant::run(command).await,
         }
     });
     match outcome {

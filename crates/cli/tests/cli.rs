@@ -1003,3 +1003,76 @@ fn observers_install_prints_then_applies_and_refuses_bad_rules() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(stderr(&out).contains("--since `soon`"), "{}", text(&out));
 }
+
+/// `fraiseql tenant create|list|drop` on every dialect: databases made from the `{tenant}`
+/// url with the schema file run in them, listed back, refused twice and for hostile names,
+/// dropped only when confirmed.
+#[test]
+fn tenant_databases_are_created_listed_and_dropped_on_every_dialect() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("schema.sql"),
+        "CREATE TABLE tb_project (id VARCHAR(36) PRIMARY KEY, name VARCHAR(100) NOT NULL);",
+    )
+    .unwrap();
+    let prefix = unique_name();
+    let templates = [
+        with_database(&database::pg_admin_url(), &format!("{prefix}_{{tenant}}")),
+        with_database(
+            &database::mysql_admin_url(),
+            &format!("{prefix}_{{tenant}}"),
+        ),
+        format!("sqlite://{}/{prefix}_{{tenant}}.db", dir.display()),
+    ];
+    for url in templates {
+        std::fs::write(
+            dir.join("fraiseql.toml"),
+            format!(
+                "[database]\nurl = \"{url}\"\n[multi_tenancy]\nstrategy = \"database_per_tenant\"\n"
+            ),
+        )
+        .unwrap();
+        let list = || {
+            let out = fraiseql(dir, &["tenant", "list"]);
+            assert_eq!(out.status.code(), Some(0), "{url}: {}", text(&out));
+            stdout(&out).lines().map(str::to_owned).collect::<Vec<_>>()
+        };
+        for tenant in ["acme", "globex"] {
+            let out = fraiseql(dir, &["tenant", "create", tenant, "--sql", "schema.sql"]);
+            assert_eq!(out.status.code(), Some(0), "{url}: {}", text(&out));
+            assert!(
+                stdout(&out).contains(&format!("of tenant '{tenant}'")),
+                "{}",
+                text(&out)
+            );
+        }
+        assert_eq!(list(), ["acme", "globex"], "{url}");
+        let again = fraiseql(dir, &["tenant", "create", "acme"]);
+        assert_eq!(again.status.code(), Some(1), "{url}: {}", text(&again));
+        for hostile in ["x; DROP DATABASE postgres", "../etc", "acme'", ""] {
+            let out = fraiseql(dir, &["tenant", "create", hostile]);
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{url} {hostile:?}: {}",
+                text(&out)
+            );
+            assert!(
+                stderr(&out).contains("is not a tenant id"),
+                "{}",
+                text(&out)
+            );
+        }
+        // Not confirmed (no terminal): nothing dropped.
+        let out = fraiseql(dir, &["tenant", "drop", "acme"]);
+        assert_eq!(out.status.code(), Some(2), "{url}: {}", text(&out));
+        assert!(stderr(&out).contains("pass --yes"), "{}", text(&out));
+        assert_eq!(list(), ["acme", "globex"], "{url}");
+        for tenant in ["acme", "globex"] {
+            let out = fraiseql(dir, &["tenant", "drop", tenant, "--yes"]);
+            assert_eq!(out.status.code(), Some(0), "{url}: {}", text(&out));
+        }
+        assert!(list().is_empty(), "{url}");
+    }
+}

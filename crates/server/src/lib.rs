@@ -15,6 +15,7 @@ mod http;
 mod listen;
 mod log;
 mod metrics;
+mod provision;
 mod remote;
 mod resilience;
 mod serve;
@@ -28,6 +29,7 @@ pub use events::{
     install as install_observers, replay, InstallFailure, ReplayError, ReplayOptions,
 };
 pub use explain::{explain_sql, introspect, DatabaseError};
+pub use provision::{create_tenant, drop_tenant, list_tenants, ProvisionError};
 pub use serve::{ServeError, ServeOptions};
 
 use fraiseql_engine::config::Config;

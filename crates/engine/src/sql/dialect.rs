@@ -248,6 +248,24 @@ pub trait Dialect: Sync {
     /// `database` (the object a mutation calls differs per dialect).
     fn missing_mutation(&self, function: &str, database: &str) -> String;
 
+    /// The statements that create a tenant's database `database` (`fraiseql tenant
+    /// create`), and its login `owner` when the tenant URL's user names the tenant; empty
+    /// where a database is a file (SQLite). Names are validated tenant ids, quoted anyway.
+    fn create_database(&self, _database: &str, _owner: Option<&str>) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The statements that drop what [`Dialect::create_database`] made.
+    fn drop_database(&self, _database: &str, _owner: Option<&str>) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The statement that lists the server's databases (one name per row), where a
+    /// database is not a file.
+    fn database_names(&self) -> Option<&'static str> {
+        None
+    }
+
     /// A SQL string literal.
     fn literal(&self, s: &str) -> String {
         let mut out = String::with_capacity(s.len() + 2);

@@ -100,6 +100,29 @@ impl Dialect for Mysql {
         DatabaseKind::Mysql
     }
 
+    /// A user (from any host) with every privilege on the database, when there is one.
+    fn create_database(&self, database: &str, owner: Option<&str>) -> Vec<String> {
+        let mut out = vec![format!("CREATE DATABASE {}", self.ident(database))];
+        if let Some(o) = owner {
+            let user = format!("{}@'%'", self.literal(o));
+            out.push(format!("CREATE USER {user}"));
+            out.push(format!("GRANT ALL ON {}.* TO {user}", self.ident(database)));
+        }
+        out
+    }
+
+    fn drop_database(&self, database: &str, owner: Option<&str>) -> Vec<String> {
+        let mut out = vec![format!("DROP DATABASE IF EXISTS {}", self.ident(database))];
+        if let Some(o) = owner {
+            out.push(format!("DROP USER IF EXISTS {}@'%'", self.literal(o)));
+        }
+        out
+    }
+
+    fn database_names(&self) -> Option<&'static str> {
+        Some("SELECT CAST(schema_name AS CHAR) FROM information_schema.schemata ORDER BY 1")
+    }
+
     fn holds_json(&self, column: SqlType) -> bool {
         // MariaDB's JSON is LONGTEXT (with a JSON_VALID check); a view's JSON_OBJECT column
         // is VARCHAR, MEDIUMTEXT or LONGTEXT in the collation of the connection that created

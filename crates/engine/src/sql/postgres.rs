@@ -88,6 +88,37 @@ impl Dialect for Postgres {
         DatabaseKind::Postgresql
     }
 
+    /// A login role owning the database, when there is one.
+    fn create_database(&self, database: &str, owner: Option<&str>) -> Vec<String> {
+        match owner {
+            Some(o) => vec![
+                format!("CREATE ROLE {} LOGIN", self.ident(o)),
+                format!(
+                    "CREATE DATABASE {} OWNER {}",
+                    self.ident(database),
+                    self.ident(o)
+                ),
+            ],
+            None => vec![format!("CREATE DATABASE {}", self.ident(database))],
+        }
+    }
+
+    /// `WITH (FORCE)` ends the connections still open on it (PostgreSQL 13 and later).
+    fn drop_database(&self, database: &str, owner: Option<&str>) -> Vec<String> {
+        let mut out = vec![format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.ident(database)
+        )];
+        if let Some(o) = owner {
+            out.push(format!("DROP ROLE IF EXISTS {}", self.ident(o)));
+        }
+        out
+    }
+
+    fn database_names(&self) -> Option<&'static str> {
+        Some("SELECT datname::text FROM pg_database WHERE NOT datistemplate ORDER BY 1")
+    }
+
     fn holds_json(&self, column: SqlType) -> bool {
         matches!(column, SqlType::Json | SqlType::Jsonb)
     }

@@ -908,6 +908,23 @@ fn pool_error<E>(
     }
 }
 
+/// Whether the SQLite file `url` names exists (an in-memory database always does).
+pub(crate) fn sqlite_exists(url: &str) -> bool {
+    match sqlite::location(url) {
+        Ok(sqlite::Location::Memory) => true,
+        Ok(sqlite::Location::File(path)) => path.is_file(),
+        Err(_) => false,
+    }
+}
+
+/// The file a SQLite `url` names (`None` in memory or when it names none).
+pub(crate) fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    match sqlite::location(url) {
+        Ok(sqlite::Location::File(path)) => Some(path),
+        _ => None,
+    }
+}
+
 /// Whether `e` says the database itself does not exist (a tenant's, not created yet).
 pub(crate) fn missing_database(kind: DatabaseKind, e: &DbError) -> bool {
     match kind {

@@ -74,15 +74,6 @@ pub(super) fn location(url: &str) -> Result<Location, DbError> {
     Ok(Location::File(PathBuf::from(path)))
 }
 
-/// Whether the file `url` names exists (an in-memory database always does).
-pub(super) fn exists(url: &str) -> bool {
-    match location(url) {
-        Ok(Location::Memory) => true,
-        Ok(Location::File(path)) => path.is_file(),
-        Err(_) => false,
-    }
-}
-
 /// Builds the pool; the file is opened (and, with [`Access::ReadWrite`], created if missing)
 /// at the first checkout.
 pub(super) fn pool(url: &str, cfg: &DatabaseConfig, access: Access) -> Result<Pool, DbError> {

@@ -106,7 +106,7 @@ impl TenantDatabases {
                     let kind = cfg.kind.unwrap_or(DatabaseKind::Postgresql);
                     // A tenant's SQLite file is never created by a request naming it.
                     if kind == DatabaseKind::Sqlite
-                        && !super::sqlite::exists(cfg.url.as_deref().unwrap_or_default())
+                        && !super::sqlite_exists(cfg.url.as_deref().unwrap_or_default())
                     {
                         return Err(TenantDbError::Unknown);
                     }
