@@ -30,6 +30,9 @@ pub(crate) async fn check(args: CheckArgs) -> Outcome {
     for line in &report.ok {
         outln!("ok    {line}")?;
     }
+    for warning in &report.warnings {
+        outln!("WARN  {warning}")?;
+    }
     for problem in &report.problems {
         outln!("FAIL  {problem}")?;
     }

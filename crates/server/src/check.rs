@@ -22,6 +22,8 @@ pub struct CheckReport {
     pub problems: Vec<Problem>,
     /// What was verified, one line each.
     pub ok: Vec<String>,
+    /// What works but may not be what was meant (a view that shows every tenant's rows).
+    pub warnings: Vec<String>,
 }
 
 impl CheckReport {
@@ -111,6 +113,11 @@ pub async fn check(config: &Config, schema: &CompiledSchema) -> CheckReport {
             db.kind.label()
         ));
         check_database(&mut report, schema, name, db.kind, &catalog);
+        if config.multi_tenancy.as_ref().is_some_and(|t| {
+            t.enabled && t.strategy == fraiseql_engine::config::TenancyStrategy::Row
+        }) {
+            check_row_security(&mut report, schema, &db).await;
+        }
         check_data_keys(&mut report, schema, &db, &catalog).await;
         check_replicas(&mut report, schema, &db, &catalog).await;
         catalogs.insert(name.as_str(), catalog);
@@ -295,6 +302,54 @@ fn read_views<'s>(schema: &'s CompiledSchema, database: &str) -> Vec<(String, &'
                 .map(|(n, q)| (format!("query '{n}'"), q.sql_source.as_str())),
         )
         .collect()
+}
+
+/// Under the row strategy, each view the schema reads on PostgreSQL must keep tenants apart:
+/// every table it reads has row-level security, and every view on the way reads as the
+/// caller (`security_invoker`), else its owner's rights show every tenant's rows.
+async fn check_row_security(report: &mut CheckReport, schema: &CompiledSchema, db: &Database) {
+    let mut seen: Vec<&str> = Vec::new();
+    for (user, view) in read_views(schema, &db.name) {
+        if seen.contains(&view) {
+            continue;
+        }
+        seen.push(view);
+        let relations = match db.exposure(view).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return,
+            Err(e) => {
+                report.warnings.push(format!(
+                    "{user}: cannot tell whether view '{view}' keeps tenants apart: {e}"
+                ));
+                continue;
+            }
+        };
+        let mut fine = true;
+        for r in &relations {
+            if r.view && !r.invoker {
+                fine = false;
+                report.warnings.push(format!(
+                    "{user}: view '{}' (read by '{view}') reads as its owner, not the caller: \
+                     row-level security policies do not apply to requests through it; create \
+                     it WITH (security_invoker = true)",
+                    r.name
+                ));
+            } else if !r.view && !r.row_security {
+                fine = false;
+                report.warnings.push(format!(
+                    "{user}: view '{view}' reads table '{}', which has no row-level security: \
+                     every tenant's rows are visible (ALTER TABLE {} ENABLE ROW LEVEL SECURITY \
+                     and a policy on current_setting('app.tenant_id'))",
+                    r.name, r.name
+                ));
+            }
+        }
+        if fine {
+            report.ok.push(format!(
+                "{user}: view '{view}' reads only tables with row-level security, as the caller"
+            ));
+        }
+    }
 }
 
 fn check_database(

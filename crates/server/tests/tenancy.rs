@@ -259,6 +259,24 @@ async fn postgresql_row_level_security_keeps_tenants_apart() {
     let url = db.url.replacen("://postgres@", &format!("://{role}@"), 1);
     assert_ne!(url, db.url, "the test URL names the postgres user");
     rows_are_kept_apart(&url, true).await;
+    // `fraiseql check` names the view that leaks, and passes the one that does not.
+    let schema = fraiseql_engine::schema::load_schema(SDL, "schema.graphql").unwrap();
+    let cfg = config(&format!("[database]\nurl = \"{url}\"\n[multi_tenancy]\n"));
+    let report = fraiseql_server::check(&cfg, &schema).await;
+    let warnings = report.warnings.join("\n");
+    assert!(
+        warnings.contains("view 'v_project_leaky' (read by 'v_project_leaky') reads as its owner"),
+        "{warnings}"
+    );
+    assert!(!warnings.contains("'v_project' "), "{warnings}");
+    assert!(
+        report
+            .ok
+            .iter()
+            .any(|l| l.contains("view 'v_project' reads only tables with row-level security")),
+        "{:?}",
+        report.ok
+    );
     db.drop().await;
     admin
         .batch_execute(&format!("DROP ROLE IF EXISTS {role}"))
@@ -511,5 +529,112 @@ async fn each_tenant_has_its_own_sqlite_file_and_unknown_ones_are_not_created() 
         !dir.path().join("tenant_initech.db").exists(),
         "no file for an unknown tenant"
     );
+    running.stop().await.expect("stops");
+}
+
+/// 10,000 requests from random tenants — lists, reads by id, mutations — on `base`, 16 at a
+/// time: every row any of them sees is its own tenant's.
+async fn randomized(base: &str, tenants: &[&str]) {
+    let http = reqwest::Client::new();
+    let mut rng = fastrand::Rng::with_seed(15);
+    let jobs: Vec<(String, String)> = (0..10_000)
+        .map(|i| {
+            let tenant = tenants[rng.usize(..tenants.len())].to_owned();
+            let query = match rng.u8(..10) {
+                0 => format!(
+                    r#"mutation {{ createProject(id: "r{i}", name: "n{i}") {{ id tenantId }} }}"#
+                ),
+                1..=4 => format!(
+                    r#"{{ project(id: "p{}") {{ id tenantId }} }}"#,
+                    rng.u8(1..5)
+                ),
+                _ => "{ projects { id tenantId } }".to_owned(),
+            };
+            (tenant, query)
+        })
+        .collect();
+    let seen = futures::future::join_all(jobs.chunks(625).map(|chunk| {
+        let (http, base) = (http.clone(), base.to_owned());
+        async move {
+            let mut rows = 0usize;
+            for (tenant, query) in chunk {
+                let (status, _, body) = ask(&http, &base, &[("X-Tenant-ID", tenant)], query).await;
+                assert_eq!(status, StatusCode::OK, "{tenant} {query}: {body}");
+                assert!(body.get("errors").is_none(), "{tenant} {query}: {body}");
+                let mut check = |p: &Value| {
+                    if !p.is_null() {
+                        assert_eq!(p["tenantId"], tenant.as_str(), "{tenant} {query}: {body}");
+                        rows += 1;
+                    }
+                };
+                match body["data"].as_object().unwrap().values().next().unwrap() {
+                    Value::Array(list) => list.iter().for_each(&mut check),
+                    one => check(one),
+                }
+            }
+            rows
+        }
+    }))
+    .await;
+    assert!(seen.iter().sum::<usize>() > 10_000, "the requests saw rows");
+}
+
+#[tokio::test]
+async fn ten_thousand_randomized_requests_see_only_their_tenant_on_both_strategies() {
+    // Row strategy: PostgreSQL row-level security, as a role that is not a superuser.
+    let db = support::PgScratch::new(PG_PROJECTS).await;
+    let role = format!("app_{}", &db.name[11..]);
+    let admin = support::pg_admin().await;
+    let (scratch, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    admin
+        .batch_execute(&format!("CREATE ROLE {role} LOGIN"))
+        .await
+        .unwrap();
+    scratch
+        .batch_execute(&format!(
+            "GRANT SELECT, INSERT ON tb_project TO {role}; GRANT SELECT ON v_project TO {role};"
+        ))
+        .await
+        .unwrap();
+    let url = db.url.replacen("://postgres@", &format!("://{role}@"), 1);
+    let running = support::serve(
+        config(&format!(
+            "[database]\nurl = \"{url}\"\npool_max = 4\n[multi_tenancy]\n"
+        )),
+        SDL,
+    )
+    .await;
+    randomized(&support::base(&running), &["acme", "globex", "initech"]).await;
+    running.stop().await.expect("stops");
+    db.drop().await;
+    admin
+        .batch_execute(&format!("DROP ROLE IF EXISTS {role}"))
+        .await
+        .unwrap();
+
+    // Database per tenant: a SQLite file each, whose view shows every row it holds.
+    let dir = tempfile::tempdir().unwrap();
+    for tenant in ["acme", "globex", "initech"] {
+        let c = rusqlite::Connection::open(dir.path().join(format!("t_{tenant}.db"))).unwrap();
+        c.execute_batch(SQLITE_PROJECTS).unwrap();
+        c.execute_batch(&format!(
+            "DROP VIEW v_project; CREATE VIEW v_project AS SELECT id, tenant_id, \
+             json_object('id', id, 'name', name, 'tenant_id', tenant_id) AS data FROM tb_project; \
+             DELETE FROM tb_project WHERE tenant_id <> '{tenant}';"
+        ))
+        .unwrap();
+    }
+    let url = format!("sqlite://{}/t_{{tenant}}.db", dir.path().display());
+    let running = support::serve(
+        config(&format!(
+            "[database]\nurl = \"{url}\"\n[multi_tenancy]\nstrategy = \"database_per_tenant\"\n"
+        )),
+        SDL,
+    )
+    .await;
+    randomized(&support::base(&running), &["acme", "globex", "initech"]).await;
     running.stop().await.expect("stops");
 }

@@ -452,6 +452,23 @@ impl Database {
     pub(crate) fn pool_status(&self) -> PoolStatus {
         self.primary.pool_status()
     }
+
+    /// Every relation `view` reads, with its row-level security (PostgreSQL, the database
+    /// with policies; `None` elsewhere).
+    pub(crate) async fn exposure(
+        &self,
+        view: &str,
+    ) -> Result<Option<Vec<postgres_catalog::Exposed>>, DbError> {
+        match &self.primary.pool {
+            Pool::Postgres(p) => {
+                let conn = postgres::client(p).await?;
+                postgres::guarded(&conn, postgres_catalog::exposure(conn.client(), view))
+                    .await
+                    .map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
 }
 
 /// One server of a database, the primary or a replica: its pool, and the background upkeep

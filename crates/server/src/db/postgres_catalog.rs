@@ -42,6 +42,52 @@ WHERE p.prokind = 'f' AND n.nspname NOT IN ('pg_catalog', 'information_schema') 
   AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%' \
 ORDER BY n.nspname, p.proname, p.oid";
 
+/// Every relation a view reads, through the views it reads (its own row first): name, kind
+/// (`r`, `p`, `v`, `m`, `f`), whether row-level security is on, and whether a view reads as
+/// its caller (`security_invoker`).
+const EXPOSURE: &str = "\
+WITH RECURSIVE rel(oid) AS ( \
+  SELECT $1::text::regclass::oid \
+  UNION \
+  SELECT d.refobjid FROM rel \
+  JOIN pg_catalog.pg_rewrite r ON r.ev_class = rel.oid \
+  JOIN pg_catalog.pg_depend d ON d.objid = r.oid \
+   AND d.classid = 'pg_catalog.pg_rewrite'::regclass \
+   AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid <> rel.oid) \
+SELECT c.relname::text, c.relkind::text, c.relrowsecurity, \
+       coalesce('security_invoker=true' = ANY (c.reloptions) \
+             OR 'security_invoker=on' = ANY (c.reloptions), false) \
+FROM rel JOIN pg_catalog.pg_class c ON c.oid = rel.oid";
+
+/// What a view reads, for `fraiseql check` under the row strategy.
+pub(super) async fn exposure(client: &Client, view: &str) -> Result<Vec<Exposed>, DbError> {
+    let rows = client
+        .query(EXPOSURE, &[&view])
+        .await
+        .map_err(statement_error)?;
+    Ok(rows
+        .iter()
+        .map(|r| Exposed {
+            name: r.get(0),
+            view: matches!(r.get::<_, String>(1).as_str(), "v" | "m"),
+            row_security: r.get(2),
+            invoker: r.get(3),
+        })
+        .collect())
+}
+
+/// One relation a view reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Exposed {
+    pub(crate) name: String,
+    /// A view (else a table).
+    pub(crate) view: bool,
+    /// Row-level security is enabled (tables).
+    pub(crate) row_security: bool,
+    /// `security_invoker` (views): the policies of its tables apply to the caller.
+    pub(crate) invoker: bool,
+}
+
 /// Reads the catalog through one pooled connection (the caller guards it, see
 /// `postgres::guarded`).
 pub(super) async fn load(client: &Client) -> Result<Catalog, DbError> {
