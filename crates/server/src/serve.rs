@@ -345,6 +345,38 @@ pub(crate) fn banner(state: &AppState, addr: SocketAddr) -> String {
             db.pool_status().max
         ));
     }
+    if let Some(t) = state.config.multi_tenancy.as_ref().filter(|t| t.enabled) {
+        let per_tenant: Vec<&str> = state
+            .config
+            .databases
+            .iter()
+            .filter(|(_, c)| crate::db::tenants::per_tenant(c))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let databases = if per_tenant.is_empty() {
+            String::new()
+        } else {
+            format!(", per tenant: {}", per_tenant.join(", "))
+        };
+        out.push_str(&format!(
+            "Multi-tenancy: {} (tenant from {}{}{databases})\n",
+            t.strategy.name(),
+            if state.auth.is_some() {
+                format!("the `{}` claim", t.tenant_claim)
+            } else {
+                String::new()
+            },
+            if t.trusts_header(state.auth.is_some()) {
+                format!(
+                    "{}{}",
+                    if state.auth.is_some() { " or " } else { "" },
+                    t.auth_header
+                )
+            } else {
+                String::new()
+            },
+        ));
+    }
     if let Some(events) = &state.events {
         let o = &state.config.observers;
         let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });

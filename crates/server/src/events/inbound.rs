@@ -246,6 +246,7 @@ impl Consumer {
             }
         };
         let headers = d.headers.to_string();
+        let settings = tenant_settings(&d.headers);
         let handled = tokio::time::timeout(
             Duration::from_secs(self.sub.ack_wait_secs),
             outbox::handle(
@@ -254,6 +255,7 @@ impl Consumer {
                 Some((&self.durable, &d.id)),
                 body,
                 &headers,
+                &settings,
             ),
         )
         .await
@@ -356,4 +358,37 @@ fn event_id(headers: &Map<String, Value>) -> Option<String> {
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
     })
+}
+
+/// The settings a handler runs with for an event with `headers`: its tenant (`ce-tenant`,
+/// when it is a valid tenant id) as `app.tenant_id`, so a handler on a database with
+/// row-level security writes and reads as that tenant; none otherwise.
+pub(crate) fn tenant_settings(headers: &Value) -> crate::db::Settings {
+    match headers.get("ce-tenant").and_then(Value::as_str) {
+        Some(t) if fraiseql_engine::config::valid_tenant(t) => std::sync::Arc::from(vec![(
+            fraiseql_engine::config::TENANT_SETTING.to_owned(),
+            t.to_owned(),
+        )]),
+        _ => crate::db::settings::none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tenant_settings;
+    use serde_json::json;
+
+    #[test]
+    fn an_event_tenant_becomes_the_handler_setting_only_when_valid() {
+        let s = tenant_settings(&json!({"ce-tenant": "acme"}));
+        assert_eq!(&*s, [("app.tenant_id".to_owned(), "acme".to_owned())]);
+        for headers in [
+            json!({}),
+            json!({"ce-tenant": "acme'; DROP TABLE x; --"}),
+            json!({"ce-tenant": ""}),
+            json!({"ce-tenant": 7}),
+        ] {
+            assert!(tenant_settings(&headers).is_empty(), "{headers}");
+        }
+    }
 }

@@ -432,17 +432,19 @@ pub(crate) enum Handled {
 
 /// Runs `handler` for one event in a transaction that also records `once`, `(consumer,
 /// event_id)`: an event recorded before is not run again; a failing handler rolls both
-/// back. Without `once` (a replay) the handler just runs.
+/// back. Without `once` (a replay) the handler just runs. `settings` are the session settings
+/// it runs with: the event's tenant (`ce-tenant`) as `app.tenant_id`, or none.
 pub(crate) async fn handle(
     db: &Database,
     handler: &str,
     once: Option<(&str, &str)>,
     body: &str,
     headers: &str,
+    settings: &crate::db::Settings,
 ) -> Result<Handled, DbError> {
     let o = sql(db);
     let with_headers = takes_headers(db, handler).await?;
-    let mut tx = db.begin().await?;
+    let mut tx = db.begin_as(settings).await?;
     if let Some((consumer, event_id)) = once {
         if tx.execute(&o.inbox_insert(consumer, event_id)).await? == 0 {
             return Ok(Handled::Duplicate);

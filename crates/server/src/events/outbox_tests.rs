@@ -310,15 +310,37 @@ async fn scenario(kind: DatabaseKind) {
     let body = json!({"text": odd}).to_string();
     let headers = json!({"ce-id": "e1", "subject": "x"}).to_string();
     let once = Some(("consumer", "e1"));
-    let handled = outbox::handle(db, "fn_seen", once, &body, &headers)
-        .await
-        .unwrap();
+    let handled = outbox::handle(
+        db,
+        "fn_seen",
+        once,
+        &body,
+        &headers,
+        &crate::db::settings::none(),
+    )
+    .await
+    .unwrap();
     assert_eq!(handled, Handled::Done);
-    let again = outbox::handle(db, "fn_seen", once, &body, &headers)
-        .await
-        .unwrap();
+    let again = outbox::handle(
+        db,
+        "fn_seen",
+        once,
+        &body,
+        &headers,
+        &crate::db::settings::none(),
+    )
+    .await
+    .unwrap();
     assert_eq!(again, Handled::Duplicate);
-    let other = outbox::handle(db, "fn_seen", Some(("other", "e1")), &body, &headers).await;
+    let other = outbox::handle(
+        db,
+        "fn_seen",
+        Some(("other", "e1")),
+        &body,
+        &headers,
+        &crate::db::settings::none(),
+    )
+    .await;
     assert_eq!(
         other.unwrap(),
         Handled::Done,
@@ -339,19 +361,41 @@ async fn scenario(kind: DatabaseKind) {
     // Inbox records end with the retention: the same id is then new again.
     tokio::time::sleep(Duration::from_millis(20)).await;
     outbox::purge(db, Duration::ZERO).await.unwrap();
-    let after = outbox::handle(db, "fn_seen", once, &body, &headers)
-        .await
-        .unwrap();
+    let after = outbox::handle(
+        db,
+        "fn_seen",
+        once,
+        &body,
+        &headers,
+        &crate::db::settings::none(),
+    )
+    .await
+    .unwrap();
     assert_eq!(after, Handled::Done, "{kind:?}: the purged inbox forgot e1");
     for _ in 0..2 {
-        let failed = outbox::handle(db, "fn_bad", Some(("c", "b1")), "{}", "{}").await;
+        let failed = outbox::handle(
+            db,
+            "fn_bad",
+            Some(("c", "b1")),
+            "{}",
+            "{}",
+            &crate::db::settings::none(),
+        )
+        .await;
         assert!(
             failed.is_err(),
             "{kind:?}: a raising handler fails, every time"
         );
     }
-    let missing: Result<Handled, DbError> =
-        outbox::handle(db, "fn_nope", Some(("c", "m1")), "{}", "{}").await;
+    let missing: Result<Handled, DbError> = outbox::handle(
+        db,
+        "fn_nope",
+        Some(("c", "m1")),
+        "{}",
+        "{}",
+        &crate::db::settings::none(),
+    )
+    .await;
     assert!(missing.unwrap_err().message.contains("does not exist"));
     outbox::dead_letter(db, "c", "s", "b1", "{}", &headers, "no", 5)
         .await

@@ -127,8 +127,10 @@ async fn run(nats: &Nats, db: &Database, options: &ReplayOptions) -> Result<u64,
         };
         let body = std::str::from_utf8(&message.payload)
             .map_err(|_| fail("the message body is not UTF-8 text".into()))?;
-        let headers = Value::Object(headers).to_string();
-        match outbox::handle(db, &options.handler, None, body, &headers).await {
+        let headers = Value::Object(headers);
+        let settings = super::inbound::tenant_settings(&headers);
+        let headers = headers.to_string();
+        match outbox::handle(db, &options.handler, None, body, &headers, &settings).await {
             Ok(Handled::Done) => applied += 1,
             Ok(Handled::Duplicate) => {}
             Err(e) => return Err(fail(e.message)),
