@@ -132,6 +132,22 @@ fn admin(name: &str, url: &str, admin_url: Option<&str>) -> Result<String, Provi
     ))
 }
 
+/// `tenant`'s database name under `template`, and its owner when the template's user names
+/// the tenant.
+fn tenant_names(
+    name: &str,
+    template: &str,
+    tenant: &str,
+) -> Result<(String, Option<String>), ProvisionError> {
+    let p =
+        split(template).ok_or_else(|| fail(format!("database '{name}': its url is not a URL")))?;
+    let owner = p
+        .user
+        .filter(|u| u.contains(TENANT_PLACEHOLDER))
+        .map(|u| named(u.split(':').next().unwrap_or(u), tenant));
+    Ok((named(p.database, tenant), owner))
+}
+
 /// Runs one statement without results.
 async fn run(db: &Database, sql: String) -> Result<(), ProvisionError> {
     let q = SqlQuery {
@@ -166,14 +182,9 @@ pub async fn create_tenant(
                 )));
             }
         } else {
-            let p = split(&url)
-                .ok_or_else(|| fail(format!("database '{name}': its url is not a URL")))?;
-            let owner = split(&template)
-                .and_then(|t| t.user)
-                .filter(|u| u.contains(TENANT_PLACEHOLDER))
-                .map(|u| named(u.split(':').next().unwrap_or(u), tenant));
             let admin_db = open(name, cfg, admin(name, &template, admin_url)?)?;
-            for statement in dialect(kind).create_database(p.database, owner.as_deref()) {
+            let (database, owner) = tenant_names(name, &template, tenant)?;
+            for statement in dialect(kind).create_database(&database, owner.as_deref()) {
                 run(&admin_db, statement).await?;
             }
             admin_db.stop_upkeep();
@@ -286,14 +297,9 @@ pub async fn drop_tenant(
                 let _ = std::fs::remove_file(p);
             }
         } else {
-            let p = split(&url)
-                .ok_or_else(|| fail(format!("database '{name}': its url is not a URL")))?;
-            let owner = split(&template)
-                .and_then(|t| t.user)
-                .filter(|u| u.contains(TENANT_PLACEHOLDER))
-                .map(|u| named(u.split(':').next().unwrap_or(u), tenant));
             let admin_db = open(name, cfg, admin(name, &template, admin_url)?)?;
-            for statement in dialect(kind).drop_database(p.database, owner.as_deref()) {
+            let (database, owner) = tenant_names(name, &template, tenant)?;
+            for statement in dialect(kind).drop_database(&database, owner.as_deref()) {
                 run(&admin_db, statement).await?;
             }
             admin_db.stop_upkeep();

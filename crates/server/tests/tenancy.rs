@@ -235,17 +235,18 @@ async fn rows_are_kept_apart(url: &str, leaky_leaks: bool) {
     running.stop().await.expect("stops");
 }
 
-#[tokio::test]
-async fn postgresql_row_level_security_keeps_tenants_apart() {
+/// The projects database on PostgreSQL and a login role that is not a superuser (superusers
+/// pass every policy) and owns nothing, with what the server needs granted; the URL names
+/// that role.
+async fn rls_database() -> (support::PgScratch, String, String) {
     let db = support::PgScratch::new(PG_PROJECTS).await;
-    // A role that is not a superuser (superusers pass every policy), owning nothing.
     let role = format!("app_{}", &db.name[11..]);
-    let admin = support::pg_admin().await;
     let (scratch, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
         .await
         .unwrap();
     tokio::spawn(connection);
-    admin
+    support::pg_admin()
+        .await
         .batch_execute(&format!("CREATE ROLE {role} LOGIN"))
         .await
         .unwrap();
@@ -257,6 +258,21 @@ async fn postgresql_row_level_security_keeps_tenants_apart() {
         .await
         .unwrap();
     let url = db.url.replacen("://postgres@", &format!("://{role}@"), 1);
+    (db, role, url)
+}
+
+async fn drop_rls_database(db: support::PgScratch, role: &str) {
+    db.drop().await;
+    support::pg_admin()
+        .await
+        .batch_execute(&format!("DROP ROLE IF EXISTS {role}"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn postgresql_row_level_security_keeps_tenants_apart() {
+    let (db, role, url) = rls_database().await;
     assert_ne!(url, db.url, "the test URL names the postgres user");
     rows_are_kept_apart(&url, true).await;
     // `fraiseql check` names the view that leaks, and passes the one that does not.
@@ -277,11 +293,7 @@ async fn postgresql_row_level_security_keeps_tenants_apart() {
         "{:?}",
         report.ok
     );
-    db.drop().await;
-    admin
-        .batch_execute(&format!("DROP ROLE IF EXISTS {role}"))
-        .await
-        .unwrap();
+    drop_rls_database(db, &role).await;
 }
 
 #[tokio::test]
@@ -582,24 +594,7 @@ async fn randomized(base: &str, tenants: &[&str]) {
 #[tokio::test]
 async fn ten_thousand_randomized_requests_see_only_their_tenant_on_both_strategies() {
     // Row strategy: PostgreSQL row-level security, as a role that is not a superuser.
-    let db = support::PgScratch::new(PG_PROJECTS).await;
-    let role = format!("app_{}", &db.name[11..]);
-    let admin = support::pg_admin().await;
-    let (scratch, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    admin
-        .batch_execute(&format!("CREATE ROLE {role} LOGIN"))
-        .await
-        .unwrap();
-    scratch
-        .batch_execute(&format!(
-            "GRANT SELECT, INSERT ON tb_project TO {role}; GRANT SELECT ON v_project TO {role};"
-        ))
-        .await
-        .unwrap();
-    let url = db.url.replacen("://postgres@", &format!("://{role}@"), 1);
+    let (db, role, url) = rls_database().await;
     let running = support::serve(
         config(&format!(
             "[database]\nurl = \"{url}\"\npool_max = 4\n[multi_tenancy]\n"
@@ -609,11 +604,7 @@ async fn ten_thousand_randomized_requests_see_only_their_tenant_on_both_strategi
     .await;
     randomized(&support::base(&running), &["acme", "globex", "initech"]).await;
     running.stop().await.expect("stops");
-    db.drop().await;
-    admin
-        .batch_execute(&format!("DROP ROLE IF EXISTS {role}"))
-        .await
-        .unwrap();
+    drop_rls_database(db, &role).await;
 
     // Database per tenant: a SQLite file each, whose view shows every row it holds.
     let dir = tempfile::tempdir().unwrap();
