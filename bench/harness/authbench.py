@@ -172,7 +172,7 @@ def main(s: Settings) -> int:
         s.work_dir / "lua" / f"auth_{m}_{w.key}.lua", f"auth {m} {w.key}",
         {"query": w.query, "variables": w.variables}, ids_file, s.seed,
         headers={"Authorization": f"Bearer {token}"},
-        tokens_file=tokens_file if m == "many" else None)
+        varied=("Authorization", "Bearer ", tokens_file) if m == "many" else None)
         for m in MODES for w in workloads}
     results: dict = {
         "command": s.command, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started)),

@@ -24,8 +24,8 @@ wrk.headers["Accept"] = "application/json"
 local suffix = [==[{suffix}]==]
 local ids_file = [==[{ids_file}]==]
 local ids = nil
-local tokens_file = [==[{tokens_file}]==]
-local tokens = nil
+local values_file = [==[{values_file}]==]
+local values = nil
 local threads = {{}}
 local thread_count = 0
 
@@ -44,9 +44,9 @@ function init(args)
   else
     wrk.body = prefix
   end
-  if tokens_file ~= "" then
-    tokens = {{}}
-    for line in io.lines(tokens_file) do tokens[#tokens + 1] = line end
+  if values_file ~= "" then
+    values = {{}}
+    for line in io.lines(values_file) do values[#values + 1] = line end
   end
 end
 
@@ -78,9 +78,9 @@ _REQUEST_RANDOM = """function request()
   return wrk.format(nil, nil, nil, prefix .. ids[math.random(#ids)] .. suffix)
 end"""
 
-# Each request with one of the tokens, drawn at random (many callers), and its body.
+# Each request with a header value drawn at random (many callers, many tenants), and its body.
 _REQUEST_AS = """function request()
-  wrk.headers["Authorization"] = "Bearer " .. tokens[math.random(#tokens)]
+  wrk.headers[ [==[{header}]==] ] = [==[{prefix}]==] .. values[math.random(#values)]
   return wrk.format(nil, nil, nil, {body})
 end"""
 
@@ -105,10 +105,10 @@ class LoadResult:
 
 def write_script(path: Path, label: str, body: dict, ids_file: Path | None, seed: int,
                  delay_ms: float | None = None, headers: dict[str, str] | None = None,
-                 tokens_file: Path | None = None) -> Path:
+                 varied: tuple[str, str, Path] | None = None) -> Path:
     """The Lua script that posts `body` (its RANDOM_ID placeholder replaced per request),
-    with `headers` added to every request and, with `tokens_file`, a bearer token drawn
-    from its lines per request."""
+    with `headers` added to every request and, with `varied` (header, prefix, file), that
+    header set per request to the prefix and a line of the file drawn at random."""
     text = json.dumps(body, separators=(",", ":"))
     if RANDOM_ID in text:
         if ids_file is None:
@@ -117,9 +117,9 @@ def write_script(path: Path, label: str, body: dict, ids_file: Path | None, seed
         request_fn, ids = _REQUEST_RANDOM, str(ids_file)
     else:
         prefix, suffix, request_fn, ids = text, "", "", ""
-    if tokens_file is not None:
+    if varied is not None:
         body = "prefix .. ids[math.random(#ids)] .. suffix" if ids else "prefix"
-        request_fn = _REQUEST_AS.format(body=body)
+        request_fn = _REQUEST_AS.format(header=varied[0], prefix=varied[1], body=body)
     for part in (prefix, suffix):
         if "]==]" in part:
             raise ValueError(f"{label}: the body cannot be quoted in Lua")
@@ -135,7 +135,7 @@ def write_script(path: Path, label: str, body: dict, ids_file: Path | None, seed
         extra += f'wrk.headers[ [==[{name}]==] ] = [==[{value}]==]\n'
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(_TEMPLATE.format(label=label, prefix=prefix, suffix=suffix, ids_file=ids,
-                                     tokens_file=str(tokens_file or ""),
+                                     values_file=str(varied[2]) if varied else "",
                                      extra_headers=extra,
                                      seed=int(seed),
                                      request_fn=request_fn, delay_fn=delay_fn))

@@ -357,6 +357,9 @@ def main(argv: list[str]) -> int:
     if s.auth:
         from . import authbench
         return authbench.main(s)
+    if s.tenancy:
+        from . import tenancybench
+        return tenancybench.main(s)
     if s.subscriptions:
         # Imported here: it builds on events.py, which imports nats-py.
         from . import subscriptions
