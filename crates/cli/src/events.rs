@@ -81,6 +81,10 @@ pub(crate) struct ReplayArgs {
     /// The database the handler lives in.
     #[arg(long, default_value = "primary")]
     database: String,
+    /// For a database per tenant: the tenant whose database the handler runs in (only that
+    /// tenant's events are replayed).
+    #[arg(long)]
+    tenant: Option<String>,
 }
 
 pub(crate) async fn run(command: EventsCommand) -> Outcome {
@@ -98,6 +102,7 @@ pub(crate) async fn run(command: EventsCommand) -> Outcome {
         since,
         handler: args.handler,
         database: args.database,
+        tenant: args.tenant,
     };
     match fraiseql_server::replay(&config, &options).await {
         Ok(n) => {

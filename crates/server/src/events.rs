@@ -9,6 +9,7 @@
 //! - `inbound.rs`: durable consumers calling SQL handlers; `replay.rs`: history replayed.
 //! - `status.rs`: what the tasks report to `/health`.
 //! - `tap.rs`: a subject's messages fed to the GraphQL subscriptions of this process.
+//! - `tenants.rs`: a relay per open tenant database (`database_per_tenant`).
 //!
 //! [`Events`] owns the tasks: each is supervised (a panic restarts it after a backoff),
 //! and [`Events::stop`] stops them in order: consumers first, then the relays, which drain.
@@ -24,10 +25,12 @@ mod relay;
 mod replay;
 mod status;
 mod tap;
+mod tenants;
 
 pub use replay::{replay, ReplayError, ReplayOptions};
 pub(crate) use tap::Tapped;
 
+use crate::db::tenants::TenantDatabases;
 use crate::db::Database;
 use crate::metrics::Metrics;
 use bus::Bus;
@@ -52,6 +55,8 @@ pub(crate) struct Events {
     backend: Backend,
     stream: String,
     relays: IndexMap<String, Arc<RelayStatus>>,
+    /// The relays of open tenant databases, when a database per tenant has an outbox.
+    tenant_relays: Option<Arc<tenants::TenantRelays>>,
     consumers: IndexMap<String, Arc<ConsumerStatus>>,
     stop_consumers: watch::Sender<bool>,
     stop_relays: watch::Sender<bool>,
@@ -63,10 +68,12 @@ pub(crate) struct Events {
 /// it asks for nothing. Fails on what a restart would not fix: a stream that exists without
 /// the rule subjects, capture triggers that cannot be installed on a database that answers.
 /// `topics` are the subjects the schema's subscriptions listen on: the stream must take
-/// them too.
+/// them too. A database per tenant (in `tenants`) gets a relay per open tenant database,
+/// and a handler there runs in the event's tenant's database.
 pub(crate) async fn start(
     config: &Config,
     databases: &IndexMap<String, Arc<Database>>,
+    tenants: Option<&Arc<TenantDatabases>>,
     metrics: &Metrics,
     topics: Vec<String>,
 ) -> Result<Option<Events>, String> {
@@ -99,9 +106,14 @@ pub(crate) async fn start(
         tracing::info!("[observers] transport: memory (this process only)");
     }
 
-    let names: Vec<&str> = databases.keys().map(String::as_str).collect();
+    let names: Vec<&str> = config.databases.keys().map(String::as_str).collect();
+    let per_tenant = |name: &str| tenants.is_some_and(|t| t.serves(name));
+    let (tenant_outboxes, outboxes): (Vec<&str>, Vec<&str>) = o
+        .outbox_databases(&names)
+        .into_iter()
+        .partition(|name| per_tenant(name));
     let mut installed = Vec::new();
-    for name in o.outbox_databases(&names) {
+    for &name in &outboxes {
         let db = &databases[name];
         if o.install_triggers && db.ping().await.is_ok() {
             outbox::install(db, o)
@@ -118,14 +130,26 @@ pub(crate) async fn start(
         backend: o.backend,
         stream: o.stream.clone(),
         relays: IndexMap::new(),
+        tenant_relays: None,
         consumers: IndexMap::new(),
         stop_consumers,
         stop_relays,
         consumer_tasks: Mutex::new(Vec::new()),
         relay_tasks: Mutex::new(Vec::new()),
     };
+    if let (Some(t), false) = (tenants, tenant_outboxes.is_empty()) {
+        let relays = Arc::new(tenants::TenantRelays::new(
+            tenant_outboxes.iter().map(|n| (*n).to_owned()).collect(),
+            bus.clone(),
+            metrics.clone(),
+            o.clone(),
+            config.project.name.clone(),
+        ));
+        t.watch(relays.clone());
+        events.tenant_relays = Some(relays);
+    }
     let mut relay_tasks = Vec::new();
-    for name in o.outbox_databases(&names) {
+    for name in outboxes {
         let status = Arc::new(RelayStatus::default());
         events.relays.insert(name.to_owned(), status.clone());
         let source = message::source(&config.project.name, name);
@@ -135,6 +159,7 @@ pub(crate) async fn start(
             status: status.clone(),
             metrics: metrics.clone(),
             source: source.clone(),
+            tenant: None,
             batch: o.batch_size,
             poll: Duration::from_millis(o.poll_interval_ms.0.max(1)),
             retention: Duration::from_secs(o.retention_secs),
@@ -171,7 +196,10 @@ pub(crate) async fn start(
         let consumer = Arc::new(inbound::Consumer {
             sub: sub.clone(),
             durable: durable.clone(),
-            db: databases[sub.database()].clone(),
+            target: match tenants.filter(|t| t.serves(sub.database())) {
+                Some(t) => inbound::Target::PerTenant(sub.database().to_owned(), t.clone()),
+                None => inbound::Target::Fixed(databases[sub.database()].clone()),
+            },
             bus: bus.clone(),
             status,
             metrics: metrics.clone(),
@@ -236,7 +264,13 @@ impl Events {
         let _ = tokio::time::timeout(CONSUMER_STOP, futures::future::join_all(tasks)).await;
         let _ = self.stop_relays.send(true);
         let tasks = std::mem::take(&mut *lock(&self.relay_tasks));
-        let _ = tokio::time::timeout(CONSUMER_STOP, futures::future::join_all(tasks)).await;
+        let tenants = async {
+            if let Some(t) = &self.tenant_relays {
+                t.stop(CONSUMER_STOP).await;
+            }
+        };
+        let all = futures::future::join(futures::future::join_all(tasks), tenants);
+        let _ = tokio::time::timeout(CONSUMER_STOP, all).await;
         if let Bus::Nats(nats) = &*self.bus {
             let _ = nats.client.flush().await;
         }
@@ -267,6 +301,9 @@ impl Events {
             "relays": relays,
             "consumers": consumers,
         });
+        if let (Some(t), Value::Object(map)) = (&self.tenant_relays, &mut v) {
+            map.insert("tenant_relays".into(), t.health(details));
+        }
         if let (Bus::Nats(_), Value::Object(map)) = (&*self.bus, &mut v) {
             let state = if self.bus.connected() {
                 "connected"
@@ -321,6 +358,18 @@ pub enum InstallFailure {
     Invalid(String),
 }
 
+/// Installs the outbox and capture triggers in a tenant's new database `db` when
+/// `[observers]` gives its logical database one (`fraiseql tenant create`); whether it did.
+pub(crate) async fn install_tenant_outbox(config: &Config, db: &Database) -> Result<bool, String> {
+    let o = &config.observers;
+    let names: Vec<&str> = config.databases.keys().map(String::as_str).collect();
+    if !o.is_on() || !o.outbox_databases(&names).contains(&db.name.as_str()) {
+        return Ok(false);
+    }
+    outbox::install(db, o).await.map_err(|e| e.to_string())?;
+    Ok(true)
+}
+
 /// `fraiseql observers install`: the outbox and capture-trigger statements of each database
 /// with an outbox (or only `database`), applied when `apply`; per database, its name and
 /// the statements.
@@ -335,6 +384,22 @@ pub async fn install(
         .outbox_databases(&names)
         .into_iter()
         .filter(|name| database.is_none_or(|d| d == *name))
+        .collect();
+    // A database per tenant has one outbox per tenant: `fraiseql tenant create` installs it,
+    // and its relay does when the tenant's pool opens.
+    if let Some(name) = targets
+        .iter()
+        .find(|n| crate::db::tenants::per_tenant(&config.databases[**n]))
+    {
+        if database.is_some() {
+            return Err(InstallFailure::Invalid(format!(
+                "database `{name}` is one per tenant: `fraiseql tenant create` installs each                  tenant's outbox, and the server does when a tenant's database opens"
+            )));
+        }
+    }
+    let targets: Vec<&str> = targets
+        .into_iter()
+        .filter(|n| !crate::db::tenants::per_tenant(&config.databases[*n]))
         .collect();
     if let Some(d) = database.filter(|_| targets.is_empty()) {
         return Err(InstallFailure::Invalid(format!(

@@ -199,11 +199,16 @@ pub async fn create_tenant(
             tx.script(text).await.map_err(|e| db_fail(name, e))?;
             tx.commit().await.map_err(|e| db_fail(name, e))?;
         }
+        // Its events outbox and capture triggers, when `[observers]` gives it one.
+        let outbox = crate::events::install_tenant_outbox(config, &db)
+            .await
+            .map_err(|e| fail(format!("database '{name}' of tenant '{tenant}': {e}")))?;
         db.stop_upkeep();
         done.push(format!(
-            "created database '{name}' of tenant '{tenant}' ({}), {} schema file(s)",
+            "created database '{name}' of tenant '{tenant}' ({}), {} schema file(s){}",
             crate::db::redact(&url),
-            sql.len()
+            sql.len(),
+            if outbox { ", events outbox" } else { "" }
         ));
     }
     Ok(done)

@@ -127,10 +127,11 @@ pub(crate) async fn start(
         .values()
         .filter_map(|s| s.topic.clone())
         .collect();
-    let events = crate::events::start(&config, &databases, &metrics, topics)
+    let tenants = crate::db::tenants::TenantDatabases::from_config(&config);
+    let events = crate::events::start(&config, &databases, tenants.as_ref(), &metrics, topics)
         .await
         .map_err(ServeError::Events)?;
-    let mut state = AppState::new(config, Arc::new(api), databases, metrics);
+    let mut state = AppState::new(config, Arc::new(api), databases, tenants, metrics);
     state.events = events;
     let state = Arc::new(state);
     state.subscriptions.start(&state);

@@ -40,7 +40,7 @@ pub(crate) struct AppState {
     /// `[auth]`: verifies tokens; `None` serves every request anonymously.
     pub(crate) auth: Option<crate::auth::Authenticator>,
     /// The databases per tenant (`database_per_tenant`), when the config has any.
-    pub(crate) tenants: Option<crate::db::tenants::TenantDatabases>,
+    pub(crate) tenants: Option<Arc<crate::db::tenants::TenantDatabases>>,
     /// Keyed per process so cache keys cannot be aimed at collisions from outside.
     hasher: std::collections::hash_map::RandomState,
 }
@@ -50,6 +50,7 @@ impl AppState {
         config: Config,
         api: Arc<ApiSchema>,
         databases: IndexMap<String, Arc<Database>>,
+        tenants: Option<Arc<crate::db::tenants::TenantDatabases>>,
         metrics: Metrics,
     ) -> Self {
         let admission = Admission::new(
@@ -66,14 +67,6 @@ impl AppState {
             metrics.subscriptions.clone(),
         ));
         let auth = config.auth.as_ref().map(crate::auth::Authenticator::new);
-        let tenants = config.multi_tenancy.as_ref().and_then(|t| {
-            crate::db::tenants::TenantDatabases::new(
-                &config.databases,
-                std::time::Duration::from_millis(config.server.request_timeout_ms.max(1)),
-                t.max_tenant_pools,
-                std::time::Duration::from_secs(t.tenant_pool_idle_secs),
-            )
-        });
         if let Some(t) = &config.multi_tenancy {
             metrics.tenants.cap(t.max_tenant_labels);
         }

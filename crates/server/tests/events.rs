@@ -476,6 +476,7 @@ async fn replay_runs_the_history_through_a_handler() {
             since,
             handler: "fn_project".into(),
             database: "primary".into(),
+            tenant: None,
         };
     let all = names.subject("order.>");
     assert_eq!(

@@ -629,3 +629,330 @@ async fn ten_thousand_randomized_requests_see_only_their_tenant_on_both_strategi
     randomized(&support::base(&running), &["acme", "globex", "initech"]).await;
     running.stop().await.expect("stops");
 }
+
+/// A handler in each tenant database: records the event, and the tenant it ran as.
+const PG_TENANT_HANDLER: &str = r#"
+CREATE TABLE tb_note (event_id text, tenant text, body text);
+CREATE FUNCTION fn_on_note(p_event jsonb, p_headers jsonb) RETURNS void LANGUAGE sql AS $$
+  INSERT INTO tb_note VALUES (p_headers->>'ce-id', current_setting('app.tenant_id', true),
+    p_event->>'text')
+$$;
+"#;
+
+/// The rows of `sql` in the tenant database `name`, polled until there are `n` (or 10 s).
+async fn tenant_rows(name: &str, sql: &str, n: usize) -> Vec<Vec<Option<String>>> {
+    let (c, connection) = tokio_postgres::connect(
+        &support::with_database(&support::pg_url(), name),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let rows: Vec<Vec<Option<String>>> = c
+            .query(sql, &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (0..r.len()).map(|i| r.get(i)).collect())
+            .collect();
+        if rows.len() >= n || tokio::time::Instant::now() >= deadline {
+            return rows;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn tenant_databases_publish_their_own_events_and_handlers_run_in_the_events_tenant() {
+    use support::nats::{self, Names};
+    let names = Names::new();
+    let admin = support::pg_admin().await;
+    let prefix = format!(
+        "fraiseql_t_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    for tenant in ["acme", "globex"] {
+        let name = format!("{prefix}_{tenant}");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        let (c, connection) = tokio_postgres::connect(
+            &support::with_database(&support::pg_url(), &name),
+            tokio_postgres::NoTls,
+        )
+        .await
+        .unwrap();
+        tokio::spawn(connection);
+        c.batch_execute(PG_TENANT_DB).await.unwrap();
+        c.batch_execute(PG_TENANT_HANDLER).await.unwrap();
+    }
+    let url = support::with_database(&support::pg_url(), &format!("{prefix}_{{tenant}}"));
+    let (changed, note) = (names.subject("project.{op}"), names.subject("note"));
+    // One tenant database open at a time: each switch closes one pool and its relay.
+    let text = format!(
+        "[project]\nname = \"shop\"\n[database]\nurl = \"{url}\"\npool_max = 3\n\
+         [multi_tenancy]\nstrategy = \"database_per_tenant\"\nmax_tenant_pools = 1\n\
+         [observers]\nbackend = \"nats\"\nnats_url = \"{}\"\nstream = \"{}\"\n\
+         [[observers.rules]]\ntable = \"tb_project\"\nsubject = \"{changed}\"\n\
+         [[observers.subscribe]]\nsubject = \"{note}\"\nhandler = \"fn_on_note\"\n\
+         durable = \"note_{}\"\nbackoff = [\"100ms\"]\n",
+        nats::url(),
+        names.stream,
+        names.prefix
+    );
+    let running = support::serve(config(&text), SDL).await;
+    let (base, http) = (support::base(&running), reqwest::Client::new());
+    let (client, js) = nats::jetstream(&nats::url()).await;
+    let mut dead = client
+        .subscribe(format!("{}.dlq.note_{}", names.stream, names.prefix))
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+
+    // Each tenant's write comes out of its own database, naming its tenant.
+    for (tenant, id) in [("acme", "a1"), ("globex", "g1"), ("acme", "a2")] {
+        let (_, _, body) = ask(
+            &http,
+            &base,
+            &[("X-Tenant-ID", tenant)],
+            &format!(r#"mutation {{ createProject(id: "{id}", name: "n") {{ id }} }}"#),
+        )
+        .await;
+        assert_eq!(body["data"]["createProject"]["id"], id, "{body}");
+    }
+    // A writer beside the server, while acme's pool is closed: its row carries no
+    // setting, and goes out as acme's when acme's database opens again.
+    let (c, connection) = tokio_postgres::connect(
+        &support::with_database(&support::pg_url(), &format!("{prefix}_acme")),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let (_, _, body) = ask(
+        &http,
+        &base,
+        &[("X-Tenant-ID", "globex")],
+        "{ projects { id } }",
+    )
+    .await;
+    assert_eq!(body["data"]["projects"][0]["id"], "g1", "{body}");
+    c.batch_execute("INSERT INTO tb_project VALUES ('a3', 'acme', 'outside')")
+        .await
+        .unwrap();
+    assert_eq!(
+        project_ids(&http, &base, &[("X-Tenant-ID", "acme")])
+            .await
+            .len(),
+        3
+    );
+    let stored = nats::read(
+        &js,
+        &names.stream,
+        &names.subject("project.insert"),
+        4,
+        std::time::Duration::from_secs(10),
+    )
+    .await;
+    let mut seen: Vec<(String, String, String)> = stored
+        .iter()
+        .map(|m| {
+            (
+                m.json()["id"].as_str().unwrap().to_owned(),
+                m.header("ce-tenant").unwrap_or_default().to_owned(),
+                m.header("ce-source").unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let from = |t: &str| format!("/fraiseql/shop/primary/{t}");
+    assert_eq!(
+        seen,
+        [
+            ("a1".into(), "acme".into(), from("acme")),
+            ("a2".into(), "acme".into(), from("acme")),
+            ("a3".into(), "acme".into(), from("acme")),
+            ("g1".into(), "globex".into(), from("globex")),
+        ]
+    );
+
+    // Inbound: each event's handler runs in its tenant's database, as that tenant; an
+    // event with no tenant, a hostile one or an unknown one is dead-lettered.
+    for (id, tenant) in [
+        ("n1", Some("acme")),
+        ("n2", Some("globex")),
+        ("n3", None),
+        ("n4", Some("acme' OR '1'='1")),
+        ("n5", Some("initech")),
+    ] {
+        let mut headers = vec![("ce-id", id)];
+        if let Some(t) = tenant {
+            headers.push(("ce-tenant", t));
+        }
+        let mut map = async_nats::HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(k, v);
+        }
+        let body = format!(r#"{{"text": "{id}"}}"#);
+        js.publish_with_headers(note.clone(), map, body.into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let q = "SELECT event_id, tenant, body FROM tb_note ORDER BY event_id";
+    let s = |v: &str| Some(v.to_owned());
+    assert_eq!(
+        tenant_rows(&format!("{prefix}_acme"), q, 1).await,
+        [[s("n1"), s("acme"), s("n1")]]
+    );
+    assert_eq!(
+        tenant_rows(&format!("{prefix}_globex"), q, 1).await,
+        [[s("n2"), s("globex"), s("n2")]]
+    );
+    let mut dead_ids = Vec::new();
+    for _ in 0..3 {
+        let m = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            futures::StreamExt::next(&mut dead),
+        )
+        .await
+        .expect("a dead letter")
+        .unwrap();
+        dead_ids.push(
+            m.headers
+                .as_ref()
+                .and_then(|h| h.get("ce-id"))
+                .map(|v| v.to_string())
+                .unwrap(),
+        );
+    }
+    dead_ids.sort();
+    assert_eq!(dead_ids, ["n3", "n4", "n5"]);
+    let health: Value = reqwest::get(format!("{base}/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        health["events"]["tenant_relays"]["running"].as_u64() >= Some(1),
+        "{health}"
+    );
+    running.stop().await.expect("stops");
+    nats::delete_stream(&js, &names.stream).await;
+    for tenant in ["acme", "globex"] {
+        admin
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {prefix}_{tenant} WITH (FORCE)"
+            ))
+            .await
+            .unwrap();
+    }
+}
+
+/// A mutation per tenant through a server over `url` (a `{tenant}` template) with a table
+/// rule: each event comes out of its tenant's database, naming that tenant.
+async fn tenant_events_name_their_tenant(url: &str, source: &str) {
+    use support::nats::{self, Names};
+    let names = Names::new();
+    let changed = names.subject("project.{op}");
+    let text = format!(
+        "[project]\nname = \"shop\"\n[databases.tenant]\nurl = \"{url}\"\n\
+         [multi_tenancy]\nstrategy = \"database_per_tenant\"\nmax_tenant_pools = 1\n\
+         [observers]\nbackend = \"nats\"\nnats_url = \"{}\"\nstream = \"{}\"\n\
+         [[observers.rules]]\ndatabase = \"tenant\"\ntable = \"tb_project\"\n\
+         subject = \"{changed}\"\n",
+        nats::url(),
+        names.stream,
+    );
+    let sdl = SDL.replace("@source(view:", "@source(database: \"tenant\", view:");
+    let sdl = sdl.replace(
+        "@function(name: \"fn_create_project\")",
+        "@function(name: \"fn_create_project\", database: \"tenant\")",
+    );
+    let running = support::serve(config(&text), &sdl).await;
+    let (base, http) = (support::base(&running), reqwest::Client::new());
+    for (tenant, id) in [("acme", "a1"), ("globex", "g1"), ("acme", "a2")] {
+        let (_, _, body) = ask(
+            &http,
+            &base,
+            &[("X-Tenant-ID", tenant)],
+            &format!(r#"mutation {{ createProject(id: "{id}", name: "n") {{ id }} }}"#),
+        )
+        .await;
+        assert!(body["errors"].is_null(), "{body}");
+    }
+    let (_client, js) = nats::jetstream(&nats::url()).await;
+    let stored = nats::read(
+        &js,
+        &names.stream,
+        &names.subject("project.insert"),
+        3,
+        std::time::Duration::from_secs(10),
+    )
+    .await;
+    let mut seen: Vec<(String, String, String)> = stored
+        .iter()
+        .map(|m| {
+            (
+                m.json()["id"].as_str().unwrap().to_owned(),
+                m.header("ce-tenant").unwrap_or_default().to_owned(),
+                m.header("ce-source").unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let from = |t: &str| format!("/fraiseql/shop/{source}/{t}");
+    assert_eq!(
+        seen,
+        [
+            ("a1".into(), "acme".into(), from("acme")),
+            ("a2".into(), "acme".into(), from("acme")),
+            ("g1".into(), "globex".into(), from("globex")),
+        ]
+    );
+    running.stop().await.expect("stops");
+    nats::delete_stream(&js, &names.stream).await;
+}
+
+#[tokio::test]
+async fn sqlite_and_mariadb_tenant_databases_publish_their_tenants_events() {
+    let dir = tempfile::tempdir().unwrap();
+    for tenant in ["acme", "globex"] {
+        let c = rusqlite::Connection::open(dir.path().join(format!("tenant_{tenant}.db"))).unwrap();
+        c.execute_batch(SQLITE_PROJECTS).unwrap();
+    }
+    let url = format!("sqlite://{}/tenant_{{tenant}}.db", dir.path().display());
+    tenant_events_name_their_tenant(&url, "tenant").await;
+
+    use mysql_async::prelude::Queryable;
+    let prefix = format!(
+        "fraiseql_t_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    let mut admin = support::mysql_connect(&support::mysql_url()).await;
+    for tenant in ["acme", "globex"] {
+        admin
+            .query_drop(format!("CREATE DATABASE `{prefix}_{tenant}`"))
+            .await
+            .unwrap();
+        let mut c = support::mysql_connect(&support::with_database(
+            &support::mysql_url(),
+            &format!("{prefix}_{tenant}"),
+        ))
+        .await;
+        c.query_drop(MARIADB_PROJECTS).await.unwrap();
+    }
+    let url = support::with_database(&support::mysql_url(), &format!("{prefix}_{{tenant}}"));
+    tenant_events_name_their_tenant(&url, "tenant").await;
+    for tenant in ["acme", "globex"] {
+        admin
+            .query_drop(format!("DROP DATABASE `{prefix}_{tenant}`"))
+            .await
+            .unwrap();
+    }
+}

@@ -724,16 +724,13 @@ impl<'a, 'i> Checker<'a, 'i> {
                     .to_owned(),
             );
         }
-        let o = &config.observers;
-        let observed = o
-            .table_rules()
-            .map(|(_, r)| r.database())
-            .chain(o.subscribe.iter().map(|s| s.database()));
-        for db in observed {
+        // Table rules and inbound handlers work per tenant database (a relay and the
+        // handler's database follow the tenant); a `pg_notify` channel is one connection's.
+        for (_, rule) in config.observers.channel_rules() {
+            let db = rule.database();
             if per_tenant.iter().any(|n| n.as_str() == db) {
                 let message = format!(
-                    "[observers] cannot watch database '{db}': it is one database per tenant, \
-                     and the event relay reads one database"
+                    "[observers] cannot forward a pg_notify channel of database '{db}': it is                      one database per tenant (table rules and handlers work there)"
                 );
                 self.report(&["observers".to_owned()], "database", message);
             }

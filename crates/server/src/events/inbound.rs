@@ -12,12 +12,18 @@
 //!
 //! With the memory backend the same happens in the process: the consumer reads the memory
 //! bus and retries in place.
+//!
+//! A handler on a database per tenant runs in the event's tenant's database (`ce-tenant`),
+//! opened like a request's. An event without a valid tenant, or for a tenant without a
+//! database, has nowhere to go: it is dead-lettered on the subject only (there is no
+//! database to keep it in).
 
 use super::bus::{Bus, Nats};
 use super::message::Message;
 use super::outbox::{self, Handled};
 use super::relay::sleep_or_stop;
 use super::status::{Backoff, ConsumerStatus};
+use crate::db::tenants::{TenantDatabases, TenantDbError};
 use crate::db::{Database, DbError, DbErrorKind};
 use crate::metrics::Metrics;
 use async_nats::jetstream::{self, consumer::pull, AckKind};
@@ -34,11 +40,19 @@ const PULL_BATCH: usize = 16;
 /// How often a consumer's backlog is measured.
 const LAG_EVERY: Duration = Duration::from_secs(5);
 
+/// Where a subscription's handler runs.
+pub(crate) enum Target {
+    /// A configured database.
+    Fixed(Arc<Database>),
+    /// The event's tenant's own database `.0` (a database per tenant).
+    PerTenant(String, Arc<TenantDatabases>),
+}
+
 /// One subscription's consumer.
 pub(crate) struct Consumer {
     pub(crate) sub: SubscribeConfig,
     pub(crate) durable: String,
-    pub(crate) db: Arc<Database>,
+    pub(crate) target: Target,
     pub(crate) bus: Arc<Bus>,
     pub(crate) status: Arc<ConsumerStatus>,
     pub(crate) metrics: Metrics,
@@ -242,7 +256,22 @@ impl Consumer {
             Some(body) => body,
             None => {
                 let why = "the message body is not JSON";
-                return self.to_dead_letters(d, why).await;
+                return match self.database(&d.headers).await {
+                    Ok(db) => self.to_dead_letters(&db, d, why).await,
+                    Err(_) => self.dead(d, why),
+                };
+            }
+        };
+        let db = match self.database(&d.headers).await {
+            Ok(db) => db,
+            Err(TenantDbError::Down(e)) => {
+                self.status.failed();
+                tracing::warn!(consumer = %self.durable, event = %d.id, error = %crate::log::clip(&e.message), "[observers] the tenant's database is unavailable; the event waits");
+                return Verdict::Retry(self.delay(d.attempt));
+            }
+            Err(TenantDbError::Unknown) => {
+                let why = "the event names no tenant with a database (ce-tenant)";
+                return self.dead(d, why);
             }
         };
         let headers = d.headers.to_string();
@@ -250,7 +279,7 @@ impl Consumer {
         let handled = tokio::time::timeout(
             Duration::from_secs(self.sub.ack_wait_secs),
             outbox::handle(
-                &self.db,
+                &db,
                 &self.sub.handler,
                 Some((&self.durable, &d.id)),
                 body,
@@ -282,7 +311,7 @@ impl Consumer {
                 // A database that is away is not the event's fault: wait, never dead-letter.
                 let outage = matches!(e.kind, DbErrorKind::Unavailable | DbErrorKind::CircuitOpen);
                 if !outage && d.attempt >= self.sub.max_deliver {
-                    return self.to_dead_letters(d, &e.message).await;
+                    return self.to_dead_letters(&db, d, &e.message).await;
                 }
                 Verdict::Retry(self.delay(d.attempt))
             }
@@ -298,13 +327,28 @@ impl Consumer {
             .map_or(Duration::from_secs(1), |d| Duration::from_millis(d.0))
     }
 
-    /// Stores the event as a dead letter: `Dead`, or `Retry` when it cannot be stored (the
-    /// event is then kept in the stream rather than lost).
-    async fn to_dead_letters(&self, d: &Delivery<'_>, why: &str) -> Verdict {
+    /// The database the handler of an event with `headers` runs in.
+    async fn database(&self, headers: &Value) -> Result<Arc<Database>, TenantDbError> {
+        match &self.target {
+            Target::Fixed(db) => Ok(db.clone()),
+            Target::PerTenant(name, tenants) => {
+                match headers.get("ce-tenant").and_then(Value::as_str) {
+                    Some(t) if fraiseql_engine::config::valid_tenant(t) => {
+                        tenants.get(name, t).await
+                    }
+                    _ => Err(TenantDbError::Unknown),
+                }
+            }
+        }
+    }
+
+    /// Stores the event as a dead letter in `db`: `Dead`, or `Retry` when it cannot be
+    /// stored (the event is then kept in the stream rather than lost).
+    async fn to_dead_letters(&self, db: &Database, d: &Delivery<'_>, why: &str) -> Verdict {
         let body = String::from_utf8_lossy(d.body);
         let headers = d.headers.to_string();
         if let Err(e) = outbox::dead_letter(
-            &self.db,
+            db,
             &self.durable,
             d.subject,
             &d.id,
@@ -318,6 +362,12 @@ impl Consumer {
             tracing::error!(consumer = %self.durable, event = %d.id, error = %e.message, "[observers] cannot store a dead letter; the event is kept");
             return Verdict::Retry(self.delay(d.attempt));
         }
+        self.dead(d, why)
+    }
+
+    /// Counts and logs a dead letter: `Dead` (on NATS it also goes to the dead-letter
+    /// subject).
+    fn dead(&self, d: &Delivery<'_>, why: &str) -> Verdict {
         self.status.dead_lettered();
         self.metrics.dead_lettered(&self.durable);
         tracing::error!(consumer = %self.durable, event = %d.id, subject = %d.subject, attempts = d.attempt, error = %crate::log::clip(why), "[observers] event dead-lettered");

@@ -34,8 +34,10 @@ pub(crate) fn source(project: &str, database: &str) -> String {
     format!("/fraiseql/{}/{}", token(project), token(database))
 }
 
-/// The message for one outbox row of a database whose events come from `source`.
-pub(crate) fn from_row(row: &OutboxRow, source: &str) -> Message {
+/// The message for one outbox row of a database whose events come from `source`; `tenant`
+/// is the database's own tenant (a database per tenant), which every row of it belongs to
+/// whatever setting its writer had.
+pub(crate) fn from_row(row: &OutboxRow, source: &str, tenant: Option<&str>) -> Message {
     let data: Value = serde_json::from_str(&row.row).unwrap_or(Value::Null);
     let op = row.op.to_ascii_lowercase();
     let subject = render(&row.subject, &op, row.source.as_deref(), &data);
@@ -56,8 +58,8 @@ pub(crate) fn from_row(row: &OutboxRow, source: &str) -> Message {
         headers.push(("ce-subject", id));
     }
     headers.push(("ce-op", row.op.clone()));
-    if let Some(tenant) = &row.tenant {
-        headers.push(("ce-tenant", tenant.clone()));
+    if let Some(tenant) = tenant.or(row.tenant.as_deref()) {
+        headers.push(("ce-tenant", tenant.to_owned()));
     }
     headers.push(("Content-Type", "application/json".to_owned()));
     Message {
@@ -103,7 +105,7 @@ fn scalar_text(value: &Value) -> Option<String> {
 }
 
 /// `text` as one safe subject token.
-fn token(text: &str) -> String {
+pub(crate) fn token(text: &str) -> String {
     if text.is_empty() {
         return "_".to_owned();
     }
@@ -176,7 +178,7 @@ mod tests {
             json!({"id": "o-1"}),
         );
         r.tenant = Some("acme".into());
-        let m = from_row(&r, &source("shop", "primary"));
+        let m = from_row(&r, &source("shop", "primary"), None);
         assert_eq!(m.subject, "events.order.insert");
         assert_eq!(m.id(), r.id);
         assert_eq!(m.header("ce-id"), Some(r.id.as_str()));
@@ -189,12 +191,19 @@ mod tests {
         assert_eq!(m.header("ce-tenant"), Some("acme"));
         assert_eq!(m.header("content-type"), Some("application/json"));
         assert_eq!(&m.body[..], br#"{"id":"o-1"}"#);
+        // A tenant's own database names the tenant of every row, whatever its writer set.
+        r.tenant = Some("globex".into());
+        let m = from_row(&r, &source("shop", "tenant"), Some("acme"));
+        assert_eq!(m.header("ce-tenant"), Some("acme"));
+        r.tenant = None;
+        let m = from_row(&r, &source("shop", "tenant"), Some("acme"));
+        assert_eq!(m.header("ce-tenant"), Some("acme"));
     }
 
     #[test]
     fn an_emitted_event_is_typed_by_its_subject() {
         let r = row("EMIT", None, "billing.invoice.sent", json!({"n": 1}));
-        let m = from_row(&r, &source("my app", "primary"));
+        let m = from_row(&r, &source("my app", "primary"), None);
         assert_eq!(m.header("ce-type"), Some("billing.invoice.sent"));
         assert_eq!(m.header("ce-source"), Some("/fraiseql/my_app/primary"));
         assert_eq!(m.header("ce-subject"), None);

@@ -31,6 +31,8 @@ pub(crate) struct Relay {
     pub(crate) metrics: Metrics,
     /// `ce-source` of this database's events.
     pub(crate) source: String,
+    /// The tenant whose database this is (a database per tenant): `ce-tenant` of its events.
+    pub(crate) tenant: Option<String>,
     pub(crate) batch: usize,
     pub(crate) poll: Duration,
     pub(crate) retention: Duration,
@@ -136,7 +138,7 @@ impl Relay {
             }
             let messages: Vec<message::Message> = rows
                 .iter()
-                .map(|r| message::from_row(r, &self.source))
+                .map(|r| message::from_row(r, &self.source, self.tenant.as_deref()))
                 .collect();
             let (stored, error) = self.bus.publish(&messages).await;
             tracing::debug!(database = %self.db.name, first = rows[0].seq, last = rows[rows.len() - 1].seq, stored, error = ?error, "[observers] published");

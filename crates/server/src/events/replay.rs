@@ -24,6 +24,9 @@ pub struct ReplayOptions {
     pub handler: String,
     /// The database the handler lives in.
     pub database: String,
+    /// The tenant whose database it is, for a database per tenant: only that tenant's
+    /// events (`ce-tenant`) are replayed there.
+    pub tenant: Option<String>,
 }
 
 /// Why a replay stopped.
@@ -53,7 +56,28 @@ pub async fn replay(config: &Config, options: &ReplayOptions) -> Result<u64, Rep
         .databases
         .get(&options.database)
         .ok_or_else(|| setup(format!("database `{}` is not configured", options.database)))?;
-    let db = Database::new(&options.database, cfg).map_err(|e| setup(e.message))?;
+    let per_tenant = crate::db::tenants::per_tenant(cfg);
+    let cfg = match (&options.tenant, per_tenant) {
+        (Some(t), true) if fraiseql_engine::config::valid_tenant(t) => {
+            crate::db::tenants::tenant_config(cfg, t)
+        }
+        (Some(t), true) => return Err(setup(format!("`{t}` is not a valid tenant id"))),
+        (None, true) => {
+            return Err(setup(format!(
+                "database `{}` is one per tenant: name the tenant whose database the events \
+                 go to with --tenant",
+                options.database
+            )))
+        }
+        (Some(_), false) => {
+            return Err(setup(format!(
+                "--tenant is for a database per tenant, and `{}` is not one",
+                options.database
+            )))
+        }
+        (None, false) => cfg.clone(),
+    };
+    let db = Database::new(&options.database, &cfg).map_err(|e| setup(e.message))?;
     let Bus::Nats(nats) = Bus::connect(&config.observers, Vec::new())
         .await
         .map_err(setup)?
@@ -128,6 +152,12 @@ async fn run(nats: &Nats, db: &Database, options: &ReplayOptions) -> Result<u64,
         let body = std::str::from_utf8(&message.payload)
             .map_err(|_| fail("the message body is not UTF-8 text".into()))?;
         let headers = Value::Object(headers);
+        if let Some(tenant) = &options.tenant {
+            // Another tenant's event never enters this tenant's database.
+            if headers.get("ce-tenant").and_then(Value::as_str) != Some(tenant.as_str()) {
+                continue;
+            }
+        }
         let settings = super::inbound::tenant_settings(&headers);
         let headers = headers.to_string();
         match outbox::handle(db, &options.handler, None, body, &headers, &settings).await {

@@ -639,7 +639,7 @@ mod tests {
         )
         .expect("api");
         let metrics = crate::metrics::Metrics::new().expect("metrics");
-        AppState::new(config, Arc::new(api), Default::default(), metrics)
+        AppState::new(config, Arc::new(api), Default::default(), None, metrics)
     }
 
     async fn body_code(response: Response) -> String {
