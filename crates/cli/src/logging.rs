@@ -1,5 +1,6 @@
 //! The log: tracing events to stderr, one line per event, as text (the default) or JSON
-//! (`--log-format json`, or `FRAISEQL_LOG_FORMAT=json`); `RUST_LOG` filters (default `info`).
+//! (`--log-format json`, or `FRAISEQL_LOG_FORMAT=json`); `RUST_LOG` filters (default
+//! `info`, PostgreSQL notices left out).
 //!
 //! Field values can carry client input: an operation name, a database message quoting a
 //! value. In text output every value has its control characters escaped (`\n`, `\r`, `\t`,
@@ -28,7 +29,8 @@ const MAX_FIELD: usize = 4096;
 /// Installs the global subscriber.
 pub(crate) fn init(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // PostgreSQL's NOTICEs (`DROP … IF EXISTS` of an idempotent install) are not news.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tokio_postgres=warn"));
     // A closed stderr must not turn a log write into a panic.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -127,7 +127,9 @@ fn expand(input: &str, env: EnvSource<'_>) -> Result<Option<String>, String> {
             rest = after;
             continue;
         };
-        let Some(close) = reference.find('}') else {
+        // The brace that balances, so a default may hold braces of its own
+        // (`${TENANT_URL:-postgresql://db/tenant_{tenant}}`).
+        let Some(close) = closing_brace(reference) else {
             return Err("unterminated `${` (expected `${NAME}` or `${NAME:-default}`)".to_owned());
         };
         let body = &reference[..close];
@@ -150,6 +152,20 @@ fn expand(input: &str, env: EnvSource<'_>) -> Result<Option<String>, String> {
     }
     out.push_str(rest);
     Ok(Some(out))
+}
+
+/// The index of the `}` that closes a reference whose text (after `${`) is `text`.
+fn closing_brace(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, c) in text.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => return Some(i),
+            '}' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
 }
 
 fn is_variable_name(name: &str) -> bool {
@@ -300,6 +316,13 @@ mod tests {
         assert_eq!(x("${NOPE:-}"), Ok(Some(String::new())));
         assert_eq!(x("$$ $5 ${HOST}$"), Ok(Some("$$ $5 db$".into())));
         assert_eq!(x("$${HOST}"), Ok(Some("$${HOST}".into())));
+        // A default may hold braces: the closing brace is the one that balances.
+        assert_eq!(
+            x("${NOPE:-pg://u_{tenant}@db/t_{tenant}}"),
+            Ok(Some("pg://u_{tenant}@db/t_{tenant}".into()))
+        );
+        assert_eq!(x("${HOST:-t_{tenant}}/{x}"), Ok(Some("db/{x}".into())));
+        assert!(x("${NOPE:-t_{tenant}").is_err(), "unbalanced");
     }
 
     #[test]

@@ -188,9 +188,16 @@ pub(super) fn pool(
         .map_err(|e| DbError::unavailable(format!("cannot build the connection pool: {e}")))
 }
 
-/// `3D000` (invalid_catalog_name): the database named in the URL does not exist.
+/// `3D000` (invalid_catalog_name): the database named in the URL does not exist; or `28000`
+/// for a role that does not exist (a tenant's url may name the tenant's own role, which
+/// exists exactly when its database does). A password or `pg_hba.conf` refusal is `28P01`
+/// or `28000` with another message, and stays an outage.
 pub(super) fn missing_database(e: &DbError) -> bool {
-    e.code.as_deref() == Some("3D000")
+    match e.code.as_deref() {
+        Some("3D000") => true,
+        Some("28000") => e.message.contains("role") && e.message.contains("does not exist"),
+        _ => false,
+    }
 }
 
 /// Runs `work` (statements on `conn`) so that dropping it before it finished cancels what

@@ -848,3 +848,26 @@ fn sqlstates_map_to_portable_kinds() {
         assert_eq!(sqlstate_kind(code), kind, "{code}");
     }
 }
+
+#[tokio::test]
+async fn a_missing_database_or_role_is_told_apart_from_an_outage() {
+    let url = base_url();
+    let (prefix, _) = url.split_once("://").unwrap();
+    let rest = url.split_once('@').map_or(url.as_str(), |(_, r)| r);
+    let host = rest.split('/').next().unwrap();
+    let open = |url: String| {
+        let cfg = DatabaseConfig {
+            url: Some(url),
+            kind: Some(fraiseql_engine::config::DatabaseKind::Postgresql),
+            ..DatabaseConfig::default()
+        };
+        let db = Database::new("t", &cfg).unwrap();
+        async move { db.load_catalog().await.unwrap_err() }
+    };
+    let missing_db = open(format!("{prefix}://postgres@{host}/fraiseql_no_such_db")).await;
+    assert!(super::missing_database(&missing_db), "{missing_db:?}");
+    let missing_role = open(format!("{prefix}://fraiseql_no_such_role@{host}/postgres")).await;
+    assert!(super::missing_database(&missing_role), "{missing_role:?}");
+    let refused = open(format!("{prefix}://postgres@127.0.0.1:1/postgres")).await;
+    assert!(!super::missing_database(&refused), "{refused:?}");
+}
