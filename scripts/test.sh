@@ -112,6 +112,10 @@ section "choreography example (seed 002: order service, four Python workers, NAT
 # run.sh as its README runs it, then its pytest suite (examples/choreography/tests).
 FRAISEQL_BIN="$PWD/target/debug/fraiseql" bash examples/choreography/test.sh
 
+section "SaaS example (seed 000: a database per tenant, shared analytics, NATS)"
+# run.sh, its README walkthrough, then the seed's pytest suite through FraiseQLTestClient.
+FRAISEQL_BIN="$PWD/target/debug/fraiseql" bash examples/saas/test.sh
+
 section "browser test (GraphiQL in headless Chromium)"
 # GraphiQL served by target/debug/fraiseql, driven by Playwright in Debian's Chromium with
 # every request outside the server blocked (see tests/browser/README.md).
