@@ -3,7 +3,8 @@
 1. the data: `fraiseql_bench` on PostgreSQL, as every mode makes it, and its order ids; then
    `fraiseql_bench_rls`, a copy (`CREATE DATABASE … TEMPLATE`) whose tables have a
    `tenant_id` column (every row `t1`), row-level security on and a policy on
-   `current_setting('app.tenant_id')`, whose views read as the caller (`security_invoker`),
+   `(SELECT current_setting('app.tenant_id'))` (an InitPlan: read once per statement, not
+   per row), whose views read as the caller (`security_invoker`),
    read by `fraiseql_bench_app`, a role that is not a superuser;
 2. the row strategy, per round (--rounds), W1 and W2 at each connection count (default 1 and
    16): **off** is bench/fraiseql.toml on `fraiseql_bench` as `postgres`; **rls** the same
@@ -65,7 +66,7 @@ def _rls_copy(s: Settings, source: str) -> str:
     for t in TABLES:
         sql += [f"ALTER TABLE {t} ADD COLUMN tenant_id text NOT NULL DEFAULT 't1';",
                 f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;",
-                f"CREATE POLICY by_tenant ON {t} USING (tenant_id = current_setting('app.tenant_id', true));"]
+                f"CREATE POLICY by_tenant ON {t} USING (tenant_id = (SELECT current_setting('app.tenant_id', true)));"]
     sql += [f"ALTER VIEW {v} SET (security_invoker = true);" for v in VIEWS]
     sql += [f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {ROLE};", "ANALYZE;"]
     pg.run_script(url, "\n".join(sql))
@@ -166,7 +167,7 @@ def _section(results: dict) -> str:
          "", "```sh", results["command"], "```", "",
          "**Row strategy.** **off** is bench/fraiseql.toml on `fraiseql_bench` as `postgres`; **rls** adds "
          "`[multi_tenancy]` and reads `fraiseql_bench_rls`, the same data with a `tenant_id` column on every "
-         "table, row-level security and a policy on `current_setting('app.tenant_id')`, views with "
+         "table, row-level security and a policy on `(SELECT current_setting('app.tenant_id'))` (read once per statement), views with "
          "`security_invoker`, as a role that is not a superuser; every request names tenant `t1` (every "
          "row's), so each statement runs with `app.tenant_id` set and every row is checked against the "
          "policy.", "",
