@@ -956,3 +956,134 @@ async fn sqlite_and_mariadb_tenant_databases_publish_their_tenants_events() {
             .unwrap();
     }
 }
+
+/// Subscribers of two tenants on the server at `addr` (the tenant in `connection_init`):
+/// each tenant's new project reaches its own tenant's subscriber only.
+async fn subscribers_hear_only_their_tenant(addr: &str) {
+    use support::ws::Ws;
+    let base = format!("http://{addr}");
+    let http = reqwest::Client::new();
+    let socket = |tenant: &'static str| async move {
+        let mut ws = Ws::connect(addr, "/graphql", Some("graphql-transport-ws")).await;
+        ws.send(json!({"type": "connection_init", "payload": {"tenantId": tenant}}))
+            .await;
+        assert_eq!(ws.recv().await, json!({"type": "connection_ack"}));
+        ws.subscribe("s", "subscription { projectCreated { id tenantId } }")
+            .await;
+        ws
+    };
+    let (mut acme, mut globex) = (socket("acme").await, socket("globex").await);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for (tenant, id) in [("acme", "s1"), ("globex", "s2"), ("acme", "s3")] {
+        let (_, _, body) = ask(
+            &http,
+            &base,
+            &[("X-Tenant-ID", tenant)],
+            &format!(r#"mutation {{ createProject(id: "{id}", name: "n") {{ id }} }}"#),
+        )
+        .await;
+        assert!(body["errors"].is_null(), "{body}");
+    }
+    let heard = |m: Value| {
+        let p = &m["payload"]["data"]["projectCreated"];
+        (
+            p["id"].as_str().map(str::to_owned),
+            p["tenantId"].as_str().map(str::to_owned),
+        )
+    };
+    let some = |id: &str, t: &str| (Some(id.to_owned()), Some(t.to_owned()));
+    assert_eq!(heard(acme.recv().await), some("s1", "acme"));
+    assert_eq!(heard(acme.recv().await), some("s3", "acme"));
+    assert_eq!(heard(globex.recv().await), some("s2", "globex"));
+    let quiet = std::time::Duration::from_millis(500);
+    assert_eq!(
+        acme.recv_within(quiet).await,
+        None,
+        "acme heard another tenant"
+    );
+    assert_eq!(
+        globex.recv_within(quiet).await,
+        None,
+        "globex heard another tenant"
+    );
+}
+
+fn subscription_sdl(topic: &str, database: Option<&str>) -> String {
+    let mut sdl = format!(
+        "{SDL}\ntype Subscription {{ projectCreated: Project! @topic(name: \"{topic}\") }}\n"
+    );
+    if let Some(db) = database {
+        sdl = sdl.replace(
+            "@source(view:",
+            &format!("@source(database: \"{db}\", view:"),
+        );
+        sdl = sdl.replace(
+            "@function(name: \"fn_create_project\")",
+            &format!("@function(name: \"fn_create_project\", database: \"{db}\")"),
+        );
+    }
+    sdl
+}
+
+#[tokio::test]
+async fn subscribers_hear_only_their_tenants_changes_on_both_strategies() {
+    use support::nats::{self, Names};
+    // Row strategy: one PostgreSQL database under row-level security, events through NATS.
+    let (db, role, url) = rls_database().await;
+    let names = Names::new();
+    let topic = names.subject("project.created");
+    let observers = format!(
+        "[observers]\nbackend = \"nats\"\nnats_url = \"{}\"\nstream = \"{}\"\n\
+         install_triggers = false\n\
+         [[observers.rules]]\ntable = \"tb_project\"\nevent = \"INSERT\"\nsubject = \"{topic}\"\n",
+        nats::url(),
+        names.stream
+    );
+    // The outbox is installed by the owner; the app role may read and mark it.
+    let owner = config(&format!("[database]\nurl = \"{}\"\n{observers}", db.url));
+    fraiseql_server::install_observers(&owner, None, true)
+        .await
+        .expect("installed");
+    let (c, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    c.batch_execute(&format!(
+        "GRANT USAGE ON SCHEMA fraiseql TO {role}; \
+         GRANT SELECT, UPDATE, DELETE ON ALL TABLES IN SCHEMA fraiseql TO {role};"
+    ))
+    .await
+    .unwrap();
+    let running = support::serve(
+        config(&format!(
+            "[database]\nurl = \"{url}\"\n[multi_tenancy]\n{observers}"
+        )),
+        &subscription_sdl(&topic, None),
+    )
+    .await;
+    subscribers_hear_only_their_tenant(&running.addr.to_string()).await;
+    running.stop().await.expect("stops");
+    let (_client, js) = nats::jetstream(&nats::url()).await;
+    nats::delete_stream(&js, &names.stream).await;
+    drop_rls_database(db, &role).await;
+
+    // A database per tenant: a SQLite file each, events on the memory bus.
+    let dir = tempfile::tempdir().unwrap();
+    for tenant in ["acme", "globex"] {
+        let c = rusqlite::Connection::open(dir.path().join(format!("tenant_{tenant}.db"))).unwrap();
+        c.execute_batch(SQLITE_PROJECTS).unwrap();
+    }
+    let url = format!("sqlite://{}/tenant_{{tenant}}.db", dir.path().display());
+    let running = support::serve(
+        config(&format!(
+            "[databases.tenant]\nurl = \"{url}\"\n[multi_tenancy]\n\
+             strategy = \"database_per_tenant\"\n[observers]\nbackend = \"memory\"\n\
+             [[observers.rules]]\ndatabase = \"tenant\"\ntable = \"tb_project\"\n\
+             event = \"INSERT\"\nsubject = \"projects.created\"\n"
+        )),
+        &subscription_sdl("projects.created", Some("tenant")),
+    )
+    .await;
+    subscribers_hear_only_their_tenant(&running.addr.to_string()).await;
+    running.stop().await.expect("stops");
+}
