@@ -78,13 +78,7 @@ pub(crate) async fn explain(args: ExplainArgs) -> Outcome {
         },
     };
 
-    let api = ApiSchema::new(
-        schema,
-        config.query_defaults.clone(),
-        config.validation.clone(),
-        config.server.introspection,
-    )
-    .map_err(|e| Failure::schema(anyhow!(e)))?;
+    let api = ApiSchema::for_config(schema, &config).map_err(|e| Failure::schema(anyhow!(e)))?;
     let prepared = prepare(&api, &query, args.operation.as_deref())
         .map_err(|e| request_errors("the query is invalid", &e))?;
     let who = as_caller(&config, args.as_claims.as_deref())?;
@@ -121,9 +115,15 @@ pub(crate) async fn explain(args: ExplainArgs) -> Outcome {
                 "-- {}: __typename, answered as \"{name}\" without a database",
                 root.key
             )?,
-            RootAction::Introspection => {
-                outln!("-- {}: introspection, answered from the schema", root.key)?
+            RootAction::Introspection | RootAction::Constant(_) => {
+                outln!("-- {}: answered from the schema", root.key)?
             }
+            RootAction::Entities(e) => outln!(
+                "-- {}: _entities, {} representation(s), read by the {} statement(s) below",
+                root.key,
+                e.slots.len(),
+                e.parts.len()
+            )?,
             RootAction::Mutate(m) => outln!(
                 "-- {}: mutation, calls {} on database '{}' in a transaction (not explained)",
                 root.key,

@@ -123,12 +123,30 @@ impl<'a> Walk<'a> {
                     self.set(&f.selection_set, path, false);
                     path.pop();
                 }
+                // A fragment on an object type through an abstract one (`_entities`' `_Entity`)
+                // selects that type: its own access applies.
                 Selection::FragmentSpread(s) => {
                     if let Some(fragment) = self.doc.fragments.get(&s.fragment_name) {
+                        self.fragment_type(fragment.type_condition().as_str(), set, path);
                         self.set(&fragment.selection_set, path, root);
                     }
                 }
-                Selection::InlineFragment(i) => self.set(&i.selection_set, path, root),
+                Selection::InlineFragment(i) => {
+                    if let Some(c) = &i.type_condition {
+                        self.fragment_type(c.as_str(), set, path);
+                    }
+                    self.set(&i.selection_set, path, root);
+                }
+            }
+        }
+    }
+
+    /// A fragment on object type `ty` inside `set`, of another (abstract) type: `ty`'s access.
+    fn fragment_type(&mut self, ty: &str, set: &SelectionSet, path: &[PathSegment]) {
+        let schema: &'a CompiledSchema = self.schema;
+        if ty != set.ty.as_str() {
+            if let Some(t) = schema.types.get(ty) {
+                self.check(&t.access, ty, "", path);
             }
         }
     }

@@ -31,6 +31,9 @@ pub struct ApiSchema {
     /// Some type, field or root field has an `@auth` requirement or injects token claims
     /// (else `authorize` has nothing to check and skips its walk).
     pub guarded: bool,
+    /// An Apollo Federation subgraph (`[federation] enabled`): the SDL `_service { sdl }`
+    /// answers with; the served schema then has `_entities` and `_service`.
+    pub subgraph_sdl: Option<String>,
 }
 
 impl ApiSchema {
@@ -41,7 +44,36 @@ impl ApiSchema {
         limits: ValidationConfig,
         introspection: bool,
     ) -> Result<Self, String> {
-        let sdl = executable_sdl(&compiled, &defaults);
+        Self::build(compiled, defaults, limits, introspection, false)
+    }
+
+    /// The executable schema `config` asks for: with its query defaults, validation limits
+    /// and introspection, an Apollo Federation subgraph when `[federation] enabled`.
+    pub fn for_config(
+        compiled: CompiledSchema,
+        config: &crate::config::Config,
+    ) -> Result<Self, String> {
+        Self::build(
+            compiled,
+            config.query_defaults.clone(),
+            config.validation.clone(),
+            config.server.introspection,
+            config.federation.enabled,
+        )
+    }
+
+    fn build(
+        compiled: CompiledSchema,
+        defaults: QueryDefaults,
+        limits: ValidationConfig,
+        introspection: bool,
+        subgraph: bool,
+    ) -> Result<Self, String> {
+        let mut sdl = executable_sdl(&compiled, &defaults);
+        let subgraph_sdl = subgraph.then(|| {
+            sdl.push_str(&crate::schema::served_additions(&compiled));
+            crate::schema::subgraph_sdl(&compiled, &defaults)
+        });
         let graphql = Schema::parse_and_validate(sdl.as_str(), "schema.graphql")
             .map_err(|e| format!("generated GraphQL schema is invalid: {}", e.errors))?;
         let implementers = graphql.implementers_map();
@@ -60,6 +92,7 @@ impl ApiSchema {
             || compiled.subscriptions.values().any(|s| !s.access.is_open());
         Ok(Self {
             guarded,
+            subgraph_sdl,
             compiled: Arc::new(compiled),
             sdl,
             graphql,

@@ -150,11 +150,15 @@ async fn run(
             Err(errors) => return failed(state, &errors, OutcomeStatus::RequestError, op),
         },
     };
+    // `_entities` reads its rows through hidden roots, which the response leaves out.
+    let hidden = fraiseql_engine::plan::hidden_roots(&plan);
     let roots: Vec<(&str, RootValue<'_>)> = plan
         .roots
         .iter()
         .zip(&values)
-        .map(|(r, v)| {
+        .zip(hidden)
+        .filter(|(_, hidden)| !hidden)
+        .map(|((r, v), _)| {
             (
                 r.key.as_str(),
                 v.as_deref().map_or(RootValue::Null, RootValue::Raw),
@@ -271,8 +275,10 @@ async fn run_reads(
         }
     }
     for (i, root) in plan.roots.iter().enumerate() {
-        if let RootAction::Typename(name) = &root.action {
-            values[i] = Some(format!("\"{name}\""));
+        match &root.action {
+            RootAction::Typename(name) => values[i] = Some(format!("\"{name}\"")),
+            RootAction::Constant(json) => values[i] = Some(json.clone()),
+            _ => {}
         }
     }
     let mut catalogs: HashMap<&str, (DatabaseKind, Option<Arc<Catalog>>)> = HashMap::new();
@@ -319,6 +325,7 @@ async fn run_reads(
             }
         }
     }
+    fraiseql_engine::plan::assemble_entities(plan, &mut values, &mut errors);
     Ok((values, errors))
 }
 
@@ -342,7 +349,11 @@ async fn run_mutations(
                 }
                 Err(e) => errors.push(e.at(vec![PathSegment::Key(root.key.clone())])),
             },
-            RootAction::Fetch(_) | RootAction::Introspection | RootAction::Subscribe(_) => {}
+            RootAction::Fetch(_)
+            | RootAction::Introspection
+            | RootAction::Subscribe(_)
+            | RootAction::Constant(_)
+            | RootAction::Entities(_) => {}
         }
     }
     (values, errors)

@@ -74,13 +74,7 @@ pub(crate) async fn start(
     opts: &ServeOptions,
 ) -> Result<Started, ServeError> {
     check_databases(&config, &schema)?;
-    let api = ApiSchema::new(
-        schema,
-        config.query_defaults.clone(),
-        config.validation.clone(),
-        config.server.introspection,
-    )
-    .map_err(ServeError::Schema)?;
+    let api = ApiSchema::for_config(schema, &config).map_err(ServeError::Schema)?;
     let metrics = Metrics::new().map_err(|e| ServeError::Schema(format!("metrics: {e}")))?;
     let mut databases = IndexMap::new();
     let deadline = Duration::from_millis(config.server.request_timeout_ms.max(1));

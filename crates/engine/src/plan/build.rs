@@ -2,7 +2,7 @@
 //! CoerceVariableValues), collects fields, and resolves every argument, filter, sort key and
 //! page against the compiled schema. Values stay values here; SQL text comes later.
 
-use super::collect::{arguments, collect, sub_sets, Grouped, Variables};
+use super::collect::{arguments, collect, collect_on, sub_sets, Grouped, Variables};
 use super::input::{argument_value, check_cursors, filter_from_where, order_from_input};
 use super::model::*;
 use crate::authorize::Caller;
@@ -42,20 +42,42 @@ pub fn plan(
         let field = fields[0];
         let name = field.name.as_str();
         planner.enter_root(key, name, prepared.kind);
+        let subgraph = prepared.kind == OperationKind::Query && api.subgraph_sdl.is_some();
         let action = match (name, prepared.kind) {
-            ("__typename", kind) => Ok(RootAction::Typename(root_type_name(kind).into())),
-            ("__schema" | "__type", _) => Ok(RootAction::Introspection),
-            (_, OperationKind::Query) => planner.query(fields).map(RootAction::Fetch),
-            (_, OperationKind::Mutation) => planner.mutation(fields).map(RootAction::Mutate),
-            (_, OperationKind::Subscription) => planner
-                .subscription(fields)
-                .map(|s| RootAction::Subscribe(Box::new(s))),
+            ("_entities", _) if subgraph => planner.entities(fields).map(|(fetches, slots)| {
+                // Its rows are read by hidden roots right after it, with the other roots of
+                // their databases.
+                let first = roots.len() + 1;
+                let parts = (first..first + fetches.len()).collect();
+                let hidden = fetches.into_iter().enumerate().map(|(n, fetch)| Root {
+                    key: format!("{key}#{n}"),
+                    action: RootAction::Fetch(fetch),
+                });
+                (
+                    RootAction::Entities(Entities { parts, slots }),
+                    hidden.collect(),
+                )
+            }),
+            _ => match (name, prepared.kind) {
+                ("__typename", kind) => Ok(RootAction::Typename(root_type_name(kind).into())),
+                ("__schema" | "__type", _) => Ok(RootAction::Introspection),
+                ("_service", _) if subgraph => Ok(RootAction::Constant(planner.service(fields))),
+                (_, OperationKind::Query) => planner.query(fields).map(RootAction::Fetch),
+                (_, OperationKind::Mutation) => planner.mutation(fields).map(RootAction::Mutate),
+                (_, OperationKind::Subscription) => planner
+                    .subscription(fields)
+                    .map(|s| RootAction::Subscribe(Box::new(s))),
+            }
+            .map(|action| (action, Vec::new())),
         };
         match action {
-            Ok(action) => roots.push(Root {
-                key: key.clone(),
-                action,
-            }),
+            Ok((action, hidden)) => {
+                roots.push(Root {
+                    key: key.clone(),
+                    action,
+                });
+                roots.extend(hidden);
+            }
             Err(e) => {
                 let mut path = vec![PathSegment::Key(key.clone())];
                 path.extend(e.path.iter().cloned());
@@ -133,6 +155,10 @@ struct Scope {
 /// database. An `in` list is one condition (its values are bound as one parameter).
 pub(crate) const MAX_WHERE_CONDITIONS: usize = 1_000;
 
+/// Most representations one `_entities` takes (a gateway batches per request; more is
+/// refused with a clear error, so one request cannot make an unbounded key list).
+pub(crate) const MAX_REPRESENTATIONS: usize = 1_000;
+
 impl Planner<'_> {
     /// Starts planning root field `name` (response key `key`): its rows are read on the
     /// database of the query or mutation.
@@ -152,6 +178,155 @@ impl Planner<'_> {
             step: None,
             path: vec![key.to_string()],
         };
+    }
+
+    /// `_service { sdl }`: the subgraph SDL, as the selection asks for it.
+    fn service(&self, fields: &[&Node<Field>]) -> String {
+        let sdl = self.api.subgraph_sdl.clone().unwrap_or_default();
+        let mut out = serde_json::Map::new();
+        for (key, fs) in collect(self.doc, &sub_sets(fields), self.vars) {
+            let value = match fs[0].name.as_str() {
+                "__typename" => Json::String("_Service".into()),
+                _ => Json::String(sdl.clone()),
+            };
+            out.insert(key, value);
+        }
+        Json::Object(out).to_string()
+    }
+
+    /// `_entities(representations:)`: per entity type named, one read of its view for all
+    /// its keys (with hidden items carrying each row's key), and per representation the
+    /// read holding it and its key. A representation that is not an object, names a type
+    /// that is not an entity here, or lacks or mistypes a key field is `BAD_USER_INPUT`.
+    #[allow(clippy::type_complexity)]
+    fn entities(
+        &self,
+        fields: &[&Node<Field>],
+    ) -> Result<(Vec<Fetch>, Vec<(usize, String)>), GraphQLError> {
+        let args = arguments(fields[0], self.vars)?;
+        let representations = match args.get("representations") {
+            Some(Json::Array(items)) => items.as_slice(),
+            _ => &[],
+        };
+        if representations.len() > MAX_REPRESENTATIONS {
+            return Err(user_error(format!(
+                "{} representations in one request; at most {MAX_REPRESENTATIONS}",
+                representations.len()
+            )));
+        }
+        let entities = crate::schema::entities(self.schema);
+        // Per entity type in first-appearance order: its entity and its distinct keys.
+        let mut groups: indexmap::IndexMap<&str, (usize, indexmap::IndexMap<String, Vec<Json>>)> =
+            indexmap::IndexMap::new();
+        let mut slots = Vec::with_capacity(representations.len());
+        for (i, rep) in representations.iter().enumerate() {
+            let at = format!("representations[{i}]");
+            let obj = rep
+                .as_object()
+                .ok_or_else(|| user_error(format!("`{at}` is not an object")))?;
+            let name = obj
+                .get("__typename")
+                .and_then(Json::as_str)
+                .ok_or_else(|| user_error(format!("`{at}` has no `__typename`")))?;
+            let e = entities
+                .iter()
+                .position(|e| e.ty.name == name)
+                .ok_or_else(|| {
+                    user_error(format!(
+                        "`{at}`: `{}` is not an entity of this subgraph",
+                        name.chars().take(100).collect::<String>()
+                    ))
+                })?;
+            let entity = &entities[e];
+            let mut values = Vec::with_capacity(entity.key.len());
+            for (field, _) in &entity.key {
+                let value = obj.get(*field).filter(|v| !v.is_null()).ok_or_else(|| {
+                    user_error(format!("`{at}` has no `{field}`, a key field of {name}"))
+                })?;
+                let kind = entity.ty.fields[*field].ty.name.as_str();
+                let kind = ScalarKind::of(kind).unwrap_or(ScalarKind::Text);
+                values.push(super::input::scalar_input(
+                    self.schema,
+                    None,
+                    kind,
+                    value,
+                    &format!("{at}.{field}"),
+                )?);
+            }
+            let key = key_text(&values);
+            let (index, (_, keys)) = match groups.get_full_mut(name) {
+                Some((index, _, group)) => (index, group),
+                None => {
+                    groups.insert(entity.ty.name.as_str(), (e, indexmap::IndexMap::new()));
+                    let index = groups.len() - 1;
+                    (index, &mut groups[index])
+                }
+            };
+            keys.entry(key.clone()).or_insert(values);
+            slots.push((index, key));
+        }
+        let mut fetches = Vec::with_capacity(groups.len());
+        for (name, (e, keys)) in &groups {
+            let entity = &entities[*e];
+            let ty = entity.ty;
+            self.scope.borrow_mut().database = ty.database.clone();
+            let grouped = collect_on(self.doc, &sub_sets(fields), self.vars, Some(name));
+            let mut selection = self.selection_of(&grouped, ty)?;
+            let targets: Vec<Target> = entity
+                .key
+                .iter()
+                .map(|(field, data_key)| Target {
+                    path: vec![(*data_key).to_owned()],
+                    kind: ScalarKind::of(&ty.fields[*field].ty.name).unwrap_or(ScalarKind::Text),
+                })
+                .collect();
+            for (j, target) in targets.iter().enumerate() {
+                selection.items.push(Item::Value {
+                    key: format!("{ENTITY_KEY_ITEM}{j}"),
+                    path: target.path.clone(),
+                    enum_map: None,
+                });
+            }
+            let filter = if let [target] = targets.as_slice() {
+                let values = keys.values().map(|v| v[0].clone()).collect();
+                Filter::Compare {
+                    target: target.clone(),
+                    op: Op::In,
+                    value: Json::Array(values),
+                }
+            } else {
+                Filter::Or(
+                    keys.values()
+                        .map(|values| {
+                            Filter::And(
+                                targets
+                                    .iter()
+                                    .zip(values)
+                                    .map(|(target, value)| Filter::Compare {
+                                        target: target.clone(),
+                                        op: Op::Eq,
+                                        value: value.clone(),
+                                    })
+                                    .collect(),
+                            )
+                        })
+                        .collect(),
+                )
+            };
+            fetches.push(Fetch {
+                field: "_entities".into(),
+                database: ty.database.clone(),
+                view: ty.sql_source.clone(),
+                shape: Shape::List {
+                    selection,
+                    limit: keys.len() as u64,
+                    offset: 0,
+                },
+                filter: Some(filter),
+                order: Vec::new(),
+            });
+        }
+        Ok((fetches, slots))
     }
 
     fn query(&self, fields: &[&Node<Field>]) -> Result<Fetch, GraphQLError> {
@@ -582,9 +757,13 @@ impl Planner<'_> {
         sets: &[&SelectionSet],
         ty: &ObjectType,
     ) -> Result<Selection, GraphQLError> {
-        let grouped: Grouped = collect(self.doc, sets, self.vars);
+        self.selection_of(&collect(self.doc, sets, self.vars), ty)
+    }
+
+    /// The projection of `ty` for fields already collected.
+    fn selection_of(&self, grouped: &Grouped, ty: &ObjectType) -> Result<Selection, GraphQLError> {
         let mut items = Vec::with_capacity(grouped.len());
-        for (key, fs) in &grouped {
+        for (key, fs) in grouped {
             let name = fs[0].name.as_str();
             if name == "__typename" {
                 items.push(Item::Typename { key: key.clone() });

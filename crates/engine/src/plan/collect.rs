@@ -21,17 +21,38 @@ pub(crate) fn collect<'a>(
     sets: &[&'a SelectionSet],
     vars: &Variables,
 ) -> Grouped<'a> {
+    collect_on(doc, sets, vars, None)
+}
+
+/// Collects like [`collect`] for an object of type `on` selected through an abstract type
+/// (`_entities`' `_Entity`): a fragment whose type condition names another object type is
+/// left out, as the spec's DoesFragmentTypeApply says.
+pub(crate) fn collect_on<'a>(
+    doc: &'a ExecutableDocument,
+    sets: &[&'a SelectionSet],
+    vars: &Variables,
+    on: Option<&str>,
+) -> Grouped<'a> {
     let mut out = Grouped::new();
     for set in sets {
-        collect_into(doc, set, vars, &mut out, &mut Vec::new());
+        collect_into(doc, set, vars, on, &mut out, &mut Vec::new());
     }
     out
+}
+
+/// Whether a fragment with `condition` applies to an object of type `on` (`None`: any).
+fn applies(condition: Option<&str>, set: &SelectionSet, on: Option<&str>) -> bool {
+    match (condition, on) {
+        (Some(c), Some(on)) => c == on || c == set.ty.as_str(),
+        _ => true,
+    }
 }
 
 fn collect_into<'a>(
     doc: &'a ExecutableDocument,
     set: &'a SelectionSet,
     vars: &Variables,
+    on: Option<&str>,
     out: &mut Grouped<'a>,
     visited: &mut Vec<&'a str>,
 ) {
@@ -48,11 +69,19 @@ fn collect_into<'a>(
                     continue;
                 }
                 if let Some(frag) = doc.fragments.get(&s.fragment_name) {
+                    if !applies(Some(frag.type_condition().as_str()), set, on) {
+                        continue;
+                    }
                     visited.push(s.fragment_name.as_str());
-                    collect_into(doc, &frag.selection_set, vars, out, visited);
+                    collect_into(doc, &frag.selection_set, vars, on, out, visited);
                 }
             }
-            Selection::InlineFragment(i) => collect_into(doc, &i.selection_set, vars, out, visited),
+            Selection::InlineFragment(i) => {
+                let condition = i.type_condition.as_ref().map(|c| c.as_str());
+                if applies(condition, set, on) {
+                    collect_into(doc, &i.selection_set, vars, on, out, visited);
+                }
+            }
         }
     }
 }

@@ -3,11 +3,13 @@
 
 mod build;
 mod collect;
+mod entities;
 mod estimate;
 mod input;
 mod model;
 mod scalar;
 
 pub use build::{coerce_variables, plan};
+pub use entities::{assemble_entities, hidden_roots};
 pub use model::*;
 pub(crate) use scalar::{canonical_uuid, is_canonical_uuid};

@@ -52,6 +52,38 @@ pub enum RootAction {
     /// A subscription: each event on a topic names an entity, read through its view
     /// (boxed: it is much larger than the other actions).
     Subscribe(Box<Subscribe>),
+    /// A value known from the schema alone, as JSON text (`_service { sdl }`).
+    Constant(String),
+    /// `_entities(representations:)` (Apollo Federation): the rows come from the roots
+    /// `parts` names (one `Fetch` per entity type, read with the other roots of its
+    /// database), put in representation order by [`assemble_entities`](super::assemble_entities).
+    Entities(Entities),
+}
+
+/// The entities of `_entities`, in representation order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entities {
+    /// The hidden roots reading each entity type's rows (not in the response).
+    pub parts: Vec<usize>,
+    /// Per representation: which part holds its row and its key as [`key_text`] writes it.
+    pub slots: Vec<(usize, String)>,
+}
+
+/// The response key of the hidden items that carry an entity row's key values: `#key0`,
+/// `#key1`… (`#` is in no GraphQL name, so no selection can collide).
+pub const ENTITY_KEY_ITEM: &str = "#key";
+
+/// One text for a key's values, the same for a representation's (normalised as input) and
+/// a row's: strings as they are, other JSON values as JSON, joined by a unit separator.
+pub fn key_text<'a>(values: impl IntoIterator<Item = &'a serde_json::Value>) -> String {
+    let parts: Vec<String> = values
+        .into_iter()
+        .map(|v| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect();
+    parts.join("\u{1f}")
 }
 
 /// What a subscription listens to and how each event's entity is read.

@@ -61,9 +61,27 @@ pub fn auto_params(q: &QueryField, defaults: &QueryDefaults) -> AutoParams {
 
 /// Prints the executable SDL.
 pub fn executable_sdl(schema: &CompiledSchema, defaults: &QueryDefaults) -> String {
+    executable_sdl_with(schema, defaults, false)
+}
+
+/// The executable SDL; with `keys`, each entity type carries its `@key` (the subgraph SDL).
+pub(crate) fn executable_sdl_with(
+    schema: &CompiledSchema,
+    defaults: &QueryDefaults,
+    keys: bool,
+) -> String {
+    let keys = if keys {
+        super::federation::entities(schema)
+            .iter()
+            .map(|e| (e.ty.name.clone(), e.fields()))
+            .collect()
+    } else {
+        indexmap::IndexMap::new()
+    };
     let mut p = Printer {
         out: String::new(),
         schema,
+        keys,
         filters: IndexSet::new(),
     };
     p.print(defaults);
@@ -73,6 +91,8 @@ pub fn executable_sdl(schema: &CompiledSchema, defaults: &QueryDefaults) -> Stri
 struct Printer<'a> {
     out: String,
     schema: &'a CompiledSchema,
+    /// `@key(fields:)` per entity type name, for the subgraph SDL; empty otherwise.
+    keys: indexmap::IndexMap<String, String>,
     /// Filter input types needed (`StringFilter`, `OrderStatusFilter`, ...).
     filters: IndexSet<String>,
 }
@@ -112,7 +132,15 @@ impl Printer<'_> {
         }
         for t in self.schema.types.values() {
             description(&mut self.out, "", &t.description);
-            let _ = writeln!(self.out, "type {} {{", t.name);
+            match self.keys.get(&t.name) {
+                Some(key) => {
+                    let key = serde_json::Value::String(key.clone());
+                    let _ = writeln!(self.out, "type {} @key(fields: {key}) {{", t.name);
+                }
+                None => {
+                    let _ = writeln!(self.out, "type {} {{", t.name);
+                }
+            }
             for f in t.fields.values() {
                 description(&mut self.out, "  ", &f.description);
                 let args = relation_args(f, defaults);

@@ -2,6 +2,7 @@
 //! planner reads, and the executable GraphQL SDL generated from it.
 
 mod compile;
+mod federation;
 mod graphql;
 mod input;
 mod model;
@@ -10,6 +11,7 @@ mod sdl;
 mod type_ref;
 
 pub use compile::{compile, CompileError, CompileErrors, DEFAULT_DATABASE};
+pub use federation::{entities, served_additions, subgraph_sdl, Entity, FEDERATION_SPEC};
 pub use graphql::{auto_params, executable_sdl};
 pub use input::*;
 pub use model::*;
