@@ -32,6 +32,7 @@ pub fn parse_sdl(text: &str, origin: &str) -> Result<SchemaInput, CompileErrors>
         errors: vec![],
     };
     for def in &doc.definitions {
+        l.directives_known(def);
         l.definition(def);
     }
     if l.errors.is_empty() {
@@ -122,7 +123,106 @@ fn json_value(v: &Value) -> serde_json::Value {
     }
 }
 
+/// The directives this front end reads; any other is refused, never silently ignored.
+const DIRECTIVES: &[&str] = &[
+    "source",
+    "key",
+    "relation",
+    "data",
+    "relay",
+    "cache",
+    "autoParams",
+    "function",
+    "topic",
+    "value",
+    "auth",
+    "inject",
+    "deprecated",
+    "specifiedBy",
+];
+
+/// Apollo Federation directives a FraiseQL subgraph does not implement yet, and why.
+const FEDERATION_UNSUPPORTED: &[(&str, &str)] = &[
+    (
+        "external",
+        "every field here is read from this subgraph's views",
+    ),
+    (
+        "requires",
+        "fields are not computed from other subgraphs' fields",
+    ),
+    (
+        "provides",
+        "relations are resolved here, not by another subgraph",
+    ),
+    ("override", "fields are not migrated between subgraphs"),
+    ("shareable", "types and fields are owned by this subgraph"),
+    ("inaccessible", "every printed field is served"),
+    ("tag", "contract tags are not printed"),
+    ("interfaceObject", "interfaces are not part of the schema"),
+    ("composeDirective", "custom directives are not composed"),
+    ("link", "the subgraph SDL links the federation spec itself"),
+];
+
 impl Lowering {
+    /// Every directive on `def` (its fields, arguments and values too) is one this front
+    /// end reads.
+    fn directives_known(&mut self, def: &Definition) {
+        let name = def.name().map(|n| n.to_string()).unwrap_or_default();
+        let mut check = |at: String, dirs: &DirectiveList| {
+            for d in dirs.iter() {
+                let n = d.name.as_str();
+                if DIRECTIVES.contains(&n) {
+                    continue;
+                }
+                let message = match FEDERATION_UNSUPPORTED.iter().find(|(f, _)| *f == n) {
+                    Some((_, why)) => format!(
+                        "`@{n}` (Apollo Federation) is not supported by FraiseQL subgraphs: \
+                         {why}; only `@key` is (see docs/apollo-federation.md)"
+                    ),
+                    None => format!(
+                        "unknown directive `@{n}`; FraiseQL reads {}",
+                        DIRECTIVES
+                            .iter()
+                            .map(|d| format!("@{d}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                self.errors.push(CompileError {
+                    path: at.clone(),
+                    message,
+                });
+            }
+        };
+        match def {
+            Definition::ObjectTypeDefinition(t) => {
+                check(name.clone(), &t.directives);
+                for f in &t.fields {
+                    check(format!("{name}.{}", f.name), &f.directives);
+                    for a in &f.arguments {
+                        check(format!("{name}.{}({}:)", f.name, a.name), &a.directives);
+                    }
+                }
+            }
+            Definition::InputObjectTypeDefinition(t) => {
+                check(name.clone(), &t.directives);
+                for f in &t.fields {
+                    check(format!("{name}.{}", f.name), &f.directives);
+                }
+            }
+            Definition::EnumTypeDefinition(e) => {
+                check(name.clone(), &e.directives);
+                for v in &e.values {
+                    check(format!("{name}.{}", v.value), &v.directives);
+                }
+            }
+            Definition::ScalarTypeDefinition(s) => check(name.clone(), &s.directives),
+            Definition::SchemaDefinition(s) => check("schema".into(), &s.directives),
+            _ => {}
+        }
+    }
+
     fn err(&mut self, path: String, message: impl Into<String>) {
         self.errors.push(CompileError {
             path,
@@ -354,5 +454,45 @@ mod tests {
         let a = compile(&parse_sdl(sdl, "schema.graphql").unwrap()).unwrap();
         let b = compile(&json).unwrap();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn unknown_and_unsupported_directives_are_refused_where_they_are() {
+        let sdl = r#"
+            type Order @source(view: "v_order") @shareable @cached {
+              id: ID! @external
+              total: Int
+            }
+            enum Status { OPEN @inaccessible }
+            type Query { orders(limit: Int @bogus): [Order!]! @tag(name: "x") }
+        "#;
+        let errors = parse_sdl(sdl, "schema.graphql").unwrap_err().0;
+        let seen: Vec<(String, String)> = errors
+            .iter()
+            .map(|e| {
+                (
+                    e.path.clone(),
+                    e.message.split(' ').next().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let want = |p: &str, d: &str| (p.to_owned(), format!("`@{d}`"));
+        assert_eq!(
+            seen,
+            [
+                want("Order", "shareable"),
+                ("Order".into(), "unknown".into()),
+                want("Order.id", "external"),
+                want("Status.OPEN", "inaccessible"),
+                want("Query.orders", "tag"),
+                ("Query.orders(limit:)".into(), "unknown".into()),
+            ]
+        );
+        assert!(
+            errors[1].message.contains("`@cached`"),
+            "{}",
+            errors[1].message
+        );
+        assert!(errors[0].message.contains("Apollo Federation"));
     }
 }
