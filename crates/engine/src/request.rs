@@ -31,9 +31,18 @@ pub struct ApiSchema {
     /// Some type, field or root field has an `@auth` requirement or injects token claims
     /// (else `authorize` has nothing to check and skips its walk).
     pub guarded: bool,
-    /// An Apollo Federation subgraph (`[federation] enabled`): the SDL `_service { sdl }`
-    /// answers with; the served schema then has `_entities` and `_service`.
-    pub subgraph_sdl: Option<String>,
+    /// An Apollo Federation subgraph (`[federation] enabled`): the served schema then has
+    /// `_entities` and `_service`.
+    pub subgraph: Option<Subgraph>,
+}
+
+/// What a subgraph answers `_service` and `_entities` with.
+#[derive(Debug)]
+pub struct Subgraph {
+    /// The SDL `_service { sdl }` answers with.
+    pub sdl: String,
+    /// The entities and their keys.
+    pub entities: Vec<crate::schema::EntityKey>,
 }
 
 impl ApiSchema {
@@ -44,7 +53,7 @@ impl ApiSchema {
         limits: ValidationConfig,
         introspection: bool,
     ) -> Result<Self, String> {
-        Self::build(compiled, defaults, limits, introspection, false)
+        Self::build(compiled, defaults, limits, introspection, None)
     }
 
     /// The executable schema `config` asks for: with its query defaults, validation limits
@@ -58,7 +67,10 @@ impl ApiSchema {
             config.query_defaults.clone(),
             config.validation.clone(),
             config.server.introspection,
-            config.federation.enabled,
+            config
+                .federation
+                .enabled
+                .then_some(config.federation.entities.as_slice()),
         )
     }
 
@@ -67,13 +79,20 @@ impl ApiSchema {
         defaults: QueryDefaults,
         limits: ValidationConfig,
         introspection: bool,
-        subgraph: bool,
+        entities: Option<&[crate::config::EntityConfig]>,
     ) -> Result<Self, String> {
         let mut sdl = executable_sdl(&compiled, &defaults);
-        let subgraph_sdl = subgraph.then(|| {
-            sdl.push_str(&crate::schema::served_additions(&compiled));
-            crate::schema::subgraph_sdl(&compiled, &defaults)
-        });
+        let subgraph = match entities {
+            Some(declared) => {
+                let entities = crate::schema::entity_keys(&compiled, declared)?;
+                sdl.push_str(&crate::schema::served_additions(&entities));
+                Some(Subgraph {
+                    sdl: crate::schema::subgraph_sdl(&compiled, &defaults, &entities),
+                    entities,
+                })
+            }
+            None => None,
+        };
         let graphql = Schema::parse_and_validate(sdl.as_str(), "schema.graphql")
             .map_err(|e| format!("generated GraphQL schema is invalid: {}", e.errors))?;
         let implementers = graphql.implementers_map();
@@ -92,7 +111,7 @@ impl ApiSchema {
             || compiled.subscriptions.values().any(|s| !s.access.is_open());
         Ok(Self {
             guarded,
-            subgraph_sdl,
+            subgraph,
             compiled: Arc::new(compiled),
             sdl,
             graphql,

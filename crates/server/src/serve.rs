@@ -372,6 +372,25 @@ pub(crate) fn banner(state: &AppState, addr: SocketAddr) -> String {
             },
         ));
     }
+    if let Some(subgraph) = &state.api.subgraph {
+        let name = state.config.federation.service_name.as_deref();
+        out.push_str(&format!(
+            "Apollo Federation 2 subgraph{}: {} entit{} ({})\n",
+            name.map(|n| format!(" {n}")).unwrap_or_default(),
+            subgraph.entities.len(),
+            if subgraph.entities.len() == 1 {
+                "y"
+            } else {
+                "ies"
+            },
+            subgraph
+                .entities
+                .iter()
+                .map(|e| e.type_name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     if let Some(events) = &state.events {
         let o = &state.config.observers;
         let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });

@@ -172,3 +172,74 @@ async fn a_subgraph_serves_its_sdl_and_entities_on_every_dialect() {
     let maria = support::MysqlScratch::new(&format!("{MARIADB}\n{ROWS}")).await;
     subgraph_answers(&maria.url).await;
 }
+
+#[tokio::test]
+async fn declared_entities_are_the_only_ones_and_mistakes_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(&format!("{SQLITE}\n{ROWS}"))
+        .unwrap();
+    let url = format!("sqlite://{}", path.display());
+    let text = |entities: &str| {
+        format!(
+            "[database]\nurl = \"{url}\"\n[federation]\nenabled = true\n\
+             service_name = \"products\"\n{entities}"
+        )
+    };
+    let parse = |t: String| fraiseql_engine::config::parse(&t, "fraiseql.toml", &|_| None);
+    // Only Stock, keyed by its data keys as written.
+    let config = parse(text(
+        "[[federation.entities]]\nname = \"Stock\"\nkey_fields = [\"sku\", \"warehouse\"]\n",
+    ))
+    .unwrap();
+    let running = support::serve(config, SDL).await;
+    let base = support::base(&running);
+    let (_, body) = ask(&base, "{ _service { sdl } }", json!({})).await;
+    let sdl = body["data"]["_service"]["sdl"].as_str().unwrap();
+    assert!(
+        sdl.contains("type Stock @key(fields: \"sku warehouse\") {"),
+        "{sdl}"
+    );
+    assert!(sdl.contains("type Product {"), "{sdl}");
+    let reps = json!([{"__typename": "Stock", "sku": "p2", "warehouse": "north"}]);
+    let stock = "query($r: [_Any!]!) { _entities(representations: $r) { __typename \
+        ... on Stock { quantity } } }";
+    let (_, body) = ask(&base, stock, json!({"r": reps})).await;
+    assert_eq!(
+        body,
+        json!({"data": {"_entities": [{"__typename": "Stock", "quantity": 7}]}})
+    );
+    // Product is no entity now: a fragment on it does not validate, a representation of
+    // it is refused.
+    let (_, body) = ask(&base, ENTITIES, json!({"r": reps})).await;
+    assert_eq!(code(&body), Some("GRAPHQL_VALIDATION_FAILED"), "{body}");
+    let product = json!([{"__typename": "Product", "id": "p1"}]);
+    let (_, body) = ask(&base, stock, json!({"r": product})).await;
+    assert_eq!(code(&body), Some("BAD_USER_INPUT"), "{body}");
+    running.stop().await.expect("stops");
+
+    // A declared type or key field the schema lacks stops start-up, naming it.
+    for (entities, why) in [
+        (
+            "[[federation.entities]]\nname = \"Nope\"\n",
+            "`Nope`, which is no type",
+        ),
+        (
+            "[[federation.entities]]\nname = \"Stock\"\nkey_fields = [\"bin\"]\n",
+            "key field `bin`",
+        ),
+    ] {
+        let config = parse(text(entities)).unwrap();
+        let schema = fraiseql_engine::schema::load_schema(SDL, "schema.graphql").unwrap();
+        let e = fraiseql_server::spawn(config, schema, support::local())
+            .await
+            .err()
+            .expect("refused");
+        assert!(e.to_string().contains(why), "{e}");
+    }
+    // Only Apollo Federation 2.
+    let e = parse(text("apollo_version = 1\n")).unwrap_err().to_string();
+    assert!(e.contains("Apollo Federation 2 only"), "{e}");
+}

@@ -303,6 +303,14 @@ impl<'a, 'i> Checker<'a, 'i> {
                 .collect()
         };
         self.at_least_one(&path(&[]), "batch_size", f.batch_size as u64);
+        if f.apollo_version != 2 {
+            let message = format!(
+                "`apollo_version` in [federation] is {}: FraiseQL subgraphs speak Apollo \
+                 Federation 2 only",
+                f.apollo_version
+            );
+            self.report(&path(&[]), "apollo_version", message);
+        }
         let timeouts = path(&["database_timeouts"]);
         for name in f.database_timeouts.keys() {
             self.configured(config, &timeouts, name, name);

@@ -15,9 +15,19 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FederationConfig {
-    /// Apollo Federation (`_service`, `_entities`). Accepted and kept; nothing serves it yet.
+    /// Apollo Federation: serve `_service` and `_entities` as a subgraph.
     #[serde(default)]
     pub enabled: bool,
+    /// The Apollo Federation version of the subgraph: only 2.
+    #[serde(default = "default_apollo_version")]
+    pub apollo_version: u32,
+    /// The subgraph's name, for the banner and logs (a gateway names its subgraphs itself).
+    #[serde(default)]
+    pub service_name: Option<String>,
+    /// `[[federation.entities]]`: the entities and their keys; none listed: every type read
+    /// from its own view, keyed by its key fields.
+    #[serde(default)]
+    pub entities: Vec<EntityConfig>,
     /// Keys per cross-database lookup statement (the relation fetches); at least 1.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
@@ -38,6 +48,9 @@ impl Default for FederationConfig {
     fn default() -> Self {
         Self {
             enabled: false,
+            apollo_version: default_apollo_version(),
+            service_name: None,
+            entities: Vec::new(),
             batch_size: default_batch_size(),
             default_timeout: None,
             database_timeouts: IndexMap::new(),
@@ -45,6 +58,21 @@ impl Default for FederationConfig {
             circuit_breaker: CircuitBreakerConfig::default(),
         }
     }
+}
+
+fn default_apollo_version() -> u32 {
+    2
+}
+
+/// `[[federation.entities]]`: one entity of the subgraph.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntityConfig {
+    /// The GraphQL type.
+    pub name: String,
+    /// Its key: GraphQL field names (or data keys); empty: the type's key fields.
+    #[serde(default)]
+    pub key_fields: Vec<String>,
 }
 
 fn default_batch_size() -> usize {

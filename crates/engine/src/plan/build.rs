@@ -42,7 +42,7 @@ pub fn plan(
         let field = fields[0];
         let name = field.name.as_str();
         planner.enter_root(key, name, prepared.kind);
-        let subgraph = prepared.kind == OperationKind::Query && api.subgraph_sdl.is_some();
+        let subgraph = prepared.kind == OperationKind::Query && api.subgraph.is_some();
         let action = match (name, prepared.kind) {
             ("_entities", _) if subgraph => planner.entities(fields).map(|(fetches, slots)| {
                 // Its rows are read by hidden roots right after it, with the other roots of
@@ -182,7 +182,12 @@ impl Planner<'_> {
 
     /// `_service { sdl }`: the subgraph SDL, as the selection asks for it.
     fn service(&self, fields: &[&Node<Field>]) -> String {
-        let sdl = self.api.subgraph_sdl.clone().unwrap_or_default();
+        let sdl = self
+            .api
+            .subgraph
+            .as_ref()
+            .map(|s| s.sdl.clone())
+            .unwrap_or_default();
         let mut out = serde_json::Map::new();
         for (key, fs) in collect(self.doc, &sub_sets(fields), self.vars) {
             let value = match fs[0].name.as_str() {
@@ -214,7 +219,11 @@ impl Planner<'_> {
                 representations.len()
             )));
         }
-        let entities = crate::schema::entities(self.schema);
+        let entities: &[crate::schema::EntityKey] = self
+            .api
+            .subgraph
+            .as_ref()
+            .map_or(&[], |s| s.entities.as_slice());
         // Per entity type in first-appearance order: its entity and its distinct keys.
         let mut groups: indexmap::IndexMap<&str, (usize, indexmap::IndexMap<String, Vec<Json>>)> =
             indexmap::IndexMap::new();
@@ -230,7 +239,7 @@ impl Planner<'_> {
                 .ok_or_else(|| user_error(format!("`{at}` has no `__typename`")))?;
             let e = entities
                 .iter()
-                .position(|e| e.ty.name == name)
+                .position(|e| e.type_name == name)
                 .ok_or_else(|| {
                     user_error(format!(
                         "`{at}`: `{}` is not an entity of this subgraph",
@@ -238,12 +247,13 @@ impl Planner<'_> {
                     ))
                 })?;
             let entity = &entities[e];
+            let ty = self.object(&entity.type_name)?;
             let mut values = Vec::with_capacity(entity.key.len());
             for (field, _) in &entity.key {
-                let value = obj.get(*field).filter(|v| !v.is_null()).ok_or_else(|| {
+                let value = obj.get(field).filter(|v| !v.is_null()).ok_or_else(|| {
                     user_error(format!("`{at}` has no `{field}`, a key field of {name}"))
                 })?;
-                let kind = entity.ty.fields[*field].ty.name.as_str();
+                let kind = ty.fields[field].ty.name.as_str();
                 let kind = ScalarKind::of(kind).unwrap_or(ScalarKind::Text);
                 values.push(super::input::scalar_input(
                     self.schema,
@@ -257,7 +267,7 @@ impl Planner<'_> {
             let (index, (_, keys)) = match groups.get_full_mut(name) {
                 Some((index, _, group)) => (index, group),
                 None => {
-                    groups.insert(entity.ty.name.as_str(), (e, indexmap::IndexMap::new()));
+                    groups.insert(entity.type_name.as_str(), (e, indexmap::IndexMap::new()));
                     let index = groups.len() - 1;
                     (index, &mut groups[index])
                 }
@@ -268,7 +278,7 @@ impl Planner<'_> {
         let mut fetches = Vec::with_capacity(groups.len());
         for (name, (e, keys)) in &groups {
             let entity = &entities[*e];
-            let ty = entity.ty;
+            let ty = self.object(&entity.type_name)?;
             self.scope.borrow_mut().database = ty.database.clone();
             let grouped = collect_on(self.doc, &sub_sets(fields), self.vars, Some(name));
             let mut selection = self.selection_of(&grouped, ty)?;
@@ -276,8 +286,8 @@ impl Planner<'_> {
                 .key
                 .iter()
                 .map(|(field, data_key)| Target {
-                    path: vec![(*data_key).to_owned()],
-                    kind: ScalarKind::of(&ty.fields[*field].ty.name).unwrap_or(ScalarKind::Text),
+                    path: vec![data_key.clone()],
+                    kind: ScalarKind::of(&ty.fields[field].ty.name).unwrap_or(ScalarKind::Text),
                 })
                 .collect();
             for (j, target) in targets.iter().enumerate() {

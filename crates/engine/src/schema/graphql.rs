@@ -61,23 +61,15 @@ pub fn auto_params(q: &QueryField, defaults: &QueryDefaults) -> AutoParams {
 
 /// Prints the executable SDL.
 pub fn executable_sdl(schema: &CompiledSchema, defaults: &QueryDefaults) -> String {
-    executable_sdl_with(schema, defaults, false)
+    executable_sdl_with(schema, defaults, &indexmap::IndexMap::new())
 }
 
-/// The executable SDL; with `keys`, each entity type carries its `@key` (the subgraph SDL).
+/// The executable SDL with `@key(fields:)` on the types `keys` names (the subgraph SDL).
 pub(crate) fn executable_sdl_with(
     schema: &CompiledSchema,
     defaults: &QueryDefaults,
-    keys: bool,
+    keys: &indexmap::IndexMap<String, String>,
 ) -> String {
-    let keys = if keys {
-        super::federation::entities(schema)
-            .iter()
-            .map(|e| (e.ty.name.clone(), e.fields()))
-            .collect()
-    } else {
-        indexmap::IndexMap::new()
-    };
     let mut p = Printer {
         out: String::new(),
         schema,
@@ -92,7 +84,7 @@ struct Printer<'a> {
     out: String,
     schema: &'a CompiledSchema,
     /// `@key(fields:)` per entity type name, for the subgraph SDL; empty otherwise.
-    keys: indexmap::IndexMap<String, String>,
+    keys: &'a indexmap::IndexMap<String, String>,
     /// Filter input types needed (`StringFilter`, `OrderStatusFilter`, ...).
     filters: IndexSet<String>,
 }
