@@ -11,11 +11,17 @@ use serde_json::{json, Value};
 mod support;
 
 const SDL: &str = r#"
-type Product @source(view: "v_product") @key(fields: "id") {
+type Product @source(view: "v_product") @key(fields: "id") @key(fields: "sku variation { id }") {
   id: ID!
   name: String!
   price: Int!
+  sku: String!
+  variation: Variation!
   stock: [Stock!]! @relation(localKey: "id", remoteKey: "sku")
+}
+type Variation {
+  id: ID!
+  name: String!
 }
 type Stock @source(view: "v_stock") @key(fields: "sku warehouse") {
   sku: String!
@@ -28,24 +34,31 @@ type Query {
 }
 "#;
 
-const ROWS: &str = "INSERT INTO tb_product VALUES ('p1', 'Anvil', 10), ('p2', 'Rocket', 99);
+const ROWS: &str = "INSERT INTO tb_product VALUES ('p1', 'Anvil', 10, 'ANV', 'v1', 'heavy'),
+  ('p2', 'Rocket', 99, 'RKT', 'v1', 'red');
 INSERT INTO tb_stock VALUES ('p1', 'north', 3), ('p1', 'south', 0), ('p2', 'north', 7);";
 
-const PG: &str = "CREATE TABLE tb_product (id text PRIMARY KEY, name text NOT NULL, price int NOT NULL);
+const PG: &str = "CREATE TABLE tb_product (id text PRIMARY KEY, name text NOT NULL, price int NOT NULL,
+  sku text NOT NULL, variation_id text NOT NULL, variation_name text NOT NULL);
 CREATE TABLE tb_stock (sku text, warehouse text, quantity int NOT NULL, PRIMARY KEY (sku, warehouse));
-CREATE VIEW v_product AS SELECT id, jsonb_build_object('id', id, 'name', name, 'price', price) AS data FROM tb_product;
+CREATE VIEW v_product AS SELECT id, jsonb_build_object('id', id, 'name', name, 'price', price,
+  'sku', sku, 'variation', jsonb_build_object('id', variation_id, 'name', variation_name)) AS data FROM tb_product;
 CREATE VIEW v_stock AS SELECT sku, warehouse,
   jsonb_build_object('sku', sku, 'warehouse', warehouse, 'quantity', quantity) AS data FROM tb_stock;";
 
-const MARIADB: &str = "CREATE TABLE tb_product (id VARCHAR(20) PRIMARY KEY, name TEXT NOT NULL, price INT NOT NULL);
+const MARIADB: &str = "CREATE TABLE tb_product (id VARCHAR(20) PRIMARY KEY, name TEXT NOT NULL, price INT NOT NULL,
+  sku TEXT NOT NULL, variation_id TEXT NOT NULL, variation_name TEXT NOT NULL);
 CREATE TABLE tb_stock (sku VARCHAR(20), warehouse VARCHAR(20), quantity INT NOT NULL, PRIMARY KEY (sku, warehouse));
-CREATE VIEW v_product AS SELECT id, JSON_OBJECT('id', id, 'name', name, 'price', price) AS data FROM tb_product;
+CREATE VIEW v_product AS SELECT id, JSON_OBJECT('id', id, 'name', name, 'price', price,
+  'sku', sku, 'variation', JSON_OBJECT('id', variation_id, 'name', variation_name)) AS data FROM tb_product;
 CREATE VIEW v_stock AS SELECT sku, warehouse,
   JSON_OBJECT('sku', sku, 'warehouse', warehouse, 'quantity', quantity) AS data FROM tb_stock;";
 
-const SQLITE: &str = "CREATE TABLE tb_product (id TEXT PRIMARY KEY, name TEXT NOT NULL, price INT NOT NULL);
+const SQLITE: &str = "CREATE TABLE tb_product (id TEXT PRIMARY KEY, name TEXT NOT NULL, price INT NOT NULL,
+  sku TEXT NOT NULL, variation_id TEXT NOT NULL, variation_name TEXT NOT NULL);
 CREATE TABLE tb_stock (sku TEXT, warehouse TEXT, quantity INT NOT NULL, PRIMARY KEY (sku, warehouse));
-CREATE VIEW v_product AS SELECT id, json_object('id', id, 'name', name, 'price', price) AS data FROM tb_product;
+CREATE VIEW v_product AS SELECT id, json_object('id', id, 'name', name, 'price', price,
+  'sku', sku, 'variation', json_object('id', variation_id, 'name', variation_name)) AS data FROM tb_product;
 CREATE VIEW v_stock AS SELECT sku, warehouse,
   json_object('sku', sku, 'warehouse', warehouse, 'quantity', quantity) AS data FROM tb_stock;";
 
@@ -75,7 +88,10 @@ async fn subgraph_answers(url: &str) {
         ),
         "{sdl}"
     );
-    assert!(sdl.contains("type Product @key(fields: \"id\") {"), "{sdl}");
+    assert!(
+        sdl.contains("type Product @key(fields: \"id\") @key(fields: \"sku variation { id }\") {"),
+        "{sdl}"
+    );
     assert!(
         sdl.contains("type Stock @key(fields: \"sku warehouse\") {"),
         "{sdl}"
@@ -93,6 +109,8 @@ async fn subgraph_answers(url: &str) {
         {"__typename": "Product", "id": "p2"},
         {"__typename": "Stock", "sku": "p1", "warehouse": "north", "extra": [1]},
         {"__typename": "Product", "id": "p1' OR '1'='1"},
+        {"__typename": "Product", "sku": "ANV", "variation": {"id": "v1"}},
+        {"__typename": "Product", "sku": "RKT", "variation": {"id": "v2"}},
     ]);
     let (status, body) = ask(&base, ENTITIES, json!({"r": reps})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -110,6 +128,8 @@ async fn subgraph_answers(url: &str) {
             rocket,
             {"__typename": "Stock", "quantity": 3},
             null,
+            anvil,
+            null,
         ]}})
     );
     let (_, body) = ask(&base, ENTITIES, json!({"r": []})).await;
@@ -126,10 +146,17 @@ async fn subgraph_answers(url: &str) {
             json!([{"__typename": "Nope", "id": "p1"}]),
             "is not an entity",
         ),
-        (json!([{"__typename": "Product"}]), "has no `id`"),
+        (
+            json!([{"__typename": "Product"}]),
+            "holds no key of Product: `id` or `sku variation { id }`",
+        ),
+        (
+            json!([{"__typename": "Product", "sku": "ANV", "variation": "v1"}]),
+            "holds no key",
+        ),
         (
             json!([{"__typename": "Stock", "sku": "p1"}]),
-            "has no `warehouse`",
+            "holds no key of Stock: `sku warehouse`",
         ),
         (
             json!([{"__typename": "Product", "id": {"$ne": 1}}]),

@@ -199,10 +199,11 @@ impl Planner<'_> {
         Json::Object(out).to_string()
     }
 
-    /// `_entities(representations:)`: per entity type named, one read of its view for all
-    /// its keys (with hidden items carrying each row's key), and per representation the
-    /// read holding it and its key. A representation that is not an object, names a type
-    /// that is not an entity here, or lacks or mistypes a key field is `BAD_USER_INPUT`.
+    /// `_entities(representations:)`: per entity type and key named, one read of its view
+    /// for all its keys (with hidden items carrying each row's key), and per representation
+    /// the read holding it and its key. A representation is read by the first key of its
+    /// type whose fields it holds. One that is not an object, names a type that is not an
+    /// entity here, holds no whole key, or mistypes a key field is `BAD_USER_INPUT`.
     #[allow(clippy::type_complexity)]
     fn entities(
         &self,
@@ -224,8 +225,8 @@ impl Planner<'_> {
             .subgraph
             .as_ref()
             .map_or(&[], |s| s.entities.as_slice());
-        // Per entity type in first-appearance order: its entity and its distinct keys.
-        let mut groups: indexmap::IndexMap<&str, (usize, indexmap::IndexMap<String, Vec<Json>>)> =
+        // Per (entity, key) in first-appearance order: its distinct key values.
+        let mut groups: indexmap::IndexMap<(usize, usize), indexmap::IndexMap<String, Vec<Json>>> =
             indexmap::IndexMap::new();
         let mut slots = Vec::with_capacity(representations.len());
         for (i, rep) in representations.iter().enumerate() {
@@ -247,47 +248,58 @@ impl Planner<'_> {
                     ))
                 })?;
             let entity = &entities[e];
-            let ty = self.object(&entity.type_name)?;
-            let mut values = Vec::with_capacity(entity.key.len());
-            for (field, _) in &entity.key {
-                let value = obj.get(field).filter(|v| !v.is_null()).ok_or_else(|| {
-                    user_error(format!("`{at}` has no `{field}`, a key field of {name}"))
+            let held = |part: &crate::schema::KeyPart| {
+                part.graphql
+                    .iter()
+                    .try_fold(rep, |v, name| v.get(name))
+                    .filter(|v| !v.is_null())
+            };
+            let k = entity
+                .keys
+                .iter()
+                .position(|key| key.parts.iter().all(|p| held(p).is_some()))
+                .ok_or_else(|| {
+                    let keys: Vec<String> = entity
+                        .keys
+                        .iter()
+                        .map(|k| format!("`{}`", k.fields))
+                        .collect();
+                    user_error(format!(
+                        "`{at}` holds no key of {name}: {}",
+                        keys.join(" or ")
+                    ))
                 })?;
-                let kind = ty.fields[field].ty.name.as_str();
-                let kind = ScalarKind::of(kind).unwrap_or(ScalarKind::Text);
+            let mut values = Vec::new();
+            for part in &entity.keys[k].parts {
+                let value = held(part).unwrap_or(&Json::Null);
                 values.push(super::input::scalar_input(
                     self.schema,
                     None,
-                    kind,
+                    part.kind,
                     value,
-                    &format!("{at}.{field}"),
+                    &format!("{at}.{}", part.graphql.join(".")),
                 )?);
             }
             let key = key_text(&values);
-            let (index, (_, keys)) = match groups.get_full_mut(name) {
-                Some((index, _, group)) => (index, group),
-                None => {
-                    groups.insert(entity.type_name.as_str(), (e, indexmap::IndexMap::new()));
-                    let index = groups.len() - 1;
-                    (index, &mut groups[index])
-                }
-            };
-            keys.entry(key.clone()).or_insert(values);
+            let entry = groups.entry((e, k));
+            let index = entry.index();
+            entry.or_default().entry(key.clone()).or_insert(values);
             slots.push((index, key));
         }
         let mut fetches = Vec::with_capacity(groups.len());
-        for (name, (e, keys)) in &groups {
+        for ((e, k), keys) in &groups {
             let entity = &entities[*e];
             let ty = self.object(&entity.type_name)?;
             self.scope.borrow_mut().database = ty.database.clone();
-            let grouped = collect_on(self.doc, &sub_sets(fields), self.vars, Some(name));
+            let on = Some(entity.type_name.as_str());
+            let grouped = collect_on(self.doc, &sub_sets(fields), self.vars, on);
             let mut selection = self.selection_of(&grouped, ty)?;
-            let targets: Vec<Target> = entity
-                .key
+            let targets: Vec<Target> = entity.keys[*k]
+                .parts
                 .iter()
-                .map(|(field, data_key)| Target {
-                    path: vec![data_key.clone()],
-                    kind: ScalarKind::of(&ty.fields[field].ty.name).unwrap_or(ScalarKind::Text),
+                .map(|p| Target {
+                    path: p.data.clone(),
+                    kind: p.kind,
                 })
                 .collect();
             for (j, target) in targets.iter().enumerate() {
@@ -305,23 +317,18 @@ impl Planner<'_> {
                     value: Json::Array(values),
                 }
             } else {
-                Filter::Or(
-                    keys.values()
-                        .map(|values| {
-                            Filter::And(
-                                targets
-                                    .iter()
-                                    .zip(values)
-                                    .map(|(target, value)| Filter::Compare {
-                                        target: target.clone(),
-                                        op: Op::Eq,
-                                        value: value.clone(),
-                                    })
-                                    .collect(),
-                            )
-                        })
-                        .collect(),
-                )
+                let each = |values: &Vec<Json>| {
+                    let all = targets
+                        .iter()
+                        .zip(values)
+                        .map(|(target, value)| Filter::Compare {
+                            target: target.clone(),
+                            op: Op::Eq,
+                            value: value.clone(),
+                        });
+                    Filter::And(all.collect())
+                };
+                Filter::Or(keys.values().map(each).collect())
             };
             fetches.push(Fetch {
                 field: "_entities".into(),

@@ -48,6 +48,17 @@ impl fmt::Display for CompileErrors {
 pub fn compile(input: &SchemaInput) -> Result<CompiledSchema, CompileErrors> {
     let mut c = Compiler { errors: Vec::new() };
     let schema = c.run(input);
+    // Federation keys (`@key` field sets) name fields of the types, nested ones too.
+    for (i, t) in schema.types.values().enumerate() {
+        for key in &t.keys {
+            if let Err(why) = super::federation::key_parts(&schema, t, key) {
+                c.err(
+                    format!("types[{i}].keys"),
+                    format!("type `{}`: {why}", t.name),
+                );
+            }
+        }
+    }
     if c.errors.is_empty() {
         Ok(schema)
     } else {
@@ -416,6 +427,7 @@ impl Compiler {
             sql_source,
             database,
             key_fields,
+            keys: t.keys.clone(),
             fields,
         })
     }

@@ -10,7 +10,7 @@
 //! A type only ever nested in another's `data` has no rows of its own and is not one.
 
 use super::graphql::executable_sdl_with;
-use super::model::{CompiledSchema, ObjectType};
+use super::model::{CompiledSchema, ObjectType, ScalarKind};
 use crate::config::{EntityConfig, QueryDefaults};
 use indexmap::IndexMap;
 use std::fmt::Write;
@@ -18,34 +18,135 @@ use std::fmt::Write;
 /// The federation spec version linked by the subgraph SDL.
 pub const FEDERATION_SPEC: &str = "https://specs.apollo.dev/federation/v2.3";
 
-/// An entity type and its key, as (GraphQL field name, data key) pairs.
+/// An entity type and its keys, in declaration order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntityKey {
     pub type_name: String,
-    pub key: Vec<(String, String)>,
+    pub keys: Vec<Key>,
 }
 
-impl EntityKey {
-    /// The key as `@key(fields:)` writes it: GraphQL field names, space-separated.
-    pub fn fields(&self) -> String {
-        let names: Vec<&str> = self.key.iter().map(|(name, _)| name.as_str()).collect();
-        names.join(" ")
+/// One key of an entity: its field set as `@key(fields:)` writes it, and its leaf fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Key {
+    pub fields: String,
+    pub parts: Vec<KeyPart>,
+}
+
+/// One leaf of a key: where a representation holds it (GraphQL names), where a row's
+/// `data` does (data keys), and its scalar kind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyPart {
+    pub graphql: Vec<String>,
+    pub data: Vec<String>,
+    pub kind: ScalarKind,
+}
+
+/// The leaves of field set `fields` (`"sku variation { id }"`) on `ty`: each name a field
+/// (a GraphQL name or a data key) that is no relation; a name followed by `{ … }` is a
+/// nested object (a type held in `data`) whose own fields follow; every leaf a scalar or
+/// enum.
+pub fn key_parts(
+    schema: &CompiledSchema,
+    ty: &ObjectType,
+    fields: &str,
+) -> Result<Vec<KeyPart>, String> {
+    let spaced = fields.replace('{', " { ").replace('}', " } ");
+    let tokens: Vec<&str> = spaced.split_whitespace().collect();
+    let mut at = 0;
+    let parts = parts_of(schema, ty, &tokens, &mut at, &[], &[])?;
+    if at != tokens.len() {
+        return Err(format!("key `{fields}`: unbalanced `}}`"));
     }
+    if parts.is_empty() {
+        return Err(format!("key `{fields}` names no field"));
+    }
+    Ok(parts)
+}
+
+fn parts_of(
+    schema: &CompiledSchema,
+    ty: &ObjectType,
+    tokens: &[&str],
+    at: &mut usize,
+    graphql: &[String],
+    data: &[String],
+) -> Result<Vec<KeyPart>, String> {
+    let mut out = Vec::new();
+    while let Some(&token) = tokens.get(*at) {
+        match token {
+            "}" => return Ok(out),
+            "{" => return Err("a key has `{` without a field before it".into()),
+            name => {
+                *at += 1;
+                let f = ty
+                    .fields
+                    .values()
+                    .find(|f| (f.name == name || f.key == name) && f.relation.is_none())
+                    .ok_or_else(|| {
+                        format!(
+                            "key field `{name}` is no field of `{}` (nor a relation)",
+                            ty.name
+                        )
+                    })?;
+                let mut g = graphql.to_vec();
+                g.push(f.name.clone());
+                let mut d = data.to_vec();
+                d.push(f.key.clone());
+                if tokens.get(*at) == Some(&"{") {
+                    *at += 1;
+                    let inner = schema.types.get(&f.ty.name).ok_or_else(|| {
+                        format!(
+                            "key field `{name}` of `{}` has no fields to select",
+                            ty.name
+                        )
+                    })?;
+                    let nested = parts_of(schema, inner, tokens, at, &g, &d)?;
+                    if tokens.get(*at) != Some(&"}") {
+                        return Err(format!("key field `{name}`: `{{` without `}}`"));
+                    }
+                    *at += 1;
+                    if nested.is_empty() {
+                        return Err(format!("key field `{name}` selects nothing"));
+                    }
+                    out.extend(nested);
+                } else {
+                    if f.ty.list || schema.types.contains_key(&f.ty.name) {
+                        return Err(format!(
+                            "key field `{name}` of `{}` is an object or a list; select its \
+                             fields (`{name} {{ id }}`)",
+                            ty.name
+                        ));
+                    }
+                    let kind = ScalarKind::of(&f.ty.name).unwrap_or(ScalarKind::Text);
+                    out.push(KeyPart {
+                        graphql: g,
+                        data: d,
+                        kind,
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The entities of `schema`: those `declared` (`[[federation.entities]]`), else every type
-/// read from its own view whose key fields are all fields of it; in schema order. A
-/// declared type or key field the schema lacks is an error naming it.
+/// read from its own view whose keys resolve; in schema order. A declared type or key field
+/// the schema lacks is an error naming it.
 pub fn entity_keys(
     schema: &CompiledSchema,
     declared: &[EntityConfig],
 ) -> Result<Vec<EntityKey>, String> {
-    // A key field by GraphQL name or data key; relations are no key.
-    let field = |ty: &ObjectType, name: &str| {
-        ty.fields
-            .values()
-            .find(|f| (f.name == name || f.key == name) && f.relation.is_none())
-            .map(|f| (f.name.clone(), f.key.clone()))
+    let key = |ty: &ObjectType, fields: String| {
+        key_parts(schema, ty, &fields).map(|parts| Key { fields, parts })
+    };
+    // A type's own keys: its `keys`, else its key fields as one key.
+    let own = |ty: &ObjectType| -> Result<Vec<Key>, String> {
+        if ty.keys.is_empty() {
+            key(ty, ty.key_fields.join(" ")).map(|k| vec![k])
+        } else {
+            ty.keys.iter().map(|k| key(ty, k.clone())).collect()
+        }
     };
     if !declared.is_empty() {
         let mut out = Vec::with_capacity(declared.len());
@@ -56,28 +157,15 @@ pub fn entity_keys(
                     d.name
                 )
             })?;
-            let names = if d.key_fields.is_empty() {
-                &ty.key_fields
+            let keys = if d.key_fields.is_empty() {
+                own(ty)
             } else {
-                &d.key_fields
-            };
-            let key = names
-                .iter()
-                .map(|n| {
-                    field(ty, n).ok_or_else(|| {
-                        format!(
-                            "[[federation.entities]] `{}`: key field `{n}` is no field of it",
-                            d.name
-                        )
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            if key.is_empty() {
-                return Err(format!("[[federation.entities]] `{}` has no key", d.name));
+                key(ty, d.key_fields.join(" ")).map(|k| vec![k])
             }
+            .map_err(|e| format!("[[federation.entities]] `{}`: {e}", d.name))?;
             out.push(EntityKey {
                 type_name: ty.name.clone(),
-                key,
+                keys,
             });
         }
         return Ok(out);
@@ -102,11 +190,9 @@ pub fn entity_keys(
         .values()
         .filter(|ty| read.contains(ty.name.as_str()))
         .filter_map(|ty| {
-            let key: Option<Vec<(String, String)>> =
-                ty.key_fields.iter().map(|k| field(ty, k)).collect();
-            key.filter(|k| !k.is_empty()).map(|key| EntityKey {
+            own(ty).ok().map(|keys| EntityKey {
                 type_name: ty.name.clone(),
-                key,
+                keys,
             })
         })
         .collect())
@@ -138,9 +224,12 @@ pub fn subgraph_sdl(
     defaults: &QueryDefaults,
     entities: &[EntityKey],
 ) -> String {
-    let keys: IndexMap<String, String> = entities
+    let keys: IndexMap<String, Vec<String>> = entities
         .iter()
-        .map(|e| (e.type_name.clone(), e.fields()))
+        .map(|e| {
+            let fields = e.keys.iter().map(|k| k.fields.clone()).collect();
+            (e.type_name.clone(), fields)
+        })
         .collect();
     let mut out =
         format!("extend schema @link(url: \"{FEDERATION_SPEC}\", import: [\"@key\"])\n\n");

@@ -68,7 +68,7 @@ pub fn executable_sdl(schema: &CompiledSchema, defaults: &QueryDefaults) -> Stri
 pub(crate) fn executable_sdl_with(
     schema: &CompiledSchema,
     defaults: &QueryDefaults,
-    keys: &indexmap::IndexMap<String, String>,
+    keys: &indexmap::IndexMap<String, Vec<String>>,
 ) -> String {
     let mut p = Printer {
         out: String::new(),
@@ -84,7 +84,7 @@ struct Printer<'a> {
     out: String,
     schema: &'a CompiledSchema,
     /// `@key(fields:)` per entity type name, for the subgraph SDL; empty otherwise.
-    keys: &'a indexmap::IndexMap<String, String>,
+    keys: &'a indexmap::IndexMap<String, Vec<String>>,
     /// Filter input types needed (`StringFilter`, `OrderStatusFilter`, ...).
     filters: IndexSet<String>,
 }
@@ -124,15 +124,12 @@ impl Printer<'_> {
         }
         for t in self.schema.types.values() {
             description(&mut self.out, "", &t.description);
-            match self.keys.get(&t.name) {
-                Some(key) => {
-                    let key = serde_json::Value::String(key.clone());
-                    let _ = writeln!(self.out, "type {} @key(fields: {key}) {{", t.name);
-                }
-                None => {
-                    let _ = writeln!(self.out, "type {} {{", t.name);
-                }
+            let _ = write!(self.out, "type {}", t.name);
+            for key in self.keys.get(&t.name).into_iter().flatten() {
+                let key = serde_json::Value::String(key.clone());
+                let _ = write!(self.out, " @key(fields: {key})");
             }
+            self.out.push_str(" {\n");
             for f in t.fields.values() {
                 description(&mut self.out, "  ", &f.description);
                 let args = relation_args(f, defaults);

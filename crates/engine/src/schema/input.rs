@@ -47,6 +47,10 @@ pub struct ObjectTypeInput {
     /// Fields that identify one entity; default `["id"]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_fields: Option<Vec<String>>,
+    /// Apollo Federation keys, each a field set as `@key(fields:)` writes it (`"id"`,
+    /// `"sku variation { id }"`); default: `key_fields`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
     pub fields: Vec<FieldInput>,
     /// Only callers with this role may select it.
     #[serde(default)]

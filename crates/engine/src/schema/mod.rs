@@ -11,7 +11,10 @@ mod sdl;
 mod type_ref;
 
 pub use compile::{compile, CompileError, CompileErrors, DEFAULT_DATABASE};
-pub use federation::{entity_keys, served_additions, subgraph_sdl, EntityKey, FEDERATION_SPEC};
+pub use federation::{
+    entity_keys, key_parts, served_additions, subgraph_sdl, EntityKey, Key, KeyPart,
+    FEDERATION_SPEC,
+};
 pub use graphql::{auto_params, executable_sdl};
 pub use input::*;
 pub use model::*;

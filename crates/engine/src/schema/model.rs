@@ -75,6 +75,10 @@ pub struct ObjectType {
     pub database: String,
     /// Data keys identifying an entity.
     pub key_fields: Vec<String>,
+    /// Apollo Federation keys beyond `key_fields`, each a field set (`"sku variation { id }"`)
+    /// checked against the fields; empty: `key_fields` is the one key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
     /// Fields by GraphQL name.
     pub fields: IndexMap<String, Field>,
     /// Who may select it (`@auth`, `requires_role`/`requires_scope`).

@@ -313,7 +313,17 @@ impl Lowering {
                 }
             })
             .collect();
-        let key_fields = str_arg(&t.directives, "key", "fields")
+        // Every `@key` is a federation key; the first flat one (no nested selection) is also
+        // the type's key fields.
+        let keys: Vec<String> = t
+            .directives
+            .get_all("key")
+            .filter_map(|d| d.specified_argument_by_name("fields"))
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        let key_fields = keys
+            .iter()
+            .find(|k| !k.contains('{'))
             .map(|k| k.split_whitespace().map(snake_case).collect());
         self.out.types.push(ObjectTypeInput {
             name: t.name.to_string(),
@@ -321,6 +331,11 @@ impl Lowering {
             sql_source: str_arg(&t.directives, "source", "view"),
             database: str_arg(&t.directives, "source", "database"),
             key_fields,
+            keys: if keys.len() > 1 || keys.iter().any(|k| k.contains('{')) {
+                keys
+            } else {
+                Vec::new()
+            },
             fields,
             requires_role: str_arg(&t.directives, "auth", "requires"),
             requires_scope: str_arg(&t.directives, "auth", "scope"),
@@ -494,5 +509,47 @@ mod tests {
             errors[1].message
         );
         assert!(errors[0].message.contains("Apollo Federation"));
+    }
+
+    #[test]
+    fn federation_keys_compile_and_their_mistakes_are_reported() {
+        let schema = |keys: &str| {
+            format!(
+                r#"type Product @source(view: "v_product") {keys} {{
+                  id: ID! sku: String! variation: Variation!
+                }}
+                type Variation {{ id: ID! name: String }}
+                type Query {{ products: [Product!]! }}"#
+            )
+        };
+        let ok = compile(
+            &parse_sdl(
+                &schema(r#"@key(fields: "id") @key(fields: "sku variation { id }")"#),
+                "s",
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let product = &ok.types["Product"];
+        assert_eq!(product.key_fields, ["id"]);
+        assert_eq!(product.keys, ["id", "sku variation { id }"]);
+        for (keys, why) in [
+            (
+                r#"@key(fields: "id") @key(fields: "nope")"#,
+                "`nope` is no field",
+            ),
+            (
+                r#"@key(fields: "id") @key(fields: "variation")"#,
+                "select its fields",
+            ),
+            (r#"@key(fields: "sku variation { id ")"#, "without `}`"),
+            (
+                r#"@key(fields: "sku variation { nope }")"#,
+                "no field of `Variation`",
+            ),
+        ] {
+            let e = compile(&parse_sdl(&schema(keys), "s").unwrap()).unwrap_err();
+            assert!(e.to_string().contains(why), "{keys}: {e}");
+        }
     }
 }
