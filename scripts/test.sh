@@ -132,6 +132,11 @@ fi
 npm ci --prefix tests/browser --no-audit --no-fund --quiet
 FRAISEQL_BIN=target/debug/fraiseql node tests/browser/graphiql.test.mjs
 
+section "Apollo Federation (@apollo/gateway composing fraiseql subgraphs)"
+# Apollo's gateway over two fraiseql subgraphs on their own databases (see tests/apollo/README.md).
+npm ci --prefix tests/apollo --no-audit --no-fund --quiet
+FRAISEQL_BIN=target/debug/fraiseql node --test --test-concurrency=1 tests/apollo/
+
 section "WebSocket tests (graphql-ws client and raw frames)"
 # Subscriptions, queries and mutations over WebSocket against the quickstart, with the
 # graphql-ws npm client and frames written by hand (see tests/ws/README.md).

@@ -20,11 +20,8 @@ export const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const quickstart = join(root, 'examples/quickstart');
 export const bin = resolve(root, process.env.FRAISEQL_BIN ?? 'target/debug/fraiseql');
 
-/** Creates the quickstart database the way examples/quickstart/run.sh does. */
-function createDatabase(dir) {
-  mkdirSync(join(dir, 'data'));
-  const db = join(dir, 'data/quickstart.db');
-  const sql = ['schema.sql', 'seed.sql'].map((f) => join(quickstart, 'db', f));
+/** Creates the SQLite file `db` and runs the SQL files `sql` in it, in order. */
+export function createSqlite(db, sql) {
   const python = `
 import sqlite3, sys
 con = sqlite3.connect(sys.argv[1])
@@ -39,10 +36,17 @@ con.close()
     const input = sql.map((f) => readFileSync(f, 'utf8')).join('\n');
     run = spawnSync('sqlite3', [db], { input, encoding: 'utf8' });
     if (run.error?.code === 'ENOENT') {
-      throw new Error('creating the quickstart database needs python3 (or the sqlite3 CLI)');
+      throw new Error('creating a SQLite database needs python3 (or the sqlite3 CLI)');
     }
   }
   if (run.status !== 0) throw new Error(`creating ${db} failed:\n${run.stderr}`);
+}
+
+/** Creates the quickstart database the way examples/quickstart/run.sh does. */
+function createDatabase(dir) {
+  mkdirSync(join(dir, 'data'));
+  const sql = ['schema.sql', 'seed.sql'].map((f) => join(quickstart, 'db', f));
+  createSqlite(join(dir, 'data/quickstart.db'), sql);
 }
 
 /** A port nothing listens on right now (the server binds it a moment later). */
@@ -64,14 +68,24 @@ function freePort() {
  * failure messages).
  */
 export async function startQuickstart(extraToml = '') {
-  if (!existsSync(bin)) {
-    throw new Error(`fraiseql binary not found at ${bin}: build it with \`cargo build -p fraiseql\` ` +
-      'or point FRAISEQL_BIN at it');
-  }
   const dir = mkdtempSync(join(tmpdir(), 'fraiseql-quickstart-'));
   for (const f of ['fraiseql.toml', 'schema.graphql']) copyFileSync(join(quickstart, f), join(dir, f));
   if (extraToml) appendFileSync(join(dir, 'fraiseql.toml'), `\n${extraToml}\n`);
   createDatabase(dir);
+  const server = await serveFolder(dir);
+  return { ...server, db: join(dir, 'data/quickstart.db') };
+}
+
+/**
+ * Runs `fraiseql run fraiseql.toml` in `dir` on a free port. Resolves once /health/ready
+ * answers 200 with `{ origin, port, pid, log, post(query, variables), stop() }`; `stop`
+ * also removes `dir`.
+ */
+export async function serveFolder(dir) {
+  if (!existsSync(bin)) {
+    throw new Error(`fraiseql binary not found at ${bin}: build it with \`cargo build -p fraiseql\` ` +
+      'or point FRAISEQL_BIN at it');
+  }
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
   const log = [];
@@ -111,7 +125,7 @@ export async function startQuickstart(extraToml = '') {
     try {
       const res = await fetch(`${origin}/health/ready`);
       if (res.status === 200) {
-        return { origin, port, pid: child.pid, db: join(dir, 'data/quickstart.db'), log, post, stop };
+        return { origin, port, pid: child.pid, log, post, stop };
       }
     } catch {
       // Not listening yet.
