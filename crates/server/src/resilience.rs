@@ -188,11 +188,18 @@ impl Resilience {
     /// `Retry-After` of this many seconds (until the earliest of those circuits lets a call
     /// through, at least 1).
     pub(crate) fn refused_all(&self, plan: &Plan, errors: &[GraphQLError]) -> Option<u64> {
+        // `_entities` stands for its hidden roots (their errors are reported at it).
+        let hidden = fraiseql_engine::plan::hidden_roots(plan);
         let needed: HashSet<&str> = plan
             .roots
             .iter()
-            .filter(|r| matches!(r.action, RootAction::Fetch(_) | RootAction::Mutate(_)))
-            .map(|r| r.key.as_str())
+            .zip(hidden)
+            .filter(|(r, hidden)| match &r.action {
+                RootAction::Fetch(_) | RootAction::Mutate(_) => !hidden,
+                RootAction::Entities(e) => !e.parts.is_empty(),
+                _ => false,
+            })
+            .map(|(r, _)| r.key.as_str())
             .collect();
         let mut refused = HashSet::new();
         let mut earliest: Option<Duration> = None;

@@ -270,3 +270,35 @@ async fn declared_entities_are_the_only_ones_and_mistakes_are_reported() {
     let e = parse(text("apollo_version = 1\n")).unwrap_err().to_string();
     assert!(e.contains("Apollo Federation 2 only"), "{e}");
 }
+
+#[tokio::test]
+async fn entities_share_their_database_breaker_and_an_open_one_is_a_503() {
+    // A PostgreSQL server that is not there: the first read fails, and opens the circuit.
+    let url = "postgresql://postgres@127.0.0.1:1/nowhere";
+    let text = format!(
+        "[database]\nurl = \"{url}\"\nconnect_timeout_ms = 500\n[federation]\nenabled = true\n\
+         [federation.retry]\nmax_attempts = 1\n\
+         [federation.circuit_breaker]\nfailure_threshold = 1\nrecovery_timeout_secs = 30\n"
+    );
+    let config = fraiseql_engine::config::parse(&text, "fraiseql.toml", &|_| None).unwrap();
+    let running = support::serve(config, SDL).await;
+    let base = support::base(&running);
+    let reps = json!([{"__typename": "Product", "id": "p1"}]);
+    let (status, body) = ask(&base, ENTITIES, json!({"r": reps})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(code(&body), Some("DATABASE_UNAVAILABLE"), "{body}");
+    assert_eq!(body["errors"][0]["path"], json!(["_entities"]), "{body}");
+    let http = reqwest::Client::new();
+    let response = http
+        .post(format!("{base}/graphql"))
+        .json(&json!({"query": ENTITIES, "variables": {"r": reps}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().get("retry-after").is_some());
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(code(&body), Some("SERVICE_UNAVAILABLE"), "{body}");
+    assert_eq!(body["errors"][0]["path"], json!(["_entities"]), "{body}");
+    running.stop().await.expect("stops");
+}
