@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { ApolloGateway, IntrospectAndCompose } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import { startStandaloneServer } from '@apollo/server/standalone';
+import { Trace } from '@apollo/usage-reporting-protobuf';
 import { createSqlite, serveFolder } from '../support/quickstart.mjs';
 
 const subgraphs = {
@@ -82,7 +83,7 @@ schema_file = "schema.graphql"
 enabled = true
 service_name = "${name}"
 `);
-  const server = await serveFolder(dir);
+  const server = { ...await serveFolder(dir), name };
   running.push(server);
   return server;
 }
@@ -131,4 +132,28 @@ test('the gateway composes two fraiseql subgraphs and answers across them', asyn
       ],
     },
   }, `${JSON.stringify(body)}\n${users.log.join('')}\n${orders.log.join('')}`);
+});
+
+test("a subgraph's ftv1 trace is Apollo's Trace message", async () => {
+  const users = running.find((r) => r.name === 'users') ?? await subgraph('users', subgraphs.users);
+  const res = await fetch(`${users.origin}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'apollo-federated-include-trace': 'ftv1' },
+    body: JSON.stringify({
+      query: 'query($r: [_Any!]!) { _entities(representations: $r) { ... on User { name } } }',
+      variables: { r: [{ __typename: 'User', id: 'u2' }, { __typename: 'User', id: 'nobody' }] },
+    }),
+  });
+  const body = await res.json();
+  assert.deepEqual(body.data, { _entities: [{ name: 'Grace' }, null] });
+  const trace = Trace.decode(Buffer.from(body.extensions.ftv1, 'base64'));
+  assert.ok(Number(trace.durationNs) > 0);
+  assert.ok(Number(trace.startTime.seconds) > 1_700_000_000);
+  const entities = trace.root.child[0];
+  assert.equal(entities.responseName, '_entities');
+  assert.equal(entities.parentType, 'Query');
+  assert.equal(entities.type, '[_Entity]!');
+  assert.equal(entities.child[0].index, 0);
+  const name = entities.child[0].child[0];
+  assert.deepEqual([name.responseName, name.parentType, name.type], ['name', 'User', 'String!']);
 });

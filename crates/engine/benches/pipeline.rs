@@ -143,6 +143,7 @@ fn stages(c: &mut Criterion) {
                 &mut out,
                 &[("orders", RootValue::Raw(black_box(&list)))],
                 &[],
+                None,
             );
         })
     });

@@ -9,6 +9,7 @@ pub mod authorize;
 pub mod catalog;
 pub mod config;
 pub mod error;
+pub mod ftv1;
 pub mod plan;
 pub mod request;
 pub mod response;

@@ -14,7 +14,12 @@ pub enum RootValue<'a> {
 }
 
 /// Writes a response with `data` (root keys in order) and optional `errors`.
-pub fn assemble(out: &mut Vec<u8>, roots: &[(&str, RootValue<'_>)], errors: &[GraphQLError]) {
+pub fn assemble(
+    out: &mut Vec<u8>,
+    roots: &[(&str, RootValue<'_>)],
+    errors: &[GraphQLError],
+    extensions: Option<&str>,
+) {
     out.extend_from_slice(b"{\"data\":{");
     for (i, (key, value)) in roots.iter().enumerate() {
         if i > 0 {
@@ -31,6 +36,11 @@ pub fn assemble(out: &mut Vec<u8>, roots: &[(&str, RootValue<'_>)], errors: &[Gr
     if !errors.is_empty() {
         out.extend_from_slice(b",\"errors\":");
         write_errors(out, errors);
+    }
+    // A JSON object's text (`{"ftv1": "…"}`), written as it is.
+    if let Some(extensions) = extensions {
+        out.extend_from_slice(b",\"extensions\":");
+        out.extend_from_slice(extensions.as_bytes());
     }
     out.push(b'}');
 }
@@ -77,6 +87,7 @@ mod tests {
                 ("stats", RootValue::Null),
             ],
             &[err],
+            None,
         );
         assert_eq!(
             String::from_utf8(out).unwrap(),

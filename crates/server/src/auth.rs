@@ -266,6 +266,7 @@ fn context(request_id: String, v: &Verified) -> RequestContext {
         settings: v.settings.clone(),
         tenant: None,
         claims: Some(v.claims.clone()),
+        trace: false,
     }
 }
 

@@ -22,6 +22,8 @@ pub(crate) struct RequestContext {
     pub(crate) tenant: Option<String>,
     /// The verified token's claims, for `inject` (`None` without a token).
     pub(crate) claims: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
+    /// A federation gateway asked for an inline trace (`ftv1.rs`).
+    pub(crate) trace: bool,
 }
 
 impl RequestContext {
@@ -46,6 +48,7 @@ impl RequestContext {
             settings: crate::db::settings::none(),
             tenant: None,
             claims: None,
+            trace: false,
         }
     }
 }

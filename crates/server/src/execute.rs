@@ -96,6 +96,7 @@ async fn run(
     transport: Transport,
     ctx: &RequestContext,
 ) -> Outcome {
+    let started = (std::time::SystemTime::now(), std::time::Instant::now());
     let prepared = match prepared(state, &req) {
         Ok(p) => p,
         Err(errors) => return failed(state, &errors, OutcomeStatus::RequestError, None),
@@ -165,8 +166,32 @@ async fn run(
             )
         })
         .collect();
+    let extensions = ctx.trace.then(|| {
+        let data = roots
+            .iter()
+            .map(|(key, value)| {
+                let value = match value {
+                    RootValue::Raw(text) => serde_json::from_str(text).unwrap_or_default(),
+                    RootValue::Null => serde_json::Value::Null,
+                };
+                ((*key).to_owned(), value)
+            })
+            .collect();
+        let since_epoch = started
+            .0
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let ftv1 = fraiseql_engine::ftv1::encode(
+            &prepared,
+            &data,
+            &errors,
+            since_epoch,
+            started.1.elapsed(),
+        );
+        serde_json::json!({ "ftv1": ftv1 }).to_string()
+    });
     let mut body = Vec::with_capacity(values.iter().flatten().map(String::len).sum::<usize>() + 64);
-    assemble(&mut body, &roots, &errors);
+    assemble(&mut body, &roots, &errors, extensions.as_deref());
     for e in &errors {
         state.metrics.count_error(e.code().as_str());
     }

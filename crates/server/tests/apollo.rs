@@ -135,6 +135,28 @@ async fn subgraph_answers(url: &str) {
     let (_, body) = ask(&base, ENTITIES, json!({"r": []})).await;
     assert_eq!(body, json!({"data": {"_entities": []}}));
 
+    // A gateway asking for an inline trace gets one (Apollo's protobuf, base64); nobody else.
+    let http = reqwest::Client::new();
+    let traced: Value = http
+        .post(format!("{base}/graphql"))
+        .header("apollo-federated-include-trace", "ftv1")
+        .json(&json!({"query": ENTITIES, "variables": {"r": reps}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ftv1 = traced["extensions"]["ftv1"].as_str().expect("a trace");
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(ftv1)
+        .unwrap();
+    assert!(bytes.len() > 20, "{ftv1}");
+    assert_eq!(traced["data"]["_entities"][0]["id"], "p2");
+    let (_, plain) = ask(&base, ENTITIES, json!({"r": reps})).await;
+    assert!(plain.get("extensions").is_none(), "{plain}");
+
     // Hostile representations: a clear error, nothing read.
     let many: Vec<Value> = (0..1001)
         .map(|i| json!({"__typename": "Product", "id": format!("p{i}")}))

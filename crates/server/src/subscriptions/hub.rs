@@ -449,7 +449,7 @@ impl Hub {
                     .map(|e| e.clone().at(vec![PathSegment::Key(m.key.clone())]))
                     .collect();
                 let mut payload = Vec::with_capacity(value.as_ref().map_or(0, String::len) + 64);
-                assemble(&mut payload, &[(&m.key, root)], &errors);
+                assemble(&mut payload, &[(&m.key, root)], &errors, None);
                 let payload = String::from_utf8_lossy(&payload);
                 m.sink
                     .event(protocol::next(m.sink.protocol, &m.op_id, &payload));
