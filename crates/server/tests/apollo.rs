@@ -14,12 +14,12 @@ const SDL: &str = r#"
 type Product @source(view: "v_product") @key(fields: "id") @key(fields: "sku variation { id }") {
   id: ID!
   name: String!
-  price: Int!
+  price: Int! @tag(name: "internal") @inaccessible
   sku: String!
   variation: Variation!
   stock: [Stock!]! @relation(localKey: "id", remoteKey: "sku")
 }
-type Variation {
+type Variation @shareable {
   id: ID!
   name: String!
 }
@@ -84,10 +84,16 @@ async fn subgraph_answers(url: &str) {
     let sdl = body["data"]["_service"]["sdl"].as_str().unwrap_or_default();
     assert!(
         sdl.starts_with(
-            "extend schema @link(url: \"https://specs.apollo.dev/federation/v2.3\", import: [\"@key\"])"
+            "extend schema @link(url: \"https://specs.apollo.dev/federation/v2.3\", import: \
+             [\"@key\", \"@inaccessible\", \"@tag\", \"@shareable\"])"
         ),
         "{sdl}"
     );
+    assert!(
+        sdl.contains("  price: Int! @inaccessible @tag(name: \"internal\")\n"),
+        "{sdl}"
+    );
+    assert!(sdl.contains("type Variation @shareable {"), "{sdl}");
     assert!(
         sdl.contains("type Product @key(fields: \"id\") @key(fields: \"sku variation { id }\") {"),
         "{sdl}"

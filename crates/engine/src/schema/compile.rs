@@ -392,6 +392,7 @@ impl Compiler {
                     deprecated: f.deprecated.clone(),
                     relation,
                     access: self.access(&fpath, &f.requires_role, &f.requires_scope),
+                    federation: f.federation.clone(),
                 },
             );
         }
@@ -428,6 +429,7 @@ impl Compiler {
             database,
             key_fields,
             keys: t.keys.clone(),
+            federation: t.federation.clone(),
             fields,
         })
     }

@@ -231,8 +231,21 @@ pub fn subgraph_sdl(
             (e.type_name.clone(), fields)
         })
         .collect();
-    let mut out =
-        format!("extend schema @link(url: \"{FEDERATION_SPEC}\", import: [\"@key\"])\n\n");
-    out.push_str(&executable_sdl_with(schema, defaults, &keys));
+    // `@key` and the composition directives used.
+    let mut import = vec!["@key"];
+    let used = schema.types.values().flat_map(|t| {
+        std::iter::once(&t.federation).chain(t.fields.values().map(|f| &f.federation))
+    });
+    for name in used.flat_map(|c| c.names()) {
+        if !import.contains(&name) {
+            import.push(name);
+        }
+    }
+    let import: Vec<String> = import.iter().map(|d| format!("\"{d}\"")).collect();
+    let mut out = format!(
+        "extend schema @link(url: \"{FEDERATION_SPEC}\", import: [{}])\n\n",
+        import.join(", ")
+    );
+    out.push_str(&executable_sdl_with(schema, defaults, &keys, true));
     out
 }

@@ -61,19 +61,22 @@ pub fn auto_params(q: &QueryField, defaults: &QueryDefaults) -> AutoParams {
 
 /// Prints the executable SDL.
 pub fn executable_sdl(schema: &CompiledSchema, defaults: &QueryDefaults) -> String {
-    executable_sdl_with(schema, defaults, &indexmap::IndexMap::new())
+    executable_sdl_with(schema, defaults, &indexmap::IndexMap::new(), false)
 }
 
-/// The executable SDL with `@key(fields:)` on the types `keys` names (the subgraph SDL).
+/// The executable SDL with `@key(fields:)` on the types `keys` names and, for the
+/// `subgraph` SDL, the composition directives.
 pub(crate) fn executable_sdl_with(
     schema: &CompiledSchema,
     defaults: &QueryDefaults,
     keys: &indexmap::IndexMap<String, Vec<String>>,
+    subgraph: bool,
 ) -> String {
     let mut p = Printer {
         out: String::new(),
         schema,
         keys,
+        subgraph,
         filters: IndexSet::new(),
     };
     p.print(defaults);
@@ -85,6 +88,8 @@ struct Printer<'a> {
     schema: &'a CompiledSchema,
     /// `@key(fields:)` per entity type name, for the subgraph SDL; empty otherwise.
     keys: &'a indexmap::IndexMap<String, Vec<String>>,
+    /// The subgraph SDL: composition directives printed too.
+    subgraph: bool,
     /// Filter input types needed (`StringFilter`, `OrderStatusFilter`, ...).
     filters: IndexSet<String>,
 }
@@ -129,6 +134,9 @@ impl Printer<'_> {
                 let key = serde_json::Value::String(key.clone());
                 let _ = write!(self.out, " @key(fields: {key})");
             }
+            if self.subgraph {
+                self.out.push_str(&t.federation.directives());
+            }
             self.out.push_str(" {\n");
             for f in t.fields.values() {
                 description(&mut self.out, "  ", &f.description);
@@ -146,6 +154,9 @@ impl Printer<'_> {
                     let _ = write!(self.out, "  {}{args}: {}", f.name, f.ty);
                 }
                 deprecated(&mut self.out, &f.deprecated);
+                if self.subgraph {
+                    self.out.push_str(&f.federation.directives());
+                }
                 self.out.push('\n');
             }
             self.out.push_str("}\n\n");

@@ -51,6 +51,9 @@ pub struct ObjectTypeInput {
     /// `"sku variation { id }"`); default: `key_fields`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<String>,
+    /// Apollo Federation composition directives on the type.
+    #[serde(default, skip_serializing_if = "super::model::Composition::is_empty")]
+    pub federation: super::model::Composition,
     pub fields: Vec<FieldInput>,
     /// Only callers with this role may select it.
     #[serde(default)]
@@ -80,6 +83,9 @@ pub struct FieldInput {
     /// The field is another view-backed type fetched by key instead of read from `data`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relation: Option<RelationInput>,
+    /// Apollo Federation composition directives on the field.
+    #[serde(default, skip_serializing_if = "super::model::Composition::is_empty")]
+    pub federation: super::model::Composition,
     /// Only callers with this role may select it.
     #[serde(default)]
     pub requires_role: Option<String>,

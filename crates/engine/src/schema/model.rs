@@ -79,6 +79,9 @@ pub struct ObjectType {
     /// checked against the fields; empty: `key_fields` is the one key.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<String>,
+    /// Apollo Federation composition directives on the type.
+    #[serde(default, skip_serializing_if = "Composition::is_empty")]
+    pub federation: Composition,
     /// Fields by GraphQL name.
     pub fields: IndexMap<String, Field>,
     /// Who may select it (`@auth`, `requires_role`/`requires_scope`).
@@ -104,6 +107,62 @@ pub struct Field {
     /// Who may select it (`@auth`, `requires_role`/`requires_scope`).
     #[serde(default, skip_serializing_if = "Access::is_open")]
     pub access: Access,
+    /// Apollo Federation composition directives on the field.
+    #[serde(default, skip_serializing_if = "Composition::is_empty")]
+    pub federation: Composition,
+}
+
+/// Apollo Federation composition directives (`@shareable`, `@inaccessible`, `@tag`): what
+/// the gateway composing this subgraph is told about a type or field. They are printed in
+/// the subgraph SDL; this subgraph serves the type or field as any other (an
+/// `@inaccessible` one is hidden from clients by the gateway, not here).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Composition {
+    /// Other subgraphs may resolve it too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shareable: bool,
+    /// The gateway leaves it out of the API it serves.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inaccessible: bool,
+    /// Contract tags (`@tag(name:)`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+impl Composition {
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+
+    /// The directives as the subgraph SDL writes them, each after a space.
+    pub fn directives(&self) -> String {
+        let mut out = String::new();
+        if self.shareable {
+            out.push_str(" @shareable");
+        }
+        if self.inaccessible {
+            out.push_str(" @inaccessible");
+        }
+        for tag in &self.tags {
+            out.push_str(&format!(
+                " @tag(name: {})",
+                serde_json::Value::String(tag.clone())
+            ));
+        }
+        out
+    }
+
+    /// The directive names used, for the `@link` import list.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> {
+        [
+            self.shareable.then_some("@shareable"),
+            self.inaccessible.then_some("@inaccessible"),
+            (!self.tags.is_empty()).then_some("@tag"),
+        ]
+        .into_iter()
+        .flatten()
+    }
 }
 
 /// A field fetched from another type's view: `target.remote_key = parent.local_key`.

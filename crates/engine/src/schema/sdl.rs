@@ -141,6 +141,9 @@ const DIRECTIVES: &[&str] = &[
     "specifiedBy",
 ];
 
+/// Apollo Federation composition directives, read on object types and their fields.
+const COMPOSITION: &[&str] = &["shareable", "inaccessible", "tag"];
+
 /// Apollo Federation directives a FraiseQL subgraph does not implement yet, and why.
 const FEDERATION_UNSUPPORTED: &[(&str, &str)] = &[
     (
@@ -156,29 +159,60 @@ const FEDERATION_UNSUPPORTED: &[(&str, &str)] = &[
         "relations are resolved here, not by another subgraph",
     ),
     ("override", "fields are not migrated between subgraphs"),
-    ("shareable", "types and fields are owned by this subgraph"),
-    ("inaccessible", "every printed field is served"),
-    ("tag", "contract tags are not printed"),
     ("interfaceObject", "interfaces are not part of the schema"),
     ("composeDirective", "custom directives are not composed"),
+    ("extends", "types are defined, not extended, here"),
     ("link", "the subgraph SDL links the federation spec itself"),
 ];
+
+/// `@shareable`, `@inaccessible` and `@tag(name:)` of a type or field.
+fn composition(dirs: &DirectiveList) -> super::model::Composition {
+    super::model::Composition {
+        shareable: dirs.get("shareable").is_some(),
+        inaccessible: dirs.get("inaccessible").is_some(),
+        tags: dirs
+            .get_all("tag")
+            .filter_map(|d| d.specified_argument_by_name("name"))
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+    }
+}
 
 impl Lowering {
     /// Every directive on `def` (its fields, arguments and values too) is one this front
     /// end reads.
     fn directives_known(&mut self, def: &Definition) {
         let name = def.name().map(|n| n.to_string()).unwrap_or_default();
-        let mut check = |at: String, dirs: &DirectiveList| {
+        let roots = ["Query", "Mutation", "Subscription"];
+        // Composition directives are read on object types and their fields.
+        let mut check = |at: String, dirs: &DirectiveList, composed: bool| {
             for d in dirs.iter() {
                 let n = d.name.as_str();
-                if DIRECTIVES.contains(&n) {
+                if n == "tag"
+                    && composed
+                    && d.specified_argument_by_name("name")
+                        .and_then(|v| v.as_str())
+                        .is_none()
+                {
+                    let message = "`@tag` needs `name:`, a string".to_owned();
+                    self.errors.push(CompileError {
+                        path: at.clone(),
+                        message,
+                    });
+                    continue;
+                }
+                if DIRECTIVES.contains(&n) || (composed && COMPOSITION.contains(&n)) {
                     continue;
                 }
                 let message = match FEDERATION_UNSUPPORTED.iter().find(|(f, _)| *f == n) {
                     Some((_, why)) => format!(
                         "`@{n}` (Apollo Federation) is not supported by FraiseQL subgraphs: \
-                         {why}; only `@key` is (see docs/apollo-federation.md)"
+                         {why}; `@key`, `@shareable`, `@inaccessible` and `@tag` are (see \
+                         docs/apollo-federation.md)"
+                    ),
+                    None if COMPOSITION.contains(&n) => format!(
+                        "`@{n}` is read on object types and their fields only (see \
+                         docs/apollo-federation.md)"
                     ),
                     None => format!(
                         "unknown directive `@{n}`; FraiseQL reads {}",
@@ -197,28 +231,33 @@ impl Lowering {
         };
         match def {
             Definition::ObjectTypeDefinition(t) => {
-                check(name.clone(), &t.directives);
+                let composed = !roots.contains(&name.as_str());
+                check(name.clone(), &t.directives, composed);
                 for f in &t.fields {
-                    check(format!("{name}.{}", f.name), &f.directives);
+                    check(format!("{name}.{}", f.name), &f.directives, composed);
                     for a in &f.arguments {
-                        check(format!("{name}.{}({}:)", f.name, a.name), &a.directives);
+                        check(
+                            format!("{name}.{}({}:)", f.name, a.name),
+                            &a.directives,
+                            false,
+                        );
                     }
                 }
             }
             Definition::InputObjectTypeDefinition(t) => {
-                check(name.clone(), &t.directives);
+                check(name.clone(), &t.directives, false);
                 for f in &t.fields {
-                    check(format!("{name}.{}", f.name), &f.directives);
+                    check(format!("{name}.{}", f.name), &f.directives, false);
                 }
             }
             Definition::EnumTypeDefinition(e) => {
-                check(name.clone(), &e.directives);
+                check(name.clone(), &e.directives, false);
                 for v in &e.values {
-                    check(format!("{name}.{}", v.value), &v.directives);
+                    check(format!("{name}.{}", v.value), &v.directives, false);
                 }
             }
-            Definition::ScalarTypeDefinition(s) => check(name.clone(), &s.directives),
-            Definition::SchemaDefinition(s) => check("schema".into(), &s.directives),
+            Definition::ScalarTypeDefinition(s) => check(name.clone(), &s.directives, false),
+            Definition::SchemaDefinition(s) => check("schema".into(), &s.directives, false),
             _ => {}
         }
     }
@@ -310,6 +349,7 @@ impl Lowering {
                     relation,
                     requires_role: str_arg(&f.directives, "auth", "requires"),
                     requires_scope: str_arg(&f.directives, "auth", "scope"),
+                    federation: composition(&f.directives),
                 }
             })
             .collect();
@@ -331,6 +371,7 @@ impl Lowering {
             sql_source: str_arg(&t.directives, "source", "view"),
             database: str_arg(&t.directives, "source", "database"),
             key_fields,
+            federation: composition(&t.directives),
             keys: if keys.len() > 1 || keys.iter().any(|k| k.contains('{')) {
                 keys
             } else {
@@ -492,10 +533,12 @@ mod tests {
             })
             .collect();
         let want = |p: &str, d: &str| (p.to_owned(), format!("`@{d}`"));
+        // `@shareable` on a type is read; `@cached` and `@bogus` are no directives here;
+        // `@external` is federation not implemented; `@inaccessible` and `@tag` are read on
+        // object types and their fields only.
         assert_eq!(
             seen,
             [
-                want("Order", "shareable"),
                 ("Order".into(), "unknown".into()),
                 want("Order.id", "external"),
                 want("Status.OPEN", "inaccessible"),
@@ -504,11 +547,14 @@ mod tests {
             ]
         );
         assert!(
-            errors[1].message.contains("`@cached`"),
+            errors[0].message.contains("`@cached`"),
             "{}",
-            errors[1].message
+            errors[0].message
         );
-        assert!(errors[0].message.contains("Apollo Federation"));
+        assert!(errors[1].message.contains("Apollo Federation"));
+        assert!(errors[2]
+            .message
+            .contains("object types and their fields only"));
     }
 
     #[test]
