@@ -276,6 +276,30 @@ def test_type_options_are_emitted_as_given(order_type):
     }
 
 
+def test_federation_keys_and_composition_are_emitted(order_type):
+    @fraiseql.type(keys=["id", "sku variation { id }"], shareable=True, tags=["internal"])
+    class Product:
+        id: ID
+        sku: str
+
+    product = fraiseql.schema_dict()["types"][1]
+    assert product["keys"] == ["id", "sku variation { id }"]
+    assert product["federation"] == {"shareable": True, "tags": ["internal"]}
+
+
+def test_federation_option_mistakes_are_reported():
+    @fraiseql.type(keys=[], shareable="yes", tags=[""])
+    class Product:
+        id: ID
+
+    with pytest.raises(fraiseql.SchemaError) as e:
+        fraiseql.schema_dict()
+    text = str(e.value)
+    assert "keys must be a non-empty list" in text
+    assert "shareable must be True or False" in text
+    assert "tags must be a list of non-empty strings" in text
+
+
 def test_relations():
     @fraiseql.type(database="crm")
     class Customer:

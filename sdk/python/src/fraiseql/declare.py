@@ -39,9 +39,13 @@ def type(  # noqa: A001 - the public name is fraiseql.type, as in the seeds
     database: str | None = None,
     sql_source: str | None = None,
     key_fields: list[str] | str | None = None,
+    keys: list[str] | None = None,
     description: str | None = None,
     requires_role: str | None = None,
     requires_scope: str | None = None,
+    shareable: bool | None = None,
+    inaccessible: bool | None = None,
+    tags: list[str] | None = None,
     **unsupported: Any,
 ) -> Any:
     """An output object type read from a view with a JSON ``data`` column.
@@ -49,14 +53,21 @@ def type(  # noqa: A001 - the public name is fraiseql.type, as in the seeds
     Fields come from the class annotations (``data`` keys, snake_case). ``sql_source``
     defaults to ``v_<snake_case name>``, ``database`` to ``primary``, ``key_fields`` to
     ``["id"]`` (all resolved by the engine), ``description`` to the class docstring.
+    Apollo Federation: ``keys`` lists the entity's keys as ``@key(fields:)`` writes them
+    (``["id", "sku variation { id }"]``); ``shareable``, ``inaccessible`` and ``tags`` are
+    its composition directives.
     """
     options = _given(
         database=database,
         sql_source=sql_source,
         key_fields=key_fields,
+        keys=keys,
         description=description,
         requires_role=requires_role,
         requires_scope=requires_scope,
+        shareable=shareable,
+        inaccessible=inaccessible,
+        tags=tags,
     )
     return _class_decorator("type", cls, options, unsupported)
 

@@ -192,7 +192,39 @@ class _Exporter:
                     if key not in known:
                         self.problem(f"{decl.label}: key field {key!r} is not a field of the type")
                 out["key_fields"] = list(key_fields)
+        keys = options.get("keys")
+        if keys is not None:
+            if (
+                not isinstance(keys, (list, tuple))
+                or not keys
+                or not all(isinstance(k, str) and k.strip() for k in keys)
+            ):
+                self.problem(f"{decl.label}: keys must be a non-empty list of field sets (\"id\", \"sku variation {{ id }}\")")
+            else:
+                out["keys"] = list(keys)
+        federation = self.composition(decl.label, options)
+        if federation:
+            out["federation"] = federation
         out["fields"] = fields
+        return out
+
+    def composition(self, where: str, options: dict[str, Any]) -> dict[str, Any]:
+        """``shareable``, ``inaccessible`` and ``tags`` as schema.json's ``federation``."""
+        out: dict[str, Any] = {}
+        for flag in ("shareable", "inaccessible"):
+            value = options.get(flag)
+            if value is None:
+                continue
+            if not isinstance(value, bool):
+                self.problem(f"{where}: {flag} must be True or False")
+            elif value:
+                out[flag] = True
+        tags = options.get("tags")
+        if tags is not None:
+            if not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) and t for t in tags):
+                self.problem(f"{where}: tags must be a list of non-empty strings")
+            elif tags:
+                out["tags"] = list(tags)
         return out
 
     def object_field(
