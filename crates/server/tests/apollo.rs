@@ -17,7 +17,7 @@ type Product @source(view: "v_product") @key(fields: "id") @key(fields: "sku var
   price: Int! @tag(name: "internal") @inaccessible
   sku: String!
   variation: Variation!
-  stock: [Stock!]! @relation(localKey: "id", remoteKey: "sku")
+  stock: [Stock!]! @relation(localKey: "id", remoteKey: "sku") @provides(fields: "warehouse")
 }
 type Variation @shareable {
   id: ID!
@@ -25,8 +25,8 @@ type Variation @shareable {
 }
 type Stock @source(view: "v_stock") @key(fields: "sku warehouse") {
   sku: String!
-  warehouse: String!
-  quantity: Int!
+  warehouse: String! @external
+  quantity: Int! @override(from: "legacy")
 }
 type Query {
   products: [Product!]!
@@ -85,7 +85,7 @@ async fn subgraph_answers(url: &str) {
     assert!(
         sdl.starts_with(
             "extend schema @link(url: \"https://specs.apollo.dev/federation/v2.3\", import: \
-             [\"@key\", \"@inaccessible\", \"@tag\", \"@shareable\"])"
+             [\"@key\", \"@inaccessible\", \"@tag\", \"@provides\", \"@shareable\", \"@external\", \"@override\"])"
         ),
         "{sdl}"
     );
@@ -94,6 +94,16 @@ async fn subgraph_answers(url: &str) {
         "{sdl}"
     );
     assert!(sdl.contains("type Variation @shareable {"), "{sdl}");
+    assert!(!sdl.contains("@relation"), "{sdl}");
+    assert!(
+        sdl.contains("): [Stock!]! @provides(fields: \"warehouse\")\n"),
+        "{sdl}"
+    );
+    assert!(sdl.contains("  warehouse: String! @external\n"), "{sdl}");
+    assert!(
+        sdl.contains("  quantity: Int! @override(from: \"legacy\")\n"),
+        "{sdl}"
+    );
     assert!(
         sdl.contains("type Product @key(fields: \"id\") @key(fields: \"sku variation { id }\") {"),
         "{sdl}"

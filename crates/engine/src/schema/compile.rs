@@ -48,7 +48,8 @@ impl fmt::Display for CompileErrors {
 pub fn compile(input: &SchemaInput) -> Result<CompiledSchema, CompileErrors> {
     let mut c = Compiler { errors: Vec::new() };
     let schema = c.run(input);
-    // Federation keys (`@key` field sets) name fields of the types, nested ones too.
+    // Federation keys (`@key` field sets) name fields of the types, nested ones too; so do
+    // `@provides` field sets, of the type their field returns.
     for (i, t) in schema.types.values().enumerate() {
         for key in &t.keys {
             if let Err(why) = super::federation::key_parts(&schema, t, key) {
@@ -56,6 +57,41 @@ pub fn compile(input: &SchemaInput) -> Result<CompiledSchema, CompileErrors> {
                     format!("types[{i}].keys"),
                     format!("type `{}`: {why}", t.name),
                 );
+            }
+        }
+        if t.federation.provides.is_some() || t.federation.override_from.is_some() {
+            c.err(
+                format!("types[{i}].federation"),
+                format!(
+                    "type `{}`: `@provides` and `@override` go on fields",
+                    t.name
+                ),
+            );
+        }
+        for f in t.fields.values() {
+            let at = format!("types[{i}].fields.{}.federation", f.key);
+            let field = format!("`{}.{}`", t.name, f.name);
+            if f.federation.extends {
+                c.err(at.clone(), format!("{field}: `@extends` goes on types"));
+            }
+            let from = f.federation.override_from.as_deref();
+            if from.is_some_and(|s| s.trim().is_empty()) {
+                c.err(
+                    at.clone(),
+                    format!("{field}: `@override(from:)` names no subgraph"),
+                );
+            }
+            if let Some(fields) = &f.federation.provides {
+                let checked = match schema.types.get(&f.ty.name) {
+                    Some(target) => super::federation::key_parts(&schema, target, fields).map(drop),
+                    None => Err(format!("it returns `{}`, no object type", f.ty.name)),
+                };
+                if let Err(why) = checked {
+                    c.err(
+                        at,
+                        format!("{field} @provides(fields: \"{fields}\"): {why}"),
+                    );
+                }
             }
         }
     }

@@ -112,13 +112,28 @@ pub struct Field {
     pub federation: Composition,
 }
 
-/// Apollo Federation composition directives (`@shareable`, `@inaccessible`, `@tag`): what
-/// the gateway composing this subgraph is told about a type or field. They are printed in
-/// the subgraph SDL; this subgraph serves the type or field as any other (an
-/// `@inaccessible` one is hidden from clients by the gateway, not here).
+/// Apollo Federation composition directives (`@shareable`, `@inaccessible`, `@tag`,
+/// `@external`, `@provides`, `@override`, `@extends`): what the gateway composing this
+/// subgraph is told about a type or field. They are printed in the subgraph SDL; this
+/// subgraph serves the type or field from its view as any other — an `@inaccessible` one is
+/// hidden from clients by the gateway, an `@external` one is asked for only where a
+/// `@provides` (or a key) says this subgraph's view holds it, an `@override` one is resolved
+/// here instead of in the subgraph it names.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Composition {
+    /// Owned by another subgraph; this one's view holds a copy for `@provides` and keys.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub external: bool,
+    /// A type first defined in another subgraph (`@extends`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub extends: bool,
+    /// `@override(from:)`: resolved here instead of in that subgraph.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_from: Option<String>,
+    /// `@provides(fields:)`: the target's external fields this field's rows hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provides: Option<String>,
     /// Other subgraphs may resolve it too.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub shareable: bool,
@@ -137,7 +152,20 @@ impl Composition {
 
     /// The directives as the subgraph SDL writes them, each after a space.
     pub fn directives(&self) -> String {
+        let text = |s: &str| serde_json::Value::String(s.to_owned()).to_string();
         let mut out = String::new();
+        if self.extends {
+            out.push_str(" @extends");
+        }
+        if self.external {
+            out.push_str(" @external");
+        }
+        if let Some(from) = &self.override_from {
+            out.push_str(&format!(" @override(from: {})", text(from)));
+        }
+        if let Some(fields) = &self.provides {
+            out.push_str(&format!(" @provides(fields: {})", text(fields)));
+        }
         if self.shareable {
             out.push_str(" @shareable");
         }
@@ -156,6 +184,10 @@ impl Composition {
     /// The directive names used, for the `@link` import list.
     pub fn names(&self) -> impl Iterator<Item = &'static str> {
         [
+            self.extends.then_some("@extends"),
+            self.external.then_some("@external"),
+            self.override_from.is_some().then_some("@override"),
+            self.provides.is_some().then_some("@provides"),
             self.shareable.then_some("@shareable"),
             self.inaccessible.then_some("@inaccessible"),
             (!self.tags.is_empty()).then_some("@tag"),

@@ -142,32 +142,35 @@ const DIRECTIVES: &[&str] = &[
 ];
 
 /// Apollo Federation composition directives, read on object types and their fields.
-const COMPOSITION: &[&str] = &["shareable", "inaccessible", "tag"];
+const COMPOSITION: &[&str] = &[
+    "shareable",
+    "inaccessible",
+    "tag",
+    "external",
+    "provides",
+    "override",
+    "extends",
+];
 
 /// Apollo Federation directives a FraiseQL subgraph does not implement yet, and why.
 const FEDERATION_UNSUPPORTED: &[(&str, &str)] = &[
     (
-        "external",
-        "every field here is read from this subgraph's views",
-    ),
-    (
         "requires",
-        "fields are not computed from other subgraphs' fields",
+        "fields are not computed from other subgraphs' fields yet",
     ),
-    (
-        "provides",
-        "relations are resolved here, not by another subgraph",
-    ),
-    ("override", "fields are not migrated between subgraphs"),
     ("interfaceObject", "interfaces are not part of the schema"),
     ("composeDirective", "custom directives are not composed"),
-    ("extends", "types are defined, not extended, here"),
     ("link", "the subgraph SDL links the federation spec itself"),
 ];
 
-/// `@shareable`, `@inaccessible` and `@tag(name:)` of a type or field.
+/// The composition directives of a type or field (`@shareable`, `@inaccessible`,
+/// `@tag(name:)`, `@external`, `@provides(fields:)`, `@override(from:)`, `@extends`).
 fn composition(dirs: &DirectiveList) -> super::model::Composition {
     super::model::Composition {
+        external: dirs.get("external").is_some(),
+        extends: dirs.get("extends").is_some(),
+        override_from: str_arg(dirs, "override", "from"),
+        provides: str_arg(dirs, "provides", "fields"),
         shareable: dirs.get("shareable").is_some(),
         inaccessible: dirs.get("inaccessible").is_some(),
         tags: dirs
@@ -207,7 +210,7 @@ impl Lowering {
                 let message = match FEDERATION_UNSUPPORTED.iter().find(|(f, _)| *f == n) {
                     Some((_, why)) => format!(
                         "`@{n}` (Apollo Federation) is not supported by FraiseQL subgraphs: \
-                         {why}; `@key`, `@shareable`, `@inaccessible` and `@tag` are (see \
+                         {why}; `@key` and the composition directives are (see \
                          docs/apollo-federation.md)"
                     ),
                     None if COMPOSITION.contains(&n) => format!(
@@ -516,7 +519,7 @@ mod tests {
     fn unknown_and_unsupported_directives_are_refused_where_they_are() {
         let sdl = r#"
             type Order @source(view: "v_order") @shareable @cached {
-              id: ID! @external
+              id: ID! @requires(fields: "x")
               total: Int
             }
             enum Status { OPEN @inaccessible }
@@ -534,13 +537,13 @@ mod tests {
             .collect();
         let want = |p: &str, d: &str| (p.to_owned(), format!("`@{d}`"));
         // `@shareable` on a type is read; `@cached` and `@bogus` are no directives here;
-        // `@external` is federation not implemented; `@inaccessible` and `@tag` are read on
+        // `@requires` is federation not implemented; `@inaccessible` and `@tag` are read on
         // object types and their fields only.
         assert_eq!(
             seen,
             [
                 ("Order".into(), "unknown".into()),
-                want("Order.id", "external"),
+                want("Order.id", "requires"),
                 want("Status.OPEN", "inaccessible"),
                 want("Query.orders", "tag"),
                 ("Query.orders(limit:)".into(), "unknown".into()),
@@ -596,6 +599,40 @@ mod tests {
         ] {
             let e = compile(&parse_sdl(&schema(keys), "s").unwrap()).unwrap_err();
             assert!(e.to_string().contains(why), "{keys}: {e}");
+        }
+    }
+
+    #[test]
+    fn provides_and_override_are_checked_where_they_are() {
+        let schema = |field: &str| {
+            format!(
+                r#"type Review @source(view: "v_review") {{
+                  id: ID! author: User @relation(localKey: "author_id") {field}
+                }}
+                type User @source(view: "v_user") @extends {{ id: ID! name: String @external }}
+                type Query {{ reviews: [Review!]! }}"#
+            )
+        };
+        let ok =
+            compile(&parse_sdl(&schema(r#"@provides(fields: "name")"#), "s").unwrap()).unwrap();
+        assert_eq!(
+            ok.types["Review"].fields["author"]
+                .federation
+                .provides
+                .as_deref(),
+            Some("name")
+        );
+        assert!(ok.types["User"].federation.extends);
+        assert!(ok.types["User"].fields["name"].federation.external);
+        for (field, why) in [
+            (
+                r#"@provides(fields: "nope")"#,
+                "`nope` is no field of `User`",
+            ),
+            (r#"@override(from: " ")"#, "names no subgraph"),
+        ] {
+            let e = compile(&parse_sdl(&schema(field), "s").unwrap()).unwrap_err();
+            assert!(e.to_string().contains(why), "{field}: {e}");
         }
     }
 }
