@@ -340,3 +340,47 @@ async fn entities_share_their_database_breaker_and_an_open_one_is_a_503() {
     assert_eq!(body["errors"][0]["path"], json!(["_entities"]), "{body}");
     running.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn a_type_filtered_by_the_callers_token_is_no_entity() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(&format!("{SQLITE}\n{ROWS}"))
+        .unwrap();
+    // `mine` shows a caller only their own products: `_entities` would pass over that.
+    let sdl = SDL.replace(
+        "  products: [Product!]!",
+        "  products: [Product!]!\n  mine: [Product!]! @inject(id: \"jwt:sub\")",
+    );
+    let url = format!("sqlite://{}", path.display());
+    let text = |extra: &str| {
+        format!(
+            "[database]\nurl = \"{url}\"\n[auth]\nrequired = false\nsecret = \"{}\"\n[federation]\nenabled = true\n{extra}",
+            "s".repeat(32)
+        )
+    };
+    let parse = |t: String| fraiseql_engine::config::parse(&t, "fraiseql.toml", &|_| None).unwrap();
+    let running = support::serve(parse(text("")), &sdl).await;
+    let base = support::base(&running);
+    let (_, body) = ask(&base, "{ _service { sdl } }", json!({})).await;
+    let printed = body["data"]["_service"]["sdl"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"));
+    assert!(printed.contains("type Product {"), "{printed}");
+    assert!(printed.contains("type Stock @key("), "{printed}");
+    let stock = "query($r: [_Any!]!) { _entities(representations: $r) { __typename } }";
+    let reps = json!([{"__typename": "Product", "id": "p1"}]);
+    let (_, body) = ask(&base, stock, json!({"r": reps})).await;
+    assert_eq!(code(&body), Some("BAD_USER_INPUT"), "{body}");
+    running.stop().await.expect("stops");
+
+    let config = parse(text("[[federation.entities]]\nname = \"Product\"\n"));
+    let schema = fraiseql_engine::schema::load_schema(&sdl, "schema.graphql").unwrap();
+    let e = fraiseql_server::spawn(config, schema, support::local())
+        .await
+        .err()
+        .expect("refused");
+    assert!(e.to_string().contains("query `mine` filters it"), "{e}");
+}

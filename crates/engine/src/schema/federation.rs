@@ -133,10 +133,21 @@ fn parts_of(
 /// The entities of `schema`: those `declared` (`[[federation.entities]]`), else every type
 /// read from its own view whose keys resolve; in schema order. A declared type or key field
 /// the schema lacks is an error naming it.
+///
+/// A type whose root queries filter by the caller's token (`inject`) is never an entity:
+/// `_entities` reads rows by key alone and would pass over that filter. Declared, it is an
+/// error; otherwise it is left out.
 pub fn entity_keys(
     schema: &CompiledSchema,
     declared: &[EntityConfig],
 ) -> Result<Vec<EntityKey>, String> {
+    let injected = |ty: &ObjectType| {
+        schema
+            .queries
+            .values()
+            .find(|q| q.ty.name == ty.name && !q.inject.is_empty())
+            .map(|q| q.name.clone())
+    };
     let key = |ty: &ObjectType, fields: String| {
         key_parts(schema, ty, &fields).map(|parts| Key { fields, parts })
     };
@@ -157,6 +168,13 @@ pub fn entity_keys(
                     d.name
                 )
             })?;
+            if let Some(query) = injected(ty) {
+                return Err(format!(
+                    "[[federation.entities]] `{}` cannot be an entity: query `{query}` filters \
+                     it by the caller's token (inject), which `_entities` would pass over",
+                    d.name
+                ));
+            }
             let keys = if d.key_fields.is_empty() {
                 own(ty)
             } else {
@@ -188,7 +206,7 @@ pub fn entity_keys(
     Ok(schema
         .types
         .values()
-        .filter(|ty| read.contains(ty.name.as_str()))
+        .filter(|ty| read.contains(ty.name.as_str()) && injected(ty).is_none())
         .filter_map(|ty| {
             own(ty).ok().map(|keys| EntityKey {
                 type_name: ty.name.clone(),
