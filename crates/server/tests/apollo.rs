@@ -384,3 +384,49 @@ async fn a_type_filtered_by_the_callers_token_is_no_entity() {
         .expect("refused");
     assert!(e.to_string().contains("query `mine` filters it"), "{e}");
 }
+
+#[tokio::test]
+async fn an_interface_object_is_an_entity_read_by_the_interfaces_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(&format!("{SQLITE}\n{ROWS}"))
+        .unwrap();
+    // No query reads Inventory: the gateway reaches it through `_entities` only.
+    let sdl = format!(
+        "{SDL}\ntype Inventory @source(view: \"v_stock\") @interfaceObject \
+         @key(fields: \"sku warehouse\") {{ sku: String! warehouse: String! quantity: Int! }}\n"
+    );
+    let url = format!("sqlite://{}", path.display());
+    let text =
+        |extra: &str| format!("[database]\nurl = \"{url}\"\n[federation]\nenabled = true\n{extra}");
+    let parse = |t: String| fraiseql_engine::config::parse(&t, "fraiseql.toml", &|_| None).unwrap();
+    let running = support::serve(parse(text("")), &sdl).await;
+    let base = support::base(&running);
+    let (_, body) = ask(&base, "{ _service { sdl } }", json!({})).await;
+    let printed = body["data"]["_service"]["sdl"].as_str().unwrap();
+    assert!(
+        printed.contains("type Inventory @key(fields: \"sku warehouse\") @interfaceObject {"),
+        "{printed}"
+    );
+    assert!(printed.contains("\"@interfaceObject\""), "{printed}");
+    let query = "query($r: [_Any!]!) { _entities(representations: $r) { \
+                 ... on Inventory { quantity } } }";
+    let reps = json!([{"__typename": "Inventory", "sku": "p1", "warehouse": "north"}]);
+    let (_, body) = ask(&base, query, json!({"r": reps})).await;
+    assert_eq!(body, json!({"data": {"_entities": [{"quantity": 3}]}}));
+    running.stop().await.expect("stops");
+
+    // Declared entities that leave it out: start-up stops, saying why.
+    let config = parse(text("[[federation.entities]]\nname = \"Stock\"\n"));
+    let schema = fraiseql_engine::schema::load_schema(&sdl, "schema.graphql").unwrap();
+    let e = fraiseql_server::spawn(config, schema, support::local())
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        e.to_string().contains("`Inventory` is an @interfaceObject"),
+        "{e}"
+    );
+}

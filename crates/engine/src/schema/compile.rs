@@ -71,8 +71,11 @@ pub fn compile(input: &SchemaInput) -> Result<CompiledSchema, CompileErrors> {
         for f in t.fields.values() {
             let at = format!("types[{i}].fields.{}.federation", f.key);
             let field = format!("`{}.{}`", t.name, f.name);
-            if f.federation.extends {
-                c.err(at.clone(), format!("{field}: `@extends` goes on types"));
+            if f.federation.extends || f.federation.interface_object {
+                c.err(
+                    at.clone(),
+                    format!("{field}: `@extends` and `@interfaceObject` go on types"),
+                );
             }
             let from = f.federation.override_from.as_deref();
             if from.is_some_and(|s| s.trim().is_empty()) {

@@ -186,6 +186,7 @@ pub fn entity_keys(
                 keys,
             });
         }
+        interface_objects_are_entities(schema, &out)?;
         return Ok(out);
     }
     let read: std::collections::HashSet<&str> = schema
@@ -203,17 +204,45 @@ pub fn entity_keys(
                 .map(|f| f.ty.name.as_str()),
         )
         .collect();
-    Ok(schema
+    let out: Vec<EntityKey> = schema
         .types
         .values()
-        .filter(|ty| read.contains(ty.name.as_str()) && injected(ty).is_none())
+        // An @interfaceObject or a type with several or nested keys is one even when no
+        // query or relation reads it: the gateway reaches it through `_entities`.
+        .filter(|ty| {
+            (read.contains(ty.name.as_str())
+                || ty.federation.interface_object
+                || !ty.keys.is_empty())
+                && injected(ty).is_none()
+        })
         .filter_map(|ty| {
             own(ty).ok().map(|keys| EntityKey {
                 type_name: ty.name.clone(),
                 keys,
             })
         })
-        .collect())
+        .collect();
+    interface_objects_are_entities(schema, &out)?;
+    Ok(out)
+}
+
+/// Every `@interfaceObject` is among `entities` (it stands for an entity interface).
+fn interface_objects_are_entities(
+    schema: &CompiledSchema,
+    entities: &[EntityKey],
+) -> Result<(), String> {
+    match schema
+        .types
+        .values()
+        .find(|t| t.federation.interface_object && !entities.iter().any(|e| e.type_name == t.name))
+    {
+        Some(t) => Err(format!(
+            "`{}` is an @interfaceObject, so it must be an entity: give it a key of its own \
+             fields, list it in [[federation.entities]], and filter it by no injected claim",
+            t.name
+        )),
+        None => Ok(()),
+    }
 }
 
 /// What the served schema adds to the executable SDL for a subgraph with `entities`.

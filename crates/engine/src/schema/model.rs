@@ -113,7 +113,7 @@ pub struct Field {
 }
 
 /// Apollo Federation composition directives (`@shareable`, `@inaccessible`, `@tag`,
-/// `@external`, `@provides`, `@override`, `@extends`): what the gateway composing this
+/// `@external`, `@provides`, `@override`, `@extends`, `@interfaceObject`): what the gateway composing this
 /// subgraph is told about a type or field. They are printed in the subgraph SDL; this
 /// subgraph serves the type or field from its view as any other — an `@inaccessible` one is
 /// hidden from clients by the gateway, an `@external` one is asked for only where a
@@ -128,6 +128,10 @@ pub struct Composition {
     /// A type first defined in another subgraph (`@extends`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub extends: bool,
+    /// `@interfaceObject`: this object type stands for an interface other subgraphs define
+    /// (an entity; the gateway asks `_entities` for it by the interface's name).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interface_object: bool,
     /// `@override(from:)`: resolved here instead of in that subgraph.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub override_from: Option<String>,
@@ -157,6 +161,9 @@ impl Composition {
         if self.extends {
             out.push_str(" @extends");
         }
+        if self.interface_object {
+            out.push_str(" @interfaceObject");
+        }
         if self.external {
             out.push_str(" @external");
         }
@@ -185,6 +192,7 @@ impl Composition {
     pub fn names(&self) -> impl Iterator<Item = &'static str> {
         [
             self.extends.then_some("@extends"),
+            self.interface_object.then_some("@interfaceObject"),
             self.external.then_some("@external"),
             self.override_from.is_some().then_some("@override"),
             self.provides.is_some().then_some("@provides"),

@@ -150,6 +150,7 @@ const COMPOSITION: &[&str] = &[
     "provides",
     "override",
     "extends",
+    "interfaceObject",
 ];
 
 /// Apollo Federation directives a FraiseQL subgraph does not implement yet, and why.
@@ -158,17 +159,18 @@ const FEDERATION_UNSUPPORTED: &[(&str, &str)] = &[
         "requires",
         "fields are not computed from other subgraphs' fields yet",
     ),
-    ("interfaceObject", "interfaces are not part of the schema"),
     ("composeDirective", "custom directives are not composed"),
     ("link", "the subgraph SDL links the federation spec itself"),
 ];
 
 /// The composition directives of a type or field (`@shareable`, `@inaccessible`,
-/// `@tag(name:)`, `@external`, `@provides(fields:)`, `@override(from:)`, `@extends`).
+/// `@tag(name:)`, `@external`, `@provides(fields:)`, `@override(from:)`, `@extends`,
+/// `@interfaceObject`).
 fn composition(dirs: &DirectiveList) -> super::model::Composition {
     super::model::Composition {
         external: dirs.get("external").is_some(),
         extends: dirs.get("extends").is_some(),
+        interface_object: dirs.get("interfaceObject").is_some(),
         override_from: str_arg(dirs, "override", "from"),
         provides: str_arg(dirs, "provides", "fields"),
         shareable: dirs.get("shareable").is_some(),
@@ -630,6 +632,7 @@ mod tests {
                 "`nope` is no field of `User`",
             ),
             (r#"@override(from: " ")"#, "names no subgraph"),
+            ("@interfaceObject", "go on types"),
         ] {
             let e = compile(&parse_sdl(&schema(field), "s").unwrap()).unwrap_err();
             assert!(e.to_string().contains(why), "{field}: {e}");
