@@ -65,6 +65,19 @@ CREATE VIEW v_stock AS SELECT sku, warehouse,
 const ENTITIES: &str = "query($r: [_Any!]!) { _entities(representations: $r) { __typename \
     ... on Product { id name stock { warehouse quantity } } ... on Stock { quantity } } }";
 
+/// The products dataset in a SQLite file of its own: the directory (kept while it lives)
+/// and the database url.
+fn sqlite_products() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(&format!("{SQLITE}\n{ROWS}"))
+        .unwrap();
+    let url = format!("sqlite://{}", path.display());
+    (dir, url)
+}
+
 async fn ask(base: &str, query: &str, variables: Value) -> (StatusCode, Value) {
     let http = reqwest::Client::new();
     support::graphql(&http, base, json!({"query": query, "variables": variables})).await
@@ -172,6 +185,21 @@ async fn subgraph_answers(url: &str) {
     assert_eq!(traced["data"]["_entities"][0]["id"], "p2");
     let (_, plain) = ask(&base, ENTITIES, json!({"r": reps})).await;
     assert!(plain.get("extensions").is_none(), "{plain}");
+    // Only the exact value asks for one.
+    for value in ["FTV1", "ftv2", "ftv1, ftv1", ""] {
+        let body: Value = http
+            .post(format!("{base}/graphql"))
+            .header("apollo-federated-include-trace", value)
+            .json(&json!({"query": ENTITIES, "variables": {"r": reps}}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(body.get("extensions").is_none(), "{value}: {body}");
+        assert_eq!(body["data"]["_entities"][0]["id"], "p2");
+    }
 
     // Hostile representations: a clear error, nothing read.
     let many: Vec<Value> = (0..1001)
@@ -222,13 +250,8 @@ async fn subgraph_answers(url: &str) {
 
 #[tokio::test]
 async fn a_subgraph_serves_its_sdl_and_entities_on_every_dialect() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("app.db");
-    rusqlite::Connection::open(&path)
-        .unwrap()
-        .execute_batch(&format!("{SQLITE}\n{ROWS}"))
-        .unwrap();
-    subgraph_answers(&format!("sqlite://{}", path.display())).await;
+    let (_dir, url) = sqlite_products();
+    subgraph_answers(&url).await;
 
     let pg = support::PgScratch::new(&format!("{PG}\n{ROWS}")).await;
     subgraph_answers(&pg.url).await;
@@ -240,13 +263,7 @@ async fn a_subgraph_serves_its_sdl_and_entities_on_every_dialect() {
 
 #[tokio::test]
 async fn declared_entities_are_the_only_ones_and_mistakes_are_reported() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("app.db");
-    rusqlite::Connection::open(&path)
-        .unwrap()
-        .execute_batch(&format!("{SQLITE}\n{ROWS}"))
-        .unwrap();
-    let url = format!("sqlite://{}", path.display());
+    let (_dir, url) = sqlite_products();
     let text = |entities: &str| {
         format!(
             "[database]\nurl = \"{url}\"\n[federation]\nenabled = true\n\
@@ -343,18 +360,12 @@ async fn entities_share_their_database_breaker_and_an_open_one_is_a_503() {
 
 #[tokio::test]
 async fn a_type_filtered_by_the_callers_token_is_no_entity() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("app.db");
-    rusqlite::Connection::open(&path)
-        .unwrap()
-        .execute_batch(&format!("{SQLITE}\n{ROWS}"))
-        .unwrap();
+    let (_dir, url) = sqlite_products();
     // `mine` shows a caller only their own products: `_entities` would pass over that.
     let sdl = SDL.replace(
         "  products: [Product!]!",
         "  products: [Product!]!\n  mine: [Product!]! @inject(id: \"jwt:sub\")",
     );
-    let url = format!("sqlite://{}", path.display());
     let text = |extra: &str| {
         format!(
             "[database]\nurl = \"{url}\"\n[auth]\nrequired = false\nsecret = \"{}\"\n[federation]\nenabled = true\n{extra}",
@@ -387,18 +398,12 @@ async fn a_type_filtered_by_the_callers_token_is_no_entity() {
 
 #[tokio::test]
 async fn an_interface_object_is_an_entity_read_by_the_interfaces_name() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("app.db");
-    rusqlite::Connection::open(&path)
-        .unwrap()
-        .execute_batch(&format!("{SQLITE}\n{ROWS}"))
-        .unwrap();
+    let (_dir, url) = sqlite_products();
     // No query reads Inventory: the gateway reaches it through `_entities` only.
     let sdl = format!(
         "{SDL}\ntype Inventory @source(view: \"v_stock\") @interfaceObject \
          @key(fields: \"sku warehouse\") {{ sku: String! warehouse: String! quantity: Int! }}\n"
     );
-    let url = format!("sqlite://{}", path.display());
     let text =
         |extra: &str| format!("[database]\nurl = \"{url}\"\n[federation]\nenabled = true\n{extra}");
     let parse = |t: String| fraiseql_engine::config::parse(&t, "fraiseql.toml", &|_| None).unwrap();

@@ -639,6 +639,30 @@ CREATE FUNCTION fn_on_note(p_event jsonb, p_headers jsonb) RETURNS void LANGUAGE
 $$;
 "#;
 
+/// The `project.insert` events of `names`' stream (waiting for `n`): each project's id,
+/// `ce-tenant` and `ce-source`, sorted.
+async fn published_projects(
+    js: &async_nats::jetstream::Context,
+    names: &support::nats::Names,
+    n: usize,
+) -> Vec<(String, String, String)> {
+    let subject = names.subject("project.insert");
+    let wait = std::time::Duration::from_secs(10);
+    let stored = support::nats::read(js, &names.stream, &subject, n, wait).await;
+    let mut seen: Vec<(String, String, String)> = stored
+        .iter()
+        .map(|m| {
+            (
+                m.json()["id"].as_str().unwrap().to_owned(),
+                m.header("ce-tenant").unwrap_or_default().to_owned(),
+                m.header("ce-source").unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    seen.sort();
+    seen
+}
+
 /// The rows of `sql` in the tenant database `name`, polled until there are `n` (or 10 s).
 async fn tenant_rows(name: &str, sql: &str, n: usize) -> Vec<Vec<Option<String>>> {
     let (c, connection) = tokio_postgres::connect(
@@ -749,25 +773,7 @@ async fn tenant_databases_publish_their_own_events_and_handlers_run_in_the_event
             .len(),
         3
     );
-    let stored = nats::read(
-        &js,
-        &names.stream,
-        &names.subject("project.insert"),
-        4,
-        std::time::Duration::from_secs(10),
-    )
-    .await;
-    let mut seen: Vec<(String, String, String)> = stored
-        .iter()
-        .map(|m| {
-            (
-                m.json()["id"].as_str().unwrap().to_owned(),
-                m.header("ce-tenant").unwrap_or_default().to_owned(),
-                m.header("ce-source").unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
-    seen.sort();
+    let seen = published_projects(&js, &names, 4).await;
     let from = |t: &str| format!("/fraiseql/shop/primary/{t}");
     assert_eq!(
         seen,
@@ -887,25 +893,7 @@ async fn tenant_events_name_their_tenant(url: &str, source: &str) {
         assert!(body["errors"].is_null(), "{body}");
     }
     let (_client, js) = nats::jetstream(&nats::url()).await;
-    let stored = nats::read(
-        &js,
-        &names.stream,
-        &names.subject("project.insert"),
-        3,
-        std::time::Duration::from_secs(10),
-    )
-    .await;
-    let mut seen: Vec<(String, String, String)> = stored
-        .iter()
-        .map(|m| {
-            (
-                m.json()["id"].as_str().unwrap().to_owned(),
-                m.header("ce-tenant").unwrap_or_default().to_owned(),
-                m.header("ce-source").unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
-    seen.sort();
+    let seen = published_projects(&js, &names, 3).await;
     let from = |t: &str| format!("/fraiseql/shop/{source}/{t}");
     assert_eq!(
         seen,

@@ -331,14 +331,10 @@ impl Consumer {
     async fn database(&self, headers: &Value) -> Result<Arc<Database>, TenantDbError> {
         match &self.target {
             Target::Fixed(db) => Ok(db.clone()),
-            Target::PerTenant(name, tenants) => {
-                match headers.get("ce-tenant").and_then(Value::as_str) {
-                    Some(t) if fraiseql_engine::config::valid_tenant(t) => {
-                        tenants.get(name, t).await
-                    }
-                    _ => Err(TenantDbError::Unknown),
-                }
-            }
+            Target::PerTenant(name, tenants) => match event_tenant(headers) {
+                Some(t) => tenants.get(name, t).await,
+                None => Err(TenantDbError::Unknown),
+            },
         }
     }
 
@@ -414,13 +410,21 @@ fn event_id(headers: &Map<String, Value>) -> Option<String> {
 /// when it is a valid tenant id) as `app.tenant_id`, so a handler on a database with
 /// row-level security writes and reads as that tenant; none otherwise.
 pub(crate) fn tenant_settings(headers: &Value) -> crate::db::Settings {
-    match headers.get("ce-tenant").and_then(Value::as_str) {
-        Some(t) if fraiseql_engine::config::valid_tenant(t) => std::sync::Arc::from(vec![(
+    match event_tenant(headers) {
+        Some(t) => std::sync::Arc::from(vec![(
             fraiseql_engine::config::TENANT_SETTING.to_owned(),
             t.to_owned(),
         )]),
-        _ => crate::db::settings::none(),
+        None => crate::db::settings::none(),
     }
+}
+
+/// An event's tenant: its `ce-tenant` header when that is a valid tenant id.
+pub(crate) fn event_tenant(headers: &Value) -> Option<&str> {
+    headers
+        .get("ce-tenant")
+        .and_then(Value::as_str)
+        .filter(|t| fraiseql_engine::config::valid_tenant(t))
 }
 
 #[cfg(test)]

@@ -154,7 +154,7 @@ async fn run(nats: &Nats, db: &Database, options: &ReplayOptions) -> Result<u64,
         let headers = Value::Object(headers);
         if let Some(tenant) = &options.tenant {
             // Another tenant's event never enters this tenant's database.
-            if headers.get("ce-tenant").and_then(Value::as_str) != Some(tenant.as_str()) {
+            if super::inbound::event_tenant(&headers) != Some(tenant.as_str()) {
                 continue;
             }
         }
