@@ -157,9 +157,9 @@ async fn run(
         .roots
         .iter()
         .zip(&values)
-        .zip(hidden)
-        .filter(|(_, hidden)| !hidden)
-        .map(|((r, v), _)| {
+        .enumerate()
+        .filter(|(i, _)| !hidden.get(*i).copied().unwrap_or(false))
+        .map(|(_, (r, v))| {
             (
                 r.key.as_str(),
                 v.as_deref().map_or(RootValue::Null, RootValue::Raw),

@@ -193,13 +193,15 @@ impl Resilience {
         let needed: HashSet<&str> = plan
             .roots
             .iter()
-            .zip(hidden)
-            .filter(|(r, hidden)| match &r.action {
-                RootAction::Fetch(_) | RootAction::Mutate(_) => !hidden,
+            .enumerate()
+            .filter(|(i, r)| match &r.action {
+                RootAction::Fetch(_) | RootAction::Mutate(_) => {
+                    !hidden.get(*i).copied().unwrap_or(false)
+                }
                 RootAction::Entities(e) => !e.parts.is_empty(),
                 _ => false,
             })
-            .map(|(r, _)| r.key.as_str())
+            .map(|(_, r)| r.key.as_str())
             .collect();
         let mut refused = HashSet::new();
         let mut earliest: Option<Duration> = None;

@@ -7,8 +7,13 @@ use crate::error::{GraphQLError, PathSegment};
 use serde_json::Value as Json;
 use std::collections::HashMap;
 
-/// Which roots are hidden (read for `_entities`, not in the response).
+/// Which roots are hidden (read for `_entities`, not in the response), by root index; empty
+/// (nothing allocated) for the plans without `_entities`, which are nearly all.
 pub fn hidden_roots(plan: &Plan) -> Vec<bool> {
+    let entities = |r: &super::model::Root| matches!(r.action, RootAction::Entities(_));
+    if !plan.roots.iter().any(entities) {
+        return Vec::new();
+    }
     let mut hidden = vec![false; plan.roots.len()];
     for root in &plan.roots {
         if let RootAction::Entities(e) = &root.action {
