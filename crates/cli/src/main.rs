@@ -161,6 +161,11 @@ fn main() -> ExitCode {
             Command::Tenant(command) => tenant::run(command).await,
         }
     });
+    // The command is done. A background task cut short as the runtime shuts down (a pool
+    // connection its upkeep was still opening, whose blocking thread is cancelled) may
+    // panic; that says nothing about the command, so it stays off stderr.
+    std::panic::set_hook(Box::new(|_| {}));
+    drop(runtime);
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
