@@ -138,7 +138,7 @@ test("a subgraph's ftv1 trace is Apollo's Trace message", async () => {
   const users = running.find((r) => r.name === 'users') ?? await subgraph('users', subgraphs.users);
   const res = await fetch(`${users.origin}/graphql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'apollo-federated-include-trace': 'ftv1' },
+    headers: { 'content-type': 'application/json', 'apollo-federation-include-trace': 'ftv1' },
     body: JSON.stringify({
       query: 'query($r: [_Any!]!) { _entities(representations: $r) { ... on User { name } } }',
       variables: { r: [{ __typename: 'User', id: 'u2' }, { __typename: 'User', id: 'nobody' }] },

@@ -1,5 +1,5 @@
 //! Apollo Federation inline traces: a subgraph request with
-//! `apollo-federated-include-trace: ftv1` is answered with `extensions.ftv1`, Apollo's
+//! `apollo-federation-include-trace: ftv1` is answered with `extensions.ftv1`, Apollo's
 //! protobuf `Trace` (reports.proto: the fields a gateway reads) in base64. The tree follows
 //! the response: a node per selected field (response name, field name, its type and its
 //! parent type), a node per list index, each error on the node at its path (at the root when
@@ -14,8 +14,12 @@ use prost::Message;
 use serde_json::Value;
 use std::time::Duration;
 
-/// The request header a gateway asks for a trace with, and the value it sends.
-pub const HEADER: &str = "apollo-federated-include-trace";
+/// The request headers a gateway asks for a trace with — what Apollo's gateway and router
+/// send, and the spelling of Apollo's compatibility notes (and of the issue) — and the value.
+pub const HEADERS: [&str; 2] = [
+    "apollo-federation-include-trace",
+    "apollo-federated-include-trace",
+];
 pub const FTV1: &str = "ftv1";
 
 #[derive(Clone, PartialEq, prost::Message)]

@@ -153,9 +153,11 @@ pub(crate) async fn caller(
     };
     // A federation gateway asks a subgraph for an inline trace.
     ctx.trace = state.api.subgraph.is_some()
-        && headers
-            .get(fraiseql_engine::ftv1::HEADER)
-            .is_some_and(|v| v.as_bytes() == fraiseql_engine::ftv1::FTV1.as_bytes());
+        && fraiseql_engine::ftv1::HEADERS.iter().any(|h| {
+            headers
+                .get(*h)
+                .is_some_and(|v| v.as_bytes() == fraiseql_engine::ftv1::FTV1.as_bytes())
+        });
     if let Some(t) = state.config.multi_tenancy.as_ref().filter(|t| t.enabled) {
         let header = match headers.get(t.auth_header.as_str()).map(|v| v.to_str()) {
             None => None,

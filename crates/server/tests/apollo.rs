@@ -11,15 +11,22 @@ use serde_json::{json, Value};
 mod support;
 
 const SDL: &str = r#"
+extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@requires"])
+  @link(url: "https://example.com/audit/v1.0", import: ["@audited"])
+  @composeDirective(name: "@audited")
+directive @audited(level: Int) on OBJECT | FIELD_DEFINITION
 type Product @source(view: "v_product") @key(fields: "id") @key(fields: "sku variation { id }") {
   id: ID!
-  name: String!
+  name: String! @audited(level: 1)
   price: Int! @tag(name: "internal") @inaccessible
   sku: String!
   variation: Variation!
   stock: [Stock!]! @relation(localKey: "id", remoteKey: "sku") @provides(fields: "warehouse")
+  weight: Int @external
+  "Computed from the weight the gateway brings from the subgraph that owns it."
+  shippingCost: Int @requires(fields: "weight") @computed(sql: "{weight} * 2 + {price}")
 }
-type Variation @shareable {
+type Variation @shareable @audited {
   id: ID!
   name: String!
 }
@@ -65,6 +72,10 @@ CREATE VIEW v_stock AS SELECT sku, warehouse,
 const ENTITIES: &str = "query($r: [_Any!]!) { _entities(representations: $r) { __typename \
     ... on Product { id name stock { warehouse quantity } } ... on Stock { quantity } } }";
 
+/// Product's `shippingCost` is computed from the `weight` each representation brings.
+const SHIPPING: &str = "query($r: [_Any!]!) { _entities(representations: $r) { \
+    ... on Product { id shippingCost } } }";
+
 /// The products dataset in a SQLite file of its own: the directory (kept while it lives)
 /// and the database url.
 fn sqlite_products() -> (tempfile::TempDir, String) {
@@ -98,15 +109,31 @@ async fn subgraph_answers(url: &str) {
     assert!(
         sdl.starts_with(
             "extend schema @link(url: \"https://specs.apollo.dev/federation/v2.3\", import: \
-             [\"@key\", \"@inaccessible\", \"@tag\", \"@provides\", \"@shareable\", \"@external\", \"@override\"])"
+             [\"@key\", \"@inaccessible\", \"@tag\", \"@provides\", \"@external\", \"@requires\", \
+             \"@shareable\", \"@override\", \"@composeDirective\"])\n  \
+             @link(url: \"https://example.com/audit/v1.0\", import: [\"@audited\"])\n  \
+             @composeDirective(name: \"@audited\")\n\n\
+             directive @audited(level: Int) on OBJECT | FIELD_DEFINITION\n"
         ),
         "{sdl}"
     );
     assert!(
+        sdl.contains("  shippingCost: Int @requires(fields: \"weight\")\n"),
+        "{sdl}"
+    );
+    assert!(
+        sdl.contains("  name: String! @audited(level: 1)\n"),
+        "{sdl}"
+    );
+    assert!(
+        sdl.contains("type Variation @shareable @audited {"),
+        "{sdl}"
+    );
+    assert!(!sdl.contains("@computed"), "{sdl}");
+    assert!(
         sdl.contains("  price: Int! @inaccessible @tag(name: \"internal\")\n"),
         "{sdl}"
     );
-    assert!(sdl.contains("type Variation @shareable {"), "{sdl}");
     assert!(!sdl.contains("@relation"), "{sdl}");
     assert!(
         sdl.contains("): [Stock!]! @provides(fields: \"warehouse\")\n"),
@@ -164,11 +191,68 @@ async fn subgraph_answers(url: &str) {
     let (_, body) = ask(&base, ENTITIES, json!({"r": []})).await;
     assert_eq!(body, json!({"data": {"_entities": []}}));
 
+    // @requires: each representation's weight (checked against `Int`) is joined to its row;
+    // the computed field reads it with the row's own price. No weight: null. A query reads
+    // the field from the row alone (no weight there: null).
+    let reps = json!([
+        {"__typename": "Product", "id": "p2", "weight": 5},
+        {"__typename": "Product", "id": "p1", "weight": 1},
+        {"__typename": "Product", "sku": "ANV", "variation": {"id": "v1"}, "weight": 3},
+        {"__typename": "Product", "id": "p1", "weight": 100},
+        {"__typename": "Product", "id": "nope", "weight": 1},
+        {"__typename": "Product", "id": "p2"},
+    ]);
+    let (status, body) = ask(&base, SHIPPING, json!({"r": reps})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // A key asked twice is read once, with its first representation's values.
+    assert_eq!(
+        body,
+        json!({"data": {"_entities": [
+            {"id": "p2", "shippingCost": 109},
+            {"id": "p1", "shippingCost": 12},
+            {"id": "p1", "shippingCost": 16},
+            {"id": "p1", "shippingCost": 12},
+            null,
+            {"id": "p2", "shippingCost": 109},
+        ]}}),
+    );
+    let (_, body) = ask(&base, "{ products { id shippingCost } }", json!({})).await;
+    assert_eq!(
+        body,
+        json!({"data": {"products": [{"id": "p1", "shippingCost": null}, {"id": "p2", "shippingCost": null}]}})
+    );
+    // A computed field is not a key of the data: it neither filters nor sorts.
+    for query in [
+        "{ products(where: {shippingCost: {eq: 1}}) { id } }",
+        "{ products(orderBy: [{shippingCost: ASC}]) { id } }",
+    ] {
+        let (_, body) = ask(&base, query, json!({})).await;
+        assert!(body["errors"].is_array(), "{query}: {body}");
+    }
+    // Hostile required values never reach SQL as text.
+    for weight in [
+        json!("5; DROP TABLE tb_product"),
+        json!({"$gt": 1}),
+        json!([1]),
+        json!(1.5),
+    ] {
+        let reps = json!([{"__typename": "Product", "id": "p1", "weight": weight}]);
+        let (_, body) = ask(&base, SHIPPING, json!({"r": reps})).await;
+        assert_eq!(code(&body), Some("BAD_USER_INPUT"), "{weight}: {body}");
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("representations[0].weight"),
+            "{body}"
+        );
+    }
+
     // A gateway asking for an inline trace gets one (Apollo's protobuf, base64); nobody else.
     let http = reqwest::Client::new();
     let traced: Value = http
         .post(format!("{base}/graphql"))
-        .header("apollo-federated-include-trace", "ftv1")
+        .header("apollo-federation-include-trace", "ftv1")
         .json(&json!({"query": ENTITIES, "variables": {"r": reps}}))
         .send()
         .await

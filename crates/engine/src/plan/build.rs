@@ -225,9 +225,13 @@ impl Planner<'_> {
             .subgraph
             .as_ref()
             .map_or(&[], |s| s.entities.as_slice());
-        // Per (entity, key) in first-appearance order: its distinct key values.
-        let mut groups: indexmap::IndexMap<(usize, usize), indexmap::IndexMap<String, Vec<Json>>> =
-            indexmap::IndexMap::new();
+        // Per (entity, key) in first-appearance order: its distinct key values, each with
+        // the first representation holding it.
+        #[allow(clippy::type_complexity)]
+        let mut groups: indexmap::IndexMap<
+            (usize, usize),
+            indexmap::IndexMap<String, (Vec<Json>, usize)>,
+        > = indexmap::IndexMap::new();
         let mut slots = Vec::with_capacity(representations.len());
         for (i, rep) in representations.iter().enumerate() {
             let at = format!("representations[{i}]");
@@ -283,7 +287,7 @@ impl Planner<'_> {
             let key = key_text(&values);
             let entry = groups.entry((e, k));
             let index = entry.index();
-            entry.or_default().entry(key.clone()).or_insert(values);
+            entry.or_default().entry(key.clone()).or_insert((values, i));
             slots.push((index, key));
         }
         let mut fetches = Vec::with_capacity(groups.len());
@@ -309,15 +313,16 @@ impl Planner<'_> {
                     enum_map: None,
                 });
             }
+            let requires = self.representations(entity, *k, &selection, keys, representations)?;
             let filter = if let [target] = targets.as_slice() {
-                let values = keys.values().map(|v| v[0].clone()).collect();
+                let values = keys.values().map(|(v, _)| v[0].clone()).collect();
                 Filter::Compare {
                     target: target.clone(),
                     op: Op::In,
                     value: Json::Array(values),
                 }
             } else {
-                let each = |values: &Vec<Json>| {
+                let each = |(values, _): &(Vec<Json>, usize)| {
                     let all = targets
                         .iter()
                         .zip(values)
@@ -341,6 +346,7 @@ impl Planner<'_> {
                 },
                 filter: Some(filter),
                 order: Vec::new(),
+                requires,
             });
         }
         Ok((fetches, slots))
@@ -411,7 +417,75 @@ impl Planner<'_> {
             shape,
             filter,
             order,
+            requires: None,
         })
+    }
+
+    /// The representations an entity read joins to its rows when `selection` computes a
+    /// field from `@requires` fields (`None` otherwise): per distinct key (`keys`, each with
+    /// its first representation's index), the key and the required fields, each value checked
+    /// against its field's type (a mistyped one is `BAD_USER_INPUT`; a missing one is null).
+    fn representations(
+        &self,
+        entity: &crate::schema::EntityKey,
+        key: usize,
+        selection: &Selection,
+        keys: &indexmap::IndexMap<String, (Vec<Json>, usize)>,
+        representations: &[Json],
+    ) -> Result<Option<Box<Representations>>, GraphQLError> {
+        let mut required: Vec<&crate::schema::FieldRef> = Vec::new();
+        for item in &selection.items {
+            if let Item::Computed { parts, .. } = item {
+                for part in parts {
+                    if let crate::schema::ComputedPart::Field(f) = part {
+                        if f.required && !required.iter().any(|r| r.graphql == f.graphql) {
+                            required.push(f);
+                        }
+                    }
+                }
+            }
+        }
+        if required.is_empty() {
+            return Ok(None);
+        }
+        let parts = &entity.keys[key].parts;
+        let mut rows = Vec::with_capacity(keys.len());
+        for (values, i) in keys.values() {
+            let rep = &representations[*i];
+            let mut row = Json::Object(serde_json::Map::new());
+            for (part, value) in parts.iter().zip(values) {
+                put(&mut row, &part.graphql, value.clone());
+            }
+            for f in &required {
+                let given = f.graphql.iter().try_fold(rep, |v, name| v.get(name));
+                let value = match given.filter(|v| !v.is_null()) {
+                    None => Json::Null,
+                    Some(v) => super::input::scalar_input(
+                        self.schema,
+                        None,
+                        f.kind,
+                        v,
+                        &format!("representations[{i}].{}", f.graphql.join(".")),
+                    )?,
+                };
+                put(&mut row, &f.graphql, value);
+            }
+            rows.push(row);
+        }
+        let key = parts
+            .iter()
+            .map(|p| {
+                let target = Target {
+                    path: p.data.clone(),
+                    kind: p.kind,
+                };
+                (p.graphql.clone(), target)
+            })
+            .collect();
+        Ok(Some(Box::new(Representations {
+            rows: Json::Array(rows),
+            key,
+        })))
     }
 
     /// A subscription field: the entity read per event, its arguments as filters on the
@@ -454,10 +528,7 @@ impl Planner<'_> {
             let Some(value) = args.get(&a.name).filter(|v| !v.is_null()) else {
                 continue;
             };
-            let f = ty
-                .fields
-                .values()
-                .find(|f| f.key == a.key && f.relation.is_none());
+            let f = ty.fields.values().find(|f| f.key == a.key && f.in_data());
             let type_name = f.map_or(a.ty.name.as_str(), |f| f.ty.name.as_str());
             let enum_name = self.schema.enums.get(type_name).map(|e| e.name.as_str());
             let kind = match (ScalarKind::of(type_name), enum_name) {
@@ -499,6 +570,7 @@ impl Planner<'_> {
                 shape: Shape::One(self.selection(&sub_sets(fields), ty)?),
                 filter,
                 order: Vec::new(),
+                requires: None,
             },
         })
     }
@@ -518,10 +590,7 @@ impl Planner<'_> {
             let Some(value) = args.get(&a.name).filter(|v| !v.is_null()) else {
                 continue;
             };
-            let field = ty
-                .fields
-                .values()
-                .find(|f| f.key == a.key && f.relation.is_none());
+            let field = ty.fields.values().find(|f| f.key == a.key && f.in_data());
             let (kind, enum_name) = match field {
                 Some(f) => (
                     ScalarKind::of(&f.ty.name),
@@ -557,10 +626,7 @@ impl Planner<'_> {
         let mut out = Vec::with_capacity(q.inject.len());
         for (key, claim) in &q.inject {
             let value = self.caller.claim(&q.name, claim)?;
-            let field = ty
-                .fields
-                .values()
-                .find(|f| &f.key == key && f.relation.is_none());
+            let field = ty.fields.values().find(|f| &f.key == key && f.in_data());
             let enum_name = field
                 .and_then(|f| self.schema.enums.get(&f.ty.name))
                 .map(|e| e.name.as_str());
@@ -793,7 +859,20 @@ impl Planner<'_> {
                 )
             })?;
             let path = vec![f.key.clone()];
-            let item = if let Some(rel) = &f.relation {
+            let item = if f.computed.is_some() {
+                let parts = crate::schema::computed_parts(self.schema, ty, f).map_err(|why| {
+                    GraphQLError::new(
+                        ErrorCode::InternalServerError,
+                        format!("computed field `{}.{name}`: {why}", ty.name),
+                    )
+                })?;
+                let kind = ScalarKind::of(&f.ty.name).unwrap_or(ScalarKind::Text);
+                Item::Computed {
+                    key: key.clone(),
+                    parts,
+                    kind,
+                }
+            } else if let Some(rel) = &f.relation {
                 let target = self.object(&f.ty.name)?;
                 // Errors inside name this field in their path, below the root's key.
                 let nested = |e: GraphQLError| {
@@ -1006,5 +1085,23 @@ fn decode_cursor(cursor: &str, keys: usize) -> Option<Vec<Json>> {
     match serde_json::from_slice::<Json>(&bytes).ok()? {
         Json::Array(values) if values.len() == keys => Some(values),
         _ => None,
+    }
+}
+
+/// Sets `value` at `path` (GraphQL names) in the JSON object `into`, making the objects on
+/// the way.
+fn put(into: &mut Json, path: &[String], value: Json) {
+    let Some((last, way)) = path.split_last() else {
+        return;
+    };
+    let mut at = into;
+    for name in way {
+        let Json::Object(map) = at else { return };
+        at = map
+            .entry(name.clone())
+            .or_insert_with(|| Json::Object(serde_json::Map::new()));
+    }
+    if let Json::Object(map) = at {
+        map.insert(last.clone(), value);
     }
 }

@@ -68,7 +68,7 @@ fn selection_rows(sel: &Selection, steps: &[Step]) -> u64 {
             Item::Object { selection, .. } | Item::ObjectList { selection, .. } => {
                 selection_rows(selection, steps).saturating_sub(1)
             }
-            Item::Typename { .. } | Item::Value { .. } => 0,
+            Item::Typename { .. } | Item::Value { .. } | Item::Computed { .. } => 0,
         };
         rows = rows.saturating_add(below);
     }
@@ -120,6 +120,7 @@ mod tests {
             },
             filter: None,
             order: Vec::new(),
+            requires: None,
         }
     }
 

@@ -109,7 +109,7 @@ fn where_at(
                 let field = ty
                     .fields
                     .get(field_name)
-                    .filter(|f| f.relation.is_none() && !f.ty.list)
+                    .filter(|f| f.in_data() && !f.ty.list)
                     .ok_or_else(|| {
                         user_error(format!(
                             "`{field_name}` cannot be filtered on `{}`",
@@ -270,6 +270,7 @@ fn order_object(
         let field = ty
             .fields
             .get(name)
+            .filter(|f| f.in_data())
             .ok_or_else(|| user_error(format!("cannot order `{}` by `{name}`", ty.name)))?;
         let mut path = prefix.to_vec();
         path.push(field.key.clone());

@@ -137,6 +137,20 @@ pub struct Fetch {
     pub shape: Shape,
     pub filter: Option<Filter>,
     pub order: Vec<OrderKey>,
+    /// `_entities` of a type whose selection computes fields from `@requires` fields: the
+    /// representations, joined to the rows by key (boxed: rare and large).
+    pub requires: Option<Box<Representations>>,
+}
+
+/// The representations an `_entities` read joins to its rows, so that each row's computed
+/// fields read the values its representation brought (`@requires`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Representations {
+    /// A JSON array: per distinct key, the first representation's key and required fields
+    /// (GraphQL names, values checked against their types).
+    pub rows: serde_json::Value,
+    /// The key: where a representation holds each part (GraphQL names) and where a row does.
+    pub key: Vec<(Vec<String>, Target)>,
 }
 
 /// Single row, list, or Relay connection.
@@ -248,6 +262,13 @@ pub enum Item {
     Remote {
         key: String,
         step: usize,
+    },
+    /// A computed field (`@computed(sql:)`): its expression, with the fields it reads, as a
+    /// value of `kind`.
+    Computed {
+        key: String,
+        parts: Vec<crate::schema::ComputedPart>,
+        kind: ScalarKind,
     },
 }
 

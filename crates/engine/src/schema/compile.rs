@@ -59,11 +59,14 @@ pub fn compile(input: &SchemaInput) -> Result<CompiledSchema, CompileErrors> {
                 );
             }
         }
-        if t.federation.provides.is_some() || t.federation.override_from.is_some() {
+        if t.federation.provides.is_some()
+            || t.federation.override_from.is_some()
+            || t.federation.requires.is_some()
+        {
             c.err(
                 format!("types[{i}].federation"),
                 format!(
-                    "type `{}`: `@provides` and `@override` go on fields",
+                    "type `{}`: `@provides`, `@requires` and `@override` go on fields",
                     t.name
                 ),
             );
@@ -83,6 +86,27 @@ pub fn compile(input: &SchemaInput) -> Result<CompiledSchema, CompileErrors> {
                     at.clone(),
                     format!("{field}: `@override(from:)` names no subgraph"),
                 );
+            }
+            if f.computed.is_some() || f.federation.requires.is_some() {
+                let checked = if f.computed.is_none() {
+                    Err(
+                        "`@requires` needs `@computed(sql:)`: the SQL expression that \
+                         computes the field from the required fields"
+                            .to_owned(),
+                    )
+                } else if f.relation.is_some() || f.ty.list || schema.types.contains_key(&f.ty.name)
+                {
+                    Err(
+                        "a computed field is a scalar or an enum, not a list, an object or a \
+                         relation"
+                            .to_owned(),
+                    )
+                } else {
+                    super::computed::computed_parts(&schema, t, f).map(drop)
+                };
+                if let Err(why) = checked {
+                    c.err(at.clone(), format!("{field}: {why}"));
+                }
             }
             if let Some(fields) = &f.federation.provides {
                 let checked = match schema.types.get(&f.ty.name) {
@@ -255,6 +279,10 @@ impl Compiler {
         if input.queries.is_empty() {
             self.err("queries", "a schema needs at least one query");
         }
+        for (path, message) in super::federation::check_links(&input.federation, &out) {
+            self.err(path, message);
+        }
+        out.federation = input.federation.clone();
         out
     }
 
@@ -432,6 +460,7 @@ impl Compiler {
                     relation,
                     access: self.access(&fpath, &f.requires_role, &f.requires_scope),
                     federation: f.federation.clone(),
+                    computed: f.computed.clone(),
                 },
             );
         }

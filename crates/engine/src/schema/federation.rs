@@ -81,10 +81,11 @@ fn parts_of(
                 let f = ty
                     .fields
                     .values()
-                    .find(|f| (f.name == name || f.key == name) && f.relation.is_none())
+                    .find(|f| (f.name == name || f.key == name) && f.in_data())
                     .ok_or_else(|| {
                         format!(
-                            "key field `{name}` is no field of `{}` (nor a relation)",
+                            "key field `{name}` is no field of `{}` read from its data (nor a \
+                             relation, nor computed)",
                             ty.name
                         )
                     })?;
@@ -288,11 +289,172 @@ pub fn subgraph_sdl(
             import.push(name);
         }
     }
-    let import: Vec<String> = import.iter().map(|d| format!("\"{d}\"")).collect();
+    let links = &schema.federation;
+    if !links.compose_directives.is_empty() {
+        import.push("@composeDirective");
+    }
+    let quoted = |names: &[&str]| -> String {
+        let names: Vec<String> = names
+            .iter()
+            .map(|d| serde_json::Value::String((*d).to_owned()).to_string())
+            .collect();
+        names.join(", ")
+    };
     let mut out = format!(
-        "extend schema @link(url: \"{FEDERATION_SPEC}\", import: [{}])\n\n",
-        import.join(", ")
+        "extend schema @link(url: \"{FEDERATION_SPEC}\", import: [{}])",
+        quoted(&import)
     );
+    for link in &links.links {
+        let names: Vec<&str> = link.import.iter().map(String::as_str).collect();
+        let _ = write!(
+            out,
+            "\n  @link(url: {}, import: [{}])",
+            serde_json::Value::String(link.url.clone()),
+            quoted(&names)
+        );
+    }
+    for name in &links.compose_directives {
+        let _ = write!(
+            out,
+            "\n  @composeDirective(name: {})",
+            serde_json::Value::String(name.clone())
+        );
+    }
+    out.push_str("\n\n");
+    for definition in &links.directive_definitions {
+        let _ = writeln!(out, "{definition}\n");
+    }
     out.push_str(&executable_sdl_with(schema, defaults, &keys, true));
+    out
+}
+
+/// Directive names a custom directive may not take: GraphQL's, FraiseQL's and the
+/// federation spec's.
+const RESERVED: &[&str] = &[
+    "skip",
+    "include",
+    "deprecated",
+    "specifiedBy",
+    "oneOf",
+    "link",
+    "key",
+    "composeDirective",
+    "requires",
+    "computed",
+];
+
+/// The custom directives of `links` (their definitions, `@link`s and `@composeDirective`s)
+/// and their applications on the types and fields of `schema`, checked: each applied or
+/// composed directive is defined, at a location its definition allows; each composed one
+/// is imported by a `@link`. Problems as `(path, message)`.
+pub(crate) fn check_links(
+    links: &super::model::SchemaLinks,
+    schema: &CompiledSchema,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    // Defined directives: name -> locations.
+    let mut defined: IndexMap<String, Vec<String>> = IndexMap::new();
+    for (i, text) in links.directive_definitions.iter().enumerate() {
+        let at = format!("federation.directive_definitions[{i}]");
+        let parsed = apollo_compiler::ast::Document::parse(text.as_str(), "directive");
+        let def = parsed.ok().and_then(|doc| {
+            doc.definitions.iter().find_map(|d| match d {
+                apollo_compiler::ast::Definition::DirectiveDefinition(d) => Some(d.clone()),
+                _ => None,
+            })
+        });
+        let Some(def) = def else {
+            out.push((at, format!("`{text}` is not a directive definition")));
+            continue;
+        };
+        let name = def.name.to_string();
+        if RESERVED.contains(&name.as_str())
+            || super::sdl::DIRECTIVES.contains(&name.as_str())
+            || super::sdl::COMPOSITION.contains(&name.as_str())
+        {
+            out.push((
+                at,
+                format!("`@{name}` is a directive of GraphQL, FraiseQL or federation"),
+            ));
+            continue;
+        }
+        let locations = def.locations.iter().map(|l| l.name().to_owned()).collect();
+        defined.insert(name, locations);
+    }
+    let federation_url = FEDERATION_SPEC
+        .rsplit_once('/')
+        .map_or("", |(base, _)| base);
+    let mut imported = Vec::new();
+    for (i, link) in links.links.iter().enumerate() {
+        let at = format!("federation.links[{i}]");
+        if link.url.trim().is_empty() {
+            out.push((at.clone(), "a `@link` needs a `url`".into()));
+        }
+        if link.url.starts_with(federation_url) {
+            out.push((
+                at.clone(),
+                "the federation spec's `@link` is printed by FraiseQL itself; link only \
+                 other specs here"
+                    .into(),
+            ));
+        }
+        for name in &link.import {
+            match name.strip_prefix('@') {
+                Some(n) if defined.contains_key(n) => imported.push(n.to_owned()),
+                _ => out.push((
+                    at.clone(),
+                    format!("imports `{name}`, which is no directive defined in the schema"),
+                )),
+            }
+        }
+    }
+    for (i, name) in links.compose_directives.iter().enumerate() {
+        let at = format!("federation.compose_directives[{i}]");
+        match name.strip_prefix('@') {
+            Some(n) if imported.iter().any(|m| m == n) => {}
+            Some(n) if defined.contains_key(n) => out.push((
+                at,
+                format!("`{name}` is composed but no `@link` imports it"),
+            )),
+            _ => out.push((
+                at,
+                format!("`{name}` is no directive defined in the schema"),
+            )),
+        }
+    }
+    let mut applied = |at: String, list: &[String], location: &str| {
+        for text in list {
+            let name: String = text
+                .trim_start_matches('@')
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            match defined.get(&name) {
+                Some(locations) if locations.iter().any(|l| l == location) => {}
+                Some(_) => out.push((
+                    at.clone(),
+                    format!("`@{name}` is not defined for {location}"),
+                )),
+                None => out.push((
+                    at.clone(),
+                    format!("`@{name}` is no directive defined in the schema"),
+                )),
+            }
+        }
+    };
+    for (i, t) in schema.types.values().enumerate() {
+        applied(
+            format!("types[{i}].federation"),
+            &t.federation.directives,
+            "OBJECT",
+        );
+        for f in t.fields.values() {
+            applied(
+                format!("types[{i}].fields.{}.federation", f.key),
+                &f.federation.directives,
+                "FIELD_DEFINITION",
+            );
+        }
+    }
     out
 }

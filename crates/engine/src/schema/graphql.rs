@@ -214,7 +214,7 @@ impl Printer<'_> {
             let t = &self.schema.types[name];
             let _ = writeln!(self.out, "\"Filter on `{name}`; conditions at one level are combined with AND.\"\ninput {name}WhereInput {{");
             for f in t.fields.values() {
-                if f.relation.is_some() || f.ty.list {
+                if !f.in_data() || f.ty.list {
                     continue;
                 }
                 if self.schema.types.contains_key(&f.ty.name) {
@@ -228,7 +228,7 @@ impl Printer<'_> {
             let _ = writeln!(self.out, "  _and: [{name}WhereInput!]\n  _or: [{name}WhereInput!]\n  _not: {name}WhereInput\n}}\n");
             let _ = writeln!(self.out, "\"Sort key for `{name}`: set one field per list element.\"\ninput {name}OrderByInput {{");
             for f in t.fields.values() {
-                if f.relation.is_some() || f.ty.list {
+                if !f.in_data() || f.ty.list {
                     continue;
                 }
                 if self.schema.types.contains_key(&f.ty.name) {

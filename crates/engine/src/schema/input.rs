@@ -24,6 +24,9 @@ pub struct SchemaInput {
     pub mutations: Vec<MutationInput>,
     #[serde(default)]
     pub subscriptions: Vec<SubscriptionInput>,
+    /// Apollo Federation schema-level directives (custom directives and their composition).
+    #[serde(default, skip_serializing_if = "super::model::SchemaLinks::is_empty")]
+    pub federation: super::model::SchemaLinks,
 }
 
 fn one() -> u32 {
@@ -86,6 +89,10 @@ pub struct FieldInput {
     /// Apollo Federation composition directives on the field.
     #[serde(default, skip_serializing_if = "super::model::Composition::is_empty")]
     pub federation: super::model::Composition,
+    /// A SQL expression computing the field (`{field}` stands for a field of the type);
+    /// see [`Field::computed`](super::model::Field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub computed: Option<String>,
     /// Only callers with this role may select it.
     #[serde(default)]
     pub requires_role: Option<String>,

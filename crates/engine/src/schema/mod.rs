@@ -2,6 +2,7 @@
 //! planner reads, and the executable GraphQL SDL generated from it.
 
 mod compile;
+mod computed;
 mod federation;
 mod graphql;
 mod input;
@@ -11,6 +12,7 @@ mod sdl;
 mod type_ref;
 
 pub use compile::{compile, CompileError, CompileErrors, DEFAULT_DATABASE};
+pub use computed::{computed_parts, ComputedPart, FieldRef};
 pub use federation::{
     entity_keys, key_parts, served_additions, subgraph_sdl, EntityKey, Key, KeyPart,
     FEDERATION_SPEC,

@@ -62,6 +62,43 @@ pub struct CompiledSchema {
     pub queries: IndexMap<String, QueryField>,
     pub mutations: IndexMap<String, MutationField>,
     pub subscriptions: IndexMap<String, SubscriptionField>,
+    /// Apollo Federation schema-level directives: custom directives and their composition.
+    #[serde(default, skip_serializing_if = "SchemaLinks::is_empty")]
+    pub federation: SchemaLinks,
+}
+
+/// The schema-level part of an Apollo Federation subgraph: the `@link`s to specs other
+/// than federation's (each importing custom directives), the directives composed into the
+/// supergraph (`@composeDirective(name:)`), and the definitions of the custom directives
+/// applied on types and fields (`directive @custom on OBJECT`). FraiseQL gives a custom
+/// directive no meaning: it is printed in the subgraph SDL for the gateway to compose.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaLinks {
+    /// `@link(url:, import:)` to other specs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
+    /// `@composeDirective(name: "@custom")`, each name with its `@`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compose_directives: Vec<String>,
+    /// `directive @custom on OBJECT`, each as SDL.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub directive_definitions: Vec<String>,
+}
+
+impl SchemaLinks {
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
+/// One `@link`: a spec's URL and the names imported from it (`"@custom"`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Link {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub import: Vec<String>,
 }
 
 /// An object type backed by a view.
@@ -110,6 +147,19 @@ pub struct Field {
     /// Apollo Federation composition directives on the field.
     #[serde(default, skip_serializing_if = "Composition::is_empty")]
     pub federation: Composition,
+    /// `@computed(sql:)`: the field is this SQL expression, not a key of `data`; `{field}`
+    /// in it stands for a field of the type (`{dimensions.size}` for a nested one), and for
+    /// a field the `@requires` set names, the value the representation brought.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub computed: Option<String>,
+}
+
+impl Field {
+    /// Whether the field's value is a key of the row's `data` (no relation, not computed):
+    /// what filters and sort keys can read.
+    pub fn in_data(&self) -> bool {
+        self.relation.is_none() && self.computed.is_none()
+    }
 }
 
 /// Apollo Federation composition directives (`@shareable`, `@inaccessible`, `@tag`,
@@ -147,6 +197,14 @@ pub struct Composition {
     /// Contract tags (`@tag(name:)`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// `@requires(fields:)`: the other subgraphs' fields a computed field is computed from;
+    /// the gateway passes them in the representation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires: Option<String>,
+    /// Custom directives applied (`@custom`, `@custom(level: 2)`), as SDL; each defined in
+    /// the schema's `directive_definitions`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub directives: Vec<String>,
 }
 
 impl Composition {
@@ -173,6 +231,9 @@ impl Composition {
         if let Some(fields) = &self.provides {
             out.push_str(&format!(" @provides(fields: {})", text(fields)));
         }
+        if let Some(fields) = &self.requires {
+            out.push_str(&format!(" @requires(fields: {})", text(fields)));
+        }
         if self.shareable {
             out.push_str(" @shareable");
         }
@@ -185,6 +246,10 @@ impl Composition {
                 serde_json::Value::String(tag.clone())
             ));
         }
+        for custom in &self.directives {
+            out.push(' ');
+            out.push_str(custom);
+        }
         out
     }
 
@@ -196,6 +261,7 @@ impl Composition {
             self.external.then_some("@external"),
             self.override_from.is_some().then_some("@override"),
             self.provides.is_some().then_some("@provides"),
+            self.requires.is_some().then_some("@requires"),
             self.shareable.then_some("@shareable"),
             self.inaccessible.then_some("@inaccessible"),
             (!self.tags.is_empty()).then_some("@tag"),

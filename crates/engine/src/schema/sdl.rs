@@ -30,10 +30,12 @@ pub fn parse_sdl(text: &str, origin: &str) -> Result<SchemaInput, CompileErrors>
             ..Default::default()
         },
         errors: vec![],
+        custom: custom_directives(&doc),
     };
     for def in &doc.definitions {
-        l.directives_known(def);
-        l.definition(def);
+        let def = as_definition(def);
+        l.directives_known(&def);
+        l.definition(&def);
     }
     if l.errors.is_empty() {
         Ok(l.out)
@@ -42,9 +44,44 @@ pub fn parse_sdl(text: &str, origin: &str) -> Result<SchemaInput, CompileErrors>
     }
 }
 
+/// `extend type T { … }` read as `type T @extends { … }` (a type another subgraph defines
+/// first; for the root types, their fields); `extend schema` as `schema`. Other definitions
+/// as they are.
+fn as_definition(def: &Definition) -> Definition {
+    match def {
+        Definition::ObjectTypeExtension(e) => {
+            let mut directives = e.directives.clone();
+            let root = ["Query", "Mutation", "Subscription"].contains(&e.name.as_str());
+            if !root && !directives.has("extends") {
+                directives.push(Node::new(ast::Directive {
+                    name: apollo_compiler::name!("extends"),
+                    arguments: Vec::new(),
+                }));
+            }
+            Definition::ObjectTypeDefinition(Node::new(ast::ObjectTypeDefinition {
+                description: None,
+                name: e.name.clone(),
+                implements_interfaces: e.implements_interfaces.clone(),
+                directives,
+                fields: e.fields.clone(),
+            }))
+        }
+        Definition::SchemaExtension(e) => {
+            Definition::SchemaDefinition(Node::new(ast::SchemaDefinition {
+                description: None,
+                directives: e.directives.clone(),
+                root_operations: e.root_operations.clone(),
+            }))
+        }
+        other => other.clone(),
+    }
+}
+
 struct Lowering {
     out: SchemaInput,
     errors: Vec<CompileError>,
+    /// The custom directives the document defines: name -> locations.
+    custom: indexmap::IndexMap<String, Vec<String>>,
 }
 
 fn text(d: &Option<Node<str>>) -> Option<String> {
@@ -123,9 +160,11 @@ fn json_value(v: &Value) -> serde_json::Value {
     }
 }
 
-/// The directives this front end reads; any other is refused, never silently ignored.
-const DIRECTIVES: &[&str] = &[
+/// The directives this front end reads; any other is refused, never silently ignored
+/// (custom directives, defined in the schema, go to the subgraph SDL).
+pub(super) const DIRECTIVES: &[&str] = &[
     "source",
+    "computed",
     "key",
     "relation",
     "data",
@@ -142,7 +181,8 @@ const DIRECTIVES: &[&str] = &[
 ];
 
 /// Apollo Federation composition directives, read on object types and their fields.
-const COMPOSITION: &[&str] = &[
+pub(super) const COMPOSITION: &[&str] = &[
+    "requires",
     "shareable",
     "inaccessible",
     "tag",
@@ -153,26 +193,24 @@ const COMPOSITION: &[&str] = &[
     "interfaceObject",
 ];
 
-/// Apollo Federation directives a FraiseQL subgraph does not implement yet, and why.
-const FEDERATION_UNSUPPORTED: &[(&str, &str)] = &[
-    (
-        "requires",
-        "fields are not computed from other subgraphs' fields yet",
-    ),
-    ("composeDirective", "custom directives are not composed"),
-    ("link", "the subgraph SDL links the federation spec itself"),
-];
+/// Apollo Federation directives read on the schema (`extend schema`) only.
+const SCHEMA_ONLY: &[&str] = &["link", "composeDirective"];
 
 /// The composition directives of a type or field (`@shareable`, `@inaccessible`,
-/// `@tag(name:)`, `@external`, `@provides(fields:)`, `@override(from:)`, `@extends`,
-/// `@interfaceObject`).
-fn composition(dirs: &DirectiveList) -> super::model::Composition {
+/// `@tag(name:)`, `@external`, `@provides(fields:)`, `@requires(fields:)`,
+/// `@override(from:)`, `@extends`, `@interfaceObject`) and the custom directives applied
+/// (those `custom` defines), as SDL.
+fn composition(
+    dirs: &DirectiveList,
+    custom: &indexmap::IndexMap<String, Vec<String>>,
+) -> super::model::Composition {
     super::model::Composition {
         external: dirs.get("external").is_some(),
         extends: dirs.get("extends").is_some(),
         interface_object: dirs.get("interfaceObject").is_some(),
         override_from: str_arg(dirs, "override", "from"),
         provides: str_arg(dirs, "provides", "fields"),
+        requires: str_arg(dirs, "requires", "fields"),
         shareable: dirs.get("shareable").is_some(),
         inaccessible: dirs.get("inaccessible").is_some(),
         tags: dirs
@@ -180,7 +218,26 @@ fn composition(dirs: &DirectiveList) -> super::model::Composition {
             .filter_map(|d| d.specified_argument_by_name("name"))
             .filter_map(|v| v.as_str().map(str::to_owned))
             .collect(),
+        directives: dirs
+            .iter()
+            .filter(|d| custom.contains_key(d.name.as_str()))
+            .map(|d| d.to_string())
+            .collect(),
     }
+}
+
+/// The custom directives `doc` defines (`directive @custom on OBJECT`): name -> locations.
+fn custom_directives(doc: &ast::Document) -> indexmap::IndexMap<String, Vec<String>> {
+    doc.definitions
+        .iter()
+        .filter_map(|d| match d {
+            Definition::DirectiveDefinition(d) => Some((
+                d.name.to_string(),
+                d.locations.iter().map(|l| l.name().to_owned()).collect(),
+            )),
+            _ => None,
+        })
+        .collect()
 }
 
 impl Lowering {
@@ -190,6 +247,8 @@ impl Lowering {
         let name = def.name().map(|n| n.to_string()).unwrap_or_default();
         let roots = ["Query", "Mutation", "Subscription"];
         // Composition directives are read on object types and their fields.
+        let custom = &self.custom;
+        let errors = &mut self.errors;
         let mut check = |at: String, dirs: &DirectiveList, composed: bool| {
             for d in dirs.iter() {
                 let n = d.name.as_str();
@@ -200,35 +259,36 @@ impl Lowering {
                         .is_none()
                 {
                     let message = "`@tag` needs `name:`, a string".to_owned();
-                    self.errors.push(CompileError {
+                    errors.push(CompileError {
                         path: at.clone(),
                         message,
                     });
                     continue;
                 }
-                if DIRECTIVES.contains(&n) || (composed && COMPOSITION.contains(&n)) {
+                let known = DIRECTIVES.contains(&n)
+                    || (composed && (COMPOSITION.contains(&n) || custom.contains_key(n)));
+                if known {
                     continue;
                 }
-                let message = match FEDERATION_UNSUPPORTED.iter().find(|(f, _)| *f == n) {
-                    Some((_, why)) => format!(
-                        "`@{n}` (Apollo Federation) is not supported by FraiseQL subgraphs: \
-                         {why}; `@key` and the composition directives are (see \
-                         docs/apollo-federation.md)"
-                    ),
-                    None if COMPOSITION.contains(&n) => format!(
+                let message = if SCHEMA_ONLY.contains(&n) {
+                    format!("`@{n}` goes on the schema (`extend schema @{n}(…)`)")
+                } else if COMPOSITION.contains(&n) || custom.contains_key(n) {
+                    format!(
                         "`@{n}` is read on object types and their fields only (see \
                          docs/apollo-federation.md)"
-                    ),
-                    None => format!(
-                        "unknown directive `@{n}`; FraiseQL reads {}",
+                    )
+                } else {
+                    format!(
+                        "unknown directive `@{n}`; FraiseQL reads {}, and custom directives \
+                         the schema defines (`directive @{n} on OBJECT`)",
                         DIRECTIVES
                             .iter()
                             .map(|d| format!("@{d}"))
                             .collect::<Vec<_>>()
                             .join(", ")
-                    ),
+                    )
                 };
-                self.errors.push(CompileError {
+                errors.push(CompileError {
                     path: at.clone(),
                     message,
                 });
@@ -262,8 +322,82 @@ impl Lowering {
                 }
             }
             Definition::ScalarTypeDefinition(s) => check(name.clone(), &s.directives, false),
-            Definition::SchemaDefinition(s) => check("schema".into(), &s.directives, false),
+            Definition::SchemaDefinition(s) => {
+                let others: Vec<_> = s
+                    .directives
+                    .iter()
+                    .filter(|d| !SCHEMA_ONLY.contains(&d.name.as_str()))
+                    .cloned()
+                    .collect();
+                check("schema".into(), &DirectiveList(others), false);
+            }
             _ => {}
+        }
+    }
+
+    /// `@link(url:, import:)` and `@composeDirective(name:)` on the schema. The federation
+    /// spec's `@link` is accepted (version 2) and left out: the subgraph SDL prints its own,
+    /// importing what the schema uses.
+    fn schema_directives(&mut self, dirs: &DirectiveList) {
+        let federation = super::federation::FEDERATION_SPEC
+            .rsplit_once('/')
+            .map_or("", |(base, _)| base);
+        for d in dirs.get_all("link") {
+            let url = d
+                .specified_argument_by_name("url")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned();
+            if d.specified_argument_by_name("as").is_some() {
+                self.err(
+                    "schema.@link".into(),
+                    "`@link(as:)` (a renamed spec) is not supported",
+                );
+            }
+            let mut import = Vec::new();
+            let items = match d.specified_argument_by_name("import").map(|v| v.as_ref()) {
+                Some(Value::List(items)) => items.clone(),
+                Some(other) => vec![Node::new(other.clone())],
+                None => Vec::new(),
+            };
+            for item in items {
+                match item.as_ref() {
+                    Value::String(name) => import.push(name.clone()),
+                    _ => self.err(
+                        "schema.@link".into(),
+                        format!(
+                            "`{url}` imports `{}`: imports are names (`\"@custom\"`); renaming \
+                             (`{{name:, as:}}`) is not supported",
+                            item
+                        ),
+                    ),
+                }
+            }
+            if let Some(version) = url.strip_prefix(federation) {
+                if !version.starts_with("/v2.") {
+                    self.err(
+                        "schema.@link".into(),
+                        format!("`{url}`: FraiseQL subgraphs speak federation v2"),
+                    );
+                }
+                continue;
+            }
+            self.out
+                .federation
+                .links
+                .push(super::model::Link { url, import });
+        }
+        for d in dirs.get_all("composeDirective") {
+            match d
+                .specified_argument_by_name("name")
+                .and_then(|v| v.as_str())
+            {
+                Some(name) => self.out.federation.compose_directives.push(name.to_owned()),
+                None => self.err(
+                    "schema.@composeDirective".into(),
+                    "`@composeDirective` needs `name:`, a string (`\"@custom\"`)",
+                ),
+            }
         }
     }
 
@@ -315,7 +449,12 @@ impl Lowering {
                     );
                 }
             }
-            Definition::DirectiveDefinition(_) | Definition::SchemaDefinition(_) => {}
+            Definition::DirectiveDefinition(d) => self
+                .out
+                .federation
+                .directive_definitions
+                .push(d.to_string().trim().to_owned()),
+            Definition::SchemaDefinition(s) => self.schema_directives(&s.directives),
             other => {
                 let what = other.name().map(|n| n.to_string()).unwrap_or_default();
                 self.err(
@@ -354,7 +493,8 @@ impl Lowering {
                     relation,
                     requires_role: str_arg(&f.directives, "auth", "requires"),
                     requires_scope: str_arg(&f.directives, "auth", "scope"),
-                    federation: composition(&f.directives),
+                    federation: composition(&f.directives, &self.custom),
+                    computed: str_arg(&f.directives, "computed", "sql"),
                 }
             })
             .collect();
@@ -376,7 +516,7 @@ impl Lowering {
             sql_source: str_arg(&t.directives, "source", "view"),
             database: str_arg(&t.directives, "source", "database"),
             key_fields,
-            federation: composition(&t.directives),
+            federation: composition(&t.directives, &self.custom),
             keys: if keys.len() > 1 || keys.iter().any(|k| k.contains('{')) {
                 keys
             } else {

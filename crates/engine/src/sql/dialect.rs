@@ -121,6 +121,20 @@ pub trait Dialect: Sync {
         expr.to_string()
     }
 
+    /// A `FROM` item aliased `alias` with one JSON column `v`: the elements of the JSON
+    /// array bound at `placeholder` (the representations an `_entities` read joins).
+    fn json_rows(&self, placeholder: &str, alias: &str) -> String;
+
+    /// The JSON value expression of an element of [`Dialect::json_rows`] aliased `alias`.
+    fn element_json(&self, alias: &str) -> String {
+        format!("{alias}.v")
+    }
+
+    /// A computed field's SQL value `expr` as the JSON value of a field of `kind` (numbers
+    /// as numbers of that kind, text as strings); NULL stays NULL. Booleans are made by
+    /// [`Dialect::json_bool`].
+    fn computed(&self, expr: &str, kind: ScalarKind) -> String;
+
     /// One step's part of a statement reading relations into this database
     /// (`remote.rs`): rows `(step, key, JSON)` for the keys in the JSON array `keys`.
     fn step_select(

@@ -116,6 +116,7 @@ pub fn render_call(
         params: Vec::new(),
         aliases: 0,
         remotes,
+        rep: None,
     };
     Ok(match r.d.mutation_call(&mut r, m, f, &bound)? {
         CallSql::Response(q) => CallSql::Response(r.d.finish(q)),
@@ -188,6 +189,7 @@ pub fn render_read_back(
         params: Vec::new(),
         aliases: 0,
         remotes,
+        rep: None,
     };
     if let Some(id) = &result.entity_id {
         let t = "t0";

@@ -324,6 +324,22 @@ impl Dialect for Mysql {
         )
     }
 
+    fn json_rows(&self, placeholder: &str, alias: &str) -> String {
+        format!("JSON_TABLE({placeholder}, '$[*]' COLUMNS (v JSON PATH '$')) {alias}")
+    }
+
+    fn computed(&self, expr: &str, kind: ScalarKind) -> String {
+        match kind {
+            ScalarKind::Int => format!("CAST(({expr}) AS SIGNED)"),
+            ScalarKind::Float => format!("CAST(({expr}) AS DOUBLE)"),
+            ScalarKind::Text | ScalarKind::Id | ScalarKind::Uuid => {
+                format!("CAST(({expr}) AS CHAR)")
+            }
+            ScalarKind::Json => format!("JSON_EXTRACT({expr}, '$')"),
+            _ => format!("({expr})"),
+        }
+    }
+
     /// A list step numbers each key's rows with a window and aggregates the page, instead of
     /// one correlated `JSON_ARRAYAGG(… ORDER BY … LIMIT …)` per key: MariaDB 10.11 fails that
     /// one with "Invalid use of group function" (1111) when a prepared statement runs again

@@ -304,6 +304,24 @@ impl Dialect for Postgres {
         format!("jsonb_array_elements_text({placeholder}::jsonb) AS k(v)")
     }
 
+    fn json_rows(&self, placeholder: &str, alias: &str) -> String {
+        format!("jsonb_array_elements({placeholder}::jsonb) AS {alias}(v)")
+    }
+
+    fn computed(&self, expr: &str, kind: ScalarKind) -> String {
+        let cast = match kind {
+            ScalarKind::Int => "bigint",
+            ScalarKind::Float => "float8",
+            ScalarKind::Decimal => "numeric",
+            ScalarKind::Text | ScalarKind::Id | ScalarKind::Uuid => "text",
+            ScalarKind::Json => "jsonb",
+            ScalarKind::Boolean => "boolean",
+            ScalarKind::DateTime => "timestamptz",
+            ScalarKind::Date => "date",
+        };
+        format!("({expr})::{cast}")
+    }
+
     fn mutation_call(
         &self,
         r: &mut Renderer<'_>,

@@ -66,6 +66,7 @@ pub fn render_reads<'c>(
             params: std::mem::take(&mut stmt.sql.params),
             aliases: 0,
             remotes,
+            rep: None,
         };
         let expr = r.fetch(fetch);
         stmt.sql.params = r.params;
@@ -92,6 +93,9 @@ pub struct Renderer<'a> {
     pub(crate) aliases: usize,
     /// The plan's steps into other databases and the marker their keys are written with.
     pub(crate) remotes: Remotes<'a>,
+    /// The JSON of the representation joined to the row whose selection is rendered next
+    /// (an `_entities` read computing `@requires` fields); taken by that selection.
+    pub(crate) rep: Option<String>,
 }
 
 impl Renderer<'_> {
@@ -132,6 +136,10 @@ impl Renderer<'_> {
                 };
                 self.d.one(&obj, &rows)
             }
+            Shape::List { selection, .. } if f.requires.is_some() => {
+                let reps = f.requires.as_deref().expect("matched");
+                self.entities_with_requires(f, selection, reps, &t)
+            }
             Shape::List {
                 selection,
                 limit,
@@ -156,6 +164,66 @@ impl Renderer<'_> {
             }
             Shape::Connection(c) => self.connection(c, f, &t),
         }
+    }
+
+    /// An `_entities` read whose selection computes fields from `@requires` fields: the rows
+    /// with the keys (read as any entity read), each joined to its representation by key, so
+    /// the computed fields read the values it brought.
+    fn entities_with_requires(
+        &mut self,
+        f: &Fetch,
+        selection: &Selection,
+        reps: &Representations,
+        t: &str,
+    ) -> String {
+        let r = self.alias();
+        let rep = self.d.element_json(&r);
+        self.rep = Some(rep.clone());
+        let obj = self.selection(selection, &format!("{t}.data"));
+        let filter = self.where_clause(f.filter.as_ref(), t, &f.view);
+        let limit = self.bind(Param::Int(clamp_i64(
+            reps.rows.as_array().map_or(0, Vec::len) as u64,
+        )));
+        let view = self.d.ident(&f.view);
+        let rows = self.d.rows(&Rows {
+            from: &view,
+            alias: t,
+            filter: &filter,
+            order: &[],
+            limit: Some(&limit),
+            offset: None,
+            fence: true,
+            correlated: false,
+        });
+        let p = self.bind(Param::Text(reps.rows.to_string()));
+        let data = format!("{t}.data");
+        let on: Vec<String> = reps
+            .key
+            .iter()
+            .map(|(graphql, target)| {
+                let row = self.d.key_text(&self.d.text_at(&data, &target.path));
+                let given = self.d.key_text(&self.d.text_at(&rep, graphql));
+                format!("{row} = {given}")
+            })
+            .collect();
+        let from = format!(
+            "{rows} JOIN {} ON {}",
+            self.d.json_rows(&p, &r),
+            on.join(" AND ")
+        );
+        self.d.list(
+            &obj,
+            &Rows {
+                from: &from,
+                alias: "",
+                filter: "",
+                order: &[],
+                limit: None,
+                offset: None,
+                fence: false,
+                correlated: false,
+            },
+        )
     }
 
     /// ` WHERE <filter>` over rows of `view` aliased `t`, or nothing. Rendered afresh at each
@@ -331,6 +399,8 @@ impl Renderer<'_> {
 
     /// The JSON object of a selection over the JSON value `base`.
     pub(crate) fn selection(&mut self, sel: &Selection, base: &str) -> String {
+        // The representation is this selection's only: nested ones read their own rows.
+        let rep = self.rep.take();
         let mut pairs = Vec::with_capacity(sel.items.len());
         for item in &sel.items {
             let (key, expr) = match item {
@@ -384,10 +454,44 @@ impl Renderer<'_> {
                     (key, self.related(related, &local))
                 }
                 Item::Remote { key, step } => (key, self.remote_marker(*step, base)),
+                Item::Computed { key, parts, kind } => {
+                    (key, self.computed(parts, *kind, base, rep.as_deref()))
+                }
             };
             pairs.push((key.as_str(), expr));
         }
         self.d.object(&pairs)
+    }
+
+    /// A computed field's value: its expression with each field it reads from the row
+    /// (`base`), or, for a required field when the row was joined to its representation
+    /// (`rep`), from the representation; as a JSON value of `kind`.
+    fn computed(
+        &mut self,
+        parts: &[crate::schema::ComputedPart],
+        kind: ScalarKind,
+        base: &str,
+        rep: Option<&str>,
+    ) -> String {
+        use crate::schema::ComputedPart;
+        let mut expr = String::new();
+        for part in parts {
+            match part {
+                ComputedPart::Sql(text) => expr.push_str(text),
+                ComputedPart::Field(f) => {
+                    let read = match rep {
+                        Some(rep) if f.required => self.d.typed_at(rep, &f.graphql, f.kind),
+                        _ => self.d.typed_at(base, &f.data, f.kind),
+                    };
+                    expr.push_str(&read);
+                }
+            }
+        }
+        if kind == ScalarKind::Boolean {
+            let json = self.d.json_bool(&format!("({expr})"));
+            return format!("CASE WHEN ({expr}) IS NULL THEN NULL ELSE {json} END");
+        }
+        self.d.computed(&expr, kind)
     }
 
     /// Rows of another view matched on `remote_key = local`, the parent's key as text.

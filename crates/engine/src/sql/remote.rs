@@ -43,6 +43,7 @@ pub fn render_steps(
         params: Vec::new(),
         aliases: 0,
         remotes,
+        rep: None,
     };
     let mut selects = Vec::with_capacity(parts.len());
     for part in parts {

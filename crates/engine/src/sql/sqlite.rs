@@ -227,6 +227,22 @@ impl Dialect for Sqlite {
         format!("(SELECT value AS v FROM json_each({placeholder})) k")
     }
 
+    fn json_rows(&self, placeholder: &str, alias: &str) -> String {
+        format!("(SELECT value AS v FROM json_each({placeholder})) {alias}")
+    }
+
+    fn computed(&self, expr: &str, kind: ScalarKind) -> String {
+        match kind {
+            ScalarKind::Int => format!("CAST(({expr}) AS INTEGER)"),
+            ScalarKind::Float => format!("CAST(({expr}) AS REAL)"),
+            ScalarKind::Text | ScalarKind::Id | ScalarKind::Uuid => {
+                format!("CAST(({expr}) AS TEXT)")
+            }
+            ScalarKind::Json => format!("json({expr})"),
+            _ => format!("({expr})"),
+        }
+    }
+
     fn mutation_call(
         &self,
         r: &mut Renderer<'_>,

@@ -484,7 +484,8 @@ fn same_value(a: &Value, b: &Value) -> bool {
 }
 
 /// A deleted entity as the event's row has it (`old` of an UPDATE-shaped body, else the
-/// body): the selection's own fields, relations `null`. `None` when the other arguments
+/// body): the selection's own fields, relations and computed fields (SQL over a row that
+/// is gone) `null`. `None` when the other arguments
 /// filter it out.
 fn deleted_entity(sub: &Subscribe, body: &Value) -> Option<String> {
     let row = body.get("old").filter(|v| v.is_object()).unwrap_or(body);
@@ -522,7 +523,8 @@ fn project(selection: &Selection, row: &Value) -> Value {
             Item::Object { key, .. }
             | Item::ObjectList { key, .. }
             | Item::Related { key, .. }
-            | Item::Remote { key, .. } => {
+            | Item::Remote { key, .. }
+            | Item::Computed { key, .. } => {
                 out.insert(key.clone(), Value::Null);
             }
         }
@@ -599,6 +601,7 @@ mod tests {
                 }),
                 filter,
                 order: Vec::new(),
+                requires: None,
             },
         }
     }
