@@ -472,12 +472,20 @@ impl Compiler {
             None => Vec::new(),
         };
         for k in &key_fields {
-            let declared = fields.values().any(|f: &Field| &f.key == k || &f.name == k);
-            if !declared {
-                self.err(
+            match fields.values().find(|f: &&Field| &f.key == k || &f.name == k) {
+                None => self.err(
                     format!("{path}.key_fields"),
                     format!("key field `{k}` is not a field of `{}`", t.name),
-                );
+                ),
+                Some(f) if !f.in_data() => self.err(
+                    format!("{path}.key_fields"),
+                    format!(
+                        "key field `{k}` of `{}` is a relation or computed, not read from its \
+                         data",
+                        t.name
+                    ),
+                ),
+                Some(_) => {}
             }
         }
         let key_fields = key_fields

@@ -661,7 +661,7 @@ mod tests {
     fn unknown_and_unsupported_directives_are_refused_where_they_are() {
         let sdl = r#"
             type Order @source(view: "v_order") @shareable @cached {
-              id: ID! @requires(fields: "x")
+              id: ID! @link(url: "x")
               total: Int
             }
             enum Status { OPEN @inaccessible }
@@ -679,13 +679,13 @@ mod tests {
             .collect();
         let want = |p: &str, d: &str| (p.to_owned(), format!("`@{d}`"));
         // `@shareable` on a type is read; `@cached` and `@bogus` are no directives here;
-        // `@requires` is federation not implemented; `@inaccessible` and `@tag` are read on
-        // object types and their fields only.
+        // `@link` goes on the schema; `@inaccessible` and `@tag` are read on object types
+        // and their fields only.
         assert_eq!(
             seen,
             [
                 ("Order".into(), "unknown".into()),
-                want("Order.id", "requires"),
+                want("Order.id", "link"),
                 want("Status.OPEN", "inaccessible"),
                 want("Query.orders", "tag"),
                 ("Query.orders(limit:)".into(), "unknown".into()),
@@ -696,7 +696,7 @@ mod tests {
             "{}",
             errors[0].message
         );
-        assert!(errors[1].message.contains("Apollo Federation"));
+        assert!(errors[1].message.contains("goes on the schema"));
         assert!(errors[2]
             .message
             .contains("object types and their fields only"));
@@ -776,6 +776,170 @@ mod tests {
         ] {
             let e = compile(&parse_sdl(&schema(field), "s").unwrap()).unwrap_err();
             assert!(e.to_string().contains(why), "{field}: {e}");
+        }
+    }
+
+    #[test]
+    fn requires_and_computed_are_checked_where_they_are() {
+        let schema = |field: &str| {
+            format!(
+                r#"extend type User @source(view: "v_user") @key(fields: "email") {{
+                  email: ID! @external
+                  total: Int @external
+                  years: Int! @external
+                  dims: Dims
+                  {field}
+                }}
+                type Dims {{ size: Int }}
+                type Query {{ users: [User!]! }}"#
+            )
+        };
+        let ok = compile(
+            &parse_sdl(
+                &schema(
+                    r#"average: Int @requires(fields: "total years")
+                       @computed(sql: "ROUND(1.0 * {total} / NULLIF({years}, 0)) + {dims.size}")"#,
+                ),
+                "s",
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let user = &ok.types["User"];
+        // `extend type` reads as `@extends`.
+        assert!(user.federation.extends);
+        let average = &user.fields["average"];
+        assert_eq!(average.federation.requires.as_deref(), Some("total years"));
+        let parts = super::super::computed::computed_parts(&ok, user, average).unwrap();
+        let required: Vec<(String, bool)> = parts
+            .iter()
+            .filter_map(|p| match p {
+                super::super::ComputedPart::Field(f) => Some((f.data.join("."), f.required)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            required,
+            [
+                ("total".to_owned(), true),
+                ("years".to_owned(), true),
+                ("dims.size".to_owned(), false)
+            ]
+        );
+        for (field, why) in [
+            (
+                r#"average: Int @requires(fields: "total")"#,
+                "needs `@computed(sql:)`",
+            ),
+            (
+                r#"average: Int @requires(fields: "nope") @computed(sql: "{total}")"#,
+                "@requires: key field `nope`",
+            ),
+            (r#"average: Int @computed(sql: "{nope} + 1")"#, "`{nope}`"),
+            (
+                r#"average: Int @computed(sql: "{total}; DROP TABLE t")"#,
+                "`;`",
+            ),
+            (r#"average: Int @computed(sql: "{total} -- x")"#, "comment"),
+            (r#"average: Int @computed(sql: "{total} + ?")"#, "parameter"),
+            (r#"average: Int @computed(sql: "$1")"#, "parameter"),
+            (r#"average: Int @computed(sql: " ")"#, "empty"),
+            (r#"average: [Int] @computed(sql: "{total}")"#, "not a list"),
+            (
+                r#"average: Dims @computed(sql: "{total}")"#,
+                "not a list, an object",
+            ),
+            (
+                r#"average: Int @computed(sql: "{total}") more: Int @computed(sql: "{average}")"#,
+                "is itself computed",
+            ),
+        ] {
+            let e = compile(&parse_sdl(&schema(field), "s").unwrap()).unwrap_err();
+            assert!(e.to_string().contains(why), "{field}: {e}");
+        }
+        // A computed field is no key.
+        let e = compile(
+            &parse_sdl(
+                &schema(r#"average: Int @computed(sql: "1")"#)
+                    .replace(r#"@key(fields: "email")"#, r#"@key(fields: "average")"#),
+                "s",
+            )
+            .unwrap(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("not read from its"), "{e}");
+    }
+
+    #[test]
+    fn custom_directives_links_and_composition_are_checked() {
+        let schema = |head: &str, applied: &str| {
+            format!(
+                r#"{head}
+                type Product @source(view: "v_product") {applied} {{ id: ID! }}
+                type Query {{ products: [Product!]! }}"#
+            )
+        };
+        let good = r#"extend schema
+              @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@composeDirective"])
+              @link(url: "https://myspecs.dev/custom/v1.0", import: ["@custom"])
+              @composeDirective(name: "@custom")
+            directive @custom on OBJECT"#;
+        let ok = compile(&parse_sdl(&schema(good, "@custom"), "s").unwrap()).unwrap();
+        assert_eq!(ok.types["Product"].federation.directives, ["@custom"]);
+        assert_eq!(ok.federation.compose_directives, ["@custom"]);
+        assert_eq!(
+            ok.federation.links.len(),
+            1,
+            "the federation link is FraiseQL's own"
+        );
+        assert_eq!(
+            ok.federation.directive_definitions,
+            ["directive @custom on OBJECT"]
+        );
+        let not_composed = "directive @custom on OBJECT";
+        let unlinked = "extend schema @composeDirective(name: \"@custom\")\n\
+                        directive @custom on OBJECT";
+        for (head, applied, why) in [
+            ("", "@custom", "unknown directive `@custom`"),
+            (good, "@other", "unknown directive `@other`"),
+            (
+                &good.replace("on OBJECT", "on FIELD_DEFINITION"),
+                "@custom",
+                "not defined for OBJECT",
+            ),
+            (unlinked, "@custom", "no `@link` imports it"),
+            (&good.replace("v2.3", "v1.0"), "", "speak federation v2"),
+            (
+                &good.replace(
+                    r#"import: ["@custom"]"#,
+                    r#"import: [{name: "@custom", as: "@c"}]"#,
+                ),
+                "",
+                "renaming",
+            ),
+            (
+                &good.replace(
+                    r#""https://myspecs.dev/custom/v1.0","#,
+                    r#""https://x.dev/c/v1.0", as: "c","#,
+                ),
+                "",
+                "`@link(as:)`",
+            ),
+            (
+                "directive @key(fields: String) on OBJECT",
+                "",
+                "a directive of GraphQL, FraiseQL or federation",
+            ),
+            (not_composed, "@custom", ""),
+        ] {
+            let result = parse_sdl(&schema(head, applied), "s").and_then(|i| compile(&i));
+            match result {
+                Err(e) => assert!(
+                    !why.is_empty() && e.to_string().contains(why),
+                    "{head}: {e}"
+                ),
+                Ok(_) => assert!(why.is_empty(), "{head} {applied}: compiled"),
+            }
         }
     }
 }
