@@ -10,7 +10,12 @@
 fraiseql_bin() {
     local root="$1"
     if [ -n "${FRAISEQL_BIN:-}" ]; then
-        printf '%s\n' "$FRAISEQL_BIN"
+        # A relative path is the caller's: the examples `cd` before they run it.
+        case "$FRAISEQL_BIN" in
+            /*) printf '%s\n' "$FRAISEQL_BIN" ;;
+            */*) printf '%s\n' "$PWD/$FRAISEQL_BIN" ;;
+            *) printf '%s\n' "$FRAISEQL_BIN" ;;
+        esac
         return
     fi
     local target="${CARGO_TARGET_DIR:-$root/target}"

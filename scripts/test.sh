@@ -132,9 +132,13 @@ fi
 npm ci --prefix tests/browser --no-audit --no-fund --quiet
 FRAISEQL_BIN=target/debug/fraiseql node tests/browser/graphiql.test.mjs
 
-section "Apollo Federation (@apollo/gateway composing fraiseql subgraphs)"
-# Apollo's gateway over two fraiseql subgraphs on their own databases (see tests/apollo/README.md).
-npm ci --prefix tests/apollo --no-audit --no-fund --quiet
+section "Apollo Federation (Apollo's subgraph compatibility suite; @apollo/gateway over fraiseql subgraphs)"
+# Apollo's subgraph compatibility suite against examples/apollo-products (its run.sh, on
+# PostgreSQL) composed with the suite's users and inventory subgraphs, and Apollo's gateway
+# over two fraiseql subgraphs on their own databases (see tests/apollo/README.md).
+# --ignore-scripts: the suite's package depends on @apollo/rover, whose install script
+# downloads a binary from GitHub; nothing here uses it.
+npm ci --prefix tests/apollo --no-audit --no-fund --quiet --ignore-scripts
 FRAISEQL_BIN=target/debug/fraiseql node --test --test-concurrency=1 tests/apollo/
 
 section "WebSocket tests (graphql-ws client and raw frames)"
