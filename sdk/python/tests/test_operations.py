@@ -287,6 +287,36 @@ def test_federation_keys_and_composition_are_emitted(order_type):
     assert product["federation"] == {"shareable": True, "tags": ["internal"]}
 
 
+def test_federation_requires_and_computed_fields_are_emitted():
+    @fraiseql.type(key_fields=["email"])
+    class User:
+        email: ID
+        total: int | None
+        average: Annotated[
+            int | None,
+            fraiseql.field(requires="total", computed="ROUND({total} / 10)"),
+        ]
+
+    user = fraiseql.schema_dict()["types"][0]
+    average = user["fields"][2]
+    assert average["computed"] == "ROUND({total} / 10)"
+    assert average["federation"] == {"requires": "total"}
+
+
+def test_requires_without_computed_is_reported():
+    @fraiseql.type(key_fields=["email"])
+    class User:
+        email: ID
+        average: Annotated[int | None, fraiseql.field(requires="total")]
+        other: Annotated[int | None, fraiseql.field(computed="")]
+
+    with pytest.raises(fraiseql.SchemaError) as e:
+        fraiseql.schema_dict()
+    text = str(e.value)
+    assert "requires= needs computed=" in text
+    assert "computed must be a non-empty string" in text
+
+
 def test_federation_option_mistakes_are_reported():
     @fraiseql.type(keys=[], shareable="yes", tags=[""])
     class Product:

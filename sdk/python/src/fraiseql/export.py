@@ -251,6 +251,17 @@ class _Exporter:
         if spec.default is not MISSING:
             self.problem(f"{where}: default= applies to input fields and arguments, not object fields")
         self.put_access(out, {"requires_role": spec.requires_role, "requires_scope": spec.requires_scope}, where)
+        for key, value in (("computed", spec.computed), ("requires", spec.requires)):
+            if value is None:
+                continue
+            if not isinstance(value, str) or not value.strip():
+                self.problem(f"{where}: {key} must be a non-empty string")
+            elif key == "computed":
+                out["computed"] = value
+            else:
+                out["federation"] = {"requires": value}
+        if spec.requires is not None and spec.computed is None:
+            self.problem(f"{where}: requires= needs computed=, the SQL that computes the field")
         if spec.relation is not None:
             relation = self.relation(owner, where, ref, spec)
             if relation is not None:

@@ -38,6 +38,10 @@ class FieldSpec:
     #: Only callers with this role / scope may select the field (object fields only).
     requires_role: str | None = None
     requires_scope: str | None = None
+    #: A SQL expression computing the field (``{field}`` for a field of the type).
+    computed: str | None = None
+    #: Apollo Federation ``@requires(fields:)``: what the gateway brings for ``computed``.
+    requires: str | None = None
     #: Which helper made it (``field``, ``relation``, ``federated``), for messages.
     helper: str = "field"
     unsupported: dict[str, Any] = dc_field(default_factory=dict)
@@ -53,11 +57,17 @@ def field(
     default: Any = MISSING,
     requires_role: str | None = None,
     requires_scope: str | None = None,
+    computed: str | None = None,
+    requires: str | None = None,
     **unsupported: Any,
 ) -> Any:
     """Options of a field: ``description``, ``deprecated`` (reason, or ``True``),
     ``graphql_name`` and ``requires_role``/``requires_scope`` (object fields only: the caller's
-    token must carry that role / scope) and ``default`` (input fields and arguments only)."""
+    token must carry that role / scope) and ``default`` (input fields and arguments only).
+    ``computed`` (object fields): a SQL expression computing the field, ``{field}`` standing
+    for a field of the type; ``requires`` (Apollo Federation ``@requires(fields:)``): the
+    other subgraph's fields the gateway brings, which ``computed`` reads from the
+    representation."""
     return FieldSpec(
         description=description,
         deprecated=deprecated,
@@ -65,6 +75,8 @@ def field(
         default=default,
         requires_role=requires_role,
         requires_scope=requires_scope,
+        computed=computed,
+        requires=requires,
         helper="field",
         unsupported=dict(unsupported),
     )
