@@ -25,6 +25,8 @@ type Product @source(view: "v_product") @key(fields: "id") @key(fields: "sku var
   weight: Int @external
   "Computed from the weight the gateway brings from the subgraph that owns it."
   shippingCost: Int @requires(fields: "weight") @computed(sql: "{weight} * 2 + {price}")
+  "A computed field of the row alone; a list reads it as any other field."
+  doublePrice: Int! @computed(sql: "{price} * 2")
 }
 type Variation @shareable @audited {
   id: ID!
@@ -216,10 +218,26 @@ async fn subgraph_answers(url: &str) {
             {"id": "p2", "shippingCost": 109},
         ]}}),
     );
-    let (_, body) = ask(&base, "{ products { id shippingCost } }", json!({})).await;
+    let (_, body) = ask(
+        &base,
+        "{ products { id shippingCost doublePrice } }",
+        json!({}),
+    )
+    .await;
     assert_eq!(
         body,
-        json!({"data": {"products": [{"id": "p1", "shippingCost": null}, {"id": "p2", "shippingCost": null}]}})
+        json!({"data": {"products": [
+            {"id": "p1", "shippingCost": null, "doublePrice": 20},
+            {"id": "p2", "shippingCost": null, "doublePrice": 198}
+        ]}})
+    );
+    let reps = json!([{"__typename": "Product", "id": "p2", "weight": 1}]);
+    let both = "query($r: [_Any!]!) { _entities(representations: $r) { \
+        ... on Product { shippingCost doublePrice } } }";
+    let (_, body) = ask(&base, both, json!({"r": reps})).await;
+    assert_eq!(
+        body,
+        json!({"data": {"_entities": [{"shippingCost": 101, "doublePrice": 198}]}})
     );
     // A computed field is not a key of the data: it neither filters nor sorts.
     for query in [
