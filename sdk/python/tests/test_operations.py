@@ -317,6 +317,48 @@ def test_requires_without_computed_is_reported():
     assert "computed must be a non-empty string" in text
 
 
+def test_an_entity_resolver_declares_its_entitys_key():
+    # Seed 003: the gateway resolves User by id; the body never runs.
+    @fraiseql.type
+    class User:
+        id: ID
+        email: str
+
+    @fraiseql.entity_resolver(entity="User", key_fields=["email"])
+    def resolve_user_by_email(email: str) -> User:
+        """Resolve a User entity by email for the Apollo gateway."""
+
+    document = fraiseql.schema_dict()
+    assert document["types"][0]["keys"] == ["id", "email"]
+    assert document["queries"] == []
+
+
+def test_entity_resolver_mistakes_are_reported():
+    @fraiseql.type
+    class User:
+        id: ID
+
+    @fraiseql.entity_resolver(entity="Nope", key_fields=["id"])
+    def a(id: str) -> User: ...
+
+    @fraiseql.entity_resolver(entity="User", key_fields=["nope"])
+    def b(nope: str) -> User: ...
+
+    @fraiseql.entity_resolver(entity="User", key_fields=["id"])
+    def c(other: str) -> User: ...
+
+    @fraiseql.entity_resolver(entity="User", key_fields=[])
+    def d() -> User: ...
+
+    with pytest.raises(fraiseql.SchemaError) as e:
+        fraiseql.schema_dict()
+    text = str(e.value)
+    assert "entity= must name a @fraiseql.type (got 'Nope')" in text
+    assert "key field 'nope' is not a field of User" in text
+    assert "its parameters (other) must be the key fields (id)" in text
+    assert "key_fields must be a non-empty list" in text
+
+
 def test_federation_option_mistakes_are_reported():
     @fraiseql.type(keys=[], shareable="yes", tags=[""])
     class Product:

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from . import scalars
 from .context import Context, TenantContext, config
-from .declare import enum, field_resolver, input, mutation, query, subscription, type
+from .declare import (
+    entity_resolver,
+    enum,
+    field_resolver,
+    input,
+    mutation,
+    query,
+    subscription,
+    type,
+)
 from .errors import SchemaError
 from .export import export_schema, schema_dict
 from .fields import FieldSpec, federated, field, relation
@@ -24,6 +33,7 @@ __all__ = [
     "TenantContext",
     "__version__",
     "config",
+    "entity_resolver",
     "enum",
     "export_schema",
     "federated",

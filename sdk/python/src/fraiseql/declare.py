@@ -236,3 +236,27 @@ def field_resolver(fn: Callable[..., Any]) -> Any:
     time. Kept so seed code imports; ``export_schema`` reports it with the declarative
     equivalent (compute the value in the view's ``data`` and declare it as a field)."""
     return FieldResolver(fn)
+
+
+def entity_resolver(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    entity: str | None = None,
+    key_fields: list[str] | str | None = None,
+    **unsupported: Any,
+) -> Any:
+    """Apollo Federation: how the gateway finds an ``entity`` (a ``@fraiseql.type``) by key.
+
+    ``@fraiseql.entity_resolver(entity="User", key_fields=["id"]) def resolve_user(id: str)
+    -> User: pass`` declares the key ``id`` of ``User``: the export adds it to the type's
+    ``keys``, and ``_entities`` reads the type's view by it. The function's parameters name
+    the key fields; its body never runs (FraiseQL runs no Python at request time).
+    """
+    options = _given(entity=entity, key_fields=key_fields)
+
+    def wrap(f: Callable[..., Any]) -> Any:
+        return declare_operation("entity_resolver", f, options, unsupported)
+
+    return wrap(fn) if fn is not None else wrap
+

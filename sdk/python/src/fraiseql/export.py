@@ -106,6 +106,7 @@ class _Exporter:
                 self.problem(f"{decl.label}: {decl.name!r} is a built-in scalar name")
         types = [self.object_type(d) for d in self._declared("type")]
         self.check_relations(types)
+        self.entity_resolvers(types)
         document = {
             "version": SCHEMA_VERSION,
             "types": types,
@@ -141,6 +142,50 @@ class _Exporter:
 
     def problem(self, message: str) -> None:
         self.problems.append(message)
+
+    def entity_resolvers(self, types: list[dict[str, Any]]) -> None:
+        """Each ``@fraiseql.entity_resolver`` adds its key to its entity type's ``keys``."""
+        for decl in self.registry.of_kind("entity_resolver"):
+            where = f"entity_resolver {decl.name}"
+            self.report_unsupported(where, decl.unsupported)
+            entity = decl.options.get("entity")
+            ty = next((t for t in types if t["name"] == entity), None)
+            if not isinstance(entity, str) or ty is None:
+                self.problem(f"{where}: entity= must name a @fraiseql.type (got {entity!r})")
+                continue
+            keys = decl.options.get("key_fields", ["id"])
+            if isinstance(keys, str):
+                keys = [keys]
+            if not isinstance(keys, (list, tuple)) or not keys or not all(isinstance(k, str) and k for k in keys):
+                self.problem(f"{where}: key_fields must be a non-empty list of field names")
+                continue
+            fields = {f["name"] for f in ty["fields"]}
+            for key in keys:
+                if key not in fields:
+                    self.problem(f"{where}: key field {key!r} is not a field of {entity}")
+            params = [
+                p.name
+                for p in inspect.signature(decl.obj).parameters.values()
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY, p.POSITIONAL_ONLY)
+            ]
+            if sorted(params) != sorted(keys):
+                self.problem(
+                    f"{where}: its parameters ({', '.join(params) or 'none'}) must be the key "
+                    f"fields ({', '.join(keys)})"
+                )
+            returned = inspect.signature(decl.obj).return_annotation
+            name = returned if isinstance(returned, str) else getattr(returned, "__name__", None)
+            if returned is not inspect.Signature.empty and name != entity:
+                self.problem(f"{where}: it returns {name!r}, not {entity!r}")
+            key = " ".join(camel_case(k) for k in keys)
+            declared = ty.setdefault("keys", [])
+            if not declared:
+                # The type's own key stays one of its keys.
+                own = ty.get("key_fields", ["id"])
+                if all(k in fields for k in own):
+                    declared.append(" ".join(camel_case(k) for k in own))
+            if key not in declared:
+                declared.append(key)
 
     def _lookup(self, obj: Any) -> tuple[str, str] | None:
         decl = self.registry.find(obj)

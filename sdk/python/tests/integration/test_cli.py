@@ -53,10 +53,15 @@ def test_compile_rejects_an_invalid_schema_with_exit_code_1(cli, tmp_path):
 
 def test_compile_rejects_unknown_keys(cli, tmp_path):
     source = tmp_path / "schema.json"
-    source.write_text(json.dumps({"version": 1, "types": [], "federation": {"enabled": True}}))
-    result = cli("compile", source, "-o", tmp_path / "out.json")
-    assert result.returncode == 1, explain(result)
-    assert "federation" in result.stderr, explain(result)
+    for document, unknown in [
+        ({"version": 1, "types": [], "gateway": {"enabled": True}}, "gateway"),
+        # `federation` holds the schema-level Apollo Federation directives only.
+        ({"version": 1, "types": [], "federation": {"enabled": True}}, "enabled"),
+    ]:
+        source.write_text(json.dumps(document))
+        result = cli("compile", source, "-o", tmp_path / "out.json")
+        assert result.returncode == 1, explain(result)
+        assert unknown in result.stderr, explain(result)
 
 
 @pytest.mark.parametrize("name", sorted(SEED_FIXTURES))
