@@ -65,6 +65,7 @@ pub(crate) async fn run(args: RunArgs) -> Outcome {
         ServeError::UnknownDatabase { .. }
         | ServeError::Database { .. }
         | ServeError::Bind { .. }
+        | ServeError::UnknownBreakerEntry(_)
         | ServeError::Events(_) => Failure::config(anyhow!(e)),
         ServeError::Io(_) => Failure::schema(anyhow!(e)),
     })

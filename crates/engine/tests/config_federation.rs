@@ -1,6 +1,7 @@
 //! `[federation]` through `config::parse`: the resilience keys decode, resolve per database,
 //! and every mistake (a database that is not configured, a zero count, an unknown key, a
-//! `per_database` entry twice) is reported with its position and the closest name.
+//! `per_database` entry twice) is reported with its position and the closest name; in a
+//! subgraph a circuit breaker entry may name an entity, which the server checks at start.
 
 use fraiseql_engine::config::{parse, Backoff, BreakerSettings, Config, Millis};
 use std::time::Duration;
@@ -190,4 +191,49 @@ enabled = 'yes'
     fraiseql.toml:8:16: invalid value for `max_attempts` in [federation.retry]: expected a non-negative integer, found integer `-1`
     fraiseql.toml:11:11: invalid value for `enabled` in [[federation.circuit_breaker.per_database]]: expected a boolean, found a string
     ");
+}
+
+#[test]
+fn a_subgraph_may_name_an_entity_which_the_server_checks_at_start() {
+    // The entities are known only with the schema: the config lets the name through, and
+    // resolves its breaker like a database's.
+    let config = ok("
+[federation]
+enabled = true
+[federation.circuit_breaker]
+recovery_timeout_secs = 10
+[[federation.circuit_breaker.per_database]]
+database = 'Order'
+failure_threshold = 2
+");
+    assert_eq!(
+        config.federation.breaker("Order"),
+        Some(BreakerSettings {
+            failure_threshold: 2,
+            recovery_timeout: Duration::from_secs(10),
+            success_threshold: 2,
+        })
+    );
+    // Not a subgraph: a name that is no database is a mistake, as before.
+    let text = "
+[[federation.circuit_breaker.per_database]]
+database = 'Order'
+[[federation.circuit_breaker.per_database]]
+database = 'Order'
+";
+    insta::assert_snapshot!(err(text), @r"
+    fraiseql.toml:7:1: database `Order` in [[federation.circuit_breaker.per_database]] is not configured (no [databases.Order]); configured databases: `primary`, `analytics`
+    fraiseql.toml:9:1: database `Order` in [[federation.circuit_breaker.per_database]] is not configured (no [databases.Order]); configured databases: `primary`, `analytics`
+    fraiseql.toml:9:1: database `Order` has more than one [[federation.circuit_breaker.per_database]] entry; keep one
+    ");
+    // In a subgraph too, one entry per name.
+    let text = "
+[federation]
+enabled = true
+[[federation.circuit_breaker.per_database]]
+database = 'Order'
+[[federation.circuit_breaker.per_database]]
+database = 'Order'
+";
+    insta::assert_snapshot!(err(text), @"fraiseql.toml:11:1: database `Order` has more than one [[federation.circuit_breaker.per_database]] entry; keep one");
 }

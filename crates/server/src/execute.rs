@@ -15,7 +15,8 @@ use fraiseql_engine::plan::{plan, Fetch, Mutate, Plan, Root, RootAction, Step};
 use fraiseql_engine::request::{introspect, prepare, OperationKind, Prepared};
 use fraiseql_engine::response::{assemble, request_error, RootValue};
 use fraiseql_engine::sql::{
-    mutation_outcome, render_call, render_read_back, render_reads, CallSql, MutationResult, Remotes,
+    mutation_outcome, render_call, render_read_back, render_reads, CallSql, MutationResult,
+    ReadStatement, Remotes,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -144,13 +145,16 @@ async fn run(
         Ok(r) => r,
         Err(e) => return failed(state, &[e], OutcomeStatus::RequestError, op),
     };
-    let (values, errors) = match kind {
+    let (mut values, mut errors) = match kind {
         OperationKind::Mutation => run_mutations(state, &plan, &remote, ctx).await,
         _ => match run_reads(state, Some(&prepared), &plan, &remote, &req.variables, ctx).await {
             Ok(r) => r,
             Err(errors) => return failed(state, &errors, OutcomeStatus::RequestError, op),
         },
     };
+    // Before `_entities` takes the errors of its hidden reads: each counts on its own.
+    let refused = state.resilience.refused_all(&plan, &errors);
+    fraiseql_engine::plan::assemble_entities(&plan, &mut values, &mut errors);
     // `_entities` reads its rows through hidden roots, which the response leaves out.
     let hidden = fraiseql_engine::plan::hidden_roots(&plan);
     let roots: Vec<(&str, RootValue<'_>)> = plan
@@ -198,7 +202,7 @@ async fn run(
     state
         .metrics
         .count_operation(label(kind), errors.is_empty());
-    let status = match state.resilience.refused_all(&plan, &errors) {
+    let status = match refused {
         Some(retry_after) => OutcomeStatus::CircuitOpen { retry_after },
         None => OutcomeStatus::Ok,
     };
@@ -280,7 +284,8 @@ pub(crate) fn prepared(
 type Values = Vec<Option<String>>;
 
 /// Reads: introspection and `__typename` answered here, every database's statement in
-/// parallel.
+/// parallel. The values and errors are those of the roots: `_entities` is assembled from
+/// its hidden roots by the caller (`assemble_entities`).
 async fn run_reads(
     state: &AppState,
     prepared: Option<&Prepared>,
@@ -307,13 +312,14 @@ async fn run_reads(
         }
     }
     let mut catalogs: HashMap<&str, (DatabaseKind, Option<Arc<Catalog>>)> = HashMap::new();
-    let statements = {
+    let (statements, owners) = {
         for name in plan_databases(plan) {
             if let Ok(db) = remote.database(name) {
                 catalogs.insert(name, (db.kind, db.catalog()));
             }
         }
-        render_reads(
+        render_guarded(
+            state,
             plan,
             &|name| {
                 let (kind, catalog) = catalogs.get(name)?;
@@ -324,14 +330,24 @@ async fn run_reads(
     }
     .map_err(|m| vec![GraphQLError::new(ErrorCode::InternalServerError, m)])?;
     // Each database's rows are joined with those of other databases as soon as they arrive.
-    let runs = statements.iter().map(|s| async move {
-        let db = remote.database(&s.database).map_err(|e| *e)?;
-        let columns = state
-            .resilience
-            .read(&db.name, || db.fetch_texts_as(&s.sql, &ctx.settings))
-            .await
-            .map_err(|e| db_error(&s.database, &e))?;
-        Ok::<_, GraphQLError>(remote.resolve(columns).await)
+    let runs = statements.iter().enumerate().map(|(i, s)| {
+        let entity = owners.get(i).copied().flatten();
+        async move {
+            let db = remote.database(&s.database).map_err(|e| *e)?;
+            let columns = state
+                .resilience
+                .read_as(&db.name, entity, || {
+                    db.fetch_texts_as(&s.sql, &ctx.settings)
+                })
+                .await
+                .map_err(|e| match entity {
+                    Some(entity) if e.kind == DbErrorKind::CircuitOpen => {
+                        entity_refused(entity, &s.database)
+                    }
+                    _ => db_error(&s.database, &e),
+                })?;
+            Ok::<_, GraphQLError>(remote.resolve(columns).await)
+        }
     });
     let results = futures::future::join_all(runs).await;
     for (stmt, result) in statements.iter().zip(results) {
@@ -350,8 +366,59 @@ async fn run_reads(
             }
         }
     }
-    fraiseql_engine::plan::assemble_entities(plan, &mut values, &mut errors);
     Ok((values, errors))
+}
+
+/// The read statements of `plan`, and per statement the entity whose own circuit breaker
+/// guards it (`None`: its database's; empty, allocating nothing, when no read has one, as
+/// for nearly every request). The `_entities` reads of an entity with a breaker of its own
+/// ([`Resilience::own_breaker`](crate::resilience::Resilience::own_breaker)) go in a
+/// statement of their own, so that their failures (a view that raises, is gone, or hangs)
+/// fail and count only for that entity; every other read shares its database's statement.
+fn render_guarded<'p, 'c>(
+    state: &AppState,
+    plan: &'p Plan,
+    target: &dyn Fn(&str) -> fraiseql_engine::sql::DatabaseTarget<'c>,
+    remotes: Remotes<'_>,
+) -> Result<(Vec<ReadStatement>, Vec<Option<&'p str>>), String> {
+    let owner = |r: &'p Root| state.resilience.own_breaker(r);
+    if plan.roots.iter().all(|r| owner(r).is_none()) {
+        return Ok((render_reads(plan, target, remotes)?, Vec::new()));
+    }
+    // The reads grouped by guard (the database's first), each group rendered as a plan of
+    // its own and its roots numbered back. Its steps are not needed: `remotes` has them.
+    let mut groups: indexmap::IndexMap<Option<&str>, Vec<usize>> = indexmap::IndexMap::new();
+    groups.insert(None, Vec::new());
+    for (i, root) in plan.roots.iter().enumerate() {
+        if matches!(root.action, RootAction::Fetch(_)) {
+            groups.entry(owner(root)).or_default().push(i);
+        }
+    }
+    let (mut statements, mut owners) = (Vec::new(), Vec::new());
+    for (entity, roots) in groups {
+        let part = Plan {
+            kind: plan.kind,
+            roots: roots.iter().map(|&i| plan.roots[i].clone()).collect(),
+            steps: Vec::new(),
+        };
+        for mut statement in render_reads(&part, target, remotes)? {
+            for root in &mut statement.roots {
+                *root = roots[*root];
+            }
+            statements.push(statement);
+            owners.push(entity);
+        }
+    }
+    Ok((statements, owners))
+}
+
+/// An `_entities` read refused by its entity's own open circuit (its database may be fine).
+fn entity_refused(entity: &str, database: &str) -> GraphQLError {
+    GraphQLError::new(
+        ErrorCode::ServiceUnavailable,
+        format!("Entity '{entity}' is temporarily unavailable (circuit open)"),
+    )
+    .database(database)
 }
 
 /// Mutations, serially (GraphQL requires it), each in its own transaction.

@@ -3,13 +3,18 @@
 //! GraphQL and database ones by execution; pool gauges are refreshed when scraped.
 //!
 //! Every label value comes from a closed set (method names, status codes, error codes,
-//! operation kinds, configured database names, connection-drop reasons), never from request
+//! operation kinds, configured database names, the subgraph's entity types,
+//! connection-drop reasons), never from request
 //! text: each new value is a new series, so a client inventing values could grow `/metrics`
 //! and the server's memory without bound. The one open set, tenant ids (`[multi_tenancy]`),
 //! is capped: the first `max_tenant_labels` tenants seen are named, the rest are `other`.
 
+mod circuits;
+
 use crate::db::{Database, ReadObserver, Role};
+use crate::resilience::Circuit;
 use axum::http::{Method, StatusCode};
+use circuits::CircuitStates;
 use indexmap::IndexMap;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
@@ -46,7 +51,7 @@ pub(crate) struct Metrics {
     replica_up: IntGaugeVec,
     replica_pool_size: IntGaugeVec,
     replica_pool_idle: IntGaugeVec,
-    circuit_state: IntGaugeVec,
+    circuit_state: CircuitStates,
     in_flight: IntGauge,
     /// Events (`[observers]`); labels are configured database, subject and consumer names.
     events: EventMetrics,
@@ -144,6 +149,8 @@ impl Metrics {
             registry.register(Box::new(g.clone()))?;
             Ok::<_, prometheus::Error>(g)
         };
+        let circuit_state = CircuitStates::new()?;
+        registry.register(Box::new(circuit_state.clone()))?;
         let in_flight = IntGauge::new(
             "fraiseql_requests_in_flight",
             "HTTP requests being handled now",
@@ -295,11 +302,7 @@ impl Metrics {
                 "Idle connections per database (its primary)",
                 &["database"],
             )?,
-            circuit_state: gauge(
-                "fraiseql_federation_circuit_breaker_state",
-                "Circuit breaker state per database: 0 closed, 1 open, 2 half-open",
-                &["database"],
-            )?,
+            circuit_state,
             in_flight,
             events: EventMetrics {
                 published: counter(
@@ -443,10 +446,10 @@ impl Metrics {
         })
     }
 
-    /// The state of `database`'s circuit breaker (a configured name): 0 closed, 1 open,
-    /// 2 half-open.
-    pub(crate) fn set_circuit_state(&self, database: &str, state: i64) {
-        self.circuit_state.with_label_values(&[database]).set(state);
+    /// The state of a circuit breaker (a configured database's, or the one guarding an
+    /// entity of the subgraph): 0 closed, 1 open, 2 half-open.
+    pub(crate) fn set_circuit_state(&self, circuit: Circuit<'_>, state: i64) {
+        self.circuit_state.set(circuit, state);
     }
 
     /// One error returned to a client, by its `extensions.code` (`ErrorCode::as_str`; the

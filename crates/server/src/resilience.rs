@@ -3,13 +3,15 @@
 //! that failed for a passing reason is tried again (`[federation.retry]`), and each
 //! database has a circuit breaker (`[federation.circuit_breaker]`, state machine in
 //! `resilience/breaker.rs`) that refuses calls at once, without touching the pool, while the
-//! database keeps failing.
+//! database keeps failing. In an Apollo Federation subgraph an entity may have a breaker of
+//! its own for its `_entities` reads (`resilience/entities.rs`).
 //!
 //! Sits between execution and the drivers: `execute.rs` hands a call to
-//! [`Resilience::read`] or [`Resilience::write`] and gets the driver's `Result` back, a
-//! refusal being a [`DbErrorKind::CircuitOpen`] error. Each attempt that reaches a database
-//! is counted in `fraiseql_database_queries_total`; each change of a circuit's state is set
-//! in `fraiseql_federation_circuit_breaker_state` and logged.
+//! [`Resilience::read`] (or [`Resilience::read_as`] for an entity's read) or
+//! [`Resilience::write`] and gets the driver's `Result` back, a refusal being a
+//! [`DbErrorKind::CircuitOpen`] error. Each attempt that reaches a database is counted in
+//! `fraiseql_database_queries_total`; each change of a circuit's state is set in
+//! `fraiseql_federation_circuit_breaker_state` and logged.
 //!
 //! Order of the layers: the breaker is outside the retries (one admitted call, however many
 //! attempts, is one verdict, so `failure_threshold` counts failed requests, not attempts),
@@ -17,13 +19,16 @@
 //! deadline passes is dropped, which cancels its statement on the server (see `db/mod.rs`).
 
 mod breaker;
+mod entities;
 
 use crate::db::{DbError, DbErrorKind};
 use crate::metrics::Metrics;
 use breaker::{Breaker, CircuitState, Health, Pass};
+pub(crate) use entities::check_entries;
+use entities::Entities;
 use fraiseql_engine::config::{FederationConfig, RetryPolicy};
 use fraiseql_engine::error::{ErrorCode, GraphQLError, PathSegment};
-use fraiseql_engine::plan::{Plan, RootAction};
+use fraiseql_engine::plan::{Plan, Root, RootAction};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
@@ -62,9 +67,20 @@ impl CallError for DbError {
     }
 }
 
-/// The deadline, retries and breaker of every configured database.
+/// Whose circuit breaker a call passes, and the label of its series in the gauge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Circuit<'a> {
+    /// A configured database's: every call to it but the reads below.
+    Database(&'a str),
+    /// An entity's own: the `_entities` reads of that type, when it has one.
+    Entity(&'a str),
+}
+
+/// The deadline, retries and breaker of every configured database, and the breakers of the
+/// entities that have their own.
 pub(crate) struct Resilience {
     databases: HashMap<String, Guard>,
+    entities: Entities,
     /// For a database without a guard (none configured under that name).
     retry: RetryPolicy,
     metrics: Metrics,
@@ -78,19 +94,22 @@ struct Guard {
 }
 
 impl Resilience {
-    /// The policies of `databases` (configured names) from `[federation]`; every circuit
-    /// starts closed, and says so in the gauge.
+    /// The policies of `databases` (configured names) from `[federation]`, and the breakers
+    /// of `entities` (a subgraph's entity types with their databases; none elsewhere) that
+    /// have an entry of their own; every circuit starts closed, and says so in the gauge.
     pub(crate) fn new<'a>(
         config: &FederationConfig,
         databases: impl IntoIterator<Item = &'a str>,
+        entities: impl IntoIterator<Item = (&'a str, &'a str)>,
         metrics: Metrics,
     ) -> Self {
-        let databases = databases
+        let databases: HashMap<String, Guard> = databases
             .into_iter()
             .map(|name| {
                 let policy = config.policy(name);
                 if policy.breaker.is_some() {
-                    metrics.set_circuit_state(name, CircuitState::Closed.gauge());
+                    let closed = CircuitState::Closed.gauge();
+                    metrics.set_circuit_state(Circuit::Database(name), closed);
                 }
                 let guard = Guard {
                     timeout: policy.timeout,
@@ -100,8 +119,10 @@ impl Resilience {
                 (name.to_owned(), guard)
             })
             .collect();
+        let entities = Entities::new(config, &databases, entities, &metrics);
         Self {
             databases,
+            entities,
             retry: config.policy("").retry,
             metrics,
         }
@@ -110,13 +131,30 @@ impl Resilience {
     /// A read on `database`: refused at once while its circuit is open; else `call` runs
     /// under the database's deadline, again (after a backoff) while it fails with a passing
     /// error and attempts and the request deadline allow.
-    pub(crate) async fn read<T, F, Fut>(&self, database: &str, mut call: F) -> Result<T, DbError>
+    pub(crate) async fn read<T, F, Fut>(&self, database: &str, call: F) -> Result<T, DbError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, DbError>>,
+    {
+        self.read_as(database, None, call).await
+    }
+
+    /// A read on `database` for `entity`'s `_entities` rows ([`Resilience::own_breaker`]),
+    /// or for anything else with `None`: as [`Resilience::read`], with the entity's breaker
+    /// in place of the database's when it has one (the deadline and retries stay the
+    /// database's).
+    pub(crate) async fn read_as<T, F, Fut>(
+        &self,
+        database: &str,
+        entity: Option<&str>,
+        mut call: F,
+    ) -> Result<T, DbError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, DbError>>,
     {
         let guard = self.databases.get(database);
-        let ticket = self.admit(database, guard)?;
+        let ticket = self.admit(self.guarding(database, guard, entity))?;
         let timeout = guard.and_then(|g| g.timeout);
         let retry = guard.map_or(self.retry, |g| g.retry);
         let mut attempt = 1;
@@ -162,7 +200,7 @@ impl Resilience {
         let call = Box::pin(call);
         async move {
             let guard = self.databases.get(database);
-            let ticket = self.admit(database, guard)?;
+            let ticket = self.admit(self.guarding(database, guard, None))?;
             let result = self
                 .attempt(database, guard.and_then(|g| g.timeout), call)
                 .await;
@@ -177,31 +215,40 @@ impl Resilience {
         Some(lock(breaker).state())
     }
 
-    /// How long until `database`'s circuit lets a call through (`None`: it does now).
-    pub(crate) fn retry_after(&self, database: &str) -> Option<Duration> {
-        let breaker = self.databases.get(database)?.breaker.as_ref()?;
+    /// How long until `circuit` lets a call through (`None`: it does now, or there is none).
+    fn retry_after(&self, circuit: Circuit<'_>) -> Option<Duration> {
+        let breaker = match circuit {
+            Circuit::Database(name) => self.databases.get(name)?.breaker.as_ref(),
+            Circuit::Entity(name) => self.entities.breaker(name),
+        }?;
         lock(breaker).retry_after(Instant::now())
     }
 
-    /// Whether open circuits refused every root field of `plan` that needed a database (at
-    /// least one did): then nothing reached a database, and the answer is HTTP 503 with a
+    /// The entity whose own breaker guards `root`: an `_entities` read (a hidden root) of a
+    /// type with a breaker entry of its own. Such reads go in statements of their own
+    /// (`execute.rs`), so that what fails there is only that entity's.
+    pub(crate) fn own_breaker<'r>(&self, root: &'r Root) -> Option<&'r str> {
+        self.entities.read_of(root)
+    }
+
+    /// Whether open circuits refused every read and write of `plan` (at least one was
+    /// needed): then nothing reached a database, and the answer is HTTP 503 with a
     /// `Retry-After` of this many seconds (until the earliest of those circuits lets a call
     /// through, at least 1).
+    ///
+    /// `errors` are those of the roots, before `assemble_entities` moves the errors of
+    /// `_entities`' hidden reads (one per entity type) to `_entities`: each of those reads
+    /// counts on its own, as a root field does. So an `_entities` that asks for an entity
+    /// whose circuit is open and one whose circuit is closed is answered (200, the rows of
+    /// the second, `null` and `SERVICE_UNAVAILABLE` for the first), as a request for two root
+    /// fields on two databases, one of them open, is.
     pub(crate) fn refused_all(&self, plan: &Plan, errors: &[GraphQLError]) -> Option<u64> {
-        // `_entities` stands for its hidden roots (their errors are reported at it).
-        let hidden = fraiseql_engine::plan::hidden_roots(plan);
+        // `_entities` itself reads nothing: its hidden roots do.
         let needed: HashSet<&str> = plan
             .roots
             .iter()
-            .enumerate()
-            .filter(|(i, r)| match &r.action {
-                RootAction::Fetch(_) | RootAction::Mutate(_) => {
-                    !hidden.get(*i).copied().unwrap_or(false)
-                }
-                RootAction::Entities(e) => !e.parts.is_empty(),
-                _ => false,
-            })
-            .map(|(_, r)| r.key.as_str())
+            .filter(|r| matches!(r.action, RootAction::Fetch(_) | RootAction::Mutate(_)))
+            .map(|r| r.key.as_str())
             .collect();
         let mut refused = HashSet::new();
         let mut earliest: Option<Duration> = None;
@@ -215,7 +262,13 @@ impl Resilience {
                 continue;
             };
             refused.insert(key.as_str());
-            let wait = self.retry_after(db).unwrap_or(Duration::ZERO);
+            let entity = plan
+                .roots
+                .iter()
+                .find(|r| r.key == *key)
+                .and_then(|r| self.own_breaker(r));
+            let circuit = entity.map_or(Circuit::Database(db), Circuit::Entity);
+            let wait = self.retry_after(circuit).unwrap_or(Duration::ZERO);
             earliest = Some(earliest.map_or(wait, |w| w.min(wait)));
         }
         if needed.is_empty() || !needed.is_subset(&refused) {
@@ -225,41 +278,99 @@ impl Resilience {
         earliest.map(|w| (w.as_millis().div_ceil(1000) as u64).max(1))
     }
 
-    /// Asks `database`'s breaker for leave to call.
-    fn admit<'a>(
+    /// The circuit a call on `database` (its `guard`) passes: `entity`'s own when it has
+    /// one, else the database's; and its breaker, if any.
+    fn guarding<'a>(
         &'a self,
         database: &'a str,
         guard: Option<&'a Guard>,
+        entity: Option<&'a str>,
+    ) -> (Circuit<'a>, Option<&'a Mutex<Breaker>>) {
+        match entity.and_then(|e| self.entities.own(e)) {
+            Some((name, breaker)) => (Circuit::Entity(name), breaker),
+            None => (
+                Circuit::Database(database),
+                guard.and_then(|g| g.breaker.as_ref()),
+            ),
+        }
+    }
+
+    /// Asks the circuit's breaker for leave to call.
+    fn admit<'a>(
+        &'a self,
+        (circuit, breaker): (Circuit<'a>, Option<&'a Mutex<Breaker>>),
     ) -> Result<Ticket<'a>, DbError> {
-        let Some(breaker) = guard.and_then(|g| g.breaker.as_ref()) else {
+        let Some(breaker) = breaker else {
             return Ok(Ticket {
                 breaker: None,
-                database,
-                metrics: &self.metrics,
+                circuit,
+                layer: self,
             });
         };
         let mut b = lock(breaker);
         let before = b.state();
         let admitted = b.admit(Instant::now());
-        publish(&self.metrics, database, before, b.state());
+        self.publish(circuit, before, b.state());
         drop(b);
         match admitted {
             Ok(pass) => Ok(Ticket {
                 breaker: Some((breaker, pass, request_deadline())),
-                database,
-                metrics: &self.metrics,
+                circuit,
+                layer: self,
             }),
             Err(wait) => {
                 tracing::debug!(
-                    database,
+                    circuit = ?circuit,
                     retry_after_ms = wait.as_millis() as u64,
                     "circuit open: call refused"
                 );
-                Err(DbError::new(
-                    DbErrorKind::CircuitOpen,
-                    format!("the circuit of database '{database}' is open"),
-                ))
+                let message = match circuit {
+                    Circuit::Database(name) => format!("the circuit of database '{name}' is open"),
+                    Circuit::Entity(name) => format!("the circuit of entity '{name}' is open"),
+                };
+                Err(DbError::new(DbErrorKind::CircuitOpen, message))
             }
+        }
+    }
+
+    /// Sets the gauge and logs when a circuit changed state. A database's state is also the
+    /// state of the entities whose reads its breaker guards.
+    fn publish(&self, circuit: Circuit<'_>, before: CircuitState, after: CircuitState) {
+        if before == after {
+            return;
+        }
+        self.metrics.set_circuit_state(circuit, after.gauge());
+        match circuit {
+            Circuit::Database(database) => {
+                for entity in self.entities.following(database) {
+                    let series = Circuit::Entity(entity);
+                    self.metrics.set_circuit_state(series, after.gauge());
+                }
+                match after {
+                    CircuitState::Open => tracing::warn!(
+                        database,
+                        "circuit opened: calls to this database are refused"
+                    ),
+                    CircuitState::HalfOpen => {
+                        tracing::info!(database, "circuit half-open: probing the database")
+                    }
+                    CircuitState::Closed => {
+                        tracing::info!(database, "circuit closed: the database answers")
+                    }
+                }
+            }
+            Circuit::Entity(entity) => match after {
+                CircuitState::Open => tracing::warn!(
+                    entity,
+                    "circuit opened: _entities reads of this entity are refused"
+                ),
+                CircuitState::HalfOpen => {
+                    tracing::info!(entity, "circuit half-open: probing the entity's reads")
+                }
+                CircuitState::Closed => {
+                    tracing::info!(entity, "circuit closed: the entity's reads answer")
+                }
+            },
         }
     }
 
@@ -300,16 +411,14 @@ impl Resilience {
 struct Ticket<'a> {
     /// The breaker, the pass and the request's deadline; `None` without a breaker.
     breaker: Option<(&'a Mutex<Breaker>, Pass, Option<Instant>)>,
-    database: &'a str,
-    metrics: &'a Metrics,
+    circuit: Circuit<'a>,
+    layer: &'a Resilience,
 }
 
 impl Ticket<'_> {
     fn finish<T, E: CallError>(mut self, result: &Result<T, E>) {
         let health = match result.as_ref().err().and_then(CallError::db_error) {
-            Some(e) if matches!(e.kind, DbErrorKind::Unavailable | DbErrorKind::Timeout) => {
-                Health::Unhealthy
-            }
+            Some(e) if unhealthy(self.circuit, e.kind) => Health::Unhealthy,
             _ => Health::Answered,
         };
         self.record(health);
@@ -322,7 +431,21 @@ impl Ticket<'_> {
         let mut b = lock(breaker);
         let before = b.state();
         b.record(pass, health, Instant::now());
-        publish(self.metrics, self.database, before, b.state());
+        self.layer.publish(self.circuit, before, b.state());
+    }
+}
+
+/// Whether an error of a call says the circuit's side is failing. A database is unhealthy
+/// when it cannot be reached or does not answer in time; a statement it refuses is an
+/// answer (it is up). An entity's read is a statement the engine wrote from the schema, so
+/// its view refusing it (missing, raising an error, broken: `Other`, `Raised`) is the
+/// entity failing too; a value of the request its column cannot hold (`InvalidInput`) is
+/// the caller's mistake, and transient conflicts are nobody's.
+fn unhealthy(circuit: Circuit<'_>, kind: DbErrorKind) -> bool {
+    match kind {
+        DbErrorKind::Unavailable | DbErrorKind::Timeout => true,
+        DbErrorKind::Other | DbErrorKind::Raised => matches!(circuit, Circuit::Entity(_)),
+        _ => false,
     }
 }
 
@@ -341,26 +464,6 @@ impl Drop for Ticket<'_> {
             Health::Unknown
         };
         self.record(health);
-    }
-}
-
-/// Sets the gauge and logs when a circuit changed state.
-fn publish(metrics: &Metrics, database: &str, before: CircuitState, after: CircuitState) {
-    if before == after {
-        return;
-    }
-    metrics.set_circuit_state(database, after.gauge());
-    match after {
-        CircuitState::Open => {
-            tracing::warn!(
-                database,
-                "circuit opened: calls to this database are refused"
-            )
-        }
-        CircuitState::HalfOpen => {
-            tracing::info!(database, "circuit half-open: probing the database")
-        }
-        CircuitState::Closed => tracing::info!(database, "circuit closed: the database answers"),
     }
 }
 

@@ -1,8 +1,9 @@
 //! Startup and shutdown. `start` checks that every database the schema names is
-//! configured, builds the executable schema and the pools (without connecting), reads each
-//! catalog once (retrying in the background for databases that are down), and binds the
-//! port. `run` serves until a shutdown signal, then stops accepting, reports not-ready and
-//! drains in-flight requests for up to `shutdown_timeout_secs`.
+//! configured, builds the executable schema, checks that every circuit breaker entry names
+//! a database or an entity, builds the pools (without connecting), reads each catalog once
+//! (retrying in the background for databases that are down), and binds the port. `run`
+//! serves until a shutdown signal, then stops accepting, reports not-ready and drains
+//! in-flight requests for up to `shutdown_timeout_secs`.
 
 use crate::db::{redact, Database};
 use crate::http;
@@ -43,6 +44,10 @@ pub enum ServeError {
         /// `did you mean 'x'?`, or how to add it.
         hint: String,
     },
+    /// A `[[federation.circuit_breaker.per_database]]` entry names neither a configured
+    /// database nor (in a subgraph) an entity; the message names each such entry.
+    #[error("{0}")]
+    UnknownBreakerEntry(String),
     /// A configured database cannot be set up (missing or malformed URL).
     #[error("database '{name}': {message}")]
     Database { name: String, message: String },
@@ -75,6 +80,7 @@ pub(crate) async fn start(
 ) -> Result<Started, ServeError> {
     check_databases(&config, &schema)?;
     let api = ApiSchema::for_config(schema, &config).map_err(ServeError::Schema)?;
+    check_breaker_entries(&config, &api)?;
     let metrics = Metrics::new().map_err(|e| ServeError::Schema(format!("metrics: {e}")))?;
     let mut databases = IndexMap::new();
     let deadline = Duration::from_millis(config.server.request_timeout_ms.max(1));
@@ -178,6 +184,18 @@ fn check_databases(config: &Config, schema: &CompiledSchema) -> Result<(), Serve
         }
     }
     Ok(())
+}
+
+/// Every circuit breaker entry names a configured database or, in a subgraph, an entity:
+/// the config check could not know the entities, so it let those names through.
+fn check_breaker_entries(config: &Config, api: &ApiSchema) -> Result<(), ServeError> {
+    let databases: Vec<&str> = config.databases.keys().map(String::as_str).collect();
+    let entities: Option<Vec<&str>> = api
+        .subgraph
+        .as_ref()
+        .map(|s| s.entities.iter().map(|e| e.type_name.as_str()).collect());
+    crate::resilience::check_entries(&config.federation, &databases, entities.as_deref())
+        .map_err(ServeError::UnknownBreakerEntry)
 }
 
 /// Reads every catalog once, concurrently; a database that is down is retried in the

@@ -57,9 +57,19 @@ impl AppState {
             config.server.limits.max_concurrent_requests,
             config.server.limits.max_queue_depth,
         );
+        // The subgraph's entities, each with the database its `_entities` reads go to.
+        let entities = api
+            .subgraph
+            .iter()
+            .flat_map(|s| &s.entities)
+            .filter_map(|e| {
+                let ty = api.compiled.types.get(&e.type_name)?;
+                Some((e.type_name.as_str(), ty.database.as_str()))
+            });
         let resilience = Resilience::new(
             &config.federation,
             databases.keys().map(String::as_str),
+            entities,
             metrics.clone(),
         );
         let subscriptions = Arc::new(crate::subscriptions::Hub::new(

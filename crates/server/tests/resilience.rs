@@ -13,6 +13,11 @@
 //!   pooled connection killed on the server) is retried and answered; with `max_attempts =
 //!   1` it is not; a mutation never is, and neither is a refused statement counted against
 //!   the database.
+//! - In an Apollo Federation subgraph, an entity with a breaker entry of its own opens it on
+//!   its view's failures alone: its `_entities` reads are then a 503 while the other
+//!   entities and the ordinary queries on its database are answered, and the gauge shows
+//!   each entity (`entity="Order"`) beside the databases. An entry naming the database
+//!   guards every other entity as before; one naming neither stops start-up.
 
 use fraiseql_engine::config::{Config, DatabaseBreakerConfig, DatabaseConfig, Millis};
 use fraiseql_server::Running;
@@ -759,5 +764,304 @@ type Query { posts: [Post!]! stats: [Stat!]! }
     let (status, retry_after, _) = post(&running, STATS).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(retry_after.is_some());
+    running.stop().await.expect("stops");
+}
+
+/// Two Apollo Federation entities on one database: `Order`, whose view raises an error for
+/// an order marked broken (`o2`), and `Customer`.
+const ENTITY_SDL: &str = r#"
+type Order @source(view: "v_order") @key(fields: "id") { id: ID! total: Int! }
+type Customer @source(view: "v_customer") @key(fields: "id") { id: ID! name: String! }
+type Query { orders: [Order!]! customers: [Customer!]! }
+"#;
+
+const PG_ENTITIES: &str = "
+CREATE TABLE tb_order (id text PRIMARY KEY, total int NOT NULL, broken bool NOT NULL);
+INSERT INTO tb_order VALUES ('o1', 10, false), ('o2', 20, true);
+CREATE TABLE tb_customer (id text PRIMARY KEY, name text NOT NULL);
+INSERT INTO tb_customer VALUES ('c1', 'Ada');
+CREATE FUNCTION order_data(p_id text, p_total int, p_broken bool) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF p_broken THEN
+        RAISE EXCEPTION 'order % is broken', p_id USING ERRCODE = 'XX000';
+    END IF;
+    RETURN jsonb_build_object('id', p_id, 'total', p_total);
+END $$;
+CREATE VIEW v_order AS SELECT id, order_data(id, total, broken) AS data FROM tb_order;
+CREATE VIEW v_customer AS SELECT id, jsonb_build_object('id', id, 'name', name) AS data
+FROM tb_customer;
+";
+
+const ENTITIES: &str = "query($r: [_Any!]!) { _entities(representations: $r) { __typename \
+    ... on Order { total } ... on Customer { name } } }";
+
+/// `_entities` for `representations` (`["Order", "o1"]`, …).
+async fn entities(
+    running: &Running,
+    representations: &[[&str; 2]],
+) -> (StatusCode, Option<String>, Value) {
+    let reps: Vec<Value> = representations
+        .iter()
+        .map(|[ty, id]| json!({ "__typename": ty, "id": id }))
+        .collect();
+    let response = reqwest::Client::new()
+        .post(format!("{}/graphql", support::base(running)))
+        .json(&json!({ "query": ENTITIES, "variables": { "r": reps } }))
+        .send()
+        .await
+        .expect("request");
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().expect("ascii").to_string());
+    (status, retry_after, response.json().await.expect("JSON"))
+}
+
+/// The states of the circuit gauge's series for `primary`, `Order` and `Customer`, after
+/// checking that `/metrics` holds the family once, every series labelled `database` or
+/// `entity`, and that every line of the exposition parses.
+async fn entity_circuits(running: &Running) -> [f64; 3] {
+    const NAME: &str = "fraiseql_federation_circuit_breaker_state";
+    let text = support::metrics(&reqwest::Client::new(), &support::base(running)).await;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        // `name value` or `name{label="v",...} value`.
+        let (series, value) = line.rsplit_once(' ').expect("a sample and its value");
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+        if let Some((name, labels)) = series.split_once('{') {
+            assert!(!name.is_empty() && labels.ends_with('}'), "{line}");
+            for pair in labels.trim_end_matches('}').split("\",") {
+                let (label, v) = pair.split_once("=\"").expect("label=\"value\"");
+                assert!(
+                    label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                    "{line}"
+                );
+                assert!(!v.contains('"') || v.ends_with('"'), "{line}");
+            }
+        }
+    }
+    let count = |prefix: String| text.lines().filter(|l| l.starts_with(&prefix)).count();
+    assert_eq!(count(format!("# HELP {NAME} ")), 1, "{text}");
+    assert_eq!(count(format!("# TYPE {NAME} gauge")), 1, "{text}");
+    for sample in text.lines().filter(|l| l.starts_with(&format!("{NAME}{{"))) {
+        let labels = &sample[NAME.len()..sample.rfind(' ').expect("value")];
+        assert!(
+            (labels.starts_with("{database=\"") || labels.starts_with("{entity=\""))
+                && labels.ends_with("\"}")
+                && !labels.contains(','),
+            "one label, database or entity: {sample}"
+        );
+    }
+    let state = |series: &str| {
+        let prefix = format!("{NAME}{{{series}}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix)?.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no series {series}: {text}"))
+    };
+    [
+        state("database=\"primary\""),
+        state("entity=\"Order\""),
+        state("entity=\"Customer\""),
+    ]
+}
+
+/// A subgraph on `url` whose circuit breaker entries are `entries`; no retries.
+fn subgraph_config(url: String, entries: Vec<DatabaseBreakerConfig>) -> Config {
+    let mut config = support::with_primary(support::database(url));
+    config.federation.enabled = true;
+    config.federation.retry.max_attempts = 1;
+    config.federation.circuit_breaker.per_database = entries;
+    config
+}
+
+fn entry(name: &str, failures: u32, recovery_secs: u64, successes: u32) -> DatabaseBreakerConfig {
+    DatabaseBreakerConfig {
+        database: name.into(),
+        ..breaker(failures, recovery_secs, successes)
+    }
+}
+
+/// `[[federation.circuit_breaker.per_database]] database = "Order"`: the entity's own
+/// breaker opens on its view's failures alone; then `_entities` of Order is a 503 while
+/// Customer's and the ordinary queries on the same database are answered; it half-opens
+/// after its recovery time, a failed probe reopens it, and two successes close it. The
+/// gauge shows each entity and the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entity_with_a_breaker_of_its_own_opens_alone_and_closes_after_its_probes() {
+    let scratch = PgScratch::new(PG_ENTITIES).await;
+    let config = subgraph_config(scratch.url(), vec![entry("Order", 2, 1, 2)]);
+    let running = support::serve(config, ENTITY_SDL).await;
+    let order = json!({ "__typename": "Order", "total": 10 });
+    let customer = json!({ "__typename": "Customer", "name": "Ada" });
+    assert_eq!(entity_circuits(&running).await, [0.0, 0.0, 0.0]);
+
+    // The view raises for o2: two failed reads open Order's circuit, not the database's.
+    // Order's rows are read in a statement of their own, so Customer's come back beside
+    // the failure.
+    let (status, _, body) = entities(&running, &[["Order", "o2"], ["Customer", "c1"]]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["data"],
+        json!({ "_entities": [null, customer] }),
+        "{body}"
+    );
+    assert_eq!(code(&body), "DATABASE_ERROR", "{body}");
+    assert_eq!(body["errors"][0]["path"], json!(["_entities"]), "{body}");
+    assert_eq!(entity_circuits(&running).await, [0.0, 0.0, 0.0]);
+    let (status, _, body) = entities(&running, &[["Order", "o2"]]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"], json!({ "_entities": [null] }), "{body}");
+    assert_eq!(code(&body), "DATABASE_ERROR", "{body}");
+    assert_eq!(entity_circuits(&running).await, [0.0, 1.0, 0.0]);
+
+    // Open: Order's reads are refused without a statement, with when to come back.
+    let sent = statements(&running, "primary").await;
+    let (status, retry_after, body) = entities(&running, &[["Order", "o1"]]).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    assert_eq!(
+        body,
+        json!({
+            "data": { "_entities": [null] },
+            "errors": [{
+                "message": "Entity 'Order' is temporarily unavailable (circuit open)",
+                "path": ["_entities"],
+                "extensions": { "code": "SERVICE_UNAVAILABLE", "database": "primary" },
+            }],
+        })
+    );
+    assert_eq!(
+        statements(&running, "primary").await,
+        sent,
+        "nothing was sent"
+    );
+
+    // Customer, on the same database, is read; so are ordinary queries, Order's view too.
+    let (status, _, body) = entities(&running, &[["Customer", "c1"]]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({ "data": { "_entities": [customer] } }));
+    let (status, _, body) = post(
+        &running,
+        r#"{ orders(where: {id: {eq: "o1"}}) { total } customers { name } }"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        json!({ "data": { "orders": [{ "total": 10 }], "customers": [{ "name": "Ada" }] } })
+    );
+    // Both in one `_entities`: Customer's rows were read, so it is answered, not a 503.
+    let (status, retry_after, body) =
+        entities(&running, &[["Order", "o1"], ["Customer", "c1"]]).await;
+    assert_eq!((status, retry_after), (StatusCode::OK, None), "{body}");
+    assert_eq!(body["data"], json!({ "_entities": [null, customer] }));
+    assert_eq!(code(&body), "SERVICE_UNAVAILABLE", "{body}");
+    assert_eq!(
+        circuit(&running, "primary").await,
+        0.0,
+        "the database is closed"
+    );
+    assert_eq!(entity_circuits(&running).await, [0.0, 1.0, 0.0]);
+
+    // After the recovery time a probe goes through; still failing, it reopens the circuit.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, _, body) = entities(&running, &[["Order", "o2"]]).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::OK, "DATABASE_ERROR"),
+        "{body}"
+    );
+    assert_eq!(entity_circuits(&running).await, [0.0, 1.0, 0.0]);
+    let (status, _, _) = entities(&running, &[["Order", "o1"]]).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+
+    // Two successful probes close it.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let answered = json!({ "data": { "_entities": [order] } });
+    assert_eq!(entities(&running, &[["Order", "o1"]]).await.2, answered);
+    assert_eq!(
+        entity_circuits(&running).await,
+        [0.0, 2.0, 0.0],
+        "half-open: one success of two"
+    );
+    assert_eq!(entities(&running, &[["Order", "o1"]]).await.2, answered);
+    assert_eq!(entity_circuits(&running).await, [0.0, 0.0, 0.0], "closed");
+    running.stop().await.expect("stops");
+}
+
+/// An entry naming the database keeps working as before in a subgraph: its breaker guards
+/// every entity without one of its own, and the gauge shows them with its state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_subgraph_a_database_entry_guards_its_entities_as_before() {
+    let down = format!(
+        "postgresql://postgres@127.0.0.1:{}/nowhere",
+        closed_port().await
+    );
+    let config = subgraph_config(down, vec![entry("primary", 1, 30, 1)]);
+    let running = support::serve(config, ENTITY_SDL).await;
+    assert_eq!(entity_circuits(&running).await, [0.0, 0.0, 0.0]);
+    let (status, _, body) = entities(&running, &[["Customer", "c1"]]).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::OK, "DATABASE_UNAVAILABLE"),
+        "{body}"
+    );
+    assert_eq!(entity_circuits(&running).await, [1.0, 1.0, 1.0]);
+    let (status, retry_after, body) =
+        entities(&running, &[["Order", "o1"], ["Customer", "c1"]]).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(retry_after.is_some());
+    assert_eq!(
+        body["errors"][0]["message"],
+        "Database 'primary' is temporarily unavailable (circuit open)"
+    );
+    running.stop().await.expect("stops");
+}
+
+/// A circuit breaker entry that names neither a configured database nor an entity of the
+/// subgraph stops start-up, naming it; outside a subgraph an entity's name is refused too.
+#[tokio::test]
+async fn a_breaker_entry_naming_no_database_or_entity_stops_start_up() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = support::sqlite_in(&dir).url.expect("url");
+    let start = |config: Config| async move {
+        let schema = fraiseql_engine::schema::load_schema(ENTITY_SDL, "schema.graphql")
+            .expect("schema compiles");
+        match fraiseql_server::spawn(config, schema, support::local()).await {
+            Ok(running) => {
+                running.stop().await.expect("stops");
+                panic!("started");
+            }
+            Err(e) => {
+                assert!(matches!(
+                    e,
+                    fraiseql_server::ServeError::UnknownBreakerEntry(_)
+                ));
+                e.to_string()
+            }
+        }
+    };
+    let config = subgraph_config(url.clone(), vec![entry("Ordr", 1, 1, 1)]);
+    assert_eq!(
+        start(config).await,
+        "`Ordr` in [[federation.circuit_breaker.per_database]] is neither a configured \
+         database nor an entity of this subgraph; did you mean `Order`?"
+    );
+    let mut config = subgraph_config(url.clone(), vec![entry("Order", 1, 1, 1)]);
+    config.federation.enabled = false;
+    assert_eq!(
+        start(config).await,
+        "`Order` in [[federation.circuit_breaker.per_database]] is not a configured database \
+         (an entity's name is accepted only in an Apollo Federation subgraph, [federation] \
+         enabled = true); configured databases: `primary`"
+    );
+    // Named right, it starts.
+    let config = subgraph_config(url, vec![entry("Order", 1, 1, 1)]);
+    let schema =
+        fraiseql_engine::schema::load_schema(ENTITY_SDL, "schema.graphql").expect("schema");
+    let running = fraiseql_server::spawn(config, schema, support::local())
+        .await
+        .expect("starts");
     running.stop().await.expect("stops");
 }

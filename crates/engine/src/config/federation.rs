@@ -1,11 +1,14 @@
 //! `[federation]`: how the server treats each of its databases when it talks to several —
 //! a deadline per call, retries of transient read failures, and a circuit breaker per
-//! database — plus the keys other federation features read (`enabled`, `batch_size`).
+//! database (and, in an Apollo Federation subgraph, per entity that asks for one) — plus the
+//! keys other federation features read (`enabled`, `batch_size`).
 //!
 //! The raw keys (mostly optional, `per_database` entries inheriting) are resolved here, once,
-//! into a [`DatabasePolicy`] per database and the [`RetryConfig`] delays, so the server's
-//! resilience layer never re-derives a default. The cross-key rules (names of configured
-//! databases, thresholds of at least 1) live in `check.rs`.
+//! into a [`DatabasePolicy`] per database, the [`BreakerSettings`] of an entity's own breaker
+//! and the [`RetryConfig`] delays, so the server's resilience layer never re-derives a
+//! default. The cross-key rules (names of configured databases, thresholds of at least 1)
+//! live in `check.rs`; the names of entities are known only with the schema, so the server
+//! checks those at start.
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -195,7 +198,8 @@ pub struct CircuitBreakerConfig {
     /// Successful probes that close a half-open circuit; at least 1.
     #[serde(default = "default_success_threshold")]
     pub success_threshold: u32,
-    /// `[[federation.circuit_breaker.per_database]]`: overrides for one database each.
+    /// `[[federation.circuit_breaker.per_database]]`: overrides for one database each, or
+    /// (in a subgraph) a breaker of its own for one entity.
     #[serde(default)]
     pub per_database: Vec<DatabaseBreakerConfig>,
 }
@@ -230,7 +234,10 @@ fn default_success_threshold() -> u32 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseBreakerConfig {
-    /// A configured `[databases.<name>]` name.
+    /// A configured `[databases.<name>]` name: that database's breaker. In an Apollo
+    /// Federation subgraph (`[federation] enabled`) it may instead name an entity type (not
+    /// a database): that entity's `_entities` reads get a breaker of their own, in place of
+    /// their database's. A name that is both is the database.
     pub database: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
@@ -276,21 +283,7 @@ impl FederationConfig {
             .or(self.default_timeout.as_ref())
             .filter(|ms| ms.0 > 0)
             .map(|ms| Duration::from_millis(ms.0));
-        let cb = &self.circuit_breaker;
-        let own = cb.per_database.iter().find(|p| p.database == database);
-        let enabled = own.and_then(|p| p.enabled).unwrap_or(cb.enabled);
-        let breaker = enabled.then(|| BreakerSettings {
-            failure_threshold: own
-                .and_then(|p| p.failure_threshold)
-                .unwrap_or(cb.failure_threshold),
-            recovery_timeout: Duration::from_secs(
-                own.and_then(|p| p.recovery_timeout_secs)
-                    .unwrap_or(cb.recovery_timeout_secs),
-            ),
-            success_threshold: own
-                .and_then(|p| p.success_threshold)
-                .unwrap_or(cb.success_threshold),
-        });
+        let breaker = self.breaker(database);
         let r = &self.retry;
         let own_retry = r.per_database.get(database);
         let retry = RetryPolicy {
@@ -316,6 +309,27 @@ impl FederationConfig {
             retry,
             breaker,
         }
+    }
+
+    /// The breaker of `name` (a database, or an entity with an entry of its own): its
+    /// `per_database` entry's keys, else the `[federation.circuit_breaker]` ones; `None`
+    /// when disabled.
+    pub fn breaker(&self, name: &str) -> Option<BreakerSettings> {
+        let cb = &self.circuit_breaker;
+        let own = cb.per_database.iter().find(|p| p.database == name);
+        let enabled = own.and_then(|p| p.enabled).unwrap_or(cb.enabled);
+        enabled.then(|| BreakerSettings {
+            failure_threshold: own
+                .and_then(|p| p.failure_threshold)
+                .unwrap_or(cb.failure_threshold),
+            recovery_timeout: Duration::from_secs(
+                own.and_then(|p| p.recovery_timeout_secs)
+                    .unwrap_or(cb.recovery_timeout_secs),
+            ),
+            success_threshold: own
+                .and_then(|p| p.success_threshold)
+                .unwrap_or(cb.success_threshold),
+        })
     }
 }
 

@@ -21,8 +21,16 @@ fn layer(breaker: CircuitBreakerConfig, timeout: Option<u64>) -> Resilience {
         circuit_breaker: breaker,
         ..FederationConfig::default()
     };
-    Resilience::new(&config, ["db"], Metrics::new().expect("metrics"))
+    Resilience::new(
+        &config,
+        ["db"],
+        NO_ENTITIES,
+        Metrics::new().expect("metrics"),
+    )
 }
+
+/// Not a subgraph.
+const NO_ENTITIES: [(&str, &str); 0] = [];
 
 fn no_breaker() -> CircuitBreakerConfig {
     CircuitBreakerConfig {
@@ -71,7 +79,8 @@ async fn a_database_can_have_retries_of_its_own() {
         max_delay_ms: None,
     };
     config.retry.per_database.insert("db".into(), own);
-    let r = Resilience::new(&config, ["db", "other"], Metrics::new().expect("metrics"));
+    let metrics = Metrics::new().expect("metrics");
+    let r = Resilience::new(&config, ["db", "other"], NO_ENTITIES, metrics);
     let (result, calls) = read_failing(&r, 1, DbErrorKind::Unavailable).await;
     assert_eq!((result.is_err(), calls), (true, 1), "no retry on `db`");
     let calls = AtomicU32::new(0);
@@ -220,12 +229,15 @@ async fn unhealthy_calls_open_the_circuit_and_refusals_never_call() {
     for _ in 0..3 {
         let _ = read_failing(&r, 1, DbErrorKind::UniqueViolation).await;
     }
-    assert_eq!(r.retry_after("db"), None);
+    assert_eq!(r.retry_after(Circuit::Database("db")), None);
     // One request, three failed attempts: one failure for the breaker.
     let _ = read_failing(&r, 9, DbErrorKind::Unavailable).await;
-    assert_eq!(r.retry_after("db"), None);
+    assert_eq!(r.retry_after(Circuit::Database("db")), None);
     let _ = read_failing(&r, 9, DbErrorKind::Unavailable).await;
-    assert_eq!(r.retry_after("db"), Some(Duration::from_secs(5)));
+    assert_eq!(
+        r.retry_after(Circuit::Database("db")),
+        Some(Duration::from_secs(5))
+    );
     assert!(gauge(&r).ends_with(" 1"), "{}", gauge(&r));
 
     let (result, calls) = read_failing(&r, 0, DbErrorKind::Unavailable).await;
@@ -259,12 +271,15 @@ async fn a_call_dropped_at_the_request_deadline_counts_as_unhealthy() {
     // The client goes away: no verdict.
     let gone = tokio::time::timeout(Duration::from_millis(10), r.read("db", hang)).await;
     assert!(gone.is_err());
-    assert_eq!(r.retry_after("db"), None);
+    assert_eq!(r.retry_after(Circuit::Database("db")), None);
     // The request deadline passes: the database did not answer in time.
     let ends = Instant::now() + Duration::from_millis(10);
     let late = tokio::time::timeout_at(ends, with_deadline(ends, r.read("db", hang))).await;
     assert!(late.is_err());
-    assert_eq!(r.retry_after("db"), Some(Duration::from_secs(5)));
+    assert_eq!(
+        r.retry_after(Circuit::Database("db")),
+        Some(Duration::from_secs(5))
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -286,6 +301,7 @@ async fn every_root_refused_is_a_503_after_the_earliest_probe() {
             }),
             filter: None,
             order: Vec::new(),
+            requires: None,
         };
         root(key, RootAction::Fetch(fetch))
     };
@@ -326,4 +342,163 @@ async fn every_root_refused_is_a_503_after_the_earliest_probe() {
         None,
         "a answered"
     );
+}
+
+/// A subgraph of two entities on `primary`: `Order` with a breaker of its own (2 failures,
+/// 5 s, 1 success), `Customer` behind the database's (3 failures); no retries.
+fn subgraph() -> (Resilience, Arc<fraiseql_engine::request::ApiSchema>) {
+    let sdl = r#"
+type Order @key(fields: "id") { id: ID! total: Int }
+type Customer @key(fields: "id") { id: ID! name: String }
+type Query { orders: [Order!]! customers: [Customer!]! }
+"#;
+    let mut config = fraiseql_engine::config::Config::default();
+    config.federation.enabled = true;
+    config.federation.retry.max_attempts = 1;
+    config.federation.circuit_breaker.failure_threshold = 3;
+    config.federation.circuit_breaker.recovery_timeout_secs = 5;
+    config.federation.circuit_breaker.success_threshold = 1;
+    config.federation.circuit_breaker.per_database.push(
+        fraiseql_engine::config::DatabaseBreakerConfig {
+            database: "Order".into(),
+            enabled: None,
+            failure_threshold: Some(2),
+            recovery_timeout_secs: None,
+            success_threshold: None,
+        },
+    );
+    let schema = fraiseql_engine::schema::load_schema(sdl, "schema.graphql").expect("schema");
+    let api = fraiseql_engine::request::ApiSchema::for_config(schema, &config).expect("api");
+    let entities = [("Order", "primary"), ("Customer", "primary")];
+    let metrics = Metrics::new().expect("metrics");
+    let r = Resilience::new(&config.federation, ["primary"], entities, metrics);
+    (r, Arc::new(api))
+}
+
+/// The plan of `_entities` for `representations`.
+fn entities_plan(
+    api: &fraiseql_engine::request::ApiSchema,
+    representations: serde_json::Value,
+) -> Plan {
+    let query = "query($r: [_Any!]!) { _entities(representations: $r) { __typename \
+                 ... on Order { total } ... on Customer { name } } }";
+    let prepared = fraiseql_engine::request::prepare(api, query, None).expect("prepares");
+    let mut variables = serde_json::Map::new();
+    variables.insert("r".into(), representations);
+    let caller = fraiseql_engine::authorize::Caller::ANONYMOUS;
+    fraiseql_engine::plan::plan(api, &prepared, &variables, &caller).expect("plans")
+}
+
+/// The gauge's sample of `series` (`database="primary"`, `entity="Order"`).
+fn state_of(r: &Resilience, series: &str) -> String {
+    let text = r.metrics.render(&Default::default());
+    let prefix = format!("fraiseql_federation_circuit_breaker_state{{{series}}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or("absent")
+        .to_string()
+}
+
+/// A read as `entity` (`None`: the database's) that fails with `kind`, or answers.
+async fn entity_read(
+    r: &Resilience,
+    entity: Option<&str>,
+    kind: Option<DbErrorKind>,
+) -> Result<u32, DbErrorKind> {
+    r.read_as("primary", entity, || async {
+        match kind {
+            Some(kind) => fail(kind),
+            None => Ok(1),
+        }
+    })
+    .await
+    .map_err(|e| e.kind)
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_entity_with_a_breaker_of_its_own_opens_and_closes_alone() {
+    let (r, _) = subgraph();
+    let states = || {
+        [
+            "database=\"primary\"",
+            "entity=\"Order\"",
+            "entity=\"Customer\"",
+        ]
+        .map(|series| state_of(&r, series))
+    };
+    assert_eq!(states(), ["0", "0", "0"]);
+
+    // The database opens: Customer's reads with it, Order's own breaker lets its reads by.
+    for _ in 0..3 {
+        let _ = entity_read(&r, None, Some(DbErrorKind::Unavailable)).await;
+    }
+    assert_eq!(states(), ["1", "0", "1"], "Customer follows its database");
+    let open = Err(DbErrorKind::CircuitOpen);
+    assert_eq!(entity_read(&r, Some("Customer"), None).await, open);
+    assert_eq!(entity_read(&r, Some("Order"), None).await, Ok(1));
+    tokio::time::advance(Duration::from_secs(5)).await;
+    assert_eq!(entity_read(&r, None, None).await, Ok(1), "the probe");
+    assert_eq!(states(), ["0", "0", "0"]);
+
+    // A view that fails opens the entity's circuit, never the database's: for the database
+    // a refused statement is an answer, for the entity a broken read. A value its column
+    // cannot hold is the caller's mistake.
+    for kind in [DbErrorKind::Other, DbErrorKind::Raised, DbErrorKind::Other] {
+        let _ = entity_read(&r, None, Some(kind)).await;
+    }
+    let _ = entity_read(&r, Some("Order"), Some(DbErrorKind::InvalidInput)).await;
+    let _ = entity_read(&r, Some("Order"), Some(DbErrorKind::Other)).await;
+    assert_eq!(states(), ["0", "0", "0"], "one failure of two");
+    let _ = entity_read(&r, Some("Order"), Some(DbErrorKind::Raised)).await;
+    assert_eq!(states(), ["0", "1", "0"]);
+    assert_eq!(entity_read(&r, Some("Order"), None).await, open);
+    assert_eq!(entity_read(&r, Some("Customer"), None).await, Ok(1));
+    assert_eq!(entity_read(&r, None, None).await, Ok(1));
+
+    // Half-open after its recovery time (inherited, 5 s); one success (inherited) closes it.
+    tokio::time::advance(Duration::from_secs(5)).await;
+    let probe = r.read_as("primary", Some("Order"), || async {
+        assert_eq!(
+            state_of(&r, "entity=\"Order\""),
+            "2",
+            "half-open while probing"
+        );
+        Ok::<_, DbError>(1)
+    });
+    assert_eq!(probe.await.ok(), Some(1));
+    assert_eq!(states(), ["0", "0", "0"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_entities_read_refused_alone_is_a_503_and_beside_an_answer_is_not() {
+    let (r, api) = subgraph();
+    let order = serde_json::json!({ "__typename": "Order", "id": "o1" });
+    let customer = serde_json::json!({ "__typename": "Customer", "id": "c1" });
+    let both = entities_plan(&api, serde_json::json!([order, customer]));
+    let keys: Vec<&str> = both.roots.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys, ["_entities", "_entities#0", "_entities#1"]);
+    let owners: Vec<Option<&str>> = both.roots.iter().map(|root| r.own_breaker(root)).collect();
+    assert_eq!(
+        owners,
+        [None, Some("Order"), None],
+        "Customer has no breaker of its own"
+    );
+
+    for _ in 0..2 {
+        let _ = entity_read(&r, Some("Order"), Some(DbErrorKind::Other)).await;
+    }
+    tokio::time::advance(Duration::from_millis(1500)).await;
+    let refused = |key: &str| {
+        GraphQLError::new(ErrorCode::ServiceUnavailable, "circuit open")
+            .database("primary")
+            .at(vec![PathSegment::Key(key.into())])
+    };
+    // Order refused, Customer read: answered with what was read.
+    assert_eq!(r.refused_all(&both, &[refused("_entities#0")]), None);
+    // Order alone: nothing reached a database; Order's circuit probes in 3.5 s.
+    let alone = entities_plan(&api, serde_json::json!([order]));
+    assert_eq!(r.refused_all(&alone, &[refused("_entities#0")]), Some(4));
+    // No representation reads nothing: never a 503.
+    let none = entities_plan(&api, serde_json::json!([]));
+    assert_eq!(r.refused_all(&none, &[]), None);
 }
