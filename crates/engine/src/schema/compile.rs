@@ -472,7 +472,10 @@ impl Compiler {
             None => Vec::new(),
         };
         for k in &key_fields {
-            match fields.values().find(|f: &&Field| &f.key == k || &f.name == k) {
+            match fields
+                .values()
+                .find(|f: &&Field| &f.key == k || &f.name == k)
+            {
                 None => self.err(
                     format!("{path}.key_fields"),
                     format!("key field `{k}` is not a field of `{}`", t.name),
