@@ -163,9 +163,14 @@ END $$;
 ";
 
 async fn post(running: &Running, query: &str) -> (StatusCode, Option<String>, Value) {
+    post_body(running, json!({ "query": query })).await
+}
+
+/// Posts `body` (a GraphQL request): the status, the `Retry-After` header and the JSON answer.
+async fn post_body(running: &Running, body: Value) -> (StatusCode, Option<String>, Value) {
     let response = reqwest::Client::new()
         .post(format!("{}/graphql", support::base(running)))
-        .json(&json!({ "query": query }))
+        .json(&body)
         .send()
         .await
         .expect("request");
@@ -805,18 +810,11 @@ async fn entities(
         .iter()
         .map(|[ty, id]| json!({ "__typename": ty, "id": id }))
         .collect();
-    let response = reqwest::Client::new()
-        .post(format!("{}/graphql", support::base(running)))
-        .json(&json!({ "query": ENTITIES, "variables": { "r": reps } }))
-        .send()
-        .await
-        .expect("request");
-    let status = response.status();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().expect("ascii").to_string());
-    (status, retry_after, response.json().await.expect("JSON"))
+    post_body(
+        running,
+        json!({ "query": ENTITIES, "variables": { "r": reps } }),
+    )
+    .await
 }
 
 /// The states of the circuit gauge's series for `primary`, `Order` and `Customer`, after
