@@ -287,6 +287,18 @@ async fn subgraph_answers(url: &str) {
     assert_eq!(traced["data"]["_entities"][0]["id"], "p2");
     let (_, plain) = ask(&base, ENTITIES, json!({"r": reps})).await;
     assert!(plain.get("extensions").is_none(), "{plain}");
+    // The spelling of Apollo's compatibility notes asks for one too.
+    let other: Value = http
+        .post(format!("{base}/graphql"))
+        .header("apollo-federated-include-trace", "ftv1")
+        .json(&json!({"query": "{ __typename }"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(other["extensions"]["ftv1"].is_string(), "{other}");
     // Only the exact value asks for one.
     for value in ["FTV1", "ftv2", "ftv1, ftv1", ""] {
         let body: Value = http
