@@ -119,6 +119,7 @@ pub async fn check(config: &Config, schema: &CompiledSchema) -> CheckReport {
             check_row_security(&mut report, schema, &db).await;
         }
         check_data_keys(&mut report, schema, &db, &catalog).await;
+        check_computed(&mut report, schema, &db, &catalog).await;
         check_replicas(&mut report, schema, &db, &catalog).await;
         catalogs.insert(name.as_str(), catalog);
     }
@@ -504,6 +505,84 @@ async fn check_data_keys(
     }
 }
 
+/// Runs every computed field's SQL (`@computed(sql:)`) over its type's view, as a read of
+/// the field renders it (a row's own values for the `@requires` fields), so a mistaken
+/// expression is reported here rather than failing requests. A view without rows still
+/// checks the expression: the database parses and types it before it reads anything.
+async fn check_computed(
+    report: &mut CheckReport,
+    schema: &CompiledSchema,
+    db: &Database,
+    catalog: &Catalog,
+) {
+    use fraiseql_engine::plan::{Fetch, Item, Plan, Root, RootAction, Selection, Shape};
+    use fraiseql_engine::request::OperationKind;
+    for ty in schema.types.values().filter(|t| t.database == db.name) {
+        if check_view(catalog, db.kind, &ty.sql_source, &db.name).is_err() {
+            continue; // reported already
+        }
+        for f in ty.fields.values().filter(|f| f.computed.is_some()) {
+            let who = format!("type '{}': computed field '{}'", ty.name, f.name);
+            let parts = match fraiseql_engine::schema::computed_parts(schema, ty, f) {
+                Ok(parts) => parts,
+                Err(e) => {
+                    report.mismatch(format!("{who}: {e}"));
+                    continue;
+                }
+            };
+            let kind = fraiseql_engine::schema::ScalarKind::of(&f.ty.name)
+                .unwrap_or(fraiseql_engine::schema::ScalarKind::Text);
+            let fetch = Fetch {
+                field: f.name.clone(),
+                database: db.name.clone(),
+                view: ty.sql_source.clone(),
+                shape: Shape::One(Selection {
+                    type_name: ty.name.clone(),
+                    items: vec![Item::Computed {
+                        key: f.name.clone(),
+                        parts,
+                        kind,
+                    }],
+                }),
+                filter: None,
+                order: Vec::new(),
+                requires: None,
+            };
+            let plan = Plan {
+                kind: OperationKind::Query,
+                roots: vec![Root {
+                    key: f.name.clone(),
+                    action: RootAction::Fetch(fetch),
+                }],
+                steps: Vec::new(),
+            };
+            let target = |_: &str| Some((db.kind, Some(catalog)));
+            let statements = match fraiseql_engine::sql::render_reads(
+                &plan,
+                &target,
+                fraiseql_engine::sql::Remotes::default(),
+            ) {
+                Ok(statements) => statements,
+                Err(e) => {
+                    report.mismatch(format!("{who}: {e}"));
+                    continue;
+                }
+            };
+            for statement in statements {
+                match db.primary().fetch_texts(&statement.sql).await {
+                    Ok(_) => report
+                        .ok
+                        .push(format!("{who}: its SQL runs over view '{}'", ty.sql_source)),
+                    Err(e) => report.mismatch(format!(
+                        "{who}: its SQL fails over view '{}': {e}",
+                        ty.sql_source
+                    )),
+                }
+            }
+        }
+    }
+}
+
 /// The keys of `ty` that the sampled `row` of its view lacks, as messages.
 fn missing_keys(
     schema: &CompiledSchema,
@@ -513,7 +592,13 @@ fn missing_keys(
 ) -> Vec<String> {
     let view = &ty.sql_source;
     let mut missing = Vec::new();
-    for f in ty.fields.values() {
+    // A computed field is no key of the data; an external one (Apollo Federation) belongs to
+    // another subgraph, which the gateway asks for it.
+    for f in ty
+        .fields
+        .values()
+        .filter(|f| f.computed.is_none() && !f.federation.external)
+    {
         match &f.relation {
             None if f.ty.non_null && !row.contains_key(&f.key) => missing.push(format!(
                 "field '{}' reads key '{}', which the data of view '{view}' does not have{}",

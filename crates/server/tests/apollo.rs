@@ -103,6 +103,27 @@ fn code(body: &Value) -> Option<&str> {
 async fn subgraph_answers(url: &str) {
     let mut config = support::with_primary(support::database(url));
     config.federation.enabled = true;
+
+    // `fraiseql check` runs each computed field's SQL over its view; a computed or external
+    // field is no key the view's data must hold.
+    let schema = fraiseql_engine::schema::load_schema(SDL, "schema.graphql").unwrap();
+    let report = fraiseql_server::check(&config, &schema).await;
+    assert!(report.is_ok(), "{:?}", report.problems);
+    for field in ["shippingCost", "doublePrice"] {
+        let line =
+            format!("type 'Product': computed field '{field}': its SQL runs over view 'v_product'");
+        assert!(report.ok.contains(&line), "{:?}", report.ok);
+    }
+    let broken = SDL.replace("{price} * 2\")", "{price} * * 2\")");
+    let schema = fraiseql_engine::schema::load_schema(&broken, "schema.graphql").unwrap();
+    let report = fraiseql_server::check(&config, &schema).await;
+    let problems: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("computed field 'doublePrice': its SQL fails over view 'v_product'"),
+        "{problems:?}"
+    );
+
     let running = support::serve(config, SDL).await;
     let base = support::base(&running);
 
