@@ -215,6 +215,17 @@ impl Resilience {
         Some(lock(breaker).state())
     }
 
+    /// The state of each entity's own circuit (`/health`), by entity name: the entity, the
+    /// database its view is read from and the state. An entity whose reads its database's
+    /// breaker guards, or none, is not listed.
+    pub(crate) fn entity_circuits(&self) -> Vec<(&str, &str, CircuitState)> {
+        self.entities
+            .breakers()
+            .into_iter()
+            .map(|(entity, database, breaker)| (entity, database, lock(breaker).state()))
+            .collect()
+    }
+
     /// How long until `circuit` lets a call through (`None`: it does now, or there is none).
     fn retry_after(&self, circuit: Circuit<'_>) -> Option<Duration> {
         let breaker = match circuit {

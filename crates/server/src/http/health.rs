@@ -1,5 +1,6 @@
 //! Probes and metrics: `/health` (per-database status, 503 when any is down; each read
-//! replica up or down, a replica down only degrades its database), `/health/live` (the
+//! replica up or down, a replica down only degrades its database; the state of each circuit
+//! breaker, a database's and an Apollo Federation entity's own), `/health/live` (the
 //! process answers), `/health/ready` and `/ready` (serving, and every database's primary
 //! answers: replicas are not needed to serve), `/metrics` (Prometheus text).
 //!
@@ -153,10 +154,31 @@ pub(super) async fn health(State(state): State<Arc<AppState>>, headers: HeaderMa
         "uptime_seconds": state.started.elapsed().as_secs(),
         "databases": databases,
     });
+    let entities = entity_circuits(&state);
+    if let (false, Value::Object(map)) = (entities.is_empty(), &mut body) {
+        map.insert("entities".into(), Value::Object(entities));
+    }
     if let (Some((events, _)), Value::Object(map)) = (events, &mut body) {
         map.insert("events".into(), events);
     }
     (code, Json(body)).into_response()
+}
+
+/// The Apollo Federation entities with a circuit breaker of their own, each with its
+/// database and its circuit's state, as a database's `circuit` is shown. Like that one, an
+/// open circuit is reported and leaves the status alone: it refuses calls because of past
+/// failures, while the status says what the database answers now (an entity's view failing
+/// is not its database down, and the other entities and queries go on).
+fn entity_circuits(state: &AppState) -> Map<String, Value> {
+    state
+        .resilience
+        .entity_circuits()
+        .into_iter()
+        .map(|(entity, database, circuit)| {
+            let entry = json!({ "database": database, "circuit": circuit.label() });
+            (entity.to_owned(), entry)
+        })
+        .collect()
 }
 
 /// One replica in `/health`: its place in `replicas`, up or down, its pool, and (with the

@@ -7,8 +7,9 @@
 //!
 //! `resilience.rs` asks here which breaker guards a read and which entities follow a
 //! database's breaker (the gauge shows each entity under its own name, with the state of the
-//! breaker that guards it); `serve.rs` checks at start, once the schema's entities are
-//! known, that every entry names a database or an entity ([`check_entries`]).
+//! breaker that guards it; `/health` lists the entities' own breakers); `serve.rs` checks at
+//! start, once the schema's entities are known, that every entry names a database or an
+//! entity ([`check_entries`]).
 
 use super::breaker::{Breaker, CircuitState};
 use super::{Circuit, Guard};
@@ -20,11 +21,18 @@ use std::sync::Mutex;
 
 /// The entities of a subgraph, as far as breakers go.
 pub(super) struct Entities {
-    /// Those with an entry of their own, and its breaker (`None`: the entry disables it, so
-    /// no breaker guards their reads).
-    own: HashMap<String, Option<Mutex<Breaker>>>,
+    /// Those with an entry of their own.
+    own: HashMap<String, Own>,
     /// Per database, the entities whose reads its breaker guards (those without an entry).
     following: HashMap<String, Vec<String>>,
+}
+
+/// An entity with an entry of its own.
+struct Own {
+    /// The database its view is read from.
+    database: String,
+    /// `None`: the entry disables it, so no breaker guards its reads.
+    breaker: Option<Mutex<Breaker>>,
 }
 
 impl Entities {
@@ -58,7 +66,8 @@ impl Entities {
             let guarded = if has_entry {
                 let breaker = config.breaker(entity).map(|s| Mutex::new(Breaker::new(s)));
                 let guarded = breaker.is_some();
-                own.insert(entity.to_owned(), breaker);
+                let database = database.to_owned();
+                own.insert(entity.to_owned(), Own { database, breaker });
                 guarded
             } else {
                 following
@@ -77,13 +86,27 @@ impl Entities {
 
     /// `entity`'s own entry: its name as stored and its breaker, if it has one.
     pub(super) fn own(&self, entity: &str) -> Option<(&str, Option<&Mutex<Breaker>>)> {
-        let (name, breaker) = self.own.get_key_value(entity)?;
-        Some((name.as_str(), breaker.as_ref()))
+        let (name, own) = self.own.get_key_value(entity)?;
+        Some((name.as_str(), own.breaker.as_ref()))
     }
 
     /// `entity`'s own breaker (`None` without an entry, or with a disabled one).
     pub(super) fn breaker(&self, entity: &str) -> Option<&Mutex<Breaker>> {
-        self.own.get(entity)?.as_ref()
+        self.own.get(entity)?.breaker.as_ref()
+    }
+
+    /// Every entity with a breaker of its own, by name: the entity, its database and the
+    /// breaker.
+    pub(super) fn breakers(&self) -> Vec<(&str, &str, &Mutex<Breaker>)> {
+        let mut list: Vec<_> = self
+            .own
+            .iter()
+            .filter_map(|(name, own)| {
+                Some((name.as_str(), own.database.as_str(), own.breaker.as_ref()?))
+            })
+            .collect();
+        list.sort_unstable_by_key(|(name, _, _)| *name);
+        list
     }
 
     /// The entities whose reads `database`'s breaker guards.

@@ -347,6 +347,13 @@ async fn every_root_refused_is_a_503_after_the_earliest_probe() {
 /// A subgraph of two entities on `primary`: `Order` with a breaker of its own (2 failures,
 /// 5 s, 1 success), `Customer` behind the database's (3 failures); no retries.
 fn subgraph() -> (Resilience, Arc<fraiseql_engine::request::ApiSchema>) {
+    subgraph_with(None)
+}
+
+/// [`subgraph`], Order's entry saying `enabled = order_enabled`.
+fn subgraph_with(
+    order_enabled: Option<bool>,
+) -> (Resilience, Arc<fraiseql_engine::request::ApiSchema>) {
     let sdl = r#"
 type Order @key(fields: "id") { id: ID! total: Int }
 type Customer @key(fields: "id") { id: ID! name: String }
@@ -361,7 +368,7 @@ type Query { orders: [Order!]! customers: [Customer!]! }
     config.federation.circuit_breaker.per_database.push(
         fraiseql_engine::config::DatabaseBreakerConfig {
             database: "Order".into(),
-            enabled: None,
+            enabled: order_enabled,
             failure_threshold: Some(2),
             recovery_timeout_secs: None,
             success_threshold: None,
@@ -427,6 +434,8 @@ async fn an_entity_with_a_breaker_of_its_own_opens_and_closes_alone() {
         .map(|series| state_of(&r, series))
     };
     assert_eq!(states(), ["0", "0", "0"]);
+    let order = |state| vec![("Order", "primary", state)];
+    assert_eq!(r.entity_circuits(), order(CircuitState::Closed), "/health");
 
     // The database opens: Customer's reads with it, Order's own breaker lets its reads by.
     for _ in 0..3 {
@@ -451,6 +460,7 @@ async fn an_entity_with_a_breaker_of_its_own_opens_and_closes_alone() {
     assert_eq!(states(), ["0", "0", "0"], "one failure of two");
     let _ = entity_read(&r, Some("Order"), Some(DbErrorKind::Raised)).await;
     assert_eq!(states(), ["0", "1", "0"]);
+    assert_eq!(r.entity_circuits(), order(CircuitState::Open));
     assert_eq!(entity_read(&r, Some("Order"), None).await, open);
     assert_eq!(entity_read(&r, Some("Customer"), None).await, Ok(1));
     assert_eq!(entity_read(&r, None, None).await, Ok(1));
@@ -467,6 +477,47 @@ async fn an_entity_with_a_breaker_of_its_own_opens_and_closes_alone() {
     });
     assert_eq!(probe.await.ok(), Some(1));
     assert_eq!(states(), ["0", "0", "0"]);
+    assert_eq!(r.entity_circuits(), order(CircuitState::Closed));
+}
+
+/// `enabled = false` in an entity's entry: no breaker guards its reads, neither its own
+/// nor its database's, so no failure of any kind refuses them or opens anything; it has no
+/// series and `/health` lists no circuit of it.
+#[tokio::test(start_paused = true)]
+async fn an_entity_whose_entry_disables_its_breaker_is_unguarded() {
+    let (r, _) = subgraph_with(Some(false));
+    let states = || {
+        [
+            "database=\"primary\"",
+            "entity=\"Order\"",
+            "entity=\"Customer\"",
+        ]
+        .map(|series| state_of(&r, series))
+    };
+    assert_eq!(states(), ["0", "absent", "0"]);
+    assert!(r.entity_circuits().is_empty());
+    for kind in [
+        DbErrorKind::Unavailable,
+        DbErrorKind::Timeout,
+        DbErrorKind::Other,
+        DbErrorKind::Raised,
+    ] {
+        for _ in 0..3 {
+            assert_eq!(entity_read(&r, Some("Order"), Some(kind)).await, Err(kind));
+        }
+    }
+    assert_eq!(states(), ["0", "absent", "0"], "nothing opened");
+
+    // The database's circuit open (Customer's with it), Order's reads still go through.
+    for _ in 0..3 {
+        let _ = entity_read(&r, None, Some(DbErrorKind::Unavailable)).await;
+    }
+    assert_eq!(states(), ["1", "absent", "1"]);
+    assert_eq!(
+        entity_read(&r, Some("Customer"), None).await,
+        Err(DbErrorKind::CircuitOpen)
+    );
+    assert_eq!(entity_read(&r, Some("Order"), None).await, Ok(1));
 }
 
 #[tokio::test(start_paused = true)]
