@@ -9,6 +9,7 @@
 #   bash bench/run.sh --subscriptions     # 1 vs 1,000 WebSocket subscribers: commit-to-client latency, memory
 #   bash bench/run.sh --auth              # W1/W2 with [auth] (HS256 + claims prelude) vs without
 #   bash bench/run.sh --tenancy           # W1/W2 with row-level security vs without; 1,000 tenant DBs
+#   bash bench/run.sh --apollo            # Apollo subgraph: _entities vs a list query by ids; @requires
 #   bash bench/run.sh --help     # every flag
 #
 # On a fresh Debian machine it installs what it needs: PostgreSQL (started, trust auth on
@@ -38,7 +39,7 @@ for arg in "$@"; do
     --skip-peer) peer=0 ;;
     --events) events=1; peer=0 ;;
     --subscriptions) events=1; subs=1; peer=0 ;;
-    --auth|--tenancy) peer=0 ;;
+    --auth|--tenancy|--apollo) peer=0 ;;
     --compare-mariadb|--federation) maria=1; peer=0 ;;
     --report-only) report_only=1 ;;
     -h|--help) cd "$here" && exec python3 -m harness --help ;;

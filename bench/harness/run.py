@@ -360,6 +360,9 @@ def main(argv: list[str]) -> int:
     if s.tenancy:
         from . import tenancybench
         return tenancybench.main(s)
+    if s.apollo:
+        from . import apollobench
+        return apollobench.main(s)
     if s.subscriptions:
         # Imported here: it builds on events.py, which imports nats-py.
         from . import subscriptions

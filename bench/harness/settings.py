@@ -29,6 +29,7 @@ class Settings:
     events: bool
     auth: bool           # --auth: W1/W2 with [auth] HS256 and the claims prelude, vs none
     tenancy: bool        # --tenancy: W1/W2 with row-level security vs none; 1,000 tenant databases
+    apollo: bool         # --apollo: _entities by key vs the same rows by a list query; @requires
     subscriptions: bool  # --subscriptions: commit-to-client latency, 1 vs --subscribers
     subscribers: int
     breakdown: bool      # --events: also the capture-only variants
@@ -123,6 +124,11 @@ def parse(argv: list[str]) -> Settings:
                         "row-level security beside the same server without, at 1 and 16 connections, for "
                         "--rounds rounds, then 1,000 SQLite tenant databases round robin behind 100 pools; "
                         "results in bench/results/tenancy.json and BENCHMARKS.md's tenancy section")
+    p.add_argument("--apollo", action="store_true",
+                   help="instead of the full run: the Apollo Federation subgraph on PostgreSQL: 20 orders "
+                        "read by _entities beside the same 20 by a list query, and _entities computing a "
+                        "@requires field; results in bench/results/apollo.json and BENCHMARKS.md's "
+                        "Apollo section")
     p.add_argument("--subscribers", type=int, default=1000,
                    help="--subscriptions: the larger number of open subscriptions (default 1000)")
     p.add_argument("--breakdown", action="store_true",
@@ -171,9 +177,9 @@ def parse(argv: list[str]) -> Settings:
     duration = a.duration if a.duration is not None else (3.0 if quick else 10.0)
     if duration < 1:
         p.error("--duration must be at least 1 second")
-    if sum((a.compare_mariadb, a.federation, a.events, a.subscriptions, a.auth, a.tenancy)) > 1:
-        p.error("--compare-mariadb, --federation, --events, --subscriptions, --auth and --tenancy are "
-                "separate runs; give one")
+    if sum((a.compare_mariadb, a.federation, a.events, a.subscriptions, a.auth, a.tenancy, a.apollo)) > 1:
+        p.error("--compare-mariadb, --federation, --events, --subscriptions, --auth, --tenancy and "
+                "--apollo are separate runs; give one")
     if a.subscribers < 2:
         p.error("--subscribers must be at least 2")
     if a.breakdown and not a.events:
@@ -189,13 +195,13 @@ def parse(argv: list[str]) -> Settings:
     command = os.environ.get("BENCH_COMMAND") or "bash bench/run.sh " + " ".join(shlex.quote(x) for x in argv)
     return Settings(
         scale=scale, seed=a.seed, duration=duration, warmup=1.0 if quick else 2.0,
-        concurrency=a.concurrency or ([1, 16] if a.events or a.auth or a.tenancy else [1, 16, 64]),
+        concurrency=a.concurrency or ([1, 16] if a.events or a.auth or a.tenancy or a.apollo else [1, 16, 64]),
         workloads=a.workloads,
         peer=not a.skip_peer and not a.compare_mariadb and not a.federation and not a.events
-        and not a.subscriptions and not a.auth and not a.tenancy,
+        and not a.subscriptions and not a.auth and not a.tenancy and not a.apollo,
         sqlite=a.sqlite,
         compare_mariadb=a.compare_mariadb, federation=a.federation, events=a.events, breakdown=a.breakdown,
-        subscriptions=a.subscriptions, subscribers=a.subscribers, auth=a.auth, tenancy=a.tenancy,
+        subscriptions=a.subscriptions, subscribers=a.subscribers, auth=a.auth, tenancy=a.tenancy, apollo=a.apollo,
         rounds=a.rounds,
         rate=a.rate, nats_url=a.nats_url, mariadb_url=a.mariadb_url, quick=quick, report_only=a.report_only, reuse_data=a.reuse_data,
         admin_url=a.pg_url, database=a.database,
