@@ -546,7 +546,7 @@ async fn check_computed(
                 }),
                 filter: None,
                 order: Vec::new(),
-                requires: None,
+                entity: None,
             };
             let plan = Plan {
                 kind: OperationKind::Query,

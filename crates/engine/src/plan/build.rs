@@ -297,7 +297,7 @@ impl Planner<'_> {
             self.scope.borrow_mut().database = ty.database.clone();
             let on = Some(entity.type_name.as_str());
             let grouped = collect_on(self.doc, &sub_sets(fields), self.vars, on);
-            let mut selection = self.selection_of(&grouped, ty)?;
+            let selection = self.selection_of(&grouped, ty)?;
             let targets: Vec<Target> = entity.keys[*k]
                 .parts
                 .iter()
@@ -306,14 +306,16 @@ impl Planner<'_> {
                     kind: p.kind,
                 })
                 .collect();
-            for (j, target) in targets.iter().enumerate() {
-                selection.items.push(Item::Value {
-                    key: format!("{ENTITY_KEY_ITEM}{j}"),
-                    path: target.path.clone(),
-                    enum_map: None,
-                });
-            }
-            let requires = self.representations(entity, *k, &selection, keys, representations)?;
+            let read = EntityRead {
+                key: targets.clone(),
+                representations: self.representations(
+                    entity,
+                    *k,
+                    &selection,
+                    keys,
+                    representations,
+                )?,
+            };
             let filter = if let [target] = targets.as_slice() {
                 let values = keys.values().map(|(v, _)| v[0].clone()).collect();
                 Filter::Compare {
@@ -346,7 +348,7 @@ impl Planner<'_> {
                 },
                 filter: Some(filter),
                 order: Vec::new(),
-                requires,
+                entity: Some(Box::new(read)),
             });
         }
         Ok((fetches, slots))
@@ -417,7 +419,7 @@ impl Planner<'_> {
             shape,
             filter,
             order,
-            requires: None,
+            entity: None,
         })
     }
 
@@ -432,7 +434,7 @@ impl Planner<'_> {
         selection: &Selection,
         keys: &indexmap::IndexMap<String, (Vec<Json>, usize)>,
         representations: &[Json],
-    ) -> Result<Option<Box<Representations>>, GraphQLError> {
+    ) -> Result<Option<Representations>, GraphQLError> {
         let mut required: Vec<&crate::schema::FieldRef> = Vec::new();
         for item in &selection.items {
             if let Item::Computed { parts, .. } = item {
@@ -472,20 +474,10 @@ impl Planner<'_> {
             }
             rows.push(row);
         }
-        let key = parts
-            .iter()
-            .map(|p| {
-                let target = Target {
-                    path: p.data.clone(),
-                    kind: p.kind,
-                };
-                (p.graphql.clone(), target)
-            })
-            .collect();
-        Ok(Some(Box::new(Representations {
+        Ok(Some(Representations {
             rows: Json::Array(rows),
-            key,
-        })))
+            key: parts.iter().map(|p| p.graphql.clone()).collect(),
+        }))
     }
 
     /// A subscription field: the entity read per event, its arguments as filters on the
@@ -570,7 +562,7 @@ impl Planner<'_> {
                 shape: Shape::One(self.selection(&sub_sets(fields), ty)?),
                 filter,
                 order: Vec::new(),
-                requires: None,
+                entity: None,
             },
         })
     }

@@ -1,9 +1,11 @@
-//! `_entities` answered: the rows each entity type's hidden root read, put in the order of
-//! the representations (`null` where no row has the key), the hidden key items taken out.
-//! An error of a hidden root is reported at `_entities`, and its representations are null.
+//! `_entities` answered: the rows each entity type's hidden root read (each a JSON array
+//! `[object, key value…]`), their objects put in the order of the representations (`null`
+//! where no row has the key) as they came, never parsed. An error of a hidden root is
+//! reported at `_entities`, and its representations are null.
 
-use super::model::{Plan, RootAction, ENTITY_KEY_ITEM};
+use super::model::{Plan, RootAction};
 use crate::error::{GraphQLError, PathSegment};
+use serde_json::value::RawValue;
 use serde_json::Value as Json;
 use std::collections::HashMap;
 
@@ -32,11 +34,9 @@ pub fn assemble_entities(plan: &Plan, values: &mut [Option<String>], errors: &mu
         let RootAction::Entities(e) = &root.action else {
             continue;
         };
-        let rows: Vec<HashMap<String, Json>> = e
-            .parts
-            .iter()
-            .map(|&part| by_key(values[part].take().as_deref()))
-            .collect();
+        let texts: Vec<Option<String>> = e.parts.iter().map(|&part| values[part].take()).collect();
+        let rows: Vec<HashMap<String, &RawValue>> =
+            texts.iter().map(|t| by_key(t.as_deref())).collect();
         for &part in &e.parts {
             let hidden = &plan.roots[part].key;
             for error in errors.iter_mut() {
@@ -47,33 +47,36 @@ pub fn assemble_entities(plan: &Plan, values: &mut [Option<String>], errors: &mu
                 }
             }
         }
-        let ordered: Vec<Json> = e
-            .slots
-            .iter()
-            .map(|(part, key)| rows[*part].get(key).cloned().unwrap_or(Json::Null))
-            .collect();
-        values[i] = Some(Json::Array(ordered).to_string());
+        let mut out =
+            String::with_capacity(2 + texts.iter().flatten().map(String::len).sum::<usize>());
+        out.push('[');
+        for (n, (part, key)) in e.slots.iter().enumerate() {
+            if n > 0 {
+                out.push(',');
+            }
+            out.push_str(rows[*part].get(key).map_or("null", |raw| raw.get()));
+        }
+        out.push(']');
+        values[i] = Some(out);
     }
 }
 
-/// A hidden root's rows (a JSON array) by their key, the key items taken out.
-fn by_key(text: Option<&str>) -> HashMap<String, Json> {
-    let rows: Vec<Json> = text
+/// A hidden root's rows (a JSON array of `[object, key value…]`) by their key, each object
+/// as the database wrote it.
+fn by_key(text: Option<&str>) -> HashMap<String, &RawValue> {
+    let rows: Vec<Vec<&RawValue>> = text
         .and_then(|t| serde_json::from_str(t).ok())
         .unwrap_or_default();
     let mut out = HashMap::with_capacity(rows.len());
-    for mut row in rows {
-        let Json::Object(map) = &mut row else {
+    for row in rows {
+        let Some((object, key)) = row.split_first() else {
             continue;
         };
-        let mut key = Vec::new();
-        for j in 0.. {
-            match map.remove(&format!("{ENTITY_KEY_ITEM}{j}")) {
-                Some(v) => key.push(v),
-                None => break,
-            }
-        }
-        out.insert(super::model::key_text(&key), row);
+        let key: Vec<Json> = key
+            .iter()
+            .map(|raw| serde_json::from_str(raw.get()).unwrap_or(Json::Null))
+            .collect();
+        out.insert(super::model::key_text(&key), *object);
     }
     out
 }

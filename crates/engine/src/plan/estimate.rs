@@ -120,7 +120,7 @@ mod tests {
             },
             filter: None,
             order: Vec::new(),
-            requires: None,
+            entity: None,
         }
     }
 

@@ -69,10 +69,6 @@ pub struct Entities {
     pub slots: Vec<(usize, String)>,
 }
 
-/// The response key of the hidden items that carry an entity row's key values: `#key0`,
-/// `#key1`… (`#` is in no GraphQL name, so no selection can collide).
-pub const ENTITY_KEY_ITEM: &str = "#key";
-
 /// One text for a key's values, the same for a representation's (normalised as input) and
 /// a row's: strings as they are, other JSON values as JSON, joined by a unit separator.
 pub fn key_text<'a>(values: impl IntoIterator<Item = &'a serde_json::Value>) -> String {
@@ -137,20 +133,33 @@ pub struct Fetch {
     pub shape: Shape,
     pub filter: Option<Filter>,
     pub order: Vec<OrderKey>,
-    /// `_entities` of a type whose selection computes fields from `@requires` fields: the
-    /// representations, joined to the rows by key (boxed: rare and large).
-    pub requires: Option<Box<Representations>>,
+    /// `_entities`' read of one entity type and key (a hidden root), `None` for every other
+    /// read (boxed: rare and large).
+    pub entity: Option<Box<EntityRead>>,
 }
 
-/// The representations an `_entities` read joins to its rows, so that each row's computed
+/// A hidden root's read of entities: each row comes as a JSON array `[object, key value…]`,
+/// so that [`assemble_entities`](super::assemble_entities) puts the rows in representation
+/// order by their keys without parsing the objects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntityRead {
+    /// The key's parts, where a row's `data` holds each.
+    pub key: Vec<Target>,
+    /// When the selection computes a field from `@requires` fields: the representations,
+    /// joined to the rows by key.
+    pub representations: Option<Representations>,
+}
+
+/// The representations an entity read joins to its rows, so that each row's computed
 /// fields read the values its representation brought (`@requires`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Representations {
     /// A JSON array: per distinct key, the first representation's key and required fields
     /// (GraphQL names, values checked against their types).
     pub rows: serde_json::Value,
-    /// The key: where a representation holds each part (GraphQL names) and where a row does.
-    pub key: Vec<(Vec<String>, Target)>,
+    /// Where a representation holds each part of the key (GraphQL names), in
+    /// [`EntityRead::key`]'s order.
+    pub key: Vec<Vec<String>>,
 }
 
 /// Single row, list, or Relay connection.

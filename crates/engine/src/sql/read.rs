@@ -136,9 +136,9 @@ impl Renderer<'_> {
                 };
                 self.d.one(&obj, &rows)
             }
-            Shape::List { selection, .. } if f.requires.is_some() => {
-                let reps = f.requires.as_deref().expect("matched");
-                self.entities_with_requires(f, selection, reps, &t)
+            Shape::List { selection, .. } if f.entity.is_some() => {
+                let read = f.entity.as_deref().expect("matched");
+                self.entity_rows(f, selection, read, &t)
             }
             Shape::List {
                 selection,
@@ -166,26 +166,39 @@ impl Renderer<'_> {
         }
     }
 
-    /// An `_entities` read whose selection computes fields from `@requires` fields: the rows
-    /// with the keys (read as any entity read), each joined to its representation by key, so
-    /// the computed fields read the values it brought.
-    fn entities_with_requires(
+    /// The rows of an `_entities` read (the keys' rows, read as any list), each as a JSON
+    /// array `[object, key value…]`. When the selection computes fields from `@requires`
+    /// fields, each row is joined to its representation by key, so the computed fields read
+    /// the values it brought.
+    fn entity_rows(
         &mut self,
         f: &Fetch,
         selection: &Selection,
-        reps: &Representations,
+        read: &EntityRead,
         t: &str,
     ) -> String {
-        let r = self.alias();
-        let rep = self.d.element_json(&r);
-        self.rep = Some(rep.clone());
-        let obj = self.selection(selection, &format!("{t}.data"));
+        let data = format!("{t}.data");
+        let joined = read.representations.as_ref().map(|reps| {
+            let r = self.alias();
+            let rep = self.d.element_json(&r);
+            self.rep = Some(rep.clone());
+            (reps, r, rep)
+        });
+        let obj = self.selection(selection, &data);
+        let mut items = vec![obj];
+        items.extend(read.key.iter().map(|k| self.d.json_at(&data, &k.path)));
+        let row = self.d.json_array(&items);
         let filter = self.where_clause(f.filter.as_ref(), t, &f.view);
-        let limit = self.bind(Param::Int(clamp_i64(
-            reps.rows.as_array().map_or(0, Vec::len) as u64,
-        )));
+        let count = match &joined {
+            Some((reps, _, _)) => reps.rows.as_array().map_or(0, Vec::len),
+            None => match &f.shape {
+                Shape::List { limit, .. } => *limit as usize,
+                _ => 1,
+            },
+        };
+        let limit = self.bind(Param::Int(clamp_i64(count as u64)));
         let view = self.d.ident(&f.view);
-        let rows = self.d.rows(&Rows {
+        let rows = Rows {
             from: &view,
             alias: t,
             filter: &filter,
@@ -194,13 +207,17 @@ impl Renderer<'_> {
             offset: None,
             fence: true,
             correlated: false,
-        });
+        };
+        let Some((reps, r, rep)) = joined else {
+            return self.d.list(&row, &rows);
+        };
+        let rows = self.d.rows(&rows);
         let p = self.bind(Param::Text(reps.rows.to_string()));
-        let data = format!("{t}.data");
-        let on: Vec<String> = reps
+        let on: Vec<String> = read
             .key
             .iter()
-            .map(|(graphql, target)| {
+            .zip(&reps.key)
+            .map(|(target, graphql)| {
                 let row = self.d.key_text(&self.d.text_at(&data, &target.path));
                 let given = self.d.key_text(&self.d.text_at(&rep, graphql));
                 format!("{row} = {given}")
@@ -212,7 +229,7 @@ impl Renderer<'_> {
             on.join(" AND ")
         );
         self.d.list(
-            &obj,
+            &row,
             &Rows {
                 from: &from,
                 alias: "",

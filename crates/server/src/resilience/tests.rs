@@ -301,7 +301,7 @@ async fn every_root_refused_is_a_503_after_the_earliest_probe() {
             }),
             filter: None,
             order: Vec::new(),
-            requires: None,
+            entity: None,
         };
         root(key, RootAction::Fetch(fetch))
     };

@@ -601,7 +601,7 @@ mod tests {
                 }),
                 filter,
                 order: Vec::new(),
-                requires: None,
+                entity: None,
             },
         }
     }
