@@ -27,6 +27,8 @@ type Product @source(view: "v_product") @key(fields: "id") @key(fields: "sku var
   shippingCost: Int @requires(fields: "weight") @computed(sql: "{weight} * 2 + {price}")
   "A computed field of the row alone; a list reads it as any other field."
   doublePrice: Int! @computed(sql: "{price} * 2")
+  "A nested required field: the variation's name as the gateway gives it."
+  givenVariation: String @requires(fields: "variation { name }") @computed(sql: "{variation.name}")
 }
 type Variation @shareable @audited {
   id: ID!
@@ -252,13 +254,28 @@ async fn subgraph_answers(url: &str) {
             {"id": "p2", "shippingCost": null, "doublePrice": 198}
         ]}})
     );
-    let reps = json!([{"__typename": "Product", "id": "p2", "weight": 1}]);
+    let reps = json!([
+        {"__typename": "Product", "id": "p2", "weight": 1, "variation": {"name": "given"}},
+        {"__typename": "Product", "id": "p1", "variation": {"name": {"not": "text"}}},
+    ]);
     let both = "query($r: [_Any!]!) { _entities(representations: $r) { \
-        ... on Product { shippingCost doublePrice } } }";
-    let (_, body) = ask(&base, both, json!({"r": reps})).await;
+        ... on Product { shippingCost doublePrice givenVariation } } }";
+    let (_, body) = ask(&base, both, json!({"r": [reps[0]]})).await;
     assert_eq!(
         body,
-        json!({"data": {"_entities": [{"shippingCost": 101, "doublePrice": 198}]}})
+        json!({"data": {"_entities": [
+            {"shippingCost": 101, "doublePrice": 198, "givenVariation": "given"}
+        ]}})
+    );
+    // A nested required value of the wrong type is refused, naming where it is.
+    let (_, body) = ask(&base, both, json!({"r": reps})).await;
+    assert_eq!(code(&body), Some("BAD_USER_INPUT"), "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("representations[1].variation.name"),
+        "{body}"
     );
     // A computed field is not a key of the data: it neither filters nor sorts.
     for query in [
